@@ -1,0 +1,286 @@
+//! The streaming client: one chat-completion request, observed as its bytes arrive.
+//!
+//! Timestamps come from the monotonic clock the moment a network read returns, before any
+//! parsing; every event in that read shares the timestamp. Work per event is one borrowed JSON
+//! parse and appending text, with no tokenizer. The result is an [`Observation`]: what happened,
+//! including how it failed; deriving counts and metrics from it is `generation`'s job.
+
+pub mod chunk;
+pub mod sse;
+
+use crate::counts::EventCounts;
+use crate::dialect::Dialect;
+use crate::prompts::Message;
+use crate::record::Output;
+use chunk::{Chunk, LlamaTimings, Usage};
+use futures_util::StreamExt;
+use serde::Serialize;
+use sse::{SseDecoder, SseItem};
+use std::time::Duration;
+use tokio::time::{timeout_at, Instant};
+
+/// Where and how to send requests.
+pub struct Endpoint {
+    /// Base URL up to and including `/v1`.
+    pub base_url: String,
+    /// The `model` field of requests.
+    pub model_id: String,
+    /// Sent as a bearer token; never recorded anywhere.
+    pub api_key: Option<String>,
+    pub dialect: Box<dyn Dialect>,
+}
+
+impl Endpoint {
+    pub fn chat_url(&self) -> String {
+        format!("{}/chat/completions", self.base_url.trim_end_matches('/'))
+    }
+}
+
+/// Sampling parameters sent with every request.
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sampling {
+    pub temperature: f64,
+    pub top_p: f64,
+    pub seed: Option<u64>,
+}
+
+impl Default for Sampling {
+    /// The seeds' settings: temperature 0.7, top_p 0.9, seed 42.
+    fn default() -> Self {
+        Sampling { temperature: 0.7, top_p: 0.9, seed: Some(42) }
+    }
+}
+
+/// Bounds that turn a misbehaving server into a failed sample instead of a hung run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Limits {
+    /// No bytes at all (headers or body) for this long fails the request.
+    pub idle: Duration,
+    /// The whole request, from sending to end of stream.
+    pub total: Duration,
+    /// Longest SSE line accepted.
+    pub max_line_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { idle: Duration::from_secs(300), total: Duration::from_secs(3600), max_line_bytes: 4 << 20 }
+    }
+}
+
+/// One generation to run.
+pub struct GenerationRequest<'a> {
+    pub messages: &'a [Message],
+    pub max_tokens: u32,
+    pub sampling: &'a Sampling,
+}
+
+/// Everything observed about one request, times relative to sending it.
+#[derive(Debug, Default)]
+pub struct Observation {
+    pub http_status: Option<u16>,
+    pub headers: Option<Duration>,
+    /// Arrival time of every event that carried generated text.
+    pub token_times: Vec<Duration>,
+    /// `[DONE]` or the end of the body, whichever came first.
+    pub end: Option<Duration>,
+    pub events: EventCounts,
+    pub output: Output,
+    pub usage: Option<Usage>,
+    pub timings: Option<LlamaTimings>,
+    pub finish_reason: Option<String>,
+    pub saw_done: bool,
+    pub error: Option<String>,
+}
+
+/// Builds the shared HTTP client: no proxy (endpoints are local), small connection pool.
+pub fn http_client() -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder().no_proxy().connect_timeout(Duration::from_secs(10)).tcp_nodelay(true).build()?)
+}
+
+pub fn request_body(endpoint: &Endpoint, req: &GenerationRequest<'_>) -> serde_json::Value {
+    let mut body = serde_json::json!({
+        "model": endpoint.model_id,
+        "messages": req.messages,
+        "max_tokens": req.max_tokens,
+        "stream": true,
+        "stream_options": {"include_usage": true},
+        "temperature": req.sampling.temperature,
+        "top_p": req.sampling.top_p,
+    });
+    let map = body.as_object_mut().expect("literal object");
+    if let Some(seed) = req.sampling.seed {
+        map.insert("seed".into(), seed.into());
+    }
+    endpoint.dialect.extend_request(map);
+    body
+}
+
+/// Runs one streamed generation. Never panics on what the server sends; failures are in
+/// `Observation::error` with everything measured up to that point.
+pub async fn generate(http: &reqwest::Client, endpoint: &Endpoint, req: &GenerationRequest<'_>, limits: &Limits) -> Observation {
+    let body = serde_json::to_vec(&request_body(endpoint, req)).expect("JSON values serialize");
+    let mut builder = http.post(endpoint.chat_url()).header(reqwest::header::CONTENT_TYPE, "application/json").body(body);
+    if let Some(key) = &endpoint.api_key {
+        builder = builder.bearer_auth(key);
+    }
+    let mut obs = Observation::default();
+    let sent = Instant::now();
+    let deadline = sent + limits.total;
+    let next_deadline = |now: Instant| (now + limits.idle).min(deadline);
+
+    let response = match timeout_at(next_deadline(sent), builder.send()).await {
+        Err(_) => return obs.failed(timeout_reason(Instant::now(), deadline, limits, "response headers")),
+        Ok(Err(e)) => return obs.failed(format!("request failed: {}", error_chain(&e))),
+        Ok(Ok(r)) => r,
+    };
+    obs.headers = Some(sent.elapsed());
+    let status = response.status();
+    obs.http_status = Some(status.as_u16());
+    if !status.is_success() {
+        let body = timeout_at(next_deadline(Instant::now()), response.text()).await.ok().and_then(Result::ok).unwrap_or_default();
+        return obs.failed(format!("HTTP {}: {}", status.as_u16(), chunk::error_message(&body)));
+    }
+
+    let mut stream = response.bytes_stream();
+    let mut decoder = SseDecoder::new(limits.max_line_bytes);
+    let mut failure: Option<String> = None;
+    loop {
+        let next = timeout_at(next_deadline(Instant::now()), stream.next()).await;
+        let now = Instant::now();
+        let at = now - sent;
+        let bytes = match next {
+            Err(_) => {
+                failure = Some(timeout_reason(now, deadline, limits, "the next bytes"));
+                break;
+            }
+            Ok(None) => {
+                obs.end.get_or_insert(at);
+                break;
+            }
+            Ok(Some(Err(e))) => {
+                failure = Some(format!("stream broken: {}", error_chain(&e)));
+                break;
+            }
+            Ok(Some(Ok(bytes))) => bytes,
+        };
+        let pushed = decoder.push(&bytes, &mut |item| {
+            if failure.is_none() && !obs.saw_done {
+                if let Err(reason) = obs.on_item(item, at) {
+                    failure = Some(reason);
+                }
+            }
+        });
+        if let Err(e) = pushed {
+            failure = Some(e.to_string());
+        }
+        if failure.is_some() {
+            break;
+        }
+        if obs.saw_done {
+            // Read the rest of the body (normally just its terminator) so the connection can be
+            // reused; it no longer affects any timestamp.
+            let drain = async { while let Some(Ok(_)) = stream.next().await {} };
+            let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
+            break;
+        }
+    }
+    if let Some(reason) = failure {
+        return obs.failed(reason);
+    }
+    if !obs.saw_done {
+        if decoder.has_partial_event() {
+            return obs.failed("stream cut in the middle of an event".into());
+        }
+        if obs.finish_reason.is_none() {
+            return obs.failed("stream ended before the answer was complete (no finish_reason, no [DONE])".into());
+        }
+    }
+    if obs.events.token_events == 0 {
+        return obs.failed("the server returned no generated text".into());
+    }
+    obs
+}
+
+impl Observation {
+    fn failed(mut self, reason: String) -> Self {
+        self.error = Some(reason);
+        self
+    }
+
+    fn on_item(&mut self, item: SseItem<'_>, at: Duration) -> Result<(), String> {
+        let SseItem::Event { name, data } = item else { return Ok(()) };
+        if !matches!(name, None | Some("message")) {
+            return Ok(()); // named events (progress, status) are not chat-completion chunks
+        }
+        if data == b"[DONE]" {
+            self.saw_done = true;
+            self.end = Some(at);
+            return Ok(());
+        }
+        let chunk: Chunk = serde_json::from_slice(data).map_err(|e| format!("malformed JSON in stream: {e} (data starts {:?})", preview(data)))?;
+        if let Some(error) = chunk.error {
+            return Err(format!("server error in stream: {}", chunk::error_message(&format!("{{\"error\":{}}}", error.get()))));
+        }
+        let mut carried_text = false;
+        for choice in &chunk.choices {
+            if let Some(delta) = &choice.delta {
+                if let Some(text) = delta.content_text() {
+                    self.output.content.push_str(text);
+                    carried_text = true;
+                }
+                if let Some(text) = delta.reasoning_text() {
+                    self.output.reasoning.push_str(text);
+                    self.events.reasoning_events += 1;
+                    carried_text = true;
+                }
+                if delta.has_tool_calls() {
+                    self.events.tool_call_events += 1;
+                    carried_text = true;
+                }
+            }
+            if let Some(reason) = &choice.finish_reason {
+                self.finish_reason = Some(reason.to_string());
+            }
+        }
+        if carried_text {
+            self.events.token_events += 1;
+            self.token_times.push(at);
+        }
+        if chunk.usage.is_some() {
+            self.usage = chunk.usage;
+        }
+        if chunk.timings.is_some() {
+            self.timings = chunk.timings;
+        }
+        Ok(())
+    }
+}
+
+fn timeout_reason(now: Instant, deadline: Instant, limits: &Limits, waiting_for: &str) -> String {
+    if now >= deadline {
+        format!("timed out: the request exceeded its {:.1} s total limit waiting for {waiting_for}", limits.total.as_secs_f64())
+    } else {
+        format!("timed out: no bytes for {:.1} s waiting for {waiting_for}", limits.idle.as_secs_f64())
+    }
+}
+
+/// An error with its causes, e.g. "error sending request: connection refused".
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+fn preview(data: &[u8]) -> String {
+    String::from_utf8_lossy(&data[..data.len().min(120)]).into_owned()
+}

@@ -1,0 +1,387 @@
+//! The suite configuration (`quantbench.toml`): models → quants → endpoint, and run settings.
+//!
+//! Run settings are layered: `[run]` for every group, `[models.M.run]` for one model, and
+//! `[models.M.quants.Q.run]` for one group. Everything is checked when the file is loaded, and
+//! every error names the file, the entry and what is wrong.
+
+use crate::client::{Limits, Sampling};
+use crate::dialect::ServerKind;
+use crate::reference;
+use anyhow::{bail, Context, Result};
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Environment variable naming the config file.
+pub const CONFIG_ENV: &str = "QUANTBENCH_CONFIG";
+/// criterion refuses fewer samples than this.
+pub const MIN_SAMPLES: u32 = 10;
+
+/// Settings that can be given at every level; absent fields fall through to the next level.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunSettings {
+    /// Measured generations per benchmark (criterion's sample size, at least 10).
+    pub samples: Option<u32>,
+    /// Warm-up generations per benchmark before sampling (at least 1).
+    pub warmup: Option<u32>,
+    /// Failed generations a benchmark tolerates before it is abandoned.
+    pub max_failures: Option<u32>,
+    pub prompt_sets: Option<Vec<String>>,
+    /// Keep only prompts in these languages (empty: all).
+    pub languages: Option<Vec<String>>,
+    /// Keep only these categories (empty: all).
+    pub categories: Option<Vec<String>>,
+    /// Caps each prompt's `max_tokens` (for small reference models); the record stores what was sent.
+    pub max_tokens_cap: Option<u32>,
+    pub temperature: Option<f64>,
+    pub top_p: Option<f64>,
+    pub seed: Option<u64>,
+    /// Allow the server's prompt-prefix cache (default off: each sample is a full prefill).
+    pub prefix_cache: Option<bool>,
+    /// Seconds without any bytes from the server before a request fails.
+    pub idle_timeout_s: Option<f64>,
+    /// Seconds a whole request may take.
+    pub total_timeout_s: Option<f64>,
+    /// CPU threads for a managed reference server (default: all cores).
+    pub threads: Option<u32>,
+}
+
+impl RunSettings {
+    /// `self` with gaps filled from `lower`.
+    fn over(&self, lower: &RunSettings) -> RunSettings {
+        macro_rules! pick {
+            ($($f:ident),*) => { RunSettings { $($f: self.$f.clone().or_else(|| lower.$f.clone())),* } };
+        }
+        pick!(samples, warmup, max_failures, prompt_sets, languages, categories, max_tokens_cap, temperature, top_p, seed, prefix_cache, idle_timeout_s, total_timeout_s, threads)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointEntry {
+    /// Base URL, e.g. `http://localhost:1234/v1` (a missing `/v1` is added).
+    pub url: String,
+    pub kind: ServerKind,
+    /// Name of the environment variable holding the API key; the key itself never enters the config.
+    pub api_key_env: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuantEntry {
+    /// The `model` field sent to the endpoint.
+    pub model_id: Option<String>,
+    pub endpoint: Option<EndpointEntry>,
+    #[serde(default)]
+    pub run: RunSettings,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelEntry {
+    pub description: Option<String>,
+    /// Run this model's groups when no filter is given (default true).
+    #[serde(default = "yes")]
+    pub default: bool,
+    /// Shared by all quants unless a quant names its own.
+    pub endpoint: Option<EndpointEntry>,
+    /// Use a built-in reference endpoint that quantbench installs and runs itself.
+    pub reference: Option<reference::Backend>,
+    #[serde(default)]
+    pub run: RunSettings,
+    pub quants: IndexMap<String, QuantEntry>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// Directory of prompt-set files, relative to the config file (default `prompts`).
+    pub prompts_dir: Option<PathBuf>,
+    #[serde(default)]
+    pub run: RunSettings,
+    pub models: IndexMap<String, ModelEntry>,
+}
+
+/// Where a group's generations go.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum Target {
+    /// A server the user runs.
+    External { url: String, kind: ServerKind, model_id: String, api_key_env: Option<String> },
+    /// A built-in reference server, installed and managed by the suite.
+    Reference { backend: reference::Backend, quant: String },
+}
+
+/// Fully resolved settings of one group.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Settings {
+    pub samples: u32,
+    pub warmup: u32,
+    pub max_failures: u32,
+    pub prompt_sets: Vec<String>,
+    pub languages: Vec<String>,
+    pub categories: Vec<String>,
+    pub max_tokens_cap: Option<u32>,
+    pub sampling: Sampling,
+    pub prefix_cache: bool,
+    #[serde(skip)]
+    pub limits: Limits,
+    pub idle_timeout_s: f64,
+    pub total_timeout_s: f64,
+    pub threads: Option<u32>,
+}
+
+/// One criterion group: a model at one quantization.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Group {
+    /// `model/quant`.
+    pub name: String,
+    pub model: String,
+    pub quant: String,
+    pub description: Option<String>,
+    pub default: bool,
+    pub target: Target,
+    pub settings: Settings,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub path: PathBuf,
+    pub prompts_dir: PathBuf,
+    pub groups: Vec<Group>,
+}
+
+/// Lowercase ASCII letters, digits, `_`, `-`, `.`: safe in file names, URLs and filters.
+pub fn is_valid_name(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-.".contains(&b))
+}
+
+/// The config path: `$QUANTBENCH_CONFIG`, else `quantbench.toml` in the crate root.
+pub fn default_path() -> PathBuf {
+    std::env::var_os(CONFIG_ENV).map(PathBuf::from).unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("quantbench.toml"))
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading the config file {}", path.display()))?;
+        Config::parse(&text, path)
+    }
+
+    pub fn parse(text: &str, path: &Path) -> Result<Config> {
+        let file: ConfigFile = toml::from_str(text).with_context(|| format!("{}: invalid config", path.display()))?;
+        let groups = resolve(&file).with_context(|| format!("{}: invalid config", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let prompts_dir = base.join(file.prompts_dir.as_deref().unwrap_or(Path::new("prompts")));
+        Ok(Config { path: path.to_owned(), prompts_dir, groups })
+    }
+}
+
+fn resolve(file: &ConfigFile) -> Result<Vec<Group>> {
+    if file.models.is_empty() {
+        bail!("no [models] defined");
+    }
+    check_settings("[run]", &file.run)?;
+    let mut groups = Vec::new();
+    for (model, entry) in &file.models {
+        let at = format!("models.{model}");
+        if !is_valid_name(model) {
+            bail!("{at}: the name must be lowercase letters, digits, '_', '-' or '.'");
+        }
+        check_settings(&format!("{at}.run"), &entry.run)?;
+        if entry.quants.is_empty() {
+            bail!("{at}: no quants defined");
+        }
+        if entry.reference.is_some() && entry.endpoint.is_some() {
+            bail!("{at}: give either `reference` or `endpoint`, not both");
+        }
+        for (quant, q) in &entry.quants {
+            let at = format!("{at}.quants.{quant}");
+            if !is_valid_name(quant) {
+                bail!("{at}: the name must be lowercase letters, digits, '_', '-' or '.'");
+            }
+            check_settings(&format!("{at}.run"), &q.run)?;
+            let target = match (&entry.reference, q.endpoint.as_ref().or(entry.endpoint.as_ref())) {
+                (Some(backend), None) => {
+                    if !backend.quants().contains(&quant.as_str()) {
+                        bail!("{at}: the {} reference has no quant {quant:?} (it has {})", backend.name(), backend.quants().join(", "));
+                    }
+                    Target::Reference { backend: *backend, quant: quant.clone() }
+                }
+                (Some(_), Some(_)) => bail!("{at}: a reference model's quants cannot name an endpoint"),
+                (None, Some(ep)) => external_target(&at, ep, q)?,
+                (None, None) => bail!("{at}: no endpoint: set `endpoint` on the model or the quant, or `reference`"),
+            };
+            let merged = q.run.over(&entry.run).over(&file.run);
+            groups.push(Group {
+                name: format!("{model}/{quant}"),
+                model: model.clone(),
+                quant: quant.clone(),
+                description: entry.description.clone(),
+                default: entry.default,
+                target,
+                settings: settings(merged),
+            });
+        }
+    }
+    Ok(groups)
+}
+
+fn external_target(at: &str, ep: &EndpointEntry, q: &QuantEntry) -> Result<Target> {
+    let url = normalize_url(&ep.url).with_context(|| format!("{at}: endpoint url {:?}", ep.url))?;
+    let Some(model_id) = q.model_id.clone().filter(|m| !m.is_empty()) else {
+        bail!("{at}: `model_id` (the model name the server expects) is required");
+    };
+    if let Some(var) = &ep.api_key_env {
+        if var.is_empty() {
+            bail!("{at}: api_key_env is empty; name an environment variable");
+        }
+    }
+    Ok(Target::External { url, kind: ep.kind, model_id, api_key_env: ep.api_key_env.clone() })
+}
+
+/// Parses and checks a base URL; ensures it ends in `/v1`.
+pub fn normalize_url(raw: &str) -> Result<String> {
+    let url = reqwest::Url::parse(raw).map_err(|e| anyhow::anyhow!("not a URL: {e}"))?;
+    match url.scheme() {
+        "http" => {}
+        "https" => bail!("https is not supported by this build (local endpoints speak plain http)"),
+        other => bail!("unsupported scheme {other:?}; use http://host:port/v1"),
+    }
+    if url.host_str().is_none() {
+        bail!("no host");
+    }
+    let trimmed = url.as_str().trim_end_matches('/');
+    Ok(if trimmed.ends_with("/v1") { trimmed.to_owned() } else { format!("{trimmed}/v1") })
+}
+
+fn check_settings(at: &str, s: &RunSettings) -> Result<()> {
+    let fail = |what: String| -> Result<()> { bail!("{at}: {what}") };
+    if let Some(n) = s.samples.filter(|&n| n < MIN_SAMPLES) {
+        fail(format!("samples = {n}: criterion needs at least {MIN_SAMPLES}"))?;
+    }
+    if s.warmup == Some(0) {
+        fail("warmup = 0: at least one warm-up generation is needed (criterion runs one itself)".into())?;
+    }
+    if s.max_tokens_cap == Some(0) {
+        fail("max_tokens_cap must be at least 1".into())?;
+    }
+    if let Some(t) = s.temperature.filter(|t| !(t.is_finite() && *t >= 0.0)) {
+        fail(format!("temperature = {t}: must be ≥ 0"))?;
+    }
+    if let Some(p) = s.top_p.filter(|p| !(*p > 0.0 && *p <= 1.0)) {
+        fail(format!("top_p = {p}: must be in (0, 1]"))?;
+    }
+    for (name, v) in [("idle_timeout_s", s.idle_timeout_s), ("total_timeout_s", s.total_timeout_s)] {
+        if let Some(v) = v.filter(|v| !(v.is_finite() && *v > 0.0)) {
+            fail(format!("{name} = {v}: must be a positive number of seconds"))?;
+        }
+    }
+    if s.threads == Some(0) {
+        fail("threads must be at least 1".into())?;
+    }
+    if s.prompt_sets.as_ref().is_some_and(Vec::is_empty) {
+        fail("prompt_sets is empty".into())?;
+    }
+    Ok(())
+}
+
+fn settings(s: RunSettings) -> Settings {
+    let defaults = Sampling::default();
+    let limits = Limits::default();
+    let idle = s.idle_timeout_s.unwrap_or(limits.idle.as_secs_f64());
+    let total = s.total_timeout_s.unwrap_or(limits.total.as_secs_f64());
+    let samples = s.samples.unwrap_or(MIN_SAMPLES);
+    Settings {
+        samples,
+        warmup: s.warmup.unwrap_or(1),
+        max_failures: s.max_failures.unwrap_or(samples),
+        prompt_sets: s.prompt_sets.unwrap_or_else(|| vec!["standard".into()]),
+        languages: s.languages.unwrap_or_default(),
+        categories: s.categories.unwrap_or_default(),
+        max_tokens_cap: s.max_tokens_cap,
+        sampling: Sampling {
+            temperature: s.temperature.unwrap_or(defaults.temperature),
+            top_p: s.top_p.unwrap_or(defaults.top_p),
+            seed: s.seed.or(defaults.seed),
+        },
+        prefix_cache: s.prefix_cache.unwrap_or(false),
+        limits: Limits { idle: Duration::from_secs_f64(idle), total: Duration::from_secs_f64(total), ..limits },
+        idle_timeout_s: idle,
+        total_timeout_s: total,
+        threads: s.threads,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config> {
+        Config::parse(text, Path::new("/cfg/quantbench.toml"))
+    }
+
+    fn error(text: &str) -> String {
+        format!("{:#}", parse(text).unwrap_err())
+    }
+
+    #[test]
+    fn shipped_config_resolves_with_layered_settings() {
+        let cfg = Config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("quantbench.toml")).unwrap();
+        let names: Vec<&str> = cfg.groups.iter().map(|g| g.name.as_str()).collect();
+        for expected in ["smollm2/q4_1", "smollm2/q8_0", "minimax/q4_k_s", "minimax/mlx-4bit", "qwen3-coder-next/q4_k_m"] {
+            assert!(names.contains(&expected), "{expected} missing from {names:?}");
+        }
+        let minimax = cfg.groups.iter().find(|g| g.name == "minimax/q4_k_s").unwrap();
+        assert!(!minimax.default);
+        assert!(matches!(&minimax.target, Target::External { url, kind: ServerKind::Lmstudio, .. } if url == "http://localhost:1234/v1"));
+        assert_eq!(minimax.settings.sampling, Sampling { temperature: 0.7, top_p: 0.9, seed: Some(42) });
+    }
+
+    #[test]
+    fn quant_overrides_model_overrides_suite() {
+        let cfg = parse(
+            r#"
+            [run]
+            samples = 20
+            warmup = 2
+            [models.m]
+            endpoint = { url = "http://127.0.0.1:8080", kind = "openai" }
+            run = { warmup = 3, max_tokens_cap = 64 }
+            [models.m.quants.a]
+            model_id = "a"
+            run = { max_tokens_cap = 32 }
+            "#,
+        )
+        .unwrap();
+        let s = &cfg.groups[0].settings;
+        assert_eq!((s.samples, s.warmup, s.max_tokens_cap), (20, 3, Some(32)));
+        assert!(matches!(&cfg.groups[0].target, Target::External { url, .. } if url == "http://127.0.0.1:8080/v1"));
+        assert_eq!(cfg.prompts_dir, Path::new("/cfg/prompts"));
+    }
+
+    #[test]
+    fn bad_configs_name_file_entry_and_problem() {
+        let ep = r#"endpoint = { url = "http://localhost:1234/v1", kind = "lmstudio" }"#;
+        let cases = [
+            (format!("[models.m]\nendpoint = {{ url = \"http://x:1\", kind = \"tgi\" }}\n[models.m.quants.a]\nmodel_id = \"a\""), "unknown variant `tgi`"),
+            (format!("[models.m]\n{ep}\n[models.m.quants.a]\n"), "models.m.quants.a: `model_id`"),
+            (format!("[models.m]\nendpoint = {{ url = \"localhost:1234\", kind = \"openai\" }}\n[models.m.quants.a]\nmodel_id = \"a\""), "models.m.quants.a: endpoint url"),
+            (format!("[models.m]\n{ep}\nrun = {{ samples = \"ten\" }}\n[models.m.quants.a]\nmodel_id = \"a\""), "invalid type: string \"ten\""),
+            (format!("[models.m]\n{ep}\nrun = {{ samples = 5 }}\n[models.m.quants.a]\nmodel_id = \"a\""), "models.m.run: samples = 5"),
+            (format!("[models.m]\n{ep}\n[models.m.quants.a]\nmodel_id = \"a\"\n[models.m.quants.a]\nmodel_id = \"b\""), "duplicate key"),
+            (format!("[models.M]\n{ep}\n[models.M.quants.a]\nmodel_id = \"a\""), "models.M: the name"),
+            ("[models.m]\nreference = \"llama-server\"\n[models.m.quants.q3]\n".into(), "has no quant \"q3\""),
+            (format!("[models.m]\n{ep}\n[models.m.quants.a]\nmodel_id = \"a\"\ncolour = 1"), "unknown field `colour`"),
+        ];
+        for (text, expected) in cases {
+            let err = error(&text);
+            assert!(err.contains("/cfg/quantbench.toml") && err.contains(expected), "expected {expected:?} in: {err}");
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! Token counts with provenance: usage first, then server timings, then counted events.
+//!
+//! The requested `max_tokens` is never a source: a count we could not obtain stays absent.
+
+use crate::client::chunk::{LlamaTimings, Usage};
+use crate::record::{CountSource, Flag, TokenCounts};
+
+/// What the stream itself showed, counted without a tokenizer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EventCounts {
+    pub token_events: u64,
+    pub reasoning_events: u64,
+    pub tool_call_events: u64,
+}
+
+pub fn resolve(usage: Option<&Usage>, timings: Option<&LlamaTimings>, events: EventCounts) -> TokenCounts {
+    let (completion, completion_source) = if let Some(n) = usage.and_then(|u| u.completion_tokens) {
+        (Some(n), Some(CountSource::Usage))
+    } else if let Some(n) = timings.and_then(|t| t.predicted_n) {
+        (Some(n), Some(CountSource::ServerTimings))
+    } else if events.token_events > 0 {
+        (Some(events.token_events), Some(CountSource::EventsEstimate))
+    } else {
+        (None, None)
+    };
+
+    let (prompt, prompt_source) = if let Some(n) = usage.and_then(|u| u.prompt_tokens) {
+        (Some(n), Some(CountSource::Usage))
+    } else if let Some(t) = timings.filter(|t| t.prompt_n.is_some()) {
+        (Some(t.prompt_n.unwrap_or(0) + t.cache_n.unwrap_or(0)), Some(CountSource::ServerTimings))
+    } else {
+        (None, None)
+    };
+    let prompt_cached = usage.and_then(Usage::cached_tokens).or_else(|| timings.and_then(|t| t.cache_n));
+
+    let (reasoning, reasoning_source) = if let Some(n) = usage.and_then(Usage::reasoning_tokens) {
+        (Some(n), Some(CountSource::Usage))
+    } else if completion.is_some() {
+        // No breakdown from the server: one reasoning event is at least one token. With no
+        // reasoning events at all the zero is exact, not an estimate.
+        (Some(events.reasoning_events), Some(CountSource::EventsEstimate))
+    } else {
+        (None, None)
+    };
+
+    TokenCounts {
+        prompt,
+        prompt_source,
+        prompt_cached,
+        completion,
+        completion_source,
+        reasoning,
+        reasoning_source,
+        token_events: events.token_events,
+        reasoning_events: events.reasoning_events,
+        tool_call_events: events.tool_call_events,
+        first_event_tokens: completion.and_then(|n| crate::metrics::first_event_tokens(n, events.token_events)),
+    }
+}
+
+/// Provenance flags implied by the counts.
+pub fn flags(counts: &TokenCounts) -> Vec<Flag> {
+    let mut flags = Vec::new();
+    if counts.completion_source == Some(CountSource::EventsEstimate) {
+        flags.push(Flag::CompletionEstimated);
+    }
+    if counts.reasoning_source == Some(CountSource::EventsEstimate) && counts.reasoning_events > 0 {
+        flags.push(Flag::ReasoningEstimated);
+    }
+    if counts.prompt_cached.is_some_and(|c| c > 0) {
+        flags.push(Flag::PrefixCacheHit);
+    }
+    flags
+}
+
+/// Prompt tokens the server had to process for this request.
+pub fn prompt_processed(counts: &TokenCounts) -> Option<u64> {
+    counts.prompt.map(|p| p.saturating_sub(counts.prompt_cached.unwrap_or(0)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn events(token: u64, reasoning: u64) -> EventCounts {
+        EventCounts { token_events: token, reasoning_events: reasoning, tool_call_events: 0 }
+    }
+
+    #[test]
+    fn usage_wins_over_timings_and_events() {
+        let usage: Usage = serde_json::from_str(
+            r#"{"prompt_tokens":30,"completion_tokens":120,"completion_tokens_details":{"reasoning_tokens":80}}"#,
+        )
+        .unwrap();
+        let timings: LlamaTimings = serde_json::from_str(r#"{"predicted_n":119,"prompt_n":30}"#).unwrap();
+        let c = resolve(Some(&usage), Some(&timings), events(40, 20));
+        assert_eq!((c.completion, c.completion_source), (Some(120), Some(CountSource::Usage)));
+        assert_eq!((c.reasoning, c.reasoning_source), (Some(80), Some(CountSource::Usage)));
+        assert!(flags(&c).is_empty());
+    }
+
+    #[test]
+    fn timings_then_events_and_the_estimate_is_flagged() {
+        let timings: LlamaTimings = serde_json::from_str(r#"{"predicted_n":64,"prompt_n":10,"cache_n":5}"#).unwrap();
+        let c = resolve(None, Some(&timings), events(64, 0));
+        assert_eq!((c.completion, c.completion_source), (Some(64), Some(CountSource::ServerTimings)));
+        assert_eq!((c.prompt, c.prompt_cached), (Some(15), Some(5)));
+        assert_eq!(prompt_processed(&c), Some(10));
+        assert_eq!(flags(&c), vec![Flag::PrefixCacheHit]);
+
+        let c = resolve(None, None, events(9, 7));
+        assert_eq!((c.completion, c.completion_source), (Some(9), Some(CountSource::EventsEstimate)));
+        assert_eq!(c.reasoning, Some(7));
+        assert_eq!(flags(&c), vec![Flag::CompletionEstimated, Flag::ReasoningEstimated]);
+    }
+
+    #[test]
+    fn nothing_measured_means_no_count() {
+        let c = resolve(None, None, events(0, 0));
+        assert_eq!(c.completion, None);
+        assert_eq!(c.reasoning, None);
+        assert_eq!(c.prompt, None);
+    }
+}

@@ -1,0 +1,121 @@
+//! Turns what the client observed into a [`GenerationRecord`]: counts with provenance, metrics,
+//! the server's own account and how far it is from ours.
+
+use crate::client::Observation;
+use crate::counts;
+use crate::dialect::Dialect;
+use crate::metrics::{self, MetricInputs};
+use crate::record::{Flag, GenerationRecord, Metrics, ServerReport, Timestamps, RECORD_SCHEMA};
+use std::time::Duration;
+
+/// Our decode rate and the server's may differ by this much before the record is flagged.
+pub const SERVER_DECODE_TOLERANCE: f64 = 0.05;
+
+/// Who and what a generation was for.
+#[derive(Clone, Debug)]
+pub struct SampleContext<'a> {
+    pub run: &'a str,
+    pub model: &'a str,
+    pub quant: &'a str,
+    pub category: &'a str,
+    pub prompt_id: &'a str,
+    pub sample: u32,
+    pub warmup: bool,
+    pub started_at: String,
+    pub max_tokens: u32,
+}
+
+pub fn to_record(ctx: &SampleContext<'_>, obs: Observation, dialect: &dyn Dialect) -> GenerationRecord {
+    let counts = counts::resolve(obs.usage.as_ref(), obs.timings.as_ref(), obs.events);
+    let mut flags = counts::flags(&counts);
+    let mut error = obs.error.clone();
+    if error.is_none() && counts.completion == Some(0) {
+        error = Some("the server reported 0 generated tokens".into());
+    }
+    let ok = error.is_none();
+    let gaps_us: Vec<u64> = obs.token_times.windows(2).map(|w| micros(w[1] - w[0])).collect();
+    let t = Timestamps {
+        headers_ns: obs.headers.map(nanos),
+        first_token_ns: obs.token_times.first().copied().map(nanos),
+        last_token_ns: obs.token_times.last().copied().map(nanos),
+        end_ns: obs.end.map(nanos),
+    };
+    let metrics = if ok {
+        metrics::derive(&MetricInputs {
+            first_token: obs.token_times.first().copied(),
+            last_token: obs.token_times.last().copied(),
+            end: obs.end,
+            completion: counts.completion,
+            token_events: counts.token_events,
+            prompt_processed: counts::prompt_processed(&counts),
+            gaps_us: &gaps_us,
+        })
+    } else {
+        Metrics::default()
+    };
+    let early_stop = ok && counts.completion.is_some_and(|n| n < u64::from(ctx.max_tokens));
+    if early_stop {
+        flags.push(Flag::EarlyStop);
+    }
+    if ok && !obs.saw_done {
+        flags.push(Flag::NoDoneMarker);
+    }
+    let server = dialect.server_report(&obs).map(|report| cross_check(report, &metrics));
+    if server.as_ref().and_then(|s| s.decode_rate_rel_diff).is_some_and(|d| d.abs() > SERVER_DECODE_TOLERANCE) {
+        flags.push(Flag::ServerDisagrees);
+    }
+    flags.sort();
+    GenerationRecord {
+        schema: RECORD_SCHEMA,
+        run: ctx.run.to_owned(),
+        group: format!("{}/{}", ctx.model, ctx.quant),
+        model: ctx.model.to_owned(),
+        quant: ctx.quant.to_owned(),
+        category: ctx.category.to_owned(),
+        prompt_id: ctx.prompt_id.to_owned(),
+        sample: ctx.sample,
+        warmup: ctx.warmup,
+        started_at: ctx.started_at.clone(),
+        max_tokens: ctx.max_tokens,
+        ok,
+        error,
+        http_status: obs.http_status,
+        t,
+        tokens: counts,
+        metrics,
+        itl_us: gaps_us,
+        finish_reason: obs.finish_reason,
+        early_stop,
+        server,
+        flags,
+        output: obs.output,
+    }
+}
+
+/// Compares like with like. llama-server's `predicted_per_second` is `predicted_n / predicted_ms`,
+/// but `predicted_ms` starts when the first token is sampled, so it spans N − 1 token intervals:
+/// the server's figure is optimistic by N / (N − 1). Our decode rate is (N − 1) / (t_last −
+/// t_first), so the difference is taken against the server's (N − 1) / predicted_ms.
+fn cross_check(mut report: ServerReport, ours: &Metrics) -> ServerReport {
+    let server_like_ours = match (report.predicted_n, report.predicted_ms) {
+        (Some(n), Some(ms)) if n >= 2 && ms > 0.0 => Some((n - 1) as f64 / (ms / 1000.0)),
+        _ => None,
+    };
+    report.decode_rate_rel_diff = match (ours.decode_rate, server_like_ours) {
+        (Some(ours), Some(server)) => Some((ours - server) / server),
+        _ => None,
+    };
+    report.ttft_minus_prompt_ms = match (ours.ttft_s, report.prompt_ms) {
+        (Some(ttft), Some(prompt_ms)) => Some(ttft * 1000.0 - prompt_ms),
+        _ => None,
+    };
+    report
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}

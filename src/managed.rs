@@ -1,0 +1,141 @@
+//! Servers the suite starts and stops itself: spawn, wait until `/health` answers (that wait is
+//! the load time), and stop them on every path out — normal end, error, panic, Ctrl-C, and (on
+//! Linux) even our own death by SIGKILL, through the parent-death signal.
+
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How to launch one server.
+#[derive(Clone, Debug)]
+pub struct LaunchSpec {
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    pub port: u16,
+    /// Path polled until it answers 200, e.g. `/health`.
+    pub health_path: String,
+    pub ready_timeout: Duration,
+    /// Where the server's stdout and stderr go.
+    pub log_path: PathBuf,
+}
+
+pub struct ManagedServer {
+    child: Child,
+    /// Base URL of its OpenAI-compatible API, ending in `/v1`.
+    pub base_url: String,
+    pub load_time: Duration,
+    pub log_path: PathBuf,
+}
+
+/// PIDs of running managed servers, so a signal handler can stop them.
+static RUNNING: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+/// A free TCP port on the loopback interface.
+pub fn free_port() -> Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
+    Ok(listener.local_addr()?.port())
+}
+
+impl ManagedServer {
+    /// Starts the server and waits until it is ready. Must run on the main thread: the
+    /// parent-death signal is tied to the thread that spawns.
+    pub async fn start(spec: &LaunchSpec, http: &reqwest::Client) -> Result<ManagedServer> {
+        let log = std::fs::File::create(&spec.log_path).with_context(|| format!("creating {}", spec.log_path.display()))?;
+        let mut cmd = Command::new(&spec.program);
+        cmd.args(&spec.args).stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
+        detach_from_terminal_signals(&mut cmd);
+        let started = Instant::now();
+        let child = cmd.spawn().with_context(|| format!("starting {}", spec.program.display()))?;
+        RUNNING.lock().unwrap_or_else(|e| e.into_inner()).push(child.id());
+        let mut server = ManagedServer {
+            child,
+            base_url: format!("http://127.0.0.1:{}/v1", spec.port),
+            load_time: Duration::ZERO,
+            log_path: spec.log_path.clone(),
+        };
+        let health = format!("http://127.0.0.1:{}{}", spec.port, spec.health_path);
+        loop {
+            if let Some(status) = server.child.try_wait()? {
+                bail!("{} exited ({status}) before it was ready; its log {} ends:\n{}", spec.program.display(), spec.log_path.display(), log_tail(&spec.log_path, 12));
+            }
+            let ready = http.get(&health).timeout(Duration::from_secs(2)).send().await.is_ok_and(|r| r.status().is_success());
+            if ready {
+                server.load_time = started.elapsed();
+                return Ok(server);
+            }
+            if started.elapsed() > spec.ready_timeout {
+                bail!("{} was not ready after {} s; its log {} ends:\n{}", spec.program.display(), spec.ready_timeout.as_secs(), spec.log_path.display(), log_tail(&spec.log_path, 12));
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the process is still alive.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// SIGTERM, up to 10 s to exit, then SIGKILL.
+    pub fn stop(&mut self) {
+        if self.is_running() {
+            terminate(self.child.id());
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while self.is_running() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+        RUNNING.lock().unwrap_or_else(|e| e.into_inner()).retain(|&pid| pid != self.child.id());
+    }
+}
+
+impl Drop for ManagedServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Stops every managed server still running; for signal handlers.
+pub fn stop_all() {
+    let pids = std::mem::take(&mut *RUNNING.lock().unwrap_or_else(|e| e.into_inner()));
+    for pid in pids {
+        terminate(pid);
+    }
+}
+
+fn terminate(pid: u32) {
+    // SAFETY: kill(2) with a PID we spawned and have not reaped; no memory is touched.
+    unsafe {
+        libc::kill(pid as libc::pid_t, libc::SIGTERM);
+    }
+}
+
+/// Puts the server in its own process group, so a terminal's Ctrl-C reaches only us (we then
+/// stop it in order), and on Linux asks the kernel to SIGTERM it if we die.
+fn detach_from_terminal_signals(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    cmd.process_group(0);
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl is async-signal-safe and only changes the child's own death-signal setting.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            Ok(())
+        });
+    }
+}
+
+/// The last lines of a log file, for error messages.
+pub fn log_tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let mut tail: Vec<&str> = text.lines().rev().take(lines).collect();
+    tail.reverse();
+    tail.join("\n")
+}

@@ -1,0 +1,71 @@
+//! Run metadata (`metadata.json`): when, what code, which config, which machine, and for each
+//! group the endpoint it used, how long its model took to load and what the server said it was.
+
+use crate::config::Group;
+use crate::reference::Manifest;
+use crate::sysmon::Machine;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub const METADATA_SCHEMA: u32 = 1;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Running,
+    Complete,
+    /// Stopped by a signal (Ctrl-C, SIGTERM); the records written so far are valid.
+    Interrupted,
+    /// Stopped by an error; see `error`.
+    Failed,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GitInfo {
+    pub revision: String,
+    pub dirty: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GroupRun {
+    pub name: String,
+    pub base_url: String,
+    pub model_id: String,
+    /// Started and stopped by the suite.
+    pub managed: bool,
+    /// Server start to `/health` ready, for managed servers.
+    pub load_time_s: Option<f64>,
+    pub model_file: Option<PathBuf>,
+    pub model_file_bytes: Option<u64>,
+    /// What the server reported about itself (llama-server `/props`: build info, model path).
+    pub server_info: Option<serde_json::Value>,
+    pub server_log: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Metadata {
+    pub schema: u32,
+    pub run: String,
+    pub status: RunStatus,
+    pub error: Option<String>,
+    pub started_at: String,
+    pub ended_at: Option<String>,
+    pub command: Vec<String>,
+    pub filter: String,
+    pub git: Option<GitInfo>,
+    pub config_path: PathBuf,
+    /// The resolved groups selected for this run (API keys appear only as variable names).
+    pub config: Vec<Group>,
+    pub machine: Machine,
+    pub reference: Option<Manifest>,
+    pub groups: Vec<GroupRun>,
+}
+
+/// The checkout's revision and whether it had uncommitted changes; absent outside git.
+pub fn git_info(dir: &Path) -> Option<GitInfo> {
+    let git = |args: &[&str]| Command::new("git").arg("-C").arg(dir).args(args).output().ok().filter(|o| o.status.success());
+    let revision = String::from_utf8(git(&["rev-parse", "HEAD"])?.stdout).ok()?.trim().to_owned();
+    let dirty = git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|o| !o.stdout.is_empty());
+    Some(GitInfo { revision, dirty })
+}

