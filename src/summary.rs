@@ -1,7 +1,7 @@
 //! The run summary: per group × category, sample and failure counts, provenance tallies, and
 //! the mean and median of each metric over the successful, non-warm-up samples.
 
-use crate::record::{CountSource, Flag, GenerationRecord, Metrics};
+use crate::record::{GenerationRecord, Metrics};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use statrs::statistics::{Data, Median, Statistics};
@@ -96,10 +96,10 @@ fn benchmark<'a>(group: &str, category: &str, records: impl Iterator<Item = &'a 
     let mut flags = BTreeMap::new();
     for r in &ok {
         if let Some(source) = r.tokens.completion_source {
-            *completion_sources.entry(source_name(source)).or_insert(0) += 1;
+            *completion_sources.entry(serde_name(source)).or_insert(0) += 1;
         }
         for flag in &r.flags {
-            *flags.entry(flag_name(*flag)).or_insert(0) += 1;
+            *flags.entry(serde_name(flag)).or_insert(0) += 1;
         }
     }
     let metrics = METRICS
@@ -139,15 +139,7 @@ fn describe(values: &[f64]) -> Option<MetricSummary> {
     })
 }
 
-/// The snake_case name serde gives a value (for map keys).
-fn serde_name(value: impl Serialize) -> String {
+/// The snake_case name serde gives an enum value (for map keys).
+pub fn serde_name(value: impl Serialize) -> String {
     serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
-}
-
-fn source_name(s: CountSource) -> String {
-    serde_name(s)
-}
-
-fn flag_name(f: Flag) -> String {
-    serde_name(f)
 }

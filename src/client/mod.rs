@@ -144,63 +144,98 @@ pub async fn generate(http: &reqwest::Client, endpoint: &Endpoint, req: &Generat
     }
 
     let mut stream = response.bytes_stream();
-    let mut decoder = SseDecoder::new(limits.max_line_bytes);
-    let mut failure: Option<String> = None;
+    let mut parser = StreamParser::new(obs, limits.max_line_bytes);
     loop {
         let next = timeout_at(next_deadline(Instant::now()), stream.next()).await;
         let now = Instant::now();
         let at = now - sent;
-        let bytes = match next {
-            Err(_) => {
-                failure = Some(timeout_reason(now, deadline, limits, "the next bytes"));
-                break;
-            }
-            Ok(None) => {
-                obs.end.get_or_insert(at);
-                break;
-            }
-            Ok(Some(Err(e))) => {
-                failure = Some(format!("stream broken: {}", error_chain(&e)));
-                break;
-            }
-            Ok(Some(Ok(bytes))) => bytes,
-        };
-        let pushed = decoder.push(&bytes, &mut |item| {
+        match next {
+            Err(_) => parser.fail(timeout_reason(now, deadline, limits, "the next bytes")),
+            Ok(None) => parser.end_of_body(at),
+            Ok(Some(Err(e))) => parser.fail(format!("stream broken: {}", error_chain(&e))),
+            Ok(Some(Ok(bytes))) => parser.push(&bytes, at),
+        }
+        if parser.is_done() {
+            break;
+        }
+    }
+    if parser.saw_done() {
+        // Read the rest of the body (normally just its terminator) so the connection can be
+        // reused; it no longer affects any timestamp.
+        let drain = async { while let Some(Ok(_)) = stream.next().await {} };
+        let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
+    }
+    parser.finish()
+}
+
+/// Turns the bytes of an SSE chat-completion stream, with their arrival times, into an
+/// [`Observation`]. Separate from the network so recorded streams can be replayed.
+pub struct StreamParser {
+    obs: Observation,
+    decoder: SseDecoder,
+    failure: Option<String>,
+    body_ended: bool,
+}
+
+impl StreamParser {
+    /// `obs` holds what is known before the body (status, header time).
+    pub fn new(obs: Observation, max_line_bytes: usize) -> StreamParser {
+        StreamParser { obs, decoder: SseDecoder::new(max_line_bytes), failure: None, body_ended: false }
+    }
+
+    /// Bytes that arrived `at` after the request was sent.
+    pub fn push(&mut self, bytes: &[u8], at: Duration) {
+        let (obs, failure) = (&mut self.obs, &mut self.failure);
+        let pushed = self.decoder.push(bytes, &mut |item| {
             if failure.is_none() && !obs.saw_done {
                 if let Err(reason) = obs.on_item(item, at) {
-                    failure = Some(reason);
+                    *failure = Some(reason);
                 }
             }
         });
         if let Err(e) = pushed {
-            failure = Some(e.to_string());
-        }
-        if failure.is_some() {
-            break;
-        }
-        if obs.saw_done {
-            // Read the rest of the body (normally just its terminator) so the connection can be
-            // reused; it no longer affects any timestamp.
-            let drain = async { while let Some(Ok(_)) = stream.next().await {} };
-            let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
-            break;
+            self.fail(e.to_string());
         }
     }
-    if let Some(reason) = failure {
-        return obs.failed(reason);
+
+    /// The body ended (the connection closed or the chunked body finished).
+    pub fn end_of_body(&mut self, at: Duration) {
+        self.obs.end.get_or_insert(at);
+        self.body_ended = true;
     }
-    if !obs.saw_done {
-        if decoder.has_partial_event() {
-            return obs.failed("stream cut in the middle of an event".into());
+
+    pub fn fail(&mut self, reason: String) {
+        self.failure.get_or_insert(reason);
+    }
+
+    /// Nothing more needs reading: `[DONE]` arrived, the body ended, or the stream failed.
+    pub fn is_done(&self) -> bool {
+        self.obs.saw_done || self.body_ended || self.failure.is_some()
+    }
+
+    pub fn saw_done(&self) -> bool {
+        self.obs.saw_done
+    }
+
+    /// The observation, failed if the stream was incomplete or carried no generated text.
+    pub fn finish(self) -> Observation {
+        let obs = self.obs;
+        if let Some(reason) = self.failure {
+            return obs.failed(reason);
         }
-        if obs.finish_reason.is_none() {
-            return obs.failed("stream ended before the answer was complete (no finish_reason, no [DONE])".into());
+        if !obs.saw_done {
+            if self.decoder.has_partial_event() {
+                return obs.failed("stream cut in the middle of an event".into());
+            }
+            if obs.finish_reason.is_none() {
+                return obs.failed("stream ended before the answer was complete (no finish_reason, no [DONE])".into());
+            }
         }
+        if obs.events.token_events == 0 {
+            return obs.failed("the server returned no generated text".into());
+        }
+        obs
     }
-    if obs.events.token_events == 0 {
-        return obs.failed("the server returned no generated text".into());
-    }
-    obs
 }
 
 impl Observation {
