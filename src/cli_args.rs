@@ -57,6 +57,17 @@ pub struct CliArgs {
     pub filter: Filter,
     /// `--sample-size` was given: it overrides the config's `samples`.
     pub sample_size: Option<u32>,
+    /// `--save-baseline NAME`: also save this run's records as quantbench baseline NAME.
+    pub save_baseline: Option<String>,
+    /// `--baseline NAME` or `--baseline-lenient NAME`: compare the run against baseline NAME.
+    pub baseline: Option<Baseline>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Baseline {
+    pub name: String,
+    /// `--baseline-lenient`: a missing baseline is a warning, not an error.
+    pub lenient: bool,
 }
 
 impl CliArgs {
@@ -65,6 +76,7 @@ impl CliArgs {
         let mut positional = Vec::new();
         let (mut bench, mut list, mut exact) = (false, false, false);
         let mut sample_size = None;
+        let (mut save_baseline, mut baseline) = (None, None);
         let mut i = 0;
         while i < args.len() {
             let arg = args[i].as_str();
@@ -80,8 +92,12 @@ impl CliArgs {
                         args.get(i).cloned().unwrap_or_default()
                     }
                 };
-                if name == "--sample-size" {
-                    sample_size = Some(value.parse().map_err(|_| anyhow::anyhow!("--sample-size {value:?} is not a number"))?);
+                match name {
+                    "--sample-size" => sample_size = Some(value.parse().map_err(|_| anyhow::anyhow!("--sample-size {value:?} is not a number"))?),
+                    "-s" | "--save-baseline" => save_baseline = Some(value),
+                    "-b" | "--baseline" => baseline = Some(Baseline { name: value, lenient: false }),
+                    "--baseline-lenient" => baseline = Some(Baseline { name: value, lenient: true }),
+                    _ => {}
                 }
             } else if arg == "--bench" {
                 bench = true;
@@ -109,7 +125,7 @@ impl CliArgs {
         } else {
             Mode::Test
         };
-        Ok(CliArgs { mode, filter, sample_size })
+        Ok(CliArgs { mode, filter, sample_size, save_baseline, baseline })
     }
 }
 
@@ -127,8 +143,10 @@ mod tests {
         assert_eq!(a.mode, Mode::Benchmark);
         assert!(a.filter.matches("minimax/q4_k_s/code") && !a.filter.matches("smollm2/q4_1/code"));
         assert_eq!(a.sample_size, Some(20));
+        assert_eq!(a.save_baseline.as_deref(), Some("before"));
         let a = parse("--bench --baseline=old --noise-threshold 0.05 smollm2");
         assert!(a.filter.matches("smollm2/q8_0/short") && !a.filter.matches("old"));
+        assert_eq!(a.baseline, Some(Baseline { name: "old".into(), lenient: false }));
     }
 
     #[test]

@@ -46,6 +46,13 @@ pub struct RunSettings {
     pub total_timeout_s: Option<f64>,
     /// CPU threads for a managed reference server (default: all cores).
     pub threads: Option<u32>,
+    /// Adaptive sampling (opt-in): after the criterion samples, keep sampling until the 95 %
+    /// interval of the median decode rate is within ± this fraction of it (e.g. 0.03)...
+    pub adaptive_half_width: Option<f64>,
+    /// ... or this many samples have been taken (default 100) ...
+    pub adaptive_max_samples: Option<u32>,
+    /// ... or the benchmark has sampled this long (default 1800 s).
+    pub adaptive_max_seconds: Option<f64>,
 }
 
 impl RunSettings {
@@ -54,7 +61,10 @@ impl RunSettings {
         macro_rules! pick {
             ($($f:ident),*) => { RunSettings { $($f: self.$f.clone().or_else(|| lower.$f.clone())),* } };
         }
-        pick!(samples, warmup, max_failures, prompt_sets, languages, categories, max_tokens_cap, temperature, top_p, seed, prefix_cache, idle_timeout_s, total_timeout_s, threads)
+        pick!(
+            samples, warmup, max_failures, prompt_sets, languages, categories, max_tokens_cap, temperature, top_p, seed, prefix_cache, idle_timeout_s,
+            total_timeout_s, threads, adaptive_half_width, adaptive_max_samples, adaptive_max_seconds
+        )
     }
 }
 
@@ -106,6 +116,29 @@ pub struct ConfigFile {
     #[serde(default)]
     pub run: RunSettings,
     pub models: IndexMap<String, ModelEntry>,
+    /// Paired A/B comparisons (opt-in; run when a filter names `paired/<name>`).
+    #[serde(default)]
+    pub paired: Vec<PairedEntry>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PairedEntry {
+    pub name: String,
+    /// Group `model/quant` of side A (the reference side of the ratio B / A).
+    pub a: String,
+    pub b: String,
+    /// Pairs per category (default 20).
+    pub pairs: Option<u32>,
+}
+
+/// A validated paired comparison.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Paired {
+    pub name: String,
+    pub a: String,
+    pub b: String,
+    pub pairs: u32,
 }
 
 /// Where a group's generations go.
@@ -135,6 +168,15 @@ pub struct Settings {
     pub idle_timeout_s: f64,
     pub total_timeout_s: f64,
     pub threads: Option<u32>,
+    pub adaptive: Option<Adaptive>,
+}
+
+/// Adaptive sampling bounds (see [`RunSettings::adaptive_half_width`]).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Adaptive {
+    pub half_width: f64,
+    pub max_samples: u32,
+    pub max_seconds: f64,
 }
 
 /// One criterion group: a model at one quantization.
@@ -155,6 +197,13 @@ pub struct Config {
     pub path: PathBuf,
     pub prompts_dir: PathBuf,
     pub groups: Vec<Group>,
+    pub paired: Vec<Paired>,
+}
+
+impl Config {
+    pub fn group(&self, name: &str) -> Option<&Group> {
+        self.groups.iter().find(|g| g.name == name)
+    }
 }
 
 /// Lowercase ASCII letters, digits, `_`, `-`, `.`: safe in file names, URLs and filters.
@@ -176,9 +225,10 @@ impl Config {
     pub fn parse(text: &str, path: &Path) -> Result<Config> {
         let file: ConfigFile = toml::from_str(text).with_context(|| format!("{}: invalid config", path.display()))?;
         let groups = resolve(&file).with_context(|| format!("{}: invalid config", path.display()))?;
+        let paired = resolve_paired(&file.paired, &groups).with_context(|| format!("{}: invalid config", path.display()))?;
         let base = path.parent().unwrap_or(Path::new("."));
         let prompts_dir = base.join(file.prompts_dir.as_deref().unwrap_or(Path::new("prompts")));
-        Ok(Config { path: path.to_owned(), prompts_dir, groups })
+        Ok(Config { path: path.to_owned(), prompts_dir, groups, paired })
     }
 }
 
@@ -230,6 +280,33 @@ fn resolve(file: &ConfigFile) -> Result<Vec<Group>> {
         }
     }
     Ok(groups)
+}
+
+fn resolve_paired(entries: &[PairedEntry], groups: &[Group]) -> Result<Vec<Paired>> {
+    let mut out: Vec<Paired> = Vec::new();
+    for (i, e) in entries.iter().enumerate() {
+        let at = format!("paired[{i}] ({:?})", e.name);
+        if !is_valid_name(&e.name) {
+            bail!("{at}: the name must be lowercase letters, digits, '_', '-' or '.'");
+        }
+        if out.iter().any(|p| p.name == e.name) {
+            bail!("{at}: the name is used twice");
+        }
+        for side in [&e.a, &e.b] {
+            if !groups.iter().any(|g| &g.name == side) {
+                bail!("{at}: no group {side:?} (groups are model/quant, e.g. smollm2/q4_1)");
+            }
+        }
+        if e.a == e.b {
+            bail!("{at}: a and b are the same group");
+        }
+        let pairs = e.pairs.unwrap_or(20);
+        if pairs < 2 {
+            bail!("{at}: pairs = {pairs}: at least 2 pairs are needed for an interval");
+        }
+        out.push(Paired { name: e.name.clone(), a: e.a.clone(), b: e.b.clone(), pairs });
+    }
+    Ok(out)
 }
 
 fn external_target(at: &str, ep: &EndpointEntry, q: &QuantEntry) -> Result<Target> {
@@ -285,6 +362,12 @@ fn check_settings(at: &str, s: &RunSettings) -> Result<()> {
     if s.threads == Some(0) {
         fail("threads must be at least 1".into())?;
     }
+    if let Some(h) = s.adaptive_half_width.filter(|h| !(*h > 0.0 && *h < 1.0)) {
+        fail(format!("adaptive_half_width = {h}: must be a fraction in (0, 1), e.g. 0.03"))?;
+    }
+    if let Some(v) = s.adaptive_max_seconds.filter(|v| !(v.is_finite() && *v > 0.0)) {
+        fail(format!("adaptive_max_seconds = {v}: must be a positive number of seconds"))?;
+    }
     if s.prompt_sets.as_ref().is_some_and(Vec::is_empty) {
         fail("prompt_sets is empty".into())?;
     }
@@ -315,6 +398,11 @@ fn settings(s: RunSettings) -> Settings {
         idle_timeout_s: idle,
         total_timeout_s: total,
         threads: s.threads,
+        adaptive: s.adaptive_half_width.map(|half_width| Adaptive {
+            half_width,
+            max_samples: s.adaptive_max_samples.unwrap_or(100).max(samples),
+            max_seconds: s.adaptive_max_seconds.unwrap_or(1800.0),
+        }),
     }
 }
 

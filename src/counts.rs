@@ -13,7 +13,8 @@ pub struct EventCounts {
     pub tool_call_events: u64,
 }
 
-pub fn resolve(usage: Option<&Usage>, timings: Option<&LlamaTimings>, events: EventCounts) -> TokenCounts {
+/// `stopped`: the answer ended by the model (finish reason `stop`), not at the length limit.
+pub fn resolve(usage: Option<&Usage>, timings: Option<&LlamaTimings>, events: EventCounts, stopped: bool) -> TokenCounts {
     let (completion, completion_source) = if let Some(n) = usage.and_then(|u| u.completion_tokens) {
         (Some(n), Some(CountSource::Usage))
     } else if let Some(n) = timings.and_then(|t| t.predicted_n) {
@@ -43,6 +44,9 @@ pub fn resolve(usage: Option<&Usage>, timings: Option<&LlamaTimings>, events: Ev
         (None, None)
     };
 
+    // A counted token the stream never showed, after a model stop, is the end-of-generation
+    // token: generated after the last event.
+    let after_last_event = u64::from(stopped && completion.is_some_and(|n| n > events.token_events));
     TokenCounts {
         prompt,
         prompt_source,
@@ -54,7 +58,8 @@ pub fn resolve(usage: Option<&Usage>, timings: Option<&LlamaTimings>, events: Ev
         token_events: events.token_events,
         reasoning_events: events.reasoning_events,
         tool_call_events: events.tool_call_events,
-        first_event_tokens: completion.and_then(|n| crate::metrics::first_event_tokens(n, events.token_events)),
+        first_event_tokens: completion.and_then(|n| crate::metrics::first_event_tokens(n - after_last_event, events.token_events)),
+        after_last_event,
     }
 }
 
@@ -93,7 +98,8 @@ mod tests {
         )
         .unwrap();
         let timings: LlamaTimings = serde_json::from_str(r#"{"predicted_n":119,"prompt_n":30}"#).unwrap();
-        let c = resolve(Some(&usage), Some(&timings), events(40, 20));
+        let c = resolve(Some(&usage), Some(&timings), events(40, 20), true);
+        assert_eq!(c.after_last_event, 1);
         assert_eq!((c.completion, c.completion_source), (Some(120), Some(CountSource::Usage)));
         assert_eq!((c.reasoning, c.reasoning_source), (Some(80), Some(CountSource::Usage)));
         assert!(flags(&c).is_empty());
@@ -102,13 +108,15 @@ mod tests {
     #[test]
     fn timings_then_events_and_the_estimate_is_flagged() {
         let timings: LlamaTimings = serde_json::from_str(r#"{"predicted_n":64,"prompt_n":10,"cache_n":5}"#).unwrap();
-        let c = resolve(None, Some(&timings), events(64, 0));
+        let c = resolve(None, Some(&timings), events(64, 0), false);
+        assert_eq!(c.after_last_event, 0);
         assert_eq!((c.completion, c.completion_source), (Some(64), Some(CountSource::ServerTimings)));
         assert_eq!((c.prompt, c.prompt_cached), (Some(15), Some(5)));
         assert_eq!(prompt_processed(&c), Some(10));
         assert_eq!(flags(&c), vec![Flag::PrefixCacheHit]);
 
-        let c = resolve(None, None, events(9, 7));
+        let c = resolve(None, None, events(9, 7), true);
+        assert_eq!(c.after_last_event, 0, "estimated from events: nothing unseen");
         assert_eq!((c.completion, c.completion_source), (Some(9), Some(CountSource::EventsEstimate)));
         assert_eq!(c.reasoning, Some(7));
         assert_eq!(flags(&c), vec![Flag::CompletionEstimated, Flag::ReasoningEstimated]);
@@ -116,7 +124,7 @@ mod tests {
 
     #[test]
     fn nothing_measured_means_no_count() {
-        let c = resolve(None, None, events(0, 0));
+        let c = resolve(None, None, events(0, 0), false);
         assert_eq!(c.completion, None);
         assert_eq!(c.reasoning, None);
         assert_eq!(c.prompt, None);

@@ -5,7 +5,7 @@ use crate::client::Observation;
 use crate::counts;
 use crate::dialect::Dialect;
 use crate::metrics::{self, MetricInputs};
-use crate::record::{Flag, GenerationRecord, Metrics, ServerReport, Timestamps, RECORD_SCHEMA};
+use crate::record::{Flag, GenerationRecord, Metrics, PairTag, ServerReport, Timestamps, RECORD_SCHEMA};
 use std::time::Duration;
 
 /// Our decode rate and the server's may differ by this much before the record is flagged.
@@ -23,10 +23,11 @@ pub struct SampleContext<'a> {
     pub warmup: bool,
     pub started_at: String,
     pub max_tokens: u32,
+    pub pair: Option<PairTag>,
 }
 
 pub fn to_record(ctx: &SampleContext<'_>, obs: Observation, dialect: &dyn Dialect) -> GenerationRecord {
-    let counts = counts::resolve(obs.usage.as_ref(), obs.timings.as_ref(), obs.events);
+    let counts = counts::resolve(obs.usage.as_ref(), obs.timings.as_ref(), obs.events, obs.finish_reason.as_deref() == Some("stop"));
     let mut flags = counts::flags(&counts);
     let mut error = obs.error.clone();
     if error.is_none() && counts.completion == Some(0) {
@@ -47,6 +48,7 @@ pub fn to_record(ctx: &SampleContext<'_>, obs: Observation, dialect: &dyn Dialec
             end: obs.end,
             completion: counts.completion,
             token_events: counts.token_events,
+            after_last_event: counts.after_last_event,
             prompt_processed: counts::prompt_processed(&counts),
             gaps_us: &gaps_us,
         })
@@ -59,6 +61,9 @@ pub fn to_record(ctx: &SampleContext<'_>, obs: Observation, dialect: &dyn Dialec
     }
     if ok && !obs.saw_done {
         flags.push(Flag::NoDoneMarker);
+    }
+    if obs.retried_stale_connection {
+        flags.push(Flag::StaleConnectionRetried);
     }
     let server = dialect.server_report(&obs).map(|report| cross_check(report, &metrics));
     if server.as_ref().and_then(|s| s.decode_rate_rel_diff).is_some_and(|d| d.abs() > SERVER_DECODE_TOLERANCE) {
@@ -89,13 +94,14 @@ pub fn to_record(ctx: &SampleContext<'_>, obs: Observation, dialect: &dyn Dialec
         server,
         flags,
         output: obs.output,
+        pair: ctx.pair.clone(),
     }
 }
 
 /// Compares like with like. llama-server's `predicted_per_second` is `predicted_n / predicted_ms`,
 /// but `predicted_ms` starts when the first token is sampled, so it spans N − 1 token intervals:
-/// the server's figure is optimistic by N / (N − 1). Our decode rate is (N − 1) / (t_last −
-/// t_first), so the difference is taken against the server's (N − 1) / predicted_ms.
+/// the server's figure is optimistic by N / (N − 1). Our decode rate counts intervals too (see
+/// `metrics`), so the difference is taken against the server's (N − 1) / predicted_ms.
 fn cross_check(mut report: ServerReport, ours: &Metrics) -> ServerReport {
     let server_like_ours = match (report.predicted_n, report.predicted_ms) {
         (Some(n), Some(ms)) if n >= 2 && ms > 0.0 => Some((n - 1) as f64 / (ms / 1000.0)),

@@ -4,8 +4,10 @@
 //!
 //! Data flows one way: prompts + config → client → record → summary → files on disk.
 
+pub mod analysis;
 pub mod cli_args;
 pub mod client;
+pub mod compare;
 pub mod config;
 pub mod counts;
 pub mod dialect;
@@ -13,10 +15,12 @@ pub mod generation;
 pub mod managed;
 pub mod metadata;
 pub mod metrics;
+pub mod paired;
 pub mod progress;
 pub mod prompts;
 pub mod record;
 pub mod reference;
+pub mod stats;
 pub mod store;
 pub mod suite;
 pub mod summary;

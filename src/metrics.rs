@@ -2,8 +2,10 @@
 //!
 //! Definitions (also in `docs/schema.md`):
 //! - `ttft` = first token-bearing event − request sent;
-//! - `decode_rate` = (N − n₁) / (t_last − t_first), where n₁ is the tokens carried by the first
-//!   token-bearing event (1 for one token per event; N / events when events carry several);
+//! - `decode_rate` = (N − n₁ − n_after) / (t_last − t_first), where n₁ is the tokens carried by the
+//!   first token-bearing event (1 for one token per event; N / events when events carry several)
+//!   and n_after the end-of-generation token a server counts but never streams (generated after
+//!   t_last; 1 when the model stopped and N exceeds the events);
 //! - `e2e` = end of stream − request sent; `output_rate` = N / e2e;
 //! - `prefill_rate` = prompt tokens processed (cached ones excluded) / ttft;
 //! - inter-token gaps: between consecutive token-bearing events, summarised as p50/p90/p99.
@@ -23,18 +25,21 @@ pub struct MetricInputs<'a> {
     /// Generated tokens (N), from the best available source.
     pub completion: Option<u64>,
     pub token_events: u64,
+    /// Counted tokens generated after the last event (see the module docs).
+    pub after_last_event: u64,
     /// Prompt tokens the server had to process (prompt − cached).
     pub prompt_processed: Option<u64>,
     pub gaps_us: &'a [u64],
 }
 
 /// Tokens attributed to the first token-bearing event: one, unless events carry several tokens
-/// on average, in which case the average is the best estimate without a tokenizer.
-pub fn first_event_tokens(completion: u64, token_events: u64) -> Option<f64> {
+/// on average, in which case the average is the best estimate without a tokenizer. `streamed`
+/// counts the tokens the events carried (N − n_after).
+pub fn first_event_tokens(streamed: u64, token_events: u64) -> Option<f64> {
     if token_events == 0 {
         return None;
     }
-    Some((completion as f64 / token_events as f64).max(1.0))
+    Some((streamed as f64 / token_events as f64).max(1.0))
 }
 
 pub fn derive(i: &MetricInputs) -> Metrics {
@@ -42,8 +47,8 @@ pub fn derive(i: &MetricInputs) -> Metrics {
     let e2e = i.end.map(secs);
     let decode_rate = match (i.completion, i.first_token, i.last_token) {
         (Some(n), Some(first), Some(last)) if i.token_events >= 2 && last > first => {
-            first_event_tokens(n, i.token_events)
-                .map(|n1| (n as f64 - n1) / secs(last - first))
+            first_event_tokens(n.saturating_sub(i.after_last_event), i.token_events)
+                .map(|n1| (n as f64 - n1 - i.after_last_event as f64) / secs(last - first))
                 .filter(|rate| *rate > 0.0)
         }
         _ => None,
@@ -91,6 +96,7 @@ mod tests {
             end: ms(1200),
             completion: Some(11),
             token_events: 11,
+            after_last_event: 0,
             prompt_processed: Some(50),
             gaps_us: &gaps,
         });
@@ -113,6 +119,13 @@ mod tests {
             ..Default::default()
         });
         assert!((m.decode_rate.unwrap() - 100.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn an_unstreamed_end_token_is_not_decode_time() {
+        // 11 counted tokens, 10 streamed (one per 100 ms), the 11th is the end-of-generation token.
+        let m = derive(&MetricInputs { first_token: ms(0), last_token: ms(900), end: ms(950), completion: Some(11), token_events: 10, after_last_event: 1, ..Default::default() });
+        assert!((m.decode_rate.unwrap() - 10.0).abs() < 1e-9, "{:?}", m.decode_rate);
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Version of the record layout written by this build.
-pub const RECORD_SCHEMA: u32 = 1;
+pub const RECORD_SCHEMA: u32 = 2;
 
 /// Where a token count came from, best first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,6 +37,9 @@ pub enum Flag {
     ServerDisagrees,
     /// The stream ended (cleanly) without a `[DONE]` marker.
     NoDoneMarker,
+    /// The request was sent twice: the first attempt met a kept-alive connection the server had
+    /// just closed (it never reached the server). Timing is that of the second attempt.
+    StaleConnectionRetried,
 }
 
 /// Offsets from the moment the request was handed to the HTTP client, in nanoseconds, taken
@@ -68,6 +71,9 @@ pub struct TokenCounts {
     pub tool_call_events: u64,
     /// Tokens attributed to the first token-bearing event (1 when events are single tokens).
     pub first_event_tokens: Option<f64>,
+    /// Counted tokens generated after the last event: the end-of-generation token, which servers
+    /// count but do not stream (1 when the answer stopped and N exceeds the events, else 0).
+    pub after_last_event: u64,
 }
 
 /// Quantities derived from timestamps and counts (see `metrics`); absent when not measurable.
@@ -143,4 +149,16 @@ pub struct GenerationRecord {
     pub server: Option<ServerReport>,
     pub flags: Vec<Flag>,
     pub output: Output,
+    /// Set on generations of a paired A/B comparison; those are analysed only as pairs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pair: Option<PairTag>,
+}
+
+/// Which paired comparison, pair and side a generation belongs to.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PairTag {
+    pub name: String,
+    pub index: u32,
+    /// `a` or `b`.
+    pub side: String,
 }

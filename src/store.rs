@@ -65,6 +65,44 @@ pub fn write_json_atomic(path: &Path, value: &impl Serialize) -> Result<()> {
     write().with_context(|| format!("writing {}", path.display()))
 }
 
+/// Where quantbench keeps baseline NAME: `<reports root>/baselines/NAME/`.
+pub fn baseline_dir(root: &Path, name: &str) -> PathBuf {
+    root.join("baselines").join(name)
+}
+
+/// The records of baseline NAME, with a message that says how to make one when it is missing.
+pub fn load_baseline(root: &Path, name: &str) -> Result<Vec<GenerationRecord>> {
+    let dir = baseline_dir(root, name);
+    let path = dir.join("generations.jsonl");
+    if !path.is_file() {
+        anyhow::bail!("baseline {name:?} not found ({} does not exist); save one first with `cargo bench --bench llm -- <filter> --save-baseline {name}`", path.display());
+    }
+    read_records(&path)
+}
+
+/// Saves `records` (measured samples) as baseline NAME. As with criterion, only the benchmarks in
+/// `records` are replaced; the baseline keeps the others. Written atomically.
+pub fn save_baseline(root: &Path, name: &str, records: &[GenerationRecord]) -> Result<PathBuf> {
+    let dir = baseline_dir(root, name);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join("generations.jsonl");
+    let mut kept = if path.is_file() { read_records(&path)? } else { Vec::new() };
+    kept.retain(|old| !records.iter().any(|new| new.pair.is_none() && new.group == old.group && new.category == old.category));
+    kept.extend(records.iter().filter(|r| !r.warmup && r.pair.is_none()).cloned());
+    let write = || -> std::io::Result<()> {
+        let mut tmp = tempfile::NamedTempFile::new_in(&dir)?;
+        for record in &kept {
+            serde_json::to_writer(&mut tmp, record)?;
+            tmp.write_all(b"\n")?;
+        }
+        tmp.as_file().sync_all()?;
+        tmp.persist(&path).map_err(|e| e.error)?;
+        Ok(())
+    };
+    write().with_context(|| format!("writing {}", path.display()))?;
+    Ok(dir)
+}
+
 /// Reads a `generations.jsonl`, naming the line of any bad record.
 pub fn read_records(path: &Path) -> Result<Vec<GenerationRecord>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;

@@ -4,17 +4,21 @@
 
 use crate::cli_args::{CliArgs, Filter, Mode};
 use crate::client::{self, Endpoint, GenerationRequest};
-use crate::config::{Config, Group, Target};
+use crate::compare::{self, Comparison, Verdict};
+use crate::analysis;
+use crate::config::{Adaptive, Config, Group, Paired, Target};
 use crate::dialect::{self, DialectOptions, ServerKind};
 use crate::generation::{self, SampleContext};
 use crate::managed::{self, ManagedServer};
 use crate::metadata::{self, GroupRun, Metadata, RunStatus};
 use crate::progress::Progress;
-use crate::prompts::{Category, PromptLibrary, Selection};
-use crate::record::GenerationRecord;
+use crate::paired::{self, PairedComparison};
+use crate::prompts::{Category, Prompt, PromptLibrary, Selection};
+use crate::record::{GenerationRecord, PairTag};
 use crate::reference::{self, Backend, Manifest};
+use crate::stats;
 use crate::store::{self, RunStore};
-use crate::summary::{self, Summary};
+use crate::summary::{self, BenchmarkNote, Summary};
 use crate::sysmon;
 use anyhow::{bail, Context, Result};
 use criterion::{Criterion, SamplingMode};
@@ -60,6 +64,40 @@ pub fn plan<'a>(config: &'a Config, prompts: &'a PromptLibrary, filter: &Filter)
     Ok(planned)
 }
 
+/// A paired A/B comparison and the categories the filter selected for it.
+#[derive(Debug)]
+pub struct PlannedPair<'a> {
+    pub spec: &'a Paired,
+    pub a: &'a Group,
+    pub b: &'a Group,
+    pub categories: Vec<Category<'a>>,
+}
+
+/// Paired comparisons run only when a filter names them (`paired/<name>[/<category>]`); they
+/// use side A's prompts, in the categories side B also has.
+pub fn plan_paired<'a>(config: &'a Config, prompts: &'a PromptLibrary, filter: &Filter) -> Result<Vec<PlannedPair<'a>>> {
+    let mut planned = Vec::new();
+    if filter.is_all() {
+        return Ok(planned);
+    }
+    for spec in &config.paired {
+        let (a, b) = (config.group(&spec.a).expect("validated"), config.group(&spec.b).expect("validated"));
+        let select = |g: &'a Group| {
+            let s = &g.settings;
+            prompts.select(&Selection { sets: &s.prompt_sets, languages: &s.languages, categories: &s.categories })
+        };
+        let b_names: Vec<&str> = select(b)?.iter().map(|c| c.name).collect();
+        let categories: Vec<Category> = select(a)?
+            .into_iter()
+            .filter(|c| b_names.contains(&c.name) && filter.matches(&format!("paired/{}/{}", spec.name, c.name)))
+            .collect();
+        if !categories.is_empty() {
+            planned.push(PlannedPair { spec, a, b, categories });
+        }
+    }
+    Ok(planned)
+}
+
 /// Everything `run` needs besides the config.
 pub struct SuiteOptions {
     pub cli: CliArgs,
@@ -74,6 +112,18 @@ pub struct RunOutcome {
     pub summary: Option<Summary>,
     /// Benchmarks stopped early: (group, category, reason).
     pub abandoned: Vec<(String, String, String)>,
+    /// Verdicts against the baseline, when one was compared.
+    pub comparisons: Option<Vec<Comparison>>,
+    /// Results of paired A/B comparisons.
+    pub paired: Vec<PairedComparison>,
+}
+
+/// Set to 1 to make the bench exit non-zero when a comparison finds a regression.
+pub const GATE_ENV: &str = "QUANTBENCH_FAIL_ON_REGRESSION";
+
+/// Whether the regression gate is on.
+pub fn gate_enabled() -> bool {
+    std::env::var(GATE_ENV).is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false"))
 }
 
 /// Entry point of `benches/llm.rs`.
@@ -85,8 +135,18 @@ pub fn main() -> ExitCode {
         run(&config, SuiteOptions { cli, command, reports_root: store::reports_root() }, criterion)
     });
     match result {
-        Ok(outcome) if outcome.abandoned.is_empty() => ExitCode::SUCCESS,
         Ok(outcome) => {
+            let regressed: Vec<&Comparison> = outcome.comparisons.iter().flatten().filter(|c| c.verdict == Verdict::Regressed).collect();
+            if gate_enabled() && !regressed.is_empty() {
+                eprintln!("quantbench: {GATE_ENV} is set and {} comparison(s) regressed:", regressed.len());
+                for c in &regressed {
+                    eprintln!("  {}/{} {}: {}", c.group, c.category, c.metric, c.change_text());
+                }
+                return ExitCode::from(3);
+            }
+            if outcome.abandoned.is_empty() {
+                return ExitCode::SUCCESS;
+            }
             eprintln!("quantbench: {} benchmark(s) stopped early:", outcome.abandoned.len());
             for (group, category, reason) in &outcome.abandoned {
                 eprintln!("  {group}/{category}: {reason}");
@@ -105,8 +165,9 @@ pub fn main() -> ExitCode {
 pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<RunOutcome> {
     let prompts = PromptLibrary::load_dir(&config.prompts_dir)?;
     let planned = plan(config, &prompts, &opts.cli.filter)?;
+    let planned_pairs = plan_paired(config, &prompts, &opts.cli.filter)?;
     let mut criterion = criterion.warm_up_time(Duration::from_nanos(1)).measurement_time(Duration::from_nanos(1));
-    if planned.is_empty() {
+    if planned.is_empty() && planned_pairs.is_empty() {
         let names: Vec<&str> = config.groups.iter().map(|g| g.name.as_str()).collect();
         bail!("no benchmark matches the filter {}; groups in {}: {}", opts.cli.filter.describe(), config.path.display(), names.join(", "));
     }
@@ -117,13 +178,21 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
                 group.bench_function(c.name, |_| {});
             }
         }
-        return Ok(RunOutcome { run_dir: None, summary: None, abandoned: Vec::new() });
+        for p in &planned_pairs {
+            for c in &p.categories {
+                println!("paired/{}/{}: paired A/B ({} vs {})", p.spec.name, c.name, p.a.name, p.b.name);
+            }
+        }
+        return Ok(RunOutcome { run_dir: None, summary: None, abandoned: Vec::new(), comparisons: None, paired: Vec::new() });
     }
+    let noise = compare::noise_threshold()?;
+    let baseline = load_baseline_to_compare(&opts)?;
 
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
     let http = client::http_client()?;
-    rt.block_on(preflight(&planned, &http))?;
-    let reference = if planned.iter().any(|p| matches!(p.group.target, Target::Reference { .. })) {
+    let groups: Vec<&Group> = planned.iter().map(|p| p.group).chain(planned_pairs.iter().flat_map(|p| [p.a, p.b])).collect();
+    rt.block_on(preflight(&groups, &http))?;
+    let reference = if groups.iter().any(|g| matches!(g.target, Target::Reference { .. })) {
         Some(reference::ensure_installed(&|m| eprintln!("quantbench: {m}"))?)
     } else {
         None
@@ -142,19 +211,20 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
         filter: opts.cli.filter.describe(),
         git: metadata::git_info(std::path::Path::new(env!("CARGO_MANIFEST_DIR"))),
         config_path: config.path.clone(),
-        config: planned.iter().map(|p| p.group.clone()).collect(),
+        config: groups.iter().map(|&g| g.clone()).collect(),
         machine: sysmon::machine(),
         reference: reference.clone(),
         groups: Vec::new(),
     };
-    let state = Arc::new(Mutex::new(RunState { store, metadata, records: Vec::new(), abandoned: Vec::new() }));
+    let state = Arc::new(Mutex::new(RunState { store, metadata, records: Vec::new(), notes: Vec::new() }));
     lock(&state).save_metadata()?;
     eprintln!("quantbench: run {run_id}: records in {}", lock(&state).store.dir.display());
     rt.spawn(stop_on_signal(state.clone()));
 
     let progress = RefCell::new(Progress::new(0));
-    let suite = Suite { rt: &rt, http: &http, state: &state, progress: &progress, run_id: &run_id, reference: reference.as_ref(), sample_size: opts.cli.sample_size };
-    let planned_generations: u64 = planned.iter().map(|p| p.categories.len() as u64 * u64::from(p.group.settings.warmup + suite.samples_for(p.group))).sum();
+    let suite = Suite { rt: &rt, http: &http, state: &state, progress: &progress, run_id: &run_id, reference: reference.as_ref(), sample_size: opts.cli.sample_size, mode: opts.cli.mode };
+    let planned_generations: u64 = planned.iter().map(|p| p.categories.len() as u64 * u64::from(p.group.settings.warmup + suite.samples_for(p.group))).sum::<u64>()
+        + planned_pairs.iter().map(|p| p.categories.len() as u64 * u64::from(p.a.settings.warmup + p.b.settings.warmup + 2 * p.spec.pairs)).sum::<u64>();
     *progress.borrow_mut() = Progress::new(planned_generations);
 
     for p in &planned {
@@ -167,28 +237,73 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
             return Err(e);
         }
     }
+    for p in &planned_pairs {
+        if let Err(e) = suite.run_paired(p) {
+            progress.borrow().finish();
+            lock(&state).finish(RunStatus::Failed, Some(format!("{e:#}")))?;
+            return Err(e);
+        }
+    }
     progress.borrow().finish();
     criterion.final_summary();
     let mut state = lock(&state);
     let summary = state.finish(RunStatus::Complete, None)?;
     print_summary(&summary, &state.store.dir);
-    Ok(RunOutcome { run_dir: Some(state.store.dir.clone()), summary: Some(summary), abandoned: state.abandoned.clone() })
+    let comparisons = match baseline {
+        Some((name, records)) => {
+            let rows = compare::compare(&records, &state.records, noise);
+            let doc = serde_json::json!({ "baseline": name, "noise_threshold": noise, "alpha": compare::ALPHA, "comparisons": rows });
+            state.store.write("comparison.json", &doc)?;
+            println!("\nquantbench verdicts against baseline {name:?} (noise threshold {:.0} %, Holm-corrected α = {}):", noise * 100.0, compare::ALPHA);
+            print!("{}", compare::table(&rows));
+            Some(rows)
+        }
+        None => None,
+    };
+    let paired: Vec<PairedComparison> = planned_pairs.iter().flat_map(|p| paired::analyze(&p.spec.name, &p.a.name, &p.b.name, &state.records)).collect();
+    if !paired.is_empty() {
+        state.store.write("paired.json", &paired)?;
+        println!("\nquantbench paired A/B (ratio B / A of geometric means, paired t-interval on log-ratios):");
+        print!("{}", paired::table(&paired));
+    }
+    if let Some(name) = &opts.cli.save_baseline {
+        let dir = store::save_baseline(&opts.reports_root, name, &state.records)?;
+        println!("quantbench: saved baseline {name:?} in {}", dir.display());
+    }
+    Ok(RunOutcome { run_dir: Some(state.store.dir.clone()), summary: Some(summary), abandoned: state.abandoned(), comparisons, paired })
+}
+
+/// The baseline this run is compared with: `--baseline NAME`, or, as criterion does, the previous
+/// contents of `--save-baseline NAME`. A missing `--baseline` is an error before anything runs.
+fn load_baseline_to_compare(opts: &SuiteOptions) -> Result<Option<(String, Vec<GenerationRecord>)>> {
+    if let Some(b) = &opts.cli.baseline {
+        return match store::load_baseline(&opts.reports_root, &b.name) {
+            Ok(records) => Ok(Some((b.name.clone(), records))),
+            Err(e) if b.lenient => {
+                eprintln!("quantbench: {e:#}; continuing without a comparison (--baseline-lenient)");
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        };
+    }
+    let previous = opts.cli.save_baseline.as_ref().filter(|name| store::baseline_dir(&opts.reports_root, name).join("generations.jsonl").is_file());
+    previous.map(|name| Ok((name.clone(), store::load_baseline(&opts.reports_root, name)?))).transpose()
 }
 
 /// Checks external endpoints answer and their API keys are set, before anything is measured.
-async fn preflight(planned: &[PlannedGroup<'_>], http: &reqwest::Client) -> Result<()> {
+async fn preflight(groups: &[&Group], http: &reqwest::Client) -> Result<()> {
     let mut problems = Vec::new();
-    for p in planned {
-        let Target::External { url, kind, api_key_env, .. } = &p.group.target else { continue };
+    for g in groups {
+        let Target::External { url, kind, api_key_env, .. } = &g.target else { continue };
         if let Some(var) = api_key_env {
             if std::env::var(var).map_or(true, |v| v.is_empty()) {
-                problems.push(format!("{}: the API key variable {var} is not set", p.group.name));
+                problems.push(format!("{}: the API key variable {var} is not set", g.name));
                 continue;
             }
         }
         let models = format!("{url}/models");
         if let Err(e) = http.get(&models).timeout(Duration::from_secs(5)).send().await {
-            problems.push(format!("{}: no {} server answers at {url} ({}).\n    {}", p.group.name, summary::serde_name(kind), client::error_chain(&e), start_hint(*kind, url)));
+            problems.push(format!("{}: no {} server answers at {url} ({}).\n    {}", g.name, summary::serde_name(kind), client::error_chain(&e), start_hint(*kind, url)));
         }
     }
     if problems.is_empty() {
@@ -217,7 +332,7 @@ struct RunState {
     store: RunStore,
     metadata: Metadata,
     records: Vec<GenerationRecord>,
-    abandoned: Vec<(String, String, String)>,
+    notes: Vec<BenchmarkNote>,
 }
 
 impl RunState {
@@ -227,8 +342,23 @@ impl RunState {
         Ok(())
     }
 
+    fn note(&mut self, group: &str, category: &str) -> &mut BenchmarkNote {
+        let i = match self.notes.iter().position(|n| n.group == group && n.category == category) {
+            Some(i) => i,
+            None => {
+                self.notes.push(BenchmarkNote { group: group.into(), category: category.into(), ..Default::default() });
+                self.notes.len() - 1
+            }
+        };
+        &mut self.notes[i]
+    }
+
+    fn abandoned(&self) -> Vec<(String, String, String)> {
+        self.notes.iter().filter_map(|n| n.abandoned.clone().map(|r| (n.group.clone(), n.category.clone(), r))).collect()
+    }
+
     fn summary(&self) -> Summary {
-        summary::summarize(&self.metadata.run, &self.records, &self.abandoned)
+        summary::summarize(&self.metadata.run, &self.records, &self.notes)
     }
 
     fn save_summary(&self) -> Result<()> {
@@ -286,6 +416,7 @@ struct Suite<'a> {
     reference: Option<&'a Manifest>,
     /// `--sample-size`, which overrides the config.
     sample_size: Option<u32>,
+    mode: Mode,
 }
 
 impl Suite<'_> {
@@ -293,8 +424,9 @@ impl Suite<'_> {
         self.sample_size.unwrap_or(g.settings.samples)
     }
 
-    fn run_group(&self, p: &PlannedGroup<'_>, group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) -> Result<()> {
-        let g = p.group;
+    /// Sets up a group's endpoint — starting its server when the suite manages it — and records
+    /// it in the metadata.
+    fn open_endpoint(&self, g: &Group) -> Result<(Endpoint, Option<ManagedServer>)> {
         let options = DialectOptions { prefix_cache: g.settings.prefix_cache };
         let (endpoint, server, run_info) = match &g.target {
             Target::External { url, kind, model_id, api_key_env } => {
@@ -303,24 +435,32 @@ impl Suite<'_> {
                 let info = GroupRun { name: g.name.clone(), base_url: url.clone(), model_id: model_id.clone(), managed: false, load_time_s: None, model_file: None, model_file_bytes: None, server_info: None, server_log: None };
                 (endpoint, None, info)
             }
-            Target::Reference { backend, quant } => match self.start_reference(g, *backend, quant) {
-                Ok(started) => started,
-                Err(e) => {
-                    let reason = format!("the reference server did not start: {e:#}");
-                    self.progress.borrow().say(&format!("quantbench: {}: {reason}", g.name));
-                    let mut state = lock(self.state);
-                    for c in &p.categories {
-                        state.abandoned.push((g.name.clone(), c.name.to_owned(), reason.clone()));
-                    }
-                    return state.save_summary();
-                }
-            },
+            Target::Reference { backend, quant } => {
+                self.start_reference(g, *backend, quant).map_err(|e| e.context("the reference server did not start"))?
+            }
         };
-        {
-            let mut state = lock(self.state);
-            state.metadata.groups.push(run_info);
-            state.save_metadata()?;
+        let mut state = lock(self.state);
+        state.metadata.groups.push(run_info);
+        state.save_metadata()?;
+        Ok((endpoint, server))
+    }
+
+    /// Marks benchmarks abandoned for `reason` and says so.
+    fn abandon(&self, group: &str, categories: &[&str], reason: &str) -> Result<()> {
+        self.progress.borrow().say(&format!("\nquantbench: {group}: stopped early: {reason}"));
+        let mut state = lock(self.state);
+        for c in categories {
+            state.note(group, c).abandoned = Some(reason.to_owned());
         }
+        state.save_summary()
+    }
+
+    fn run_group(&self, p: &PlannedGroup<'_>, group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) -> Result<()> {
+        let g = p.group;
+        let (endpoint, server) = match self.open_endpoint(g) {
+            Ok(opened) => opened,
+            Err(e) => return self.abandon(&g.name, &p.categories.iter().map(|c| c.name).collect::<Vec<_>>(), &format!("{e:#}")),
+        };
         let server = server.map(RefCell::new);
         for category in &p.categories {
             let died = server.as_ref().and_then(|s| {
@@ -333,6 +473,11 @@ impl Suite<'_> {
                     let mut bench = BenchmarkRun::new(self, g, category, &endpoint);
                     catch_unwind(AssertUnwindSafe(|| {
                         group.bench_function(category.name, |b| b.iter_custom(|iters| bench.measure(iters)));
+                        if let (Some(adaptive), Mode::Benchmark) = (&g.settings.adaptive, self.mode) {
+                            let stop = bench.sample_until_precise(adaptive);
+                            self.progress.borrow().say(&format!("quantbench: {}: adaptive sampling stopped: {stop}", benchmark_id(g, category.name)));
+                            lock(self.state).note(&g.name, category.name).sampling_stop = Some(stop);
+                        }
                     }))
                 }
             };
@@ -342,8 +487,7 @@ impl Suite<'_> {
                     Err(other) => other,
                 };
                 let Abandon(reason) = *payload.downcast::<Abandon>().unwrap_or_else(|other| resume_unwind(other));
-                self.progress.borrow().say(&format!("\nquantbench: {}: stopped early: {reason}", benchmark_id(g, category.name)));
-                lock(self.state).abandoned.push((g.name.clone(), category.name.to_owned(), reason));
+                self.abandon(&g.name, &[category.name], &reason)?;
             }
             lock(self.state).save_summary()?;
         }
@@ -388,6 +532,48 @@ impl Suite<'_> {
     }
 }
 
+impl Suite<'_> {
+    /// Runs a paired comparison outside criterion (whose benchmarks time one function each):
+    /// warm-ups on both sides, then pairs in the order A B, B A, A B, … on the same prompts.
+    fn run_paired(&self, p: &PlannedPair<'_>) -> Result<()> {
+        let id = format!("paired/{}", p.spec.name);
+        let names: Vec<&str> = p.categories.iter().map(|c| c.name).collect();
+        let sides = match (self.open_endpoint(p.a), self.open_endpoint(p.b)) {
+            (Ok(a), Ok(b)) => [(p.a, a), (p.b, b)],
+            (Err(e), _) | (_, Err(e)) => return self.abandon(&id, &names, &format!("{e:#}")),
+        };
+        for category in &p.categories {
+            let mut failures = 0;
+            let mut run = |group: &Group, endpoint: &Endpoint, index: u32, warmup: bool, side: &str| -> Result<bool> {
+                let prompt = category.prompts[index as usize % category.prompts.len()];
+                let of = if warmup { group.settings.warmup } else { p.spec.pairs };
+                let pair = Some(PairTag { name: p.spec.name.clone(), index, side: side.into() });
+                let record = self.generate(&Sample { group, category: category.name, prompt, index, of, warmup, pair }, endpoint)?;
+                failures += u32::from(!record.ok);
+                Ok(failures <= group.settings.max_failures)
+            };
+            let mut healthy = true;
+            for ((group, (endpoint, _)), side) in sides.iter().zip(["a", "b"]) {
+                for i in 0..group.settings.warmup {
+                    healthy &= run(group, endpoint, i, true, side)?;
+                }
+            }
+            for index in 0..p.spec.pairs {
+                let order = if index % 2 == 0 { [0, 1] } else { [1, 0] };
+                for side in order {
+                    let (group, (endpoint, _)) = &sides[side];
+                    healthy = healthy && run(group, endpoint, index, false, ["a", "b"][side])?;
+                }
+                if !healthy {
+                    self.abandon(&id, &[category.name], "too many failed generations (max_failures)")?;
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// One criterion benchmark: a group × category, driven by criterion's calls.
 struct BenchmarkRun<'a> {
     suite: &'a Suite<'a>,
@@ -398,11 +584,13 @@ struct BenchmarkRun<'a> {
     warmups: u32,
     samples: u32,
     failures: u32,
+    /// Decode rates of the successful samples so far (for adaptive sampling).
+    decode_rates: Vec<f64>,
 }
 
 impl<'a> BenchmarkRun<'a> {
     fn new(suite: &'a Suite<'a>, group: &'a Group, category: &'a Category<'a>, endpoint: &'a Endpoint) -> Self {
-        BenchmarkRun { suite, group, category, endpoint, calls: 0, warmups: 0, samples: 0, failures: 0 }
+        BenchmarkRun { suite, group, category, endpoint, calls: 0, warmups: 0, samples: 0, failures: 0, decode_rates: Vec::new() }
     }
 
     /// criterion's `iter_custom`: run `iters` successful generations and return the sum of their
@@ -416,6 +604,30 @@ impl<'a> BenchmarkRun<'a> {
             }
         }
         (0..iters).map(|_| self.successful_generation(warmup)).sum()
+    }
+
+    /// Adaptive sampling after criterion's samples: more samples (records only; criterion has
+    /// its own) until the median decode rate is known to ± `half_width`, or a limit is reached.
+    /// Returns why it stopped.
+    fn sample_until_precise(&mut self, a: &Adaptive) -> String {
+        let started = std::time::Instant::now();
+        loop {
+            let half_width = stats::quantile_ci(&self.decode_rates, 0.5, analysis::LEVEL)
+                .and_then(|q| q.interval.map(|ci| (ci.upper - ci.lower) / 2.0 / q.point))
+                .filter(|h| h.is_finite());
+            let precision = half_width.map_or("not yet computable".into(), |h| format!("±{:.1} %", h * 100.0));
+            let n = self.decode_rates.len();
+            if half_width.is_some_and(|h| h <= a.half_width) {
+                return format!("target reached: median decode rate known to {precision} (target ±{:.1} %) after {n} samples", a.half_width * 100.0);
+            }
+            if self.samples >= a.max_samples {
+                return format!("max_samples = {} reached; median decode rate known to {precision}", a.max_samples);
+            }
+            if started.elapsed().as_secs_f64() >= a.max_seconds {
+                return format!("adaptive_max_seconds = {} reached after {n} samples; median decode rate known to {precision}", a.max_seconds);
+            }
+            self.successful_generation(false);
+        }
     }
 
     /// Generates until one succeeds; each failure is recorded. Too many failures abandon the
@@ -443,28 +655,56 @@ impl<'a> BenchmarkRun<'a> {
         let index = *counter;
         *counter += 1;
         let prompt = self.category.prompts[index as usize % self.category.prompts.len()];
-        let s = &self.group.settings;
-        let max_tokens = s.max_tokens_cap.map_or(prompt.max_tokens, |cap| prompt.max_tokens.min(cap));
+        let of = if warmup { self.group.settings.warmup } else { self.suite.samples_for(self.group) };
+        let sample = Sample { group: self.group, category: self.category.name, prompt, index, of, warmup, pair: None };
+        let record = self.suite.generate(&sample, self.endpoint).unwrap_or_else(|e| resume_unwind(Box::new(Fatal(e))));
+        if let (false, Some(rate)) = (warmup, record.metrics.decode_rate) {
+            self.decode_rates.push(rate);
+        }
+        record
+    }
+}
+
+/// One generation to run.
+struct Sample<'a> {
+    group: &'a Group,
+    category: &'a str,
+    prompt: &'a Prompt,
+    /// Index among this benchmark's warm-ups or samples, and how many are planned.
+    index: u32,
+    of: u32,
+    warmup: bool,
+    pair: Option<PairTag>,
+}
+
+impl Suite<'_> {
+    /// Runs one generation, keeps its record and shows progress. An error means the record could
+    /// not be kept: measuring on would be pointless.
+    fn generate(&self, sample: &Sample<'_>, endpoint: &Endpoint) -> Result<GenerationRecord> {
+        let s = &sample.group.settings;
+        let max_tokens = s.max_tokens_cap.map_or(sample.prompt.max_tokens, |cap| sample.prompt.max_tokens.min(cap));
         let ctx = SampleContext {
-            run: self.suite.run_id,
-            model: &self.group.model,
-            quant: &self.group.quant,
-            category: self.category.name,
-            prompt_id: &prompt.id,
-            sample: index,
-            warmup,
+            run: self.run_id,
+            model: &sample.group.model,
+            quant: &sample.group.quant,
+            category: sample.category,
+            prompt_id: &sample.prompt.id,
+            sample: sample.index,
+            warmup: sample.warmup,
             started_at: now(),
             max_tokens,
+            pair: sample.pair.clone(),
         };
-        let request = GenerationRequest { messages: &prompt.messages, max_tokens, sampling: &s.sampling };
-        let observation = self.suite.rt.block_on(client::generate(self.suite.http, self.endpoint, &request, &s.limits));
-        let record = generation::to_record(&ctx, observation, self.endpoint.dialect.as_ref());
-        if let Err(e) = lock(self.suite.state).record(record.clone()) {
-            resume_unwind(Box::new(Fatal(e.context("cannot keep records; stopping the run"))));
-        }
-        let of = if warmup { s.warmup } else { self.suite.samples_for(self.group) };
-        self.suite.progress.borrow_mut().generation(&benchmark_id(self.group, self.category.name), index, of, &record);
-        record
+        let request = GenerationRequest { messages: &sample.prompt.messages, max_tokens, sampling: &s.sampling };
+        let observation = self.rt.block_on(client::generate(self.http, endpoint, &request, &s.limits));
+        let record = generation::to_record(&ctx, observation, endpoint.dialect.as_ref());
+        lock(self.state).record(record.clone()).context("cannot keep records; stopping the run")?;
+        let label = match &sample.pair {
+            Some(tag) => format!("paired/{}/{} ({} {})", tag.name, sample.category, tag.side, sample.group.name),
+            None => benchmark_id(sample.group, sample.category),
+        };
+        self.progress.borrow_mut().generation(&label, sample.index, sample.of, &record);
+        Ok(record)
     }
 }
 
@@ -477,7 +717,7 @@ fn print_summary(summary: &Summary, dir: &std::path::Path) {
     println!("\nquantbench summary ({}): medians over successful samples", dir.display());
     println!("{:<34} {:>9} {:>13} {:>10} {:>9}  counts", "benchmark", "ok/runs", "decode tok/s", "TTFT ms", "E2E s");
     for b in &summary.benchmarks {
-        let median = |name: &str| b.metrics.get(name).map(|m| m.median);
+        let median = |name: &str| b.metrics.get(name).and_then(|m| m.median.as_ref()).map(|q| q.point);
         let fmt = |v: Option<f64>, scale: f64, digits: usize| v.map_or("–".into(), |v| format!("{:.*}", digits, v * scale));
         let sources: Vec<String> = b.completion_sources.iter().map(|(k, v)| format!("{k}×{v}")).collect();
         let mut notes = sources.join(" ");

@@ -1,13 +1,13 @@
 //! The run summary: per group × category, sample and failure counts, provenance tallies, and
-//! the mean and median of each metric over the successful, non-warm-up samples.
+//! each metric's statistics over the successful, non-warm-up samples.
 
-use crate::record::{GenerationRecord, Metrics};
+use crate::analysis::{self, MetricStats, PooledRates};
+use crate::record::GenerationRecord;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
-use statrs::statistics::{Data, Median, Statistics};
 use std::collections::BTreeMap;
 
-pub const SUMMARY_SCHEMA: u32 = 1;
+pub const SUMMARY_SCHEMA: u32 = 2;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
@@ -31,61 +31,50 @@ pub struct BenchmarkSummary {
     pub failures: BTreeMap<String, u32>,
     /// Why the benchmark stopped early, if it did.
     pub abandoned: Option<String>,
+    /// With adaptive sampling: why sampling stopped (interval reached, sample or time limit).
+    pub sampling_stop: Option<String>,
     /// Where the successful samples' completion counts came from.
     pub completion_sources: BTreeMap<String, u32>,
     /// How many successful samples carry each flag.
     pub flags: BTreeMap<String, u32>,
-    pub metrics: IndexMap<String, MetricSummary>,
+    /// Per metric, over successful samples (see `analysis`).
+    pub metrics: IndexMap<String, MetricStats>,
+    /// Rates as Σtokens / Σtime.
+    pub pooled: PooledRates,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct MetricSummary {
-    /// Samples where the metric could be measured.
-    pub n: usize,
-    pub mean: f64,
-    pub median: f64,
-    pub min: f64,
-    pub max: f64,
+/// What happened to a benchmark besides its records.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BenchmarkNote {
+    pub group: String,
+    pub category: String,
+    pub abandoned: Option<String>,
+    pub sampling_stop: Option<String>,
 }
 
-/// The metrics summarised, with their record field.
-pub const METRICS: [(&str, fn(&Metrics) -> Option<f64>); 8] = [
-    ("ttft_s", |m| m.ttft_s),
-    ("decode_rate", |m| m.decode_rate),
-    ("e2e_s", |m| m.e2e_s),
-    ("output_rate", |m| m.output_rate),
-    ("prefill_rate", |m| m.prefill_rate),
-    ("itl_p50_s", |m| m.itl_p50_s),
-    ("itl_p90_s", |m| m.itl_p90_s),
-    ("itl_p99_s", |m| m.itl_p99_s),
-];
-
-/// Summarises records of one run; `abandoned` gives (group, category, reason) of benchmarks that
-/// were stopped. Benchmarks appear in the order of their first record.
-pub fn summarize(run: &str, records: &[GenerationRecord], abandoned: &[(String, String, String)]) -> Summary {
+/// Summarises records of one run, with the notes kept while it ran. Benchmarks appear in the
+/// order of their first record (or note). Paired A/B generations are left to `paired`.
+pub fn summarize(run: &str, records: &[GenerationRecord], notes: &[BenchmarkNote]) -> Summary {
+    let records: Vec<GenerationRecord> = records.iter().filter(|r| r.pair.is_none()).cloned().collect();
     let mut keys: Vec<(&str, &str)> = Vec::new();
-    for r in records {
-        if !keys.contains(&(r.group.as_str(), r.category.as_str())) {
-            keys.push((&r.group, &r.category));
-        }
-    }
-    for (g, c, _) in abandoned {
-        if !keys.contains(&(g.as_str(), c.as_str())) {
-            keys.push((g, c));
+    let all = records.iter().map(|r| (r.group.as_str(), r.category.as_str())).chain(notes.iter().map(|n| (n.group.as_str(), n.category.as_str())));
+    for key in all {
+        if !keys.contains(&key) {
+            keys.push(key);
         }
     }
     let benchmarks = keys
         .into_iter()
         .map(|(group, category)| {
             let of_bench = records.iter().filter(|r| r.group == group && r.category == category);
-            let reason = abandoned.iter().find(|(g, c, _)| g == group && c == category).map(|(_, _, r)| r.clone());
-            benchmark(group, category, of_bench, reason)
+            let note = notes.iter().find(|n| n.group == group && n.category == category).cloned().unwrap_or_default();
+            benchmark(group, category, of_bench, note)
         })
         .collect();
     Summary { schema: SUMMARY_SCHEMA, run: run.to_owned(), benchmarks }
 }
 
-fn benchmark<'a>(group: &str, category: &str, records: impl Iterator<Item = &'a GenerationRecord>, abandoned: Option<String>) -> BenchmarkSummary {
+fn benchmark<'a>(group: &str, category: &str, records: impl Iterator<Item = &'a GenerationRecord>, note: BenchmarkNote) -> BenchmarkSummary {
     let (warmups, samples): (Vec<_>, Vec<_>) = records.partition(|r| r.warmup);
     let ok: Vec<&GenerationRecord> = samples.iter().copied().filter(|r| r.ok).collect();
     let mut failures = BTreeMap::new();
@@ -102,13 +91,7 @@ fn benchmark<'a>(group: &str, category: &str, records: impl Iterator<Item = &'a 
             *flags.entry(serde_name(flag)).or_insert(0) += 1;
         }
     }
-    let metrics = METRICS
-        .iter()
-        .filter_map(|(name, get)| {
-            let values: Vec<f64> = ok.iter().filter_map(|r| get(&r.metrics)).collect();
-            describe(&values).map(|s| (name.to_string(), s))
-        })
-        .collect();
+    let metrics = analysis::METRICS.iter().filter_map(|def| analysis::metric_stats(def, &analysis::values(def, &ok)).map(|s| (def.name.to_owned(), s))).collect();
     let attempted = samples.len() as u32;
     BenchmarkSummary {
         group: group.to_owned(),
@@ -119,24 +102,13 @@ fn benchmark<'a>(group: &str, category: &str, records: impl Iterator<Item = &'a 
         pass_rate: (attempted > 0).then(|| ok.len() as f64 / attempted as f64),
         warmups: warmups.len() as u32,
         failures,
-        abandoned,
+        abandoned: note.abandoned,
+        sampling_stop: note.sampling_stop,
         completion_sources,
         flags,
         metrics,
+        pooled: analysis::pooled_rates(&ok),
     }
-}
-
-fn describe(values: &[f64]) -> Option<MetricSummary> {
-    if values.is_empty() {
-        return None;
-    }
-    Some(MetricSummary {
-        n: values.len(),
-        mean: values.mean(),
-        median: Data::new(values.to_vec()).median(),
-        min: values.min(),
-        max: values.max(),
-    })
 }
 
 /// The snake_case name serde gives an enum value (for map keys).

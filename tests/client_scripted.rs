@@ -41,6 +41,7 @@ fn run_with(server: &ScriptedServer, max_tokens: u32, limits: &Limits) -> Genera
         warmup: false,
         started_at: String::new(),
         max_tokens,
+        pair: None,
     };
     generation::to_record(&ctx, obs, ep.dialect.as_ref())
 }

@@ -37,6 +37,7 @@ fn decode_rate_agrees_with_llama_servers_own_timings() {
         warmup: false,
         started_at: String::new(),
         max_tokens: 128,
+        pair: None,
     };
     // The first generation after start-up warms caches; measure the second.
     let _ = rt.block_on(client::generate(&http, &endpoint, &request, &Limits::default()));

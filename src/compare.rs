@@ -1,0 +1,179 @@
+//! Regression verdicts: a run (candidate) against a baseline, per group × category × metric.
+//!
+//! The effect is the ratio of geometric means candidate / baseline with a 95 % Welch interval on
+//! logs; Mann–Whitney U is the robust check and Cliff's delta the effect size. p-values are
+//! Holm-corrected across every comparison of the run. A change is *regressed* or *improved* only
+//! if the corrected p < α and the whole interval lies beyond the noise threshold in that
+//! direction; *unchanged* if the whole interval lies within ±threshold; otherwise *inconclusive*.
+
+use crate::analysis::{self, Better, MetricDef};
+use crate::record::GenerationRecord;
+use crate::stats::{self, Interval};
+use serde::{Deserialize, Serialize};
+
+/// Defaults: 5 % noise threshold, α = 0.05.
+pub const DEFAULT_NOISE: f64 = 0.05;
+pub const ALPHA: f64 = 0.05;
+/// Environment variable for the noise threshold (a fraction, e.g. 0.03).
+pub const NOISE_ENV: &str = "QUANTBENCH_NOISE_THRESHOLD";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Regressed,
+    Improved,
+    Inconclusive,
+    Unchanged,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Comparison {
+    pub group: String,
+    pub category: String,
+    pub metric: String,
+    pub better: Better,
+    pub n_baseline: usize,
+    pub n_candidate: usize,
+    /// Ratio of geometric means, candidate / baseline, and its 95 % interval.
+    pub ratio: f64,
+    pub interval: Interval,
+    pub welch_p: f64,
+    /// Welch p after Holm's correction over all comparisons of the run.
+    pub holm_p: f64,
+    pub mann_whitney_p: Option<f64>,
+    pub cliffs_delta: Option<f64>,
+    pub verdict: Verdict,
+}
+
+impl Comparison {
+    /// "regressed −7.1 % [−9.8 %, −4.4 %]" style change of the metric's value.
+    pub fn change_text(&self) -> String {
+        let pct = |r: f64| format!("{:+.1} %", (r - 1.0) * 100.0);
+        format!("{} [{}, {}]", pct(self.ratio), pct(self.interval.lower), pct(self.interval.upper))
+    }
+}
+
+/// Benchmarks (group, category) present in `records`, in first-seen order.
+pub fn benchmarks(records: &[GenerationRecord]) -> Vec<(String, String)> {
+    let mut keys: Vec<(String, String)> = Vec::new();
+    for r in records.iter().filter(|r| r.pair.is_none()) {
+        if !keys.iter().any(|(g, c)| *g == r.group && *c == r.category) {
+            keys.push((r.group.clone(), r.category.clone()));
+        }
+    }
+    keys
+}
+
+/// One benchmark's records, paired A/B generations excluded (they are analysed as pairs).
+fn of<'a>(records: &'a [GenerationRecord], group: &str, category: &str) -> Vec<&'a GenerationRecord> {
+    records.iter().filter(|r| r.group == group && r.category == category && r.pair.is_none()).collect()
+}
+
+/// Compares every benchmark and metric present in both; regressions sort first.
+pub fn compare(baseline: &[GenerationRecord], candidate: &[GenerationRecord], noise: f64) -> Vec<Comparison> {
+    let mut rows = Vec::new();
+    for (group, category) in benchmarks(candidate) {
+        let (base, cand) = (of(baseline, &group, &category), of(candidate, &group, &category));
+        if base.is_empty() {
+            continue;
+        }
+        for def in &analysis::METRICS {
+            if let Some(row) = compare_metric(def, &group, &category, &analysis::values(def, &base), &analysis::values(def, &cand)) {
+                rows.push(row);
+            }
+        }
+    }
+    let holm = stats::holm(&rows.iter().map(|r| r.welch_p).collect::<Vec<_>>());
+    for (row, p) in rows.iter_mut().zip(holm) {
+        row.holm_p = p;
+        row.verdict = verdict(&row.interval, p, row.better, noise);
+    }
+    rows.sort_by_key(|r| r.verdict);
+    rows
+}
+
+fn compare_metric(def: &MetricDef, group: &str, category: &str, base: &[f64], cand: &[f64]) -> Option<Comparison> {
+    let test = stats::welch_log_ratio(base, cand, analysis::LEVEL)?;
+    Some(Comparison {
+        group: group.into(),
+        category: category.into(),
+        metric: def.name.into(),
+        better: def.better,
+        n_baseline: base.len(),
+        n_candidate: cand.len(),
+        ratio: test.ratio,
+        interval: test.interval,
+        welch_p: test.p_value,
+        holm_p: test.p_value,
+        mann_whitney_p: stats::mann_whitney(base, cand).map(|(_, p)| p),
+        cliffs_delta: stats::cliffs_delta(base, cand),
+        verdict: Verdict::Inconclusive,
+    })
+}
+
+/// The direction-aware decision rule (see the module docs).
+pub fn verdict(ci: &Interval, holm_p: f64, better: Better, noise: f64) -> Verdict {
+    let (up, down) = (ci.lower > 1.0 + noise, ci.upper < 1.0 - noise);
+    if holm_p < ALPHA && (up || down) {
+        let higher = up;
+        return match (better, higher) {
+            (Better::Higher, true) | (Better::Lower, false) => Verdict::Improved,
+            _ => Verdict::Regressed,
+        };
+    }
+    if ci.lower >= 1.0 - noise && ci.upper <= 1.0 + noise {
+        return Verdict::Unchanged;
+    }
+    Verdict::Inconclusive
+}
+
+/// The noise threshold: `$QUANTBENCH_NOISE_THRESHOLD`, else the default.
+pub fn noise_threshold() -> anyhow::Result<f64> {
+    match std::env::var(NOISE_ENV) {
+        Err(_) => Ok(DEFAULT_NOISE),
+        Ok(v) => match v.parse::<f64>() {
+            Ok(t) if (0.0..1.0).contains(&t) => Ok(t),
+            _ => anyhow::bail!("{NOISE_ENV}={v:?}: expected a fraction such as 0.05"),
+        },
+    }
+}
+
+/// A plain-text verdict table, regressions first.
+pub fn table(rows: &[Comparison]) -> String {
+    let mut out = format!("{:<13} {:<34} {:<12} {:>30} {:>8} {:>8} {:>7} {:>7}\n", "verdict", "benchmark", "metric", "change [95 % CI]", "Holm p", "MW p", "δ", "n");
+    for r in rows {
+        out.push_str(&format!(
+            "{:<13} {:<34} {:<12} {:>30} {:>8.4} {:>8} {:>7} {:>7}\n",
+            crate::summary::serde_name(r.verdict),
+            format!("{}/{}", r.group, r.category),
+            r.metric,
+            r.change_text(),
+            r.holm_p,
+            r.mann_whitney_p.map_or("–".into(), |p| format!("{p:.4}")),
+            r.cliffs_delta.map_or("–".into(), |d| format!("{d:+.2}")),
+            format!("{}/{}", r.n_baseline, r.n_candidate),
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ci(lower: f64, upper: f64) -> Interval {
+        Interval { lower, upper, level: 0.95 }
+    }
+
+    #[test]
+    fn verdicts_are_direction_aware_and_need_both_significance_and_size() {
+        // Decode rate down 8 % [−10 %, −6 %]: the whole interval must clear the 5 % threshold.
+        assert_eq!(verdict(&ci(0.90, 0.94), 0.001, Better::Higher, 0.05), Verdict::Regressed);
+        assert_eq!(verdict(&ci(0.90, 0.96), 0.001, Better::Higher, 0.05), Verdict::Inconclusive);
+        assert_eq!(verdict(&ci(0.90, 0.94), 0.2, Better::Higher, 0.05), Verdict::Inconclusive);
+        // TTFT up 10 %: lower is better, so that is a regression.
+        assert_eq!(verdict(&ci(1.07, 1.13), 0.001, Better::Lower, 0.05), Verdict::Regressed);
+        assert_eq!(verdict(&ci(0.87, 0.93), 0.001, Better::Lower, 0.05), Verdict::Improved);
+        assert_eq!(verdict(&ci(0.98, 1.03), 0.5, Better::Higher, 0.05), Verdict::Unchanged);
+    }
+}
