@@ -1,0 +1,89 @@
+//! Baselines through the whole suite, against scripted servers with known speeds:
+//! `--save-baseline`, then `--baseline` with the same server (A/A) and with a slower one.
+
+mod support;
+
+use criterion::Criterion;
+use quantbench::cli_args::CliArgs;
+use quantbench::compare::Verdict;
+use quantbench::config::Config;
+use quantbench::suite::{self, RunOutcome, SuiteOptions};
+use support::*;
+
+fn config(dir: &std::path::Path, url: &str) -> Config {
+    let prompts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("prompts");
+    let text = format!(
+        r#"
+        prompts_dir = {prompts:?}
+        [run]
+        samples = 12
+        warmup = 1
+        languages = ["en"]
+        categories = ["short"]
+        max_tokens_cap = 20
+        [models.m]
+        endpoint = {{ url = "{url}", kind = "openai" }}
+        quants.q = {{ model_id = "m" }}
+        "#
+    );
+    let path = dir.join("quantbench.toml");
+    std::fs::write(&path, text).unwrap();
+    Config::load(&path).unwrap()
+}
+
+/// A server whose tokens come every `gap_us` microseconds, with ±3 % deterministic jitter per request.
+fn server(gap_us: u64) -> ScriptedServer {
+    ScriptedServer::start(move |n| {
+        let jitter = 1.0 + 0.03 * (((n * 7919) % 21) as f64 / 10.0 - 1.0);
+        let gap = std::time::Duration::from_micros((gap_us as f64 * jitter) as u64);
+        Script::ok(answer(ms(5), gap, 20, Some((10, 20)), "length"))
+    })
+}
+
+fn run(root: &std::path::Path, url: &str, flags: &str) -> anyhow::Result<RunOutcome> {
+    let cli = CliArgs::parse(&format!("--bench m/q/short {flags}").split_whitespace().map(String::from).collect::<Vec<_>>()).unwrap();
+    let opts = SuiteOptions { cli, command: vec![], reports_root: root.join("reports") };
+    suite::run(&config(root, url), opts, Criterion::default().output_directory(&root.join("criterion")).without_plots())
+}
+
+fn verdict_of(outcome: &RunOutcome, metric: &str) -> Verdict {
+    outcome.comparisons.as_ref().unwrap().iter().find(|c| c.metric == metric).unwrap().verdict
+}
+
+#[test]
+fn save_compare_and_detect_a_slower_decode() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fast = server(3000);
+    let first = run(tmp.path(), &fast.url, "--save-baseline before").unwrap();
+    assert!(first.comparisons.is_none(), "nothing to compare with yet");
+    assert!(tmp.path().join("reports/baselines/before/generations.jsonl").is_file());
+
+    // A/A: the same server again.
+    let again = run(tmp.path(), &fast.url, "--baseline before").unwrap();
+    for c in again.comparisons.as_ref().unwrap() {
+        assert!(!matches!(c.verdict, Verdict::Regressed | Verdict::Improved), "A/A alarm: {c:?}");
+    }
+    assert_eq!(verdict_of(&again, "decode_rate"), Verdict::Unchanged);
+
+    // Tokens 30 % further apart: decode rate regressed by about 23 %.
+    let slow = server(3900);
+    let slower = run(tmp.path(), &slow.url, "--baseline before").unwrap();
+    let decode = slower.comparisons.as_ref().unwrap().iter().find(|c| c.metric == "decode_rate").unwrap();
+    assert_eq!(decode.verdict, Verdict::Regressed, "{decode:?}");
+    assert!((decode.ratio - 1.0 / 1.3).abs() < 0.05, "{decode:?}");
+    assert_eq!(verdict_of(&slower, "e2e_s"), Verdict::Regressed);
+    let comparison = std::fs::read_to_string(slower.run_dir.unwrap().join("comparison.json")).unwrap();
+    assert!(comparison.contains("\"regressed\""));
+}
+
+#[test]
+fn a_missing_baseline_is_a_clear_error_before_measuring() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = server(1000);
+    let err = format!("{:#}", run(tmp.path(), &s.url, "--baseline nope").unwrap_err());
+    assert!(err.contains("baseline \"nope\" not found") && err.contains("--save-baseline nope"), "{err}");
+    assert_eq!(s.requests.load(std::sync::atomic::Ordering::SeqCst), 0);
+    // Lenient: runs, without a comparison.
+    let outcome = run(tmp.path(), &s.url, "--baseline-lenient nope").unwrap();
+    assert!(outcome.comparisons.is_none());
+}
