@@ -422,6 +422,7 @@ mod tests {
     fn shipped_config_resolves_with_layered_settings() {
         let cfg = Config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("quantbench.toml")).unwrap();
         let names: Vec<&str> = cfg.groups.iter().map(|g| g.name.as_str()).collect();
+        assert_eq!(names[..5], ["smollm2/q4_1", "smollm2/q4_k_s", "smollm2/q4_k_m", "smollm2/q6_k", "smollm2/q8_0"], "file order is kept");
         for expected in ["smollm2/q4_1", "smollm2/q8_0", "minimax/q4_k_s", "minimax/mlx-4bit", "qwen3-coder-next/q4_k_m"] {
             assert!(names.contains(&expected), "{expected} missing from {names:?}");
         }

@@ -98,10 +98,11 @@ pub fn to_record(ctx: &SampleContext<'_>, obs: Observation, dialect: &dyn Dialec
     }
 }
 
-/// Compares like with like. llama-server's `predicted_per_second` is `predicted_n / predicted_ms`,
-/// but `predicted_ms` starts when the first token is sampled, so it spans N − 1 token intervals:
-/// the server's figure is optimistic by N / (N − 1). Our decode rate counts intervals too (see
-/// `metrics`), so the difference is taken against the server's (N − 1) / predicted_ms.
+/// Compares like with like: our decode rate counts token intervals (see `metrics`), so the
+/// server's side is (predicted_n − 1) / predicted_ms — llama-server's `predicted_ms` starts when
+/// the first token is sampled from the prompt batch. Current llama-server builds report exactly
+/// that as `predicted_per_second`; older ones reported predicted_n / predicted_ms, optimistic by
+/// N / (N − 1). Computing it here keeps the check right for both.
 fn cross_check(mut report: ServerReport, ours: &Metrics) -> ServerReport {
     let server_like_ours = match (report.predicted_n, report.predicted_ms) {
         (Some(n), Some(ms)) if n >= 2 && ms > 0.0 => Some((n - 1) as f64 / (ms / 1000.0)),

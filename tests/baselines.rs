@@ -3,18 +3,13 @@
 
 mod support;
 
-use criterion::Criterion;
-use quantbench::cli_args::CliArgs;
 use quantbench::compare::Verdict;
-use quantbench::config::Config;
-use quantbench::suite::{self, RunOutcome, SuiteOptions};
+use quantbench::suite::RunOutcome;
 use support::*;
 
-fn config(dir: &std::path::Path, url: &str) -> Config {
-    let prompts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("prompts");
-    let text = format!(
+fn one_model(dir: &std::path::Path, url: &str) -> quantbench::config::Config {
+    let body = format!(
         r#"
-        prompts_dir = {prompts:?}
         [run]
         samples = 12
         warmup = 1
@@ -26,9 +21,7 @@ fn config(dir: &std::path::Path, url: &str) -> Config {
         quants.q = {{ model_id = "m" }}
         "#
     );
-    let path = dir.join("quantbench.toml");
-    std::fs::write(&path, text).unwrap();
-    Config::load(&path).unwrap()
+    config(dir, &body)
 }
 
 /// A server whose tokens come every `gap_us` microseconds, with ±3 % deterministic jitter per request.
@@ -41,9 +34,7 @@ fn server(gap_us: u64) -> ScriptedServer {
 }
 
 fn run(root: &std::path::Path, url: &str, flags: &str) -> anyhow::Result<RunOutcome> {
-    let cli = CliArgs::parse(&format!("--bench m/q/short {flags}").split_whitespace().map(String::from).collect::<Vec<_>>()).unwrap();
-    let opts = SuiteOptions { cli, command: vec![], reports_root: root.join("reports") };
-    suite::run(&config(root, url), opts, Criterion::default().output_directory(&root.join("criterion")).without_plots())
+    run_suite(root, &one_model(root, url), &format!("--bench m/q/short {flags}"))
 }
 
 fn verdict_of(outcome: &RunOutcome, metric: &str) -> Verdict {

@@ -2,19 +2,14 @@
 
 mod support;
 
-use criterion::Criterion;
-use quantbench::cli_args::CliArgs;
-use quantbench::config::Config;
 use quantbench::store::read_records;
-use quantbench::suite::{self, RunOutcome, SuiteOptions};
+use quantbench::suite::RunOutcome;
 use support::*;
 
 fn run(extra_config: &str, a: &str, b: &str, filter: &str) -> (tempfile::TempDir, RunOutcome) {
     let tmp = tempfile::tempdir().unwrap();
-    let prompts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("prompts");
-    let text = format!(
+    let body = format!(
         r#"
-        prompts_dir = {prompts:?}
         [run]
         samples = 10
         warmup = 1
@@ -28,12 +23,7 @@ fn run(extra_config: &str, a: &str, b: &str, filter: &str) -> (tempfile::TempDir
         {extra_config}
         "#
     );
-    let path = tmp.path().join("quantbench.toml");
-    std::fs::write(&path, text).unwrap();
-    let cli = CliArgs::parse(&["--bench".to_string(), filter.to_string()]).unwrap();
-    let opts = SuiteOptions { cli, command: vec![], reports_root: tmp.path().join("reports") };
-    let criterion = Criterion::default().output_directory(&tmp.path().join("criterion")).without_plots();
-    let outcome = suite::run(&Config::load(&path).unwrap(), opts, criterion).unwrap();
+    let outcome = run_suite(tmp.path(), &config(tmp.path(), &body), &format!("--bench {filter}")).unwrap();
     (tmp, outcome)
 }
 

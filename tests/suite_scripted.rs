@@ -4,19 +4,13 @@
 
 mod support;
 
-use criterion::Criterion;
-use quantbench::cli_args::CliArgs;
-use quantbench::config::Config;
 use quantbench::store::read_records;
-use quantbench::suite::{self, SuiteOptions};
 use std::sync::atomic::Ordering;
 use support::*;
 
-fn config(dir: &std::path::Path, a: &str, b: &str) -> Config {
-    let prompts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("prompts");
-    let text = format!(
+fn two_models(dir: &std::path::Path, a: &str, b: &str) -> quantbench::config::Config {
+    let body = format!(
         r#"
-        prompts_dir = {prompts:?}
         [run]
         samples = 10
         warmup = 2
@@ -31,13 +25,7 @@ fn config(dir: &std::path::Path, a: &str, b: &str) -> Config {
         quants.q1 = {{ model_id = "b-q1" }}
         "#
     );
-    let path = dir.join("quantbench.toml");
-    std::fs::write(&path, text).unwrap();
-    Config::load(&path).unwrap()
-}
-
-fn args(line: &str) -> CliArgs {
-    CliArgs::parse(&line.split_whitespace().map(String::from).collect::<Vec<_>>()).unwrap()
+    config(dir, &body)
 }
 
 #[test]
@@ -53,10 +41,7 @@ fn one_group_runs_alone_and_a_cut_stream_is_a_recorded_failure() {
     });
     let b = ScriptedServer::start(|_| Script::ok(answer(ms(2), ms(1), 8, Some((9, 8)), "length")));
     let tmp = tempfile::tempdir().unwrap();
-    let cfg = config(tmp.path(), &a.url, &b.url);
-    let criterion = Criterion::default().output_directory(&tmp.path().join("criterion")).without_plots();
-    let opts = SuiteOptions { cli: args("--bench ^a/"), command: vec![], reports_root: tmp.path().join("reports") };
-    let outcome = suite::run(&cfg, opts, criterion).unwrap();
+    let outcome = run_suite(tmp.path(), &two_models(tmp.path(), &a.url, &b.url), "--bench ^a/").unwrap();
 
     assert_eq!(b.connections.load(Ordering::SeqCst), 0, "the filtered-out group's endpoint was contacted");
     assert!(outcome.abandoned.is_empty());
@@ -91,10 +76,7 @@ fn one_group_runs_alone_and_a_cut_stream_is_a_recorded_failure() {
 fn an_endpoint_that_always_fails_is_abandoned_without_numbers() {
     let a = ScriptedServer::start(|_| Script { status: 500, steps: vec![step(ms(0), &b"overloaded"[..])], ending: Ending::Clean });
     let tmp = tempfile::tempdir().unwrap();
-    let cfg = config(tmp.path(), &a.url, &a.url);
-    let criterion = Criterion::default().output_directory(&tmp.path().join("criterion")).without_plots();
-    let opts = SuiteOptions { cli: args("--bench ^a/q1/short"), command: vec![], reports_root: tmp.path().join("reports") };
-    let outcome = suite::run(&cfg, opts, criterion).unwrap();
+    let outcome = run_suite(tmp.path(), &two_models(tmp.path(), &a.url, &a.url), "--bench ^a/q1/short").unwrap();
     assert_eq!(outcome.abandoned.len(), 1);
     assert!(outcome.abandoned[0].2.contains("HTTP 500: overloaded"), "{:?}", outcome.abandoned);
     let s = &outcome.summary.unwrap().benchmarks[0];
@@ -108,9 +90,7 @@ fn an_unreachable_endpoint_stops_before_measuring_and_says_what_to_run() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let tmp = tempfile::tempdir().unwrap();
     let dead = format!("http://127.0.0.1:{port}/v1");
-    let cfg = config(tmp.path(), &dead, &dead);
-    let opts = SuiteOptions { cli: args("--bench ^a/"), command: vec![], reports_root: tmp.path().join("reports") };
-    let err = format!("{:#}", suite::run(&cfg, opts, Criterion::default().output_directory(tmp.path())).unwrap_err());
+    let err = format!("{:#}", run_suite(tmp.path(), &two_models(tmp.path(), &dead, &dead), "--bench ^a/").unwrap_err());
     assert!(err.contains("no usable endpoint") && err.contains(&dead) && err.contains("cargo bench"), "{err}");
     assert!(!tmp.path().join("reports").exists(), "nothing is written when nothing was measured");
 }

@@ -219,3 +219,21 @@ pub fn answer(first: Duration, gap: Duration, n: u64, usage_tokens: Option<(u64,
     steps.push(step(end, done()));
     steps
 }
+
+// --- Running the suite in a test -------------------------------------------------------------
+
+/// Writes `body` as `quantbench.toml` in `dir`, with the shipped prompts, and loads it.
+pub fn config(dir: &std::path::Path, body: &str) -> quantbench::config::Config {
+    let prompts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("prompts");
+    let path = dir.join("quantbench.toml");
+    std::fs::write(&path, format!("prompts_dir = {prompts:?}\n{body}")).unwrap();
+    quantbench::config::Config::load(&path).unwrap()
+}
+
+/// Runs the suite as `cargo bench -- ARGS` would, writing everything under `dir`.
+pub fn run_suite(dir: &std::path::Path, config: &quantbench::config::Config, args: &str) -> anyhow::Result<quantbench::suite::RunOutcome> {
+    let cli = quantbench::cli_args::CliArgs::parse(&args.split_whitespace().map(String::from).collect::<Vec<_>>()).unwrap();
+    let opts = quantbench::suite::SuiteOptions { cli, command: vec![], reports_root: dir.join("reports") };
+    let criterion = criterion::Criterion::default().output_directory(&dir.join("criterion")).without_plots();
+    quantbench::suite::run(config, opts, criterion)
+}
