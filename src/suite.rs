@@ -221,11 +221,11 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
     eprintln!("quantbench: run {run_id}: records in {}", lock(&state).store.dir.display());
     rt.spawn(stop_on_signal(state.clone()));
 
-    let progress = RefCell::new(Progress::new(0));
-    let suite = Suite { rt: &rt, http: &http, state: &state, progress: &progress, run_id: &run_id, reference: reference.as_ref(), sample_size: opts.cli.sample_size, mode: opts.cli.mode };
-    let planned_generations: u64 = planned.iter().map(|p| p.categories.len() as u64 * u64::from(p.group.settings.warmup + suite.samples_for(p.group))).sum::<u64>()
+    let samples = |g: &Group| samples_for(opts.cli.sample_size, g);
+    let planned_generations: u64 = planned.iter().map(|p| p.categories.len() as u64 * u64::from(p.group.settings.warmup + samples(p.group))).sum::<u64>()
         + planned_pairs.iter().map(|p| p.categories.len() as u64 * u64::from(p.a.settings.warmup + p.b.settings.warmup + 2 * p.spec.pairs)).sum::<u64>();
-    *progress.borrow_mut() = Progress::new(planned_generations);
+    let progress = RefCell::new(Progress::new(planned_generations));
+    let suite = Suite { rt: &rt, http: &http, state: &state, progress: &progress, run_id: &run_id, reference: reference.as_ref(), sample_size: opts.cli.sample_size, mode: opts.cli.mode };
 
     for p in &planned {
         let mut group = criterion.benchmark_group(&p.group.name);
@@ -421,7 +421,7 @@ struct Suite<'a> {
 
 impl Suite<'_> {
     fn samples_for(&self, g: &Group) -> u32 {
-        self.sample_size.unwrap_or(g.settings.samples)
+        samples_for(self.sample_size, g)
     }
 
     /// Sets up a group's endpoint — starting its server when the suite manages it — and records
@@ -706,6 +706,11 @@ impl Suite<'_> {
         self.progress.borrow_mut().generation(&label, sample.index, sample.of, &record);
         Ok(record)
     }
+}
+
+/// Measured samples per benchmark: `--sample-size` if given, else the config's `samples`.
+fn samples_for(cli_sample_size: Option<u32>, g: &Group) -> u32 {
+    cli_sample_size.unwrap_or(g.settings.samples)
 }
 
 fn now() -> String {
