@@ -1,8 +1,12 @@
 //! Regression verdicts: a run (candidate) against a baseline, per group × category × metric.
 //!
-//! The effect is the ratio of geometric means candidate / baseline with a 95 % Welch interval on
-//! logs; Mann–Whitney U is the robust check and Cliff's delta the effect size. p-values are
-//! Holm-corrected across every comparison of the run. A change is *regressed* or *improved* only
+//! The effect is the ratio of geometric means candidate / baseline with a 95 % interval on logs.
+//! With one baseline run, the interval is Welch's over the samples: it covers sample noise within
+//! the runs but not drift from run to run. With several baseline runs (repeated
+//! `--save-baseline`), each run counts as one observation (its geometric mean), so the interval
+//! includes the run-to-run spread. Mann–Whitney U is the robust check and Cliff's delta the
+//! effect size, both over the samples. p-values are Holm-corrected across every comparison of
+//! the run. A change is *regressed* or *improved* only
 //! if the corrected p < α and the whole interval lies beyond the noise threshold in that
 //! direction; *unchanged* if the whole interval lies within ±threshold; otherwise *inconclusive*.
 
@@ -26,6 +30,16 @@ pub enum Verdict {
     Unchanged,
 }
 
+/// How the interval was obtained.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// Welch over the samples of one baseline run and the candidate.
+    WithinRun,
+    /// Run-level: each run's geometric mean is one observation.
+    BetweenRuns,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Comparison {
     pub group: String,
@@ -34,11 +48,16 @@ pub struct Comparison {
     pub better: Better,
     pub n_baseline: usize,
     pub n_candidate: usize,
+    pub method: Method,
+    /// Distinct runs on each side.
+    pub baseline_runs: usize,
+    pub candidate_runs: usize,
     /// Ratio of geometric means, candidate / baseline, and its 95 % interval.
     pub ratio: f64,
     pub interval: Interval,
+    /// p of the test behind the interval (Welch on samples, or on run means).
     pub welch_p: f64,
-    /// Welch p after Holm's correction over all comparisons of the run.
+    /// That p after Holm's correction over all comparisons of the run.
     pub holm_p: f64,
     pub mann_whitney_p: Option<f64>,
     pub cliffs_delta: Option<f64>,
@@ -78,7 +97,7 @@ pub fn compare(baseline: &[GenerationRecord], candidate: &[GenerationRecord], no
             continue;
         }
         for def in &analysis::METRICS {
-            if let Some(row) = compare_metric(def, &group, &category, &analysis::values(def, &base), &analysis::values(def, &cand)) {
+            if let Some(row) = compare_metric(def, &group, &category, &runs(def, &base), &runs(def, &cand)) {
                 rows.push(row);
             }
         }
@@ -92,21 +111,45 @@ pub fn compare(baseline: &[GenerationRecord], candidate: &[GenerationRecord], no
     rows
 }
 
-fn compare_metric(def: &MetricDef, group: &str, category: &str, base: &[f64], cand: &[f64]) -> Option<Comparison> {
-    let test = stats::welch_log_ratio(base, cand, analysis::LEVEL)?;
+/// A metric's values grouped by run, runs in first-seen order.
+fn runs(def: &MetricDef, records: &[&GenerationRecord]) -> Vec<Vec<f64>> {
+    let mut ids: Vec<&str> = Vec::new();
+    for r in records {
+        if !ids.contains(&r.run.as_str()) {
+            ids.push(&r.run);
+        }
+    }
+    ids.iter()
+        .map(|id| analysis::values(def, &records.iter().copied().filter(|r| r.run == *id).collect::<Vec<_>>()))
+        .filter(|v| !v.is_empty())
+        .collect()
+}
+
+fn compare_metric(def: &MetricDef, group: &str, category: &str, base: &[Vec<f64>], cand: &[Vec<f64>]) -> Option<Comparison> {
+    let (base_all, cand_all) = (base.concat(), cand.concat());
+    let means = |runs: &[Vec<f64>]| runs.iter().map(|v| stats::geometric_mean_ci(v, analysis::LEVEL).map(|e| e.point).or(v.first().copied())).collect::<Option<Vec<f64>>>();
+    let (method, test) = match (base.len(), cand.len()) {
+        (0, _) | (_, 0) => return None,
+        (1, _) => (Method::WithinRun, stats::welch_log_ratio(&base_all, &cand_all, analysis::LEVEL)?),
+        (_, 1) => (Method::BetweenRuns, stats::run_level_log_ratio(&means(base)?, means(cand)?[0], analysis::LEVEL)?),
+        _ => (Method::BetweenRuns, stats::welch_log_ratio(&means(base)?, &means(cand)?, analysis::LEVEL)?),
+    };
     Some(Comparison {
         group: group.into(),
         category: category.into(),
         metric: def.name.into(),
         better: def.better,
-        n_baseline: base.len(),
-        n_candidate: cand.len(),
+        n_baseline: base_all.len(),
+        n_candidate: cand_all.len(),
+        method,
+        baseline_runs: base.len(),
+        candidate_runs: cand.len(),
         ratio: test.ratio,
         interval: test.interval,
         welch_p: test.p_value,
         holm_p: test.p_value,
-        mann_whitney_p: stats::mann_whitney(base, cand).map(|(_, p)| p),
-        cliffs_delta: stats::cliffs_delta(base, cand),
+        mann_whitney_p: stats::mann_whitney(&base_all, &cand_all).map(|(_, p)| p),
+        cliffs_delta: stats::cliffs_delta(&base_all, &cand_all),
         verdict: Verdict::Inconclusive,
     })
 }
@@ -140,10 +183,10 @@ pub fn noise_threshold() -> anyhow::Result<f64> {
 
 /// A plain-text verdict table, regressions first.
 pub fn table(rows: &[Comparison]) -> String {
-    let mut out = format!("{:<13} {:<34} {:<12} {:>30} {:>8} {:>8} {:>7} {:>7}\n", "verdict", "benchmark", "metric", "change [95 % CI]", "Holm p", "MW p", "δ", "n");
+    let mut out = format!("{:<13} {:<34} {:<12} {:>30} {:>8} {:>8} {:>7} {:>7} {:>6}\n", "verdict", "benchmark", "metric", "change [95 % CI]", "Holm p", "MW p", "δ", "n", "runs");
     for r in rows {
         out.push_str(&format!(
-            "{:<13} {:<34} {:<12} {:>30} {:>8.4} {:>8} {:>7} {:>7}\n",
+            "{:<13} {:<34} {:<12} {:>30} {:>8.4} {:>8} {:>7} {:>7} {:>6}\n",
             crate::summary::serde_name(r.verdict),
             format!("{}/{}", r.group, r.category),
             r.metric,
@@ -152,7 +195,14 @@ pub fn table(rows: &[Comparison]) -> String {
             r.mann_whitney_p.map_or("–".into(), |p| format!("{p:.4}")),
             r.cliffs_delta.map_or("–".into(), |d| format!("{d:+.2}")),
             format!("{}/{}", r.n_baseline, r.n_candidate),
+            format!("{}/{}", r.baseline_runs, r.candidate_runs),
         ));
+    }
+    if rows.iter().any(|r| r.method == Method::WithinRun) {
+        out.push_str(
+            "note: with one baseline run the intervals cover sample noise within runs, not drift between runs; \
+             save more runs under the same baseline name (repeat --save-baseline) to include it.\n",
+        );
     }
     out
 }

@@ -248,6 +248,21 @@ pub fn welch_log_ratio(baseline: &[f64], candidate: &[f64], level: f64) -> Optio
     log_ratio_test(mc - mb, se2.sqrt(), df, level)
 }
 
+/// Between-run comparison of one candidate run against k ≥ 2 baseline runs, each summarised by
+/// its geometric mean: d = ln(candidate) − mean ln(baselineᵢ), with the prediction standard error
+/// s·√(1 + 1/k) and k − 1 df, so run-to-run drift (which within-run samples cannot show) is in
+/// the interval. Ratio exp(d). None for k < 2, non-positive or non-finite values, zero spread
+/// between the baseline runs, or `level` outside (0, 1).
+pub fn run_level_log_ratio(baseline_runs: &[f64], candidate: f64, level: f64) -> Option<RatioTest> {
+    let (mb, vb, k) = moments(&logs(baseline_runs)?)?;
+    let c = logs(&[candidate])?[0];
+    let se = (vb * (1.0 + 1.0 / k)).sqrt();
+    if se <= 0.0 {
+        return None;
+    }
+    log_ratio_test(c - mb, se, k - 1.0, level)
+}
+
 /// Paired t-test on dᵢ = ln(candidateᵢ / baselineᵢ): ratio exp(mean d) with a t-interval
 /// (n − 1 df) and the two-sided p-value of the one-sample t on d.
 /// None for n < 2, slices of different lengths, any value <= 0 or not finite, all dᵢ equal
@@ -618,6 +633,22 @@ mod tests {
         // Pairs (c > b) − (c < b) = (2 − 1) / 4 for b = [1, 3], c = [2, 4].
         assert_eq!(cliffs_delta(&[1.0, 3.0], &[2.0, 4.0]), Some(0.5));
         assert_eq!(cliffs_delta(&[], &[1.0]), None);
+    }
+
+    #[test]
+    fn run_level_ratio_uses_the_spread_between_runs() {
+        // Baseline run means 100, 110, 90; candidate 80. Logs: mean m = (ln 100 + ln 110 + ln 90)/3,
+        // s² their sample variance; d = ln 80 − m; se = s·√(4/3); t(2 df, 0.975) = 4.302653.
+        let logs = [100f64.ln(), 110f64.ln(), 90f64.ln()];
+        let m = logs.iter().sum::<f64>() / 3.0;
+        let s2 = logs.iter().map(|l| (l - m).powi(2)).sum::<f64>() / 2.0;
+        let (d, se) = (80f64.ln() - m, (s2 * 4.0 / 3.0).sqrt());
+        let r = run_level_log_ratio(&[100.0, 110.0, 90.0], 80.0, 0.95).unwrap();
+        assert!((r.ratio - d.exp()).abs() < 1e-12);
+        assert!((r.interval.lower - (d - 4.302653 * se).exp()).abs() < 1e-6);
+        assert!((r.interval.upper - (d + 4.302653 * se).exp()).abs() < 1e-6);
+        assert_eq!(r.df, 2.0);
+        assert!(run_level_log_ratio(&[100.0], 80.0, 0.95).is_none(), "one baseline run has no spread");
     }
 
     #[test]

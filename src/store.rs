@@ -17,23 +17,41 @@ pub fn reports_root() -> PathBuf {
     std::env::var_os(REPORTS_ENV).map(PathBuf::from).unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target-reports"))
 }
 
-/// A sortable, unique run id: UTC start time plus the process id.
+/// A sortable run id: UTC start time (milliseconds) plus the process id. `RunStore::create`
+/// makes it unique on disk.
 pub fn new_run_id() -> String {
-    format!("{}-{:05}", chrono::Utc::now().format("%Y-%m-%dT%H-%M-%SZ"), std::process::id() % 100_000)
+    format!("{}-{:05}", chrono::Utc::now().format("%Y-%m-%dT%H-%M-%S%.3fZ"), std::process::id() % 100_000)
 }
 
 pub struct RunStore {
+    /// The run directory; its name is the run id.
     pub dir: PathBuf,
     generations: File,
 }
 
 impl RunStore {
+    /// Creates the run directory; the id gets a suffix if a directory of that name exists.
     pub fn create(root: &Path, run_id: &str) -> Result<RunStore> {
-        let dir = root.join(run_id);
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating the run directory {}", dir.display()))?;
+        std::fs::create_dir_all(root).with_context(|| format!("creating {}", root.display()))?;
+        let mut dir = root.join(run_id);
+        let mut n = 1;
+        loop {
+            match std::fs::create_dir(&dir) {
+                Ok(()) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    n += 1;
+                    dir = root.join(format!("{run_id}-{n}"));
+                }
+                Err(e) => return Err(e).with_context(|| format!("creating the run directory {}", dir.display())),
+            }
+        }
         let path = dir.join("generations.jsonl");
         let generations = OpenOptions::new().create(true).append(true).open(&path).with_context(|| format!("opening {}", path.display()))?;
         Ok(RunStore { dir, generations })
+    }
+
+    pub fn run_id(&self) -> String {
+        self.dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
     }
 
     /// Appends one record as one line, written with a single call and synced to disk.
@@ -80,15 +98,33 @@ pub fn load_baseline(root: &Path, name: &str) -> Result<Vec<GenerationRecord>> {
     read_records(&path)
 }
 
-/// Saves `records` (measured samples) as baseline NAME. As with criterion, only the benchmarks in
-/// `records` are replaced; the baseline keeps the others. Written atomically.
-pub fn save_baseline(root: &Path, name: &str, records: &[GenerationRecord]) -> Result<PathBuf> {
+/// Runs of one benchmark a baseline keeps (the most recent).
+pub const BASELINE_RUNS: usize = 5;
+
+/// Adds `records` (measured samples) to baseline NAME. For each benchmark in `records` the
+/// baseline keeps its last [`BASELINE_RUNS`] runs, so saving several runs before an upgrade lets
+/// comparisons see the run-to-run spread; other benchmarks are kept as they are. Written
+/// atomically. Returns the directory and, per benchmark saved, how many runs it now holds.
+pub fn save_baseline(root: &Path, name: &str, records: &[GenerationRecord]) -> Result<(PathBuf, usize)> {
     let dir = baseline_dir(root, name);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let path = dir.join("generations.jsonl");
     let mut kept = if path.is_file() { read_records(&path)? } else { Vec::new() };
-    kept.retain(|old| !records.iter().any(|new| new.pair.is_none() && new.group == old.group && new.category == old.category));
     kept.extend(records.iter().filter(|r| !r.warmup && r.pair.is_none()).cloned());
+    // Per benchmark, the distinct runs (run ids sort by start time), newest last.
+    let runs_of = |kept: &[GenerationRecord], group: &str, category: &str| {
+        let mut ids: Vec<String> = kept.iter().filter(|r| r.group == group && r.category == category).map(|r| r.run.clone()).collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    };
+    let mut most_runs = 0;
+    for new in records.iter().filter(|r| r.pair.is_none()) {
+        let ids = runs_of(&kept, &new.group, &new.category);
+        let dropped = &ids[..ids.len().saturating_sub(BASELINE_RUNS)];
+        kept.retain(|r| !(r.group == new.group && r.category == new.category && dropped.contains(&r.run)));
+        most_runs = most_runs.max(ids.len() - dropped.len());
+    }
     let write = || -> std::io::Result<()> {
         let mut tmp = tempfile::NamedTempFile::new_in(&dir)?;
         for record in &kept {
@@ -100,7 +136,7 @@ pub fn save_baseline(root: &Path, name: &str, records: &[GenerationRecord]) -> R
         Ok(())
     };
     write().with_context(|| format!("writing {}", path.display()))?;
-    Ok(dir)
+    Ok((dir, most_runs))
 }
 
 /// Reads a `generations.jsonl`, naming the line of any bad record.

@@ -198,8 +198,8 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
         None
     };
 
-    let run_id = store::new_run_id();
-    let store = RunStore::create(&opts.reports_root, &run_id)?;
+    let store = RunStore::create(&opts.reports_root, &store::new_run_id())?;
+    let run_id = store.run_id();
     let metadata = Metadata {
         schema: metadata::METADATA_SCHEMA,
         run: run_id.clone(),
@@ -267,8 +267,8 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
         print!("{}", paired::table(&paired));
     }
     if let Some(name) = &opts.cli.save_baseline {
-        let dir = store::save_baseline(&opts.reports_root, name, &state.records)?;
-        println!("quantbench: saved baseline {name:?} in {}", dir.display());
+        let (dir, runs) = store::save_baseline(&opts.reports_root, name, &state.records)?;
+        println!("quantbench: saved baseline {name:?} in {} ({runs} run(s) per benchmark, up to {})", dir.display(), store::BASELINE_RUNS);
     }
     Ok(RunOutcome { run_dir: Some(state.store.dir.clone()), summary: Some(summary), abandoned: state.abandoned(), comparisons, paired })
 }

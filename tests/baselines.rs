@@ -3,7 +3,7 @@
 
 mod support;
 
-use quantbench::compare::Verdict;
+use quantbench::compare::{Method, Verdict};
 use quantbench::suite::RunOutcome;
 use support::*;
 
@@ -77,4 +77,28 @@ fn a_missing_baseline_is_a_clear_error_before_measuring() {
     // Lenient: runs, without a comparison.
     let outcome = run(tmp.path(), &s.url, "--baseline-lenient nope").unwrap();
     assert!(outcome.comparisons.is_none());
+}
+
+#[test]
+fn several_baseline_runs_put_the_run_to_run_spread_in_the_interval() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fast = server(3000);
+    for i in 0..3 {
+        let saved = run(tmp.path(), &fast.url, "--save-baseline multi").unwrap();
+        assert_eq!(saved.comparisons.is_some(), i > 0, "from the second save on, the run is compared first");
+    }
+    let slow = server(3900);
+    let outcome = run(tmp.path(), &slow.url, "--baseline multi").unwrap();
+    let decode = outcome.comparisons.as_ref().unwrap().iter().find(|c| c.metric == "decode_rate").unwrap();
+    assert_eq!((decode.method, decode.baseline_runs, decode.candidate_runs), (Method::BetweenRuns, 3, 1));
+    assert_eq!(decode.verdict, Verdict::Regressed, "{decode:?}");
+
+    // A baseline keeps the last five runs of each benchmark.
+    for _ in 0..3 {
+        run(tmp.path(), &fast.url, "--save-baseline multi").unwrap();
+    }
+    let kept = quantbench::store::load_baseline(&tmp.path().join("reports"), "multi").unwrap();
+    let mut runs: Vec<&str> = kept.iter().map(|r| r.run.as_str()).collect();
+    runs.dedup();
+    assert_eq!(runs.len(), quantbench::store::BASELINE_RUNS);
 }
