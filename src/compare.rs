@@ -131,7 +131,12 @@ fn compare_metric(def: &MetricDef, group: &str, category: &str, base: &[Vec<f64>
     let (method, test) = match (base.len(), cand.len()) {
         (0, _) | (_, 0) => return None,
         (1, _) => (Method::WithinRun, stats::welch_log_ratio(&base_all, &cand_all, analysis::LEVEL)?),
-        (_, 1) => (Method::BetweenRuns, stats::run_level_log_ratio(&means(base)?, means(cand)?[0], analysis::LEVEL)?),
+        (_, 1) => {
+            // A run mean varies at least by its own sampling noise: the mean of the runs' s²/n.
+            let within: Vec<f64> = base.iter().chain(cand).filter_map(|v| stats::log_mean_variance(v)).collect();
+            let floor = if within.is_empty() { 0.0 } else { within.iter().sum::<f64>() / within.len() as f64 };
+            (Method::BetweenRuns, stats::run_level_log_ratio(&means(base)?, means(cand)?[0], floor, analysis::LEVEL)?)
+        }
         _ => (Method::BetweenRuns, stats::welch_log_ratio(&means(base)?, &means(cand)?, analysis::LEVEL)?),
     };
     Some(Comparison {

@@ -251,16 +251,25 @@ pub fn welch_log_ratio(baseline: &[f64], candidate: &[f64], level: f64) -> Optio
 /// Between-run comparison of one candidate run against k ≥ 2 baseline runs, each summarised by
 /// its geometric mean: d = ln(candidate) − mean ln(baselineᵢ), with the prediction standard error
 /// s·√(1 + 1/k) and k − 1 df, so run-to-run drift (which within-run samples cannot show) is in
-/// the interval. Ratio exp(d). None for k < 2, non-positive or non-finite values, zero spread
-/// between the baseline runs, or `level` outside (0, 1).
-pub fn run_level_log_ratio(baseline_runs: &[f64], candidate: f64, level: f64) -> Option<RatioTest> {
+/// the interval. `min_run_variance` floors s² (on the log scale): a run mean varies at least by
+/// its own sampling noise, which two or three nearly equal runs would otherwise hide. Ratio
+/// exp(d). None for k < 2, non-positive or non-finite values, zero variance, or `level` outside
+/// (0, 1).
+pub fn run_level_log_ratio(baseline_runs: &[f64], candidate: f64, min_run_variance: f64, level: f64) -> Option<RatioTest> {
     let (mb, vb, k) = moments(&logs(baseline_runs)?)?;
     let c = logs(&[candidate])?[0];
-    let se = (vb * (1.0 + 1.0 / k)).sqrt();
-    if se <= 0.0 {
+    let se = (vb.max(min_run_variance) * (1.0 + 1.0 / k)).sqrt();
+    if !(se > 0.0) {
         return None;
     }
     log_ratio_test(c - mb, se, k - 1.0, level)
+}
+
+/// Sampling variance of the log-scale mean of one run's values, s²(ln x) / n; None for n < 2 or
+/// non-positive values.
+pub fn log_mean_variance(x: &[f64]) -> Option<f64> {
+    let (_, v, n) = moments(&logs(x)?)?;
+    Some(v / n)
 }
 
 /// Paired t-test on dᵢ = ln(candidateᵢ / baselineᵢ): ratio exp(mean d) with a t-interval
@@ -643,12 +652,17 @@ mod tests {
         let m = logs.iter().sum::<f64>() / 3.0;
         let s2 = logs.iter().map(|l| (l - m).powi(2)).sum::<f64>() / 2.0;
         let (d, se) = (80f64.ln() - m, (s2 * 4.0 / 3.0).sqrt());
-        let r = run_level_log_ratio(&[100.0, 110.0, 90.0], 80.0, 0.95).unwrap();
+        let r = run_level_log_ratio(&[100.0, 110.0, 90.0], 80.0, 0.0, 0.95).unwrap();
         assert!((r.ratio - d.exp()).abs() < 1e-12);
         assert!((r.interval.lower - (d - 4.302653 * se).exp()).abs() < 1e-6);
         assert!((r.interval.upper - (d + 4.302653 * se).exp()).abs() < 1e-6);
         assert_eq!(r.df, 2.0);
-        assert!(run_level_log_ratio(&[100.0], 80.0, 0.95).is_none(), "one baseline run has no spread");
+        assert!(run_level_log_ratio(&[100.0], 80.0, 0.0, 0.95).is_none(), "one baseline run has no spread");
+        // Two identical run means: the floor (each run mean's own sampling variance) keeps the
+        // interval from collapsing.
+        let floored = run_level_log_ratio(&[100.0, 100.0], 100.0, 0.01, 0.95).unwrap();
+        let half = 12.706205 * (0.01f64 * 1.5).sqrt();
+        assert!((floored.interval.upper - half.exp()).abs() < 1e-4, "{floored:?}");
     }
 
     #[test]

@@ -248,7 +248,8 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
     criterion.final_summary();
     let mut state = lock(&state);
     let summary = state.finish(RunStatus::Complete, None)?;
-    print_summary(&summary, &state.store.dir);
+    println!("\nquantbench summary ({}): medians over successful samples", state.store.dir.display());
+    print!("{}", summary::table(&summary));
     let comparisons = match baseline {
         Some((name, records)) => {
             let rows = compare::compare(&records, &state.records, noise);
@@ -717,29 +718,3 @@ fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-/// A short table of what the run measured, after criterion's own output.
-fn print_summary(summary: &Summary, dir: &std::path::Path) {
-    println!("\nquantbench summary ({}): medians over successful samples", dir.display());
-    println!("{:<34} {:>9} {:>13} {:>10} {:>9}  counts", "benchmark", "ok/runs", "decode tok/s", "TTFT ms", "E2E s");
-    for b in &summary.benchmarks {
-        let median = |name: &str| b.metrics.get(name).and_then(|m| m.median.as_ref()).map(|q| q.point);
-        let fmt = |v: Option<f64>, scale: f64, digits: usize| v.map_or("–".into(), |v| format!("{:.*}", digits, v * scale));
-        let sources: Vec<String> = b.completion_sources.iter().map(|(k, v)| format!("{k}×{v}")).collect();
-        let mut notes = sources.join(" ");
-        for (flag, n) in &b.flags {
-            notes.push_str(&format!(" {flag}×{n}"));
-        }
-        if let Some(reason) = &b.abandoned {
-            notes.push_str(&format!(" STOPPED: {reason}"));
-        }
-        println!(
-            "{:<34} {:>9} {:>13} {:>10} {:>9}  {}",
-            format!("{}/{}", b.group, b.category),
-            format!("{}/{}", b.ok, b.attempted),
-            fmt(median("decode_rate"), 1.0, 1),
-            fmt(median("ttft_s"), 1e3, 1),
-            fmt(median("e2e_s"), 1.0, 2),
-            notes.trim()
-        );
-    }
-}

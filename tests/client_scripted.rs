@@ -169,3 +169,15 @@ fn http_errors_and_stalls_are_failed_samples_with_reasons() {
     assert!(!r.ok);
     assert!(r.error.as_deref().unwrap().contains("no bytes for"), "{:?}", r.error);
 }
+
+#[test]
+fn an_endless_stream_that_ignores_max_tokens_fails_with_bounded_memory() {
+    // 5000 tokens a millisecond apart for max_tokens = 8: cut off after 4 × 8 + 64 events.
+    let steps: Vec<Step> = (0..5000u64).map(|i| step(Duration::from_micros(100 * i), content("x "))).collect();
+    let server = ScriptedServer::start(move |_| Script::ok(steps.clone()));
+    let r = run_one(&server, 8);
+    assert!(!r.ok);
+    assert!(r.error.as_deref().unwrap().contains("ignored max_tokens"), "{:?}", r.error);
+    // Events of one network read are counted together, so the cut-off lands a little past the limit.
+    assert!((4 * 8 + 64 + 1..200).contains(&r.tokens.token_events), "{}", r.tokens.token_events);
+}

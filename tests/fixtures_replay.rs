@@ -1,7 +1,7 @@
 //! Real llama-server streams recorded in `fixtures/llama-server/`, replayed through the parser
 //! with a synthetic schedule (one event every 10 ms), in pieces that cut events anywhere.
 
-use quantbench::client::{Observation, StreamParser};
+use quantbench::client::{max_token_events, Observation, StreamParser};
 use quantbench::dialect::{self, DialectOptions, ServerKind};
 use quantbench::generation::{self, SampleContext};
 use quantbench::record::{CountSource, Flag, GenerationRecord};
@@ -10,7 +10,7 @@ use std::time::Duration;
 fn replay(name: &str, max_tokens: u32, piece: usize) -> GenerationRecord {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/llama-server").join(name);
     let bytes = std::fs::read(&path).unwrap();
-    let mut parser = StreamParser::new(Observation { http_status: Some(200), ..Default::default() }, 1 << 20);
+    let mut parser = StreamParser::new(Observation { http_status: Some(200), ..Default::default() }, 1 << 20, max_token_events(max_tokens));
     let mut events_seen = 0;
     for chunk in bytes.chunks(piece) {
         events_seen += chunk.windows(2).filter(|w| w == b"\n\n").count();

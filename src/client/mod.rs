@@ -158,7 +158,7 @@ pub async fn generate(http: &reqwest::Client, endpoint: &Endpoint, req: &Generat
     }
 
     let mut stream = response.bytes_stream();
-    let mut parser = StreamParser::new(obs, limits.max_line_bytes);
+    let mut parser = StreamParser::new(obs, limits.max_line_bytes, max_token_events(req.max_tokens));
     loop {
         let next = timeout_at(next_deadline(Instant::now(), deadline), stream.next()).await;
         let now = Instant::now();
@@ -189,12 +189,19 @@ pub struct StreamParser {
     decoder: SseDecoder,
     failure: Option<String>,
     body_ended: bool,
+    max_token_events: u64,
+}
+
+/// Token-bearing events a stream may carry for `max_tokens` before it is taken as a server that
+/// ignores the limit (an event can carry a part of a token, hence the headroom).
+pub fn max_token_events(max_tokens: u32) -> u64 {
+    4 * u64::from(max_tokens) + 64
 }
 
 impl StreamParser {
     /// `obs` holds what is known before the body (status, header time).
-    pub fn new(obs: Observation, max_line_bytes: usize) -> StreamParser {
-        StreamParser { obs, decoder: SseDecoder::new(max_line_bytes), failure: None, body_ended: false }
+    pub fn new(obs: Observation, max_line_bytes: usize, max_token_events: u64) -> StreamParser {
+        StreamParser { obs, decoder: SseDecoder::new(max_line_bytes), failure: None, body_ended: false, max_token_events }
     }
 
     /// Bytes that arrived `at` after the request was sent.
@@ -209,6 +216,9 @@ impl StreamParser {
         });
         if let Err(e) = pushed {
             self.fail(e.to_string());
+        }
+        if self.obs.events.token_events > self.max_token_events {
+            self.fail(format!("the server ignored max_tokens: more than {} token events", self.max_token_events));
         }
     }
 
