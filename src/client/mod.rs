@@ -154,7 +154,9 @@ pub async fn generate(http: &reqwest::Client, endpoint: &Endpoint, req: &Generat
     obs.http_status = Some(status.as_u16());
     if !status.is_success() {
         let body = timeout_at(next_deadline(Instant::now(), deadline), response.text()).await.ok().and_then(Result::ok).unwrap_or_default();
-        return obs.failed(format!("HTTP {}: {}", status.as_u16(), chunk::error_message(&body)));
+        let message = Some(chunk::error_message(&body)).filter(|m| !m.is_empty());
+        let message = message.unwrap_or_else(|| status.canonical_reason().unwrap_or("no message").to_owned());
+        return obs.failed(format!("HTTP {}: {message}", status.as_u16()));
     }
 
     let mut stream = response.bytes_stream();

@@ -42,6 +42,8 @@ impl Script {
 /// What the server saw and did for one chat request.
 #[derive(Clone, Debug)]
 pub struct Served {
+    /// Request line and headers as received.
+    pub head: String,
     pub body: serde_json::Value,
     pub received: Instant,
     /// When each step was actually written (after flushing).
@@ -93,9 +95,9 @@ impl ScriptedServer {
 async fn connection(mut socket: TcpStream, script: ScriptFn, requests: Arc<AtomicUsize>, served: Arc<Mutex<Vec<Served>>>) {
     let mut buf = Vec::new();
     loop {
-        let Some((head, body)) = read_request(&mut socket, &mut buf).await else { return };
+        let Some((head_text, body)) = read_request(&mut socket, &mut buf).await else { return };
         let received = Instant::now();
-        if head.starts_with("GET ") {
+        if head_text.starts_with("GET ") {
             let reply = b"{\"data\":[]}";
             let msg = format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n", reply.len());
             if socket.write_all(msg.as_bytes()).await.is_err() || socket.write_all(reply).await.is_err() {
@@ -120,7 +122,7 @@ async fn connection(mut socket: TcpStream, script: ScriptFn, requests: Arc<Atomi
             }
             written.push(Instant::now());
         }
-        served.lock().unwrap().push(Served { body, received, written });
+        served.lock().unwrap().push(Served { head: head_text.clone(), body, received, written });
         match script.ending {
             Ending::Clean => {
                 if socket.write_all(b"0\r\n\r\n").await.is_err() {
