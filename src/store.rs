@@ -148,3 +148,34 @@ pub fn read_records(path: &Path) -> Result<Vec<GenerationRecord>> {
         .map(|(i, l)| serde_json::from_str(l).with_context(|| format!("{} line {}", path.display(), i + 1)))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> GenerationRecord {
+        serde_json::from_str(include_str!("../fixtures/runs/reference-1-thread/generations.jsonl").lines().next().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_full_disk_is_a_clear_error() {
+        // /dev/full answers every write with ENOSPC, as a full disk does.
+        let mut store = RunStore { dir: PathBuf::from("/tmp/full-disk-run"), generations: OpenOptions::new().append(true).open("/dev/full").unwrap() };
+        let err = format!("{:#}", store.append(&record()).unwrap_err());
+        assert!(err.contains("writing /tmp/full-disk-run/generations.jsonl") && err.contains("No space left on device"), "{err}");
+    }
+
+    #[test]
+    fn run_directories_are_never_reused_and_baselines_round_trip() {
+        let tmp = tempfile::tempdir().unwrap();
+        let a = RunStore::create(tmp.path(), "r").unwrap();
+        let b = RunStore::create(tmp.path(), "r").unwrap();
+        assert_eq!((a.run_id(), b.run_id()), ("r".to_owned(), "r-2".to_owned()));
+        let mut rec = record();
+        rec.warmup = false;
+        save_baseline(tmp.path(), "x", &[rec.clone()]).unwrap();
+        assert_eq!(load_baseline(tmp.path(), "x").unwrap(), vec![rec]);
+        let err = format!("{:#}", load_baseline(tmp.path(), "missing").unwrap_err());
+        assert!(err.contains("baseline \"missing\" not found"), "{err}");
+    }
+}

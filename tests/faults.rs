@@ -102,3 +102,4 @@ fn the_api_key_is_sent_but_never_written() {
     let meta = std::fs::read_to_string(tmp.path().join("reports").read_dir().unwrap().next().unwrap().unwrap().path().join("metadata.json")).unwrap();
     assert!(meta.contains("QB_FAULTS_TEST_KEY"), "the variable's name is recorded");
 }
+
