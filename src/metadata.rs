@@ -41,6 +41,8 @@ pub struct GroupRun {
     /// What the server reported about itself (llama-server `/props`: build info, model path).
     pub server_info: Option<serde_json::Value>,
     pub server_log: Option<PathBuf>,
+    /// Process id of a managed server.
+    pub server_pid: Option<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

@@ -433,7 +433,7 @@ impl Suite<'_> {
             Target::External { url, kind, model_id, api_key_env } => {
                 let api_key = api_key_env.as_ref().and_then(|v| std::env::var(v).ok());
                 let endpoint = Endpoint { base_url: url.clone(), model_id: model_id.clone(), api_key, dialect: dialect::for_kind(*kind, options) };
-                let info = GroupRun { name: g.name.clone(), base_url: url.clone(), model_id: model_id.clone(), managed: false, load_time_s: None, model_file: None, model_file_bytes: None, server_info: None, server_log: None };
+                let info = GroupRun { name: g.name.clone(), base_url: url.clone(), model_id: model_id.clone(), managed: false, load_time_s: None, model_file: None, model_file_bytes: None, server_info: None, server_log: None, server_pid: None };
                 (endpoint, None, info)
             }
             Target::Reference { backend, quant } => {
@@ -528,6 +528,7 @@ impl Suite<'_> {
             model_file_bytes: Some(model.bytes),
             server_info,
             server_log: Some(log_path),
+            server_pid: Some(server.pid()),
         };
         Ok((endpoint, Some(server), info))
     }
