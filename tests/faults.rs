@@ -103,3 +103,16 @@ fn the_api_key_is_sent_but_never_written() {
     assert!(meta.contains("QB_FAULTS_TEST_KEY"), "the variable's name is recorded");
 }
 
+
+#[test]
+fn an_unset_api_key_variable_stops_the_run_before_anything_is_sent() {
+    let server = ScriptedServer::start(|_| Script::ok(answer(ms(1), ms(1), 4, Some((3, 4)), "length")));
+    let tmp = tempfile::tempdir().unwrap();
+    let body = format!(
+        "[models.m]\nendpoint = {{ url = \"{}\", kind = \"lmstudio\", api_key_env = \"QB_SURELY_UNSET_KEY\" }}\nquants.q = {{ model_id = \"m\" }}\n",
+        server.url
+    );
+    let err = format!("{:#}", run_suite(tmp.path(), &config(tmp.path(), &body), "--bench m/q").unwrap_err());
+    assert!(err.contains("m/q: the API key variable QB_SURELY_UNSET_KEY is not set"), "{err}");
+    assert_eq!(server.connections.load(std::sync::atomic::Ordering::SeqCst), 0);
+}

@@ -55,3 +55,30 @@ proptest! {
         prop_assert_eq!(split.finish_reason.as_deref(), Some("stop"));
     }
 }
+
+/// The corpus in `fixtures/fuzz/`, each file with its expected outcome, cut at every byte.
+#[test]
+fn regression_corpus() {
+    let expected: [(&str, Result<&str, &str>); 8] = [
+        ("malformed-json.sse", Err("malformed JSON")),
+        ("non-utf8.sse", Err("malformed JSON")),
+        ("cut-mid-event.sse", Err("cut in the middle of an event")),
+        ("cr-line-endings.sse", Ok("a")),
+        ("comments-only.sse", Err("no finish_reason")),
+        ("named-events-and-reasoning.sse", Ok("a")),
+        ("done-without-space.sse", Ok("a")),
+        ("no-done-marker.sse", Ok("ab")),
+    ];
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/fuzz");
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), expected.len(), "every corpus file has an expectation");
+    for (name, outcome) in expected {
+        let bytes = std::fs::read(dir.join(name)).unwrap();
+        for cut in 0..=bytes.len() {
+            let obs = parse(&bytes, &[cut]);
+            match outcome {
+                Ok(content) => assert_eq!((obs.error.as_deref(), obs.output.content.as_str()), (None, content), "{name} cut at {cut}"),
+                Err(reason) => assert!(obs.error.as_deref().is_some_and(|e| e.contains(reason)), "{name} cut at {cut}: {:?}", obs.error),
+            }
+        }
+    }
+}
