@@ -80,7 +80,13 @@ pub fn metric_stats(def: &MetricDef, values: &[f64]) -> Option<MetricStats> {
     if values.is_empty() {
         return None;
     }
-    let mean = match def.mean {
+    // A zero (two events in one network read have a zero gap) has no logarithm: such a metric
+    // gets the arithmetic mean, and `mean_kind` says so.
+    let mean_kind = match def.mean {
+        MeanKind::Geometric if values.iter().any(|v| *v <= 0.0) => MeanKind::Arithmetic,
+        kind => kind,
+    };
+    let mean = match mean_kind {
         MeanKind::Arithmetic => stats::mean_ci(values, LEVEL),
         MeanKind::Geometric => stats::geometric_mean_ci(values, LEVEL),
     };
@@ -92,7 +98,7 @@ pub fn metric_stats(def: &MetricDef, values: &[f64]) -> Option<MetricStats> {
     Some(MetricStats {
         n: values.len(),
         unit: def.unit.into(),
-        mean_kind: def.mean,
+        mean_kind,
         mean,
         median: stats::quantile_ci(values, 0.5, LEVEL),
         p90,
@@ -126,9 +132,10 @@ pub fn pooled_rates(records: &[&GenerationRecord]) -> PooledRates {
         let (Some(n), Some(end)) = (r.tokens.completion, r.t.end_ns) else { continue };
         out_tokens.push(n as f64);
         out_secs.push(end as f64 / 1e9);
-        if let (Some(first), Some(last), Some(n1), true) = (r.t.first_token_ns, r.t.last_token_ns, r.tokens.first_event_tokens, r.metrics.decode_rate.is_some()) {
+        let span = r.t.first_token_ns.zip(r.t.last_token_ns).and_then(|(first, last)| last.checked_sub(first));
+        if let (Some(span), Some(n1), true) = (span, r.tokens.first_event_tokens, r.metrics.decode_rate.is_some()) {
             decode_tokens.push(n as f64 - n1 - r.tokens.after_last_event as f64);
-            decode_secs.push((last - first) as f64 / 1e9);
+            decode_secs.push(span as f64 / 1e9);
         }
     }
     PooledRates {

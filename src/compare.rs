@@ -3,8 +3,8 @@
 //! The effect is the ratio of geometric means candidate / baseline with a 95 % interval on logs.
 //! With one baseline run, the interval is Welch's over the samples: it covers sample noise within
 //! the runs but not drift from run to run. With several baseline runs (repeated
-//! `--save-baseline`), each run counts as one observation (its geometric mean), so the interval
-//! includes the run-to-run spread. Mann–Whitney U is the robust check and Cliff's delta the
+//! `--save-baseline`), each run counts as one observation (its geometric mean) and the candidate
+//! gets a prediction interval, so the interval includes the run-to-run spread. Mann–Whitney U is the robust check and Cliff's delta the
 //! effect size, both over the samples. p-values are Holm-corrected across every comparison of
 //! the run. A change is *regressed* or *improved* only
 //! if the corrected p < α and the whole interval lies beyond the noise threshold in that
@@ -125,19 +125,30 @@ fn runs(def: &MetricDef, records: &[&GenerationRecord]) -> Vec<Vec<f64>> {
         .collect()
 }
 
+/// Each run's geometric mean (a run of one value is that value); None if a run has a value ≤ 0.
+fn run_means(runs: &[Vec<f64>]) -> Option<Vec<f64>> {
+    runs.iter()
+        .map(|v| match v.as_slice() {
+            [one] => (*one > 0.0).then_some(*one),
+            _ => stats::geometric_mean_ci(v, analysis::LEVEL).map(|e| e.point),
+        })
+        .collect()
+}
+
 fn compare_metric(def: &MetricDef, group: &str, category: &str, base: &[Vec<f64>], cand: &[Vec<f64>]) -> Option<Comparison> {
     let (base_all, cand_all) = (base.concat(), cand.concat());
-    let means = |runs: &[Vec<f64>]| runs.iter().map(|v| stats::geometric_mean_ci(v, analysis::LEVEL).map(|e| e.point).or(v.first().copied())).collect::<Option<Vec<f64>>>();
-    let (method, test) = match (base.len(), cand.len()) {
-        (0, _) | (_, 0) => return None,
-        (1, _) => (Method::WithinRun, stats::welch_log_ratio(&base_all, &cand_all, analysis::LEVEL)?),
-        (_, 1) => {
-            // A run mean varies at least by its own sampling noise: the mean of the runs' s²/n.
-            let within: Vec<f64> = base.iter().chain(cand).filter_map(|v| stats::log_mean_variance(v)).collect();
-            let floor = if within.is_empty() { 0.0 } else { within.iter().sum::<f64>() / within.len() as f64 };
-            (Method::BetweenRuns, stats::run_level_log_ratio(&means(base)?, means(cand)?[0], floor, analysis::LEVEL)?)
-        }
-        _ => (Method::BetweenRuns, stats::welch_log_ratio(&means(base)?, &means(cand)?, analysis::LEVEL)?),
+    let (method, test) = if base.len() < 2 {
+        (Method::WithinRun, stats::welch_log_ratio(&base_all, &cand_all, analysis::LEVEL)?)
+    } else {
+        // Each run is one observation: its geometric mean. A run mean varies at least by its own
+        // sampling noise (the mean of the runs' s²/n), which a few nearly equal runs would hide.
+        let within: Vec<f64> = base.iter().chain(cand).filter_map(|v| stats::log_mean_variance(v)).collect();
+        let floor = if within.is_empty() { 0.0 } else { within.iter().sum::<f64>() / within.len() as f64 };
+        // Several candidate runs are pooled into one (their geometric mean) and treated as a
+        // single new run: conservative, since their average varies less than one run does.
+        let cand_means = run_means(cand)?;
+        let candidate = (cand_means.iter().map(|m| m.ln()).sum::<f64>() / cand_means.len() as f64).exp();
+        (Method::BetweenRuns, stats::run_level_log_ratio(&run_means(base)?, candidate, floor, analysis::LEVEL)?)
     };
     Some(Comparison {
         group: group.into(),

@@ -17,6 +17,8 @@ use std::time::Duration;
 pub const CONFIG_ENV: &str = "QUANTBENCH_CONFIG";
 /// criterion refuses fewer samples than this.
 pub const MIN_SAMPLES: u32 = 10;
+/// Longest duration a setting may give (about 115 days).
+const MAX_SECONDS: f64 = 1e7;
 
 /// Settings that can be given at every level; absent fields fall through to the next level.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -355,8 +357,8 @@ fn check_settings(at: &str, s: &RunSettings) -> Result<()> {
         fail(format!("top_p = {p}: must be in (0, 1]"))?;
     }
     for (name, v) in [("idle_timeout_s", s.idle_timeout_s), ("total_timeout_s", s.total_timeout_s)] {
-        if let Some(v) = v.filter(|v| !(v.is_finite() && *v > 0.0)) {
-            fail(format!("{name} = {v}: must be a positive number of seconds"))?;
+        if let Some(v) = v.filter(|v| !(v.is_finite() && *v > 0.0 && *v <= MAX_SECONDS)) {
+            fail(format!("{name} = {v}: must be a positive number of seconds, at most {MAX_SECONDS}"))?;
         }
     }
     if s.threads == Some(0) {
@@ -365,8 +367,8 @@ fn check_settings(at: &str, s: &RunSettings) -> Result<()> {
     if let Some(h) = s.adaptive_half_width.filter(|h| !(*h > 0.0 && *h < 1.0)) {
         fail(format!("adaptive_half_width = {h}: must be a fraction in (0, 1), e.g. 0.03"))?;
     }
-    if let Some(v) = s.adaptive_max_seconds.filter(|v| !(v.is_finite() && *v > 0.0)) {
-        fail(format!("adaptive_max_seconds = {v}: must be a positive number of seconds"))?;
+    if let Some(v) = s.adaptive_max_seconds.filter(|v| !(v.is_finite() && *v > 0.0 && *v <= MAX_SECONDS)) {
+        fail(format!("adaptive_max_seconds = {v}: must be a positive number of seconds, at most {MAX_SECONDS}"))?;
     }
     if s.prompt_sets.as_ref().is_some_and(Vec::is_empty) {
         fail("prompt_sets is empty".into())?;
@@ -463,6 +465,7 @@ mod tests {
             (format!("[models.m]\nendpoint = {{ url = \"localhost:1234\", kind = \"openai\" }}\n[models.m.quants.a]\nmodel_id = \"a\""), "models.m.quants.a: endpoint url"),
             (format!("[models.m]\n{ep}\nrun = {{ samples = \"ten\" }}\n[models.m.quants.a]\nmodel_id = \"a\""), "invalid type: string \"ten\""),
             (format!("[models.m]\n{ep}\nrun = {{ samples = 5 }}\n[models.m.quants.a]\nmodel_id = \"a\""), "models.m.run: samples = 5"),
+            (format!("[models.m]\n{ep}\nrun = {{ total_timeout_s = 1e20 }}\n[models.m.quants.a]\nmodel_id = \"a\""), "total_timeout_s = 100000000000000000000"),
             (format!("[models.m]\n{ep}\n[models.m.quants.a]\nmodel_id = \"a\"\n[models.m.quants.a]\nmodel_id = \"b\""), "duplicate key"),
             (format!("[models.M]\n{ep}\n[models.M.quants.a]\nmodel_id = \"a\""), "models.M: the name"),
             ("[models.m]\nreference = \"llama-server\"\n[models.m.quants.q3]\n".into(), "has no quant \"q3\""),

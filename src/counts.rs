@@ -27,8 +27,8 @@ pub fn resolve(usage: Option<&Usage>, timings: Option<&LlamaTimings>, events: Ev
 
     let (prompt, prompt_source) = if let Some(n) = usage.and_then(|u| u.prompt_tokens) {
         (Some(n), Some(CountSource::Usage))
-    } else if let Some(t) = timings.filter(|t| t.prompt_n.is_some()) {
-        (Some(t.prompt_n.unwrap_or(0) + t.cache_n.unwrap_or(0)), Some(CountSource::ServerTimings))
+    } else if let Some(n) = timings.and_then(|t| t.prompt_n?.checked_add(t.cache_n.unwrap_or(0))) {
+        (Some(n), Some(CountSource::ServerTimings))
     } else {
         (None, None)
     };
@@ -78,9 +78,10 @@ pub fn flags(counts: &TokenCounts) -> Vec<Flag> {
     flags
 }
 
-/// Prompt tokens the server had to process for this request.
+/// Prompt tokens the server had to process for this request; unknown unless the server said how
+/// many came from its prefix cache (a cache hit would otherwise pass for a very fast prefill).
 pub fn prompt_processed(counts: &TokenCounts) -> Option<u64> {
-    counts.prompt.map(|p| p.saturating_sub(counts.prompt_cached.unwrap_or(0)))
+    Some(counts.prompt?.saturating_sub(counts.prompt_cached?))
 }
 
 #[cfg(test)]
@@ -125,6 +126,9 @@ mod tests {
     #[test]
     fn nothing_measured_means_no_count() {
         let c = resolve(None, None, events(0, 0), false);
+        assert_eq!(prompt_processed(&TokenCounts { prompt: Some(1000), ..TokenCounts::default() }), None, "cache state unknown");
+        let huge: LlamaTimings = serde_json::from_str(&format!(r#"{{"prompt_n":{},"cache_n":5}}"#, u64::MAX)).unwrap();
+        assert_eq!(resolve(None, Some(&huge), events(1, 0), false).prompt, None, "an overflowing count is no count");
         assert_eq!(c.completion, None);
         assert_eq!(c.reasoning, None);
         assert_eq!(c.prompt, None);

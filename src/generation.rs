@@ -62,8 +62,8 @@ pub fn to_record(ctx: &SampleContext<'_>, obs: Observation, dialect: &dyn Dialec
     if ok && !obs.saw_done {
         flags.push(Flag::NoDoneMarker);
     }
-    if obs.retried_stale_connection {
-        flags.push(Flag::StaleConnectionRetried);
+    if ok && counts.completion.is_some_and(|n| n > u64::from(ctx.max_tokens)) {
+        flags.push(Flag::OverMaxTokens);
     }
     let server = dialect.server_report(&obs).map(|report| cross_check(report, &metrics));
     if server.as_ref().and_then(|s| s.decode_rate_rel_diff).is_some_and(|d| d.abs() > SERVER_DECODE_TOLERANCE) {

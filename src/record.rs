@@ -37,9 +37,8 @@ pub enum Flag {
     ServerDisagrees,
     /// The stream ended (cleanly) without a `[DONE]` marker.
     NoDoneMarker,
-    /// The request was sent twice: the first attempt met a kept-alive connection the server had
-    /// just closed (it never reached the server). Timing is that of the second attempt.
-    StaleConnectionRetried,
+    /// The server produced more tokens than `max_tokens` asked for: it did not honour the limit.
+    OverMaxTokens,
 }
 
 /// Offsets from the moment the request was handed to the HTTP client, in nanoseconds, taken

@@ -139,10 +139,19 @@ pub fn save_baseline(root: &Path, name: &str, records: &[GenerationRecord]) -> R
     Ok((dir, most_runs))
 }
 
-/// Reads a `generations.jsonl`, naming the line of any bad record.
+/// Reads a `generations.jsonl`, naming the line of any bad record. A last line without its
+/// newline is a record a killed process was writing: it is skipped, with a warning.
 pub fn read_records(path: &Path) -> Result<Vec<GenerationRecord>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    text.lines()
+    let (complete, torn) = match text.rfind('\n') {
+        Some(end) => text.split_at(end + 1),
+        None => ("", text.as_str()),
+    };
+    if !torn.trim().is_empty() {
+        eprintln!("quantbench: {}: ignoring an unfinished last line ({} bytes)", path.display(), torn.len());
+    }
+    complete
+        .lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, l)| serde_json::from_str(l).with_context(|| format!("{} line {}", path.display(), i + 1)))
@@ -163,6 +172,15 @@ mod tests {
         let mut store = RunStore { dir: PathBuf::from("/tmp/full-disk-run"), generations: OpenOptions::new().append(true).open("/dev/full").unwrap() };
         let err = format!("{:#}", store.append(&record()).unwrap_err());
         assert!(err.contains("writing /tmp/full-disk-run/generations.jsonl") && err.contains("No space left on device"), "{err}");
+    }
+
+    #[test]
+    fn a_torn_last_line_is_skipped() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("generations.jsonl");
+        let line = serde_json::to_string(&record()).unwrap();
+        std::fs::write(&path, format!("{line}\n{}", &line[..40])).unwrap();
+        assert_eq!(read_records(&path).unwrap().len(), 1);
     }
 
     #[test]

@@ -394,8 +394,10 @@ async fn stop_on_signal(state: Arc<Mutex<RunState>>) {
         _ = int.recv() => {}
         _ = term.recv() => {}
     }
-    managed::stop_all();
+    // The lock first: a record being written is finished, and no new one starts against a server
+    // we are about to stop.
     let mut state = lock(&state);
+    managed::stop_all();
     let kept = state.records.len();
     let _ = state.finish(RunStatus::Interrupted, Some("interrupted by a signal".into()));
     eprintln!("\nquantbench: interrupted; {kept} records kept in {}", state.store.dir.display());

@@ -41,10 +41,19 @@ fn main() -> ExitCode {
     }
 }
 
+/// Rewrites `summary.json` from the records, keeping what the previous summary noted about
+/// benchmarks (early stops, adaptive-sampling stops), which the records alone do not show.
 fn resummarize(dir: &std::path::Path) -> anyhow::Result<()> {
+    use quantbench::summary::{BenchmarkNote, Summary};
     let records = quantbench::store::read_records(&dir.join("generations.jsonl"))?;
     let run = records.first().map(|r| r.run.clone()).unwrap_or_default();
-    let summary = quantbench::summary::summarize(&run, &records, &[]);
+    let previous: Option<Summary> = std::fs::read_to_string(dir.join("summary.json")).ok().and_then(|t| serde_json::from_str(&t).ok());
+    let notes: Vec<BenchmarkNote> = previous
+        .iter()
+        .flat_map(|s| &s.benchmarks)
+        .map(|b| BenchmarkNote { group: b.group.clone(), category: b.category.clone(), abandoned: b.abandoned.clone(), sampling_stop: b.sampling_stop.clone() })
+        .collect();
+    let summary = quantbench::summary::summarize(&run, &records, &notes);
     quantbench::store::write_json_atomic(&dir.join("summary.json"), &summary)?;
     println!("{}", dir.join("summary.json").display());
     Ok(())

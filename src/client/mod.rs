@@ -91,15 +91,15 @@ pub struct Observation {
     pub timings: Option<LlamaTimings>,
     pub finish_reason: Option<String>,
     pub saw_done: bool,
-    /// The first send hit a kept-alive connection the server had closed and was sent again.
-    pub retried_stale_connection: bool,
     pub error: Option<String>,
 }
 
-/// Builds the shared HTTP client: no proxy (endpoints are local), small connection pool.
+/// Builds the shared HTTP client: no proxy (endpoints are local), and a new connection for every
+/// generation. llama-server (build 11434) closes the connection after a streamed response while
+/// advertising keep-alive, so a reused connection fails the next request before the server sees
+/// it; a fresh connection costs well under a millisecond on loopback, inside TTFT.
 pub fn http_client() -> anyhow::Result<reqwest::Client> {
-    // Idle connections are dropped before common server keep-alive timeouts (llama-server: 5 s).
-    Ok(reqwest::Client::builder().no_proxy().connect_timeout(Duration::from_secs(10)).pool_idle_timeout(Duration::from_secs(4)).tcp_nodelay(true).build()?)
+    Ok(reqwest::Client::builder().no_proxy().connect_timeout(Duration::from_secs(10)).pool_max_idle_per_host(0).tcp_nodelay(true).build()?)
 }
 
 pub fn request_body(endpoint: &Endpoint, req: &GenerationRequest<'_>) -> serde_json::Value {
@@ -125,25 +125,17 @@ pub fn request_body(endpoint: &Endpoint, req: &GenerationRequest<'_>) -> serde_j
 pub async fn generate(http: &reqwest::Client, endpoint: &Endpoint, req: &GenerationRequest<'_>, limits: &Limits) -> Observation {
     let body = serde_json::to_vec(&request_body(endpoint, req)).expect("JSON values serialize");
     let build = || {
-        let builder = http.post(endpoint.chat_url()).header(reqwest::header::CONTENT_TYPE, "application/json").body(body.clone());
+        let builder = http.post(endpoint.chat_url()).header(reqwest::header::CONTENT_TYPE, "application/json").body(body);
         match &endpoint.api_key {
             Some(key) => builder.bearer_auth(key),
             None => builder,
         }
     };
     let mut obs = Observation::default();
-    let mut sent = Instant::now();
-    let mut deadline = sent + limits.total;
+    let sent = Instant::now();
+    let deadline = sent + limits.total;
     let next_deadline = |now: Instant, deadline: Instant| (now + limits.idle).min(deadline);
-    let mut response = timeout_at(next_deadline(sent, deadline), build().send()).await;
-    if matches!(&response, Ok(Err(e)) if is_stale_connection(e)) {
-        // A kept-alive connection the server had just closed: the request never reached it, so
-        // sending it again on a new connection is safe. Timing starts over; the record says so.
-        obs.retried_stale_connection = true;
-        sent = Instant::now();
-        deadline = sent + limits.total;
-        response = timeout_at(next_deadline(sent, deadline), build().send()).await;
-    }
+    let response = timeout_at(next_deadline(sent, deadline), build().send()).await;
     let response = match response {
         Err(_) => return obs.failed(timeout_reason(Instant::now(), deadline, limits, "response headers")),
         Ok(Err(e)) => return obs.failed(format!("request failed: {}", error_chain(&e))),
@@ -153,7 +145,7 @@ pub async fn generate(http: &reqwest::Client, endpoint: &Endpoint, req: &Generat
     let status = response.status();
     obs.http_status = Some(status.as_u16());
     if !status.is_success() {
-        let body = timeout_at(next_deadline(Instant::now(), deadline), response.text()).await.ok().and_then(Result::ok).unwrap_or_default();
+        let body = timeout_at(next_deadline(Instant::now(), deadline), error_body(response)).await.unwrap_or_default();
         let message = Some(chunk::error_message(&body)).filter(|m| !m.is_empty());
         let message = message.unwrap_or_else(|| status.canonical_reason().unwrap_or("no message").to_owned());
         return obs.failed(format!("HTTP {}: {message}", status.as_u16()));
@@ -174,12 +166,6 @@ pub async fn generate(http: &reqwest::Client, endpoint: &Endpoint, req: &Generat
         if parser.is_done() {
             break;
         }
-    }
-    if parser.saw_done() {
-        // Read the rest of the body (normally just its terminator) so the connection can be
-        // reused; it no longer affects any timestamp.
-        let drain = async { while let Some(Ok(_)) = stream.next().await {} };
-        let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
     }
     parser.finish()
 }
@@ -239,10 +225,6 @@ impl StreamParser {
         self.obs.saw_done || self.body_ended || self.failure.is_some()
     }
 
-    pub fn saw_done(&self) -> bool {
-        self.obs.saw_done
-    }
-
     /// The observation, failed if the stream was incomplete or carried no generated text.
     pub fn finish(self) -> Observation {
         let obs = self.obs;
@@ -262,6 +244,20 @@ impl StreamParser {
         }
         obs
     }
+}
+
+/// The first 64 KiB of an error response's body, as text.
+async fn error_body(response: reqwest::Response) -> String {
+    const MAX: usize = 64 << 10;
+    let mut body = Vec::new();
+    let mut stream = response.bytes_stream();
+    while let Some(Ok(bytes)) = stream.next().await {
+        body.extend_from_slice(&bytes[..bytes.len().min(MAX - body.len())]);
+        if body.len() >= MAX {
+            break;
+        }
+    }
+    String::from_utf8_lossy(&body).into_owned()
 }
 
 impl Observation {
@@ -325,19 +321,6 @@ fn timeout_reason(now: Instant, deadline: Instant, limits: &Limits, waiting_for:
     } else {
         format!("timed out: no bytes for {:.1} s waiting for {waiting_for}", limits.idle.as_secs_f64())
     }
-}
-
-/// hyper's "connection closed before message completed" on sending: a pooled connection the
-/// server closed while idle.
-fn is_stale_connection(e: &reqwest::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
-    while let Some(cause) = source {
-        if cause.downcast_ref::<hyper::Error>().is_some_and(hyper::Error::is_incomplete_message) {
-            return true;
-        }
-        source = cause.source();
-    }
-    false
 }
 
 /// An error with its causes, e.g. "error sending request: connection refused".

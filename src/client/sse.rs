@@ -3,8 +3,8 @@
 //! Bytes are pushed as they arrive; complete events come out through a callback, so one network
 //! read costs one scan of its bytes. Lines may end in `\n`, `\r\n` or `\r`; `data:` lines of one
 //! event are joined with `\n`; comment lines (`: keepalive`) are reported so callers can ignore
-//! them explicitly. A line longer than the configured limit is an error rather than unbounded
-//! memory.
+//! them explicitly. A line, or an event's joined data, longer than the configured limit is an
+//! error rather than unbounded memory.
 
 use thiserror::Error;
 
@@ -20,6 +20,8 @@ pub enum SseItem<'a> {
 pub enum SseError {
     #[error("an SSE line exceeded {limit} bytes")]
     LineTooLong { limit: usize },
+    #[error("an SSE event's data exceeded {limit} bytes")]
+    EventTooLarge { limit: usize },
 }
 
 pub struct SseDecoder {
@@ -40,6 +42,9 @@ impl SseDecoder {
 
     /// Feed bytes; `on_item` is called for every complete event or comment they finish.
     pub fn push(&mut self, mut bytes: &[u8], on_item: &mut dyn FnMut(SseItem<'_>)) -> Result<(), SseError> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
         if self.after_cr && bytes.first() == Some(&b'\n') {
             bytes = &bytes[1..];
         }
@@ -47,14 +52,16 @@ impl SseDecoder {
         while let Some(end) = bytes.iter().position(|&b| b == b'\n' || b == b'\r') {
             let terminator = bytes[end];
             if self.pending.is_empty() {
-                self.line(&bytes[..end], on_item);
+                self.check_len(end)?;
+                self.line(&bytes[..end], on_item)?;
             } else {
                 self.check_len(self.pending.len() + end)?;
                 self.pending.extend_from_slice(&bytes[..end]);
                 let line = std::mem::take(&mut self.pending);
-                self.line(&line, on_item);
+                let done = self.line(&line, on_item);
                 self.pending = line;
                 self.pending.clear();
+                done?;
             }
             bytes = &bytes[end + 1..];
             if terminator == b'\r' {
@@ -82,7 +89,7 @@ impl SseDecoder {
         Ok(())
     }
 
-    fn line(&mut self, line: &[u8], on_item: &mut dyn FnMut(SseItem<'_>)) {
+    fn line(&mut self, line: &[u8], on_item: &mut dyn FnMut(SseItem<'_>)) -> Result<(), SseError> {
         if line.is_empty() {
             if self.has_data {
                 on_item(SseItem::Event { name: self.name.as_deref(), data: &self.data });
@@ -90,11 +97,11 @@ impl SseDecoder {
             self.data.clear();
             self.has_data = false;
             self.name = None;
-            return;
+            return Ok(());
         }
         if line[0] == b':' {
             on_item(SseItem::Comment);
-            return;
+            return Ok(());
         }
         let (field, value) = match line.iter().position(|&b| b == b':') {
             Some(colon) => {
@@ -105,6 +112,9 @@ impl SseDecoder {
         };
         match field {
             b"data" => {
+                if self.data.len() + value.len() + 1 > self.max_line {
+                    return Err(SseError::EventTooLarge { limit: self.max_line });
+                }
                 if self.has_data {
                     self.data.push(b'\n');
                 }
@@ -114,6 +124,7 @@ impl SseDecoder {
             b"event" => self.name = Some(String::from_utf8_lossy(value).into_owned()),
             _ => {} // `id:`, `retry:` and unknown fields carry nothing we measure.
         }
+        Ok(())
     }
 }
 
@@ -153,9 +164,18 @@ mod tests {
     }
 
     #[test]
-    fn overlong_lines_are_an_error() {
+    fn overlong_lines_and_events_are_errors_however_they_arrive() {
         let mut d = SseDecoder::new(8);
         assert_eq!(d.push(b"data: 0123456789", &mut |_| {}), Err(SseError::LineTooLong { limit: 8 }));
+        let mut d = SseDecoder::new(8);
+        assert_eq!(d.push(b"data: 0123456789abcdef\n\n", &mut |_| {}), Err(SseError::LineTooLong { limit: 8 }));
+        let mut d = SseDecoder::new(16);
+        assert_eq!(d.push(&b"data: 0123\n".repeat(5), &mut |_| {}), Err(SseError::EventTooLarge { limit: 16 }));
+    }
+
+    #[test]
+    fn an_empty_read_between_cr_and_lf_changes_nothing() {
+        assert_eq!(decode(&[b"data: a\r", b"", b"\ndata: b\n\n"]), vec!["-|a\nb"]);
     }
 
     #[test]
