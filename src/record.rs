@@ -39,6 +39,10 @@ pub enum Flag {
     NoDoneMarker,
     /// The server produced more tokens than `max_tokens` asked for: it did not honour the limit.
     OverMaxTokens,
+    /// Written by builds before 2026-11-22 that re-sent a request once when a kept-alive
+    /// connection turned out closed (timing from the re-send); no longer produced — every
+    /// generation now opens its own connection. Kept so those records stay readable.
+    StaleConnectionRetried,
 }
 
 /// Offsets from the moment the request was handed to the HTTP client, in nanoseconds, taken
