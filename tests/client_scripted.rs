@@ -143,7 +143,7 @@ fn a_stream_without_usage_is_an_estimate() {
 #[test]
 fn a_stream_cut_mid_way_is_a_failed_sample() {
     let steps: Vec<Step> = answer(ms(5), ms(2), 20, Some((5, 20)), "length").into_iter().take(6).collect();
-    let server = ScriptedServer::start(move |_| Script { status: 200, steps: steps.clone(), ending: Ending::Cut });
+    let server = ScriptedServer::start(move |_| Script { status: 200, steps: steps.clone(), ending: Ending::Cut, ..Script::default() });
     let r = run_one(&server, 20);
     assert!(!r.ok);
     let error = r.error.unwrap();
@@ -157,7 +157,7 @@ fn http_errors_and_stalls_are_failed_samples_with_reasons() {
     let server = ScriptedServer::start(|_| Script {
         status: 404,
         steps: vec![step(ms(0), &br#"{"error":{"message":"model 'x' not found"}}"#[..])],
-        ending: Ending::Clean,
+        ..Script::default()
     });
     let r = run_one(&server, 8);
     assert_eq!((r.ok, r.http_status), (false, Some(404)));

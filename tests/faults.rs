@@ -55,7 +55,7 @@ fn http_errors_with_and_without_bodies() {
         (503, &br#"{"error":{"code":503,"message":"Loading model"}}"#[..], "HTTP 503: Loading model"),
     ] {
         let steps = if body.is_empty() { vec![] } else { vec![step(ms(0), body)] };
-        let obs = observe(Script { status, steps, ending: Ending::Clean }, &Limits::default());
+        let obs = observe(Script { status, steps, ..Script::default() }, &Limits::default());
         assert_eq!(obs.http_status, Some(status));
         assert_eq!(obs.error.as_deref(), Some(expected));
     }
@@ -115,4 +115,12 @@ fn an_unset_api_key_variable_stops_the_run_before_anything_is_sent() {
     let err = format!("{:#}", run_suite(tmp.path(), &config(tmp.path(), &body), "--bench m/q").unwrap_err());
     assert!(err.contains("m/q: the API key variable QB_SURELY_UNSET_KEY is not set"), "{err}");
     assert_eq!(server.connections.load(std::sync::atomic::Ordering::SeqCst), 0);
+}
+
+#[test]
+fn a_server_silent_before_its_headers_times_out() {
+    let script = Script { head_delay: ms(3000), ..Script::ok(answer(ms(1), ms(1), 4, Some((3, 4)), "length")) };
+    let obs = observe(script, &Limits { idle: std::time::Duration::from_millis(300), ..Limits::default() });
+    assert_eq!(obs.http_status, None);
+    assert_eq!(obs.error.as_deref(), Some("timed out: no bytes for 0.3 s waiting for response headers"));
 }

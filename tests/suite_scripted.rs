@@ -34,7 +34,7 @@ fn one_group_runs_alone_and_a_cut_stream_is_a_recorded_failure() {
     let a = ScriptedServer::start(|n| {
         let steps = answer(ms(2), ms(1), 8, Some((9, 8)), "length");
         if n == 5 {
-            Script { status: 200, steps: steps.into_iter().take(4).collect(), ending: Ending::Cut }
+            Script { status: 200, steps: steps.into_iter().take(4).collect(), ending: Ending::Cut, ..Script::default() }
         } else {
             Script::ok(steps)
         }
@@ -74,7 +74,7 @@ fn one_group_runs_alone_and_a_cut_stream_is_a_recorded_failure() {
 
 #[test]
 fn an_endpoint_that_always_fails_is_abandoned_without_numbers() {
-    let a = ScriptedServer::start(|_| Script { status: 500, steps: vec![step(ms(0), &b"overloaded"[..])], ending: Ending::Clean });
+    let a = ScriptedServer::start(|_| Script { status: 500, steps: vec![step(ms(0), &b"overloaded"[..])], ending: Ending::Clean, ..Script::default() });
     let tmp = tempfile::tempdir().unwrap();
     let outcome = run_suite(tmp.path(), &two_models(tmp.path(), &a.url, &a.url), "--bench ^a/q1/short").unwrap();
     assert_eq!(outcome.abandoned.len(), 1);

@@ -31,11 +31,19 @@ pub struct Script {
     pub status: u16,
     pub steps: Vec<Step>,
     pub ending: Ending,
+    /// Silence before the response headers.
+    pub head_delay: Duration,
+}
+
+impl Default for Script {
+    fn default() -> Script {
+        Script { status: 200, steps: Vec::new(), ending: Ending::Clean, head_delay: Duration::ZERO }
+    }
 }
 
 impl Script {
     pub fn ok(steps: Vec<Step>) -> Script {
-        Script { status: 200, steps, ending: Ending::Clean }
+        Script { steps, ..Script::default() }
     }
 }
 
@@ -109,6 +117,7 @@ async fn connection(mut socket: TcpStream, script: ScriptFn, requests: Arc<Atomi
         let script = script(n);
         let body = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
         let content_type = if script.status == 200 { "text/event-stream" } else { "application/json" };
+        tokio::time::sleep(script.head_delay).await;
         let head = format!("HTTP/1.1 {} X\r\ncontent-type: {content_type}\r\ntransfer-encoding: chunked\r\n\r\n", script.status);
         if socket.write_all(head.as_bytes()).await.is_err() {
             return;
