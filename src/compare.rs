@@ -11,7 +11,7 @@
 //! direction; *unchanged* if the whole interval lies within ±threshold; otherwise *inconclusive*.
 
 use crate::analysis::{self, Better, MetricDef};
-use crate::record::GenerationRecord;
+use crate::record::{self, GenerationRecord};
 use crate::stats::{self, Interval};
 use serde::{Deserialize, Serialize};
 
@@ -72,17 +72,6 @@ impl Comparison {
     }
 }
 
-/// Benchmarks (group, category) present in `records`, in first-seen order.
-pub fn benchmarks(records: &[GenerationRecord]) -> Vec<(String, String)> {
-    let mut keys: Vec<(String, String)> = Vec::new();
-    for r in records.iter().filter(|r| r.pair.is_none()) {
-        if !keys.iter().any(|(g, c)| *g == r.group && *c == r.category) {
-            keys.push((r.group.clone(), r.category.clone()));
-        }
-    }
-    keys
-}
-
 /// One benchmark's records, paired A/B generations excluded (they are analysed as pairs).
 fn of<'a>(records: &'a [GenerationRecord], group: &str, category: &str) -> Vec<&'a GenerationRecord> {
     records.iter().filter(|r| r.group == group && r.category == category && r.pair.is_none()).collect()
@@ -91,7 +80,7 @@ fn of<'a>(records: &'a [GenerationRecord], group: &str, category: &str) -> Vec<&
 /// Compares every benchmark and metric present in both; regressions sort first.
 pub fn compare(baseline: &[GenerationRecord], candidate: &[GenerationRecord], noise: f64) -> Vec<Comparison> {
     let mut rows = Vec::new();
-    for (group, category) in benchmarks(candidate) {
+    for (group, category) in record::benchmarks(candidate) {
         let (base, cand) = (of(baseline, &group, &category), of(candidate, &group, &category));
         if base.is_empty() {
             continue;
@@ -113,13 +102,8 @@ pub fn compare(baseline: &[GenerationRecord], candidate: &[GenerationRecord], no
 
 /// A metric's values grouped by run, runs in first-seen order.
 fn runs(def: &MetricDef, records: &[&GenerationRecord]) -> Vec<Vec<f64>> {
-    let mut ids: Vec<&str> = Vec::new();
-    for r in records {
-        if !ids.contains(&r.run.as_str()) {
-            ids.push(&r.run);
-        }
-    }
-    ids.iter()
+    record::run_ids(records.iter().copied())
+        .iter()
         .map(|id| analysis::values(def, &records.iter().copied().filter(|r| r.run == *id).collect::<Vec<_>>()))
         .filter(|v| !v.is_empty())
         .collect()

@@ -165,3 +165,26 @@ pub struct PairTag {
     /// `a` or `b`.
     pub side: String,
 }
+
+/// The benchmarks (group, category) of `records`, in first-seen order; paired A/B generations,
+/// which are analysed only as pairs, are left out.
+pub fn benchmarks(records: &[GenerationRecord]) -> Vec<(String, String)> {
+    let mut keys: Vec<(String, String)> = Vec::new();
+    for r in records.iter().filter(|r| r.pair.is_none()) {
+        if !keys.iter().any(|(g, c)| *g == r.group && *c == r.category) {
+            keys.push((r.group.clone(), r.category.clone()));
+        }
+    }
+    keys
+}
+
+/// The distinct run ids of `records`, in first-seen order.
+pub fn run_ids<'a>(records: impl IntoIterator<Item = &'a GenerationRecord>) -> Vec<&'a str> {
+    let mut ids: Vec<&str> = Vec::new();
+    for r in records {
+        if !ids.contains(&r.run.as_str()) {
+            ids.push(&r.run);
+        }
+    }
+    ids
+}

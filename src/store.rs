@@ -113,9 +113,8 @@ pub fn save_baseline(root: &Path, name: &str, records: &[GenerationRecord]) -> R
     kept.extend(records.iter().filter(|r| !r.warmup && r.pair.is_none()).cloned());
     // Per benchmark, the distinct runs (run ids sort by start time), newest last.
     let runs_of = |kept: &[GenerationRecord], group: &str, category: &str| {
-        let mut ids: Vec<String> = kept.iter().filter(|r| r.group == group && r.category == category).map(|r| r.run.clone()).collect();
+        let mut ids: Vec<String> = crate::record::run_ids(kept.iter().filter(|r| r.group == group && r.category == category)).into_iter().map(str::to_owned).collect();
         ids.sort();
-        ids.dedup();
         ids
     };
     let mut most_runs = 0;

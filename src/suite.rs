@@ -49,10 +49,8 @@ pub fn plan<'a>(config: &'a Config, prompts: &'a PromptLibrary, filter: &Filter)
         if filter.is_all() && !group.default {
             continue;
         }
-        let s = &group.settings;
-        let selection = Selection { sets: &s.prompt_sets, languages: &s.languages, categories: &s.categories };
         let categories: Vec<Category> = prompts
-            .select(&selection)
+            .select(&selection(group))
             .with_context(|| format!("{}: group {}", config.path.display(), group.name))?
             .into_iter()
             .filter(|c| filter.matches(&benchmark_id(group, c.name)))
@@ -62,6 +60,12 @@ pub fn plan<'a>(config: &'a Config, prompts: &'a PromptLibrary, filter: &Filter)
         }
     }
     Ok(planned)
+}
+
+/// The prompts a group's settings select.
+fn selection(g: &Group) -> Selection<'_> {
+    let s = &g.settings;
+    Selection { sets: &s.prompt_sets, languages: &s.languages, categories: &s.categories }
 }
 
 /// A paired A/B comparison and the categories the filter selected for it.
@@ -82,10 +86,7 @@ pub fn plan_paired<'a>(config: &'a Config, prompts: &'a PromptLibrary, filter: &
     }
     for spec in &config.paired {
         let (a, b) = (config.group(&spec.a).expect("validated"), config.group(&spec.b).expect("validated"));
-        let select = |g: &'a Group| {
-            let s = &g.settings;
-            prompts.select(&Selection { sets: &s.prompt_sets, languages: &s.languages, categories: &s.categories })
-        };
+        let select = |g: &'a Group| prompts.select(&selection(g));
         let b_names: Vec<&str> = select(b)?.iter().map(|c| c.name).collect();
         let categories: Vec<Category> = select(a)?
             .into_iter()

@@ -56,11 +56,10 @@ pub struct BenchmarkNote {
 /// order of their first record (or note). Paired A/B generations are left to `paired`.
 pub fn summarize(run: &str, records: &[GenerationRecord], notes: &[BenchmarkNote]) -> Summary {
     let records: Vec<GenerationRecord> = records.iter().filter(|r| r.pair.is_none()).cloned().collect();
-    let mut keys: Vec<(&str, &str)> = Vec::new();
-    let all = records.iter().map(|r| (r.group.as_str(), r.category.as_str())).chain(notes.iter().map(|n| (n.group.as_str(), n.category.as_str())));
-    for key in all {
-        if !keys.contains(&key) {
-            keys.push(key);
+    let mut keys = crate::record::benchmarks(&records);
+    for n in notes {
+        if !keys.iter().any(|(g, c)| *g == n.group && *c == n.category) {
+            keys.push((n.group.clone(), n.category.clone()));
         }
     }
     let benchmarks = keys
@@ -68,7 +67,7 @@ pub fn summarize(run: &str, records: &[GenerationRecord], notes: &[BenchmarkNote
         .map(|(group, category)| {
             let of_bench = records.iter().filter(|r| r.group == group && r.category == category);
             let note = notes.iter().find(|n| n.group == group && n.category == category).cloned().unwrap_or_default();
-            benchmark(group, category, of_bench, note)
+            benchmark(&group, &category, of_bench, note)
         })
         .collect();
     Summary { schema: SUMMARY_SCHEMA, run: run.to_owned(), benchmarks }

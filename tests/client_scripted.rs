@@ -2,35 +2,18 @@
 
 mod support;
 
-use quantbench::client::{self, Endpoint, GenerationRequest, Limits, Sampling};
-use quantbench::dialect::{self, DialectOptions, ServerKind};
+use quantbench::client::Limits;
 use quantbench::generation::{self, SampleContext};
-use quantbench::prompts::Message;
 use quantbench::record::{CountSource, Flag, GenerationRecord};
 use std::time::Duration;
 use support::*;
-
-fn endpoint(server: &ScriptedServer) -> Endpoint {
-    Endpoint {
-        base_url: server.url.clone(),
-        model_id: "scripted".into(),
-        api_key: None,
-        dialect: dialect::for_kind(ServerKind::Openai, DialectOptions::default()),
-    }
-}
 
 fn run_one(server: &ScriptedServer, max_tokens: u32) -> GenerationRecord {
     run_with(server, max_tokens, &Limits::default())
 }
 
 fn run_with(server: &ScriptedServer, max_tokens: u32, limits: &Limits) -> GenerationRecord {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let http = client::http_client().unwrap();
-    let ep = endpoint(server);
-    let messages = [Message { role: "user".into(), content: "hi".into() }];
-    let sampling = Sampling::default();
-    let request = GenerationRequest { messages: &messages, max_tokens, sampling: &sampling };
-    let obs = rt.block_on(client::generate(&http, &ep, &request, limits));
+    let (obs, ep) = generate_once(&server.url, max_tokens, limits);
     let ctx = SampleContext {
         run: "test",
         model: "m",

@@ -3,19 +3,12 @@
 
 mod support;
 
-use quantbench::client::{self, Endpoint, GenerationRequest, Limits, Sampling};
-use quantbench::dialect::{self, DialectOptions, ServerKind};
-use quantbench::prompts::Message;
+use quantbench::client::{self, Limits};
 use support::*;
 
 fn observe(script: Script, limits: &Limits) -> client::Observation {
     let server = ScriptedServer::start(move |_| script.clone());
-    let endpoint = Endpoint { base_url: server.url.clone(), model_id: "m".into(), api_key: None, dialect: dialect::for_kind(ServerKind::Openai, DialectOptions::default()) };
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let messages = [Message { role: "user".into(), content: "hi".into() }];
-    let sampling = Sampling::default();
-    let request = GenerationRequest { messages: &messages, max_tokens: 8, sampling: &sampling };
-    rt.block_on(client::generate(&client::http_client().unwrap(), &endpoint, &request, limits))
+    generate_once(&server.url, 8, limits).0
 }
 
 fn failure(steps: Vec<Step>) -> String {
@@ -64,17 +57,7 @@ fn http_errors_with_and_without_bodies() {
 #[test]
 fn connection_refused_is_a_failure_not_a_panic() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let endpoint = Endpoint {
-        base_url: format!("http://127.0.0.1:{port}/v1"),
-        model_id: "m".into(),
-        api_key: None,
-        dialect: dialect::for_kind(ServerKind::Openai, DialectOptions::default()),
-    };
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let messages = [Message { role: "user".into(), content: "hi".into() }];
-    let sampling = Sampling::default();
-    let request = GenerationRequest { messages: &messages, max_tokens: 8, sampling: &sampling };
-    let obs = rt.block_on(client::generate(&client::http_client().unwrap(), &endpoint, &request, &Limits::default()));
+    let (obs, _) = generate_once(&format!("http://127.0.0.1:{port}/v1"), 8, &Limits::default());
     let reason = obs.error.unwrap();
     assert!(reason.starts_with("request failed:") && reason.contains("onnect"), "{reason}");
 }

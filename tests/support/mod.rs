@@ -248,3 +248,18 @@ pub fn run_suite(dir: &std::path::Path, config: &quantbench::config::Config, arg
     let criterion = criterion::Criterion::default().output_directory(&dir.join("criterion")).without_plots();
     quantbench::suite::run(config, opts, criterion)
 }
+
+// --- One generation against a URL ------------------------------------------------------------
+
+/// One streamed generation of "hi" against the OpenAI-compatible endpoint at `url` (…/v1).
+pub fn generate_once(url: &str, max_tokens: u32, limits: &quantbench::client::Limits) -> (quantbench::client::Observation, quantbench::client::Endpoint) {
+    use quantbench::client::{self, Endpoint, GenerationRequest, Sampling};
+    use quantbench::dialect::{self, DialectOptions, ServerKind};
+    let endpoint = Endpoint { base_url: url.into(), model_id: "scripted".into(), api_key: None, dialect: dialect::for_kind(ServerKind::Openai, DialectOptions::default()) };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let messages = [quantbench::prompts::Message { role: "user".into(), content: "hi".into() }];
+    let sampling = Sampling::default();
+    let request = GenerationRequest { messages: &messages, max_tokens, sampling: &sampling };
+    let obs = rt.block_on(client::generate(&client::http_client().unwrap(), &endpoint, &request, limits));
+    (obs, endpoint)
+}
