@@ -72,6 +72,15 @@ impl Comparison {
     }
 }
 
+/// `comparison.json`: the verdicts of a run against a named baseline, with the rule's settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ComparisonReport {
+    pub baseline: String,
+    pub noise_threshold: f64,
+    pub alpha: f64,
+    pub comparisons: Vec<Comparison>,
+}
+
 /// One benchmark's records, paired A/B generations excluded (they are analysed as pairs).
 fn of<'a>(records: &'a [GenerationRecord], group: &str, category: &str) -> Vec<&'a GenerationRecord> {
     records.iter().filter(|r| r.group == group && r.category == category && r.pair.is_none()).collect()

@@ -2,7 +2,7 @@
 //! endpoints (LM Studio, llama-server, mlx-lm, vllm-mlx, Ollama, vLLM), with a built-in
 //! reference endpoint (llama.cpp + SmolLM2 from PyPI) so it runs on any machine.
 //!
-//! Data flows one way: prompts + config → client → record → summary → files on disk.
+//! Data flows one way: prompts + config → client → record → summary/verdicts → reports on disk.
 
 pub mod analysis;
 pub mod cli_args;
@@ -20,6 +20,7 @@ pub mod progress;
 pub mod prompts;
 pub mod record;
 pub mod reference;
+pub mod report;
 pub mod stats;
 pub mod store;
 pub mod suite;

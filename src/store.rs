@@ -71,11 +71,20 @@ impl RunStore {
 
 /// Writes pretty JSON to `path` so that readers see either the old file or the new one, whole.
 pub fn write_json_atomic(path: &Path, value: &impl Serialize) -> Result<()> {
+    let mut bytes = serde_json::to_vec_pretty(value).with_context(|| format!("serializing {}", path.display()))?;
+    bytes.push(b'\n');
+    write_atomic(path, &bytes)
+}
+
+/// Writes `bytes` to `path` through a synced temporary file in the same directory and a rename,
+/// so that readers (and a process killed mid-write) see either the old file or the new one.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let write = || -> std::io::Result<()> {
         let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-        serde_json::to_writer_pretty(&mut tmp, value)?;
-        tmp.write_all(b"\n")?;
+        // Temporary files are private (0600); what we write is for whoever reads the reports.
+        tmp.as_file().set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
+        tmp.write_all(bytes)?;
         tmp.as_file().sync_all()?;
         tmp.persist(path).map_err(|e| e.error)?;
         Ok(())
@@ -124,17 +133,12 @@ pub fn save_baseline(root: &Path, name: &str, records: &[GenerationRecord]) -> R
         kept.retain(|r| !(r.group == new.group && r.category == new.category && dropped.contains(&r.run)));
         most_runs = most_runs.max(ids.len() - dropped.len());
     }
-    let write = || -> std::io::Result<()> {
-        let mut tmp = tempfile::NamedTempFile::new_in(&dir)?;
-        for record in &kept {
-            serde_json::to_writer(&mut tmp, record)?;
-            tmp.write_all(b"\n")?;
-        }
-        tmp.as_file().sync_all()?;
-        tmp.persist(&path).map_err(|e| e.error)?;
-        Ok(())
-    };
-    write().with_context(|| format!("writing {}", path.display()))?;
+    let mut bytes = Vec::new();
+    for record in &kept {
+        serde_json::to_writer(&mut bytes, record)?;
+        bytes.push(b'\n');
+    }
+    write_atomic(&path, &bytes)?;
     Ok((dir, most_runs))
 }
 

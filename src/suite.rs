@@ -248,31 +248,37 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
     progress.borrow().finish();
     criterion.final_summary();
     let mut state = lock(&state);
-    let summary = state.finish(RunStatus::Complete, None)?;
-    println!("\nquantbench summary ({}): medians over successful samples", state.store.dir.display());
-    print!("{}", summary::table(&summary));
+    // Verdicts and paired results first: `finish` renders the reports, which show them.
     let comparisons = match baseline {
         Some((name, records)) => {
             let rows = compare::compare(&records, &state.records, noise);
-            let doc = serde_json::json!({ "baseline": name, "noise_threshold": noise, "alpha": compare::ALPHA, "comparisons": rows });
+            let doc = compare::ComparisonReport { baseline: name, noise_threshold: noise, alpha: compare::ALPHA, comparisons: rows };
             state.store.write("comparison.json", &doc)?;
-            println!("\nquantbench verdicts against baseline {name:?} (noise threshold {:.0} %, Holm-corrected α = {}):", noise * 100.0, compare::ALPHA);
-            print!("{}", compare::table(&rows));
-            Some(rows)
+            Some(doc)
         }
         None => None,
     };
     let paired: Vec<PairedComparison> = planned_pairs.iter().flat_map(|p| paired::analyze(&p.spec.name, &p.a.name, &p.b.name, &state.records)).collect();
     if !paired.is_empty() {
         state.store.write("paired.json", &paired)?;
+    }
+    let summary = state.finish(RunStatus::Complete, None)?;
+    println!("\nquantbench summary ({}): medians over successful samples", state.store.dir.display());
+    print!("{}", summary::table(&summary));
+    if let Some(doc) = &comparisons {
+        println!("\nquantbench verdicts against baseline {:?} (noise threshold {:.0} %, Holm-corrected α = {}):", doc.baseline, noise * 100.0, compare::ALPHA);
+        print!("{}", compare::table(&doc.comparisons));
+    }
+    if !paired.is_empty() {
         println!("\nquantbench paired A/B (ratio B / A of geometric means, paired t-interval on log-ratios):");
         print!("{}", paired::table(&paired));
     }
+    println!("quantbench: report {}", state.store.dir.join("index.html").display());
     if let Some(name) = &opts.cli.save_baseline {
         let (dir, runs) = store::save_baseline(&opts.reports_root, name, &state.records)?;
         println!("quantbench: saved baseline {name:?} in {} ({runs} run(s) per benchmark, up to {})", dir.display(), store::BASELINE_RUNS);
     }
-    Ok(RunOutcome { run_dir: Some(state.store.dir.clone()), summary: Some(summary), abandoned: state.abandoned(), comparisons, paired })
+    Ok(RunOutcome { run_dir: Some(state.store.dir.clone()), summary: Some(summary), abandoned: state.abandoned(), comparisons: comparisons.map(|d| d.comparisons), paired })
 }
 
 /// The baseline this run is compared with: `--baseline NAME`, or, as criterion does, the previous
@@ -378,6 +384,10 @@ impl RunState {
         self.save_metadata()?;
         let summary = self.summary();
         self.store.write("summary.json", &summary)?;
+        // A report that cannot be drawn must not cost the run its records: warn and go on.
+        if let Err(e) = crate::report::write(&self.store.dir) {
+            eprintln!("quantbench: writing the reports of {} failed: {e:#}", self.store.dir.display());
+        }
         Ok(summary)
     }
 }

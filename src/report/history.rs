@@ -1,0 +1,132 @@
+//! `target-reports/index.html`: every run so far, newest first, and per group the trend of
+//! decode rate and TTFT across runs — the "did the upgrade hurt" view. Built from each run's
+//! `metadata.json` and `summary.json` only, so it stays fast with many large runs.
+
+use super::charts::{self, Axes, Point, Series};
+use super::html::{escape, head};
+use super::{Shown, DECODE, TTFT};
+use crate::summary::Summary;
+use anyhow::{Context, Result};
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+
+/// One run directory as the history sees it.
+struct RunEntry {
+    id: String,
+    metadata: serde_json::Value,
+    /// The summary, or why it could not be read.
+    summary: Result<Summary, String>,
+    has_page: bool,
+}
+
+impl RunEntry {
+    /// The start time, or the run id (which begins with it) when there is no metadata.
+    fn started(&self) -> &str {
+        self.metadata.get("started_at").and_then(|s| s.as_str()).unwrap_or(&self.id)
+    }
+}
+
+/// Run directories under `root` (everything with a `generations.jsonl`; baselines excluded),
+/// oldest first.
+fn runs(root: &Path) -> Result<Vec<RunEntry>> {
+    let mut entries = Vec::new();
+    let dir = std::fs::read_dir(root).with_context(|| format!("listing {}", root.display()))?;
+    for entry in dir {
+        let path = entry.with_context(|| format!("listing {}", root.display()))?.path();
+        if !path.join("generations.jsonl").is_file() {
+            continue;
+        }
+        let read = |name: &str| std::fs::read_to_string(path.join(name)).map_err(|e| format!("{name}: {e}"));
+        let metadata = read("metadata.json").ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or(serde_json::Value::Null);
+        let summary = read("summary.json").and_then(|t| serde_json::from_str::<Summary>(&t).map_err(|e| format!("summary.json: {e}")));
+        let id = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        entries.push(RunEntry { id, metadata, summary, has_page: path.join("index.html").is_file() });
+    }
+    // Run ids start with their UTC start time; metadata's start time orders renamed directories.
+    entries.sort_by(|a, b| a.started().cmp(b.started()).then_with(|| a.id.cmp(&b.id)));
+    Ok(entries)
+}
+
+/// Writes `root/index.html` atomically and returns its path.
+pub fn write(root: &Path) -> Result<PathBuf> {
+    let path = root.join("index.html");
+    let page = render(&runs(root)?)?;
+    crate::store::write_atomic(&path, page.as_bytes())?;
+    Ok(path)
+}
+
+fn render(runs: &[RunEntry]) -> Result<String> {
+    let mut page = head("quantbench runs");
+    write!(page, "<h1>quantbench runs ({})</h1>\n", runs.len())?;
+    page.push_str("<table><tr><th>run</th><th>started</th><th>status</th><th>filter</th><th>git</th><th>benchmarks</th><th>samples ok / attempted</th></tr>\n");
+    for run in runs.iter().rev() {
+        let link = if run.has_page { format!("<a href=\"{0}/index.html\">{0}</a>", escape(&run.id)) } else { escape(&run.id) };
+        let text = |pointer: &str| run.metadata.pointer(pointer).and_then(|v| v.as_str()).unwrap_or("–").to_owned();
+        let git = text("/git/revision");
+        let dirty = run.metadata.pointer("/git/dirty").and_then(|d| d.as_bool()).unwrap_or(false);
+        let (benchmarks, samples) = match &run.summary {
+            Ok(s) => (s.benchmarks.len().to_string(), format!("{} / {}", s.benchmarks.iter().map(|b| b.ok).sum::<u32>(), s.benchmarks.iter().map(|b| b.attempted).sum::<u32>())),
+            Err(e) => ("–".into(), format!("no summary ({e})")),
+        };
+        write!(
+            page,
+            "<tr><td>{link}</td><td>{}</td><td>{}</td><td>{}</td><td>{}{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>\n",
+            escape(&text("/started_at")),
+            escape(&text("/status")),
+            escape(&text("/filter")),
+            escape(&git[..git.len().min(12)]),
+            if dirty { " (dirty)" } else { "" },
+            benchmarks,
+            escape(&samples)
+        )?;
+    }
+    page.push_str("</table>\n");
+    trends(&mut page, runs)?;
+    page.push_str("</body></html>\n");
+    Ok(page)
+}
+
+/// Per group, decode rate and TTFT per category across the runs that measured the group.
+fn trends(page: &mut String, runs: &[RunEntry]) -> Result<()> {
+    let summaries: Vec<(&RunEntry, &Summary)> = runs.iter().filter_map(|r| r.summary.as_ref().ok().map(|s| (r, s))).collect();
+    let mut groups: Vec<&str> = Vec::new();
+    for (_, s) in &summaries {
+        for b in &s.benchmarks {
+            if !groups.contains(&b.group.as_str()) {
+                groups.push(&b.group);
+            }
+        }
+    }
+    if groups.is_empty() {
+        return Ok(());
+    }
+    page.push_str("<h2>Trends across runs</h2>\n<p class=\"small\">Each point is one run's mean with its 95 % interval (which covers noise within that run, not drift between runs: compare with a multi-run baseline before calling a change).</p>\n");
+    for group in groups {
+        let runs_of_group: Vec<&(&RunEntry, &Summary)> = summaries.iter().filter(|(_, s)| s.benchmarks.iter().any(|b| b.group == group)).collect();
+        let steps: Vec<String> = runs_of_group.iter().map(|(r, _)| r.started().get(..16).unwrap_or(&r.id).replace('T', " ")).collect();
+        let mut categories: Vec<&str> = Vec::new();
+        for (_, s) in &runs_of_group {
+            for b in s.benchmarks.iter().filter(|b| b.group == group) {
+                if !categories.contains(&b.category.as_str()) {
+                    categories.push(&b.category);
+                }
+            }
+        }
+        write!(page, "<h3>{}</h3>\n", escape(group))?;
+        for shown in [&DECODE, &TTFT] {
+            let series: Vec<Series<Vec<Option<Point>>>> = categories
+                .iter()
+                .enumerate()
+                .map(|(i, c)| Series { name: c.to_string(), colour: charts::colour(i), values: runs_of_group.iter().map(|(_, s)| mean_point(s, group, c, shown)).collect() })
+                .collect();
+            let title = format!("{group}: {} per run (mean, 95 % interval)", shown.label);
+            let y = format!("{}, {}", shown.label, shown.unit);
+            page.push_str(&charts::trend(&Axes { title: &title, x: "run (UTC start)", y: &y }, &steps, &series)?);
+        }
+    }
+    Ok(())
+}
+
+fn mean_point(summary: &Summary, group: &str, category: &str, shown: &Shown) -> Option<Point> {
+    summary.benchmarks.iter().find(|b| b.group == group && b.category == category).and_then(|b| super::mean_point(b, shown))
+}

@@ -1,0 +1,460 @@
+//! `index.html` of a run: one self-contained page — inline CSS and SVG, no scripts, no external
+//! requests — that opens offline. Every string that comes from the model, the server, the
+//! config or the command line goes through [`escape`] on its way into the page.
+
+use super::charts::{self, Axes, Point, Series};
+use super::{Exporter, RunData, Severity, Shown, DECODE, E2E, PREFILL, TTFT};
+use crate::compare::Verdict;
+use crate::record::GenerationRecord;
+use anyhow::Result;
+use std::fmt::Write;
+
+pub struct Html;
+
+impl Exporter for Html {
+    fn file_name(&self) -> &'static str {
+        "index.html"
+    }
+
+    fn render(&self, run: &RunData) -> Result<String> {
+        let mut page = String::new();
+        let status = run.metadata.get("status").and_then(|s| s.as_str()).unwrap_or("unknown");
+        write!(page, "{}", head(&format!("quantbench run {}", run.run)))?;
+        write!(page, "<h1>quantbench run {} <span class=\"status {}\">{}</span></h1>", escape(&run.run), css_class(status), escape(status))?;
+        page.push_str("<p class=\"nav\"><a href=\"../index.html\">all runs</a> · <a href=\"summary.md\">summary.md</a> · <a href=\"generations.csv\">generations.csv</a> · <a href=\"generations.jsonl\">generations.jsonl</a></p>\n");
+        read_first(&mut page, run)?;
+        summary_table(&mut page, run)?;
+        comparison(&mut page, run)?;
+        speed_charts(&mut page, run)?;
+        distribution_charts(&mut page, run)?;
+        models(&mut page, run)?;
+        paired(&mut page, run)?;
+        failures(&mut page, run)?;
+        examples(&mut page, run)?;
+        metadata(&mut page, run)?;
+        page.push_str(METHOD_NOTE);
+        page.push_str("</body></html>\n");
+        Ok(page)
+    }
+}
+
+/// Escapes text for HTML element content and quoted attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A CSS class name made only of `[a-z0-9_-]`, whatever the input.
+fn css_class(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c.to_ascii_lowercase() } else { '-' }).collect()
+}
+
+pub fn head(title: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{}</title><style>{STYLE}</style></head><body>\n",
+        escape(title)
+    )
+}
+
+pub const STYLE: &str = "body{font-family:sans-serif;margin:1.5em auto;max-width:1200px;color:#222;padding:0 1em}\
+h1{font-size:1.5em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #ccc}\
+table{border-collapse:collapse;margin:.6em 0;font-size:.86em}th,td{border:1px solid #ddd;padding:3px 6px;text-align:left;vertical-align:top}\
+th{background:#f3f3f3}td.num{text-align:right;white-space:nowrap}\
+.status{font-size:.6em;padding:2px 8px;border-radius:4px;background:#ddd;vertical-align:middle}\
+.status.complete{background:#cdeccd}.status.interrupted,.status.running{background:#fde7b0}.status.failed{background:#f7c5c5}\
+.warning{color:#a40000}.info{color:#555}.box{border:1px solid #e0b000;background:#fff8e0;padding:.5em 1em;margin:1em 0}\
+tr.regressed td{background:#fbd5d5}tr.improved td{background:#d5f1d5}tr.inconclusive td{background:#f7f7f7}\
+.group{white-space:nowrap}.swatch{display:inline-block;width:.8em;height:.8em;margin-right:.3em;vertical-align:baseline}\
+pre{white-space:pre-wrap;background:#f7f7f7;padding:.5em;max-height:14em;overflow:auto;font-size:.85em}\
+svg{max-width:100%;height:auto;display:block;margin:.5em 0}.nav{font-size:.9em}.small{font-size:.85em;color:#555}";
+
+fn swatch(run: &RunData, group: &str) -> String {
+    let i = run.groups().iter().position(|g| *g == group).unwrap_or(0);
+    format!("<span class=\"group\"><span class=\"swatch\" style=\"background:{}\"></span>{}</span>", charts::css_colour(i), escape(group))
+}
+
+fn table(page: &mut String, headers: &[&str], rows: &[Vec<String>]) {
+    page.push_str("<table><tr>");
+    for h in headers {
+        let _ = write!(page, "<th>{}</th>", escape(h));
+    }
+    page.push_str("</tr>\n");
+    for row in rows {
+        page.push_str("<tr>");
+        for cell in row {
+            page.push_str(cell);
+        }
+        page.push_str("</tr>\n");
+    }
+    page.push_str("</table>\n");
+}
+
+fn td(text: &str) -> String {
+    format!("<td>{}</td>", escape(text))
+}
+
+fn td_num(text: &str) -> String {
+    format!("<td class=\"num\">{}</td>", escape(text))
+}
+
+/// Run-level problems at the top of the page: an unfinished run, and every benchmark whose
+/// numbers rest on estimates, failures or disagreement with the server.
+fn read_first(page: &mut String, run: &RunData) -> Result<()> {
+    let mut items = Vec::new();
+    if let Some(status) = run.metadata.get("status").and_then(|s| s.as_str()).filter(|s| *s != "complete") {
+        let error = run.metadata.get("error").and_then(|e| e.as_str()).unwrap_or("");
+        items.push(format!("<li class=\"warning\">The run is <b>{}</b>: {} — the records below are what it measured before it stopped.</li>", escape(status), escape(error)));
+    }
+    for b in &run.summary.benchmarks {
+        for (_, note) in super::provenance_notes(b).into_iter().filter(|(s, _)| *s == Severity::Warning) {
+            items.push(format!("<li class=\"warning\">{}/{}: {}</li>", escape(&b.group), escape(&b.category), escape(&note)));
+        }
+    }
+    if !items.is_empty() {
+        write!(page, "<div class=\"box\"><b>Read before trusting the numbers</b><ul>{}</ul></div>\n", items.join(""))?;
+    }
+    Ok(())
+}
+
+fn summary_table(page: &mut String, run: &RunData) -> Result<()> {
+    page.push_str("<h2>Summary</h2>\n<p class=\"small\">Per benchmark (group × prompt category), over successful measured samples. Means: arithmetic for rates, geometric for times; medians with distribution-free intervals; all intervals 95 %.</p>\n");
+    let headers = ["group", "category", "ok / runs", "decode tok/s mean", "decode tok/s median", "TTFT ms median", "E2E s median", "prefill tok/s median", "tokens counted by", "notes"];
+    let rows: Vec<Vec<String>> = run
+        .summary
+        .benchmarks
+        .iter()
+        .map(|b| {
+            let pass = b.pass_rate.map_or("–".into(), |p| format!("{}/{} ({:.0} %)", b.ok, b.attempted, p * 100.0));
+            let sources: Vec<String> = b.completion_sources.iter().map(|(k, v)| format!("{k} ×{v}")).collect();
+            let notes: Vec<String> = super::provenance_notes(b)
+                .iter()
+                .map(|(s, n)| format!("<span class=\"{}\">{}</span>", if *s == Severity::Warning { "warning" } else { "info" }, escape(n)))
+                .collect();
+            vec![
+                format!("<td>{}</td>", swatch(run, &b.group)),
+                td(&b.category),
+                td_num(&pass),
+                td_num(&super::mean_text(b, &DECODE)),
+                td_num(&super::median_text(b, &DECODE)),
+                td_num(&super::median_text(b, &TTFT)),
+                td_num(&super::median_text(b, &E2E)),
+                td_num(&super::median_text(b, &PREFILL)),
+                td(&sources.join(", ")),
+                format!("<td>{}</td>", notes.join("<br>")),
+            ]
+        })
+        .collect();
+    table(page, &headers, &rows);
+    Ok(())
+}
+
+/// One bar series per group over the run's categories: the metric's mean with its interval.
+fn mean_series(run: &RunData, shown: &Shown) -> Vec<Series<Vec<Option<Point>>>> {
+    let categories = run.categories();
+    run.groups()
+        .iter()
+        .enumerate()
+        .map(|(i, g)| Series {
+            name: g.to_string(),
+            colour: charts::colour(i),
+            values: categories.iter().map(|c| run.benchmark(g, c).and_then(|b| super::mean_point(b, shown))).collect(),
+        })
+        .collect()
+}
+
+fn speed_charts(page: &mut String, run: &RunData) -> Result<()> {
+    let categories: Vec<String> = run.categories().iter().map(|c| c.to_string()).collect();
+    page.push_str("<h2>Speed by category</h2>\n");
+    page.push_str(&charts::grouped_bars(&Axes { title: "Decode rate (mean, 95 % interval)", x: "prompt category", y: "decode rate, tokens/s" }, &categories, &mean_series(run, &DECODE))?);
+    page.push_str(&charts::grouped_bars(&Axes { title: "Time to first token (geometric mean, 95 % interval)", x: "prompt category", y: "TTFT, ms" }, &categories, &mean_series(run, &TTFT))?);
+    Ok(())
+}
+
+fn distribution_charts(page: &mut String, run: &RunData) -> Result<()> {
+    let categories = run.categories();
+    let labels: Vec<String> = categories.iter().map(|c| c.to_string()).collect();
+    let boxes = |get: fn(&GenerationRecord) -> Option<f64>| -> Vec<Series<Vec<Vec<f64>>>> {
+        run.groups()
+            .iter()
+            .enumerate()
+            .map(|(i, g)| Series { name: g.to_string(), colour: charts::colour(i), values: categories.iter().map(|c| run.samples(g, Some(c)).filter_map(get).collect()).collect() })
+            .collect()
+    };
+    page.push_str("<h2>Distributions</h2>\n");
+    page.push_str(&charts::grouped_boxes(&Axes { title: "TTFT per sample (box: quartiles; whiskers: 1.5 IQR)", x: "prompt category", y: "TTFT, ms (log scale)" }, &labels, &boxes(|r| r.metrics.ttft_s.map(|s| s * 1e3)))?);
+    page.push_str(&charts::grouped_boxes(&Axes { title: "End-to-end time per sample", x: "prompt category", y: "E2E, s (log scale)" }, &labels, &boxes(|r| r.metrics.e2e_s))?);
+
+    // Inter-token gaps of every sample of a group, as a CDF (one network read can deliver two
+    // events: their zero gap is kept — the CDF starts above 0 then).
+    let cdfs: Vec<Series<Vec<(f64, f64)>>> = run
+        .groups()
+        .iter()
+        .enumerate()
+        .map(|(i, g)| {
+            let mut gaps: Vec<f64> = run.samples(g, None).flat_map(|r| r.itl_us.iter().map(|us| *us as f64 / 1e3)).collect();
+            gaps.sort_by(f64::total_cmp);
+            // The top 1 % would stretch the axis over a handful of points.
+            gaps.truncate((gaps.len() as f64 * 0.99).ceil() as usize);
+            let n = gaps.len() as f64;
+            Series { name: g.to_string(), colour: charts::colour(i), values: gaps.iter().enumerate().map(|(k, x)| (*x, (k + 1) as f64 / n)).collect() }
+        })
+        .collect();
+    page.push_str(&charts::lines(&Axes { title: "Inter-token gaps, all samples of each group (up to p99)", x: "gap between token events, ms", y: "fraction of gaps ≤ x" }, &cdfs, true)?);
+
+    // A typical generation per group, token events against time: the flat start is the prefill.
+    let Some(category) = categories.iter().max_by_key(|c| run.records.iter().filter(|r| r.category == **c).map(|r| r.tokens.token_events).max().unwrap_or(0)) else { return Ok(()) };
+    let timelines: Vec<Series<Vec<(f64, f64)>>> = run
+        .groups()
+        .iter()
+        .enumerate()
+        .filter_map(|(i, g)| {
+            let r = super::representative(run, g, category)?;
+            let first = r.t.first_token_ns? as f64 / 1e9;
+            let mut t = first;
+            let mut points = vec![(0.0, 0.0), (first, 1.0)];
+            for (k, gap) in r.itl_us.iter().enumerate() {
+                t += *gap as f64 / 1e6;
+                points.push((t, (k + 2) as f64));
+            }
+            Some(Series { name: format!("{g} (sample {})", r.sample), colour: charts::colour(i), values: points })
+        })
+        .collect();
+    if !timelines.is_empty() {
+        let title = format!("Token timeline of a typical \"{category}\" generation (decode rate nearest the median)");
+        page.push_str(&charts::lines(&Axes { title: &title, x: "time since the request was sent, s", y: "token events received" }, &timelines, true)?);
+    }
+    Ok(())
+}
+
+/// Load time, model size and speed per GB, per group.
+fn models(page: &mut String, run: &RunData) -> Result<()> {
+    page.push_str("<h2>Models: size, load time, speed per GB</h2>\n");
+    let mut rows = Vec::new();
+    let (mut load, mut per_gb_bars) = (Vec::new(), Vec::new());
+    for (i, g) in run.groups().iter().enumerate() {
+        let group_run = run.group_run(g);
+        let load_s = group_run.and_then(|m| m.get("load_time_s")).and_then(|v| v.as_f64());
+        let bytes = run.model_bytes(g);
+        let decode: Vec<f64> = run.samples(g, None).filter_map(|r| r.metrics.decode_rate).collect();
+        let median = crate::stats::quantile_ci(&decode, 0.5, crate::analysis::LEVEL);
+        let per_gb = median.as_ref().zip(bytes).map(|(m, b)| m.point / (b as f64 / 1e9));
+        rows.push(vec![
+            format!("<td>{}</td>", swatch(run, g)),
+            td(&run.backend(g).unwrap_or_else(|| "–".into())),
+            td(&group_run.and_then(|m| m.get("model_file")).and_then(|v| v.as_str()).unwrap_or("–").to_owned()),
+            td_num(&bytes.map_or("–".into(), |b| format!("{:.3} GB", b as f64 / 1e9))),
+            td_num(&load_s.map_or("–".into(), |s| format!("{} s", super::num(s)))),
+            td_num(&median.map_or("–".into(), |m| super::with_interval(m.point, m.interval.as_ref(), 1.0))),
+            td_num(&per_gb.map_or("–".into(), super::num)),
+        ]);
+        load.push((g.to_string(), load_s, charts::colour(i)));
+        per_gb_bars.push((g.to_string(), per_gb, charts::colour(i)));
+    }
+    table(page, &["group", "backend", "model file", "size", "load time", "decode tok/s median, all categories", "decode tok/s per GB"], &rows);
+    page.push_str("<p class=\"small\">Load time: from starting the server (or asking it to load the model) until it answered as ready; one measurement per group. Peak memory appears here when the run sampled it.</p>\n");
+    if load.iter().any(|(_, v, _)| v.is_some()) {
+        page.push_str(&charts::labelled_bars(&Axes { title: "Model load time (one measurement per group)", x: "group", y: "load time, s" }, &load)?);
+    }
+    if per_gb_bars.iter().any(|(_, v, _)| v.is_some()) {
+        page.push_str(&charts::labelled_bars(&Axes { title: "Decode rate per GB of model file (median over all categories)", x: "group", y: "tokens/s per GB" }, &per_gb_bars)?);
+    }
+    Ok(())
+}
+
+fn comparison(page: &mut String, run: &RunData) -> Result<()> {
+    let Some(doc) = &run.comparison else { return Ok(()) };
+    write!(
+        page,
+        "<h2>Against baseline “{}”</h2>\n<p class=\"small\">Ratio candidate / baseline of geometric means with a 95 % interval; Holm-corrected over all {} comparisons; a change counts only when the whole interval lies beyond ±{:.0} % (α = {}).</p>\n",
+        escape(&doc.baseline),
+        doc.comparisons.len(),
+        doc.noise_threshold * 100.0,
+        doc.alpha
+    )?;
+    let rows: Vec<Vec<String>> = doc
+        .comparisons
+        .iter()
+        .map(|c| {
+            let verdict = crate::summary::serde_name(c.verdict);
+            vec![
+                format!("<td><b>{}</b></td>", escape(&verdict)),
+                format!("<td>{}</td>", swatch(run, &c.group)),
+                td(&c.category),
+                td(&c.metric),
+                td_num(&c.change_text()),
+                td_num(&format!("{:.4}", c.holm_p)),
+                td_num(&format!("{}/{}", c.n_baseline, c.n_candidate)),
+                td_num(&format!("{}/{}", c.baseline_runs, c.candidate_runs)),
+            ]
+        })
+        .collect();
+    // Rows are in verdict order (regressed first); colour them by verdict.
+    let headers = ["verdict", "group", "category", "metric", "change [95 % CI]", "Holm p", "n base/new", "runs base/new"];
+    page.push_str("<table><tr>");
+    for h in headers {
+        write!(page, "<th>{}</th>", escape(h))?;
+    }
+    page.push_str("</tr>\n");
+    for (c, row) in doc.comparisons.iter().zip(rows) {
+        write!(page, "<tr class=\"{}\">{}</tr>\n", css_class(&crate::summary::serde_name(c.verdict)), row.join(""))?;
+    }
+    page.push_str("</table>\n");
+    for shown in [&DECODE, &TTFT] {
+        let rows: Vec<(String, Point, plotters::style::RGBColor)> = doc
+            .comparisons
+            .iter()
+            .filter(|c| c.metric == shown.metric)
+            .map(|c| {
+                let colour = match c.verdict {
+                    Verdict::Regressed => plotters::style::RGBColor(0xc0, 0x20, 0x20),
+                    Verdict::Improved => plotters::style::RGBColor(0x20, 0x90, 0x30),
+                    _ => plotters::style::RGBColor(0x55, 0x55, 0x55),
+                };
+                (format!("{}/{}", c.group, c.category), Point { value: c.ratio, lower: c.interval.lower, upper: c.interval.upper }, colour)
+            })
+            .collect();
+        if !rows.is_empty() {
+            let title = format!("{} ratio, new / baseline (grey band: ±{:.0} % noise threshold)", shown.label, doc.noise_threshold * 100.0);
+            page.push_str(&charts::forest(&Axes { title: &title, x: "ratio (1 = unchanged)", y: "" }, &rows, doc.noise_threshold)?);
+        }
+    }
+    Ok(())
+}
+
+fn paired(page: &mut String, run: &RunData) -> Result<()> {
+    if run.paired.is_empty() {
+        return Ok(());
+    }
+    page.push_str("<h2>Paired A/B comparisons</h2>\n<p class=\"small\">A and B interleaved on the same prompts; ratio B / A with a paired t-interval on log-ratios.</p>\n");
+    let rows: Vec<Vec<String>> = run
+        .paired
+        .iter()
+        .map(|p| {
+            vec![td(&p.name), td(&format!("{} / {}", p.b, p.a)), td(&p.category), td(&p.metric), td_num(&super::with_interval(p.ratio, Some(&p.interval), 1.0)), td_num(&format!("{:.4}", p.t_p)), td_num(&p.n_pairs.to_string())]
+        })
+        .collect();
+    table(page, &["comparison", "B / A", "category", "metric", "ratio [95 % CI]", "t p", "pairs"], &rows);
+    Ok(())
+}
+
+fn failures(page: &mut String, run: &RunData) -> Result<()> {
+    let failed: Vec<&GenerationRecord> = run.records.iter().filter(|r| !r.ok).collect();
+    if failed.is_empty() {
+        return Ok(());
+    }
+    write!(page, "<h2>Failed generations ({})</h2>\n", failed.len())?;
+    let rows: Vec<Vec<String>> = failed
+        .iter()
+        .map(|r| {
+            let kind = if r.warmup { "warm-up" } else { "sample" };
+            vec![format!("<td>{}</td>", swatch(run, &r.group)), td(&r.category), td(&format!("{kind} {}", r.sample)), td_num(&r.http_status.map_or("–".into(), |s| s.to_string())), td(r.error.as_deref().unwrap_or(""))]
+        })
+        .collect();
+    table(page, &["group", "category", "generation", "HTTP", "reason"], &rows);
+    Ok(())
+}
+
+/// The answer of each group's typical generation, so a reader sees what was measured.
+fn examples(page: &mut String, run: &RunData) -> Result<()> {
+    page.push_str("<h2>Example answers</h2>\n<p class=\"small\">Per group and category, the sample whose decode rate is nearest the median; model text is shown as text, never interpreted.</p>\n");
+    for g in run.groups() {
+        for c in run.categories() {
+            let Some(r) = super::representative(run, g, c) else { continue };
+            write!(
+                page,
+                "<details><summary>{} · {} · sample {} · {} tokens ({})</summary>",
+                swatch(run, g),
+                escape(c),
+                r.sample,
+                r.tokens.completion.map_or("?".into(), |n| n.to_string()),
+                escape(&r.tokens.completion_source.map(crate::summary::serde_name).unwrap_or_else(|| "no count".into()))
+            )?;
+            if !r.output.reasoning.is_empty() {
+                write!(page, "<p class=\"small\">reasoning ({} tokens):</p><pre>{}</pre>", r.tokens.reasoning.map_or("?".into(), |n| n.to_string()), escape(&truncate(&r.output.reasoning, 2000)))?;
+            }
+            write!(page, "<pre>{}</pre></details>\n", escape(&truncate(&r.output.content, 2000)))?;
+        }
+    }
+    Ok(())
+}
+
+fn truncate(text: &str, max_chars: usize) -> String {
+    match text.char_indices().nth(max_chars) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
+/// Run metadata: when, what code, which machine, which servers and models.
+fn metadata(page: &mut String, run: &RunData) -> Result<()> {
+    page.push_str("<h2>Run metadata</h2>\n");
+    let m = &run.metadata;
+    let field = |key: &str| m.get(key).map(plain).unwrap_or_else(|| "–".into());
+    let git = m.get("git").map(|g| {
+        let rev = g.get("revision").and_then(|r| r.as_str()).unwrap_or("?");
+        let dirty = g.get("dirty").and_then(|d| d.as_bool()).unwrap_or(false);
+        format!("{}{}", rev, if dirty { " (uncommitted changes)" } else { "" })
+    });
+    let mut rows = vec![
+        vec![td("started"), td(&field("started_at"))],
+        vec![td("ended"), td(&field("ended_at"))],
+        vec![td("command"), td(&m.get("command").and_then(|c| c.as_array()).map(|a| a.iter().map(plain).collect::<Vec<_>>().join(" ")).unwrap_or_default())],
+        vec![td("filter"), td(&field("filter"))],
+        vec![td("git revision"), td(git.as_deref().unwrap_or("–"))],
+        vec![td("config file"), td(&field("config_path"))],
+    ];
+    for section in ["machine", "environment", "reference"] {
+        if let Some(value) = m.get(section) {
+            for (key, text) in flatten(value, section) {
+                rows.push(vec![td(&key), td(&text)]);
+            }
+        }
+    }
+    table(page, &["", ""], &rows);
+    if let Some(groups) = m.get("groups").and_then(|g| g.as_array()) {
+        page.push_str("<h3>Servers</h3>\n");
+        for g in groups {
+            let rows: Vec<Vec<String>> = flatten(g, "").into_iter().map(|(k, v)| vec![td(&k), td(&v)]).collect();
+            table(page, &["", ""], &rows);
+        }
+    }
+    Ok(())
+}
+
+/// A JSON scalar as text (strings without quotes).
+fn plain(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => "–".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Nested JSON as `a.b.c = value` rows, in document order.
+fn flatten(value: &serde_json::Value, prefix: &str) -> Vec<(String, String)> {
+    let join = |key: &str| if prefix.is_empty() { key.to_owned() } else { format!("{prefix}.{key}") };
+    match value {
+        serde_json::Value::Object(map) => map.iter().flat_map(|(k, v)| flatten(v, &join(k))).collect(),
+        serde_json::Value::Array(items) if items.iter().any(|i| i.is_object()) => items.iter().enumerate().flat_map(|(i, v)| flatten(v, &join(&i.to_string()))).collect(),
+        serde_json::Value::Array(items) => vec![(prefix.to_owned(), items.iter().map(plain).collect::<Vec<_>>().join(", "))],
+        scalar => vec![(prefix.to_owned(), plain(scalar))],
+    }
+}
+
+const METHOD_NOTE: &str = "<h2>How these numbers are made</h2>\n<p class=\"small\">TTFT: request sent → first token-bearing stream event. \
+Decode rate: (N − tokens of the first event − tokens after the last event) / (last event − first event), N from the server's usage or timings (an estimate from stream events is marked). \
+E2E: request sent → end of stream. Prefill rate: prompt tokens the server processed (cached ones excluded) / TTFT. \
+Warm-up generations are recorded but never analysed; failed generations count against the pass rate and are listed. \
+Records: <code>generations.jsonl</code>; definitions: <code>docs/schema.md</code>.</p>\n";

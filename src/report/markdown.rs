@@ -1,0 +1,60 @@
+//! `summary.md`: the run's results as Markdown tables, in the spirit of the seeds' results file
+//! (model, quant, backend, size, mean speed with its interval, TTFT, pass rate), for pasting
+//! into issues and notes.
+
+use super::{Exporter, RunData, DECODE, E2E, TTFT};
+use anyhow::Result;
+use std::fmt::Write;
+
+pub struct Markdown;
+
+impl Exporter for Markdown {
+    fn file_name(&self) -> &'static str {
+        "summary.md"
+    }
+
+    fn render(&self, run: &RunData) -> Result<String> {
+        let mut md = format!("# quantbench run {}\n\n", run.run);
+        let status = run.metadata.get("status").and_then(|s| s.as_str()).unwrap_or("unknown");
+        let git = run.metadata.pointer("/git/revision").and_then(|r| r.as_str()).map(|r| &r[..r.len().min(12)]).unwrap_or("–");
+        let cpu = run.metadata.pointer("/machine/cpu_model").and_then(|c| c.as_str()).unwrap_or("–");
+        writeln!(md, "Status: {status} · git {git} · CPU {cpu} · intervals are 95 %.\n")?;
+        md.push_str("| Model | Quant | Backend | Size | Category | Decode tok/s, mean [95 % CI] | TTFT ms, median [95 % CI] | E2E s, median | Pass rate | Counts | Notes |\n");
+        md.push_str("|---|---|---|---|---|---|---|---|---|---|---|\n");
+        for b in &run.summary.benchmarks {
+            let (model, quant) = b.group.split_once('/').unwrap_or((&b.group, ""));
+            let size = run.model_bytes(&b.group).map_or("–".into(), |bytes| format!("{:.2} GB", bytes as f64 / 1e9));
+            let sources: Vec<String> = b.completion_sources.iter().map(|(k, v)| format!("{k} ×{v}")).collect();
+            let notes: Vec<String> = super::provenance_notes(b).into_iter().map(|(_, n)| n).collect();
+            writeln!(
+                md,
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {}/{} | {} | {} |",
+                cell(model),
+                cell(quant),
+                cell(&run.backend(&b.group).unwrap_or_else(|| "–".into())),
+                size,
+                cell(&b.category),
+                super::mean_text(b, &DECODE),
+                super::median_text(b, &TTFT),
+                super::median_text(b, &E2E),
+                b.ok,
+                b.attempted,
+                cell(&sources.join(", ")),
+                cell(&notes.join("; ")),
+            )?;
+        }
+        if let Some(doc) = &run.comparison {
+            writeln!(md, "\n## Against baseline \"{}\" (noise threshold {:.0} %, Holm-corrected α = {})\n", doc.baseline, doc.noise_threshold * 100.0, doc.alpha)?;
+            md.push_str("| Verdict | Benchmark | Metric | Change [95 % CI] | Holm p |\n|---|---|---|---|---|\n");
+            for c in &doc.comparisons {
+                writeln!(md, "| {} | {} | {} | {} | {:.4} |", crate::summary::serde_name(c.verdict), cell(&format!("{}/{}", c.group, c.category)), c.metric, c.change_text(), c.holm_p)?;
+            }
+        }
+        Ok(md)
+    }
+}
+
+/// Text safe inside a Markdown table cell: no pipes, no line breaks.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace(['\n', '\r'], " ")
+}

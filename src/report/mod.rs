@@ -1,0 +1,249 @@
+//! Reports of a run, rendered from what the run directory holds (records, summary, metadata,
+//! verdicts), so a report can be rebuilt at any time with `quantbench report RUN_DIR`:
+//! `index.html` (self-contained, inline SVG charts), `summary.md` and `generations.csv`, one
+//! [`Exporter`] each; and `history::write` for the page listing every run.
+
+pub mod charts;
+mod csv;
+pub mod history;
+mod html;
+mod markdown;
+
+use crate::compare::ComparisonReport;
+use crate::paired::PairedComparison;
+use crate::record::{GenerationRecord, PairTag};
+use crate::stats::Interval;
+use crate::summary::{BenchmarkSummary, BenchmarkNote, Summary};
+use anyhow::{Context, Result};
+use std::path::{Path, PathBuf};
+
+/// One output format of a run report.
+pub trait Exporter {
+    /// The file written in the run directory.
+    fn file_name(&self) -> &'static str;
+    fn render(&self, run: &RunData) -> Result<String>;
+}
+
+/// Every run-report format.
+pub fn exporters() -> [&'static dyn Exporter; 3] {
+    [&html::Html, &markdown::Markdown, &csv::Csv]
+}
+
+/// Everything a report shows, as read from a run directory.
+pub struct RunData {
+    pub dir: PathBuf,
+    pub run: String,
+    pub records: Vec<GenerationRecord>,
+    pub summary: Summary,
+    /// `metadata.json` as written by the run (read loosely: older runs lack newer fields).
+    pub metadata: serde_json::Value,
+    pub comparison: Option<ComparisonReport>,
+    pub paired: Vec<PairedComparison>,
+}
+
+impl RunData {
+    /// Reads a run directory. Only `generations.jsonl` is required: a run killed before its
+    /// summary was written gets one computed from its records.
+    pub fn load(dir: &Path) -> Result<RunData> {
+        let records = crate::store::read_records(&dir.join("generations.jsonl"))?;
+        let metadata = read_json::<serde_json::Value>(&dir.join("metadata.json"))?.unwrap_or(serde_json::Value::Null);
+        let run = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let summary = match read_json::<Summary>(&dir.join("summary.json"))? {
+            Some(summary) => summary,
+            None => crate::summary::summarize(&run, &records, &Vec::<BenchmarkNote>::new()),
+        };
+        Ok(RunData {
+            dir: dir.to_owned(),
+            run,
+            records,
+            summary,
+            metadata,
+            comparison: read_json(&dir.join("comparison.json"))?,
+            paired: read_json(&dir.join("paired.json"))?.unwrap_or_default(),
+        })
+    }
+
+    /// Groups in the order they ran; a group's index is its colour everywhere on the page.
+    pub fn groups(&self) -> Vec<&str> {
+        let mut groups: Vec<&str> = Vec::new();
+        for b in &self.summary.benchmarks {
+            if !groups.contains(&b.group.as_str()) {
+                groups.push(&b.group);
+            }
+        }
+        groups
+    }
+
+    /// Categories in first-seen order.
+    pub fn categories(&self) -> Vec<&str> {
+        let mut categories: Vec<&str> = Vec::new();
+        for b in &self.summary.benchmarks {
+            if !categories.contains(&b.category.as_str()) {
+                categories.push(&b.category);
+            }
+        }
+        categories
+    }
+
+    pub fn benchmark(&self, group: &str, category: &str) -> Option<&BenchmarkSummary> {
+        self.summary.benchmarks.iter().find(|b| b.group == group && b.category == category)
+    }
+
+    /// Successful measured samples of a benchmark (no warm-ups, no paired generations).
+    pub fn samples<'a>(&'a self, group: &'a str, category: Option<&'a str>) -> impl Iterator<Item = &'a GenerationRecord> + 'a {
+        self.records.iter().filter(move |r| r.ok && !r.warmup && r.pair.is_none() && r.group == group && category.is_none_or(|c| r.category == c))
+    }
+
+    /// What `metadata.json` says about a group (`groups[]`: endpoint, load time, model file).
+    pub fn group_run(&self, group: &str) -> Option<&serde_json::Value> {
+        self.metadata.get("groups")?.as_array()?.iter().find(|g| g.get("name").and_then(|n| n.as_str()) == Some(group))
+    }
+
+    /// The backend serving a group, from the run's resolved config.
+    pub fn backend(&self, group: &str) -> Option<String> {
+        let config = self.metadata.get("config")?.as_array()?.iter().find(|g| g.get("name").and_then(|n| n.as_str()) == Some(group))?;
+        let target = config.get("target")?;
+        target.get("backend").or_else(|| target.get("kind")).and_then(|v| v.as_str()).map(str::to_owned)
+    }
+
+    /// A group's model file size in bytes, when known.
+    pub fn model_bytes(&self, group: &str) -> Option<u64> {
+        self.group_run(group)?.get("model_file_bytes")?.as_u64()
+    }
+}
+
+/// Reads a JSON document; None when the file does not exist.
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str(&text).map(Some).with_context(|| format!("reading {}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// Writes every report of the run in `dir`, each atomically, then the history page of the
+/// directory holding it. Returns the files written.
+pub fn write(dir: &Path) -> Result<Vec<PathBuf>> {
+    let run = RunData::load(dir)?;
+    let mut written = Vec::new();
+    for exporter in exporters() {
+        let path = dir.join(exporter.file_name());
+        let text = exporter.render(&run).with_context(|| format!("rendering {}", path.display()))?;
+        crate::store::write_atomic(&path, text.as_bytes())?;
+        written.push(path);
+    }
+    if let Some(root) = dir.parent() {
+        written.push(history::write(root)?);
+    }
+    Ok(written)
+}
+
+/// How a metric is shown in tables: label, unit and the factor from the stored unit.
+pub struct Shown {
+    pub metric: &'static str,
+    pub label: &'static str,
+    pub unit: &'static str,
+    pub scale: f64,
+}
+
+pub const DECODE: Shown = Shown { metric: "decode_rate", label: "Decode", unit: "tok/s", scale: 1.0 };
+pub const TTFT: Shown = Shown { metric: "ttft_s", label: "TTFT", unit: "ms", scale: 1e3 };
+pub const E2E: Shown = Shown { metric: "e2e_s", label: "E2E", unit: "s", scale: 1.0 };
+pub const PREFILL: Shown = Shown { metric: "prefill_rate", label: "Prefill", unit: "tok/s", scale: 1.0 };
+
+/// A number, three significant digits.
+pub fn num(v: f64) -> String {
+    charts::compact(v)
+}
+
+/// "132 [128, 136]"; the interval is left out when there is none.
+pub fn with_interval(point: f64, interval: Option<&Interval>, scale: f64) -> String {
+    match interval {
+        Some(i) => format!("{} [{}, {}]", num(point * scale), num(i.lower * scale), num(i.upper * scale)),
+        None => num(point * scale),
+    }
+}
+
+/// A benchmark's mean (the metric's own kind of mean) with its interval, or "–".
+pub fn mean_text(b: &BenchmarkSummary, shown: &Shown) -> String {
+    b.metrics.get(shown.metric).and_then(|m| m.mean.as_ref()).map_or("–".into(), |e| with_interval(e.point, e.interval.as_ref(), shown.scale))
+}
+
+/// A benchmark's median with its distribution-free interval, or "–".
+pub fn median_text(b: &BenchmarkSummary, shown: &Shown) -> String {
+    b.metrics.get(shown.metric).and_then(|m| m.median.as_ref()).map_or("–".into(), |q| with_interval(q.point, q.interval.as_ref(), shown.scale))
+}
+
+/// A benchmark's mean as a chart point in the shown unit, with its interval (a point without
+/// one when n < 2).
+pub fn mean_point(b: &BenchmarkSummary, shown: &Shown) -> Option<charts::Point> {
+    let mean = b.metrics.get(shown.metric)?.mean?;
+    let (lower, upper) = mean.interval.map_or((mean.point, mean.point), |i| (i.lower, i.upper));
+    Some(charts::Point { value: mean.point * shown.scale, lower: lower * shown.scale, upper: upper * shown.scale })
+}
+
+/// How much a reader should worry about a note.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Severity {
+    /// The numbers rest on estimates or on fewer samples than planned.
+    Warning,
+    /// Context for reading the numbers.
+    Info,
+}
+
+/// What a reader must know before trusting a benchmark's numbers: estimated counts, failures,
+/// early stops, disagreement with the server's own timings. Shown beside the numbers.
+pub fn provenance_notes(b: &BenchmarkSummary) -> Vec<(Severity, String)> {
+    let mut notes = Vec::new();
+    if let Some(reason) = &b.abandoned {
+        notes.push((Severity::Warning, format!("stopped early: {reason}")));
+    }
+    if b.failed > 0 {
+        notes.push((Severity::Warning, format!("{} of {} samples failed", b.failed, b.attempted)));
+    }
+    let flag = |name: &str| b.flags.get(name).copied().unwrap_or(0);
+    if let Some(n) = b.completion_sources.get("events_estimate") {
+        notes.push((Severity::Warning, format!("{n} of {} token counts estimated from stream events (no usage, no server timings)", b.ok)));
+    }
+    let warnings = [
+        ("reasoning_estimated", "reasoning counts estimated from stream events"),
+        ("server_disagrees", "decode rate disagrees with the server's own timings"),
+        ("over_max_tokens", "more tokens than max_tokens (the server ignored the limit)"),
+        ("stale_connection_retried", "timed from a re-sent request (older build)"),
+    ];
+    for (name, text) in warnings {
+        if flag(name) > 0 {
+            notes.push((Severity::Warning, format!("{} of {}: {text}", flag(name), b.ok)));
+        }
+    }
+    let infos = [
+        ("early_stop", "stopped before max_tokens (shorter answers)"),
+        ("prefix_cache_hit", "prompt partly served from the prefix cache"),
+        ("no_done_marker", "stream ended without [DONE]"),
+    ];
+    for (name, text) in infos {
+        if flag(name) > 0 {
+            notes.push((Severity::Info, format!("{} of {}: {text}", flag(name), b.ok)));
+        }
+    }
+    if let Some(stop) = &b.sampling_stop {
+        notes.push((Severity::Info, format!("adaptive sampling: {stop}")));
+    }
+    notes
+}
+
+/// The generation shown as a group's example: in `category`, the successful sample whose decode
+/// rate is closest to the median (a typical one, not the best).
+pub fn representative<'a>(run: &'a RunData, group: &'a str, category: &'a str) -> Option<&'a GenerationRecord> {
+    let samples: Vec<&GenerationRecord> = run.samples(group, Some(category)).filter(|r| r.metrics.decode_rate.is_some()).collect();
+    let median = run.benchmark(group, category)?.metrics.get("decode_rate")?.median.as_ref()?.point;
+    samples.into_iter().min_by(|a, b| {
+        let distance = |r: &GenerationRecord| (r.metrics.decode_rate.unwrap_or(f64::NAN) - median).abs();
+        distance(a).total_cmp(&distance(b))
+    })
+}
+
+/// "pair name #i (a)" for paired generations, for tables that list them.
+pub fn pair_text(tag: &PairTag) -> String {
+    format!("{} #{} ({})", tag.name, tag.index, tag.side)
+}
