@@ -212,7 +212,8 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
         filter: opts.cli.filter.describe(),
         git: metadata::git_info(std::path::Path::new(env!("CARGO_MANIFEST_DIR"))),
         config_path: config.path.clone(),
-        config: groups.iter().map(|&g| g.clone()).collect(),
+        // A group in both a plain and a paired benchmark is listed once.
+        config: groups.iter().enumerate().filter(|(i, g)| !groups[..*i].iter().any(|o| o.name == g.name)).map(|(_, &g)| g.clone()).collect(),
         machine: sysmon::machine(),
         reference: reference.clone(),
         groups: Vec::new(),

@@ -47,6 +47,9 @@ fn one_group_runs_alone_and_a_cut_stream_is_a_recorded_failure() {
     assert!(outcome.abandoned.is_empty());
     let dir = outcome.run_dir.unwrap();
     let records = read_records(&dir.join("generations.jsonl")).unwrap();
+    for report in ["index.html", "summary.md", "generations.csv", "../index.html"] {
+        assert!(dir.join(report).is_file(), "{report} was not written");
+    }
     // Per category: 2 warm-ups (the second is criterion's own warm-up call) and 10 samples,
     // plus one retry for the cut stream.
     assert_eq!(records.len(), 2 * 12 + 1);
