@@ -89,14 +89,7 @@ fn render(runs: &[RunEntry]) -> Result<String> {
 /// Per group, decode rate and TTFT per category across the runs that measured the group.
 fn trends(page: &mut String, runs: &[RunEntry]) -> Result<()> {
     let summaries: Vec<(&RunEntry, &Summary)> = runs.iter().filter_map(|r| r.summary.as_ref().ok().map(|s| (r, s))).collect();
-    let mut groups: Vec<&str> = Vec::new();
-    for (_, s) in &summaries {
-        for b in &s.benchmarks {
-            if !groups.contains(&b.group.as_str()) {
-                groups.push(&b.group);
-            }
-        }
-    }
+    let groups = super::distinct(summaries.iter().flat_map(|(_, s)| s.benchmarks.iter().map(|b| b.group.as_str())));
     if groups.is_empty() {
         return Ok(());
     }
@@ -104,14 +97,7 @@ fn trends(page: &mut String, runs: &[RunEntry]) -> Result<()> {
     for group in groups {
         let runs_of_group: Vec<&(&RunEntry, &Summary)> = summaries.iter().filter(|(_, s)| s.benchmarks.iter().any(|b| b.group == group)).collect();
         let steps: Vec<String> = runs_of_group.iter().map(|(r, _)| r.started().get(..16).unwrap_or(&r.id).replace('T', " ")).collect();
-        let mut categories: Vec<&str> = Vec::new();
-        for (_, s) in &runs_of_group {
-            for b in s.benchmarks.iter().filter(|b| b.group == group) {
-                if !categories.contains(&b.category.as_str()) {
-                    categories.push(&b.category);
-                }
-            }
-        }
+        let categories = super::distinct(runs_of_group.iter().flat_map(|(_, s)| s.benchmarks.iter().filter(|b| b.group == group).map(|b| b.category.as_str())));
         write!(page, "<h3>{}</h3>\n", escape(group))?;
         for shown in [&DECODE, &TTFT] {
             let series: Vec<Series<Vec<Option<Point>>>> = categories

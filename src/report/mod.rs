@@ -65,24 +65,12 @@ impl RunData {
 
     /// Groups in the order they ran; a group's index is its colour everywhere on the page.
     pub fn groups(&self) -> Vec<&str> {
-        let mut groups: Vec<&str> = Vec::new();
-        for b in &self.summary.benchmarks {
-            if !groups.contains(&b.group.as_str()) {
-                groups.push(&b.group);
-            }
-        }
-        groups
+        distinct(self.summary.benchmarks.iter().map(|b| b.group.as_str()))
     }
 
     /// Categories in first-seen order.
     pub fn categories(&self) -> Vec<&str> {
-        let mut categories: Vec<&str> = Vec::new();
-        for b in &self.summary.benchmarks {
-            if !categories.contains(&b.category.as_str()) {
-                categories.push(&b.category);
-            }
-        }
-        categories
+        distinct(self.summary.benchmarks.iter().map(|b| b.category.as_str()))
     }
 
     pub fn benchmark(&self, group: &str, category: &str) -> Option<&BenchmarkSummary> {
@@ -110,6 +98,17 @@ impl RunData {
     pub fn model_bytes(&self, group: &str) -> Option<u64> {
         self.group_run(group)?.get("model_file_bytes")?.as_u64()
     }
+}
+
+/// The distinct values, in first-seen order.
+pub fn distinct<'a>(values: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut out: Vec<&str> = Vec::new();
+    for v in values {
+        if !out.contains(&v) {
+            out.push(v);
+        }
+    }
+    out
 }
 
 /// Reads a JSON document; None when the file does not exist.
