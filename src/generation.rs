@@ -95,6 +95,7 @@ pub fn to_record(ctx: &SampleContext<'_>, obs: Observation, dialect: &dyn Dialec
         flags,
         output: obs.output,
         pair: ctx.pair.clone(),
+        quality: None,
     }
 }
 

@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod paired;
 pub mod progress;
 pub mod prompts;
+pub mod quality;
 pub mod record;
 pub mod reference;
 pub mod report;

@@ -25,6 +25,12 @@ pub struct Prompt {
     pub messages: Vec<Message>,
     /// The nominal token budget; a config may cap it.
     pub max_tokens: u32,
+    /// Overrides the group's temperature for this prompt (0 for the greedy quality prompts).
+    #[serde(default)]
+    pub temperature: Option<f64>,
+    /// How to score the answer (see `quality`); prompts without one are not scored.
+    #[serde(default)]
+    pub check: Option<crate::quality::Check>,
     /// Set by the loader: the set this prompt came from.
     #[serde(skip_deserializing, default)]
     pub set: String,
@@ -103,6 +109,9 @@ impl PromptLibrary {
             }
             if prompt.max_tokens == 0 {
                 bail!("prompt {id:?}: max_tokens must be at least 1");
+            }
+            if prompt.temperature.is_some_and(|t| !(0.0..=2.0).contains(&t)) {
+                bail!("prompt {id:?}: temperature must be from 0 to 2");
             }
             prompt.set = file.set.clone();
             self.prompts.push(prompt);

@@ -152,6 +152,9 @@ pub struct GenerationRecord {
     pub server: Option<ServerReport>,
     pub flags: Vec<Flag>,
     pub output: Output,
+    /// The answer's score when its prompt carries a check (see `quality`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality: Option<crate::quality::Score>,
     /// Set on generations of a paired A/B comparison; those are analysed only as pairs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pair: Option<PairTag>,

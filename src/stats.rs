@@ -423,6 +423,25 @@ fn all_finite(x: &[f64]) -> bool {
 }
 
 /// True for a probability or confidence level strictly inside (0, 1); false for NaN.
+/// Wilson score interval for a proportion of `k` successes in `n` trials: unlike the normal
+/// approximation it stays within [0, 1] and keeps its coverage at small n and near 0 or 1.
+/// None for n = 0, k > n or `level` outside (0, 1).
+pub fn wilson_interval(k: u64, n: u64, level: f64) -> Option<Interval> {
+    if n == 0 || k > n || !in_open_unit(level) {
+        return None;
+    }
+    let z = Normal::standard().inverse_cdf(1.0 - (1.0 - level) / 2.0);
+    let (all, none) = (k == n, k == 0);
+    let (n, p) = (n as f64, k as f64 / n as f64);
+    let denominator = 1.0 + z * z / n;
+    let centre = (p + z * z / (2.0 * n)) / denominator;
+    let half = z * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt() / denominator;
+    // At 0 or n successes a bound is exactly 0 or 1; rounding would leave it a hair off.
+    let lower = if none { 0.0 } else { (centre - half).max(0.0) };
+    let upper = if all { 1.0 } else { (centre + half).min(1.0) };
+    Some(Interval { lower, upper, level })
+}
+
 fn in_open_unit(v: f64) -> bool {
     v > 0.0 && v < 1.0
 }
@@ -694,5 +713,18 @@ mod tests {
         close(p, 0.025493914708952424, 1e-9);
         assert_eq!(wilcoxon_signed_rank(&[0.0, 0.0]), None);
         assert_eq!(wilcoxon_signed_rank(&[]), None);
+    }
+
+    #[test]
+    fn wilson_intervals_match_published_values() {
+        // 7 of 10: [0.3968, 0.8922], the usual worked example (e.g. Newcombe 1998).
+        let i = wilson_interval(7, 10, 0.95).unwrap();
+        assert!((i.lower - 0.3968).abs() < 5e-4 && (i.upper - 0.8922).abs() < 5e-4, "{i:?}");
+        let none = wilson_interval(0, 10, 0.95).unwrap();
+        assert!(none.lower == 0.0 && (none.upper - 0.2775).abs() < 5e-4, "{none:?}");
+        let all = wilson_interval(10, 10, 0.95).unwrap();
+        assert!((all.lower - 0.7225).abs() < 5e-4 && all.upper == 1.0, "{all:?}");
+        assert_eq!(wilson_interval(0, 0, 0.95), None);
+        assert_eq!(wilson_interval(3, 2, 0.95), None);
     }
 }

@@ -711,9 +711,14 @@ impl Suite<'_> {
             max_tokens,
             pair: sample.pair.clone(),
         };
-        let request = GenerationRequest { messages: &sample.prompt.messages, max_tokens, sampling: &s.sampling };
+        let sampling = client::Sampling { temperature: sample.prompt.temperature.unwrap_or(s.sampling.temperature), ..s.sampling.clone() };
+        let request = GenerationRequest { messages: &sample.prompt.messages, max_tokens, sampling: &sampling };
         let observation = self.rt.block_on(client::generate(self.http, endpoint, &request, &s.limits));
-        let record = generation::to_record(&ctx, observation, endpoint.dialect.as_ref());
+        let mut record = generation::to_record(&ctx, observation, endpoint.dialect.as_ref());
+        // Scored after the stream has ended, off the measured path.
+        if let (true, Some(check)) = (record.ok, &sample.prompt.check) {
+            record.quality = Some(crate::quality::score(check, &record.output.content));
+        }
         lock(self.state).record(record.clone()).context("cannot keep records; stopping the run")?;
         let label = match &sample.pair {
             Some(tag) => format!("paired/{}/{} ({} {})", tag.name, sample.category, tag.side, sample.group.name),

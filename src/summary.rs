@@ -41,6 +41,34 @@ pub struct BenchmarkSummary {
     pub metrics: IndexMap<String, MetricStats>,
     /// Rates as Σtokens / Σtime.
     pub pooled: PooledRates,
+    /// Scores of the answers whose prompts carry a check (see `quality`); absent without any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality: Option<QualitySummary>,
+}
+
+/// How many checked answers passed, with a Wilson 95 % interval on the pass rate.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QualitySummary {
+    /// Successful samples whose answer was scored with a verdict.
+    pub scored: u32,
+    pub passed: u32,
+    /// Scored without a verdict (e.g. no parser for the language here).
+    pub unverified: u32,
+    pub pass_rate: Option<crate::stats::Estimate>,
+}
+
+fn quality(ok: &[&GenerationRecord]) -> Option<QualitySummary> {
+    let scores: Vec<&crate::quality::Score> = ok.iter().filter_map(|r| r.quality.as_ref()).collect();
+    if scores.is_empty() {
+        return None;
+    }
+    let scored = scores.iter().filter(|s| s.passed.is_some()).count() as u32;
+    let passed = scores.iter().filter(|s| s.passed == Some(true)).count() as u32;
+    let pass_rate = (scored > 0).then(|| crate::stats::Estimate {
+        point: f64::from(passed) / f64::from(scored),
+        interval: crate::stats::wilson_interval(passed.into(), scored.into(), analysis::LEVEL),
+    });
+    Some(QualitySummary { scored, passed, unverified: scores.len() as u32 - scored, pass_rate })
 }
 
 /// What happened to a benchmark besides its records.
@@ -107,6 +135,7 @@ fn benchmark<'a>(group: &str, category: &str, records: impl Iterator<Item = &'a 
         flags,
         metrics,
         pooled: analysis::pooled_rates(&ok),
+        quality: quality(&ok),
     }
 }
 

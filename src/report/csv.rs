@@ -53,6 +53,9 @@ const COLUMNS: &[Column] = &[
     ("flags", |r| r.flags.iter().map(|f| crate::summary::serde_name(f)).collect::<Vec<_>>().join(";")),
     ("server_decode_rate", |r| opt(r.server.as_ref().and_then(|s| s.decode_rate))),
     ("server_decode_rate_rel_diff", |r| opt(r.server.as_ref().and_then(|s| s.decode_rate_rel_diff))),
+    ("quality_check", |r| r.quality.as_ref().map(|q| q.check.clone()).unwrap_or_default()),
+    ("quality_passed", |r| opt(r.quality.as_ref().and_then(|q| q.passed))),
+    ("quality_detail", |r| r.quality.as_ref().map(|q| q.detail.clone()).unwrap_or_default()),
 ];
 
 impl super::Exporter for Csv {

@@ -130,7 +130,12 @@ fn read_first(page: &mut String, run: &RunData) -> Result<()> {
 
 fn summary_table(page: &mut String, run: &RunData) -> Result<()> {
     page.push_str("<h2>Summary</h2>\n<p class=\"small\">Per benchmark (group × prompt category), over successful measured samples. Means: arithmetic for rates, geometric for times; medians with distribution-free intervals; all intervals 95 %.</p>\n");
-    let headers = ["group", "category", "ok / runs", "decode tok/s mean", "decode tok/s median", "TTFT ms median", "E2E s median", "prefill tok/s median", "tokens counted by", "notes"];
+    let with_quality = run.summary.benchmarks.iter().any(|b| b.quality.is_some());
+    let mut headers = vec!["group", "category", "ok / runs", "decode tok/s mean", "decode tok/s median", "TTFT ms median", "E2E s median", "prefill tok/s median", "tokens counted by"];
+    if with_quality {
+        headers.push("answers checked");
+    }
+    headers.push("notes");
     let rows: Vec<Vec<String>> = run
         .summary
         .benchmarks
@@ -142,7 +147,7 @@ fn summary_table(page: &mut String, run: &RunData) -> Result<()> {
                 .iter()
                 .map(|(s, n)| format!("<span class=\"{}\">{}</span>", if *s == Severity::Warning { "warning" } else { "info" }, escape(n)))
                 .collect();
-            vec![
+            let mut row = vec![
                 format!("<td>{}</td>", swatch(run, &b.group)),
                 td(&b.category),
                 td_num(&pass),
@@ -152,8 +157,12 @@ fn summary_table(page: &mut String, run: &RunData) -> Result<()> {
                 td_num(&super::median_text(b, &E2E)),
                 td_num(&super::median_text(b, &PREFILL)),
                 td(&sources.join(", ")),
-                format!("<td>{}</td>", notes.join("<br>")),
-            ]
+            ];
+            if with_quality {
+                row.push(td(&super::quality_text(b).unwrap_or_else(|| "–".into())));
+            }
+            row.push(format!("<td>{}</td>", notes.join("<br>")));
+            row
         })
         .collect();
     table(page, &headers, &rows);

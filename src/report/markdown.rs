@@ -19,8 +19,8 @@ impl Exporter for Markdown {
         let git = run.metadata.pointer("/git/revision").and_then(|r| r.as_str()).map(|r| &r[..r.len().min(12)]).unwrap_or("–");
         let cpu = run.metadata.pointer("/machine/cpu_model").and_then(|c| c.as_str()).unwrap_or("–");
         writeln!(md, "Status: {status} · git {git} · CPU {cpu} · intervals are 95 %.\n")?;
-        md.push_str("| Model | Quant | Backend | Size | Category | Decode tok/s, mean [95 % CI] | TTFT ms, median [95 % CI] | E2E s, median | Pass rate | Counts | Notes |\n");
-        md.push_str("|---|---|---|---|---|---|---|---|---|---|---|\n");
+        md.push_str("| Model | Quant | Backend | Size | Category | Decode tok/s, mean [95 % CI] | TTFT ms, median [95 % CI] | E2E s, median | Pass rate | Answers checked | Counts | Notes |\n");
+        md.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
         for b in &run.summary.benchmarks {
             let (model, quant) = b.group.split_once('/').unwrap_or((&b.group, ""));
             let size = run.model_bytes(&b.group).map_or("–".into(), |bytes| format!("{:.2} GB", bytes as f64 / 1e9));
@@ -28,7 +28,7 @@ impl Exporter for Markdown {
             let notes: Vec<String> = super::provenance_notes(b).into_iter().map(|(_, n)| n).collect();
             writeln!(
                 md,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {}/{} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {}/{} | {} | {} | {} |",
                 cell(model),
                 cell(quant),
                 cell(&run.backend(&b.group).unwrap_or_else(|| "–".into())),
@@ -39,6 +39,7 @@ impl Exporter for Markdown {
                 super::median_text(b, &E2E),
                 b.ok,
                 b.attempted,
+                super::quality_text(b).unwrap_or_else(|| "–".into()),
                 cell(&sources.join(", ")),
                 cell(&notes.join("; ")),
             )?;

@@ -181,6 +181,23 @@ pub fn mean_point(b: &BenchmarkSummary, shown: &Shown) -> Option<charts::Point> 
     Some(charts::Point { value: mean.point * shown.scale, lower: lower * shown.scale, upper: upper * shown.scale })
 }
 
+/// "7/10 passed (70 % [40, 89])" for benchmarks whose prompts carry checks (see `quality`).
+pub fn quality_text(b: &BenchmarkSummary) -> Option<String> {
+    let q = b.quality.as_ref()?;
+    let pct = |v: f64| format!("{:.0}", v * 100.0);
+    let mut text = format!("{}/{} passed", q.passed, q.scored);
+    if let Some(rate) = &q.pass_rate {
+        match &rate.interval {
+            Some(i) => text.push_str(&format!(" ({} % [{}, {}])", pct(rate.point), pct(i.lower), pct(i.upper))),
+            None => text.push_str(&format!(" ({} %)", pct(rate.point))),
+        }
+    }
+    if q.unverified > 0 {
+        text.push_str(&format!(", {} not verifiable here", q.unverified));
+    }
+    Some(text)
+}
+
 /// How much a reader should worry about a note.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Severity {
