@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Check {
-    /// The answer ends with a line `Answer: <value>` (or `答案：<value>`) whose value is one of
-    /// `accept`: numbers compare numerically, words ignoring case. The prompt must ask for that
-    /// line; without it the answer is wrong, as it would be for a reader.
+    /// The answer's last "Answer: <value>" (or "the answer is <value>", "答案：<value>") states one
+    /// of `accept`: numbers compare numerically, words ignoring case. The prompt asks for that
+    /// line; an answer that states none is wrong, as it would be for a reader.
     Answer { accept: Vec<String> },
     /// The answer holds a fenced code block in `language` that the language's parser accepts
     /// (Python is parsed with `python3`'s `ast` when available; other languages are only looked
@@ -38,7 +38,7 @@ pub fn score(check: &Check, answer: &str) -> Score {
                     let ok = accept.iter().any(|a| same_value(a, &value));
                     (Some(ok), format!("answered {value:?}, expected one of {accept:?}"))
                 }
-                None => (Some(false), "no \"Answer:\" line".to_owned()),
+                None => (Some(false), "no stated answer (\"Answer: …\")".to_owned()),
             };
             Score { check: "answer".into(), passed, detail }
         }
@@ -49,15 +49,15 @@ pub fn score(check: &Check, answer: &str) -> Score {
     }
 }
 
-/// The value of the last `Answer:` line, stripped of Markdown emphasis and final punctuation.
+/// The value after the last "Answer:" / "answer is" / "答案：": its first word or number,
+/// without Markdown emphasis, currency signs or final punctuation.
 fn final_answer(text: &str) -> Option<String> {
-    let line = text.lines().rev().find_map(|l| {
-        let l = l.trim().trim_start_matches(['*', '#', '>', ' ']);
-        let lower = l.to_lowercase();
-        ["answer:", "final answer:", "答案：", "答案:"].iter().find_map(|prefix| lower.starts_with(prefix).then(|| l[prefix.len()..].to_owned()))
-    })?;
-    let value = line.trim().trim_matches(|c: char| c == '*' || c == '`' || c == '"' || c.is_whitespace());
-    let value = value.trim_end_matches(['.', '。', '!', '！']).trim();
+    static ANSWER: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r"(?i)(?:answer|答案)\**\s*(?:is\b|:|：)[\s*`]*([^\n]*)").expect("a valid pattern"));
+    let rest = ANSWER.captures_iter(text).last()?.get(1)?.as_str();
+    let start = rest.trim_start_matches(|c: char| !c.is_alphanumeric() && c != '-');
+    let value: String = start.chars().take_while(|c| c.is_alphanumeric() || matches!(c, '.' | ',' | '-')).collect();
+    let value = value.trim_end_matches(['.', ',']);
     (!value.is_empty()).then(|| value.to_owned())
 }
 
@@ -134,16 +134,17 @@ mod tests {
     }
 
     #[test]
-    fn answers_are_read_from_the_last_answer_line() {
+    fn answers_are_read_from_the_last_stated_answer() {
         let right = "Take one ball from the box labelled both.\n\n**Answer: 1**";
         assert_eq!(score(&answer(&["1"]), right).passed, Some(true));
-        assert_eq!(score(&answer(&["1"]), "Answer: 3 boxes? no.\nAnswer: 1.0.").passed, Some(true));
+        assert_eq!(score(&answer(&["1"]), "Answer: 3 boxes? no.\nAnswer: 1.0 draw.").passed, Some(true));
         assert_eq!(score(&answer(&["42"]), "答案：42。").passed, Some(true));
-        assert_eq!(score(&answer(&["blue"]), "answer: Blue").passed, Some(true));
-        let wrong = score(&answer(&["1"]), "Answer: 2");
-        assert_eq!((wrong.passed, wrong.detail.as_str()), (Some(false), "answered \"2\", expected one of [\"1\"]"));
-        let missing = score(&answer(&["1"]), "You need one draw.");
-        assert_eq!((missing.passed, missing.detail.as_str()), (Some(false), "no \"Answer:\" line"));
+        assert_eq!(score(&answer(&["carol"]), "So the answer is Carol.").passed, Some(true));
+        assert_eq!(score(&answer(&["8"]), "Twelve pencils are four threes. Answer: $8").passed, Some(true));
+        let wrong = score(&answer(&["1"]), "Pencils cost 3. Answer: 3.");
+        assert_eq!((wrong.passed, wrong.detail.as_str()), (Some(false), "answered \"3\", expected one of [\"1\"]"));
+        let missing = score(&answer(&["1"]), "The minimum number of draws is 1.");
+        assert_eq!((missing.passed, missing.detail.as_str()), (Some(false), "no stated answer (\"Answer: …\")"));
     }
 
     #[test]

@@ -264,6 +264,33 @@ pub fn trend(axes: &Axes<'_>, steps: &[String], series: &[Series<Vec<Option<Poin
     })
 }
 
+/// One point per series at (x, y), with interval bars in both directions: e.g. speed against
+/// answer quality, where up and to the right is better.
+pub fn scatter(axes: &Axes<'_>, x_range: std::ops::Range<f64>, points: &[Series<(Point, Point)>]) -> Result<String> {
+    let top = finite_max(points.iter().map(|s| s.values.1.upper.max(s.values.1.value))).unwrap_or(1.0).max(f64::MIN_POSITIVE) * 1.1;
+    let legend: Vec<(&str, RGBColor)> = points.iter().map(|s| (s.name.as_str(), s.colour)).collect();
+    svg(HEIGHT + 60, &legend, |area| {
+        let mut chart = ChartBuilder::on(area).caption(axes.title, (FONT, 17)).margin(12).x_label_area_size(44).y_label_area_size(64).build_cartesian_2d(x_range, 0.0..top)?;
+        chart
+            .configure_mesh()
+            .x_desc(axes.x)
+            .y_desc(axes.y)
+            .x_label_formatter(&|x| compact(*x))
+            .y_label_formatter(&|y| compact(*y))
+            .label_style((FONT, 12))
+            .axis_desc_style((FONT, 13))
+            .draw()?;
+        for s in points {
+            let (x, y) = s.values;
+            let style = s.colour.stroke_width(2);
+            chart.draw_series([ErrorBar::new_horizontal(y.value, x.lower, x.value, x.upper, style, 8)])?;
+            chart.draw_series([ErrorBar::new_vertical(x.value, y.lower, y.value, y.upper, style, 8)])?;
+            chart.draw_series([Circle::new((x.value, y.value), 5, s.colour.filled())])?;
+        }
+        Ok(())
+    })
+}
+
 /// A forest plot of ratios with intervals, one row each, against 1 (no change) and the shaded
 /// ±`noise` band within which a change counts as noise.
 pub fn forest(axes: &Axes<'_>, rows: &[(String, Point, RGBColor)], noise: f64) -> Result<String> {

@@ -28,6 +28,7 @@ impl Exporter for Html {
         speed_charts(&mut page, run)?;
         distribution_charts(&mut page, run)?;
         models(&mut page, run)?;
+        speed_and_quality(&mut page, run)?;
         paired(&mut page, run)?;
         failures(&mut page, run)?;
         examples(&mut page, run)?;
@@ -279,6 +280,34 @@ fn models(page: &mut String, run: &RunData) -> Result<()> {
     if per_gb_bars.iter().any(|(_, v, _)| v.is_some()) {
         page.push_str(&charts::labelled_bars(&Axes { title: "Decode rate per GB of model file (median over all categories)", x: "group", y: "tokens/s per GB" }, &per_gb_bars)?);
     }
+    Ok(())
+}
+
+/// Per group, the pass rate of its checked answers against the decode rate of the same
+/// generations: the picture that says whether a faster quant answers worse.
+fn speed_and_quality(page: &mut String, run: &RunData) -> Result<()> {
+    let points: Vec<Series<(Point, Point)>> = run
+        .groups()
+        .iter()
+        .enumerate()
+        .filter_map(|(i, g)| {
+            let scored: Vec<&GenerationRecord> = run.samples(g, None).filter(|r| r.quality.as_ref().is_some_and(|q| q.passed.is_some())).collect();
+            let passed = scored.iter().filter(|r| r.quality.as_ref().and_then(|q| q.passed) == Some(true)).count();
+            let pass = crate::stats::wilson_interval(passed as u64, scored.len() as u64, crate::analysis::LEVEL)?;
+            let decode: Vec<f64> = scored.iter().filter_map(|r| r.metrics.decode_rate).collect();
+            let mean = crate::stats::mean_ci(&decode, crate::analysis::LEVEL)?;
+            let interval = mean.interval?;
+            let rate = passed as f64 / scored.len() as f64;
+            let x = Point { value: rate * 100.0, lower: pass.lower * 100.0, upper: pass.upper * 100.0 };
+            let y = Point { value: mean.point, lower: interval.lower, upper: interval.upper };
+            Some(Series { name: format!("{g} ({passed}/{})", scored.len()), colour: charts::colour(i), values: (x, y) })
+        })
+        .collect();
+    if points.is_empty() {
+        return Ok(());
+    }
+    page.push_str("<h2>Speed and checked answers</h2>\n<p class=\"small\">Per group, over its answers to prompts with a check (quality prompt set): pass rate with a Wilson 95 % interval, and the mean decode rate of the same generations with its 95 % interval. Up and right is better.</p>\n");
+    page.push_str(&charts::scatter(&Axes { title: "Decode rate against the pass rate of checked answers", x: "checked answers passed, %", y: "decode rate, tokens/s" }, -2.0..102.0, &points)?);
     Ok(())
 }
 
