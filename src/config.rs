@@ -86,6 +86,11 @@ pub struct QuantEntry {
     /// The `model` field sent to the endpoint.
     pub model_id: Option<String>,
     pub endpoint: Option<EndpointEntry>,
+    /// A built-in reference backend for this quant only, overriding the model's `reference`
+    /// (e.g. `mlx-4bit = { reference = "mlx-lm" }` beside the llama-server quants).
+    pub reference: Option<reference::Backend>,
+    /// Run this group when no filter is given; overrides the model's `default`.
+    pub default: Option<bool>,
     #[serde(default)]
     pub run: RunSettings,
 }
@@ -258,7 +263,7 @@ fn resolve(file: &ConfigFile) -> Result<Vec<Group>> {
                 bail!("{at}: the name must be lowercase letters, digits, '_', '-' or '.'");
             }
             check_settings(&format!("{at}.run"), &q.run)?;
-            let target = match (&entry.reference, q.endpoint.as_ref().or(entry.endpoint.as_ref())) {
+            let target = match (q.reference.as_ref().or(entry.reference.as_ref()), q.endpoint.as_ref().or(entry.endpoint.as_ref())) {
                 (Some(backend), None) => {
                     if !backend.quants().contains(&quant.as_str()) {
                         bail!("{at}: the {} reference has no quant {quant:?} (it has {})", backend.name(), backend.quants().join(", "));
@@ -275,7 +280,7 @@ fn resolve(file: &ConfigFile) -> Result<Vec<Group>> {
                 model: model.clone(),
                 quant: quant.clone(),
                 description: entry.description.clone(),
-                default: entry.default,
+                default: q.default.unwrap_or(entry.default),
                 target,
                 settings: settings(merged),
             });
@@ -432,6 +437,22 @@ mod tests {
         assert!(!minimax.default);
         assert!(matches!(&minimax.target, Target::External { url, kind: ServerKind::Lmstudio, .. } if url == "http://localhost:1234/v1"));
         assert_eq!(minimax.settings.sampling, Sampling { temperature: 0.7, top_p: 0.9, seed: Some(42) });
+        let mlx = cfg.groups.iter().find(|g| g.name == "smollm2/mlx-4bit").unwrap();
+        assert!(!mlx.default, "MLX on a CPU is slow: only when a filter names it");
+        assert_eq!(mlx.target, Target::Reference { backend: reference::Backend::MlxLm, quant: "mlx-4bit".into() });
+    }
+
+    #[test]
+    fn a_quant_can_use_another_reference_backend() {
+        let cfg = parse("[models.m]\nreference = \"llama-server\"\n[models.m.quants.q4_1]\n[models.m.quants.mlx-8bit]\nreference = \"mlx-lm\"\ndefault = false\n").unwrap();
+        let targets: Vec<(&Target, bool)> = cfg.groups.iter().map(|g| (&g.target, g.default)).collect();
+        assert_eq!(
+            targets,
+            [
+                (&Target::Reference { backend: reference::Backend::LlamaServer, quant: "q4_1".into() }, true),
+                (&Target::Reference { backend: reference::Backend::MlxLm, quant: "mlx-8bit".into() }, false)
+            ]
+        );
     }
 
     #[test]
@@ -469,6 +490,8 @@ mod tests {
             (format!("[models.m]\n{ep}\n[models.m.quants.a]\nmodel_id = \"a\"\n[models.m.quants.a]\nmodel_id = \"b\""), "duplicate key"),
             (format!("[models.M]\n{ep}\n[models.M.quants.a]\nmodel_id = \"a\""), "models.M: the name"),
             ("[models.m]\nreference = \"llama-server\"\n[models.m.quants.q3]\n".into(), "has no quant \"q3\""),
+            ("[models.m]\nreference = \"llama-server\"\n[models.m.quants.mlx-4bit]\n".into(), "the llama-server reference has no quant \"mlx-4bit\""),
+            (format!("[models.m]\n{ep}\n[models.m.quants.a]\nreference = \"mlx-lm\""), "a reference model's quants cannot name an endpoint"),
             (format!("[models.m]\n{ep}\n[models.m.quants.a]\nmodel_id = \"a\"\ncolour = 1"), "unknown field `colour`"),
         ];
         for (text, expected) in cases {

