@@ -252,7 +252,7 @@ fn distribution_charts(page: &mut String, run: &RunData) -> Result<()> {
 fn models(page: &mut String, run: &RunData) -> Result<()> {
     page.push_str("<h2>Models: size, load time, speed per GB</h2>\n");
     let mut rows = Vec::new();
-    let (mut load, mut per_gb_bars) = (Vec::new(), Vec::new());
+    let (mut load, mut per_gb_bars, mut peak_memory) = (Vec::new(), Vec::new(), Vec::new());
     for (i, g) in run.groups().iter().enumerate() {
         let group_run = run.group_run(g);
         let load_s = group_run.and_then(|m| m.get("load_time_s")).and_then(|v| v.as_f64());
@@ -260,22 +260,34 @@ fn models(page: &mut String, run: &RunData) -> Result<()> {
         let decode: Vec<f64> = run.samples(g, None).filter_map(|r| r.metrics.decode_rate).collect();
         let median = crate::stats::quantile_ci(&decode, 0.5, crate::analysis::LEVEL);
         let per_gb = median.as_ref().zip(bytes).map(|(m, b)| m.point / (b as f64 / 1e9));
+        let memory_gb = |field: &str| group_run.and_then(|m| m.pointer(&format!("/memory/{field}"))).and_then(|v| v.as_f64()).map(|b| b / 1e9);
+        let (peak, steady) = (memory_gb("peak_rss_bytes"), memory_gb("steady_rss_bytes"));
+        let unsampled = group_run.and_then(|m| m.get("memory_unavailable")).and_then(|v| v.as_str());
         rows.push(vec![
             format!("<td>{}</td>", swatch(run, g)),
             td(&run.backend(g).unwrap_or_else(|| "–".into())),
             td(&group_run.and_then(|m| m.get("model_file")).and_then(|v| v.as_str()).unwrap_or("–").to_owned()),
             td_num(&bytes.map_or("–".into(), |b| format!("{:.3} GB", b as f64 / 1e9))),
             td_num(&load_s.map_or("–".into(), |s| format!("{} s", super::num(s)))),
+            match (peak, steady, unsampled) {
+                (Some(p), Some(s), _) => td_num(&format!("{} / {} GB", super::num(p), super::num(s))),
+                (_, _, Some(why)) => td(&format!("not sampled: {why}")),
+                _ => td_num("–"),
+            },
             td_num(&median.map_or("–".into(), |m| super::with_interval(m.point, m.interval.as_ref(), 1.0))),
             td_num(&per_gb.map_or("–".into(), super::num)),
         ]);
         load.push((g.to_string(), load_s, charts::colour(i)));
         per_gb_bars.push((g.to_string(), per_gb, charts::colour(i)));
+        peak_memory.push((g.to_string(), peak, charts::colour(i)));
     }
-    table(page, &["group", "backend", "model file", "size", "load time", "decode tok/s median, all categories", "decode tok/s per GB"], &rows);
-    page.push_str("<p class=\"small\">Load time: from starting the server (or asking it to load the model) until it answered as ready; one measurement per group. Peak memory appears here when the run sampled it.</p>\n");
+    table(page, &["group", "backend", "model file", "size", "load time", "server RSS peak / steady", "decode tok/s median, all categories", "decode tok/s per GB"], &rows);
+    page.push_str("<p class=\"small\">Load time: from starting the server (or asking it to load the model) until it answered as ready; one measurement per group. Server RSS: resident memory of the server's process tree, sampled while the group ran (steady: see docs/schema.md).</p>\n");
     if load.iter().any(|(_, v, _)| v.is_some()) {
         page.push_str(&charts::labelled_bars(&Axes { title: "Model load time (one measurement per group)", x: "group", y: "load time, s" }, &load)?);
+    }
+    if peak_memory.iter().any(|(_, v, _)| v.is_some()) {
+        page.push_str(&charts::labelled_bars(&Axes { title: "Peak resident memory of the server while the group ran", x: "group", y: "peak RSS, GB" }, &peak_memory)?);
     }
     if per_gb_bars.iter().any(|(_, v, _)| v.is_some()) {
         page.push_str(&charts::labelled_bars(&Axes { title: "Decode rate per GB of model file (median over all categories)", x: "group", y: "tokens/s per GB" }, &per_gb_bars)?);
