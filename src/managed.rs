@@ -1,7 +1,7 @@
-//! Servers the suite starts and stops itself: spawn, wait until `/health` answers — and, for
-//! servers that answer it before their model is loaded, until a probe request is served (that
-//! wait is the load time) — and stop them on every path out — normal end, error, panic, Ctrl-C, and (on
-//! Linux) even our own death by SIGKILL, through the parent-death signal.
+//! Servers the suite starts and stops itself: spawn, wait until ready (that wait is the load
+//! time: `/health` answers, and for servers that answer it before their model is loaded, a probe
+//! request has been served), and stop them on every path out — normal end, error, panic, Ctrl-C,
+//! and (on Linux) even our own death by SIGKILL, through the parent-death signal.
 
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
