@@ -5,7 +5,7 @@
 //! every error names the file, the entry and what is wrong.
 
 use crate::client::{Limits, Sampling};
-use crate::dialect::ServerKind;
+use crate::dialect::{DialectOptions, ServerKind};
 use crate::reference;
 use anyhow::{bail, Context, Result};
 use indexmap::IndexMap;
@@ -42,6 +42,12 @@ pub struct RunSettings {
     pub seed: Option<u64>,
     /// Allow the server's prompt-prefix cache (default off: each sample is a full prefill).
     pub prefix_cache: Option<bool>,
+    /// Ask the server to generate exactly `max_tokens` (default off); samples whose count differs
+    /// are flagged `length_mismatch`.
+    pub fixed_length: Option<bool>,
+    /// End-of-generation/end-of-turn token ids that fixed-length decoding suppresses through
+    /// `logit_bias` on servers without `ignore_eos` (mlx-lm, LM Studio).
+    pub eos_token_ids: Option<Vec<u32>>,
     /// Seconds without any bytes from the server before a request fails.
     pub idle_timeout_s: Option<f64>,
     /// Seconds a whole request may take.
@@ -64,7 +70,7 @@ impl RunSettings {
             ($($f:ident),*) => { RunSettings { $($f: self.$f.clone().or_else(|| lower.$f.clone())),* } };
         }
         pick!(
-            samples, warmup, max_failures, prompt_sets, languages, categories, max_tokens_cap, temperature, top_p, seed, prefix_cache, idle_timeout_s,
+            samples, warmup, max_failures, prompt_sets, languages, categories, max_tokens_cap, temperature, top_p, seed, prefix_cache, fixed_length, eos_token_ids, idle_timeout_s,
             total_timeout_s, threads, adaptive_half_width, adaptive_max_samples, adaptive_max_seconds
         )
     }
@@ -165,6 +171,8 @@ pub struct Settings {
     pub max_tokens_cap: Option<u32>,
     pub sampling: Sampling,
     pub prefix_cache: bool,
+    pub fixed_length: bool,
+    pub eos_token_ids: Vec<u32>,
     #[serde(skip)]
     pub limits: Limits,
     pub idle_timeout_s: f64,
@@ -200,6 +208,13 @@ pub struct Config {
     pub prompts_dir: PathBuf,
     pub groups: Vec<Group>,
     pub paired: Vec<Paired>,
+}
+
+impl Settings {
+    /// What the group's dialect is asked to do.
+    pub fn dialect_options(&self) -> DialectOptions {
+        DialectOptions { prefix_cache: self.prefix_cache, fixed_length: self.fixed_length, eos_token_ids: self.eos_token_ids.clone() }
+    }
 }
 
 impl Config {
@@ -396,6 +411,8 @@ fn settings(s: RunSettings) -> Settings {
             seed: s.seed.or(defaults.seed),
         },
         prefix_cache: s.prefix_cache.unwrap_or(false),
+        fixed_length: s.fixed_length.unwrap_or(false),
+        eos_token_ids: s.eos_token_ids.unwrap_or_default(),
         limits: Limits { idle: Duration::from_secs_f64(idle), total: Duration::from_secs_f64(total), ..limits },
         idle_timeout_s: idle,
         total_timeout_s: total,

@@ -7,7 +7,7 @@ use crate::client::{self, Endpoint, GenerationRequest};
 use crate::compare::{self, Comparison, Verdict};
 use crate::analysis;
 use crate::config::{Adaptive, Config, Group, Paired, Target};
-use crate::dialect::{self, DialectOptions, ServerKind};
+use crate::dialect::{self, ServerKind};
 use crate::generation::{self, SampleContext};
 use crate::managed::{self, ManagedServer};
 use crate::metadata::{self, GroupRun, Metadata, RunStatus};
@@ -431,18 +431,21 @@ impl Suite<'_> {
     /// Sets up a group's endpoint — starting its server when the suite manages it — and records
     /// it in the metadata.
     fn open_endpoint(&self, g: &Group) -> Result<(Endpoint, Option<ManagedServer>)> {
-        let options = DialectOptions { prefix_cache: g.settings.prefix_cache };
         let (endpoint, server, run_info) = match &g.target {
             Target::External { url, kind, model_id, api_key_env } => {
                 let api_key = api_key_env.as_ref().and_then(|v| std::env::var(v).ok());
-                let endpoint = Endpoint { base_url: url.clone(), model_id: model_id.clone(), api_key, dialect: dialect::for_kind(*kind, options) };
-                let info = GroupRun { name: g.name.clone(), base_url: url.clone(), model_id: model_id.clone(), managed: false, load_time_s: None, model_file: None, model_file_bytes: None, server_info: None, server_log: None, server_pid: None };
+                let endpoint = Endpoint { base_url: url.clone(), model_id: model_id.clone(), api_key, dialect: dialect::for_kind(*kind, g.settings.dialect_options()) };
+                let server_info = self.rt.block_on(client::server_info(self.http, &endpoint));
+                let info = GroupRun { name: g.name.clone(), base_url: url.clone(), model_id: model_id.clone(), managed: false, load_time_s: None, model_file: None, model_file_bytes: None, server_info, server_log: None, server_pid: None };
                 (endpoint, None, info)
             }
             Target::Reference { backend, quant } => {
                 self.start_reference(g, *backend, quant).map_err(|e| e.context("the reference server did not start"))?
             }
         };
+        if g.settings.fixed_length && !endpoint.dialect.forces_length() {
+            self.progress.borrow().say(&format!("quantbench: {}: fixed_length: this server cannot be made to generate exactly max_tokens (no ignore_eos, or no eos_token_ids for logit_bias); samples with another count are flagged length_mismatch", g.name));
+        }
         let mut state = lock(self.state);
         state.metadata.groups.push(run_info);
         state.save_metadata()?;
@@ -519,7 +522,7 @@ impl Suite<'_> {
             base_url: server.base_url.clone(),
             model_id: model_id.clone(),
             api_key: None,
-            dialect: dialect::for_kind(ServerKind::LlamaServer, DialectOptions { prefix_cache: g.settings.prefix_cache }),
+            dialect: dialect::for_kind(ServerKind::LlamaServer, g.settings.dialect_options()),
         };
         let info = GroupRun {
             name: g.name.clone(),

@@ -1,4 +1,5 @@
-//! llama.cpp's `llama-server`: prefix-cache control and its per-request `timings`.
+//! llama.cpp's `llama-server`: `cache_prompt` and `ignore_eos` in the request, its per-request
+//! `timings`, and `/props` (build, model path) for the metadata.
 
 use super::{Dialect, DialectOptions};
 use crate::client::Observation;
@@ -10,8 +11,28 @@ pub struct LlamaServer {
 }
 
 impl Dialect for LlamaServer {
+    fn options(&self) -> &DialectOptions {
+        &self.options
+    }
+
     fn extend_request(&self, body: &mut Map<String, Value>) {
         body.insert("cache_prompt".into(), self.options.prefix_cache.into());
+        if self.options.fixed_length {
+            // A −inf bias on every end-of-generation token (server-task.cpp, params_from_json_cmpl).
+            body.insert("ignore_eos".into(), true.into());
+        }
+    }
+
+    fn controls_prefix_cache(&self) -> bool {
+        true
+    }
+
+    fn forces_length(&self) -> bool {
+        true
+    }
+
+    fn info_paths(&self, _model_id: &str) -> Vec<String> {
+        vec!["/props".into(), "/v1/models".into()]
     }
 
     fn server_report(&self, obs: &Observation) -> Option<ServerReport> {
