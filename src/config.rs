@@ -84,6 +84,9 @@ pub struct EndpointEntry {
     pub kind: ServerKind,
     /// Name of the environment variable holding the API key; the key itself never enters the config.
     pub api_key_env: Option<String>,
+    /// Name of the server's process, for memory sampling when it cannot be found by its port
+    /// (e.g. a server in a VM or behind a proxy).
+    pub process_name: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -154,7 +157,7 @@ pub struct Paired {
 #[serde(rename_all = "snake_case", tag = "type")]
 pub enum Target {
     /// A server the user runs.
-    External { url: String, kind: ServerKind, model_id: String, api_key_env: Option<String> },
+    External { url: String, kind: ServerKind, model_id: String, api_key_env: Option<String>, process_name: Option<String> },
     /// A built-in reference server, installed and managed by the suite.
     Reference { backend: reference::Backend, quant: String },
 }
@@ -336,7 +339,7 @@ fn external_target(at: &str, ep: &EndpointEntry, q: &QuantEntry) -> Result<Targe
             bail!("{at}: api_key_env is empty; name an environment variable");
         }
     }
-    Ok(Target::External { url, kind: ep.kind, model_id, api_key_env: ep.api_key_env.clone() })
+    Ok(Target::External { url, kind: ep.kind, model_id, api_key_env: ep.api_key_env.clone(), process_name: ep.process_name.clone() })
 }
 
 /// Parses and checks a base URL; ensures it ends in `/v1`.

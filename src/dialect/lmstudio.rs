@@ -6,7 +6,8 @@
 //! `/v1/chat/completions` instead, without per-generation stats. `/api/v0/models/<id>` (quant,
 //! format, context) and `/api/v1/models` (size_bytes) go into the metadata.
 
-use super::{count, number, suppress_end_tokens, Dialect, DialectOptions, NativeRequest};
+use super::{count, number, suppress_end_tokens, text_at, Dialect, DialectOptions, NativeRequest};
+use crate::environment::ServerDescription;
 use crate::client::{GenerationRequest, Observation, Wire};
 use crate::prompts::Message;
 use crate::record::ServerReport;
@@ -55,6 +56,20 @@ impl Dialect for LmStudio {
 
     fn info_paths(&self, model_id: &str) -> Vec<String> {
         vec![format!("/api/v0/models/{model_id}"), "/api/v1/models".into()]
+    }
+
+    fn describe(&self, model_id: &str, info: &Value) -> ServerDescription {
+        let v0 = info.get(format!("/api/v0/models/{model_id}").as_str()).unwrap_or(&Value::Null);
+        let listed = info.get("/api/v1/models").and_then(|v| v.get("models").or(v.get("data"))).and_then(Value::as_array);
+        let v1 = listed.and_then(|models| models.iter().find(|m| m.get("key").and_then(Value::as_str) == Some(model_id))).unwrap_or(&Value::Null);
+        ServerDescription {
+            backend: text_at(v0, "/compatibility_type").or_else(|| text_at(v1, "/format")).map(|format| format!("lmstudio ({format})")),
+            backend_version: None,
+            quant: text_at(v0, "/quantization").or_else(|| text_at(v1, "/quantization/name")),
+            context_length: v1.pointer("/loaded_instances/0/config/context_length").and_then(Value::as_u64).or_else(|| count(v0, "max_context_length")),
+            model_bytes: count(v1, "size_bytes"),
+            ..ServerDescription::default()
+        }
     }
 
     fn server_report(&self, obs: &Observation) -> Option<ServerReport> {

@@ -16,6 +16,7 @@ mod vllm;
 mod vllm_mlx;
 
 use crate::client::{GenerationRequest, Observation, Wire};
+use crate::environment::ServerDescription;
 use crate::prompts::Message;
 use crate::record::ServerReport;
 use serde::{Deserialize, Serialize};
@@ -110,6 +111,12 @@ pub trait Dialect: Send + Sync {
         vec!["/v1/models".into()]
     }
 
+    /// Backend, quant, context length and model size from what [`Dialect::info_paths`] returned
+    /// (`info` maps each path that answered to its JSON).
+    fn describe(&self, _model_id: &str, _info: &Value) -> ServerDescription {
+        ServerDescription::default()
+    }
+
     /// The server's own account of a finished generation, if it gives one.
     fn server_report(&self, _obs: &Observation) -> Option<ServerReport> {
         None
@@ -176,6 +183,11 @@ fn suppress_end_tokens(options: &DialectOptions, body: &mut Map<String, Value>) 
 /// A number field of a JSON object, as f64.
 fn number(v: &Value, key: &str) -> Option<f64> {
     v.get(key)?.as_f64()
+}
+
+/// A string at a JSON pointer.
+fn text_at(v: &Value, pointer: &str) -> Option<String> {
+    v.pointer(pointer)?.as_str().map(str::to_owned)
 }
 
 /// A count field of a JSON object.

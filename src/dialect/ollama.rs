@@ -4,11 +4,12 @@
 //! length (ollama#12065): with `fixed_length`, samples that stop early are flagged.
 //! `/api/ps` (size, size_vram, quantization) and `/api/version` go into the metadata.
 
-use super::{count, number, Dialect, DialectOptions, NativeRequest};
+use super::{count, number, text_at, Dialect, DialectOptions, NativeRequest};
+use crate::environment::ServerDescription;
 use crate::client::{GenerationRequest, Observation, Wire};
 use crate::prompts::Message;
 use crate::record::ServerReport;
-use serde_json::json;
+use serde_json::{json, Value};
 
 pub struct Ollama {
     pub options: DialectOptions,
@@ -30,6 +31,22 @@ impl Dialect for Ollama {
 
     fn info_paths(&self, _model_id: &str) -> Vec<String> {
         vec!["/api/ps".into(), "/api/version".into()]
+    }
+
+    fn describe(&self, model_id: &str, info: &Value) -> ServerDescription {
+        let loaded = info.pointer("/~1api~1ps/models").and_then(Value::as_array).and_then(|models| {
+            models.iter().find(|m| [m.get("name"), m.get("model")].into_iter().flatten().any(|n| n.as_str() == Some(model_id)))
+        });
+        let loaded = loaded.unwrap_or(&Value::Null);
+        ServerDescription {
+            backend: Some("ollama".into()),
+            backend_version: info.pointer("/~1api~1version/version").and_then(Value::as_str).map(str::to_owned),
+            quant: text_at(loaded, "/details/quantization_level"),
+            context_length: count(loaded, "context_length"),
+            model_bytes: count(loaded, "size"),
+            model_vram_bytes: count(loaded, "size_vram"),
+            model_path: None,
+        }
     }
 
     fn server_report(&self, obs: &Observation) -> Option<ServerReport> {

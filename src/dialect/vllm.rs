@@ -6,7 +6,8 @@
 //! at a time.
 
 use super::prometheus::delta;
-use super::{Dialect, DialectOptions};
+use super::{text_at, Dialect, DialectOptions};
+use crate::environment::ServerDescription;
 use crate::client::Observation;
 use crate::record::ServerReport;
 use serde_json::{Map, Value};
@@ -34,6 +35,19 @@ impl Dialect for Vllm {
 
     fn metrics_path(&self) -> Option<&'static str> {
         Some("/metrics")
+    }
+
+    fn info_paths(&self, _model_id: &str) -> Vec<String> {
+        vec!["/v1/models".into(), "/version".into()]
+    }
+
+    fn describe(&self, _model_id: &str, info: &Value) -> ServerDescription {
+        ServerDescription {
+            backend: Some("vllm".into()),
+            backend_version: info.get("/version").and_then(|v| text_at(v, "/version")),
+            context_length: info.pointer("/~1v1~1models/data/0/max_model_len").and_then(Value::as_u64),
+            ..ServerDescription::default()
+        }
     }
 
     fn server_report(&self, obs: &Observation) -> Option<ServerReport> {
