@@ -97,6 +97,26 @@ pub struct QuantEntry {
     pub endpoint: Option<EndpointEntry>,
     #[serde(default)]
     pub run: RunSettings,
+    /// Named variants, each its own group `model/quant@variant` (criterion filters match it like
+    /// any other name).
+    #[serde(default)]
+    pub variants: IndexMap<String, VariantEntry>,
+}
+
+/// A variant of a quant: the same model served differently (e.g. the seeds' Phase 5
+/// `GGML_METAL_*` settings), benchmarked as its own group.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VariantEntry {
+    /// Environment variables for a server the suite starts.
+    #[serde(default)]
+    pub env: IndexMap<String, String>,
+    /// Extra arguments for a server the suite starts.
+    #[serde(default)]
+    pub server_args: Vec<String>,
+    /// Settings over the quant's.
+    #[serde(default)]
+    pub run: RunSettings,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -184,6 +204,14 @@ pub struct Settings {
     pub adaptive: Option<Adaptive>,
 }
 
+/// A resolved variant of a group.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Variant {
+    pub name: String,
+    pub env: Vec<(String, String)>,
+    pub server_args: Vec<String>,
+}
+
 /// Adaptive sampling bounds (see [`RunSettings::adaptive_half_width`]).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Adaptive {
@@ -195,10 +223,13 @@ pub struct Adaptive {
 /// One criterion group: a model at one quantization.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Group {
-    /// `model/quant`.
+    /// `model/quant`, or `model/quant@variant`.
     pub name: String,
     pub model: String,
+    /// The quant, with `@variant` for a variant's group.
     pub quant: String,
+    /// The variant's name, environment and server arguments.
+    pub variant: Option<Variant>,
     pub description: Option<String>,
     pub default: bool,
     pub target: Target,
@@ -292,11 +323,32 @@ fn resolve(file: &ConfigFile) -> Result<Vec<Group>> {
                 name: format!("{model}/{quant}"),
                 model: model.clone(),
                 quant: quant.clone(),
+                variant: None,
                 description: entry.description.clone(),
                 default: entry.default,
-                target,
-                settings: settings(merged),
+                target: target.clone(),
+                settings: settings(merged.clone()),
             });
+            for (name, v) in &q.variants {
+                let at = format!("{at}.variants.{name}");
+                if !is_valid_name(name) {
+                    bail!("{at}: the name must be lowercase letters, digits, '_', '-' or '.'");
+                }
+                check_settings(&format!("{at}.run"), &v.run)?;
+                if matches!(target, Target::External { .. }) && (!v.env.is_empty() || !v.server_args.is_empty()) {
+                    bail!("{at}: `env` and `server_args` apply only to servers the suite starts; for your own server, set them where you start it and give the variant only `run` settings");
+                }
+                groups.push(Group {
+                    name: format!("{model}/{quant}@{name}"),
+                    model: model.clone(),
+                    quant: format!("{quant}@{name}"),
+                    variant: Some(Variant { name: name.clone(), env: v.env.clone().into_iter().collect(), server_args: v.server_args.clone() }),
+                    description: entry.description.clone(),
+                    default: entry.default,
+                    target: target.clone(),
+                    settings: settings(v.run.over(&merged)),
+                });
+            }
         }
     }
     Ok(groups)
@@ -474,6 +526,29 @@ mod tests {
         assert_eq!((s.samples, s.warmup, s.max_tokens_cap), (20, 3, Some(32)));
         assert!(matches!(&cfg.groups[0].target, Target::External { url, .. } if url == "http://127.0.0.1:8080/v1"));
         assert_eq!(cfg.prompts_dir, Path::new("/cfg/prompts"));
+    }
+
+    #[test]
+    fn variants_are_groups_of_their_own() {
+        let cfg = parse(
+            r#"
+            [models.m]
+            reference = "llama-server"
+            [models.m.quants.q4_1]
+            run = { samples = 12 }
+            variants.one-thread = { server_args = ["--threads", "1"], env = { GGML_SCHED_MAX_COPIES = "1" }, run = { warmup = 3 } }
+            "#,
+        )
+        .unwrap();
+        let names: Vec<&str> = cfg.groups.iter().map(|g| g.name.as_str()).collect();
+        assert_eq!(names, ["m/q4_1", "m/q4_1@one-thread"]);
+        let v = &cfg.groups[1];
+        assert_eq!((v.quant.as_str(), v.settings.samples, v.settings.warmup), ("q4_1@one-thread", 12, 3));
+        assert!(matches!(&v.target, Target::Reference { quant, .. } if quant == "q4_1"));
+        let variant = v.variant.as_ref().unwrap();
+        assert_eq!((variant.server_args.clone(), variant.env.clone()), (vec!["--threads".to_owned(), "1".to_owned()], vec![("GGML_SCHED_MAX_COPIES".to_owned(), "1".to_owned())]));
+        let err = error("[models.m]\nendpoint = { url = \"http://x:1\", kind = \"ollama\" }\n[models.m.quants.a]\nmodel_id = \"a\"\nvariants.v = { env = { OLLAMA_FLASH_ATTENTION = \"1\" } }");
+        assert!(err.contains("models.m.quants.a.variants.v: `env` and `server_args` apply only"), "{err}");
     }
 
     #[test]

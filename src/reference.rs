@@ -94,6 +94,7 @@ pub fn launch_spec(manifest: &Manifest, backend: Backend, quant: &str, port: u16
         health_path: "/health".into(),
         ready_timeout: Duration::from_secs(300),
         log_path,
+        env: Vec::new(),
     })
 }
 

@@ -581,7 +581,11 @@ impl Suite<'_> {
         let port = managed::free_port()?;
         let threads = g.settings.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get() as u32));
         let log_path = lock(self.state).store.dir.join(format!("server-{}.log", g.name.replace('/', "_")));
-        let spec = reference::launch_spec(manifest, backend, quant, port, threads, log_path.clone())?;
+        let mut spec = reference::launch_spec(manifest, backend, quant, port, threads, log_path.clone())?;
+        if let Some(variant) = &g.variant {
+            spec.args.extend(variant.server_args.iter().cloned());
+            spec.env.extend(variant.env.iter().cloned());
+        }
         let server = self.rt.block_on(ManagedServer::start(&spec, self.http))?;
         self.progress.borrow().say(&format!("quantbench: {}: {} ready in {:.2} s (pid {}, {threads} threads)", g.name, backend.name(), server.load_time.as_secs_f64(), server.pid()));
         let model_id = model.path.file_stem().map_or_else(|| quant.to_owned(), |s| s.to_string_lossy().into_owned());

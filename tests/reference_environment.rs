@@ -1,7 +1,8 @@
-//! A real group on the managed reference llama-server: the run's metadata carries the machine's
-//! environment, the server's description and the model file's identity; memory sampling sees the
-//! server's resident memory rise above its idle value; every record carries llama-server's own
-//! timings and the cross-check holds.
+//! A real group on the managed reference llama-server — a config variant, so its server arguments
+//! are applied too: the run's metadata carries the machine's environment, the server's
+//! description and the model file's identity; memory sampling sees the server's resident memory
+//! rise above its idle value; every record carries llama-server's own timings and the cross-check
+//! holds.
 
 mod support;
 
@@ -13,20 +14,22 @@ fn a_reference_group_records_environment_memory_and_cross_checks() {
     quantbench::reference::ensure_installed(&|m| eprintln!("{m}")).expect("reference install");
     let tmp = tempfile::tempdir().unwrap();
     let body = "[run]\nsamples = 10\nwarmup = 1\nlanguages = [\"en\"]\ncategories = [\"short\"]\nmax_tokens_cap = 64\n\
-                [models.smollm2]\nreference = \"llama-server\"\nquants.q4_1 = {}\n";
+                [models.smollm2]\nreference = \"llama-server\"\n\
+                [models.smollm2.quants.q4_1]\nvariants.ctx2k = { server_args = [\"--ctx-size\", \"2048\"] }\n";
     let cfg = config(tmp.path(), body);
-    let outcome = run_suite(tmp.path(), &cfg, "--bench smollm2/q4_1").unwrap();
+    let outcome = run_suite(tmp.path(), &cfg, "--bench --exact smollm2/q4_1@ctx2k/short").unwrap();
     let dir = outcome.run_dir.unwrap();
     let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("metadata.json")).unwrap()).unwrap();
 
     assert!(meta["machine"]["env"].is_object() && meta["machine"]["logical_cores"].as_u64() >= Some(1));
     let group = &meta["groups"][0];
+    assert_eq!((group["name"].as_str(), meta["groups"].as_array().unwrap().len()), (Some("smollm2/q4_1@ctx2k"), 1));
     let identity = &group["model_file_identity"];
     let bytes = identity["bytes"].as_u64().unwrap();
     assert_eq!(identity["hashed_bytes"].as_u64(), Some(bytes.min(quantbench::environment::HASHED_PREFIX_BYTES)));
     assert_eq!(identity["sha256_prefix"].as_str().unwrap().len(), 64);
     assert_eq!(group["server_description"]["backend"], "llama.cpp");
-    assert!(group["server_description"]["context_length"].as_u64().is_some_and(|n| n > 0), "{group:#}");
+    assert_eq!(group["server_description"]["context_length"].as_u64(), Some(2048), "the variant's --ctx-size reached the server: {group:#}");
 
     let memory = &group["memory"];
     let (idle, peak, steady) = (memory["idle_rss_bytes"].as_u64().unwrap(), memory["peak_rss_bytes"].as_u64().unwrap(), memory["steady_rss_bytes"].as_u64().unwrap());
