@@ -5,7 +5,7 @@
 //! every error names the file, the entry and what is wrong.
 
 use crate::client::{Limits, Sampling};
-use crate::dialect::ServerKind;
+use crate::dialect::{DialectOptions, ServerKind};
 use crate::reference;
 use anyhow::{bail, Context, Result};
 use indexmap::IndexMap;
@@ -42,6 +42,12 @@ pub struct RunSettings {
     pub seed: Option<u64>,
     /// Allow the server's prompt-prefix cache (default off: each sample is a full prefill).
     pub prefix_cache: Option<bool>,
+    /// Ask the server to generate exactly `max_tokens` (default off); samples whose count differs
+    /// are flagged `length_mismatch`.
+    pub fixed_length: Option<bool>,
+    /// End-of-generation/end-of-turn token ids that fixed-length decoding suppresses through
+    /// `logit_bias` on servers without `ignore_eos` (mlx-lm, LM Studio).
+    pub eos_token_ids: Option<Vec<u32>>,
     /// Seconds without any bytes from the server before a request fails.
     pub idle_timeout_s: Option<f64>,
     /// Seconds a whole request may take.
@@ -64,7 +70,7 @@ impl RunSettings {
             ($($f:ident),*) => { RunSettings { $($f: self.$f.clone().or_else(|| lower.$f.clone())),* } };
         }
         pick!(
-            samples, warmup, max_failures, prompt_sets, languages, categories, max_tokens_cap, temperature, top_p, seed, prefix_cache, idle_timeout_s,
+            samples, warmup, max_failures, prompt_sets, languages, categories, max_tokens_cap, temperature, top_p, seed, prefix_cache, fixed_length, eos_token_ids, idle_timeout_s,
             total_timeout_s, threads, adaptive_half_width, adaptive_max_samples, adaptive_max_seconds
         )
     }
@@ -78,6 +84,9 @@ pub struct EndpointEntry {
     pub kind: ServerKind,
     /// Name of the environment variable holding the API key; the key itself never enters the config.
     pub api_key_env: Option<String>,
+    /// Name of the server's process, for memory sampling when it cannot be found by its port
+    /// (e.g. a server in a VM or behind a proxy).
+    pub process_name: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -91,6 +100,26 @@ pub struct QuantEntry {
     pub reference: Option<reference::Backend>,
     /// Run this group when no filter is given; overrides the model's `default`.
     pub default: Option<bool>,
+    #[serde(default)]
+    pub run: RunSettings,
+    /// Named variants, each its own group `model/quant@variant` (criterion filters match it like
+    /// any other name).
+    #[serde(default)]
+    pub variants: IndexMap<String, VariantEntry>,
+}
+
+/// A variant of a quant: the same model served differently (e.g. the seeds' Phase 5
+/// `GGML_METAL_*` settings), benchmarked as its own group.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VariantEntry {
+    /// Environment variables for a server the suite starts.
+    #[serde(default)]
+    pub env: IndexMap<String, String>,
+    /// Extra arguments for a server the suite starts.
+    #[serde(default)]
+    pub server_args: Vec<String>,
+    /// Settings over the quant's.
     #[serde(default)]
     pub run: RunSettings,
 }
@@ -153,7 +182,7 @@ pub struct Paired {
 #[serde(rename_all = "snake_case", tag = "type")]
 pub enum Target {
     /// A server the user runs.
-    External { url: String, kind: ServerKind, model_id: String, api_key_env: Option<String> },
+    External { url: String, kind: ServerKind, model_id: String, api_key_env: Option<String>, process_name: Option<String> },
     /// A built-in reference server, installed and managed by the suite.
     Reference { backend: reference::Backend, quant: String },
 }
@@ -170,12 +199,22 @@ pub struct Settings {
     pub max_tokens_cap: Option<u32>,
     pub sampling: Sampling,
     pub prefix_cache: bool,
+    pub fixed_length: bool,
+    pub eos_token_ids: Vec<u32>,
     #[serde(skip)]
     pub limits: Limits,
     pub idle_timeout_s: f64,
     pub total_timeout_s: f64,
     pub threads: Option<u32>,
     pub adaptive: Option<Adaptive>,
+}
+
+/// A resolved variant of a group.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Variant {
+    pub name: String,
+    pub env: Vec<(String, String)>,
+    pub server_args: Vec<String>,
 }
 
 /// Adaptive sampling bounds (see [`RunSettings::adaptive_half_width`]).
@@ -189,10 +228,13 @@ pub struct Adaptive {
 /// One criterion group: a model at one quantization.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Group {
-    /// `model/quant`.
+    /// `model/quant`, or `model/quant@variant`.
     pub name: String,
     pub model: String,
+    /// The quant, with `@variant` for a variant's group.
     pub quant: String,
+    /// The variant's name, environment and server arguments.
+    pub variant: Option<Variant>,
     pub description: Option<String>,
     pub default: bool,
     pub target: Target,
@@ -205,6 +247,13 @@ pub struct Config {
     pub prompts_dir: PathBuf,
     pub groups: Vec<Group>,
     pub paired: Vec<Paired>,
+}
+
+impl Settings {
+    /// What the group's dialect is asked to do.
+    pub fn dialect_options(&self) -> DialectOptions {
+        DialectOptions { prefix_cache: self.prefix_cache, fixed_length: self.fixed_length, eos_token_ids: self.eos_token_ids.clone() }
+    }
 }
 
 impl Config {
@@ -279,11 +328,32 @@ fn resolve(file: &ConfigFile) -> Result<Vec<Group>> {
                 name: format!("{model}/{quant}"),
                 model: model.clone(),
                 quant: quant.clone(),
+                variant: None,
                 description: entry.description.clone(),
                 default: q.default.unwrap_or(entry.default),
-                target,
-                settings: settings(merged),
+                target: target.clone(),
+                settings: settings(merged.clone()),
             });
+            for (name, v) in &q.variants {
+                let at = format!("{at}.variants.{name}");
+                if !is_valid_name(name) {
+                    bail!("{at}: the name must be lowercase letters, digits, '_', '-' or '.'");
+                }
+                check_settings(&format!("{at}.run"), &v.run)?;
+                if matches!(target, Target::External { .. }) && (!v.env.is_empty() || !v.server_args.is_empty()) {
+                    bail!("{at}: `env` and `server_args` apply only to servers the suite starts; for your own server, set them where you start it and give the variant only `run` settings");
+                }
+                groups.push(Group {
+                    name: format!("{model}/{quant}@{name}"),
+                    model: model.clone(),
+                    quant: format!("{quant}@{name}"),
+                    variant: Some(Variant { name: name.clone(), env: v.env.clone().into_iter().collect(), server_args: v.server_args.clone() }),
+                    description: entry.description.clone(),
+                    default: q.default.unwrap_or(entry.default),
+                    target: target.clone(),
+                    settings: settings(v.run.over(&merged)),
+                });
+            }
         }
     }
     Ok(groups)
@@ -326,7 +396,7 @@ fn external_target(at: &str, ep: &EndpointEntry, q: &QuantEntry) -> Result<Targe
             bail!("{at}: api_key_env is empty; name an environment variable");
         }
     }
-    Ok(Target::External { url, kind: ep.kind, model_id, api_key_env: ep.api_key_env.clone() })
+    Ok(Target::External { url, kind: ep.kind, model_id, api_key_env: ep.api_key_env.clone(), process_name: ep.process_name.clone() })
 }
 
 /// Parses and checks a base URL; ensures it ends in `/v1`.
@@ -401,6 +471,8 @@ fn settings(s: RunSettings) -> Settings {
             seed: s.seed.or(defaults.seed),
         },
         prefix_cache: s.prefix_cache.unwrap_or(false),
+        fixed_length: s.fixed_length.unwrap_or(false),
+        eos_token_ids: s.eos_token_ids.unwrap_or_default(),
         limits: Limits { idle: Duration::from_secs_f64(idle), total: Duration::from_secs_f64(total), ..limits },
         idle_timeout_s: idle,
         total_timeout_s: total,
@@ -475,6 +547,29 @@ mod tests {
         assert_eq!((s.samples, s.warmup, s.max_tokens_cap), (20, 3, Some(32)));
         assert!(matches!(&cfg.groups[0].target, Target::External { url, .. } if url == "http://127.0.0.1:8080/v1"));
         assert_eq!(cfg.prompts_dir, Path::new("/cfg/prompts"));
+    }
+
+    #[test]
+    fn variants_are_groups_of_their_own() {
+        let cfg = parse(
+            r#"
+            [models.m]
+            reference = "llama-server"
+            [models.m.quants.q4_1]
+            run = { samples = 12 }
+            variants.one-thread = { server_args = ["--threads", "1"], env = { GGML_SCHED_MAX_COPIES = "1" }, run = { warmup = 3 } }
+            "#,
+        )
+        .unwrap();
+        let names: Vec<&str> = cfg.groups.iter().map(|g| g.name.as_str()).collect();
+        assert_eq!(names, ["m/q4_1", "m/q4_1@one-thread"]);
+        let v = &cfg.groups[1];
+        assert_eq!((v.quant.as_str(), v.settings.samples, v.settings.warmup), ("q4_1@one-thread", 12, 3));
+        assert!(matches!(&v.target, Target::Reference { quant, .. } if quant == "q4_1"));
+        let variant = v.variant.as_ref().unwrap();
+        assert_eq!((variant.server_args.clone(), variant.env.clone()), (vec!["--threads".to_owned(), "1".to_owned()], vec![("GGML_SCHED_MAX_COPIES".to_owned(), "1".to_owned())]));
+        let err = error("[models.m]\nendpoint = { url = \"http://x:1\", kind = \"ollama\" }\n[models.m.quants.a]\nmodel_id = \"a\"\nvariants.v = { env = { OLLAMA_FLASH_ATTENTION = \"1\" } }");
+        assert!(err.contains("models.m.quants.a.variants.v: `env` and `server_args` apply only"), "{err}");
     }
 
     #[test]

@@ -65,8 +65,13 @@ pub fn to_record(ctx: &SampleContext<'_>, obs: Observation, dialect: &dyn Dialec
     if ok && counts.completion.is_some_and(|n| n > u64::from(ctx.max_tokens)) {
         flags.push(Flag::OverMaxTokens);
     }
-    let server = dialect.server_report(&obs).map(|report| cross_check(report, &metrics));
-    if server.as_ref().and_then(|s| s.decode_rate_rel_diff).is_some_and(|d| d.abs() > SERVER_DECODE_TOLERANCE) {
+    if ok && dialect.options().fixed_length && counts.completion != Some(u64::from(ctx.max_tokens)) {
+        flags.push(Flag::LengthMismatch);
+    }
+    let server = dialect.server_report(&obs).map(|report| cross_check(report, &metrics, counts.completion));
+    let rate_disagrees = server.as_ref().and_then(|s| s.decode_rate_rel_diff).is_some_and(|d| d.abs() > SERVER_DECODE_TOLERANCE);
+    let count_disagrees = server.as_ref().and_then(|s| s.completion_diff).is_some_and(|d| d != 0);
+    if ok && (rate_disagrees || count_disagrees) {
         flags.push(Flag::ServerDisagrees);
     }
     flags.sort();
@@ -103,10 +108,15 @@ pub fn to_record(ctx: &SampleContext<'_>, obs: Observation, dialect: &dyn Dialec
 /// server's side is (predicted_n − 1) / predicted_ms — llama-server's `predicted_ms` starts when
 /// the first token is sampled from the prompt batch. Current llama-server builds report exactly
 /// that as `predicted_per_second`; older ones reported predicted_n / predicted_ms, optimistic by
-/// N / (N − 1). Computing it here keeps the check right for both.
-fn cross_check(mut report: ServerReport, ours: &Metrics) -> ServerReport {
+/// N / (N − 1). Computing it here keeps the check right for both. A server that reports only a
+/// rate (LM Studio) is compared by that rate.
+fn cross_check(mut report: ServerReport, ours: &Metrics, completion: Option<u64>) -> ServerReport {
     let server_like_ours = match (report.predicted_n, report.predicted_ms) {
         (Some(n), Some(ms)) if n >= 2 && ms > 0.0 => Some((n - 1) as f64 / (ms / 1000.0)),
+        _ => report.decode_rate,
+    };
+    report.completion_diff = match (completion, report.predicted_n) {
+        (Some(ours), Some(server)) => i64::try_from(ours).ok().zip(i64::try_from(server).ok()).map(|(a, b)| a - b),
         _ => None,
     };
     report.decode_rate_rel_diff = match (ours.decode_rate, server_like_ours) {

@@ -23,6 +23,8 @@ pub struct LaunchSpec {
     pub ready_timeout: Duration,
     /// Where the server's stdout and stderr go.
     pub log_path: PathBuf,
+    /// Extra environment variables (a config variant's, e.g. `GGML_*`).
+    pub env: Vec<(String, String)>,
 }
 
 /// A POST to `path` (under the server's root) with a JSON `body`.
@@ -55,7 +57,7 @@ impl ManagedServer {
     pub async fn start(spec: &LaunchSpec, http: &reqwest::Client) -> Result<ManagedServer> {
         let log = std::fs::File::create(&spec.log_path).with_context(|| format!("creating {}", spec.log_path.display()))?;
         let mut cmd = Command::new(&spec.program);
-        cmd.args(&spec.args).stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
+        cmd.args(&spec.args).envs(spec.env.iter().map(|(k, v)| (k, v))).stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
         detach_from_terminal_signals(&mut cmd);
         let started = Instant::now();
         let child = cmd.spawn().with_context(|| format!("starting {}", spec.program.display()))?;

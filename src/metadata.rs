@@ -2,6 +2,8 @@
 //! group the endpoint it used, how long its model took to load and what the server said it was.
 
 use crate::config::Group;
+use crate::environment::{ModelFileIdentity, ServerDescription};
+use crate::memory::MemoryStats;
 use crate::reference::mlx::MlxManifest;
 use crate::reference::Manifest;
 use crate::sysmon::Machine;
@@ -45,6 +47,18 @@ pub struct GroupRun {
     pub server_log: Option<PathBuf>,
     /// Process id of a managed server.
     pub server_pid: Option<u32>,
+    /// Backend, version, quant, context length and model size as the server described them.
+    #[serde(default)]
+    pub server_description: Option<ServerDescription>,
+    /// The model file (when it is on this machine) with a hash of its first 64 MiB.
+    #[serde(default)]
+    pub model_file_identity: Option<ModelFileIdentity>,
+    /// Resident memory of the server's process tree while the group ran.
+    #[serde(default)]
+    pub memory: Option<MemoryStats>,
+    /// Why memory was not sampled (the server process was not found).
+    #[serde(default)]
+    pub memory_unavailable: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -66,6 +80,25 @@ pub struct Metadata {
     /// The MLX reference install, when an MLX reference group ran.
     pub reference_mlx: Option<MlxManifest>,
     pub groups: Vec<GroupRun>,
+}
+
+/// One line of the closing note per group: load time, memory as measured, and what the server
+/// said it runs. Anything not measured is said to be so.
+pub fn server_line(g: &GroupRun) -> String {
+    const GB: f64 = 1e9;
+    let load = g.load_time_s.map_or("load time not measured".into(), |s| format!("load {s:.2} s"));
+    let memory = match (&g.memory, &g.memory_unavailable) {
+        (Some(m), _) => {
+            let per_gb = m.peak_rss_per_model_gb.map_or(String::new(), |r| format!(", {r:.2} GB per GB of model"));
+            format!("RSS idle {:.3} GB, peak {:.3} GB, steady {:.3} GB ({} samples{per_gb})", m.idle_rss_bytes as f64 / GB, m.peak_rss_bytes as f64 / GB, m.steady_rss_bytes as f64 / GB, m.samples)
+        }
+        (None, Some(why)) => format!("memory not sampled: {why}"),
+        (None, None) => "memory not sampled".into(),
+    };
+    let d = g.server_description.clone().unwrap_or_default();
+    let backend = [d.backend, d.backend_version, d.quant].into_iter().flatten().collect::<Vec<_>>().join(" ");
+    let reported = d.model_bytes.map_or(String::new(), |b| format!("; server-reported model size {:.3} GB", b as f64 / GB));
+    format!("{}: {load}; {memory}{reported}{}", g.name, if backend.is_empty() { String::new() } else { format!("; {backend}") })
 }
 
 /// The checkout's revision and whether it had uncommitted changes; absent outside git.

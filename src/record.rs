@@ -33,8 +33,12 @@ pub enum Flag {
     EarlyStop,
     /// Part of the prompt came from the server's prefix cache, so TTFT is not a full prefill.
     PrefixCacheHit,
-    /// The server's own decode rate differs from ours by more than the stated tolerance.
+    /// The server's own figures differ from ours beyond the stated tolerance: decode rate by more
+    /// than 5 %, or its generated-token count from the count we used.
     ServerDisagrees,
+    /// Fixed-length decoding was asked for (`fixed_length`), yet the count differs from
+    /// `max_tokens` (the server could not force the length, or ignored it).
+    LengthMismatch,
     /// The stream ended (cleanly) without a `[DONE]` marker.
     NoDoneMarker,
     /// The server produced more tokens than `max_tokens` asked for: it did not honour the limit.
@@ -111,6 +115,9 @@ pub struct ServerReport {
     pub decode_rate_rel_diff: Option<f64>,
     /// Our TTFT minus the server's prompt time: HTTP, queueing and streaming overhead.
     pub ttft_minus_prompt_ms: Option<f64>,
+    /// Our completion count minus the server's `predicted_n`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion_diff: Option<i64>,
 }
 
 /// The text the model produced, kept apart by channel.

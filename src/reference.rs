@@ -106,6 +106,7 @@ pub fn launch_spec(manifest: &Manifest, quant: &str, port: u16, threads: u32, lo
         ready_probe: None,
         ready_timeout: Duration::from_secs(300),
         log_path,
+        env: Vec::new(),
     })
 }
 

@@ -7,9 +7,11 @@ use crate::client::{self, Endpoint, GenerationRequest};
 use crate::compare::{self, Comparison, Verdict};
 use crate::analysis;
 use crate::config::{Adaptive, Config, Group, Paired, Target};
-use crate::dialect::{self, DialectOptions, ServerKind};
+use crate::dialect::{self, ServerKind};
+use crate::environment;
 use crate::generation::{self, SampleContext};
 use crate::managed::{self, ManagedServer};
+use crate::memory::{self, MemorySampler};
 use crate::metadata::{self, GroupRun, Metadata, RunStatus};
 use crate::progress::Progress;
 use crate::paired::{self, PairedComparison};
@@ -267,6 +269,10 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
     let summary = state.finish(RunStatus::Complete, None)?;
     println!("\nquantbench summary ({}): medians over successful samples", state.store.dir.display());
     print!("{}", summary::table(&summary));
+    println!("\nquantbench servers (resident memory of each server's process tree, sampled every {} ms):", memory::SAMPLE_INTERVAL.as_millis());
+    for g in &state.metadata.groups {
+        println!("  {}", metadata::server_line(g));
+    }
     if let Some(doc) = &comparisons {
         println!("\nquantbench verdicts against baseline {:?} (noise threshold {:.0} %, Holm-corrected α = {}):", doc.baseline, noise * 100.0, compare::ALPHA);
         print!("{}", compare::table(&doc.comparisons));
@@ -444,22 +450,60 @@ impl Suite<'_> {
     /// Sets up a group's endpoint — starting its server when the suite manages it — and records
     /// it in the metadata.
     fn open_endpoint(&self, g: &Group) -> Result<(Endpoint, Option<ManagedServer>)> {
-        let options = DialectOptions { prefix_cache: g.settings.prefix_cache };
         let (endpoint, server, run_info) = match &g.target {
-            Target::External { url, kind, model_id, api_key_env } => {
+            Target::External { url, kind, model_id, api_key_env, .. } => {
                 let api_key = api_key_env.as_ref().and_then(|v| std::env::var(v).ok());
-                let endpoint = Endpoint { base_url: url.clone(), model_id: model_id.clone(), api_key, dialect: dialect::for_kind(*kind, options) };
-                let info = GroupRun { name: g.name.clone(), base_url: url.clone(), model_id: model_id.clone(), managed: false, load_time_s: None, model_file: None, model_file_bytes: None, server_info: None, server_log: None, server_pid: None };
+                let endpoint = Endpoint { base_url: url.clone(), model_id: model_id.clone(), api_key, dialect: dialect::for_kind(*kind, g.settings.dialect_options()) };
+                let server_info = self.rt.block_on(client::server_info(self.http, &endpoint));
+                let info = GroupRun {
+                    name: g.name.clone(),
+                    base_url: url.clone(),
+                    model_id: model_id.clone(),
+                    managed: false,
+                    load_time_s: None,
+                    model_file: None,
+                    model_file_bytes: None,
+                    server_info,
+                    server_log: None,
+                    server_pid: None,
+                    server_description: None,
+                    model_file_identity: None,
+                    memory: None,
+                    memory_unavailable: None,
+                };
                 (endpoint, None, info)
             }
             Target::Reference { backend, quant } => {
                 self.start_reference(g, *backend, quant).map_err(|e| e.context("the reference server did not start"))?
             }
         };
+        let run_info = self.describe_environment(&endpoint, run_info);
+        if g.settings.fixed_length && !endpoint.dialect.forces_length() {
+            self.progress.borrow().say(&format!("quantbench: {}: fixed_length: this server cannot be made to generate exactly max_tokens (no ignore_eos, or no eos_token_ids for logit_bias); samples with another count are flagged length_mismatch", g.name));
+        }
         let mut state = lock(self.state);
         state.metadata.groups.push(run_info);
         state.save_metadata()?;
         Ok((endpoint, server))
+    }
+
+    /// Adds what the server said about itself, and the model file's identity when the file is
+    /// on this machine (named by the config's reference install or by the server).
+    fn describe_environment(&self, endpoint: &Endpoint, mut info: GroupRun) -> GroupRun {
+        let description = info.server_info.as_ref().map(|i| endpoint.dialect.describe(&endpoint.model_id, i));
+        let file = info.model_file.clone().or_else(|| description.as_ref()?.model_path.clone()).filter(|p| p.is_file());
+        if let Some(path) = file {
+            match environment::identify_model_file(&path) {
+                Ok(identity) => {
+                    info.model_file = Some(identity.path.clone());
+                    info.model_file_bytes = Some(identity.bytes);
+                    info.model_file_identity = Some(identity);
+                }
+                Err(e) => self.progress.borrow().say(&format!("quantbench: {}: cannot identify the model file: {e:#}", info.name)),
+            }
+        }
+        info.server_description = description;
+        info
     }
 
     /// Marks benchmarks abandoned for `reason` and says so.
@@ -478,6 +522,7 @@ impl Suite<'_> {
             Ok(opened) => opened,
             Err(e) => return self.abandon(&g.name, &p.categories.iter().map(|c| c.name).collect::<Vec<_>>(), &format!("{e:#}")),
         };
+        let sampler = self.start_memory_sampler(g, server.as_ref());
         let server = server.map(RefCell::new);
         for category in &p.categories {
             let died = server.as_ref().and_then(|s| {
@@ -508,7 +553,37 @@ impl Suite<'_> {
             }
             lock(self.state).save_summary()?;
         }
+        if let Some(sampler) = sampler {
+            let mut state = lock(self.state);
+            if let Some(info) = state.metadata.groups.iter_mut().rev().find(|i| i.name == g.name) {
+                info.memory = sampler.stop(info.model_file_bytes.or(info.server_description.as_ref().and_then(|d| d.model_bytes)));
+            }
+            state.save_metadata()?;
+        }
         Ok(())
+    }
+
+    /// Starts sampling the resident memory of the group's server: the managed process, else the
+    /// process named in the config, else whatever listens on the endpoint's port on this machine.
+    /// When none is found the metadata says why.
+    fn start_memory_sampler(&self, g: &Group, managed: Option<&ManagedServer>) -> Option<MemorySampler> {
+        let found = match (&g.target, managed) {
+            (_, Some(server)) => Ok((server.pid(), "managed by the suite".to_owned())),
+            (Target::External { process_name: Some(name), .. }, None) => memory::find_by_name(name),
+            (Target::External { url, .. }, None) => local_port(url).ok_or_else(|| format!("{url} is not on this machine; set `process_name` on the endpoint")).and_then(memory::find_listener),
+            (Target::Reference { .. }, None) => Err("the reference server is not running".to_owned()),
+        };
+        match found {
+            Ok((pid, found_by)) => Some(MemorySampler::start(pid, found_by)),
+            Err(reason) => {
+                self.progress.borrow().say(&format!("quantbench: {}: memory not sampled: {reason}", g.name));
+                let mut state = lock(self.state);
+                if let Some(info) = state.metadata.groups.iter_mut().rev().find(|i| i.name == g.name) {
+                    info.memory_unavailable = Some(reason);
+                }
+                None
+            }
+        }
     }
 
     /// Starts the reference server for one quant; returns its endpoint, the process and what
@@ -517,7 +592,7 @@ impl Suite<'_> {
         let port = managed::free_port()?;
         let log_path = lock(self.state).store.dir.join(format!("server-{}.log", g.name.replace('/', "_")));
         let not_installed = || format!("the {} reference is not installed", backend.name());
-        let launch = match backend {
+        let mut launch = match backend {
             Backend::LlamaServer => {
                 let manifest = self.reference.with_context(not_installed)?;
                 let model = manifest.model(quant).with_context(|| format!("the reference install has no {quant} model"))?;
@@ -544,20 +619,17 @@ impl Suite<'_> {
                 }
             }
         };
+        if let Some(variant) = &g.variant {
+            launch.spec.args.extend(variant.server_args.iter().cloned());
+            launch.spec.env.extend(variant.env.iter().cloned());
+        }
         let server = self.rt.block_on(ManagedServer::start(&launch.spec, self.http))?;
         self.progress.borrow().say(&format!("quantbench: {}: {} ready in {:.2} s (pid {}, {})", g.name, backend.name(), server.load_time.as_secs_f64(), server.pid(), launch.detail));
-        let server_info = launch.known_info.or_else(|| {
-            self.rt.block_on(async {
-                let props = self.http.get(format!("http://127.0.0.1:{port}/props")).timeout(Duration::from_secs(5)).send().await.ok()?;
-                let props: serde_json::Value = props.json().await.ok()?;
-                Some(serde_json::json!({ "build_info": props.get("build_info"), "model_path": props.get("model_path"), "total_slots": props.get("total_slots") }))
-            })
-        });
         let endpoint = Endpoint {
             base_url: server.base_url.clone(),
             model_id: launch.model_id.clone(),
             api_key: None,
-            dialect: dialect::for_kind(launch.kind, DialectOptions { prefix_cache: g.settings.prefix_cache }),
+            dialect: dialect::for_kind(launch.kind, g.settings.dialect_options()),
         };
         let info = GroupRun {
             name: g.name.clone(),
@@ -567,9 +639,17 @@ impl Suite<'_> {
             load_time_s: Some(server.load_time.as_secs_f64()),
             model_file: Some(launch.model.path.clone()),
             model_file_bytes: Some(launch.model.bytes),
-            server_info,
+            // MLX reports nothing about itself over HTTP: what the install knows stands in.
+            server_info: match launch.known_info {
+                Some(known) => Some(known),
+                None => self.rt.block_on(client::server_info(self.http, &endpoint)),
+            },
             server_log: Some(log_path),
             server_pid: Some(server.pid()),
+            server_description: None,
+            model_file_identity: None,
+            memory: None,
+            memory_unavailable: None,
         };
         Ok((endpoint, Some(server), info))
     }
@@ -585,7 +665,7 @@ struct ReferenceLaunch<'m> {
     /// For the "ready" line: threads, or the MLX version.
     detail: String,
     /// Server info known without asking the server (MLX reports nothing about itself over HTTP);
-    /// otherwise llama-server's `/props` is read.
+    /// otherwise the dialect's info paths (llama-server: `/props`, `/v1/models`) are read.
     known_info: Option<serde_json::Value>,
 }
 
@@ -768,6 +848,14 @@ impl Suite<'_> {
         self.progress.borrow_mut().generation(&label, sample.index, sample.of, &record);
         Ok(record)
     }
+}
+
+/// The port of a URL whose host is this machine (loopback or `localhost`).
+fn local_port(url: &str) -> Option<u16> {
+    let url = reqwest::Url::parse(url).ok()?;
+    let host = url.host_str()?.trim_start_matches('[').trim_end_matches(']');
+    let local = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    local.then(|| url.port_or_known_default()).flatten()
 }
 
 /// Measured samples per benchmark: `--sample-size` if given, else the config's `samples`.

@@ -57,7 +57,7 @@ fn greedy_output_equals_llama_servers_for_the_first_16_tokens() {
     let port = managed::free_port().unwrap();
     let spec = reference::launch_spec(&llama, "q4_1", port, 2, tmp.path().join("llama.log")).unwrap();
     let llama_server = rt.block_on(ManagedServer::start(&spec, &http)).expect("llama-server starts");
-    let llama_endpoint = Endpoint { base_url: llama_server.base_url.clone(), model_id: "smollm2".into(), api_key: None, dialect: dialect::for_kind(ServerKind::LlamaServer, options) };
+    let llama_endpoint = Endpoint { base_url: llama_server.base_url.clone(), model_id: "smollm2".into(), api_key: None, dialect: dialect::for_kind(ServerKind::LlamaServer, options.clone()) };
 
     let port = managed::free_port().unwrap();
     let spec = mlx::launch_spec(&mlx_manifest, "mlx-4bit", port, false, tmp.path().join("mlx.log")).unwrap();

@@ -12,6 +12,9 @@ commands:
   summary RUN_DIR     recompute summary.json of a run directory from its generations.jsonl
   report RUN_DIR      (re)write a run's index.html, summary.md and generations.csv, and the
                       index.html of all runs beside it
+  probe URL [--kind K] [--model ID]
+                      try what the endpoint supports (usage in streams, reasoning field,
+                      fixed-length decoding, logprobs, server timings); suggest a config entry
   compare OLD NEW     verdict table of NEW against OLD; each a run directory or a baseline name
                       (noise threshold: $QUANTBENCH_NOISE_THRESHOLD, default 0.05; exit 3 on a
                       regression when $QUANTBENCH_FAIL_ON_REGRESSION=1)";
@@ -39,6 +42,7 @@ fn main() -> ExitCode {
                 println!("{}", f.display());
             }
         }),
+        ["probe", url, rest @ ..] => probe(url, rest),
         ["compare", old, new] => match compare(old, new) {
             Ok(true) if quantbench::suite::gate_enabled() => return ExitCode::from(3),
             other => other.map(|_| ()),
@@ -72,6 +76,28 @@ fn resummarize(dir: &std::path::Path) -> anyhow::Result<()> {
     let summary = quantbench::summary::summarize(&run, &records, &notes);
     quantbench::store::write_json_atomic(&dir.join("summary.json"), &summary)?;
     println!("{}", dir.join("summary.json").display());
+    Ok(())
+}
+
+/// Runs `probe` and prints its report.
+fn probe(url: &str, options: &[&str]) -> anyhow::Result<()> {
+    let (mut kind, mut model) = (None, None);
+    let mut options = options.iter();
+    while let Some(option) = options.next() {
+        let value = options.next().ok_or_else(|| anyhow::anyhow!("{option} needs a value"))?;
+        match *option {
+            "--kind" => {
+                let names: Vec<&str> = quantbench::dialect::ServerKind::ALL.iter().map(|k| k.name()).collect();
+                kind = Some(quantbench::dialect::ServerKind::from_name(value).ok_or_else(|| anyhow::anyhow!("unknown kind {value:?}; one of {}", names.join(", ")))?);
+            }
+            "--model" => model = Some(value.to_string()),
+            other => anyhow::bail!("unknown option {other:?}; probe takes --kind and --model"),
+        }
+    }
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let http = quantbench::client::http_client()?;
+    let report = rt.block_on(quantbench::probe::probe(&http, url, kind, model))?;
+    print!("{}", report.text());
     Ok(())
 }
 

@@ -7,16 +7,19 @@
 
 pub mod chunk;
 pub mod sse;
+pub mod think;
 
 use crate::counts::EventCounts;
-use crate::dialect::Dialect;
+use crate::dialect::{self, Dialect};
 use crate::prompts::Message;
 use crate::record::Output;
 use chunk::{Chunk, LlamaTimings, Usage};
 use futures_util::StreamExt;
 use serde::Serialize;
 use sse::{SseDecoder, SseItem};
+use std::borrow::Cow;
 use std::time::Duration;
+use think::InlineThink;
 use tokio::time::{timeout_at, Instant};
 
 /// Where and how to send requests.
@@ -34,6 +37,24 @@ impl Endpoint {
     pub fn chat_url(&self) -> String {
         format!("{}/chat/completions", self.base_url.trim_end_matches('/'))
     }
+
+    /// The base URL without `/v1`, where native APIs and `/metrics` live.
+    pub fn server_root(&self) -> &str {
+        let base = self.base_url.trim_end_matches('/');
+        base.strip_suffix("/v1").unwrap_or(base)
+    }
+}
+
+/// How a response stream is framed and what its events look like.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Wire {
+    /// OpenAI chat-completion chunks over SSE.
+    #[default]
+    OpenAiSse,
+    /// Ollama's native `/api/chat`: one JSON object per line, durations on the last.
+    OllamaNdjson,
+    /// LM Studio's `/api/v1/chat`: named SSE events, stats in `chat.end`.
+    LmStudioEvents,
 }
 
 /// Sampling parameters sent with every request.
@@ -92,6 +113,15 @@ pub struct Observation {
     pub finish_reason: Option<String>,
     pub saw_done: bool,
     pub error: Option<String>,
+    /// The final statistics object of a native API (Ollama's last line, LM Studio's
+    /// `chat.end` stats), read by the dialect.
+    pub server_stats: Option<serde_json::Value>,
+    /// Prometheus text scraped just before the request and just after the stream, for dialects
+    /// that name a metrics endpoint.
+    pub metrics_before: Option<String>,
+    pub metrics_after: Option<String>,
+    /// Inline `<think>` tracking; applied when the stream is finished.
+    pub think: InlineThink,
 }
 
 /// Builds the shared HTTP client: no proxy (endpoints are local), and a new connection for every
@@ -102,10 +132,20 @@ pub fn http_client() -> anyhow::Result<reqwest::Client> {
     Ok(reqwest::Client::builder().no_proxy().connect_timeout(Duration::from_secs(10)).pool_max_idle_per_host(0).tcp_nodelay(true).build()?)
 }
 
-pub fn request_body(endpoint: &Endpoint, req: &GenerationRequest<'_>) -> serde_json::Value {
+/// The URL, body and stream format of one generation: the dialect's native request, or OpenAI
+/// chat completions with the dialect's additions.
+pub fn request(endpoint: &Endpoint, req: &GenerationRequest<'_>) -> (String, serde_json::Value, Wire) {
+    let messages = dialect::messages_to_send(endpoint.dialect.as_ref(), req.messages);
+    match endpoint.dialect.native_request(&endpoint.model_id, req, &messages) {
+        Some(native) => (format!("{}{}", endpoint.server_root(), native.path), native.body, native.wire),
+        None => (endpoint.chat_url(), request_body(endpoint, req, &messages), Wire::OpenAiSse),
+    }
+}
+
+fn request_body(endpoint: &Endpoint, req: &GenerationRequest<'_>, messages: &[Message]) -> serde_json::Value {
     let mut body = serde_json::json!({
         "model": endpoint.model_id,
-        "messages": req.messages,
+        "messages": messages,
         "max_tokens": req.max_tokens,
         "stream": true,
         "stream_options": {"include_usage": true},
@@ -120,12 +160,45 @@ pub fn request_body(endpoint: &Endpoint, req: &GenerationRequest<'_>) -> serde_j
     body
 }
 
+/// What the server says about itself and its model: the JSON of each of the dialect's info paths
+/// that answered, keyed by path; absent when none did.
+pub async fn server_info(http: &reqwest::Client, endpoint: &Endpoint) -> Option<serde_json::Value> {
+    let mut info = serde_json::Map::new();
+    for path in endpoint.dialect.info_paths(&endpoint.model_id) {
+        let url = format!("{}{path}", endpoint.server_root());
+        let builder = http.get(url).timeout(Duration::from_secs(5));
+        let builder = match &endpoint.api_key {
+            Some(key) => builder.bearer_auth(key),
+            None => builder,
+        };
+        let Ok(response) = builder.send().await.and_then(reqwest::Response::error_for_status) else { continue };
+        if let Ok(json) = response.json::<serde_json::Value>().await {
+            info.insert(path, json);
+        }
+    }
+    (!info.is_empty()).then_some(info.into())
+}
+
 /// Runs one streamed generation. Never panics on what the server sends; failures are in
 /// `Observation::error` with everything measured up to that point.
 pub async fn generate(http: &reqwest::Client, endpoint: &Endpoint, req: &GenerationRequest<'_>, limits: &Limits) -> Observation {
-    let body = serde_json::to_vec(&request_body(endpoint, req)).expect("JSON values serialize");
+    let (url, body, wire) = request(endpoint, req);
+    let body = serde_json::to_vec(&body).expect("JSON values serialize");
+    let metrics_url = endpoint.dialect.metrics_path().map(|path| format!("{}{path}", endpoint.server_root()));
+    let scrape = |url: Option<String>| async move {
+        let response = http.get(url?).timeout(Duration::from_secs(5)).send().await.ok()?.error_for_status().ok()?;
+        response.text().await.ok()
+    };
+    let metrics_before = scrape(metrics_url.clone()).await;
+    let obs = generate_stream(http, endpoint, &url, body, wire, req, limits).await;
+    let metrics_after = if metrics_before.is_some() { scrape(metrics_url).await } else { None };
+    Observation { metrics_before, metrics_after, ..obs }
+}
+
+/// The timed part of [`generate`]: send, then read the stream as it arrives.
+async fn generate_stream(http: &reqwest::Client, endpoint: &Endpoint, url: &str, body: Vec<u8>, wire: Wire, req: &GenerationRequest<'_>, limits: &Limits) -> Observation {
     let build = || {
-        let builder = http.post(endpoint.chat_url()).header(reqwest::header::CONTENT_TYPE, "application/json").body(body);
+        let builder = http.post(url).header(reqwest::header::CONTENT_TYPE, "application/json").body(body);
         match &endpoint.api_key {
             Some(key) => builder.bearer_auth(key),
             None => builder,
@@ -152,7 +225,7 @@ pub async fn generate(http: &reqwest::Client, endpoint: &Endpoint, req: &Generat
     }
 
     let mut stream = response.bytes_stream();
-    let mut parser = StreamParser::new(obs, limits.max_line_bytes, max_token_events(req.max_tokens));
+    let mut parser = StreamParser::for_wire(wire, obs, limits.max_line_bytes, max_token_events(req.max_tokens));
     loop {
         let next = timeout_at(next_deadline(Instant::now(), deadline), stream.next()).await;
         let now = Instant::now();
@@ -178,6 +251,7 @@ pub struct StreamParser {
     failure: Option<String>,
     body_ended: bool,
     max_token_events: u64,
+    wire: Wire,
 }
 
 /// Token-bearing events a stream may carry for `max_tokens` before it is taken as a server that
@@ -189,15 +263,29 @@ pub fn max_token_events(max_tokens: u32) -> u64 {
 impl StreamParser {
     /// `obs` holds what is known before the body (status, header time).
     pub fn new(obs: Observation, max_line_bytes: usize, max_token_events: u64) -> StreamParser {
-        StreamParser { obs, decoder: SseDecoder::new(max_line_bytes), failure: None, body_ended: false, max_token_events }
+        StreamParser::for_wire(Wire::OpenAiSse, obs, max_line_bytes, max_token_events)
+    }
+
+    /// A parser for a stream in `wire`'s format.
+    pub fn for_wire(wire: Wire, obs: Observation, max_line_bytes: usize, max_token_events: u64) -> StreamParser {
+        let decoder = match wire {
+            Wire::OllamaNdjson => SseDecoder::ndjson(max_line_bytes),
+            Wire::OpenAiSse | Wire::LmStudioEvents => SseDecoder::new(max_line_bytes),
+        };
+        StreamParser { obs, decoder, failure: None, body_ended: false, max_token_events, wire }
     }
 
     /// Bytes that arrived `at` after the request was sent.
     pub fn push(&mut self, bytes: &[u8], at: Duration) {
-        let (obs, failure) = (&mut self.obs, &mut self.failure);
+        let (obs, failure, wire) = (&mut self.obs, &mut self.failure, self.wire);
         let pushed = self.decoder.push(bytes, &mut |item| {
             if failure.is_none() && !obs.saw_done {
-                if let Err(reason) = obs.on_item(item, at) {
+                let handled = match wire {
+                    Wire::OpenAiSse => obs.on_item(item, at),
+                    Wire::OllamaNdjson => obs.on_ollama_line(item, at),
+                    Wire::LmStudioEvents => obs.on_lmstudio_event(item, at),
+                };
+                if let Err(reason) = handled {
                     *failure = Some(reason);
                 }
             }
@@ -227,7 +315,8 @@ impl StreamParser {
 
     /// The observation, failed if the stream was incomplete or carried no generated text.
     pub fn finish(self) -> Observation {
-        let obs = self.obs;
+        let mut obs = self.obs;
+        obs.events.reasoning_events += obs.think.split(&mut obs.output);
         if let Some(reason) = self.failure {
             return obs.failed(reason);
         }
@@ -272,8 +361,7 @@ impl Observation {
             return Ok(()); // named events (progress, status) are not chat-completion chunks
         }
         if data == b"[DONE]" {
-            self.saw_done = true;
-            self.end = Some(at);
+            self.stream_done(at);
             return Ok(());
         }
         let chunk: Chunk = serde_json::from_slice(data).map_err(|e| format!("malformed JSON in stream: {e} (data starts {:?})", preview(data)))?;
@@ -284,12 +372,11 @@ impl Observation {
         for choice in &chunk.choices {
             if let Some(delta) = &choice.delta {
                 if let Some(text) = delta.content_text() {
-                    self.output.content.push_str(text);
+                    self.push_content(text);
                     carried_text = true;
                 }
                 if let Some(text) = delta.reasoning_text() {
-                    self.output.reasoning.push_str(text);
-                    self.events.reasoning_events += 1;
+                    self.push_reasoning(text);
                     carried_text = true;
                 }
                 if delta.has_tool_calls() {
@@ -302,8 +389,7 @@ impl Observation {
             }
         }
         if carried_text {
-            self.events.token_events += 1;
-            self.token_times.push(at);
+            self.token_event(at);
         }
         if chunk.usage.is_some() {
             self.usage = chunk.usage;
@@ -313,6 +399,140 @@ impl Observation {
         }
         Ok(())
     }
+}
+
+impl Observation {
+    fn push_content(&mut self, text: &str) {
+        let start = self.output.content.len();
+        self.output.content.push_str(text);
+        self.think.on_content(&self.output.content, start);
+    }
+
+    fn push_reasoning(&mut self, text: &str) {
+        self.output.reasoning.push_str(text);
+        self.events.reasoning_events += 1;
+    }
+
+    fn token_event(&mut self, at: Duration) {
+        self.events.token_events += 1;
+        self.token_times.push(at);
+    }
+
+    fn stream_done(&mut self, at: Duration) {
+        self.saw_done = true;
+        self.end = Some(at);
+    }
+
+    /// One line of Ollama's native `/api/chat` stream.
+    fn on_ollama_line(&mut self, item: SseItem<'_>, at: Duration) -> Result<(), String> {
+        let SseItem::Event { data, .. } = item else { return Ok(()) };
+        let line: OllamaLine = serde_json::from_slice(data).map_err(|e| format!("malformed JSON in stream: {e} (line starts {:?})", preview(data)))?;
+        if let Some(error) = line.error {
+            return Err(format!("server error in stream: {error}"));
+        }
+        let mut carried_text = false;
+        if let Some(message) = &line.message {
+            if let Some(text) = message.content.as_deref().filter(|t| !t.is_empty()) {
+                self.push_content(text);
+                carried_text = true;
+            }
+            if let Some(text) = message.thinking.as_deref().filter(|t| !t.is_empty()) {
+                self.push_reasoning(text);
+                carried_text = true;
+            }
+            if message.tool_calls.is_some_and(|raw| !matches!(raw.get().trim(), "null" | "[]")) {
+                self.events.tool_call_events += 1;
+                carried_text = true;
+            }
+        }
+        if carried_text {
+            self.token_event(at);
+        }
+        if line.done {
+            // The last line: its counts are what Ollama's OpenAI API reports as usage.
+            let stats: serde_json::Value = serde_json::from_slice(data).map_err(|e| format!("malformed JSON in stream: {e}"))?;
+            self.usage = Some(Usage {
+                prompt_tokens: stats.get("prompt_eval_count").and_then(|v| v.as_u64()),
+                completion_tokens: stats.get("eval_count").and_then(|v| v.as_u64()),
+                ..Usage::default()
+            });
+            self.finish_reason = line.done_reason.map(Cow::into_owned);
+            self.server_stats = Some(stats);
+            self.stream_done(at);
+        }
+        Ok(())
+    }
+
+    /// One named event of LM Studio's `/api/v1/chat` stream.
+    fn on_lmstudio_event(&mut self, item: SseItem<'_>, at: Duration) -> Result<(), String> {
+        let SseItem::Event { name, data } = item else { return Ok(()) };
+        let parse = || serde_json::from_slice::<LmStudioEvent>(data).map_err(|e| format!("malformed JSON in stream: {e} (data starts {:?})", preview(data)));
+        match name {
+            Some("message.delta") => {
+                if let Some(text) = parse()?.content.as_deref().filter(|t| !t.is_empty()) {
+                    self.push_content(text);
+                    self.token_event(at);
+                }
+            }
+            Some("reasoning.delta") => {
+                if let Some(text) = parse()?.content.as_deref().filter(|t| !t.is_empty()) {
+                    self.push_reasoning(text);
+                    self.token_event(at);
+                }
+            }
+            Some("tool_call.arguments") => {
+                self.events.tool_call_events += 1;
+                self.token_event(at);
+            }
+            Some("error") => return Err(format!("server error in stream: {}", chunk::error_message(&String::from_utf8_lossy(data)))),
+            Some("chat.end") => {
+                let end: serde_json::Value = serde_json::from_slice(data).map_err(|e| format!("malformed JSON in stream: {e}"))?;
+                let stats = end.pointer("/result/stats").cloned().ok_or("chat.end without result.stats")?;
+                let n = |key: &str| stats.get(key).and_then(|v| v.as_u64());
+                self.usage = Some(Usage {
+                    prompt_tokens: n("input_tokens"),
+                    completion_tokens: n("total_output_tokens"),
+                    completion_tokens_details: n("reasoning_output_tokens").map(|r| chunk::CompletionDetails { reasoning_tokens: Some(r) }),
+                    prompt_tokens_details: None,
+                });
+                self.server_stats = Some(stats);
+                self.stream_done(at);
+            }
+            _ => {} // chat.start, model_load.*, prompt_processing.*, *.start/*.end: no generated text
+        }
+        Ok(())
+    }
+}
+
+/// A line of Ollama's native chat stream (docs/api.md); the statistics of the last line are
+/// read separately, once.
+#[derive(serde::Deserialize)]
+struct OllamaLine<'a> {
+    #[serde(default, borrow)]
+    message: Option<OllamaMessage<'a>>,
+    #[serde(default)]
+    done: bool,
+    #[serde(default, borrow)]
+    done_reason: Option<Cow<'a, str>>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct OllamaMessage<'a> {
+    #[serde(default, borrow)]
+    content: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    thinking: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    tool_calls: Option<&'a serde_json::value::RawValue>,
+}
+
+/// The text of an LM Studio `message.delta` / `reasoning.delta` event.
+#[derive(serde::Deserialize)]
+struct LmStudioEvent<'a> {
+    #[serde(default, borrow)]
+    content: Option<Cow<'a, str>>,
 }
 
 fn timeout_reason(now: Instant, deadline: Instant, limits: &Limits, waiting_for: &str) -> String {

@@ -5,6 +5,9 @@
 //! event are joined with `\n`; comment lines (`: keepalive`) are reported so callers can ignore
 //! them explicitly. A line, or an event's joined data, longer than the configured limit is an
 //! error rather than unbounded memory.
+//!
+//! The same line framing decodes NDJSON (Ollama's native API): there every non-empty line is one
+//! event's data.
 
 use thiserror::Error;
 
@@ -33,11 +36,18 @@ pub struct SseDecoder {
     /// A `\r` ended the last line; a following `\n` belongs to it.
     after_cr: bool,
     max_line: usize,
+    /// Every non-empty line is an event (NDJSON) instead of SSE fields.
+    ndjson: bool,
 }
 
 impl SseDecoder {
     pub fn new(max_line: usize) -> Self {
-        SseDecoder { pending: Vec::new(), data: Vec::new(), has_data: false, name: None, after_cr: false, max_line }
+        SseDecoder { pending: Vec::new(), data: Vec::new(), has_data: false, name: None, after_cr: false, max_line, ndjson: false }
+    }
+
+    /// A decoder of newline-delimited JSON: each non-empty line comes out as an unnamed event.
+    pub fn ndjson(max_line: usize) -> Self {
+        SseDecoder { ndjson: true, ..SseDecoder::new(max_line) }
     }
 
     /// Feed bytes; `on_item` is called for every complete event or comment they finish.
@@ -90,6 +100,12 @@ impl SseDecoder {
     }
 
     fn line(&mut self, line: &[u8], on_item: &mut dyn FnMut(SseItem<'_>)) -> Result<(), SseError> {
+        if self.ndjson {
+            if !line.is_empty() {
+                on_item(SseItem::Event { name: None, data: line });
+            }
+            return Ok(());
+        }
         if line.is_empty() {
             if self.has_data {
                 on_item(SseItem::Event { name: self.name.as_deref(), data: &self.data });
@@ -176,6 +192,22 @@ mod tests {
     #[test]
     fn an_empty_read_between_cr_and_lf_changes_nothing() {
         assert_eq!(decode(&[b"data: a\r", b"", b"\ndata: b\n\n"]), vec!["-|a\nb"]);
+    }
+
+    #[test]
+    fn ndjson_lines_are_events() {
+        let mut d = SseDecoder::ndjson(64);
+        let mut out = Vec::new();
+        for piece in [&b"{\"a\":1}\n{\"b"[..], b"\":2}\r\n\n{\"c\""] {
+            d.push(piece, &mut |item| {
+                if let SseItem::Event { data, .. } = item {
+                    out.push(String::from_utf8_lossy(data).into_owned());
+                }
+            })
+            .unwrap();
+        }
+        assert_eq!(out, ["{\"a\":1}", "{\"b\":2}"]);
+        assert!(d.has_partial_event(), "the unterminated last line");
     }
 
     #[test]

@@ -1,19 +1,36 @@
 //! Server dialects: what each server kind adds to a request and what it reports about itself.
 //!
 //! Every server here speaks OpenAI-compatible streaming chat, which `client` parses in full
-//! (content, both reasoning keys, tool calls, usage). A dialect adds only what differs. One file
-//! per server kind with extras; kinds without any yet use [`openai::OpenAi`].
+//! (content, both reasoning keys, inline `<think>` blocks, tool calls, usage). A dialect adds only
+//! what differs: fixed-length decoding, prefix-cache control, a native API where that is the only
+//! way to the server's own stats (Ollama, LM Studio), and how to read those stats. One file per
+//! server kind.
 
 mod llama_server;
+mod lmstudio;
+mod mlx_lm;
+mod ollama;
 mod openai;
+pub mod prometheus;
+mod vllm;
+mod vllm_mlx;
 
-use crate::client::Observation;
+use crate::client::{GenerationRequest, Observation, Wire};
+use crate::environment::ServerDescription;
+use crate::prompts::Message;
 use crate::record::ServerReport;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use llama_server::LlamaServer;
+pub use lmstudio::LmStudio;
+pub use mlx_lm::MlxLm;
+pub use ollama::Ollama;
 pub use openai::OpenAi;
+pub use vllm::Vllm;
+pub use vllm_mlx::VllmMlx;
 
 /// The server kinds a config may name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -28,9 +45,77 @@ pub enum ServerKind {
     Openai,
 }
 
+impl ServerKind {
+    pub const ALL: [ServerKind; 7] =
+        [ServerKind::Lmstudio, ServerKind::LlamaServer, ServerKind::MlxLm, ServerKind::VllmMlx, ServerKind::Ollama, ServerKind::Vllm, ServerKind::Openai];
+
+    /// The name a config uses, e.g. `llama-server`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ServerKind::Lmstudio => "lmstudio",
+            ServerKind::LlamaServer => "llama-server",
+            ServerKind::MlxLm => "mlx-lm",
+            ServerKind::VllmMlx => "vllm-mlx",
+            ServerKind::Ollama => "ollama",
+            ServerKind::Vllm => "vllm",
+            ServerKind::Openai => "openai",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<ServerKind> {
+        ServerKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+}
+
+/// A request in a server's native API, sent instead of OpenAI chat completions.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NativeRequest {
+    /// Path from the server root (the base URL without `/v1`), e.g. `/api/chat`.
+    pub path: String,
+    pub body: Value,
+    pub wire: Wire,
+}
+
 pub trait Dialect: Send + Sync {
-    /// Adds server-specific fields to a chat-completion request body.
+    fn options(&self) -> &DialectOptions;
+
+    /// Adds server-specific fields to an OpenAI chat-completion request body (which already
+    /// holds `max_tokens`).
     fn extend_request(&self, _body: &mut Map<String, Value>) {}
+
+    /// The request in the server's native API, when that is where its own stats are.
+    fn native_request(&self, _model_id: &str, _req: &GenerationRequest<'_>, _messages: &[Message]) -> Option<NativeRequest> {
+        None
+    }
+
+    /// Whether the server itself can be told to skip its prompt cache (else a unique salt at the
+    /// start of the prompt defeats it).
+    fn controls_prefix_cache(&self) -> bool {
+        false
+    }
+
+    /// Whether the request can force exactly `max_tokens` when `fixed_length` is asked for.
+    fn forces_length(&self) -> bool {
+        false
+    }
+
+    /// Path from the server root of a Prometheus endpoint scraped before and after each
+    /// generation (outside the timed stream); the difference is this generation's share.
+    fn metrics_path(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// Paths from the server root whose JSON describes the server and the loaded model; fetched
+    /// once per group into the run metadata.
+    fn info_paths(&self, _model_id: &str) -> Vec<String> {
+        vec!["/v1/models".into()]
+    }
+
+    /// Backend, quant, context length and model size from what [`Dialect::info_paths`] returned
+    /// (`info` maps each path that answered to its JSON).
+    fn describe(&self, _model_id: &str, _info: &Value) -> ServerDescription {
+        ServerDescription::default()
+    }
 
     /// The server's own account of a finished generation, if it gives one.
     fn server_report(&self, _obs: &Observation) -> Option<ServerReport> {
@@ -39,16 +124,103 @@ pub trait Dialect: Send + Sync {
 }
 
 /// Request options a dialect may honour.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DialectOptions {
     /// Let the server reuse a cached prompt prefix (off by default: repeated samples of one prompt
     /// would otherwise measure a cache hit instead of a prefill).
     pub prefix_cache: bool,
+    /// Ask the server to generate exactly `max_tokens` (ignore end-of-generation tokens).
+    pub fixed_length: bool,
+    /// End-of-generation and end-of-turn token ids, for servers that can only suppress them
+    /// through `logit_bias` (mlx-lm, LM Studio).
+    pub eos_token_ids: Vec<u32>,
 }
 
 pub fn for_kind(kind: ServerKind, options: DialectOptions) -> Box<dyn Dialect> {
     match kind {
         ServerKind::LlamaServer => Box::new(LlamaServer { options }),
-        _ => Box::new(OpenAi),
+        ServerKind::Lmstudio => Box::new(LmStudio { options }),
+        ServerKind::MlxLm => Box::new(MlxLm { options }),
+        ServerKind::VllmMlx => Box::new(VllmMlx { options }),
+        ServerKind::Ollama => Box::new(Ollama { options }),
+        ServerKind::Vllm => Box::new(Vllm { options }),
+        ServerKind::Openai => Box::new(OpenAi { options }),
+    }
+}
+
+/// The messages to send: as given, or with a unique salt at the start of the first message when
+/// the server's prefix cache must be defeated and it cannot be told to skip it. The salt has the
+/// same length every time, so every sample of a prompt sends the same number of characters.
+pub fn messages_to_send<'a>(dialect: &dyn Dialect, messages: &'a [Message]) -> Cow<'a, [Message]> {
+    if dialect.options().prefix_cache || dialect.controls_prefix_cache() || messages.is_empty() {
+        return Cow::Borrowed(messages);
+    }
+    let mut salted = messages.to_vec();
+    salted[0].content = format!("{}{}", salt(), salted[0].content);
+    Cow::Owned(salted)
+}
+
+/// `[qb-<process nonce><counter>] `: unique within the process, and across processes in practice.
+fn salt() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    static NONCE: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    let nonce = NONCE.get_or_init(|| {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        nanos ^ std::process::id().rotate_left(16)
+    });
+    format!("[qb-{nonce:08x}{:08x}] ", COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+/// `logit_bias` pushing every configured end token to −100 (OpenAI's floor), when fixed-length
+/// decoding is asked for and ids are known.
+fn suppress_end_tokens(options: &DialectOptions, body: &mut Map<String, Value>) {
+    if options.fixed_length && !options.eos_token_ids.is_empty() {
+        let bias: Map<String, Value> = options.eos_token_ids.iter().map(|id| (id.to_string(), Value::from(-100))).collect();
+        body.insert("logit_bias".into(), bias.into());
+    }
+}
+
+/// A number field of a JSON object, as f64.
+fn number(v: &Value, key: &str) -> Option<f64> {
+    v.get(key)?.as_f64()
+}
+
+/// A string at a JSON pointer.
+fn text_at(v: &Value, pointer: &str) -> Option<String> {
+    v.pointer(pointer)?.as_str().map(str::to_owned)
+}
+
+/// A count field of a JSON object.
+fn count(v: &Value, key: &str) -> Option<u64> {
+    v.get(key)?.as_u64()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(text: &str) -> Vec<Message> {
+        vec![Message { role: "user".into(), content: text.into() }]
+    }
+
+    #[test]
+    fn salts_are_unique_equally_long_and_only_where_needed() {
+        let plain = for_kind(ServerKind::Vllm, DialectOptions::default());
+        let (a, b) = (messages_to_send(plain.as_ref(), &user("hi")).into_owned(), messages_to_send(plain.as_ref(), &user("hi")).into_owned());
+        assert!(a[0].content.ends_with("] hi") && a[0].content.starts_with("[qb-"));
+        assert_ne!(a[0].content, b[0].content);
+        assert_eq!(a[0].content.len(), b[0].content.len());
+        let llama = for_kind(ServerKind::LlamaServer, DialectOptions::default());
+        assert_eq!(messages_to_send(llama.as_ref(), &user("hi"))[0].content, "hi", "cache_prompt: false does it");
+        let cached = for_kind(ServerKind::Vllm, DialectOptions { prefix_cache: true, ..Default::default() });
+        assert_eq!(messages_to_send(cached.as_ref(), &user("hi"))[0].content, "hi");
+    }
+
+    #[test]
+    fn kind_names_round_trip() {
+        for kind in ServerKind::ALL {
+            assert_eq!(ServerKind::from_name(kind.name()), Some(kind));
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.name());
+        }
     }
 }

@@ -76,6 +76,7 @@ pub fn launch_spec(manifest: &MlxManifest, quant: &str, port: u16, prefix_cache:
         ready_probe: Some(probe),
         ready_timeout: Duration::from_secs(300),
         log_path,
+        env: Vec::new(),
     })
 }
 

@@ -1,0 +1,66 @@
+//! vLLM's OpenAI server: `ignore_eos` plus `min_tokens` for fixed length, reasoning in
+//! `delta.reasoning` (formerly `reasoning_content`; `client` reads both), and per-generation
+//! figures from `/metrics` scraped before and after (vllm/v1/metrics/loggers.py): the growth of
+//! the generation/prompt token counters and of the decode/prefill time histogram sums. Valid
+//! only while nothing else uses the server, which the benchmark ensures by running one request
+//! at a time.
+
+use super::prometheus::delta;
+use super::{text_at, Dialect, DialectOptions};
+use crate::environment::ServerDescription;
+use crate::client::Observation;
+use crate::record::ServerReport;
+use serde_json::{Map, Value};
+
+pub struct Vllm {
+    pub options: DialectOptions,
+}
+
+impl Dialect for Vllm {
+    fn options(&self) -> &DialectOptions {
+        &self.options
+    }
+
+    fn extend_request(&self, body: &mut Map<String, Value>) {
+        if self.options.fixed_length {
+            let max_tokens = body.get("max_tokens").cloned().unwrap_or(Value::Null);
+            body.insert("ignore_eos".into(), true.into());
+            body.insert("min_tokens".into(), max_tokens);
+        }
+    }
+
+    fn forces_length(&self) -> bool {
+        true
+    }
+
+    fn metrics_path(&self) -> Option<&'static str> {
+        Some("/metrics")
+    }
+
+    fn info_paths(&self, _model_id: &str) -> Vec<String> {
+        vec!["/v1/models".into(), "/version".into()]
+    }
+
+    fn describe(&self, _model_id: &str, info: &Value) -> ServerDescription {
+        ServerDescription {
+            backend: Some("vllm".into()),
+            backend_version: info.get("/version").and_then(|v| text_at(v, "/version")),
+            context_length: info.pointer("/~1v1~1models/data/0/max_model_len").and_then(Value::as_u64),
+            ..ServerDescription::default()
+        }
+    }
+
+    fn server_report(&self, obs: &Observation) -> Option<ServerReport> {
+        let (before, after) = (obs.metrics_before.as_deref()?, obs.metrics_after.as_deref()?);
+        let d = |name: &str| delta(before, after, name);
+        let report = ServerReport {
+            source: "vllm /metrics difference".into(),
+            prompt_n: d("vllm:prompt_tokens_total").map(|v| v as u64),
+            prompt_ms: d("vllm:request_prefill_time_seconds_sum").map(|s| s * 1000.0),
+            predicted_n: d("vllm:generation_tokens_total").map(|v| v as u64),
+            predicted_ms: d("vllm:request_decode_time_seconds_sum").map(|s| s * 1000.0),
+            ..ServerReport::default()
+        };
+        (report.predicted_n.is_some() || report.prompt_n.is_some()).then_some(report)
+    }
+}
