@@ -9,6 +9,7 @@ use crate::analysis;
 use crate::config::{Adaptive, Config, Group, Paired, Target};
 use crate::dialect::{self, DialectOptions, ServerKind};
 use crate::generation::{self, SampleContext};
+use crate::load::{self, LoadKind};
 use crate::managed::{self, ManagedServer};
 use crate::metadata::{self, GroupRun, Metadata, RunStatus};
 use crate::progress::Progress;
@@ -34,6 +35,10 @@ use std::time::Duration;
 pub struct PlannedGroup<'a> {
     pub group: &'a Group,
     pub categories: Vec<Category<'a>>,
+    /// Load benchmarks (`group/concurrency`, `group/open_loop`) the filter named, and the
+    /// group's prompts their workload mix draws from (whatever the filter says of categories).
+    pub load: Vec<LoadKind>,
+    pub load_prompts: Vec<Category<'a>>,
 }
 
 /// Benchmark id as criterion shows and filters it: `model/quant/category`.
@@ -49,17 +54,24 @@ pub fn plan<'a>(config: &'a Config, prompts: &'a PromptLibrary, filter: &Filter)
         if filter.is_all() && !group.default {
             continue;
         }
-        let categories: Vec<Category> = prompts
-            .select(&selection(group))
-            .with_context(|| format!("{}: group {}", config.path.display(), group.name))?
-            .into_iter()
-            .filter(|c| filter.matches(&benchmark_id(group, c.name)))
-            .collect();
-        if !categories.is_empty() {
-            planned.push(PlannedGroup { group, categories });
+        let selected = prompts.select(&selection(group)).with_context(|| format!("{}: group {}", config.path.display(), group.name))?;
+        let categories: Vec<Category> = selected.iter().filter(|c| filter.matches(&benchmark_id(group, c.name))).cloned().collect();
+        let load = load_plan(group, filter);
+        let load_prompts = if load.is_empty() { Vec::new() } else { selected };
+        if !categories.is_empty() || !load.is_empty() {
+            planned.push(PlannedGroup { group, categories, load, load_prompts });
         }
     }
     Ok(planned)
+}
+
+/// Load benchmarks run only when a filter names them: they take minutes and restart a managed
+/// server with more slots.
+fn load_plan(group: &Group, filter: &Filter) -> Vec<LoadKind> {
+    if filter.is_all() {
+        return Vec::new();
+    }
+    group.settings.load.kinds().into_iter().filter(|k| filter.matches(&benchmark_id(group, k.name()))).collect()
 }
 
 /// The prompts a group's settings select.
@@ -178,6 +190,9 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
             for c in &p.categories {
                 group.bench_function(c.name, |_| {});
             }
+            for kind in &p.load {
+                println!("{}: load benchmark", benchmark_id(p.group, kind.name()));
+            }
         }
         for p in &planned_pairs {
             for c in &p.categories {
@@ -223,7 +238,7 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
     rt.spawn(stop_on_signal(state.clone()));
 
     let samples = |g: &Group| samples_for(opts.cli.sample_size, g);
-    let planned_generations: u64 = planned.iter().map(|p| p.categories.len() as u64 * u64::from(p.group.settings.warmup + samples(p.group))).sum::<u64>()
+    let planned_generations: u64 = planned.iter().map(|p| p.categories.len() as u64 * u64::from(p.group.settings.warmup + samples(p.group)) + load_generations(p)).sum::<u64>()
         + planned_pairs.iter().map(|p| p.categories.len() as u64 * u64::from(p.a.settings.warmup + p.b.settings.warmup + 2 * p.spec.pairs)).sum::<u64>();
     let progress = RefCell::new(Progress::new(planned_generations));
     let suite = Suite { rt: &rt, http: &http, state: &state, progress: &progress, run_id: &run_id, reference: reference.as_ref(), sample_size: opts.cli.sample_size, mode: opts.cli.mode };
@@ -262,6 +277,12 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
         }
         None => None,
     };
+    // --- load benchmarks (concurrency, open loop): their table -----------------------------------
+    if let Some(report) = load::analysis::report(&state.metadata.run, &state.records) {
+        println!("\nquantbench load benchmarks ({}): per level; percentiles over successful requests", state.store.dir.join(load::REPORT_FILE).display());
+        print!("{}", load::analysis::table(&report));
+    }
+    // --- end of load benchmarks ------------------------------------------------------------------
     let paired: Vec<PairedComparison> = planned_pairs.iter().flat_map(|p| paired::analyze(&p.spec.name, &p.a.name, &p.b.name, &state.records)).collect();
     if !paired.is_empty() {
         state.store.write("paired.json", &paired)?;
@@ -431,6 +452,11 @@ impl Suite<'_> {
     /// Sets up a group's endpoint — starting its server when the suite manages it — and records
     /// it in the metadata.
     fn open_endpoint(&self, g: &Group) -> Result<(Endpoint, Option<ManagedServer>)> {
+        self.open_endpoint_with_slots(g, 1)
+    }
+
+    /// As `open_endpoint`; a managed server gets `slots` concurrent request slots.
+    fn open_endpoint_with_slots(&self, g: &Group, slots: u32) -> Result<(Endpoint, Option<ManagedServer>)> {
         let options = DialectOptions { prefix_cache: g.settings.prefix_cache };
         let (endpoint, server, run_info) = match &g.target {
             Target::External { url, kind, model_id, api_key_env } => {
@@ -440,7 +466,7 @@ impl Suite<'_> {
                 (endpoint, None, info)
             }
             Target::Reference { backend, quant } => {
-                self.start_reference(g, *backend, quant).map_err(|e| e.context("the reference server did not start"))?
+                self.start_reference(g, *backend, quant, slots).map_err(|e| e.context("the reference server did not start"))?
             }
         };
         let mut state = lock(self.state);
@@ -461,9 +487,14 @@ impl Suite<'_> {
 
     fn run_group(&self, p: &PlannedGroup<'_>, group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) -> Result<()> {
         let g = p.group;
-        let (endpoint, server) = match self.open_endpoint(g) {
+        // Only load benchmarks: start a managed server with their slots right away.
+        let slots = if p.categories.is_empty() { g.settings.load.max_streams() } else { 1 };
+        let (endpoint, server) = match self.open_endpoint_with_slots(g, slots) {
             Ok(opened) => opened,
-            Err(e) => return self.abandon(&g.name, &p.categories.iter().map(|c| c.name).collect::<Vec<_>>(), &format!("{e:#}")),
+            Err(e) => {
+                let names: Vec<&str> = p.categories.iter().map(|c| c.name).chain(p.load.iter().map(|k| k.name())).collect();
+                return self.abandon(&g.name, &names, &format!("{e:#}"));
+            }
         };
         let server = server.map(RefCell::new);
         for category in &p.categories {
@@ -495,20 +526,23 @@ impl Suite<'_> {
             }
             lock(self.state).save_summary()?;
         }
+        if !p.load.is_empty() {
+            self.run_load(p, endpoint, server.map(RefCell::into_inner), slots)?;
+        }
         Ok(())
     }
 
     /// Starts the reference server for one quant; returns its endpoint, the process and what
     /// the metadata records about it.
-    fn start_reference(&self, g: &Group, backend: Backend, quant: &str) -> Result<(Endpoint, Option<ManagedServer>, GroupRun)> {
+    fn start_reference(&self, g: &Group, backend: Backend, quant: &str, slots: u32) -> Result<(Endpoint, Option<ManagedServer>, GroupRun)> {
         let manifest = self.reference.context("the reference endpoint is not installed")?;
         let model = manifest.model(quant).with_context(|| format!("the reference install has no {quant} model"))?;
         let port = managed::free_port()?;
         let threads = g.settings.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get() as u32));
         let log_path = lock(self.state).store.dir.join(format!("server-{}.log", g.name.replace('/', "_")));
-        let spec = reference::launch_spec(manifest, backend, quant, port, threads, log_path.clone())?;
+        let spec = reference::launch_spec_with_slots(manifest, backend, quant, port, threads, slots, log_path.clone())?;
         let server = self.rt.block_on(ManagedServer::start(&spec, self.http))?;
-        self.progress.borrow().say(&format!("quantbench: {}: {} ready in {:.2} s (pid {}, {threads} threads)", g.name, backend.name(), server.load_time.as_secs_f64(), server.pid()));
+        self.progress.borrow().say(&format!("quantbench: {}: {} ready in {:.2} s (pid {}, {threads} threads, {slots} slot(s))", g.name, backend.name(), server.load_time.as_secs_f64(), server.pid()));
         let server_info = self.rt.block_on(async {
             let props = self.http.get(format!("http://127.0.0.1:{port}/props")).timeout(Duration::from_secs(5)).send().await.ok()?;
             let props: serde_json::Value = props.json().await.ok()?;
@@ -722,3 +756,111 @@ fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
+
+// --- Load benchmarks (concurrency, open loop; see `load`) ---------------------------------------
+
+/// Generations a group's planned load benchmarks will make (for the progress bar).
+fn load_generations(p: &PlannedGroup<'_>) -> u64 {
+    let l = &p.group.settings.load;
+    p.load
+        .iter()
+        .map(|kind| {
+            let measured: u64 = match kind {
+                LoadKind::Concurrency => l.concurrency_levels.iter().map(|&n| u64::from(l.requests_at(n))).sum(),
+                LoadKind::OpenLoop => l.open_loop_rates.len() as u64 * u64::from(l.open_loop_requests),
+            };
+            u64::from(p.group.settings.warmup) + measured
+        })
+        .sum()
+}
+
+impl Suite<'_> {
+    /// Runs a group's load benchmarks outside criterion (a level is many requests at once, not one
+    /// timed function). A managed server is restarted with one slot per stream if it has fewer.
+    /// A level's records are kept when the level ends: writing and syncing them while its streams
+    /// run would stall the very reads being timed.
+    fn run_load(&self, p: &PlannedGroup<'_>, endpoint: Endpoint, server: Option<ManagedServer>, slots: u32) -> Result<()> {
+        let g = p.group;
+        let l = &g.settings.load;
+        let names: Vec<&str> = p.load.iter().map(|k| k.name()).collect();
+        let (endpoint, mut server) = match (&g.target, server) {
+            (Target::Reference { .. }, Some(server)) if slots < l.max_streams() => {
+                drop(server);
+                match self.open_endpoint_with_slots(g, l.max_streams()) {
+                    Ok(opened) => opened,
+                    Err(e) => return self.abandon(&g.name, &names, &format!("{e:#}")),
+                }
+            }
+            (_, server) => (endpoint, server),
+        };
+        let s = &g.settings;
+        let cx = load::LevelContext { http: self.http, endpoint: &endpoint, sampling: &s.sampling, limits: &s.limits };
+        let seed = s.sampling.seed.unwrap_or(0);
+        for &kind in &p.load {
+            let id = benchmark_id(g, kind.name());
+            let levels: Vec<(String, load::Shape, u32)> = match kind {
+                LoadKind::Concurrency => l.concurrency_levels.iter().map(|&n| (format!("{n} streams"), load::Shape::Closed { streams: n }, l.requests_at(n))).collect(),
+                LoadKind::OpenLoop => l
+                    .open_loop_rates
+                    .iter()
+                    .map(|&rate| (format!("{rate} req/s"), load::Shape::Open { rate_per_s: rate, arrivals: l.open_loop_arrivals, seed }, l.open_loop_requests))
+                    .collect(),
+            };
+            let Some(warmups) = load::schedule::mix_jobs(&p.load_prompts, &l.load_mix, s.warmup) else {
+                self.abandon(&g.name, &[kind.name()], "the group selects no prompts for the workload mix")?;
+                continue;
+            };
+            self.progress.borrow().say(&format!("quantbench: {id}: {} warm-up request(s), then {} level(s)", warmups.len(), levels.len()));
+            let dialect = endpoint.dialect.as_ref();
+            self.keep_level(g, kind, true, self.rt.block_on(load::run_level(&cx, kind, &load::Shape::Closed { streams: 1 }, &warmups)), dialect)?;
+            for (label, shape, n) in &levels {
+                if let Some(reason) = server.as_mut().and_then(|s| (!s.is_running()).then(|| format!("the managed server exited; its log {} ends:\n{}", s.log_path.display(), managed::log_tail(&s.log_path, 8)))) {
+                    self.abandon(&g.name, &[kind.name()], &reason)?;
+                    break;
+                }
+                let jobs = load::schedule::mix_jobs(&p.load_prompts, &l.load_mix, *n).expect("the mix found prompts for the warm-ups");
+                self.progress.borrow().say(&format!("quantbench: {id}: {label}: {n} requests"));
+                let failed = self.keep_level(g, kind, false, self.rt.block_on(load::run_level(&cx, kind, shape, &jobs)), dialect)?;
+                if failed > s.max_failures {
+                    self.abandon(&g.name, &[kind.name()], &format!("{failed} requests failed at {label} (max_failures = {})", s.max_failures))?;
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Turns a level's requests into records, keeps them and rewrites `concurrency.json`.
+    /// Returns how many failed.
+    fn keep_level(&self, g: &Group, kind: LoadKind, warmup: bool, finished: Vec<load::Finished>, dialect: &dyn dialect::Dialect) -> Result<u32> {
+        let id = benchmark_id(g, kind.name());
+        let total = finished.len() as u32;
+        let mut failed = 0;
+        for (i, f) in finished.into_iter().enumerate() {
+            let since_sent = f.observation.sent.map_or(Duration::ZERO, |t| t.elapsed());
+            let started = chrono::Utc::now() - chrono::TimeDelta::from_std(since_sent).unwrap_or_default();
+            let ctx = SampleContext {
+                run: self.run_id,
+                model: &g.model,
+                quant: &g.quant,
+                category: kind.name(),
+                prompt_id: &f.prompt_id,
+                sample: i as u32,
+                warmup,
+                started_at: started.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                max_tokens: f.max_tokens,
+                pair: None,
+            };
+            let mut record = generation::to_record(&ctx, f.observation, dialect);
+            record.concurrency = Some(f.tag);
+            failed += u32::from(!record.ok);
+            self.progress.borrow_mut().generation(&id, i as u32, total, &record);
+            lock(self.state).record(record).context("cannot keep records; stopping the run")?;
+        }
+        let state = lock(self.state);
+        if let Some(report) = load::analysis::report(&state.metadata.run, &state.records) {
+            state.store.write(load::REPORT_FILE, &report)?;
+        }
+        Ok(failed)
+    }
+}

@@ -50,6 +50,8 @@ impl Script {
 /// What the server saw and did for one chat request.
 #[derive(Clone, Debug)]
 pub struct Served {
+    /// Index of the chat request (the `n` its script was made for).
+    pub request: usize,
     /// Request line and headers as received.
     pub head: String,
     pub body: serde_json::Value,
@@ -131,7 +133,7 @@ async fn connection(mut socket: TcpStream, script: ScriptFn, requests: Arc<Atomi
             }
             written.push(Instant::now());
         }
-        served.lock().unwrap().push(Served { head: head_text.clone(), body, received, written });
+        served.lock().unwrap().push(Served { request: n, head: head_text.clone(), body, received, written });
         match script.ending {
             Ending::Clean => {
                 if socket.write_all(b"0\r\n\r\n").await.is_err() {
