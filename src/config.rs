@@ -68,6 +68,10 @@ pub struct RunSettings {
     pub open_loop_arrivals: Option<crate::load::schedule::Arrivals>,
     /// Requests per open-loop rate (default 32).
     pub open_loop_requests: Option<u32>,
+    /// Long-context prefill: target prompt sizes, tokens (default about 1k, 8k, 32k).
+    pub prefill_sizes: Option<Vec<u32>>,
+    /// Measured samples per prefill size, cold and warm each (default 3).
+    pub prefill_samples: Option<u32>,
 }
 
 impl RunSettings {
@@ -79,7 +83,7 @@ impl RunSettings {
         pick!(
             samples, warmup, max_failures, prompt_sets, languages, categories, max_tokens_cap, temperature, top_p, seed, prefix_cache, idle_timeout_s,
             total_timeout_s, threads, adaptive_half_width, adaptive_max_samples, adaptive_max_seconds, concurrency_levels, concurrency_requests, load_mix,
-            open_loop_rates, open_loop_arrivals, open_loop_requests
+            open_loop_rates, open_loop_arrivals, open_loop_requests, prefill_sizes, prefill_samples
         )
     }
 }
@@ -399,7 +403,10 @@ fn check_load_settings(s: &RunSettings) -> Result<()> {
             bail!("concurrency_levels = {levels:?}: give one or more levels from 1 to {MAX_STREAMS}");
         }
     }
-    for (name, v) in [("concurrency_requests", s.concurrency_requests), ("open_loop_requests", s.open_loop_requests)] {
+    if let Some(sizes) = s.prefill_sizes.as_ref().filter(|v| v.is_empty() || v.contains(&0)) {
+        bail!("prefill_sizes = {sizes:?}: give one or more prompt sizes in tokens, each at least 1");
+    }
+    for (name, v) in [("concurrency_requests", s.concurrency_requests), ("open_loop_requests", s.open_loop_requests), ("prefill_samples", s.prefill_samples)] {
         if let Some(v) = v.filter(|&v| v == 0 || v > 100_000) {
             bail!("{name} = {v}: must be from 1 to 100000");
         }
@@ -449,6 +456,8 @@ fn settings(s: RunSettings) -> Settings {
             open_loop_rates: s.open_loop_rates.unwrap_or_default(),
             open_loop_arrivals: s.open_loop_arrivals.unwrap_or(crate::load::schedule::Arrivals::Poisson),
             open_loop_requests: s.open_loop_requests.unwrap_or(crate::load::LoadSettings::DEFAULT_REQUESTS),
+            prefill_sizes: s.prefill_sizes.unwrap_or_else(|| crate::prefill::DEFAULT_SIZES.to_vec()),
+            prefill_samples: s.prefill_samples.unwrap_or(crate::prefill::DEFAULT_SAMPLES),
         },
     }
 }
@@ -519,6 +528,27 @@ mod tests {
         for (text, expected) in cases {
             let err = error(&text);
             assert!(err.contains("/cfg/quantbench.toml") && err.contains(expected), "expected {expected:?} in: {err}");
+        }
+    }
+
+    #[test]
+    fn load_settings_have_defaults_and_are_checked() {
+        let ep = r#"endpoint = { url = "http://localhost:1234/v1", kind = "lmstudio" }"#;
+        let cfg = parse(&format!("[models.m]\n{ep}\n[models.m.quants.a]\nmodel_id = \"a\"")).unwrap();
+        let load = &cfg.groups[0].settings.load;
+        assert_eq!((load.concurrency_levels.as_slice(), load.load_mix.as_slice()), (&[1, 2, 4, 8, 16][..], &[100, 500, 2000][..]));
+        assert_eq!(load.kinds(), [crate::load::LoadKind::Concurrency, crate::load::LoadKind::Prefill], "open loop only with rates");
+        let cases = [
+            ("concurrency_levels = []", "concurrency_levels = []"),
+            ("concurrency_levels = [0, 4]", "concurrency_levels = [0, 4]"),
+            ("load_mix = [100, 0]", "load_mix = [100, 0]"),
+            ("open_loop_rates = [-1.0]", "open_loop_rates = [-1.0]"),
+            ("open_loop_arrivals = \"bursty\"", "unknown variant `bursty`"),
+            ("prefill_sizes = []", "prefill_sizes = []"),
+        ];
+        for (setting, expected) in cases {
+            let err = error(&format!("[run]\n{setting}\n[models.m]\n{ep}\n[models.m.quants.a]\nmodel_id = \"a\""));
+            assert!(err.contains(expected), "expected {expected:?} in: {err}");
         }
     }
 }

@@ -97,6 +97,7 @@ pub fn to_record(ctx: &SampleContext<'_>, obs: Observation, dialect: &dyn Dialec
         output: obs.output,
         pair: ctx.pair.clone(),
         concurrency: None,
+        prefill: None,
     }
 }
 

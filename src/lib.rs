@@ -17,6 +17,7 @@ pub mod managed;
 pub mod metadata;
 pub mod metrics;
 pub mod paired;
+pub mod prefill;
 pub mod progress;
 pub mod prompts;
 pub mod record;

@@ -163,13 +163,16 @@ pub struct GenerationRecord {
     /// per load level (`load::analysis`), never as an ordinary benchmark.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<crate::load::ConcurrencyTag>,
+    /// Set on long-context prefill generations; analysed only in `prefill.json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefill: Option<crate::prefill::PrefillTag>,
 }
 
 impl GenerationRecord {
-    /// Whether this generation belongs to an ordinary benchmark (group × category); paired A/B
-    /// and load generations are analysed only as pairs or per load level.
+    /// Whether this generation belongs to an ordinary benchmark (group × category); paired A/B,
+    /// load and prefill generations are analysed only as pairs, per load level or per prompt size.
     pub fn is_ordinary(&self) -> bool {
-        self.pair.is_none() && self.concurrency.is_none()
+        self.pair.is_none() && self.concurrency.is_none() && self.prefill.is_none()
     }
 }
 

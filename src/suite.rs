@@ -14,6 +14,7 @@ use crate::managed::{self, ManagedServer};
 use crate::metadata::{self, GroupRun, Metadata, RunStatus};
 use crate::progress::Progress;
 use crate::paired::{self, PairedComparison};
+use crate::prefill::{self, CacheState, PrefillTag};
 use crate::prompts::{Category, Prompt, PromptLibrary, Selection};
 use crate::record::{GenerationRecord, PairTag};
 use crate::reference::{self, Backend, Manifest};
@@ -241,7 +242,7 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
     let planned_generations: u64 = planned.iter().map(|p| p.categories.len() as u64 * u64::from(p.group.settings.warmup + samples(p.group)) + load_generations(p)).sum::<u64>()
         + planned_pairs.iter().map(|p| p.categories.len() as u64 * u64::from(p.a.settings.warmup + p.b.settings.warmup + 2 * p.spec.pairs)).sum::<u64>();
     let progress = RefCell::new(Progress::new(planned_generations));
-    let suite = Suite { rt: &rt, http: &http, state: &state, progress: &progress, run_id: &run_id, reference: reference.as_ref(), sample_size: opts.cli.sample_size, mode: opts.cli.mode };
+    let suite = Suite { rt: &rt, http: &http, state: &state, progress: &progress, run_id: &run_id, reference: reference.as_ref(), sample_size: opts.cli.sample_size, mode: opts.cli.mode, prefill_skipped: RefCell::default() };
 
     for p in &planned {
         let mut group = criterion.benchmark_group(&p.group.name);
@@ -281,6 +282,10 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
     if let Some(report) = load::analysis::report(&state.metadata.run, &state.records) {
         println!("\nquantbench load benchmarks ({}): per level; percentiles over successful requests", state.store.dir.join(load::REPORT_FILE).display());
         print!("{}", load::analysis::table(&report));
+    }
+    if let Some(report) = prefill::report(&state.metadata.run, &state.records, &suite.prefill_skipped.borrow()) {
+        println!("\nquantbench long-context prefill ({}): medians over successful samples", state.store.dir.join(prefill::REPORT_FILE).display());
+        print!("{}", prefill::table(&report));
     }
     // --- end of load benchmarks ------------------------------------------------------------------
     let paired: Vec<PairedComparison> = planned_pairs.iter().flat_map(|p| paired::analyze(&p.spec.name, &p.a.name, &p.b.name, &state.records)).collect();
@@ -442,6 +447,8 @@ struct Suite<'a> {
     /// `--sample-size`, which overrides the config.
     sample_size: Option<u32>,
     mode: Mode,
+    /// Prefill sizes not run (beyond the context window), for `prefill.json`.
+    prefill_skipped: RefCell<Vec<prefill::Skipped>>,
 }
 
 impl Suite<'_> {
@@ -768,6 +775,7 @@ fn load_generations(p: &PlannedGroup<'_>) -> u64 {
             let measured: u64 = match kind {
                 LoadKind::Concurrency => l.concurrency_levels.iter().map(|&n| u64::from(l.requests_at(n))).sum(),
                 LoadKind::OpenLoop => l.open_loop_rates.len() as u64 * u64::from(l.open_loop_requests),
+                LoadKind::Prefill => u64::from(prefill::planned_requests(l.prefill_sizes.len(), l.prefill_samples)),
             };
             u64::from(p.group.settings.warmup) + measured
         })
@@ -799,6 +807,10 @@ impl Suite<'_> {
         for &kind in &p.load {
             let id = benchmark_id(g, kind.name());
             let levels: Vec<(String, load::Shape, u32)> = match kind {
+                LoadKind::Prefill => {
+                    self.run_prefill(g, &endpoint)?;
+                    continue;
+                }
                 LoadKind::Concurrency => l.concurrency_levels.iter().map(|&n| (format!("{n} streams"), load::Shape::Closed { streams: n }, l.requests_at(n))).collect(),
                 LoadKind::OpenLoop => l
                     .open_loop_rates
@@ -862,5 +874,95 @@ impl Suite<'_> {
             state.store.write(load::REPORT_FILE, &report)?;
         }
         Ok(failed)
+    }
+}
+
+// --- Long-context prefill (see `prefill`) --------------------------------------------------------
+
+impl Suite<'_> {
+    /// Calibrates prompt size against the server's counts, then per size: cold samples (unique
+    /// salt, prefix cache off), one priming request and warm samples of the primed prompt (prefix
+    /// cache on). Sizes beyond the server's context window are skipped with the reason.
+    fn run_prefill(&self, g: &Group, endpoint: &Endpoint) -> Result<()> {
+        let id = benchmark_id(g, LoadKind::Prefill.name());
+        let l = &g.settings.load;
+        let kind = match &g.target {
+            Target::External { kind, .. } => *kind,
+            Target::Reference { .. } => ServerKind::LlamaServer,
+        };
+        let with_cache = |prefix_cache: bool| Endpoint {
+            base_url: endpoint.base_url.clone(),
+            model_id: endpoint.model_id.clone(),
+            api_key: endpoint.api_key.clone(),
+            dialect: dialect::for_kind(kind, DialectOptions { prefix_cache }),
+        };
+        let (cold, warm) = (with_cache(false), with_cache(true));
+        let n_ctx = self.rt.block_on(prefill::context_window(self.http, &endpoint.base_url));
+        let planned = prefill::planned_requests(l.prefill_sizes.len(), l.prefill_samples);
+        let mut index = 0;
+        let mut salt_counter = 0;
+        let mut salt = || {
+            salt_counter += 1;
+            format!("{} {} #{salt_counter}", self.run_id, g.name)
+        };
+        let mut run = |endpoint: &Endpoint, salt: &str, tag: PrefillTag| -> Result<GenerationRecord> {
+            let messages = prefill::messages(salt, tag.repetitions);
+            let request = GenerationRequest { messages: &messages, max_tokens: prefill::MAX_TOKENS, sampling: &g.settings.sampling };
+            let ctx = SampleContext {
+                run: self.run_id,
+                model: &g.model,
+                quant: &g.quant,
+                category: LoadKind::Prefill.name(),
+                prompt_id: &format!("prefill-{}-{}", tag.target_tokens, summary::serde_name(tag.cache)),
+                sample: index,
+                warmup: tag.setup,
+                started_at: now(),
+                max_tokens: prefill::MAX_TOKENS,
+                pair: None,
+            };
+            index += 1;
+            let observation = self.rt.block_on(client::generate(self.http, endpoint, &request, &g.settings.limits));
+            let mut record = generation::to_record(&ctx, observation, endpoint.dialect.as_ref());
+            record.prefill = Some(tag);
+            self.progress.borrow_mut().generation(&id, record.sample, planned, &record);
+            lock(self.state).record(record.clone()).context("cannot keep records; stopping the run")?;
+            Ok(record)
+        };
+        let setup = |target_tokens, repetitions, cache| PrefillTag { target_tokens, repetitions, cache, setup: true };
+        let base = run(&cold, &salt(), setup(0, 0, CacheState::Cold))?;
+        let with_filler = run(&cold, &salt(), setup(0, prefill::CALIBRATION_REPS, CacheState::Cold))?;
+        let calibration = base.tokens.prompt.zip(with_filler.tokens.prompt).and_then(|(a, b)| prefill::Calibration::from_counts(a, b, prefill::CALIBRATION_REPS));
+        let Some(calibration) = calibration else {
+            let why = base.error.or(with_filler.error).unwrap_or_else(|| "the server reported no usable prompt token counts".into());
+            return self.abandon(&g.name, &[LoadKind::Prefill.name()], &format!("prompt-size calibration failed: {why}"));
+        };
+        self.progress.borrow().say(&format!(
+            "quantbench: {id}: {:.1} prompt tokens per filler repetition, {} without filler (server counts); context window {}",
+            calibration.tokens_per_rep,
+            calibration.base_tokens,
+            n_ctx.map_or("unknown".into(), |n| n.to_string())
+        ));
+        for &target in &l.prefill_sizes {
+            if let Some(reason) = prefill::skip_reason(target, n_ctx) {
+                self.progress.borrow().say(&format!("quantbench: {id}: {target} tokens skipped: {reason}"));
+                self.prefill_skipped.borrow_mut().push(prefill::Skipped { group: g.name.clone(), target_tokens: target, reason });
+                continue;
+            }
+            let reps = calibration.reps_for(target);
+            let measured = |cache| PrefillTag { target_tokens: target, repetitions: reps, cache, setup: false };
+            for _ in 0..l.prefill_samples {
+                run(&cold, &salt(), measured(CacheState::Cold))?;
+            }
+            let primed = salt();
+            run(&warm, &primed, setup(target, reps, CacheState::Warm))?;
+            for _ in 0..l.prefill_samples {
+                run(&warm, &primed, measured(CacheState::Warm))?;
+            }
+        }
+        let state = lock(self.state);
+        if let Some(report) = prefill::report(&state.metadata.run, &state.records, &self.prefill_skipped.borrow()) {
+            state.store.write(prefill::REPORT_FILE, &report)?;
+        }
+        Ok(())
     }
 }

@@ -129,6 +129,7 @@ pub fn report(run: &str, records: &[GenerationRecord]) -> Option<LoadReport> {
             let window_definition = match tag.benchmark {
                 LoadKind::Concurrency => CLOSED_WINDOW,
                 LoadKind::OpenLoop => OPEN_WINDOW,
+                LoadKind::Prefill => "none: prefill requests run one at a time (see prefill.json)",
             };
             benchmarks.push(LoadResult { group: r.group.clone(), benchmark: tag.benchmark, window_definition: window_definition.into(), levels: Vec::new() });
         }

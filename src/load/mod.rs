@@ -29,15 +29,19 @@ use tokio::time::Instant;
 pub enum LoadKind {
     Concurrency,
     OpenLoop,
+    /// Long-context prefill (`crate::prefill`): single requests, run with the load benchmarks
+    /// because it too is opt-in and uses the same server set-up.
+    Prefill,
 }
 
 impl LoadKind {
-    pub const ALL: [LoadKind; 2] = [LoadKind::Concurrency, LoadKind::OpenLoop];
+    pub const ALL: [LoadKind; 3] = [LoadKind::Concurrency, LoadKind::OpenLoop, LoadKind::Prefill];
 
     pub fn name(self) -> &'static str {
         match self {
             LoadKind::Concurrency => "concurrency",
             LoadKind::OpenLoop => "open_loop",
+            LoadKind::Prefill => "prefill",
         }
     }
 }
@@ -54,6 +58,8 @@ pub struct LoadSettings {
     pub open_loop_rates: Vec<f64>,
     pub open_loop_arrivals: Arrivals,
     pub open_loop_requests: u32,
+    pub prefill_sizes: Vec<u32>,
+    pub prefill_samples: u32,
 }
 
 impl LoadSettings {
@@ -62,7 +68,7 @@ impl LoadSettings {
     pub const DEFAULT_MIX: [u32; 3] = [100, 500, 2000];
     pub const DEFAULT_REQUESTS: u32 = 32;
 
-    /// The load benchmarks this group has: concurrency always, open loop when rates are set.
+    /// The load benchmarks this group has: concurrency and prefill always, open loop when rates are set.
     pub fn kinds(&self) -> Vec<LoadKind> {
         LoadKind::ALL.into_iter().filter(|k| *k != LoadKind::OpenLoop || !self.open_loop_rates.is_empty()).collect()
     }
