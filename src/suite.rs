@@ -66,13 +66,15 @@ pub fn plan<'a>(config: &'a Config, prompts: &'a PromptLibrary, filter: &Filter)
     Ok(planned)
 }
 
-/// Load benchmarks run only when a filter names them: they take minutes and restart a managed
-/// server with more slots.
+/// Load benchmarks run only when a filter names them — matches their id and spells their name
+/// (`concurrency`, `open_loop`, `prefill`), so `cargo bench -- smollm2/q4_1` keeps meaning the
+/// group's prompt categories: they take minutes and restart a managed server with more slots.
 fn load_plan(group: &Group, filter: &Filter) -> Vec<LoadKind> {
     if filter.is_all() {
         return Vec::new();
     }
-    group.settings.load.kinds().into_iter().filter(|k| filter.matches(&benchmark_id(group, k.name()))).collect()
+    let named = |k: &LoadKind| filter.describe().contains(k.name()) && filter.matches(&benchmark_id(group, k.name()));
+    group.settings.load.kinds().into_iter().filter(named).collect()
 }
 
 /// The prompts a group's settings select.
