@@ -267,8 +267,10 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
     criterion.final_summary();
     let mut state = lock(&state);
     let summary = state.finish(RunStatus::Complete, None)?;
-    println!("\nquantbench summary ({}): medians over successful samples", state.store.dir.display());
-    print!("{}", summary::table(&summary));
+    if !summary.benchmarks.is_empty() {
+        println!("\nquantbench summary ({}): medians over successful samples", state.store.dir.display());
+        print!("{}", summary::table(&summary));
+    }
     let comparisons = match baseline {
         Some((name, records)) => {
             let rows = compare::compare(&records, &state.records, noise);
