@@ -82,21 +82,8 @@ fn abs_ms(a: std::time::Duration, b: std::time::Duration) -> f64 {
     (a.as_secs_f64() - b.as_secs_f64()).abs() * 1e3
 }
 
-/// What the server served, once it has noted all `n` requests (it notes one after writing its
-/// last step, which the client may see first).
-fn served_all(server: &ScriptedServer, n: usize) -> Vec<Served> {
-    for _ in 0..500 {
-        let served = server.served();
-        if served.len() >= n {
-            return served;
-        }
-        std::thread::sleep(ms(10));
-    }
-    panic!("the server noted {} of {n} requests", server.served().len());
-}
-
 fn timing_errors(server: &ScriptedServer, finished: &[Finished]) -> Errors {
-    let served = served_all(server, finished.len());
+    let served = server.served();
     let mut errors = Errors { stamps: Vec::new(), ttft: Vec::new(), itl: Vec::new() };
     for f in finished {
         let obs = &f.observation;
@@ -203,7 +190,7 @@ fn open_loop_sends_on_schedule_while_the_server_falls_behind() {
     let server = ScriptedServer::start(|n| Script { head_delay: ms(100 + 80 * n as u64), ..uniform(n) });
     let finished = level(&server, LoadKind::OpenLoop, Shape::Open { rate_per_s: 50.0, arrivals: Arrivals::Constant, seed: 1 }, 12);
     let records = records(finished);
-    let served = served_all(&server, 12);
+    let served = server.served();
     let first = served.iter().map(|s| s.received).min().unwrap();
     for (i, r) in records.iter().enumerate() {
         assert!(r.ok, "{:?}", r.error);
