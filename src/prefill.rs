@@ -167,10 +167,10 @@ pub fn report(run: &str, records: &[GenerationRecord], skipped: &[Skipped]) -> O
 /// A plain-text table: prefill rate and TTFT against context length.
 pub fn table(report: &PrefillReport) -> String {
     let fmt = |v: Option<f64>, digits: usize| v.map_or("–".into(), |v| format!("{v:.digits$}"));
-    let mut out = format!("{:<16} {:>7} {:>5} {:>7} {:>14} {:>12} {:>14} {:>16}\n", "group", "target", "cache", "ok/req", "prompt tokens", "TTFT p50 s", "prefill tok/s", "cache verified");
+    let mut out = format!("{:<16} {:>7} {:>5} {:>7} {:>14} {:>12} {:>14}  {}\n", "group", "target", "cache", "ok/req", "prompt tokens", "TTFT p50 s", "prefill tok/s", "cache verified");
     for r in &report.rows {
         out.push_str(&format!(
-            "{:<16} {:>7} {:>5} {:>7} {:>14} {:>12} {:>14} {:>16}\n",
+            "{:<16} {:>7} {:>5} {:>7} {:>14} {:>12} {:>14}  {}\n",
             r.group,
             r.target_tokens,
             crate::summary::serde_name(r.cache),
