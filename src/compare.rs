@@ -81,9 +81,9 @@ pub struct ComparisonReport {
     pub comparisons: Vec<Comparison>,
 }
 
-/// One benchmark's records, paired A/B generations excluded (they are analysed as pairs).
+/// One benchmark's records, paired A/B and load generations excluded (analysed elsewhere).
 fn of<'a>(records: &'a [GenerationRecord], group: &str, category: &str) -> Vec<&'a GenerationRecord> {
-    records.iter().filter(|r| r.group == group && r.category == category && r.pair.is_none()).collect()
+    records.iter().filter(|r| r.group == group && r.category == category && r.is_ordinary()).collect()
 }
 
 /// Compares every benchmark and metric present in both; regressions sort first.

@@ -61,6 +61,23 @@ pub struct RunSettings {
     pub adaptive_max_samples: Option<u32>,
     /// ... or the benchmark has sampled this long (default 1800 s).
     pub adaptive_max_seconds: Option<f64>,
+    /// Load benchmarks (`load`): closed-loop concurrency levels (default 1, 2, 4, 8, 16).
+    pub concurrency_levels: Option<Vec<u32>>,
+    /// Measured requests per concurrency level (default 32; at least 2 per stream).
+    pub concurrency_requests: Option<u32>,
+    /// The workload mix: `max_tokens` of each request class, cycled (default 100, 500, 2000).
+    /// Given explicitly, so `max_tokens_cap` does not apply to it.
+    pub load_mix: Option<Vec<u32>>,
+    /// Open-loop arrival rates, requests per second (none by default: no open-loop benchmark).
+    pub open_loop_rates: Option<Vec<f64>>,
+    /// `poisson` (default, seeded by `seed`) or `constant`.
+    pub open_loop_arrivals: Option<crate::load::schedule::Arrivals>,
+    /// Requests per open-loop rate (default 32).
+    pub open_loop_requests: Option<u32>,
+    /// Long-context prefill: target prompt sizes, tokens (default about 1k, 8k, 32k).
+    pub prefill_sizes: Option<Vec<u32>>,
+    /// Measured samples per prefill size, cold and warm each (default 3).
+    pub prefill_samples: Option<u32>,
 }
 
 impl RunSettings {
@@ -71,7 +88,8 @@ impl RunSettings {
         }
         pick!(
             samples, warmup, max_failures, prompt_sets, languages, categories, max_tokens_cap, temperature, top_p, seed, prefix_cache, fixed_length, eos_token_ids, idle_timeout_s,
-            total_timeout_s, threads, adaptive_half_width, adaptive_max_samples, adaptive_max_seconds
+            total_timeout_s, threads, adaptive_half_width, adaptive_max_samples, adaptive_max_seconds, concurrency_levels, concurrency_requests, load_mix,
+            open_loop_rates, open_loop_arrivals, open_loop_requests, prefill_sizes, prefill_samples
         )
     }
 }
@@ -207,6 +225,7 @@ pub struct Settings {
     pub total_timeout_s: f64,
     pub threads: Option<u32>,
     pub adaptive: Option<Adaptive>,
+    pub load: crate::load::LoadSettings,
 }
 
 /// A resolved variant of a group.
@@ -448,6 +467,31 @@ fn check_settings(at: &str, s: &RunSettings) -> Result<()> {
     if s.prompt_sets.as_ref().is_some_and(Vec::is_empty) {
         fail("prompt_sets is empty".into())?;
     }
+    check_load_settings(s).map_err(|e| anyhow::anyhow!("{at}: {e}"))
+}
+
+/// The load benchmarks' settings; one process drives at most `MAX_STREAMS` streams.
+fn check_load_settings(s: &RunSettings) -> Result<()> {
+    const MAX_STREAMS: u32 = 1024;
+    if let Some(levels) = &s.concurrency_levels {
+        if levels.is_empty() || levels.iter().any(|&n| n == 0 || n > MAX_STREAMS) {
+            bail!("concurrency_levels = {levels:?}: give one or more levels from 1 to {MAX_STREAMS}");
+        }
+    }
+    if let Some(sizes) = s.prefill_sizes.as_ref().filter(|v| v.is_empty() || v.contains(&0)) {
+        bail!("prefill_sizes = {sizes:?}: give one or more prompt sizes in tokens, each at least 1");
+    }
+    for (name, v) in [("concurrency_requests", s.concurrency_requests), ("open_loop_requests", s.open_loop_requests), ("prefill_samples", s.prefill_samples)] {
+        if let Some(v) = v.filter(|&v| v == 0 || v > 100_000) {
+            bail!("{name} = {v}: must be from 1 to 100000");
+        }
+    }
+    if let Some(mix) = s.load_mix.as_ref().filter(|m| m.is_empty() || m.contains(&0)) {
+        bail!("load_mix = {mix:?}: give one or more max_tokens values, each at least 1");
+    }
+    if let Some(rates) = s.open_loop_rates.as_ref().filter(|r| r.iter().any(|v| !(v.is_finite() && *v > 0.0 && *v <= 1e6))) {
+        bail!("open_loop_rates = {rates:?}: each rate must be a positive number of requests per second");
+    }
     Ok(())
 }
 
@@ -482,6 +526,16 @@ fn settings(s: RunSettings) -> Settings {
             max_samples: s.adaptive_max_samples.unwrap_or(100).max(samples),
             max_seconds: s.adaptive_max_seconds.unwrap_or(1800.0),
         }),
+        load: crate::load::LoadSettings {
+            concurrency_levels: s.concurrency_levels.unwrap_or_else(|| crate::load::LoadSettings::DEFAULT_LEVELS.to_vec()),
+            concurrency_requests: s.concurrency_requests.unwrap_or(crate::load::LoadSettings::DEFAULT_REQUESTS),
+            load_mix: s.load_mix.unwrap_or_else(|| crate::load::LoadSettings::DEFAULT_MIX.to_vec()),
+            open_loop_rates: s.open_loop_rates.unwrap_or_default(),
+            open_loop_arrivals: s.open_loop_arrivals.unwrap_or(crate::load::schedule::Arrivals::Poisson),
+            open_loop_requests: s.open_loop_requests.unwrap_or(crate::load::LoadSettings::DEFAULT_REQUESTS),
+            prefill_sizes: s.prefill_sizes.unwrap_or_else(|| crate::prefill::DEFAULT_SIZES.to_vec()),
+            prefill_samples: s.prefill_samples.unwrap_or(crate::prefill::DEFAULT_SAMPLES),
+        },
     }
 }
 
@@ -592,6 +646,27 @@ mod tests {
         for (text, expected) in cases {
             let err = error(&text);
             assert!(err.contains("/cfg/quantbench.toml") && err.contains(expected), "expected {expected:?} in: {err}");
+        }
+    }
+
+    #[test]
+    fn load_settings_have_defaults_and_are_checked() {
+        let ep = r#"endpoint = { url = "http://localhost:1234/v1", kind = "lmstudio" }"#;
+        let cfg = parse(&format!("[models.m]\n{ep}\n[models.m.quants.a]\nmodel_id = \"a\"")).unwrap();
+        let load = &cfg.groups[0].settings.load;
+        assert_eq!((load.concurrency_levels.as_slice(), load.load_mix.as_slice()), (&[1, 2, 4, 8, 16][..], &[100, 500, 2000][..]));
+        assert_eq!(load.kinds(), [crate::load::LoadKind::Concurrency, crate::load::LoadKind::Prefill], "open loop only with rates");
+        let cases = [
+            ("concurrency_levels = []", "concurrency_levels = []"),
+            ("concurrency_levels = [0, 4]", "concurrency_levels = [0, 4]"),
+            ("load_mix = [100, 0]", "load_mix = [100, 0]"),
+            ("open_loop_rates = [-1.0]", "open_loop_rates = [-1.0]"),
+            ("open_loop_arrivals = \"bursty\"", "unknown variant `bursty`"),
+            ("prefill_sizes = []", "prefill_sizes = []"),
+        ];
+        for (setting, expected) in cases {
+            let err = error(&format!("[run]\n{setting}\n[models.m]\n{ep}\n[models.m.quants.a]\nmodel_id = \"a\""));
+            assert!(err.contains(expected), "expected {expected:?} in: {err}");
         }
     }
 }

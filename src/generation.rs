@@ -36,6 +36,7 @@ pub fn to_record(ctx: &SampleContext<'_>, obs: Observation, dialect: &dyn Dialec
     let ok = error.is_none();
     let gaps_us: Vec<u64> = obs.token_times.windows(2).map(|w| micros(w[1] - w[0])).collect();
     let t = Timestamps {
+        connect_ns: obs.connect.map(nanos),
         headers_ns: obs.headers.map(nanos),
         first_token_ns: obs.token_times.first().copied().map(nanos),
         last_token_ns: obs.token_times.last().copied().map(nanos),
@@ -101,6 +102,8 @@ pub fn to_record(ctx: &SampleContext<'_>, obs: Observation, dialect: &dyn Dialec
         output: obs.output,
         pair: ctx.pair.clone(),
         quality: None,
+        concurrency: None,
+        prefill: None,
     }
 }
 

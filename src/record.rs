@@ -53,6 +53,10 @@ pub enum Flag {
 /// from a monotonic clock as the bytes arrived. Absent when the stream never got there.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Timestamps {
+    /// Opening a new connection (TCP connect), inside the TTFT; absent when no new connection
+    /// was opened or in records written before it was measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_ns: Option<u64>,
     pub headers_ns: Option<u64>,
     pub first_token_ns: Option<u64>,
     pub last_token_ns: Option<u64>,
@@ -165,6 +169,21 @@ pub struct GenerationRecord {
     /// Set on generations of a paired A/B comparison; those are analysed only as pairs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pair: Option<PairTag>,
+    /// Set on generations of a load benchmark (concurrency, open loop); those are analysed only
+    /// per load level (`load::analysis`), never as an ordinary benchmark.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<crate::load::ConcurrencyTag>,
+    /// Set on long-context prefill generations; analysed only in `prefill.json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefill: Option<crate::prefill::PrefillTag>,
+}
+
+impl GenerationRecord {
+    /// Whether this generation belongs to an ordinary benchmark (group × category); paired A/B,
+    /// load and prefill generations are analysed only as pairs, per load level or per prompt size.
+    pub fn is_ordinary(&self) -> bool {
+        self.pair.is_none() && self.concurrency.is_none() && self.prefill.is_none()
+    }
 }
 
 /// Which paired comparison, pair and side a generation belongs to.
@@ -176,11 +195,11 @@ pub struct PairTag {
     pub side: String,
 }
 
-/// The benchmarks (group, category) of `records`, in first-seen order; paired A/B generations,
-/// which are analysed only as pairs, are left out.
+/// The benchmarks (group, category) of `records`, in first-seen order; paired A/B and load
+/// generations, which are analysed only as pairs or per load level, are left out.
 pub fn benchmarks(records: &[GenerationRecord]) -> Vec<(String, String)> {
     let mut keys: Vec<(String, String)> = Vec::new();
-    for r in records.iter().filter(|r| r.pair.is_none()) {
+    for r in records.iter().filter(|r| r.is_ordinary()) {
         if !keys.iter().any(|(g, c)| *g == r.group && *c == r.category) {
             keys.push((r.group.clone(), r.category.clone()));
         }

@@ -93,14 +93,24 @@ impl Manifest {
 /// How to start the reference server for one quant: loopback only, one slot (one request at a
 /// time, as the single-user benchmarks assume), an 8k context.
 pub fn launch_spec(manifest: &Manifest, quant: &str, port: u16, threads: u32, log_path: PathBuf) -> Result<LaunchSpec> {
+    launch_spec_with_slots(manifest, quant, port, threads, 1, log_path)
+}
+
+/// As [`launch_spec`], with `slots` requests served at once (continuous batching, for the load
+/// benchmarks). The slots share one unified 8k KV cache (`--kv-unified`), so each request may
+/// still use the model's whole context and memory does not grow with the slot count.
+pub fn launch_spec_with_slots(manifest: &Manifest, quant: &str, port: u16, threads: u32, slots: u32, log_path: PathBuf) -> Result<LaunchSpec> {
     let model = manifest.model(quant).with_context(|| format!("the reference install has no {quant} model"))?;
-    let args = [
-        "--model", &model.path.to_string_lossy(), "--host", "127.0.0.1", "--port", &port.to_string(), "--threads", &threads.to_string(),
-        "--ctx-size", "8192", "--parallel", "1",
+    let mut args = vec![
+        "--model".to_owned(), model.path.to_string_lossy().into_owned(), "--host".into(), "127.0.0.1".into(), "--port".into(), port.to_string(),
+        "--threads".into(), threads.to_string(), "--ctx-size".into(), "8192".into(), "--parallel".into(), slots.max(1).to_string(),
     ];
+    if slots > 1 {
+        args.push("--kv-unified".into());
+    }
     Ok(LaunchSpec {
         program: manifest.binary(Backend::LlamaServer.name()),
-        args: args.map(String::from).to_vec(),
+        args,
         port,
         health_path: "/health".into(),
         ready_probe: None,

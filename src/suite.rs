@@ -10,11 +10,13 @@ use crate::config::{Adaptive, Config, Group, Paired, Target};
 use crate::dialect::{self, ServerKind};
 use crate::environment;
 use crate::generation::{self, SampleContext};
+use crate::load::{self, LoadKind};
 use crate::managed::{self, ManagedServer};
 use crate::memory::{self, MemorySampler};
 use crate::metadata::{self, GroupRun, Metadata, RunStatus};
 use crate::progress::Progress;
 use crate::paired::{self, PairedComparison};
+use crate::prefill::{self, CacheState, PrefillTag};
 use crate::prompts::{Category, Prompt, PromptLibrary, Selection};
 use crate::record::{GenerationRecord, PairTag};
 use crate::reference::mlx::{self as mlx_reference, MlxManifest};
@@ -37,6 +39,10 @@ use std::time::Duration;
 pub struct PlannedGroup<'a> {
     pub group: &'a Group,
     pub categories: Vec<Category<'a>>,
+    /// Load benchmarks (`group/concurrency`, `group/open_loop`) the filter named, and the
+    /// group's prompts their workload mix draws from (whatever the filter says of categories).
+    pub load: Vec<LoadKind>,
+    pub load_prompts: Vec<Category<'a>>,
 }
 
 /// Benchmark id as criterion shows and filters it: `model/quant/category`.
@@ -52,17 +58,26 @@ pub fn plan<'a>(config: &'a Config, prompts: &'a PromptLibrary, filter: &Filter)
         if filter.is_all() && !group.default {
             continue;
         }
-        let categories: Vec<Category> = prompts
-            .select(&selection(group))
-            .with_context(|| format!("{}: group {}", config.path.display(), group.name))?
-            .into_iter()
-            .filter(|c| filter.matches(&benchmark_id(group, c.name)))
-            .collect();
-        if !categories.is_empty() {
-            planned.push(PlannedGroup { group, categories });
+        let selected = prompts.select(&selection(group)).with_context(|| format!("{}: group {}", config.path.display(), group.name))?;
+        let categories: Vec<Category> = selected.iter().filter(|c| filter.matches(&benchmark_id(group, c.name))).cloned().collect();
+        let load = load_plan(group, filter);
+        let load_prompts = if load.is_empty() { Vec::new() } else { selected };
+        if !categories.is_empty() || !load.is_empty() {
+            planned.push(PlannedGroup { group, categories, load, load_prompts });
         }
     }
     Ok(planned)
+}
+
+/// Load benchmarks run only when a filter names them — matches their id and spells their name
+/// (`concurrency`, `open_loop`, `prefill`), so `cargo bench -- smollm2/q4_1` keeps meaning the
+/// group's prompt categories: they take minutes and restart a managed server with more slots.
+fn load_plan(group: &Group, filter: &Filter) -> Vec<LoadKind> {
+    if filter.is_all() {
+        return Vec::new();
+    }
+    let named = |k: &LoadKind| filter.describe().contains(k.name()) && filter.matches(&benchmark_id(group, k.name()));
+    group.settings.load.kinds().into_iter().filter(named).collect()
 }
 
 /// The prompts a group's settings select.
@@ -181,6 +196,9 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
             for c in &p.categories {
                 group.bench_function(c.name, |_| {});
             }
+            for kind in &p.load {
+                println!("{}: load benchmark", benchmark_id(p.group, kind.name()));
+            }
         }
         for p in &planned_pairs {
             for c in &p.categories {
@@ -227,10 +245,10 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
     rt.spawn(stop_on_signal(state.clone()));
 
     let samples = |g: &Group| samples_for(opts.cli.sample_size, g);
-    let planned_generations: u64 = planned.iter().map(|p| p.categories.len() as u64 * u64::from(p.group.settings.warmup + samples(p.group))).sum::<u64>()
+    let planned_generations: u64 = planned.iter().map(|p| p.categories.len() as u64 * u64::from(p.group.settings.warmup + samples(p.group)) + load_generations(p)).sum::<u64>()
         + planned_pairs.iter().map(|p| p.categories.len() as u64 * u64::from(p.a.settings.warmup + p.b.settings.warmup + 2 * p.spec.pairs)).sum::<u64>();
     let progress = RefCell::new(Progress::new(planned_generations));
-    let suite = Suite { rt: &rt, http: &http, state: &state, progress: &progress, run_id: &run_id, reference: reference.as_ref(), mlx_reference: mlx_reference.as_ref(), sample_size: opts.cli.sample_size, mode: opts.cli.mode };
+    let suite = Suite { rt: &rt, http: &http, state: &state, progress: &progress, run_id: &run_id, reference: reference.as_ref(), mlx_reference: mlx_reference.as_ref(), sample_size: opts.cli.sample_size, mode: opts.cli.mode, prefill_skipped: RefCell::default() };
 
     for p in &planned {
         let mut group = criterion.benchmark_group(&p.group.name);
@@ -262,13 +280,25 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
         }
         None => None,
     };
+    // --- load benchmarks (concurrency, open loop): their table -----------------------------------
+    if let Some(report) = load::analysis::report(&state.metadata.run, &state.records) {
+        println!("\nquantbench load benchmarks ({}): per level; percentiles over successful requests", state.store.dir.join(load::REPORT_FILE).display());
+        print!("{}", load::analysis::table(&report));
+    }
+    if let Some(report) = prefill::report(&state.metadata.run, &state.records, &suite.prefill_skipped.borrow()) {
+        println!("\nquantbench long-context prefill ({}): medians over successful samples", state.store.dir.join(prefill::REPORT_FILE).display());
+        print!("{}", prefill::table(&report));
+    }
+    // --- end of load benchmarks ------------------------------------------------------------------
     let paired: Vec<PairedComparison> = planned_pairs.iter().flat_map(|p| paired::analyze(&p.spec.name, &p.a.name, &p.b.name, &state.records)).collect();
     if !paired.is_empty() {
         state.store.write("paired.json", &paired)?;
     }
     let summary = state.finish(RunStatus::Complete, None)?;
-    println!("\nquantbench summary ({}): medians over successful samples", state.store.dir.display());
-    print!("{}", summary::table(&summary));
+    if !summary.benchmarks.is_empty() {
+        println!("\nquantbench summary ({}): medians over successful samples", state.store.dir.display());
+        print!("{}", summary::table(&summary));
+    }
     println!("\nquantbench servers (resident memory of each server's process tree, sampled every {} ms):", memory::SAMPLE_INTERVAL.as_millis());
     for g in &state.metadata.groups {
         println!("  {}", metadata::server_line(g));
@@ -440,6 +470,8 @@ struct Suite<'a> {
     /// `--sample-size`, which overrides the config.
     sample_size: Option<u32>,
     mode: Mode,
+    /// Prefill sizes not run (beyond the context window), for `prefill.json`.
+    prefill_skipped: RefCell<Vec<prefill::Skipped>>,
 }
 
 impl Suite<'_> {
@@ -450,6 +482,11 @@ impl Suite<'_> {
     /// Sets up a group's endpoint — starting its server when the suite manages it — and records
     /// it in the metadata.
     fn open_endpoint(&self, g: &Group) -> Result<(Endpoint, Option<ManagedServer>)> {
+        self.open_endpoint_with_slots(g, 1)
+    }
+
+    /// As `open_endpoint`; a managed server gets `slots` concurrent request slots.
+    fn open_endpoint_with_slots(&self, g: &Group, slots: u32) -> Result<(Endpoint, Option<ManagedServer>)> {
         let (endpoint, server, run_info) = match &g.target {
             Target::External { url, kind, model_id, api_key_env, .. } => {
                 let api_key = api_key_env.as_ref().and_then(|v| std::env::var(v).ok());
@@ -474,7 +511,7 @@ impl Suite<'_> {
                 (endpoint, None, info)
             }
             Target::Reference { backend, quant } => {
-                self.start_reference(g, *backend, quant).map_err(|e| e.context("the reference server did not start"))?
+                self.start_reference(g, *backend, quant, slots).map_err(|e| e.context("the reference server did not start"))?
             }
         };
         let run_info = self.describe_environment(&endpoint, run_info);
@@ -518,9 +555,14 @@ impl Suite<'_> {
 
     fn run_group(&self, p: &PlannedGroup<'_>, group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) -> Result<()> {
         let g = p.group;
-        let (endpoint, server) = match self.open_endpoint(g) {
+        // Only load benchmarks: start a managed server with their slots right away.
+        let slots = if p.categories.is_empty() { g.settings.load.max_streams() } else { 1 };
+        let (endpoint, server) = match self.open_endpoint_with_slots(g, slots) {
             Ok(opened) => opened,
-            Err(e) => return self.abandon(&g.name, &p.categories.iter().map(|c| c.name).collect::<Vec<_>>(), &format!("{e:#}")),
+            Err(e) => {
+                let names: Vec<&str> = p.categories.iter().map(|c| c.name).chain(p.load.iter().map(|k| k.name())).collect();
+                return self.abandon(&g.name, &names, &format!("{e:#}"));
+            }
         };
         let sampler = self.start_memory_sampler(g, server.as_ref());
         let server = server.map(RefCell::new);
@@ -553,12 +595,17 @@ impl Suite<'_> {
             }
             lock(self.state).save_summary()?;
         }
+        // Memory covers the prompt-category benchmarks: the load benchmarks may restart the server
+        // with more slots.
         if let Some(sampler) = sampler {
             let mut state = lock(self.state);
             if let Some(info) = state.metadata.groups.iter_mut().rev().find(|i| i.name == g.name) {
                 info.memory = sampler.stop(info.model_file_bytes.or(info.server_description.as_ref().and_then(|d| d.model_bytes)));
             }
             state.save_metadata()?;
+        }
+        if !p.load.is_empty() {
+            self.run_load(p, endpoint, server.map(RefCell::into_inner), slots)?;
         }
         Ok(())
     }
@@ -588,7 +635,7 @@ impl Suite<'_> {
 
     /// Starts the reference server for one quant; returns its endpoint, the process and what
     /// the metadata records about it.
-    fn start_reference(&self, g: &Group, backend: Backend, quant: &str) -> Result<(Endpoint, Option<ManagedServer>, GroupRun)> {
+    fn start_reference(&self, g: &Group, backend: Backend, quant: &str, slots: u32) -> Result<(Endpoint, Option<ManagedServer>, GroupRun)> {
         let port = managed::free_port()?;
         let log_path = lock(self.state).store.dir.join(format!("server-{}.log", g.name.replace('/', "_")));
         let not_installed = || format!("the {} reference is not installed", backend.name());
@@ -599,11 +646,11 @@ impl Suite<'_> {
                 let threads = g.settings.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get() as u32));
                 let model_id = model.path.file_stem().map_or_else(|| quant.to_owned(), |s| s.to_string_lossy().into_owned());
                 ReferenceLaunch {
-                    spec: reference::launch_spec(manifest, quant, port, threads, log_path.clone())?,
+                    spec: reference::launch_spec_with_slots(manifest, quant, port, threads, slots, log_path.clone())?,
                     model,
                     model_id,
                     kind: ServerKind::LlamaServer,
-                    detail: format!("{threads} threads"),
+                    detail: format!("{threads} threads, {slots} slot(s)"),
                     known_info: None,
                 }
             }
@@ -867,3 +914,207 @@ fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
+
+// --- Load benchmarks (concurrency, open loop; see `load`) ---------------------------------------
+
+/// Generations a group's planned load benchmarks will make (for the progress bar).
+fn load_generations(p: &PlannedGroup<'_>) -> u64 {
+    let l = &p.group.settings.load;
+    p.load
+        .iter()
+        .map(|kind| {
+            let measured: u64 = match kind {
+                LoadKind::Concurrency => l.concurrency_levels.iter().map(|&n| u64::from(l.requests_at(n))).sum(),
+                LoadKind::OpenLoop => l.open_loop_rates.len() as u64 * u64::from(l.open_loop_requests),
+                LoadKind::Prefill => u64::from(prefill::planned_requests(l.prefill_sizes.len(), l.prefill_samples)),
+            };
+            u64::from(p.group.settings.warmup) + measured
+        })
+        .sum()
+}
+
+impl Suite<'_> {
+    /// Runs a group's load benchmarks outside criterion (a level is many requests at once, not one
+    /// timed function). A managed server is restarted with one slot per stream if it has fewer.
+    /// A level's records are kept when the level ends: writing and syncing them while its streams
+    /// run would stall the very reads being timed.
+    fn run_load(&self, p: &PlannedGroup<'_>, endpoint: Endpoint, server: Option<ManagedServer>, slots: u32) -> Result<()> {
+        let g = p.group;
+        let l = &g.settings.load;
+        let names: Vec<&str> = p.load.iter().map(|k| k.name()).collect();
+        let (endpoint, mut server) = match (&g.target, server) {
+            (Target::Reference { .. }, Some(server)) if slots < l.max_streams() => {
+                drop(server);
+                match self.open_endpoint_with_slots(g, l.max_streams()) {
+                    Ok(opened) => opened,
+                    Err(e) => return self.abandon(&g.name, &names, &format!("{e:#}")),
+                }
+            }
+            (_, server) => (endpoint, server),
+        };
+        let s = &g.settings;
+        let cx = load::LevelContext { http: self.http, endpoint: &endpoint, sampling: &s.sampling, limits: &s.limits };
+        let seed = s.sampling.seed.unwrap_or(0);
+        for &kind in &p.load {
+            let id = benchmark_id(g, kind.name());
+            let levels: Vec<(String, load::Shape, u32)> = match kind {
+                LoadKind::Prefill => {
+                    self.run_prefill(g, &endpoint)?;
+                    continue;
+                }
+                LoadKind::Concurrency => l.concurrency_levels.iter().map(|&n| (format!("{n} streams"), load::Shape::Closed { streams: n }, l.requests_at(n))).collect(),
+                LoadKind::OpenLoop => l
+                    .open_loop_rates
+                    .iter()
+                    .map(|&rate| (format!("{rate} req/s"), load::Shape::Open { rate_per_s: rate, arrivals: l.open_loop_arrivals, seed }, l.open_loop_requests))
+                    .collect(),
+            };
+            let Some(warmups) = load::schedule::mix_jobs(&p.load_prompts, &l.load_mix, s.warmup) else {
+                self.abandon(&g.name, &[kind.name()], "the group selects no prompts for the workload mix")?;
+                continue;
+            };
+            self.progress.borrow().say(&format!("quantbench: {id}: {} warm-up request(s), then {} level(s)", warmups.len(), levels.len()));
+            let dialect = endpoint.dialect.as_ref();
+            self.keep_level(g, kind, true, self.rt.block_on(load::run_level(&cx, kind, &load::Shape::Closed { streams: 1 }, &warmups)), dialect)?;
+            for (label, shape, n) in &levels {
+                if let Some(reason) = server.as_mut().and_then(|s| (!s.is_running()).then(|| format!("the managed server exited; its log {} ends:\n{}", s.log_path.display(), managed::log_tail(&s.log_path, 8)))) {
+                    self.abandon(&g.name, &[kind.name()], &reason)?;
+                    break;
+                }
+                let jobs = load::schedule::mix_jobs(&p.load_prompts, &l.load_mix, *n).expect("the mix found prompts for the warm-ups");
+                self.progress.borrow().say(&format!("quantbench: {id}: {label}: {n} requests"));
+                let failed = self.keep_level(g, kind, false, self.rt.block_on(load::run_level(&cx, kind, shape, &jobs)), dialect)?;
+                if failed > s.max_failures {
+                    self.abandon(&g.name, &[kind.name()], &format!("{failed} requests failed at {label} (max_failures = {})", s.max_failures))?;
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Turns a level's requests into records, keeps them and rewrites `concurrency.json`.
+    /// Returns how many failed.
+    fn keep_level(&self, g: &Group, kind: LoadKind, warmup: bool, finished: Vec<load::Finished>, dialect: &dyn dialect::Dialect) -> Result<u32> {
+        let id = benchmark_id(g, kind.name());
+        let total = finished.len() as u32;
+        let mut failed = 0;
+        for (i, f) in finished.into_iter().enumerate() {
+            let since_sent = f.observation.sent.map_or(Duration::ZERO, |t| t.elapsed());
+            let started = chrono::Utc::now() - chrono::TimeDelta::from_std(since_sent).unwrap_or_default();
+            let ctx = SampleContext {
+                run: self.run_id,
+                model: &g.model,
+                quant: &g.quant,
+                category: kind.name(),
+                prompt_id: &f.prompt_id,
+                sample: i as u32,
+                warmup,
+                started_at: started.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                max_tokens: f.max_tokens,
+                pair: None,
+            };
+            let mut record = generation::to_record(&ctx, f.observation, dialect);
+            record.concurrency = Some(f.tag);
+            failed += u32::from(!record.ok);
+            self.progress.borrow_mut().generation(&id, i as u32, total, &record);
+            lock(self.state).record(record).context("cannot keep records; stopping the run")?;
+        }
+        let state = lock(self.state);
+        if let Some(report) = load::analysis::report(&state.metadata.run, &state.records) {
+            state.store.write(load::REPORT_FILE, &report)?;
+        }
+        Ok(failed)
+    }
+}
+
+// --- Long-context prefill (see `prefill`) --------------------------------------------------------
+
+impl Suite<'_> {
+    /// Calibrates prompt size against the server's counts, then per size: cold samples (unique
+    /// salt, prefix cache off), one priming request and warm samples of the primed prompt (prefix
+    /// cache on). Sizes beyond the server's context window are skipped with the reason.
+    fn run_prefill(&self, g: &Group, endpoint: &Endpoint) -> Result<()> {
+        let id = benchmark_id(g, LoadKind::Prefill.name());
+        let l = &g.settings.load;
+        let kind = match &g.target {
+            Target::External { kind, .. } => *kind,
+            Target::Reference { backend: Backend::MlxLm, .. } => ServerKind::MlxLm,
+            Target::Reference { backend: Backend::LlamaServer, .. } => ServerKind::LlamaServer,
+        };
+        let with_cache = |prefix_cache: bool| Endpoint {
+            base_url: endpoint.base_url.clone(),
+            model_id: endpoint.model_id.clone(),
+            api_key: endpoint.api_key.clone(),
+            dialect: dialect::for_kind(kind, dialect::DialectOptions { prefix_cache, ..g.settings.dialect_options() }),
+        };
+        let (cold, warm) = (with_cache(false), with_cache(true));
+        let n_ctx = self.rt.block_on(prefill::context_window(self.http, &endpoint.base_url));
+        let planned = prefill::planned_requests(l.prefill_sizes.len(), l.prefill_samples);
+        let mut index = 0;
+        let mut salt_counter = 0;
+        let mut salt = || {
+            salt_counter += 1;
+            format!("{} {} #{salt_counter}", self.run_id, g.name)
+        };
+        let mut run = |endpoint: &Endpoint, salt: &str, tag: PrefillTag| -> Result<GenerationRecord> {
+            let messages = prefill::messages(salt, tag.repetitions);
+            let request = GenerationRequest { messages: &messages, max_tokens: prefill::MAX_TOKENS, sampling: &g.settings.sampling };
+            let ctx = SampleContext {
+                run: self.run_id,
+                model: &g.model,
+                quant: &g.quant,
+                category: LoadKind::Prefill.name(),
+                prompt_id: &format!("prefill-{}-{}", tag.target_tokens, summary::serde_name(tag.cache)),
+                sample: index,
+                warmup: tag.setup,
+                started_at: now(),
+                max_tokens: prefill::MAX_TOKENS,
+                pair: None,
+            };
+            index += 1;
+            let observation = self.rt.block_on(client::generate(self.http, endpoint, &request, &g.settings.limits));
+            let mut record = generation::to_record(&ctx, observation, endpoint.dialect.as_ref());
+            record.prefill = Some(tag);
+            self.progress.borrow_mut().generation(&id, record.sample, planned, &record);
+            lock(self.state).record(record.clone()).context("cannot keep records; stopping the run")?;
+            Ok(record)
+        };
+        let setup = |target_tokens, repetitions, cache| PrefillTag { target_tokens, repetitions, cache, setup: true };
+        let base = run(&cold, &salt(), setup(0, 0, CacheState::Cold))?;
+        let with_filler = run(&cold, &salt(), setup(0, prefill::CALIBRATION_REPS, CacheState::Cold))?;
+        let calibration = base.tokens.prompt.zip(with_filler.tokens.prompt).and_then(|(a, b)| prefill::Calibration::from_counts(a, b, prefill::CALIBRATION_REPS));
+        let Some(calibration) = calibration else {
+            let why = base.error.or(with_filler.error).unwrap_or_else(|| "the server reported no usable prompt token counts".into());
+            return self.abandon(&g.name, &[LoadKind::Prefill.name()], &format!("prompt-size calibration failed: {why}"));
+        };
+        self.progress.borrow().say(&format!(
+            "quantbench: {id}: {:.1} prompt tokens per filler repetition, {} without filler (server counts); context window {}",
+            calibration.tokens_per_rep,
+            calibration.base_tokens,
+            n_ctx.map_or("unknown".into(), |n| n.to_string())
+        ));
+        for &target in &l.prefill_sizes {
+            if let Some(reason) = prefill::skip_reason(target, n_ctx) {
+                self.progress.borrow().say(&format!("quantbench: {id}: {target} tokens skipped: {reason}"));
+                self.prefill_skipped.borrow_mut().push(prefill::Skipped { group: g.name.clone(), target_tokens: target, reason });
+                continue;
+            }
+            let reps = calibration.reps_for(target);
+            let measured = |cache| PrefillTag { target_tokens: target, repetitions: reps, cache, setup: false };
+            for _ in 0..l.prefill_samples {
+                run(&cold, &salt(), measured(CacheState::Cold))?;
+            }
+            let primed = salt();
+            run(&warm, &primed, setup(target, reps, CacheState::Warm))?;
+            for _ in 0..l.prefill_samples {
+                run(&warm, &primed, measured(CacheState::Warm))?;
+            }
+        }
+        let state = lock(self.state);
+        if let Some(report) = prefill::report(&state.metadata.run, &state.records, &self.prefill_skipped.borrow()) {
+            state.store.write(prefill::REPORT_FILE, &report)?;
+        }
+        Ok(())
+    }
+}

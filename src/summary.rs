@@ -81,9 +81,9 @@ pub struct BenchmarkNote {
 }
 
 /// Summarises records of one run, with the notes kept while it ran. Benchmarks appear in the
-/// order of their first record (or note). Paired A/B generations are left to `paired`.
+/// order of their first record (or note). Paired A/B and load generations are left to `paired` and `load`.
 pub fn summarize(run: &str, records: &[GenerationRecord], notes: &[BenchmarkNote]) -> Summary {
-    let records: Vec<GenerationRecord> = records.iter().filter(|r| r.pair.is_none()).cloned().collect();
+    let records: Vec<GenerationRecord> = records.iter().filter(|r| r.is_ordinary()).cloned().collect();
     let mut keys = crate::record::benchmarks(&records);
     for n in notes {
         if !keys.iter().any(|(g, c)| *g == n.group && *c == n.category) {

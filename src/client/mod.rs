@@ -6,6 +6,7 @@
 //! including how it failed; deriving counts and metrics from it is `generation`'s job.
 
 pub mod chunk;
+mod connect_timing;
 pub mod sse;
 pub mod think;
 
@@ -100,6 +101,10 @@ pub struct GenerationRequest<'a> {
 /// Everything observed about one request, times relative to sending it.
 #[derive(Debug, Default)]
 pub struct Observation {
+    /// When the request was handed to the HTTP client; every offset here is from this instant.
+    pub sent: Option<Instant>,
+    /// Time to open a new connection (TCP connect), when the request needed one; part of TTFT.
+    pub connect: Option<Duration>,
     pub http_status: Option<u16>,
     pub headers: Option<Duration>,
     /// Arrival time of every event that carried generated text.
@@ -127,9 +132,16 @@ pub struct Observation {
 /// Builds the shared HTTP client: no proxy (endpoints are local), and a new connection for every
 /// generation. llama-server (build 11434) closes the connection after a streamed response while
 /// advertising keep-alive, so a reused connection fails the next request before the server sees
-/// it; a fresh connection costs well under a millisecond on loopback, inside TTFT.
+/// it; a fresh connection costs well under a millisecond on loopback, inside TTFT, and its time
+/// is measured (`Observation::connect`) so that it can be told apart.
 pub fn http_client() -> anyhow::Result<reqwest::Client> {
-    Ok(reqwest::Client::builder().no_proxy().connect_timeout(Duration::from_secs(10)).pool_max_idle_per_host(0).tcp_nodelay(true).build()?)
+    Ok(reqwest::Client::builder()
+        .no_proxy()
+        .connect_timeout(Duration::from_secs(10))
+        .pool_max_idle_per_host(0)
+        .tcp_nodelay(true)
+        .connector_layer(connect_timing::ConnectTiming)
+        .build()?)
 }
 
 /// The URL, body and stream format of one generation: the dialect's native request, or OpenAI
@@ -204,11 +216,12 @@ async fn generate_stream(http: &reqwest::Client, endpoint: &Endpoint, url: &str,
             None => builder,
         }
     };
-    let mut obs = Observation::default();
     let sent = Instant::now();
+    let mut obs = Observation { sent: Some(sent), ..Observation::default() };
     let deadline = sent + limits.total;
     let next_deadline = |now: Instant, deadline: Instant| (now + limits.idle).min(deadline);
-    let response = timeout_at(next_deadline(sent, deadline), build().send()).await;
+    let (response, connect) = connect_timing::measured(timeout_at(next_deadline(sent, deadline), build().send())).await;
+    obs.connect = connect;
     let response = match response {
         Err(_) => return obs.failed(timeout_reason(Instant::now(), deadline, limits, "response headers")),
         Ok(Err(e)) => return obs.failed(format!("request failed: {}", error_chain(&e))),

@@ -50,6 +50,8 @@ impl Script {
 /// What the server saw and did for one chat request.
 #[derive(Clone, Debug)]
 pub struct Served {
+    /// Index of the chat request (the `n` its script was made for).
+    pub request: usize,
     /// Request line and headers as received.
     pub head: String,
     pub body: serde_json::Value,
@@ -95,8 +97,18 @@ impl ScriptedServer {
         ScriptedServer { url: format!("http://127.0.0.1:{port}/v1"), connections, requests, served }
     }
 
+    /// What the server did for each request it received. A request is noted after its last step
+    /// is written, which the client may see (and return on) first, so this waits up to 5 s for
+    /// every received request to be noted; one whose client went away is never noted.
     pub fn served(&self) -> Vec<Served> {
-        self.served.lock().unwrap().clone()
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let served = self.served.lock().unwrap().clone();
+            if served.len() >= self.requests.load(Ordering::SeqCst) || std::time::Instant::now() >= deadline {
+                return served;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 }
 
@@ -131,7 +143,7 @@ async fn connection(mut socket: TcpStream, script: ScriptFn, requests: Arc<Atomi
             }
             written.push(Instant::now());
         }
-        served.lock().unwrap().push(Served { head: head_text.clone(), body, received, written });
+        served.lock().unwrap().push(Served { request: n, head: head_text.clone(), body, received, written });
         match script.ending {
             Ending::Clean => {
                 if socket.write_all(b"0\r\n\r\n").await.is_err() {
