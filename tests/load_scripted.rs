@@ -254,4 +254,11 @@ fn the_suite_runs_load_benchmarks_only_when_named_and_keeps_them_apart() {
     assert!(matches!(abandoned[..], [("m/q", "prefill", reason)] if reason.contains("calibration failed")), "{abandoned:?}");
     let summary = std::fs::read_to_string(dir.join("summary.json")).unwrap();
     assert!(!summary.contains("\"category\": \"concurrency\""), "load records stay out of the summary");
+    // The run page shows the levels: throughput, decode and TTFT against concurrency, and a table.
+    let page = std::fs::read_to_string(dir.join("index.html")).unwrap();
+    let section = &page[page.find("<h2>Concurrency (closed loop)</h2>").expect("a concurrency section")..];
+    assert_eq!(section.matches("<svg").count(), 3, "aggregate rate, decode, TTFT percentiles");
+    assert!(section.contains("<h3>m/q</h3>") && section.contains("<td class=\"num\">4/4</td>"));
+    let csv = std::fs::read_to_string(dir.join("generations.csv")).unwrap();
+    assert_eq!(csv.lines().filter(|l| l.contains(",concurrency,")).count(), 9, "every load record, tagged");
 }

@@ -87,10 +87,10 @@ fn a_run_report_shows_every_benchmark_chart_verdict_and_failure_with_all_text_es
     for b in &summary.benchmarks {
         assert!(html.contains(&format!("{}</span></td><td>{}</td>", b.group, b.category)), "no summary row for {}/{}", b.group, b.category);
     }
-    // 2 speed bars, 2 box plots, gap CDF, timeline, load time, rate per GB, 2 forest plots.
-    assert_eq!(html.matches("<svg").count(), 10);
-    assert_eq!(html.matches("</svg>").count(), 10);
-    for title in ["Decode rate (mean, 95 % interval)", "Time to first token", "TTFT per sample", "Inter-token gaps", "Token timeline", "Model load time", "Decode rate per GB", "Decode ratio, new / baseline"] {
+    // 2 speed bars, 2 box plots, gap CDF, timeline, load time, peak memory, rate per GB, 2 forest plots.
+    assert_eq!(html.matches("<svg").count(), 11);
+    assert_eq!(html.matches("</svg>").count(), 11);
+    for title in ["Decode rate (mean, 95 % interval)", "Time to first token", "TTFT per sample", "Inter-token gaps", "Token timeline", "Model load time", "Peak resident memory", "Decode rate per GB", "Decode ratio, new / baseline"] {
         assert!(html.contains(title), "missing chart {title}");
     }
     // Self-contained: no scripts, no external resources.

@@ -29,6 +29,8 @@ impl Exporter for Html {
         distribution_charts(&mut page, run)?;
         models(&mut page, run)?;
         speed_and_quality(&mut page, run)?;
+        super::load::concurrency(&mut page, run)?;
+        super::load::prefill(&mut page, run)?;
         paired(&mut page, run)?;
         failures(&mut page, run)?;
         examples(&mut page, run)?;
@@ -40,7 +42,7 @@ impl Exporter for Html {
 }
 
 /// Escapes text for HTML element content and quoted attribute values.
-pub fn escape(text: &str) -> String {
+pub(super) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -86,7 +88,7 @@ fn swatch(run: &RunData, group: &str) -> String {
     format!("<span class=\"group\"><span class=\"swatch\" style=\"background:{}\"></span>{}</span>", charts::css_colour(i), escape(group))
 }
 
-fn table(page: &mut String, headers: &[&str], rows: &[Vec<String>]) {
+pub(super) fn table(page: &mut String, headers: &[&str], rows: &[Vec<String>]) {
     page.push_str("<table><tr>");
     for h in headers {
         let _ = write!(page, "<th>{}</th>", escape(h));
@@ -102,11 +104,11 @@ fn table(page: &mut String, headers: &[&str], rows: &[Vec<String>]) {
     page.push_str("</table>\n");
 }
 
-fn td(text: &str) -> String {
+pub(super) fn td(text: &str) -> String {
     format!("<td>{}</td>", escape(text))
 }
 
-fn td_num(text: &str) -> String {
+pub(super) fn td_num(text: &str) -> String {
     format!("<td class=\"num\">{}</td>", escape(text))
 }
 

@@ -7,6 +7,7 @@ pub mod charts;
 mod csv;
 pub mod history;
 mod html;
+mod load;
 mod markdown;
 
 use crate::compare::ComparisonReport;
@@ -39,6 +40,9 @@ pub struct RunData {
     pub metadata: serde_json::Value,
     pub comparison: Option<ComparisonReport>,
     pub paired: Vec<PairedComparison>,
+    /// `concurrency.json` and `prefill.json` of load benchmarks, when they ran.
+    pub load: Option<crate::load::analysis::LoadReport>,
+    pub prefill: Option<crate::prefill::PrefillReport>,
 }
 
 impl RunData {
@@ -60,6 +64,8 @@ impl RunData {
             metadata,
             comparison: read_json(&dir.join("comparison.json"))?,
             paired: read_json(&dir.join("paired.json"))?.unwrap_or_default(),
+            load: read_json(&dir.join(crate::load::REPORT_FILE))?,
+            prefill: read_json(&dir.join(crate::prefill::REPORT_FILE))?,
         })
     }
 
@@ -77,9 +83,9 @@ impl RunData {
         self.summary.benchmarks.iter().find(|b| b.group == group && b.category == category)
     }
 
-    /// Successful measured samples of a benchmark (no warm-ups, no paired generations).
+    /// Successful measured samples of a benchmark (no warm-ups, no paired or load generations).
     pub fn samples<'a>(&'a self, group: &'a str, category: Option<&'a str>) -> impl Iterator<Item = &'a GenerationRecord> + 'a {
-        self.records.iter().filter(move |r| r.ok && !r.warmup && r.pair.is_none() && r.group == group && category.is_none_or(|c| r.category == c))
+        self.records.iter().filter(move |r| r.ok && !r.warmup && r.is_ordinary() && r.group == group && category.is_none_or(|c| r.category == c))
     }
 
     /// What `metadata.json` says about a group (`groups[]`: endpoint, load time, model file).
