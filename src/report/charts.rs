@@ -218,21 +218,7 @@ pub fn lines(axes: &Axes<'_>, series: &[Series<Vec<(f64, f64)>>], steps: bool) -
     let y_max = finite_max(points().map(|(_, y)| y)).unwrap_or(1.0).max(f64::MIN_POSITIVE);
     let legend: Vec<(&str, RGBColor)> = series.iter().map(|s| (s.name.as_str(), s.colour)).collect();
     svg(HEIGHT, &legend, |area| {
-        let mut chart = ChartBuilder::on(area)
-            .caption(axes.title, (FONT, 17))
-            .margin(12)
-            .x_label_area_size(44)
-            .y_label_area_size(64)
-            .build_cartesian_2d(0.0..x_max * 1.02, 0.0..y_max * 1.05)?;
-        chart
-            .configure_mesh()
-            .x_desc(axes.x)
-            .y_desc(axes.y)
-            .x_label_formatter(&|x| compact(*x))
-            .y_label_formatter(&|y| compact(*y))
-            .label_style((FONT, 12))
-            .axis_desc_style((FONT, 13))
-            .draw()?;
+        let mut chart = linear(area, axes, 0.0..x_max * 1.02, 0.0..y_max * 1.05)?;
         for s in series {
             let path: Vec<(f64, f64)> = if steps {
                 s.values.windows(2).flat_map(|w| [w[0], (w[1].0, w[0].1)]).chain(s.values.last().copied()).collect()
@@ -270,16 +256,7 @@ pub fn scatter(axes: &Axes<'_>, x_range: std::ops::Range<f64>, points: &[Series<
     let top = finite_max(points.iter().map(|s| s.values.1.upper.max(s.values.1.value))).unwrap_or(1.0).max(f64::MIN_POSITIVE) * 1.1;
     let legend: Vec<(&str, RGBColor)> = points.iter().map(|s| (s.name.as_str(), s.colour)).collect();
     svg(HEIGHT + 60, &legend, |area| {
-        let mut chart = ChartBuilder::on(area).caption(axes.title, (FONT, 17)).margin(12).x_label_area_size(44).y_label_area_size(64).build_cartesian_2d(x_range, 0.0..top)?;
-        chart
-            .configure_mesh()
-            .x_desc(axes.x)
-            .y_desc(axes.y)
-            .x_label_formatter(&|x| compact(*x))
-            .y_label_formatter(&|y| compact(*y))
-            .label_style((FONT, 12))
-            .axis_desc_style((FONT, 13))
-            .draw()?;
+        let mut chart = linear(area, axes, x_range, 0.0..top)?;
         for s in points {
             let (x, y) = s.values;
             let style = s.colour.stroke_width(2);
@@ -328,6 +305,21 @@ pub fn forest(axes: &Axes<'_>, rows: &[(String, Point, RGBColor)], noise: f64) -
         }
         Ok(())
     })
+}
+
+/// A chart with linear x and y axes and its labelled mesh.
+fn linear<'a, 'b>(area: &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>, axes: &Axes<'_>, x: std::ops::Range<f64>, y: std::ops::Range<f64>) -> Result<Chart<'a, 'b, RangedCoordf64>> {
+    let mut chart = ChartBuilder::on(area).caption(axes.title, (FONT, 17)).margin(12).x_label_area_size(44).y_label_area_size(64).build_cartesian_2d(x, y)?;
+    chart
+        .configure_mesh()
+        .x_desc(axes.x)
+        .y_desc(axes.y)
+        .x_label_formatter(&|x| compact(*x))
+        .y_label_formatter(&|y| compact(*y))
+        .label_style((FONT, 12))
+        .axis_desc_style((FONT, 13))
+        .draw()?;
+    Ok(chart)
 }
 
 /// The common frame of slot charts: caption, margins and label areas.

@@ -275,3 +275,15 @@ pub fn generate_once(url: &str, max_tokens: u32, limits: &quantbench::client::Li
     let obs = rt.block_on(client::generate(&client::http_client().unwrap(), &endpoint, &request, limits));
     (obs, endpoint)
 }
+
+/// The real reference llama-server (q4_1, 2 threads, its log in `dir`), installed on first use,
+/// with the runtime and HTTP client to talk to it; stopped when the server is dropped.
+pub fn reference_llama_server(dir: &std::path::Path) -> (tokio::runtime::Runtime, reqwest::Client, quantbench::managed::ManagedServer) {
+    use quantbench::{client, managed, reference};
+    let manifest = reference::ensure_installed(&|m| eprintln!("{m}")).expect("reference install");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let http = client::http_client().unwrap();
+    let spec = reference::launch_spec(&manifest, "q4_1", managed::free_port().unwrap(), 2, dir.join("server.log")).unwrap();
+    let server = rt.block_on(managed::ManagedServer::start(&spec, &http)).expect("llama-server starts");
+    (rt, http, server)
+}
