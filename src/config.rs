@@ -271,7 +271,7 @@ pub struct Config {
 impl Settings {
     /// What the group's dialect is asked to do.
     pub fn dialect_options(&self) -> DialectOptions {
-        DialectOptions { prefix_cache: self.prefix_cache, fixed_length: self.fixed_length, eos_token_ids: self.eos_token_ids.clone() }
+        DialectOptions { prefix_cache: self.prefix_cache, fixed_length: self.fixed_length, eos_token_ids: self.eos_token_ids.clone(), server_cache_off: false }
     }
 }
 

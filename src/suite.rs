@@ -7,7 +7,7 @@ use crate::client::{self, Endpoint, GenerationRequest};
 use crate::compare::{self, Comparison, Verdict};
 use crate::analysis;
 use crate::config::{Adaptive, Config, Group, Paired, Target};
-use crate::dialect::{self, ServerKind};
+use crate::dialect::{self, DialectOptions, ServerKind};
 use crate::environment;
 use crate::generation::{self, SampleContext};
 use crate::load::{self, LoadKind};
@@ -650,6 +650,7 @@ impl Suite<'_> {
                     model,
                     model_id,
                     kind: ServerKind::LlamaServer,
+                    server_cache_off: false,
                     detail: format!("{threads} threads, {slots} slot(s)"),
                     known_info: None,
                 }
@@ -661,6 +662,7 @@ impl Suite<'_> {
                     model: manifest.model(quant).with_context(|| format!("the MLX reference install has no {quant} model"))?,
                     model_id: mlx_reference::SERVED_MODEL_ID.into(),
                     kind: ServerKind::MlxLm,
+                    server_cache_off: !g.settings.prefix_cache,
                     detail: format!("MLX {} on the CPU", manifest.mlx),
                     known_info: Some(mlx_reference::server_info(manifest)),
                 }
@@ -676,7 +678,7 @@ impl Suite<'_> {
             base_url: server.base_url.clone(),
             model_id: launch.model_id.clone(),
             api_key: None,
-            dialect: dialect::for_kind(launch.kind, g.settings.dialect_options()),
+            dialect: dialect::for_kind(launch.kind, DialectOptions { server_cache_off: launch.server_cache_off, ..g.settings.dialect_options() }),
         };
         let info = GroupRun {
             name: g.name.clone(),
@@ -709,6 +711,8 @@ struct ReferenceLaunch<'m> {
     /// The `model` field the server answers to.
     model_id: String,
     kind: ServerKind,
+    /// Started with its prompt cache off, so requests need no salt.
+    server_cache_off: bool,
     /// For the "ready" line: threads, or the MLX version.
     detail: String,
     /// Server info known without asking the server (MLX reports nothing about itself over HTTP);

@@ -62,7 +62,7 @@ fn greedy_output_equals_llama_servers_for_the_first_16_tokens() {
     let port = managed::free_port().unwrap();
     let spec = mlx::launch_spec(&mlx_manifest, "mlx-4bit", port, false, tmp.path().join("mlx.log")).unwrap();
     let mlx_server = rt.block_on(ManagedServer::start(&spec, &http)).expect("mlx_lm.server starts");
-    let mlx_endpoint = Endpoint { base_url: mlx_server.base_url.clone(), model_id: mlx::SERVED_MODEL_ID.into(), api_key: None, dialect: dialect::for_kind(ServerKind::MlxLm, options) };
+    let mlx_endpoint = Endpoint { base_url: mlx_server.base_url.clone(), model_id: mlx::SERVED_MODEL_ID.into(), api_key: None, dialect: dialect::for_kind(ServerKind::MlxLm, DialectOptions { server_cache_off: true, ..options }) };
     let model_dir = &mlx_manifest.model("mlx-4bit").unwrap().path;
 
     for prompt in PROMPTS {

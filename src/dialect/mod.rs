@@ -129,6 +129,9 @@ pub struct DialectOptions {
     /// Let the server reuse a cached prompt prefix (off by default: repeated samples of one prompt
     /// would otherwise measure a cache hit instead of a prefill).
     pub prefix_cache: bool,
+    /// The server was started with its prompt cache off (the suite's mlx_lm.server runs with
+    /// `--prompt-cache-size 0`): no salt is needed, so prompts stay exactly as written.
+    pub server_cache_off: bool,
     /// Ask the server to generate exactly `max_tokens` (ignore end-of-generation tokens).
     pub fixed_length: bool,
     /// End-of-generation and end-of-turn token ids, for servers that can only suppress them
@@ -152,7 +155,8 @@ pub fn for_kind(kind: ServerKind, options: DialectOptions) -> Box<dyn Dialect> {
 /// the server's prefix cache must be defeated and it cannot be told to skip it. The salt has the
 /// same length every time, so every sample of a prompt sends the same number of characters.
 pub fn messages_to_send<'a>(dialect: &dyn Dialect, messages: &'a [Message]) -> Cow<'a, [Message]> {
-    if dialect.options().prefix_cache || dialect.controls_prefix_cache() || messages.is_empty() {
+    let options = dialect.options();
+    if options.prefix_cache || options.server_cache_off || dialect.controls_prefix_cache() || messages.is_empty() {
         return Cow::Borrowed(messages);
     }
     let mut salted = messages.to_vec();
@@ -214,6 +218,8 @@ mod tests {
         assert_eq!(messages_to_send(llama.as_ref(), &user("hi"))[0].content, "hi", "cache_prompt: false does it");
         let cached = for_kind(ServerKind::Vllm, DialectOptions { prefix_cache: true, ..Default::default() });
         assert_eq!(messages_to_send(cached.as_ref(), &user("hi"))[0].content, "hi");
+        let cache_off = for_kind(ServerKind::MlxLm, DialectOptions { server_cache_off: true, ..Default::default() });
+        assert_eq!(messages_to_send(cache_off.as_ref(), &user("hi"))[0].content, "hi", "a server started without a cache needs no salt");
     }
 
     #[test]

@@ -37,14 +37,15 @@ fn steps(results: &[&LoadResult]) -> Vec<String> {
     super::distinct(labels.iter().map(String::as_str)).into_iter().map(str::to_owned).collect()
 }
 
-/// One series per result, its value at each step taken by `get`.
-fn series(results: &[&LoadResult], steps: &[String], name: &dyn Fn(&LoadResult) -> String, get: &dyn Fn(&LevelResult) -> Option<Point>) -> Vec<Series<Vec<Option<Point>>>> {
+/// One series per result, its value at each step taken by `get`; colours start at `first_colour`
+/// (so two families of series in one chart differ).
+fn series(results: &[&LoadResult], steps: &[String], first_colour: usize, name: &dyn Fn(&LoadResult) -> String, get: &dyn Fn(&LevelResult) -> Option<Point>) -> Vec<Series<Vec<Option<Point>>>> {
     results
         .iter()
         .enumerate()
         .map(|(i, r)| Series {
             name: name(r),
-            colour: charts::colour(i),
+            colour: charts::colour(first_colour + i),
             values: steps.iter().map(|s| r.levels.iter().find(|l| level_label(l) == *s).and_then(get)).collect(),
         })
         .collect()
@@ -58,12 +59,12 @@ pub fn concurrency(page: &mut String, run: &RunData) -> Result<()> {
         write!(page, "<h2>{heading}</h2>\n<p class=\"small\">Aggregate rate: tokens generated inside the steady-state window / its length — {}. One value per level (a level is one measurement; repeat runs for its spread). Percentiles are over the level's successful requests, with distribution-free 95 % intervals where n allows.</p>\n", escape(&first.window_definition))?;
         let steps = steps(&results);
         let group = |r: &LoadResult| r.group.clone();
-        let aggregate = series(&results, &steps, &group, &|l| l.aggregate_rate.map(|v| Point { value: v, lower: v, upper: v }));
+        let aggregate = series(&results, &steps, 0, &group, &|l| l.aggregate_rate.map(|v| Point { value: v, lower: v, upper: v }));
         page.push_str(&charts::trend(&Axes { title: "Aggregate output rate (steady-state window)", x, y: "tokens/s, all streams" }, &steps, &aggregate)?);
-        let decode = series(&results, &steps, &group, &|l| point(l.decode_rate.p50.as_ref(), 1.0));
+        let decode = series(&results, &steps, 0, &group, &|l| point(l.decode_rate.p50.as_ref(), 1.0));
         page.push_str(&charts::trend(&Axes { title: "Per-request decode rate (median, 95 % interval)", x, y: "decode rate, tokens/s" }, &steps, &decode)?);
-        let mut latency = series(&results, &steps, &|r| format!("{} p50", r.group), &|l| point(l.ttft_s.p50.as_ref(), 1e3));
-        latency.extend(series(&results, &steps, &|r| format!("{} p95", r.group), &|l| point(l.ttft_s.p95.as_ref(), 1e3)));
+        let mut latency = series(&results, &steps, 0, &|r| format!("{} p50", r.group), &|l| point(l.ttft_s.p50.as_ref(), 1e3));
+        latency.extend(series(&results, &steps, results.len(), &|r| format!("{} p95", r.group), &|l| point(l.ttft_s.p95.as_ref(), 1e3)));
         page.push_str(&charts::trend(&Axes { title: "TTFT percentiles (95 % intervals where n allows)", x, y: "TTFT, ms" }, &steps, &latency)?);
         for r in &results {
             write!(page, "<h3>{}</h3>\n", escape(&r.group))?;
