@@ -595,19 +595,27 @@ impl Suite<'_> {
             }
             lock(self.state).save_summary()?;
         }
-        // Memory covers the prompt-category benchmarks: the load benchmarks may restart the server
-        // with more slots.
-        if let Some(sampler) = sampler {
-            let mut state = lock(self.state);
-            if let Some(info) = state.metadata.groups.iter_mut().rev().find(|i| i.name == g.name) {
-                info.memory = sampler.stop(info.model_file_bytes.or(info.server_description.as_ref().and_then(|d| d.model_bytes)));
-            }
-            state.save_metadata()?;
+        // Memory is sampled on the server it started on: through the load benchmarks too, unless
+        // they restart a managed server with more slots (then it covers the prompt categories).
+        let restarts_for_load = !p.load.is_empty() && server.is_some() && slots < g.settings.load.max_streams();
+        let mut sampler = sampler;
+        if restarts_for_load {
+            self.stop_memory_sampler(g, sampler.take())?;
         }
         if !p.load.is_empty() {
             self.run_load(p, endpoint, server.map(RefCell::into_inner), slots)?;
         }
-        Ok(())
+        self.stop_memory_sampler(g, sampler)
+    }
+
+    /// Stores what a memory sampler saw in the group's metadata.
+    fn stop_memory_sampler(&self, g: &Group, sampler: Option<MemorySampler>) -> Result<()> {
+        let Some(sampler) = sampler else { return Ok(()) };
+        let mut state = lock(self.state);
+        if let Some(info) = state.metadata.groups.iter_mut().rev().find(|i| i.name == g.name) {
+            info.memory = sampler.stop(info.model_file_bytes.or(info.server_description.as_ref().and_then(|d| d.model_bytes)));
+        }
+        state.save_metadata()
     }
 
     /// Starts sampling the resident memory of the group's server: the managed process, else the
