@@ -38,6 +38,8 @@ pub enum Method {
     WithinRun,
     /// Run-level: each run's geometric mean is one observation.
     BetweenRuns,
+    /// Paired over prompts (fidelity: the same prompts in both runs), t on per-prompt log-ratios.
+    PairedPrompts,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -55,7 +57,8 @@ pub struct Comparison {
     /// Ratio of geometric means, candidate / baseline, and its 95 % interval.
     pub ratio: f64,
     pub interval: Interval,
-    /// p of the test behind the interval (Welch on samples, or on run means).
+    /// p of the test behind the interval (Welch on samples or on run means; a paired t over
+    /// prompts for fidelity).
     pub welch_p: f64,
     /// That p after Holm's correction over all comparisons of the run.
     pub holm_p: f64,
@@ -88,6 +91,11 @@ fn of<'a>(records: &'a [GenerationRecord], group: &str, category: &str) -> Vec<&
 
 /// Compares every benchmark and metric present in both; regressions sort first.
 pub fn compare(baseline: &[GenerationRecord], candidate: &[GenerationRecord], noise: f64) -> Vec<Comparison> {
+    decide(speed_rows(baseline, candidate), noise)
+}
+
+/// The speed comparisons (every metric of `analysis`), not yet decided.
+pub fn speed_rows(baseline: &[GenerationRecord], candidate: &[GenerationRecord]) -> Vec<Comparison> {
     let mut rows = Vec::new();
     for (group, category) in record::benchmarks(candidate) {
         let (base, cand) = (of(baseline, &group, &category), of(candidate, &group, &category));
@@ -100,6 +108,12 @@ pub fn compare(baseline: &[GenerationRecord], candidate: &[GenerationRecord], no
             }
         }
     }
+    rows
+}
+
+/// Holm's correction over all `rows` (speed and fidelity together: one family per run), each
+/// row's verdict, regressions first.
+pub fn decide(mut rows: Vec<Comparison>, noise: f64) -> Vec<Comparison> {
     let holm = stats::holm(&rows.iter().map(|r| r.welch_p).collect::<Vec<_>>());
     for (row, p) in rows.iter_mut().zip(holm) {
         row.holm_p = p;

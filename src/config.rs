@@ -78,6 +78,11 @@ pub struct RunSettings {
     pub prefill_sizes: Option<Vec<u32>>,
     /// Measured samples per prefill size, cold and warm each (default 3).
     pub prefill_samples: Option<u32>,
+    /// Fidelity pass (`model/quant/fidelity`, with the model's `quality_reference`): tokens of
+    /// each reference answer compared (default 32).
+    pub fidelity_tokens: Option<u32>,
+    /// Fidelity pass: log-probabilities per position (default 20).
+    pub fidelity_top_k: Option<u32>,
 }
 
 impl RunSettings {
@@ -89,7 +94,7 @@ impl RunSettings {
         pick!(
             samples, warmup, max_failures, prompt_sets, languages, categories, max_tokens_cap, temperature, top_p, seed, prefix_cache, fixed_length, eos_token_ids, idle_timeout_s,
             total_timeout_s, threads, adaptive_half_width, adaptive_max_samples, adaptive_max_seconds, concurrency_levels, concurrency_requests, load_mix,
-            open_loop_rates, open_loop_arrivals, open_loop_requests, prefill_sizes, prefill_samples
+            open_loop_rates, open_loop_arrivals, open_loop_requests, prefill_sizes, prefill_samples, fidelity_tokens, fidelity_top_k
         )
     }
 }
@@ -153,6 +158,9 @@ pub struct ModelEntry {
     pub endpoint: Option<EndpointEntry>,
     /// Use a built-in reference endpoint that quantbench installs and runs itself.
     pub reference: Option<reference::Backend>,
+    /// The quant every other quant of this model is compared with token by token (the fidelity
+    /// pass), e.g. `bf16` or `q8_0`.
+    pub quality_reference: Option<String>,
     #[serde(default)]
     pub run: RunSettings,
     pub quants: IndexMap<String, QuantEntry>,
@@ -226,6 +234,8 @@ pub struct Settings {
     pub threads: Option<u32>,
     pub adaptive: Option<Adaptive>,
     pub load: crate::load::LoadSettings,
+    pub fidelity_tokens: u32,
+    pub fidelity_top_k: u32,
 }
 
 /// A resolved variant of a group.
@@ -257,6 +267,9 @@ pub struct Group {
     pub description: Option<String>,
     pub default: bool,
     pub target: Target,
+    /// The group (`model/quant`) this one is compared with in the fidelity pass, from the
+    /// model's `quality_reference`; the reference itself names itself.
+    pub fidelity_reference: Option<String>,
     pub settings: Settings,
 }
 
@@ -325,6 +338,10 @@ fn resolve(file: &ConfigFile) -> Result<Vec<Group>> {
         if entry.reference.is_some() && entry.endpoint.is_some() {
             bail!("{at}: give either `reference` or `endpoint`, not both");
         }
+        if let Some(r) = entry.quality_reference.as_ref().filter(|r| !entry.quants.contains_key(*r)) {
+            bail!("{at}: quality_reference = {r:?} is not one of its quants ({})", entry.quants.keys().cloned().collect::<Vec<_>>().join(", "));
+        }
+        let fidelity_reference = entry.quality_reference.as_ref().map(|r| format!("{model}/{r}"));
         for (quant, q) in &entry.quants {
             let at = format!("{at}.quants.{quant}");
             if !is_valid_name(quant) {
@@ -351,6 +368,7 @@ fn resolve(file: &ConfigFile) -> Result<Vec<Group>> {
                 description: entry.description.clone(),
                 default: q.default.unwrap_or(entry.default),
                 target: target.clone(),
+                fidelity_reference: fidelity_reference.clone(),
                 settings: settings(merged.clone()),
             });
             for (name, v) in &q.variants {
@@ -370,6 +388,7 @@ fn resolve(file: &ConfigFile) -> Result<Vec<Group>> {
                     description: entry.description.clone(),
                     default: q.default.unwrap_or(entry.default),
                     target: target.clone(),
+                    fidelity_reference: fidelity_reference.clone(),
                     settings: settings(v.run.over(&merged)),
                 });
             }
@@ -486,6 +505,12 @@ fn check_load_settings(s: &RunSettings) -> Result<()> {
             bail!("{name} = {v}: must be from 1 to 100000");
         }
     }
+    if let Some(v) = s.fidelity_tokens.filter(|&v| v == 0 || v > 4096) {
+        bail!("fidelity_tokens = {v}: must be from 1 to 4096");
+    }
+    if let Some(v) = s.fidelity_top_k.filter(|&v| v < 2 || v > 100) {
+        bail!("fidelity_top_k = {v}: must be from 2 to 100");
+    }
     if let Some(mix) = s.load_mix.as_ref().filter(|m| m.is_empty() || m.contains(&0)) {
         bail!("load_mix = {mix:?}: give one or more max_tokens values, each at least 1");
     }
@@ -536,6 +561,8 @@ fn settings(s: RunSettings) -> Settings {
             prefill_sizes: s.prefill_sizes.unwrap_or_else(|| crate::prefill::DEFAULT_SIZES.to_vec()),
             prefill_samples: s.prefill_samples.unwrap_or(crate::prefill::DEFAULT_SAMPLES),
         },
+        fidelity_tokens: s.fidelity_tokens.unwrap_or(32),
+        fidelity_top_k: s.fidelity_top_k.unwrap_or(20),
     }
 }
 

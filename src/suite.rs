@@ -9,6 +9,7 @@ use crate::analysis;
 use crate::config::{Adaptive, Config, Group, Paired, Target};
 use crate::dialect::{self, DialectOptions, ServerKind};
 use crate::environment;
+use crate::fidelity::{self, pass::{PassSettings, ReferenceAnswers}, FidelityReport, GroupFidelity};
 use crate::generation::{self, SampleContext};
 use crate::load::{self, LoadKind};
 use crate::managed::{self, ManagedServer};
@@ -43,6 +44,8 @@ pub struct PlannedGroup<'a> {
     /// group's prompts their workload mix draws from (whatever the filter says of categories).
     pub load: Vec<LoadKind>,
     pub load_prompts: Vec<Category<'a>>,
+    /// The prompts of the fidelity pass (`group/fidelity`), when it runs.
+    pub fidelity: Option<Vec<&'a Prompt>>,
 }
 
 /// Benchmark id as criterion shows and filters it: `model/quant/category`.
@@ -61,12 +64,43 @@ pub fn plan<'a>(config: &'a Config, prompts: &'a PromptLibrary, filter: &Filter)
         let selected = prompts.select(&selection(group)).with_context(|| format!("{}: group {}", config.path.display(), group.name))?;
         let categories: Vec<Category> = selected.iter().filter(|c| filter.matches(&benchmark_id(group, c.name))).cloned().collect();
         let load = load_plan(group, filter);
+        let fidelity = (group.fidelity_reference.is_some() && filter.matches(&benchmark_id(group, fidelity::BENCHMARK))).then(|| all_prompts(&selected));
         let load_prompts = if load.is_empty() { Vec::new() } else { selected };
-        if !categories.is_empty() || !load.is_empty() {
-            planned.push(PlannedGroup { group, categories, load, load_prompts });
+        if !categories.is_empty() || !load.is_empty() || fidelity.is_some() {
+            planned.push(PlannedGroup { group, categories, load, load_prompts, fidelity });
         }
     }
-    Ok(planned)
+    fidelity_references_first(config, prompts, planned)
+}
+
+fn all_prompts<'a>(categories: &[Category<'a>]) -> Vec<&'a Prompt> {
+    categories.iter().flat_map(|c| c.prompts.iter().copied()).collect()
+}
+
+/// A group's fidelity pass needs its reference's answers from this run: the reference group runs
+/// just before the first group compared with it — with only its fidelity pass when the filter
+/// left it out.
+fn fidelity_references_first<'a>(config: &'a Config, prompts: &'a PromptLibrary, planned: Vec<PlannedGroup<'a>>) -> Result<Vec<PlannedGroup<'a>>> {
+    let mut pending: Vec<Option<PlannedGroup<'a>>> = planned.into_iter().map(Some).collect();
+    let mut ordered: Vec<PlannedGroup<'a>> = Vec::new();
+    for i in 0..pending.len() {
+        let Some(p) = pending[i].take() else { continue };
+        let needed = p.fidelity.as_ref().and(p.group.fidelity_reference.as_deref()).filter(|r| *r != p.group.name);
+        if let Some(reference) = needed.filter(|r| !ordered.iter().any(|o| o.group.name == *r)) {
+            let group = config.group(reference).expect("validated: the reference is one of the model's quants");
+            let later = pending.iter_mut().find(|q| q.as_ref().is_some_and(|q| q.group.name == reference)).and_then(Option::take);
+            let mut first = match later {
+                Some(planned) => planned,
+                None => PlannedGroup { group, categories: Vec::new(), load: Vec::new(), load_prompts: Vec::new(), fidelity: None },
+            };
+            if first.fidelity.is_none() {
+                first.fidelity = Some(all_prompts(&prompts.select(&selection(group))?));
+            }
+            ordered.push(first);
+        }
+        ordered.push(p);
+    }
+    Ok(ordered)
 }
 
 /// Load benchmarks run only when a filter names them — matches their id and spells their name
@@ -199,6 +233,9 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
             for kind in &p.load {
                 println!("{}: load benchmark", benchmark_id(p.group, kind.name()));
             }
+            if let Some(reference) = p.fidelity.as_ref().and(p.group.fidelity_reference.as_ref()) {
+                println!("{}: fidelity pass against {reference}", benchmark_id(p.group, fidelity::BENCHMARK));
+            }
         }
         for p in &planned_pairs {
             for c in &p.categories {
@@ -239,7 +276,7 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
         reference_mlx: mlx_reference.clone(),
         groups: Vec::new(),
     };
-    let state = Arc::new(Mutex::new(RunState { store, metadata, records: Vec::new(), notes: Vec::new() }));
+    let state = Arc::new(Mutex::new(RunState { store, metadata, records: Vec::new(), notes: Vec::new(), fidelity: Vec::new() }));
     lock(&state).save_metadata()?;
     eprintln!("quantbench: run {run_id}: records in {}", lock(&state).store.dir.display());
     rt.spawn(stop_on_signal(state.clone()));
@@ -248,7 +285,7 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
     let planned_generations: u64 = planned.iter().map(|p| p.categories.len() as u64 * u64::from(p.group.settings.warmup + samples(p.group)) + load_generations(p)).sum::<u64>()
         + planned_pairs.iter().map(|p| p.categories.len() as u64 * u64::from(p.a.settings.warmup + p.b.settings.warmup + 2 * p.spec.pairs)).sum::<u64>();
     let progress = RefCell::new(Progress::new(planned_generations));
-    let suite = Suite { rt: &rt, http: &http, state: &state, progress: &progress, run_id: &run_id, reference: reference.as_ref(), mlx_reference: mlx_reference.as_ref(), sample_size: opts.cli.sample_size, mode: opts.cli.mode, prefill_skipped: RefCell::default() };
+    let suite = Suite { rt: &rt, http: &http, state: &state, progress: &progress, run_id: &run_id, reference: reference.as_ref(), mlx_reference: mlx_reference.as_ref(), sample_size: opts.cli.sample_size, mode: opts.cli.mode, prefill_skipped: RefCell::default(), fidelity_answers: RefCell::default() };
 
     for p in &planned {
         let mut group = criterion.benchmark_group(&p.group.name);
@@ -273,7 +310,8 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
     // Verdicts and paired results first: `finish` renders the reports, which show them.
     let comparisons = match baseline {
         Some((name, records)) => {
-            let rows = compare::compare(&records, &state.records, noise);
+            let base_fidelity = store::load_baseline_fidelity(&opts.reports_root, &name)?;
+            let rows = compare::decide([compare::speed_rows(&records, &state.records), fidelity::verdict::rows(&base_fidelity, &state.fidelity)].concat(), noise);
             let doc = compare::ComparisonReport { baseline: name, noise_threshold: noise, alpha: compare::ALPHA, comparisons: rows };
             state.store.write("comparison.json", &doc)?;
             Some(doc)
@@ -290,6 +328,10 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
         print!("{}", prefill::table(&report));
     }
     // --- end of load benchmarks ------------------------------------------------------------------
+    if !state.fidelity.is_empty() {
+        println!("\nquantbench fidelity ({}): each group forced along the reference's greedy answers; intervals over prompts", state.store.dir.join(fidelity::REPORT_FILE).display());
+        print!("{}", fidelity::table(&FidelityReport { schema: fidelity::SCHEMA, run: state.metadata.run.clone(), groups: state.fidelity.clone() }));
+    }
     let paired: Vec<PairedComparison> = planned_pairs.iter().flat_map(|p| paired::analyze(&p.spec.name, &p.a.name, &p.b.name, &state.records)).collect();
     if !paired.is_empty() {
         state.store.write("paired.json", &paired)?;
@@ -314,6 +356,7 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
     println!("quantbench: report {}", state.store.dir.join("index.html").display());
     if let Some(name) = &opts.cli.save_baseline {
         let (dir, runs) = store::save_baseline(&opts.reports_root, name, &state.records)?;
+        store::save_baseline_fidelity(&opts.reports_root, name, &state.fidelity)?;
         println!("quantbench: saved baseline {name:?} in {} ({runs} run(s) per benchmark, up to {})", dir.display(), store::BASELINE_RUNS);
     }
     Ok(RunOutcome { run_dir: Some(state.store.dir.clone()), summary: Some(summary), abandoned: state.abandoned(), comparisons: comparisons.map(|d| d.comparisons), paired })
@@ -379,6 +422,7 @@ struct RunState {
     metadata: Metadata,
     records: Vec<GenerationRecord>,
     notes: Vec<BenchmarkNote>,
+    fidelity: Vec<GroupFidelity>,
 }
 
 impl RunState {
@@ -413,6 +457,11 @@ impl RunState {
 
     fn save_metadata(&self) -> Result<()> {
         self.store.write("metadata.json", &self.metadata)
+    }
+
+    fn save_fidelity(&mut self, result: GroupFidelity) -> Result<()> {
+        self.fidelity.push(result);
+        self.store.write(fidelity::REPORT_FILE, &FidelityReport { schema: fidelity::SCHEMA, run: self.metadata.run.clone(), groups: self.fidelity.clone() })
     }
 
     fn finish(&mut self, status: RunStatus, error: Option<String>) -> Result<Summary> {
@@ -472,6 +521,8 @@ struct Suite<'a> {
     mode: Mode,
     /// Prefill sizes not run (beyond the context window), for `prefill.json`.
     prefill_skipped: RefCell<Vec<prefill::Skipped>>,
+    /// Per fidelity reference group: its answers, or why there are none.
+    fidelity_answers: RefCell<std::collections::HashMap<String, std::result::Result<ReferenceAnswers, String>>>,
 }
 
 impl Suite<'_> {
@@ -556,12 +607,17 @@ impl Suite<'_> {
     fn run_group(&self, p: &PlannedGroup<'_>, group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) -> Result<()> {
         let g = p.group;
         // Only load benchmarks: start a managed server with their slots right away.
-        let slots = if p.categories.is_empty() { g.settings.load.max_streams() } else { 1 };
+        let slots = if p.categories.is_empty() && !p.load.is_empty() { g.settings.load.max_streams() } else { 1 };
         let (endpoint, server) = match self.open_endpoint_with_slots(g, slots) {
             Ok(opened) => opened,
             Err(e) => {
-                let names: Vec<&str> = p.categories.iter().map(|c| c.name).chain(p.load.iter().map(|k| k.name())).collect();
-                return self.abandon(&g.name, &names, &format!("{e:#}"));
+                let fidelity = p.fidelity.as_ref().map(|_| fidelity::BENCHMARK);
+                let names: Vec<&str> = p.categories.iter().map(|c| c.name).chain(p.load.iter().map(|k| k.name())).chain(fidelity).collect();
+                let reason = format!("{e:#}");
+                if fidelity.is_some() {
+                    self.fidelity_answers.borrow_mut().insert(g.name.clone(), Err(format!("its server did not start: {reason}")));
+                }
+                return self.abandon(&g.name, &names, &reason);
             }
         };
         let sampler = self.start_memory_sampler(g, server.as_ref());
@@ -595,6 +651,9 @@ impl Suite<'_> {
             }
             lock(self.state).save_summary()?;
         }
+        if let Some(prompts) = &p.fidelity {
+            self.run_fidelity(g, &endpoint, prompts)?;
+        }
         // Memory is sampled on the server it started on: through the load benchmarks too, unless
         // they restart a managed server with more slots (then it covers the prompt categories).
         let restarts_for_load = !p.load.is_empty() && server.is_some() && slots < g.settings.load.max_streams();
@@ -606,6 +665,43 @@ impl Suite<'_> {
             self.run_load(p, endpoint, server.map(RefCell::into_inner), slots)?;
         }
         self.stop_memory_sampler(g, sampler)
+    }
+
+    /// The fidelity pass on the group's server: the reference's answers when this is the
+    /// reference, else this group forced along them (see `fidelity`).
+    fn run_fidelity(&self, g: &Group, endpoint: &Endpoint, prompts: &[&Prompt]) -> Result<()> {
+        let reference = g.fidelity_reference.as_deref().context("a fidelity pass without a reference")?;
+        let settings = PassSettings { tokens: g.settings.fidelity_tokens, top_k: g.settings.fidelity_top_k, timeout: g.settings.limits.total };
+        let say = |m: String| self.progress.borrow().say(&format!("quantbench: {}: {m}", benchmark_id(g, fidelity::BENCHMARK)));
+        say(format!("greedy answers of up to {} tokens, top-{} log-probabilities, {} prompts, against {reference}", settings.tokens, settings.top_k, prompts.len()));
+        let result = if reference == g.name {
+            let (answers, result) = self.rt.block_on(fidelity::pass::reference(self.http, endpoint, &g.name, prompts, settings));
+            let answers = match &result.unavailable {
+                Some(reason) => Err(reason.clone()),
+                None => Ok(answers),
+            };
+            self.fidelity_answers.borrow_mut().insert(g.name.clone(), answers);
+            result
+        } else {
+            match self.fidelity_answers.borrow().get(reference) {
+                Some(Ok(answers)) => self.rt.block_on(fidelity::pass::compare(self.http, endpoint, &g.name, prompts, answers, settings)),
+                Some(Err(reason)) => fidelity::pass::unavailable(&g.name, reference, settings, format!("the reference {reference} has no answers: {reason}")),
+                None => fidelity::pass::unavailable(&g.name, reference, settings, format!("the reference {reference} did not run")),
+            }
+        };
+        let failed = result.prompts.iter().filter(|p| p.error.is_some()).count();
+        match (&result.summary, &result.unavailable) {
+            (Some(s), _) => say(format!(
+                "top-1 agreement {}, KL {} nats, greedy match {}/{} prompts{}",
+                fidelity::estimate_text(&s.top1_agreement, 3),
+                fidelity::estimate_text(&s.kl, 4),
+                s.greedy_matches,
+                s.prompts,
+                if failed > 0 { format!(", {failed} prompt(s) not measured") } else { String::new() }
+            )),
+            (None, reason) => say(format!("not measured: {}", reason.as_deref().or(result.prompts.iter().find_map(|p| p.error.as_deref())).unwrap_or("no prompt"))),
+        }
+        lock(self.state).save_fidelity(result)
     }
 
     /// Stores what a memory sampler saw in the group's metadata.

@@ -44,6 +44,11 @@ fn run_dir(root: &Path, name: &str) -> (PathBuf, Vec<GenerationRecord>, compare:
     let baseline = read_records(&fixture("reference-2-threads-a").join("generations.jsonl")).unwrap();
     let doc = compare::ComparisonReport { baseline: format!("base{HOSTILE}"), noise_threshold: 0.05, alpha: 0.05, comparisons: compare::compare(&baseline, &records, 0.05) };
     write_json_atomic(&dir.join("comparison.json"), &doc).unwrap();
+    // The real fidelity pass of the three quants, plus a group whose server could not give one.
+    let mut fidelity = quantbench::fidelity::read_report(&fixture("reference-matrix")).unwrap().unwrap();
+    let unmeasured = quantbench::fidelity::pass::unavailable("smollm2/mlx-4bit", "smollm2/f16", quantbench::fidelity::pass::PassSettings { tokens: 32, top_k: 20, timeout: std::time::Duration::from_secs(1) }, HOSTILE.into());
+    fidelity.groups.push(unmeasured);
+    write_json_atomic(&dir.join(quantbench::fidelity::REPORT_FILE), &fidelity).unwrap();
     (dir, records, doc)
 }
 
@@ -87,12 +92,21 @@ fn a_run_report_shows_every_benchmark_chart_verdict_and_failure_with_all_text_es
     for b in &summary.benchmarks {
         assert!(html.contains(&format!("{}</span></td><td>{}</td>", b.group, b.category)), "no summary row for {}/{}", b.group, b.category);
     }
-    // 2 speed bars, 2 box plots, gap CDF, timeline, load time, peak memory, rate per GB, 2 forest plots.
-    assert_eq!(html.matches("<svg").count(), 11);
-    assert_eq!(html.matches("</svg>").count(), 11);
-    for title in ["Decode rate (mean, 95 % interval)", "Time to first token", "TTFT per sample", "Inter-token gaps", "Token timeline", "Model load time", "Peak resident memory", "Decode rate per GB", "Decode ratio, new / baseline"] {
+    // 2 speed bars, 2 box plots, gap CDF, timeline, load time, peak memory, rate per GB, 2 forest
+    // plots, decode against top-1 agreement and against KL.
+    assert_eq!(html.matches("<svg").count(), 13);
+    assert_eq!(html.matches("</svg>").count(), 13);
+    for title in ["Decode rate against top-1 agreement", "Decode rate against KL divergence", "Decode rate (mean, 95 % interval)", "Time to first token", "TTFT per sample", "Inter-token gaps", "Token timeline", "Model load time", "Peak resident memory", "Decode rate per GB", "Decode ratio, new / baseline"] {
         assert!(html.contains(title), "missing chart {title}");
     }
+    // The quant comparison: a row per group with its fidelity, the reference marked, the group
+    // without a fidelity pass saying why.
+    let quant = &html[html.find("Which quant?").unwrap()..html.find("Against baseline").unwrap()];
+    for (group, top1) in [("smollm2/q4_1", "0.992 [0.975, 1.000]"), ("smollm2/q4_k_m", "0.935 [0.891, 0.979]"), ("smollm2/q8_0", "0.977 [0.940, 1.000]")] {
+        assert!(quant.contains(&format!("{group}</span></td>")) && quant.contains(top1), "no fidelity row for {group}: {quant}");
+    }
+    assert!(quant.contains("smollm2/f16</span> (reference)") && quant.contains("not measured: &lt;/pre&gt;"), "{quant}");
+
     // Self-contained: no scripts, no external resources.
     assert!(!html.to_lowercase().contains("<script"), "a script tag reached the page");
     assert!(!html.contains("src=\"http") && !html.contains("href=\"http") && !html.contains("url("), "external reference");

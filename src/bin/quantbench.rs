@@ -103,13 +103,25 @@ fn probe(url: &str, options: &[&str]) -> anyhow::Result<()> {
 
 /// Prints the verdicts; true when something regressed.
 fn compare(old: &str, new: &str) -> anyhow::Result<bool> {
+    let (old_fidelity, new_fidelity) = (fidelity_of(old)?, fidelity_of(new)?);
     let (old, new) = (records_of(old)?, records_of(new)?);
-    let rows = quantbench::compare::compare(&old, &new, quantbench::compare::noise_threshold()?);
+    let speed = quantbench::compare::speed_rows(&old, &new);
+    let fidelity = quantbench::fidelity::verdict::rows(&old_fidelity, &new_fidelity);
+    let rows = quantbench::compare::decide([speed, fidelity].concat(), quantbench::compare::noise_threshold()?);
     if rows.is_empty() {
         anyhow::bail!("the two have no benchmark in common with enough successful samples (n ≥ 2 each)");
     }
     print!("{}", quantbench::compare::table(&rows));
     Ok(rows.iter().any(|r| r.verdict == quantbench::compare::Verdict::Regressed))
+}
+
+/// Fidelity results of a run directory, or of a baseline by name (none if it has none).
+fn fidelity_of(what: &str) -> anyhow::Result<Vec<quantbench::fidelity::GroupFidelity>> {
+    let dir = std::path::Path::new(what);
+    if dir.join("generations.jsonl").is_file() {
+        return quantbench::fidelity::read_report(dir).map(|r| r.map(|r| r.groups).unwrap_or_default());
+    }
+    quantbench::store::load_baseline_fidelity(&quantbench::store::reports_root(), what)
 }
 
 /// Records of a run directory, or of a baseline by name.

@@ -191,6 +191,24 @@ pub async fn server_info(http: &reqwest::Client, endpoint: &Endpoint) -> Option<
     (!info.is_empty()).then_some(info.into())
 }
 
+/// A non-streamed JSON request (outside every timed path). An HTTP error status or a body that
+/// is not JSON is an error naming the path and what the server said.
+pub async fn call_json(http: &reqwest::Client, endpoint: &Endpoint, call: &dialect::JsonCall, limit: Duration) -> anyhow::Result<serde_json::Value> {
+    let url = format!("{}{}", endpoint.server_root(), call.path);
+    let builder = http.post(&url).json(&call.body).timeout(limit);
+    let builder = match &endpoint.api_key {
+        Some(key) => builder.bearer_auth(key),
+        None => builder,
+    };
+    let response = builder.send().await.map_err(|e| anyhow::anyhow!("{}: {}", call.path, error_chain(&e)))?;
+    let status = response.status();
+    let text = response.text().await.map_err(|e| anyhow::anyhow!("{}: {}", call.path, error_chain(&e)))?;
+    if !status.is_success() {
+        anyhow::bail!("{}: HTTP {}: {}", call.path, status.as_u16(), chunk::error_message(&text));
+    }
+    serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: the response is not JSON ({e})", call.path))
+}
+
 /// Runs one streamed generation. Never panics on what the server sends; failures are in
 /// `Observation::error` with everything measured up to that point.
 pub async fn generate(http: &reqwest::Client, endpoint: &Endpoint, req: &GenerationRequest<'_>, limits: &Limits) -> Observation {

@@ -1,11 +1,14 @@
 //! llama.cpp's `llama-server`: `cache_prompt` and `ignore_eos` in the request, its per-request
 //! `timings`, and `/props` (build, model path) for the metadata.
 
-use super::{text_at, Dialect, DialectOptions};
+use super::{text_at, Dialect, DialectOptions, JsonCall, TokenScoring};
 use crate::client::Observation;
 use crate::environment::ServerDescription;
+use crate::fidelity::Step;
+use crate::prompts::Message;
 use crate::record::ServerReport;
-use serde_json::{Map, Value};
+use anyhow::{Context, Result};
+use serde_json::{json, Map, Value};
 
 pub struct LlamaServer {
     pub options: DialectOptions,
@@ -48,6 +51,10 @@ impl Dialect for LlamaServer {
         }
     }
 
+    fn token_scoring(&self) -> Result<&dyn TokenScoring, &'static str> {
+        Ok(self)
+    }
+
     fn server_report(&self, obs: &Observation) -> Option<ServerReport> {
         let t = obs.timings.as_ref()?;
         Some(ServerReport {
@@ -61,4 +68,57 @@ impl Dialect for LlamaServer {
             ..ServerReport::default()
         })
     }
+}
+
+/// `/apply-template` and `/tokenize` give the prompt's ids exactly as chat completions would see
+/// them; `/completion` takes ids as its prompt and, with `n_probs`, returns each generated token
+/// with the top-k log-probabilities of the model's raw distribution (before sampling, so
+/// `ignore_eos` does not hide the end-of-generation token's share).
+impl TokenScoring for LlamaServer {
+    fn render_request(&self, _model_id: &str, messages: &[Message]) -> JsonCall {
+        JsonCall { path: "/apply-template".into(), body: json!({ "messages": messages }) }
+    }
+
+    fn parse_render(&self, response: &Value) -> Result<String> {
+        text_at(response, "/prompt").context("no `prompt` text in the /apply-template response")
+    }
+
+    fn tokenize_request(&self, _model_id: &str, text: &str) -> JsonCall {
+        JsonCall { path: "/tokenize".into(), body: json!({ "content": text, "add_special": true, "parse_special": true }) }
+    }
+
+    fn parse_tokens(&self, response: &Value) -> Result<Vec<u32>> {
+        let tokens = response.get("tokens").and_then(Value::as_array).context("no `tokens` array in the /tokenize response")?;
+        tokens.iter().map(|t| token_id(t).context("a token in the /tokenize response is not a token id")).collect()
+    }
+
+    fn continue_request(&self, _model_id: &str, tokens: &[u32], steps: u32, top_k: u32, to_the_end: bool) -> JsonCall {
+        let body = json!({
+            "prompt": tokens, "n_predict": steps, "n_probs": top_k, "temperature": 0, "return_tokens": true,
+            "cache_prompt": true, "ignore_eos": to_the_end, "post_sampling_probs": false,
+        });
+        JsonCall { path: "/completion".into(), body }
+    }
+
+    fn parse_continuation(&self, response: &Value) -> Result<Vec<Step>> {
+        let steps = response.get("completion_probabilities").and_then(Value::as_array).context("no `completion_probabilities` in the /completion response (is n_probs supported?)")?;
+        steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let token = s.get("id").and_then(token_id).with_context(|| format!("step {i}: no token id"))?;
+                let top = s.get("top_logprobs").and_then(Value::as_array).with_context(|| format!("step {i}: no top_logprobs"))?;
+                let top = top
+                    .iter()
+                    .map(|t| Some((t.get("id").and_then(token_id)?, t.get("logprob")?.as_f64()?)))
+                    .collect::<Option<Vec<_>>>()
+                    .with_context(|| format!("step {i}: a top_logprobs entry without id or logprob"))?;
+                Ok(Step { token, top })
+            })
+            .collect()
+    }
+}
+
+fn token_id(v: &Value) -> Option<u32> {
+    v.as_u64().and_then(|id| u32::try_from(id).ok())
 }

@@ -76,6 +76,13 @@ pub struct NativeRequest {
     pub wire: Wire,
 }
 
+/// A non-streamed JSON request to a path from the server root.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JsonCall {
+    pub path: String,
+    pub body: Value,
+}
+
 pub trait Dialect: Send + Sync {
     fn options(&self) -> &DialectOptions;
 
@@ -121,6 +128,28 @@ pub trait Dialect: Send + Sync {
     fn server_report(&self, _obs: &Observation) -> Option<ServerReport> {
         None
     }
+
+    /// Token-level access for the fidelity pass (`fidelity`), or why this server gives none.
+    fn token_scoring(&self) -> Result<&dyn TokenScoring, &'static str> {
+        Err("no way known to send this server a prompt as token ids and read top-k log-probabilities of each generated token")
+    }
+}
+
+/// What the fidelity pass needs from a server: the exact token ids of a chat prompt, and a greedy
+/// continuation of any token sequence with the top-k log-probabilities at every step, so that
+/// two models can be compared on the same tokens (teacher forcing).
+pub trait TokenScoring: Send + Sync {
+    /// The request that renders `messages` with the model's chat template into prompt text.
+    fn render_request(&self, model_id: &str, messages: &[Message]) -> JsonCall;
+    fn parse_render(&self, response: &Value) -> anyhow::Result<String>;
+    /// The request that turns rendered prompt text into token ids, special tokens included.
+    fn tokenize_request(&self, model_id: &str, text: &str) -> JsonCall;
+    fn parse_tokens(&self, response: &Value) -> anyhow::Result<Vec<u32>>;
+    /// A greedy continuation of `tokens` by up to `steps` tokens, with `top_k` log-probabilities
+    /// per step; `to_the_end` keeps going past end-of-generation tokens (their probability
+    /// still counts in the distribution).
+    fn continue_request(&self, model_id: &str, tokens: &[u32], steps: u32, top_k: u32, to_the_end: bool) -> JsonCall;
+    fn parse_continuation(&self, response: &Value) -> anyhow::Result<Vec<crate::fidelity::Step>>;
 }
 
 /// Request options a dialect may honour.

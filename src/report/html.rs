@@ -24,6 +24,7 @@ impl Exporter for Html {
         page.push_str("<p class=\"nav\"><a href=\"../index.html\">all runs</a> · <a href=\"summary.md\">summary.md</a> · <a href=\"generations.csv\">generations.csv</a> · <a href=\"generations.jsonl\">generations.jsonl</a></p>\n");
         read_first(&mut page, run)?;
         summary_table(&mut page, run)?;
+        quant_comparison(&mut page, run)?;
         comparison(&mut page, run)?;
         speed_charts(&mut page, run)?;
         distribution_charts(&mut page, run)?;
@@ -84,7 +85,10 @@ pre{white-space:pre-wrap;background:#f7f7f7;padding:.5em;max-height:14em;overflo
 svg{max-width:100%;height:auto;display:block;margin:.5em 0}.nav{font-size:.9em}.small{font-size:.85em;color:#555}";
 
 fn swatch(run: &RunData, group: &str) -> String {
-    let i = run.groups().iter().position(|g| *g == group).unwrap_or(0);
+    swatch_of(run.groups().iter().position(|g| *g == group).unwrap_or(0), group)
+}
+
+fn swatch_of(i: usize, group: &str) -> String {
     format!("<span class=\"group\"><span class=\"swatch\" style=\"background:{}\"></span>{}</span>", charts::css_colour(i), escape(group))
 }
 
@@ -293,6 +297,58 @@ fn models(page: &mut String, run: &RunData) -> Result<()> {
     }
     if per_gb_bars.iter().any(|(_, v, _)| v.is_some()) {
         page.push_str(&charts::labelled_bars(&Axes { title: "Decode rate per GB of model file (median over all categories)", x: "group", y: "tokens/s per GB" }, &per_gb_bars)?);
+    }
+    Ok(())
+}
+
+/// Speed, memory and quality per group side by side, and decode rate against fidelity to the
+/// reference quant (see `report::quant`).
+fn quant_comparison(page: &mut String, run: &RunData) -> Result<()> {
+    let Some(rows) = super::quant::rows(run) else { return Ok(()) };
+    page.push_str("<h2>Which quant? Speed, memory and quality side by side</h2>\n");
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let quantile = |q: &Option<crate::stats::QuantileEstimate>, scale: f64| q.as_ref().map_or("–".into(), |q| super::with_interval(q.point, q.interval.as_ref(), scale));
+            let [greedy, divergence, top1, kl] = r.fidelity_texts();
+            let name = if r.is_reference() { format!("{} (reference)", swatch_of(r.colour, r.group)) } else { swatch_of(r.colour, r.group) };
+            vec![
+                format!("<td>{name}</td>"),
+                td_num(&r.model_bytes.map_or("–".into(), |b| format!("{:.3} GB", b as f64 / 1e9))),
+                td_num(&quantile(&r.decode, 1.0)),
+                td_num(&quantile(&r.ttft, 1e3)),
+                td_num(&r.peak_rss_bytes.map_or("–".into(), |b| format!("{} GB", super::num(b / 1e9)))),
+                td_num(&r.checked_text()),
+                td(&greedy),
+                td_num(&divergence),
+                td_num(&top1),
+                td_num(&kl),
+            ]
+        })
+        .collect();
+    let headers = ["group", "size", "decode tok/s", "TTFT ms", "RSS peak", "checked answers", "greedy match", "first divergence", "top-1 agreement", "KL, nats"];
+    table(page, &headers, &cells);
+    write!(page, "<p class=\"small\">{}</p>\n", escape(super::quant::NOTE))?;
+    // Each group with both a decode rate and fidelity figures is one point.
+    let points = |value: &dyn Fn(&crate::fidelity::FidelitySummary) -> &crate::stats::Estimate, scale: f64| -> Vec<Series<(Point, Point)>> {
+        rows.iter()
+            .filter_map(|r| {
+                let (decode, summary) = (r.decode.as_ref()?, r.fidelity?.summary.as_ref()?);
+                let e = value(summary);
+                let (lower, upper) = e.interval.map_or((e.point, e.point), |i| (i.lower, i.upper));
+                let (d_lower, d_upper) = decode.interval.map_or((decode.point, decode.point), |i| (i.lower, i.upper));
+                let x = Point { value: e.point * scale, lower: lower * scale, upper: upper * scale };
+                Some(Series { name: r.group.to_owned(), colour: charts::colour(r.colour), values: (x, Point { value: decode.point, lower: d_lower, upper: d_upper }) })
+            })
+            .collect()
+    };
+    let top1 = points(&|s| &s.top1_agreement, 100.0);
+    if top1.len() >= 2 {
+        let low = top1.iter().map(|s| s.values.0.lower).fold(100.0, f64::min);
+        page.push_str(&charts::scatter(&Axes { title: "Decode rate against top-1 agreement with the reference (up and right is better)", x: "top-1 agreement with the reference, %", y: "decode rate, tokens/s (median)" }, (low - 2.0).max(0.0)..101.0, &top1)?);
+        let kl = points(&|s| &s.kl, 1.0);
+        let high = kl.iter().map(|s| s.values.0.upper).fold(0.0, f64::max).max(1e-6);
+        page.push_str(&charts::scatter(&Axes { title: "Decode rate against KL divergence from the reference (up and left is better)", x: "KL(reference ‖ group), nats", y: "decode rate, tokens/s (median)" }, 0.0..high * 1.08, &kl)?);
     }
     Ok(())
 }

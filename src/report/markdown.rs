@@ -44,6 +44,31 @@ impl Exporter for Markdown {
                 cell(&notes.join("; ")),
             )?;
         }
+        if let Some(rows) = super::quant::rows(run) {
+            md.push_str("\n## Which quant? Speed, memory and quality side by side\n\n");
+            md.push_str("| Group | Size | Decode tok/s, median [95 % CI] | TTFT ms, median | RSS peak | Checked answers | Greedy match | First divergence | Top-1 agreement | KL, nats |\n");
+            md.push_str("|---|---|---|---|---|---|---|---|---|---|\n");
+            for r in &rows {
+                let quantile = |q: &Option<crate::stats::QuantileEstimate>, scale: f64| q.as_ref().map_or("–".into(), |q| super::with_interval(q.point, q.interval.as_ref(), scale));
+                let [greedy, divergence, top1, kl] = r.fidelity_texts();
+                let name = if r.is_reference() { format!("{} (reference)", r.group) } else { r.group.to_owned() };
+                writeln!(
+                    md,
+                    "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                    cell(&name),
+                    r.model_bytes.map_or("–".into(), |b| format!("{:.2} GB", b as f64 / 1e9)),
+                    quantile(&r.decode, 1.0),
+                    quantile(&r.ttft, 1e3),
+                    r.peak_rss_bytes.map_or("–".into(), |b| format!("{} GB", super::num(b / 1e9))),
+                    r.checked_text(),
+                    cell(&greedy),
+                    divergence,
+                    top1,
+                    kl
+                )?;
+            }
+            writeln!(md, "\n{}", super::quant::NOTE)?;
+        }
         if let Some(doc) = &run.comparison {
             writeln!(md, "\n## Against baseline \"{}\" (noise threshold {:.0} %, Holm-corrected α = {})\n", doc.baseline, doc.noise_threshold * 100.0, doc.alpha)?;
             md.push_str("| Verdict | Benchmark | Metric | Change [95 % CI] | Holm p |\n|---|---|---|---|---|\n");

@@ -9,6 +9,7 @@ pub mod history;
 mod html;
 mod load;
 mod markdown;
+mod quant;
 
 use crate::compare::ComparisonReport;
 use crate::paired::PairedComparison;
@@ -43,6 +44,8 @@ pub struct RunData {
     /// `concurrency.json` and `prefill.json` of load benchmarks, when they ran.
     pub load: Option<crate::load::analysis::LoadReport>,
     pub prefill: Option<crate::prefill::PrefillReport>,
+    /// `fidelity.json`, when a fidelity pass ran.
+    pub fidelity: Option<crate::fidelity::FidelityReport>,
 }
 
 impl RunData {
@@ -66,6 +69,7 @@ impl RunData {
             paired: read_json(&dir.join("paired.json"))?.unwrap_or_default(),
             load: read_json(&dir.join(crate::load::REPORT_FILE))?,
             prefill: read_json(&dir.join(crate::prefill::REPORT_FILE))?,
+            fidelity: read_json(&dir.join(crate::fidelity::REPORT_FILE))?,
         })
     }
 
