@@ -13,6 +13,7 @@ pub mod counts;
 pub mod dialect;
 pub mod environment;
 pub mod generation;
+pub mod lifecycle;
 pub mod load;
 pub mod managed;
 pub mod memory;
