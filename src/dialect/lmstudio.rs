@@ -68,7 +68,7 @@ impl Dialect for LmStudio {
 
     fn describe(&self, model_id: &str, info: &Value) -> ServerDescription {
         let v0 = info.get(format!("/api/v0/models/{model_id}").as_str()).unwrap_or(&Value::Null);
-        let v1 = info.get("/api/v1/models").and_then(|listing| listed_model(listing, model_id)).unwrap_or(&Value::Null);
+        let v1 = info.get("/api/v1/models").and_then(|listing| listed_models(listing).iter().find(|m| has_key(m, model_id))).unwrap_or(&Value::Null);
         ServerDescription {
             backend: text_at(v0, "/compatibility_type").or_else(|| text_at(v1, "/format")).map(|format| format!("lmstudio ({format})")),
             backend_version: None,
@@ -92,10 +92,13 @@ impl Dialect for LmStudio {
     }
 }
 
-/// The entry of `GET /api/v1/models` whose `key` is `model_id`.
-fn listed_model<'a>(listing: &'a Value, model_id: &str) -> Option<&'a Value> {
-    let models = listing.get("models").or(listing.get("data"))?.as_array()?;
-    models.iter().find(|m| m.get("key").and_then(Value::as_str) == Some(model_id))
+/// The models `GET /api/v1/models` lists.
+fn listed_models(listing: &Value) -> &[Value] {
+    listing.get("models").or(listing.get("data")).and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default()
+}
+
+fn has_key(model: &Value, key: &str) -> bool {
+    model.get("key").and_then(Value::as_str) == Some(key)
 }
 
 /// LM Studio's model lifecycle (see the module comment).
@@ -106,9 +109,20 @@ impl ModelLifecycle for LmStudioModels {
         "/api/v1/models"
     }
 
+    /// Instances of the model whose `key` is `model_id`, and any instance whose `id` is
+    /// `model_id` (a variant such as `org/model@q4_k_m` may be listed under its base key).
     fn loaded_instances(&self, model_id: &str, listing: &Value) -> Vec<String> {
-        let instances = listed_model(listing, model_id).and_then(|m| m.get("loaded_instances")).and_then(Value::as_array);
-        instances.into_iter().flatten().filter_map(|i| text_at(i, "/id")).collect()
+        let mut ids = Vec::new();
+        for model in listed_models(listing) {
+            let of_model = has_key(model, model_id);
+            let instances = model.get("loaded_instances").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+            for id in instances.iter().filter_map(|i| text_at(i, "/id")) {
+                if (of_model || id == model_id) && !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
+        }
+        ids
     }
 
     fn load_call(&self, model_id: &str, context_length: Option<u32>) -> ApiCall {
@@ -151,11 +165,13 @@ mod tests {
         let listing = json!({"models": [
             {"type": "llm", "key": "qwen/q4", "loaded_instances": [{"id": "qwen/q4", "config": {"context_length": 4096}}, {"id": "qwen/q4:2", "config": {"context_length": 8192}}]},
             {"type": "llm", "key": "qwen/q8", "loaded_instances": []},
+            {"type": "llm", "key": "org/base", "loaded_instances": [{"id": "org/base@q6_k", "config": {}}]},
         ]});
         let m = LmStudioModels;
         assert_eq!(m.loaded_instances("qwen/q4", &listing), ["qwen/q4", "qwen/q4:2"]);
         assert!(m.loaded_instances("qwen/q8", &listing).is_empty());
         assert!(m.loaded_instances("other", &listing).is_empty());
+        assert_eq!(m.loaded_instances("org/base@q6_k", &listing), ["org/base@q6_k"], "a variant listed under its base key");
         assert_eq!(m.load_call("qwen/q4", Some(16384)).body, json!({"model": "qwen/q4", "context_length": 16384}));
         assert_eq!(m.load_call("qwen/q4", None).body, json!({"model": "qwen/q4"}));
 
