@@ -83,6 +83,20 @@ pub struct RunSettings {
     pub fidelity_tokens: Option<u32>,
     /// Fidelity pass: log-probabilities per position (default 20).
     pub fidelity_top_k: Option<u32>,
+    /// `manage`: the suite has the server (LM Studio, Ollama) load the group's model before the
+    /// group, timing the load, and unload it after; `leave` (default): the model is left as found.
+    pub model_lifecycle: Option<Lifecycle>,
+    /// Context length, tokens, sent with LM Studio's load request (needs `model_lifecycle = "manage"`).
+    pub context_length: Option<u32>,
+}
+
+/// Who loads the model on a server the user runs (see [`RunSettings::model_lifecycle`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Lifecycle {
+    #[default]
+    Leave,
+    Manage,
 }
 
 impl RunSettings {
@@ -94,7 +108,8 @@ impl RunSettings {
         pick!(
             samples, warmup, max_failures, prompt_sets, languages, categories, max_tokens_cap, temperature, top_p, seed, prefix_cache, fixed_length, eos_token_ids, idle_timeout_s,
             total_timeout_s, threads, adaptive_half_width, adaptive_max_samples, adaptive_max_seconds, concurrency_levels, concurrency_requests, load_mix,
-            open_loop_rates, open_loop_arrivals, open_loop_requests, prefill_sizes, prefill_samples, fidelity_tokens, fidelity_top_k
+            open_loop_rates, open_loop_arrivals, open_loop_requests, prefill_sizes, prefill_samples, fidelity_tokens, fidelity_top_k, model_lifecycle,
+            context_length
         )
     }
 }
@@ -236,6 +251,8 @@ pub struct Settings {
     pub load: crate::load::LoadSettings,
     pub fidelity_tokens: u32,
     pub fidelity_top_k: u32,
+    pub model_lifecycle: Lifecycle,
+    pub context_length: Option<u32>,
 }
 
 /// A resolved variant of a group.
@@ -360,6 +377,7 @@ fn resolve(file: &ConfigFile) -> Result<Vec<Group>> {
                 (None, None) => bail!("{at}: no endpoint: set `endpoint` on the model or the quant, or `reference`"),
             };
             let merged = q.run.over(&entry.run).over(&file.run);
+            check_lifecycle(&at, &merged, &target)?;
             groups.push(Group {
                 name: format!("{model}/{quant}"),
                 model: model.clone(),
@@ -377,6 +395,7 @@ fn resolve(file: &ConfigFile) -> Result<Vec<Group>> {
                     bail!("{at}: the name must be lowercase letters, digits, '_', '-' or '.'");
                 }
                 check_settings(&format!("{at}.run"), &v.run)?;
+                check_lifecycle(&at, &v.run.over(&merged), &target)?;
                 if matches!(target, Target::External { .. }) && (!v.env.is_empty() || !v.server_args.is_empty()) {
                     bail!("{at}: `env` and `server_args` apply only to servers the suite starts; for your own server, set them where you start it and give the variant only `run` settings");
                 }
@@ -483,10 +502,27 @@ fn check_settings(at: &str, s: &RunSettings) -> Result<()> {
     if let Some(v) = s.adaptive_max_seconds.filter(|v| !(v.is_finite() && *v > 0.0 && *v <= MAX_SECONDS)) {
         fail(format!("adaptive_max_seconds = {v}: must be a positive number of seconds, at most {MAX_SECONDS}"))?;
     }
+    if s.context_length == Some(0) {
+        fail("context_length must be at least 1".into())?;
+    }
     if s.prompt_sets.as_ref().is_some_and(Vec::is_empty) {
         fail("prompt_sets is empty".into())?;
     }
     check_load_settings(s).map_err(|e| anyhow::anyhow!("{at}: {e}"))
+}
+
+/// `context_length` is sent only with LM Studio's load request, which the suite makes only when
+/// it manages the model's lifecycle: anywhere else it would silently do nothing.
+fn check_lifecycle(at: &str, s: &RunSettings, target: &Target) -> Result<()> {
+    let Some(n) = s.context_length else { return Ok(()) };
+    match target {
+        Target::External { kind: ServerKind::Lmstudio, .. } if s.model_lifecycle == Some(Lifecycle::Manage) => Ok(()),
+        Target::External { kind: ServerKind::Lmstudio, .. } => {
+            bail!("{at}: context_length = {n} is sent when the suite loads the model: set model_lifecycle = \"manage\" too")
+        }
+        Target::External { kind, .. } => bail!("{at}: context_length applies only to lmstudio endpoints (sent with LM Studio's load request); set the context where you start your {} server", kind.name()),
+        Target::Reference { .. } => bail!("{at}: context_length applies only to lmstudio endpoints; for the reference server use a variant with server_args = [\"--ctx-size\", \"{n}\"]"),
+    }
 }
 
 /// The load benchmarks' settings; one process drives at most `MAX_STREAMS` streams.
@@ -563,6 +599,8 @@ fn settings(s: RunSettings) -> Settings {
         },
         fidelity_tokens: s.fidelity_tokens.unwrap_or(32),
         fidelity_top_k: s.fidelity_top_k.unwrap_or(20),
+        model_lifecycle: s.model_lifecycle.unwrap_or_default(),
+        context_length: s.context_length,
     }
 }
 
@@ -673,6 +711,28 @@ mod tests {
         for (text, expected) in cases {
             let err = error(&text);
             assert!(err.contains("/cfg/quantbench.toml") && err.contains(expected), "expected {expected:?} in: {err}");
+        }
+    }
+
+    #[test]
+    fn lifecycle_settings_are_layered_and_checked() {
+        let ep = r#"endpoint = { url = "http://localhost:1234/v1", kind = "lmstudio" }"#;
+        let cfg = parse(&format!("[run]\nmodel_lifecycle = \"manage\"\n[models.m]\n{ep}\n[models.m.quants.a]\nmodel_id = \"a\"\nrun = {{ context_length = 8192 }}\n[models.m.quants.b]\nmodel_id = \"b\"\nrun = {{ model_lifecycle = \"leave\" }}")).unwrap();
+        let s: Vec<(Lifecycle, Option<u32>)> = cfg.groups.iter().map(|g| (g.settings.model_lifecycle, g.settings.context_length)).collect();
+        assert_eq!(s, [(Lifecycle::Manage, Some(8192)), (Lifecycle::Leave, None)]);
+        let default = parse(&format!("[models.m]\n{ep}\n[models.m.quants.a]\nmodel_id = \"a\"")).unwrap();
+        assert_eq!(default.groups[0].settings.model_lifecycle, Lifecycle::Leave, "opt-in");
+        let ollama = r#"endpoint = { url = "http://localhost:11434", kind = "ollama" }"#;
+        let cases = [
+            (format!("[models.m]\n{ep}\n[models.m.quants.a]\nmodel_id = \"a\"\nrun = {{ context_length = 4096 }}"), "models.m.quants.a: context_length = 4096 is sent when the suite loads the model: set model_lifecycle = \"manage\""),
+            (format!("[models.m]\n{ollama}\nrun = {{ model_lifecycle = \"manage\", context_length = 4096 }}\n[models.m.quants.a]\nmodel_id = \"a\""), "models.m.quants.a: context_length applies only to lmstudio endpoints"),
+            ("[models.m]\nreference = \"llama-server\"\n[models.m.quants.q4_1]\nrun = { context_length = 2048 }".into(), "--ctx-size"),
+            (format!("[models.m]\n{ep}\nrun = {{ model_lifecycle = \"manage\", context_length = 0 }}\n[models.m.quants.a]\nmodel_id = \"a\""), "models.m.run: context_length must be at least 1"),
+            (format!("[models.m]\n{ep}\nrun = {{ model_lifecycle = \"load\" }}\n[models.m.quants.a]\nmodel_id = \"a\""), "unknown variant `load`"),
+        ];
+        for (text, expected) in cases {
+            let err = error(&text);
+            assert!(err.contains(expected), "expected {expected:?} in: {err}");
         }
     }
 

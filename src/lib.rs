@@ -14,6 +14,7 @@ pub mod dialect;
 pub mod environment;
 pub mod fidelity;
 pub mod generation;
+pub mod lifecycle;
 pub mod load;
 pub mod managed;
 pub mod memory;

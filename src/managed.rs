@@ -27,6 +27,16 @@ pub struct LaunchSpec {
     pub env: Vec<(String, String)>,
 }
 
+impl LaunchSpec {
+    /// What the load time of a server started this way spans, for the metadata.
+    pub fn load_time_source(&self) -> String {
+        match &self.ready_probe {
+            None => format!("managed: process start → GET {} answers 200", self.health_path),
+            Some(probe) => format!("managed: process start → GET {} answers 200 and a probe POST {} has been served", self.health_path, probe.path),
+        }
+    }
+}
+
 /// A POST to `path` (under the server's root) with a JSON `body`.
 #[derive(Clone, Debug)]
 pub struct ReadyProbe {

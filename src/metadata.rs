@@ -38,8 +38,23 @@ pub struct GroupRun {
     /// Started and stopped by the suite.
     pub managed: bool,
     /// Server start to ready, for managed servers: `/health` answers (llama-server), or a first
-    /// one-token request is served (mlx_lm.server, which loads its model after it listens).
+    /// one-token request is served (mlx_lm.server, which loads its model after it listens). With
+    /// `model_lifecycle = "manage"` on LM Studio or Ollama: load request sent to load confirmed.
+    /// Monotonic clock in every case; `load_time_source` says which span.
     pub load_time_s: Option<f64>,
+    /// What `load_time_s` spans on this server.
+    #[serde(default)]
+    pub load_time_source: Option<String>,
+    /// The server's own load time, beside ours (LM Studio's `load_time_seconds`).
+    #[serde(default)]
+    pub load_time_server_s: Option<f64>,
+    /// Which figure of the server's `load_time_server_s` is.
+    #[serde(default)]
+    pub load_time_server_source: Option<String>,
+    /// What happened to the model lifecycle: instances unloaded before the load, an unload that
+    /// failed, or a server that cannot load models over HTTP.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lifecycle_notes: Vec<String>,
     pub model_file: Option<PathBuf>,
     pub model_file_bytes: Option<u64>,
     /// What the server reported about itself (llama-server `/props`: build info, model path).
@@ -86,7 +101,8 @@ pub struct Metadata {
 /// said it runs. Anything not measured is said to be so.
 pub fn server_line(g: &GroupRun) -> String {
     const GB: f64 = 1e9;
-    let load = g.load_time_s.map_or("load time not measured".into(), |s| format!("load {s:.2} s"));
+    let server = g.load_time_server_s.map_or(String::new(), |s| format!(" (server says {s:.2} s)"));
+    let load = g.load_time_s.map_or("load time not measured".into(), |s| format!("load {s:.2} s{server}"));
     let memory = match (&g.memory, &g.memory_unavailable) {
         (Some(m), _) => {
             let per_gb = m.peak_rss_per_model_gb.map_or(String::new(), |r| format!(", {r:.2} GB per GB of model"));

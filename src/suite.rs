@@ -6,11 +6,12 @@ use crate::cli_args::{CliArgs, Filter, Mode};
 use crate::client::{self, Endpoint, GenerationRequest};
 use crate::compare::{self, Comparison, Verdict};
 use crate::analysis;
-use crate::config::{Adaptive, Config, Group, Paired, Target};
+use crate::config::{Adaptive, Config, Group, Lifecycle, Paired, Target};
 use crate::dialect::{self, DialectOptions, ServerKind};
 use crate::environment;
 use crate::fidelity::{self, pass::{PassSettings, ReferenceAnswers}, FidelityReport, GroupFidelity};
 use crate::generation::{self, SampleContext};
+use crate::lifecycle::{self, Held};
 use crate::load::{self, LoadKind};
 use crate::managed::{self, ManagedServer};
 use crate::memory::{self, MemorySampler};
@@ -285,7 +286,20 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
     let planned_generations: u64 = planned.iter().map(|p| p.categories.len() as u64 * u64::from(p.group.settings.warmup + samples(p.group)) + load_generations(p)).sum::<u64>()
         + planned_pairs.iter().map(|p| p.categories.len() as u64 * u64::from(p.a.settings.warmup + p.b.settings.warmup + 2 * p.spec.pairs)).sum::<u64>();
     let progress = RefCell::new(Progress::new(planned_generations));
-    let suite = Suite { rt: &rt, http: &http, state: &state, progress: &progress, run_id: &run_id, reference: reference.as_ref(), mlx_reference: mlx_reference.as_ref(), sample_size: opts.cli.sample_size, mode: opts.cli.mode, prefill_skipped: RefCell::default(), fidelity_answers: RefCell::default() };
+    let suite = Suite {
+        rt: &rt,
+        http: &http,
+        state: &state,
+        progress: &progress,
+        run_id: &run_id,
+        reference: reference.as_ref(),
+        mlx_reference: mlx_reference.as_ref(),
+        sample_size: opts.cli.sample_size,
+        mode: opts.cli.mode,
+        prefill_skipped: RefCell::default(),
+        fidelity_answers: RefCell::default(),
+        held: RefCell::default(),
+    };
 
     for p in &planned {
         let mut group = criterion.benchmark_group(&p.group.name);
@@ -523,6 +537,8 @@ struct Suite<'a> {
     prefill_skipped: RefCell<Vec<prefill::Skipped>>,
     /// Per fidelity reference group: its answers, or why there are none.
     fidelity_answers: RefCell<std::collections::HashMap<String, std::result::Result<ReferenceAnswers, String>>>,
+    /// Models the suite loaded (`model_lifecycle = "manage"`), unloaded after their group.
+    held: RefCell<Vec<Held>>,
 }
 
 impl Suite<'_> {
@@ -542,16 +558,19 @@ impl Suite<'_> {
             Target::External { url, kind, model_id, api_key_env, .. } => {
                 let api_key = api_key_env.as_ref().and_then(|v| std::env::var(v).ok());
                 let endpoint = Endpoint { base_url: url.clone(), model_id: model_id.clone(), api_key, dialect: dialect::for_kind(*kind, g.settings.dialect_options()) };
-                let server_info = self.rt.block_on(client::server_info(self.http, &endpoint));
-                let info = GroupRun {
+                let mut info = GroupRun {
                     name: g.name.clone(),
                     base_url: url.clone(),
                     model_id: model_id.clone(),
                     managed: false,
                     load_time_s: None,
+                    load_time_source: None,
+                    load_time_server_s: None,
+                    load_time_server_source: None,
+                    lifecycle_notes: Vec::new(),
                     model_file: None,
                     model_file_bytes: None,
-                    server_info,
+                    server_info: None,
                     server_log: None,
                     server_pid: None,
                     server_description: None,
@@ -559,6 +578,9 @@ impl Suite<'_> {
                     memory: None,
                     memory_unavailable: None,
                 };
+                // Before the server describes itself, so that it describes the loaded model.
+                self.manage_model(g, &endpoint, *kind, &mut info)?;
+                info.server_info = self.rt.block_on(client::server_info(self.http, &endpoint));
                 (endpoint, None, info)
             }
             Target::Reference { backend, quant } => {
@@ -617,6 +639,7 @@ impl Suite<'_> {
                 if fidelity.is_some() {
                     self.fidelity_answers.borrow_mut().insert(g.name.clone(), Err(format!("its server did not start: {reason}")));
                 }
+                self.release_models(&[&g.name])?;
                 return self.abandon(&g.name, &names, &reason);
             }
         };
@@ -664,7 +687,55 @@ impl Suite<'_> {
         if !p.load.is_empty() {
             self.run_load(p, endpoint, server.map(RefCell::into_inner), slots)?;
         }
-        self.stop_memory_sampler(g, sampler)
+        self.stop_memory_sampler(g, sampler)?;
+        self.release_models(&[&g.name])
+    }
+
+    /// With `model_lifecycle = "manage"`, has the server load the group's model — after unloading
+    /// any instance of it already loaded, so the load is cold — and keeps the load time in `info`;
+    /// [`Suite::release_models`] unloads it after the group. A server that cannot is said so once
+    /// and noted; the group runs on the model as found.
+    fn manage_model(&self, g: &Group, endpoint: &Endpoint, kind: ServerKind, info: &mut GroupRun) -> Result<()> {
+        if g.settings.model_lifecycle != Lifecycle::Manage {
+            return Ok(());
+        }
+        let Some(lifecycle) = dialect::lifecycle(kind) else {
+            let note = format!("model_lifecycle = \"manage\": a {} server cannot load or unload models over HTTP; the model was left as found and its load time not measured", kind.name());
+            self.progress.borrow().say(&format!("quantbench: {}: {note}", g.name));
+            info.lifecycle_notes.push(note);
+            return Ok(());
+        };
+        let server = lifecycle::Server { root: endpoint.server_root().to_owned(), api_key: endpoint.api_key.clone() };
+        let load = lifecycle::load(self.http, &server, lifecycle, &endpoint.model_id, g.settings.context_length, g.settings.limits.total);
+        let report = self.rt.block_on(load).context("model_lifecycle = \"manage\": the model was not loaded")?;
+        info.lifecycle_notes.extend(report.unloaded_before.iter().map(|i| format!("unloaded the instance {i:?}, loaded before the group, so that the load was cold")));
+        info.load_time_s = Some(report.wall.as_secs_f64());
+        info.load_time_source = Some(lifecycle.load_time_source().into());
+        info.load_time_server_s = report.loaded.server_load_s;
+        info.load_time_server_source = report.loaded.server_load_s.and(lifecycle.server_figure()).map(Into::into);
+        let server_says = report.loaded.server_load_s.map_or(String::new(), |s| format!(" (the server says {s:.2} s)"));
+        self.progress.borrow().say(&format!("quantbench: {}: {} loaded in {:.2} s{server_says}", g.name, endpoint.model_id, report.wall.as_secs_f64()));
+        self.held.borrow_mut().push(Held { group: g.name.clone(), server, lifecycle, instance: report.loaded.instance });
+        Ok(())
+    }
+
+    /// Unloads what [`Suite::manage_model`] loaded for these groups. A failed unload is a warning
+    /// in the group's metadata: the measurements stand, the run goes on.
+    fn release_models(&self, groups: &[&str]) -> Result<()> {
+        let held: Vec<Held> = self.held.borrow_mut().extract_if(.., |h| groups.contains(&h.group.as_str())).collect();
+        for h in held {
+            let group = h.group.as_str();
+            if let Err(e) = self.rt.block_on(h.unload(self.http)) {
+                let note = format!("the model was not unloaded after the group: {e:#}");
+                self.progress.borrow().say(&format!("quantbench: {group}: warning: {note}"));
+                let mut state = lock(self.state);
+                if let Some(info) = state.metadata.groups.iter_mut().rev().find(|i| i.name == group) {
+                    info.lifecycle_notes.push(note);
+                }
+                state.save_metadata()?;
+            }
+        }
+        Ok(())
     }
 
     /// The fidelity pass on the group's server: the reference's answers when this is the
@@ -790,6 +861,10 @@ impl Suite<'_> {
             model_id: launch.model_id,
             managed: true,
             load_time_s: Some(server.load_time.as_secs_f64()),
+            load_time_source: Some(launch.spec.load_time_source()),
+            load_time_server_s: None,
+            load_time_server_source: None,
+            lifecycle_notes: Vec::new(),
             model_file: Some(launch.model.path.clone()),
             model_file_bytes: Some(launch.model.bytes),
             // MLX reports nothing about itself over HTTP: what the install knows stands in.
@@ -832,7 +907,10 @@ impl Suite<'_> {
         let names: Vec<&str> = p.categories.iter().map(|c| c.name).collect();
         let sides = match (self.open_endpoint(p.a), self.open_endpoint(p.b)) {
             (Ok(a), Ok(b)) => [(p.a, a), (p.b, b)],
-            (Err(e), _) | (_, Err(e)) => return self.abandon(&id, &names, &format!("{e:#}")),
+            (Err(e), _) | (_, Err(e)) => {
+                self.release_models(&[&p.a.name, &p.b.name])?;
+                return self.abandon(&id, &names, &format!("{e:#}"));
+            }
         };
         for category in &p.categories {
             let mut failures = 0;
@@ -862,7 +940,7 @@ impl Suite<'_> {
                 }
             }
         }
-        Ok(())
+        self.release_models(&[&p.a.name, &p.b.name])
     }
 }
 

@@ -5,10 +5,18 @@
 //! `fixed_length` (which needs `logit_bias` on configured end-token ids), goes through
 //! `/v1/chat/completions` instead, without per-generation stats. `/api/v0/models/<id>` (quant,
 //! format, context) and `/api/v1/models` (size_bytes) go into the metadata.
+//!
+//! Model lifecycle ([`LmStudioModels`]) through the v1 REST API (0.4+): `GET /api/v1/models` lists
+//! each model's `loaded_instances`; `POST /api/v1/models/load` blocks until the model is loaded
+//! and answers `instance_id` and `load_time_seconds`; `POST /api/v1/models/unload` takes the
+//! `instance_id` (docs 1_developer/2_rest/{list,load,unload}.md). A load of a model that is
+//! already loaded adds a second instance, so loaded instances are unloaded first.
 
 use super::{count, number, suppress_end_tokens, text_at, Dialect, DialectOptions, NativeRequest};
 use crate::environment::ServerDescription;
 use crate::client::{GenerationRequest, Observation, Wire};
+use crate::lifecycle::{ApiCall, Loaded, ModelLifecycle};
+use anyhow::{bail, Context, Result};
 use crate::prompts::Message;
 use crate::record::ServerReport;
 use serde_json::{json, Map, Value};
@@ -60,8 +68,7 @@ impl Dialect for LmStudio {
 
     fn describe(&self, model_id: &str, info: &Value) -> ServerDescription {
         let v0 = info.get(format!("/api/v0/models/{model_id}").as_str()).unwrap_or(&Value::Null);
-        let listed = info.get("/api/v1/models").and_then(|v| v.get("models").or(v.get("data"))).and_then(Value::as_array);
-        let v1 = listed.and_then(|models| models.iter().find(|m| m.get("key").and_then(Value::as_str) == Some(model_id))).unwrap_or(&Value::Null);
+        let v1 = info.get("/api/v1/models").and_then(|listing| listed_models(listing).iter().find(|m| has_key(m, model_id))).unwrap_or(&Value::Null);
         ServerDescription {
             backend: text_at(v0, "/compatibility_type").or_else(|| text_at(v1, "/format")).map(|format| format!("lmstudio ({format})")),
             backend_version: None,
@@ -82,5 +89,98 @@ impl Dialect for LmStudio {
             decode_rate: number(stats, "tokens_per_second"),
             ..ServerReport::default()
         })
+    }
+}
+
+/// The models `GET /api/v1/models` lists.
+fn listed_models(listing: &Value) -> &[Value] {
+    listing.get("models").or(listing.get("data")).and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default()
+}
+
+fn has_key(model: &Value, key: &str) -> bool {
+    model.get("key").and_then(Value::as_str) == Some(key)
+}
+
+/// LM Studio's model lifecycle (see the module comment).
+pub struct LmStudioModels;
+
+impl ModelLifecycle for LmStudioModels {
+    fn listing_path(&self) -> &'static str {
+        "/api/v1/models"
+    }
+
+    /// Instances of the model whose `key` is `model_id`, and any instance whose `id` is
+    /// `model_id` (a variant such as `org/model@q4_k_m` may be listed under its base key).
+    fn loaded_instances(&self, model_id: &str, listing: &Value) -> Vec<String> {
+        let mut ids = Vec::new();
+        for model in listed_models(listing) {
+            let of_model = has_key(model, model_id);
+            let instances = model.get("loaded_instances").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+            for id in instances.iter().filter_map(|i| text_at(i, "/id")) {
+                if (of_model || id == model_id) && !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
+        }
+        ids
+    }
+
+    fn load_call(&self, model_id: &str, context_length: Option<u32>) -> ApiCall {
+        let mut body = json!({ "model": model_id });
+        if let Some(n) = context_length {
+            body["context_length"] = n.into();
+        }
+        ApiCall { path: "/api/v1/models/load".into(), body }
+    }
+
+    fn parse_load(&self, _model_id: &str, answer: &Value) -> Result<Loaded> {
+        if let Some(status) = answer.get("status").and_then(Value::as_str).filter(|s| *s != "loaded") {
+            bail!("status {status:?}, not \"loaded\"");
+        }
+        // Early 0.4 builds named it `model_instance_id` (the docs' first version of load.md).
+        let instance = text_at(answer, "/instance_id").or_else(|| text_at(answer, "/model_instance_id")).context("no instance_id")?;
+        let server_load_s = number(answer, "load_time_seconds").filter(|s| s.is_finite() && *s >= 0.0);
+        Ok(Loaded { instance, server_load_s })
+    }
+
+    fn unload_call(&self, instance: &str) -> ApiCall {
+        ApiCall { path: "/api/v1/models/unload".into(), body: json!({ "instance_id": instance }) }
+    }
+
+    fn load_time_source(&self) -> &'static str {
+        "lmstudio: POST /api/v1/models/load sent → its answer (instance loaded) read"
+    }
+
+    fn server_figure(&self) -> Option<&'static str> {
+        Some("lmstudio load_time_seconds")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifecycle_reads_listing_and_load_answer() {
+        let listing = json!({"models": [
+            {"type": "llm", "key": "qwen/q4", "loaded_instances": [{"id": "qwen/q4", "config": {"context_length": 4096}}, {"id": "qwen/q4:2", "config": {"context_length": 8192}}]},
+            {"type": "llm", "key": "qwen/q8", "loaded_instances": []},
+            {"type": "llm", "key": "org/base", "loaded_instances": [{"id": "org/base@q6_k", "config": {}}]},
+        ]});
+        let m = LmStudioModels;
+        assert_eq!(m.loaded_instances("qwen/q4", &listing), ["qwen/q4", "qwen/q4:2"]);
+        assert!(m.loaded_instances("qwen/q8", &listing).is_empty());
+        assert!(m.loaded_instances("other", &listing).is_empty());
+        assert_eq!(m.loaded_instances("org/base@q6_k", &listing), ["org/base@q6_k"], "a variant listed under its base key");
+        assert_eq!(m.load_call("qwen/q4", Some(16384)).body, json!({"model": "qwen/q4", "context_length": 16384}));
+        assert_eq!(m.load_call("qwen/q4", None).body, json!({"model": "qwen/q4"}));
+
+        let answer = json!({"type": "llm", "instance_id": "qwen/q4", "load_time_seconds": 9.099, "status": "loaded"});
+        assert_eq!(m.parse_load("qwen/q4", &answer).unwrap(), Loaded { instance: "qwen/q4".into(), server_load_s: Some(9.099) });
+        let early = json!({"model_instance_id": "qwen/q4", "config": {"context_length": 16384}});
+        assert_eq!(m.parse_load("qwen/q4", &early).unwrap(), Loaded { instance: "qwen/q4".into(), server_load_s: None }, "no figure: none is made up");
+        for bad in [json!({"status": "loading", "instance_id": "x"}), json!({"load_time_seconds": 1.0}), json!([])] {
+            assert!(m.parse_load("qwen/q4", &bad).is_err(), "{bad}");
+        }
     }
 }

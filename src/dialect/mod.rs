@@ -17,6 +17,7 @@ mod vllm_mlx;
 
 use crate::client::{GenerationRequest, Observation, Wire};
 use crate::environment::ServerDescription;
+use crate::lifecycle::ModelLifecycle;
 use crate::prompts::Message;
 use crate::record::ServerReport;
 use serde::{Deserialize, Serialize};
@@ -177,6 +178,18 @@ pub fn for_kind(kind: ServerKind, options: DialectOptions) -> Box<dyn Dialect> {
         ServerKind::Ollama => Box::new(Ollama { options }),
         ServerKind::Vllm => Box::new(Vllm { options }),
         ServerKind::Openai => Box::new(OpenAi { options }),
+    }
+}
+
+/// How the server loads and unloads models over HTTP, for the kinds that can
+/// (`model_lifecycle = "manage"`). llama-server and mlx_lm.server load one model when started
+/// (the suite starts and stops its reference servers itself); vLLM and vllm-mlx likewise; a
+/// generic OpenAI endpoint has no such API.
+pub fn lifecycle(kind: ServerKind) -> Option<&'static dyn ModelLifecycle> {
+    match kind {
+        ServerKind::Lmstudio => Some(&lmstudio::LmStudioModels),
+        ServerKind::Ollama => Some(&ollama::OllamaModels),
+        ServerKind::LlamaServer | ServerKind::MlxLm | ServerKind::VllmMlx | ServerKind::Vllm | ServerKind::Openai => None,
     }
 }
 

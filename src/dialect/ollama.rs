@@ -3,10 +3,18 @@
 //! (docs/api.md) — and where reasoning arrives as `message.thinking`. It has no way to force a
 //! length (ollama#12065): with `fixed_length`, samples that stop early are flagged.
 //! `/api/ps` (size, size_vram, quantization) and `/api/version` go into the metadata.
+//!
+//! Model lifecycle ([`OllamaModels`]): `POST /api/generate` with an empty prompt loads the model
+//! for `keep_alive` and answers `done_reason: "load"` once it is loaded; with `keep_alive: 0` it
+//! unloads it (`done_reason: "unload"`); `GET /api/ps` lists what is loaded (server/routes.go,
+//! GenerateHandler). The load answer carries no `load_duration` (only generations do), so there is
+//! no server figure for the load: only the suite's own clock.
 
 use super::{count, number, text_at, Dialect, DialectOptions, NativeRequest};
 use crate::environment::ServerDescription;
 use crate::client::{GenerationRequest, Observation, Wire};
+use crate::lifecycle::{ApiCall, Loaded, ModelLifecycle};
+use anyhow::{bail, Result};
 use crate::prompts::Message;
 use crate::record::ServerReport;
 use serde_json::{json, Value};
@@ -34,10 +42,7 @@ impl Dialect for Ollama {
     }
 
     fn describe(&self, model_id: &str, info: &Value) -> ServerDescription {
-        let loaded = info.pointer("/~1api~1ps/models").and_then(Value::as_array).and_then(|models| {
-            models.iter().find(|m| [m.get("name"), m.get("model")].into_iter().flatten().any(|n| n.as_str() == Some(model_id)))
-        });
-        let loaded = loaded.unwrap_or(&Value::Null);
+        let loaded = info.get("/api/ps").and_then(|ps| running(ps, model_id).next()).unwrap_or(&Value::Null);
         ServerDescription {
             backend: Some("ollama".into()),
             backend_version: info.pointer("/~1api~1version/version").and_then(Value::as_str).map(str::to_owned),
@@ -62,5 +67,77 @@ impl Dialect for Ollama {
             decode_rate: predicted_n.zip(predicted_ms).filter(|(_, ms)| *ms > 0.0).map(|(n, ms)| n as f64 / (ms / 1000.0)),
             ..ServerReport::default()
         })
+    }
+}
+
+/// The entries of `GET /api/ps` for `model_id` (by `name` or `model`; an untagged id also
+/// matches its `:latest`, the tag Ollama gives it).
+fn running<'a>(ps: &'a Value, model_id: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
+    let latest = (!model_id.contains(':')).then(|| format!("{model_id}:latest"));
+    let models = ps.get("models").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    models.iter().filter(move |m| [m.get("name"), m.get("model")].into_iter().flatten().filter_map(Value::as_str).any(|n| n == model_id || Some(n) == latest.as_deref()))
+}
+
+/// How long a model loaded for a group stays loaded without requests (Ollama's `keep_alive`);
+/// the suite unloads it after the group, and requests in between renew it.
+const KEEP_ALIVE: &str = "30m";
+
+/// Ollama's model lifecycle (see the module comment).
+pub struct OllamaModels;
+
+impl ModelLifecycle for OllamaModels {
+    fn listing_path(&self) -> &'static str {
+        "/api/ps"
+    }
+
+    fn loaded_instances(&self, model_id: &str, listing: &Value) -> Vec<String> {
+        running(listing, model_id).filter_map(|m| text_at(m, "/name").or_else(|| text_at(m, "/model"))).collect()
+    }
+
+    fn load_call(&self, model_id: &str, _context_length: Option<u32>) -> ApiCall {
+        ApiCall { path: "/api/generate".into(), body: json!({ "model": model_id, "prompt": "", "keep_alive": KEEP_ALIVE, "stream": false }) }
+    }
+
+    fn parse_load(&self, model_id: &str, answer: &Value) -> Result<Loaded> {
+        let (done, reason) = (answer.get("done").and_then(Value::as_bool), answer.get("done_reason").and_then(Value::as_str));
+        if done != Some(true) || reason.is_some_and(|r| r != "load") {
+            bail!("expected done: true, done_reason: \"load\"; got done: {done:?}, done_reason: {reason:?}");
+        }
+        Ok(Loaded { instance: model_id.to_owned(), server_load_s: None })
+    }
+
+    fn unload_call(&self, instance: &str) -> ApiCall {
+        ApiCall { path: "/api/generate".into(), body: json!({ "model": instance, "prompt": "", "keep_alive": 0, "stream": false }) }
+    }
+
+    fn load_time_source(&self) -> &'static str {
+        "ollama: POST /api/generate (empty prompt, keep_alive) sent → its answer (done_reason \"load\") read"
+    }
+
+    fn server_figure(&self) -> Option<&'static str> {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifecycle_reads_ps_and_load_answer() {
+        let ps = json!({"models": [{"name": "qwen3:8b", "model": "qwen3:8b", "size": 5}, {"name": "smollm2:latest", "model": "smollm2:latest"}]});
+        let m = OllamaModels;
+        assert_eq!(m.loaded_instances("qwen3:8b", &ps), ["qwen3:8b"]);
+        assert_eq!(m.loaded_instances("smollm2", &ps), ["smollm2:latest"], "an untagged id is :latest");
+        assert!(m.loaded_instances("qwen3:4b", &ps).is_empty());
+        assert!(m.loaded_instances("qwen3:8b", &json!({})).is_empty());
+        assert_eq!(m.load_call("qwen3:8b", None).body, json!({"model": "qwen3:8b", "prompt": "", "keep_alive": "30m", "stream": false}));
+        assert_eq!(m.unload_call("qwen3:8b").body["keep_alive"], 0);
+
+        let answer = json!({"model": "qwen3:8b", "created_at": "2025-01-01T00:00:00Z", "response": "", "done": true, "done_reason": "load"});
+        assert_eq!(m.parse_load("qwen3:8b", &answer).unwrap(), Loaded { instance: "qwen3:8b".into(), server_load_s: None });
+        for bad in [json!({"done": false}), json!({"done": true, "done_reason": "stop"}), json!({"error": "model not found"})] {
+            assert!(m.parse_load("qwen3:8b", &bad).is_err(), "{bad}");
+        }
     }
 }

@@ -262,6 +262,7 @@ fn models(page: &mut String, run: &RunData) -> Result<()> {
     for (i, g) in run.groups().iter().enumerate() {
         let group_run = run.group_run(g);
         let load_s = group_run.and_then(|m| m.get("load_time_s")).and_then(|v| v.as_f64());
+        let server_load_s = group_run.and_then(|m| m.get("load_time_server_s")).and_then(|v| v.as_f64());
         let bytes = run.model_bytes(g);
         let decode: Vec<f64> = run.samples(g, None).filter_map(|r| r.metrics.decode_rate).collect();
         let median = crate::stats::quantile_ci(&decode, 0.5, crate::analysis::LEVEL);
@@ -274,7 +275,11 @@ fn models(page: &mut String, run: &RunData) -> Result<()> {
             td(&run.backend(g).unwrap_or_else(|| "–".into())),
             td(&group_run.and_then(|m| m.get("model_file")).and_then(|v| v.as_str()).unwrap_or("–").to_owned()),
             td_num(&bytes.map_or("–".into(), |b| format!("{:.3} GB", b as f64 / 1e9))),
-            td_num(&load_s.map_or("–".into(), |s| format!("{} s", super::num(s)))),
+            td_num(&match (load_s, server_load_s) {
+                (Some(s), Some(server)) => format!("{} s (server: {} s)", super::num(s), super::num(server)),
+                (Some(s), None) => format!("{} s", super::num(s)),
+                (None, _) => "–".into(),
+            }),
             match (peak, steady, unsampled) {
                 (Some(p), Some(s), _) => td_num(&format!("{} / {} GB", super::num(p), super::num(s))),
                 (_, _, Some(why)) => td(&format!("not sampled: {why}")),
@@ -288,7 +293,7 @@ fn models(page: &mut String, run: &RunData) -> Result<()> {
         peak_memory.push((g.to_string(), peak, charts::colour(i)));
     }
     table(page, &["group", "backend", "model file", "size", "load time", "server RSS peak / steady", "decode tok/s median, all categories", "decode tok/s per GB"], &rows);
-    page.push_str("<p class=\"small\">Load time: from starting the server (or asking it to load the model) until it answered as ready; one measurement per group. Server RSS: resident memory of the server's process tree, sampled while the group ran (steady: see docs/schema.md).</p>\n");
+    page.push_str("<p class=\"small\">Load time: from starting the server (or asking it to load the model, with model_lifecycle = \"manage\") until it answered as ready, on our clock; in parentheses the server's own figure where it gives one (LM Studio's load_time_seconds); one measurement per group. Server RSS: resident memory of the server's process tree, sampled while the group ran (steady: see docs/schema.md).</p>\n");
     if load.iter().any(|(_, v, _)| v.is_some()) {
         page.push_str(&charts::labelled_bars(&Axes { title: "Model load time (one measurement per group)", x: "group", y: "load time, s" }, &load)?);
     }

@@ -60,26 +60,52 @@ pub struct Served {
     pub written: Vec<Instant>,
 }
 
+/// A request answered by the route handler of [`ScriptedServer::with_routes`].
+#[derive(Clone, Debug)]
+pub struct Routed {
+    /// `GET` or `POST`.
+    pub method: String,
+    pub path: String,
+    pub body: serde_json::Value,
+    pub received: Instant,
+}
+
 pub struct ScriptedServer {
     /// Base URL ending in `/v1`.
     pub url: String,
     pub connections: Arc<AtomicUsize>,
     pub requests: Arc<AtomicUsize>,
     pub served: Arc<Mutex<Vec<Served>>>,
+    /// Requests the route handler answered, in order of arrival.
+    pub routed: Arc<Mutex<Vec<Routed>>>,
 }
 
 type ScriptFn = Arc<dyn Fn(usize) -> Script + Send + Sync>;
+/// `(method, path, body)` → the answer, or None to fall through to the chat script.
+type RouteFn = Arc<dyn Fn(&str, &str, &serde_json::Value) -> Option<Script> + Send + Sync>;
 
 impl ScriptedServer {
     /// Serves `script(n)` to the n-th chat request (from 0) and `{"data":[]}` to `GET /v1/models`.
     /// Runs on its own thread and runtime, so its schedule does not depend on the client's.
     pub fn start(script: impl Fn(usize) -> Script + Send + Sync + 'static) -> ScriptedServer {
+        ScriptedServer::with_routes(|_, _, _| None, script)
+    }
+
+    /// As [`ScriptedServer::start`], but `routes(method, path, body)` answers first wherever it
+    /// returns a script: a simulated native API (model listing, load, unload). Those requests are
+    /// logged in `routed` and are not chat requests (not counted, not numbered).
+    pub fn with_routes(
+        routes: impl Fn(&str, &str, &serde_json::Value) -> Option<Script> + Send + Sync + 'static,
+        script: impl Fn(usize) -> Script + Send + Sync + 'static,
+    ) -> ScriptedServer {
         let script: ScriptFn = Arc::new(script);
+        let routes: RouteFn = Arc::new(routes);
         let connections = Arc::new(AtomicUsize::new(0));
         let requests = Arc::new(AtomicUsize::new(0));
         let served = Arc::new(Mutex::new(Vec::new()));
+        let routed = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = std::sync::mpsc::channel();
-        let (c, r, s) = (connections.clone(), requests.clone(), served.clone());
+        let (c, r, s, log) = (connections.clone(), requests.clone(), served.clone(), routed.clone());
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
             rt.block_on(async move {
@@ -89,12 +115,12 @@ impl ScriptedServer {
                     let (socket, _) = listener.accept().await.unwrap();
                     socket.set_nodelay(true).unwrap();
                     c.fetch_add(1, Ordering::SeqCst);
-                    tokio::spawn(connection(socket, script.clone(), r.clone(), s.clone()));
+                    tokio::spawn(connection(socket, script.clone(), routes.clone(), log.clone(), r.clone(), s.clone()));
                 }
             });
         });
         let port = rx.recv().unwrap();
-        ScriptedServer { url: format!("http://127.0.0.1:{port}/v1"), connections, requests, served }
+        ScriptedServer { url: format!("http://127.0.0.1:{port}/v1"), connections, requests, served, routed }
     }
 
     /// What the server did for each request it received. A request is noted after its last step
@@ -112,11 +138,21 @@ impl ScriptedServer {
     }
 }
 
-async fn connection(mut socket: TcpStream, script: ScriptFn, requests: Arc<AtomicUsize>, served: Arc<Mutex<Vec<Served>>>) {
+async fn connection(mut socket: TcpStream, script: ScriptFn, routes: RouteFn, routed: Arc<Mutex<Vec<Routed>>>, requests: Arc<AtomicUsize>, served: Arc<Mutex<Vec<Served>>>) {
     let mut buf = Vec::new();
     loop {
         let Some((head_text, body)) = read_request(&mut socket, &mut buf).await else { return };
         let received = Instant::now();
+        let mut request_line = head_text.split_whitespace();
+        let (method, path) = (request_line.next().unwrap_or_default().to_owned(), request_line.next().unwrap_or_default().to_owned());
+        let json_body = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+        if let Some(answer) = routes(&method, &path, &json_body) {
+            routed.lock().unwrap().push(Routed { method, path, body: json_body, received });
+            if write_script(&mut socket, &answer, received, "application/json").await.is_none() || !end_body(&mut socket, answer.ending).await {
+                return;
+            }
+            continue;
+        }
         if head_text.starts_with("GET ") {
             let reply = b"{\"data\":[]}";
             let msg = format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n", reply.len());
@@ -127,32 +163,43 @@ async fn connection(mut socket: TcpStream, script: ScriptFn, requests: Arc<Atomi
         }
         let n = requests.fetch_add(1, Ordering::SeqCst);
         let script = script(n);
-        let body = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
         let content_type = if script.status == 200 { "text/event-stream" } else { "application/json" };
-        tokio::time::sleep(script.head_delay).await;
-        let head = format!("HTTP/1.1 {} X\r\ncontent-type: {content_type}\r\ntransfer-encoding: chunked\r\n\r\n", script.status);
-        if socket.write_all(head.as_bytes()).await.is_err() {
+        let Some(written) = write_script(&mut socket, &script, received, content_type).await else { return };
+        served.lock().unwrap().push(Served { request: n, head: head_text.clone(), body: json_body, received, written });
+        if !end_body(&mut socket, script.ending).await {
             return;
         }
-        let mut written = Vec::new();
-        for step in &script.steps {
-            tokio::time::sleep_until(received + step.at).await;
-            let chunk = [format!("{:x}\r\n", step.bytes.len()).into_bytes(), step.bytes.clone(), b"\r\n".to_vec()].concat();
-            if socket.write_all(&chunk).await.is_err() || socket.flush().await.is_err() {
-                return;
-            }
-            written.push(Instant::now());
-        }
-        served.lock().unwrap().push(Served { request: n, head: head_text.clone(), body, received, written });
-        match script.ending {
-            Ending::Clean => {
-                if socket.write_all(b"0\r\n\r\n").await.is_err() {
-                    return;
-                }
-            }
-            Ending::Cut => return,
-        }
     }
+}
+
+/// Writes a script's answer but for the end of the body: after `head_delay` the head, then each
+/// step at its offset from `received`. Returns when each step was written; None when the peer
+/// went away.
+async fn write_script(socket: &mut TcpStream, script: &Script, received: Instant, content_type: &str) -> Option<Vec<Instant>> {
+    tokio::time::sleep(script.head_delay).await;
+    let head = format!("HTTP/1.1 {} X\r\ncontent-type: {content_type}\r\ntransfer-encoding: chunked\r\n\r\n", script.status);
+    socket.write_all(head.as_bytes()).await.ok()?;
+    let mut written = Vec::new();
+    for step in &script.steps {
+        tokio::time::sleep_until(received + step.at).await;
+        let chunk = [format!("{:x}\r\n", step.bytes.len()).into_bytes(), step.bytes.clone(), b"\r\n".to_vec()].concat();
+        socket.write_all(&chunk).await.ok()?;
+        socket.flush().await.ok()?;
+        written.push(Instant::now());
+    }
+    Some(written)
+}
+
+/// Ends the chunked body, or drops the connection for [`Ending::Cut`]; whether the connection
+/// can serve another request.
+async fn end_body(socket: &mut TcpStream, ending: Ending) -> bool {
+    ending == Ending::Clean && socket.write_all(b"0\r\n\r\n").await.is_ok()
+}
+
+/// A JSON answer after `delay` (a simulated native API's reply; the delay stands for work such
+/// as loading a model).
+pub fn json_reply(status: u16, delay: Duration, body: &serde_json::Value) -> Script {
+    Script { status, steps: vec![step(ms(0), body.to_string())], ending: Ending::Clean, head_delay: delay }
 }
 
 /// Reads one request (head and content-length body); None when the peer closed.
