@@ -634,6 +634,13 @@ mod tests {
     }
 
     #[test]
+    fn every_quant_of_a_model_with_a_quality_reference_is_compared_with_it() {
+        let cfg = parse("[models.m]\nreference = \"llama-server\"\nquality_reference = \"f16\"\nrun = { fidelity_tokens = 16 }\n[models.m.quants.q4_1]\n[models.m.quants.f16]\n[models.n]\nreference = \"llama-server\"\n[models.n.quants.q8_0]\n").unwrap();
+        let refs: Vec<(&str, Option<&str>, u32)> = cfg.groups.iter().map(|g| (g.name.as_str(), g.fidelity_reference.as_deref(), g.settings.fidelity_tokens)).collect();
+        assert_eq!(refs, [("m/q4_1", Some("m/f16"), 16), ("m/f16", Some("m/f16"), 16), ("n/q8_0", None, 32)]);
+    }
+
+    #[test]
     fn a_quant_can_use_another_reference_backend() {
         let cfg = parse("[models.m]\nreference = \"llama-server\"\n[models.m.quants.q4_1]\n[models.m.quants.mlx-8bit]\nreference = \"mlx-lm\"\ndefault = false\n").unwrap();
         let targets: Vec<(&Target, bool)> = cfg.groups.iter().map(|g| (&g.target, g.default)).collect();
@@ -704,6 +711,8 @@ mod tests {
             (format!("[models.m]\n{ep}\n[models.m.quants.a]\nmodel_id = \"a\"\n[models.m.quants.a]\nmodel_id = \"b\""), "duplicate key"),
             (format!("[models.M]\n{ep}\n[models.M.quants.a]\nmodel_id = \"a\""), "models.M: the name"),
             ("[models.m]\nreference = \"llama-server\"\n[models.m.quants.q3]\n".into(), "has no quant \"q3\""),
+            ("[models.m]\nreference = \"llama-server\"\nquality_reference = \"f32\"\n[models.m.quants.q4_1]\n".into(), "quality_reference = \"f32\" is not one of its quants (q4_1)"),
+            ("[run]\nfidelity_top_k = 1\n[models.m]\nreference = \"llama-server\"\n[models.m.quants.q4_1]\n".into(), "fidelity_top_k = 1: must be from 2 to 100"),
             ("[models.m]\nreference = \"llama-server\"\n[models.m.quants.mlx-4bit]\n".into(), "the llama-server reference has no quant \"mlx-4bit\""),
             (format!("[models.m]\n{ep}\n[models.m.quants.a]\nreference = \"mlx-lm\""), "a reference model's quants cannot name an endpoint"),
             (format!("[models.m]\n{ep}\n[models.m.quants.a]\nmodel_id = \"a\"\ncolour = 1"), "unknown field `colour`"),

@@ -9,21 +9,13 @@
 //! its answer carries one, is kept beside it, never instead of it. How each server kind loads and
 //! unloads is in its dialect file ([`ModelLifecycle`], chosen by [`crate::dialect::lifecycle`]).
 
-use crate::client::chunk::error_message;
-use anyhow::{bail, Context, Result};
+use crate::dialect::JsonCall;
+use anyhow::{Context, Result};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
 /// Longest wait for a listing or an unload; a load may take up to the group's `total_timeout_s`.
 const SHORT_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// A JSON POST to a server's native API.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ApiCall {
-    /// Path from the server root (the base URL without `/v1`).
-    pub path: String,
-    pub body: Value,
-}
 
 /// What a load answer says.
 #[derive(Clone, Debug, PartialEq)]
@@ -40,10 +32,10 @@ pub trait ModelLifecycle: Send + Sync {
     fn listing_path(&self) -> &'static str;
     /// Handles of `model_id`'s instances that the listing shows loaded.
     fn loaded_instances(&self, model_id: &str, listing: &Value) -> Vec<String>;
-    fn load_call(&self, model_id: &str, context_length: Option<u32>) -> ApiCall;
+    fn load_call(&self, model_id: &str, context_length: Option<u32>) -> JsonCall;
     /// Reads the load answer; an error when it does not confirm the load.
     fn parse_load(&self, model_id: &str, answer: &Value) -> Result<Loaded>;
-    fn unload_call(&self, instance: &str) -> ApiCall;
+    fn unload_call(&self, instance: &str) -> JsonCall;
     /// What `load_time_s` spans on this server, for the metadata.
     fn load_time_source(&self) -> &'static str;
     /// The name of the server's own load-time figure, when its load answer carries one.
@@ -56,6 +48,13 @@ pub struct Server {
     /// Base URL without `/v1`.
     pub root: String,
     pub api_key: Option<String>,
+}
+
+impl Server {
+    /// GET (no body) or POST a JSON body to a path from the root.
+    async fn request(&self, http: &reqwest::Client, path: &str, body: Option<&Value>, timeout: Duration) -> Result<Value> {
+        crate::client::native_json(http, &self.root, self.api_key.as_deref(), path, body, timeout).await
+    }
 }
 
 /// A model the suite loaded for a group, to be unloaded after it.
@@ -79,17 +78,17 @@ pub struct LoadReport {
 /// Unloads whatever instances of `model_id` the server has loaded, then loads it once and times
 /// the load. Errors say which step failed and what the server answered.
 pub async fn load(http: &reqwest::Client, server: &Server, lifecycle: &'static dyn ModelLifecycle, model_id: &str, context_length: Option<u32>, timeout: Duration) -> Result<LoadReport> {
-    let listing = request(http, server, lifecycle.listing_path(), None, SHORT_TIMEOUT).await.context("listing the loaded models")?;
+    let listing = server.request(http, lifecycle.listing_path(), None, SHORT_TIMEOUT).await.context("listing the loaded models")?;
     let unloaded_before = lifecycle.loaded_instances(model_id, &listing);
     for instance in &unloaded_before {
         let call = lifecycle.unload_call(instance);
-        request(http, server, &call.path, Some(&call.body), SHORT_TIMEOUT)
+        server.request(http, &call.path, Some(&call.body), SHORT_TIMEOUT)
             .await
             .with_context(|| format!("unloading the instance {instance:?} that was already loaded (a load on top of it would not be cold)"))?;
     }
     let call = lifecycle.load_call(model_id, context_length);
     let started = Instant::now();
-    let answer = request(http, server, &call.path, Some(&call.body), timeout).await.with_context(|| format!("loading {model_id:?}"))?;
+    let answer = server.request(http, &call.path, Some(&call.body), timeout).await.with_context(|| format!("loading {model_id:?}"))?;
     let wall = started.elapsed();
     let loaded = lifecycle.parse_load(model_id, &answer).with_context(|| format!("loading {model_id:?}: the answer to POST {} does not confirm the load", call.path))?;
     Ok(LoadReport { wall, loaded, unloaded_before })
@@ -99,28 +98,8 @@ impl Held {
     /// Unloads the instance the suite loaded.
     pub async fn unload(&self, http: &reqwest::Client) -> Result<()> {
         let call = self.lifecycle.unload_call(&self.instance);
-        request(http, &self.server, &call.path, Some(&call.body), SHORT_TIMEOUT).await.with_context(|| format!("unloading {:?}", self.instance))?;
+        self.server.request(http, &call.path, Some(&call.body), SHORT_TIMEOUT).await.with_context(|| format!("unloading {:?}", self.instance))?;
         Ok(())
     }
 }
 
-/// GET (no body) or POST a JSON body; the answer's JSON, or an error with the status and the
-/// server's message.
-async fn request(http: &reqwest::Client, server: &Server, path: &str, body: Option<&Value>, timeout: Duration) -> Result<Value> {
-    let url = format!("{}{path}", server.root);
-    let builder = match body {
-        Some(body) => http.post(&url).json(body),
-        None => http.get(&url),
-    };
-    let builder = match &server.api_key {
-        Some(key) => builder.bearer_auth(key),
-        None => builder,
-    };
-    let response = builder.timeout(timeout).send().await.with_context(|| format!("no answer from {url}"))?;
-    let status = response.status();
-    let text = response.text().await.with_context(|| format!("reading the answer from {url}"))?;
-    if !status.is_success() {
-        bail!("{url}: HTTP {}: {}", status.as_u16(), error_message(&text));
-    }
-    serde_json::from_str(&text).with_context(|| format!("{url}: the answer is not JSON: {}", error_message(&text)))
-}

@@ -191,22 +191,27 @@ pub async fn server_info(http: &reqwest::Client, endpoint: &Endpoint) -> Option<
     (!info.is_empty()).then_some(info.into())
 }
 
-/// A non-streamed JSON request (outside every timed path). An HTTP error status or a body that
-/// is not JSON is an error naming the path and what the server said.
-pub async fn call_json(http: &reqwest::Client, endpoint: &Endpoint, call: &dialect::JsonCall, limit: Duration) -> anyhow::Result<serde_json::Value> {
-    let url = format!("{}{}", endpoint.server_root(), call.path);
-    let builder = http.post(&url).json(&call.body).timeout(limit);
-    let builder = match &endpoint.api_key {
+/// A request to a server's native JSON API, outside every timed path: GET without a body, POST
+/// with one. The answer's JSON, or an error naming the URL with the status and the server's
+/// message.
+pub async fn native_json(http: &reqwest::Client, root: &str, api_key: Option<&str>, path: &str, body: Option<&serde_json::Value>, limit: Duration) -> anyhow::Result<serde_json::Value> {
+    use anyhow::Context;
+    let url = format!("{root}{path}");
+    let builder = match body {
+        Some(body) => http.post(&url).json(body),
+        None => http.get(&url),
+    };
+    let builder = match api_key {
         Some(key) => builder.bearer_auth(key),
         None => builder,
     };
-    let response = builder.send().await.map_err(|e| anyhow::anyhow!("{}: {}", call.path, error_chain(&e)))?;
+    let response = builder.timeout(limit).send().await.map_err(|e| anyhow::anyhow!("no answer from {url}: {}", error_chain(&e)))?;
     let status = response.status();
-    let text = response.text().await.map_err(|e| anyhow::anyhow!("{}: {}", call.path, error_chain(&e)))?;
+    let text = response.text().await.with_context(|| format!("reading the answer from {url}"))?;
     if !status.is_success() {
-        anyhow::bail!("{}: HTTP {}: {}", call.path, status.as_u16(), chunk::error_message(&text));
+        anyhow::bail!("{url}: HTTP {}: {}", status.as_u16(), chunk::error_message(&text));
     }
-    serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: the response is not JSON ({e})", call.path))
+    serde_json::from_str(&text).with_context(|| format!("{url}: the answer is not JSON: {}", chunk::error_message(&text)))
 }
 
 /// Runs one streamed generation. Never panics on what the server sends; failures are in

@@ -73,7 +73,10 @@ impl Dialect for LlamaServer {
 /// `/apply-template` and `/tokenize` give the prompt's ids exactly as chat completions would see
 /// them; `/completion` takes ids as its prompt and, with `n_probs`, returns each generated token
 /// with the top-k log-probabilities of the model's raw distribution (before sampling, so
-/// `ignore_eos` does not hide the end-of-generation token's share).
+/// `ignore_eos` does not hide the end-of-generation token's share). `cache_prompt: false`: every
+/// continuation computes its whole context afresh, because a prefix reused from an earlier
+/// request holds values computed in another batch, which differ in the last bits and made the
+/// same pass give KL figures up to 2× apart depending on what the server had served before.
 impl TokenScoring for LlamaServer {
     fn render_request(&self, _model_id: &str, messages: &[Message]) -> JsonCall {
         JsonCall { path: "/apply-template".into(), body: json!({ "messages": messages }) }
@@ -95,7 +98,7 @@ impl TokenScoring for LlamaServer {
     fn continue_request(&self, _model_id: &str, tokens: &[u32], steps: u32, top_k: u32, to_the_end: bool) -> JsonCall {
         let body = json!({
             "prompt": tokens, "n_predict": steps, "n_probs": top_k, "temperature": 0, "return_tokens": true,
-            "cache_prompt": true, "ignore_eos": to_the_end, "post_sampling_probs": false,
+            "cache_prompt": false, "ignore_eos": to_the_end, "post_sampling_probs": false,
         });
         JsonCall { path: "/completion".into(), body }
     }

@@ -12,10 +12,10 @@
 //! `instance_id` (docs 1_developer/2_rest/{list,load,unload}.md). A load of a model that is
 //! already loaded adds a second instance, so loaded instances are unloaded first.
 
-use super::{count, number, suppress_end_tokens, text_at, Dialect, DialectOptions, NativeRequest};
+use super::{count, number, JsonCall, suppress_end_tokens, text_at, Dialect, DialectOptions, NativeRequest, TokenScoring};
 use crate::environment::ServerDescription;
 use crate::client::{GenerationRequest, Observation, Wire};
-use crate::lifecycle::{ApiCall, Loaded, ModelLifecycle};
+use crate::lifecycle::{Loaded, ModelLifecycle};
 use anyhow::{bail, Context, Result};
 use crate::prompts::Message;
 use crate::record::ServerReport;
@@ -28,6 +28,10 @@ pub struct LmStudio {
 impl Dialect for LmStudio {
     fn options(&self) -> &DialectOptions {
         &self.options
+    }
+
+    fn token_scoring(&self) -> Result<&dyn TokenScoring, &'static str> {
+        Err("LM Studio returns no log-probabilities (lmstudio-ai/lms#60)")
     }
 
     fn extend_request(&self, body: &mut Map<String, Value>) {
@@ -125,12 +129,12 @@ impl ModelLifecycle for LmStudioModels {
         ids
     }
 
-    fn load_call(&self, model_id: &str, context_length: Option<u32>) -> ApiCall {
+    fn load_call(&self, model_id: &str, context_length: Option<u32>) -> JsonCall {
         let mut body = json!({ "model": model_id });
         if let Some(n) = context_length {
             body["context_length"] = n.into();
         }
-        ApiCall { path: "/api/v1/models/load".into(), body }
+        JsonCall { path: "/api/v1/models/load".into(), body }
     }
 
     fn parse_load(&self, _model_id: &str, answer: &Value) -> Result<Loaded> {
@@ -143,8 +147,8 @@ impl ModelLifecycle for LmStudioModels {
         Ok(Loaded { instance, server_load_s })
     }
 
-    fn unload_call(&self, instance: &str) -> ApiCall {
-        ApiCall { path: "/api/v1/models/unload".into(), body: json!({ "instance_id": instance }) }
+    fn unload_call(&self, instance: &str) -> JsonCall {
+        JsonCall { path: "/api/v1/models/unload".into(), body: json!({ "instance_id": instance }) }
     }
 
     fn load_time_source(&self) -> &'static str {

@@ -3,7 +3,7 @@
 //! accounts for as generated after the last event). Fixed length only through `logit_bias` on
 //! configured end-token ids: it has no `ignore_eos`.
 
-use super::{suppress_end_tokens, Dialect, DialectOptions};
+use super::{suppress_end_tokens, Dialect, DialectOptions, TokenScoring};
 use serde_json::{Map, Value};
 
 pub struct MlxLm {
@@ -13,6 +13,10 @@ pub struct MlxLm {
 impl Dialect for MlxLm {
     fn options(&self) -> &DialectOptions {
         &self.options
+    }
+
+    fn token_scoring(&self) -> Result<&dyn TokenScoring, &'static str> {
+        Err("mlx_lm.server takes prompts only as text (it tokenizes them itself) and returns log-probabilities only in non-streamed answers, so it cannot be teacher-forced on another model's token ids")
     }
 
     fn extend_request(&self, body: &mut Map<String, Value>) {

@@ -10,10 +10,10 @@
 //! GenerateHandler). The load answer carries no `load_duration` (only generations do), so there is
 //! no server figure for the load: only the suite's own clock.
 
-use super::{count, number, text_at, Dialect, DialectOptions, NativeRequest};
+use super::{count, number, JsonCall, text_at, Dialect, DialectOptions, NativeRequest, TokenScoring};
 use crate::environment::ServerDescription;
 use crate::client::{GenerationRequest, Observation, Wire};
-use crate::lifecycle::{ApiCall, Loaded, ModelLifecycle};
+use crate::lifecycle::{Loaded, ModelLifecycle};
 use anyhow::{bail, Result};
 use crate::prompts::Message;
 use crate::record::ServerReport;
@@ -26,6 +26,10 @@ pub struct Ollama {
 impl Dialect for Ollama {
     fn options(&self) -> &DialectOptions {
         &self.options
+    }
+
+    fn token_scoring(&self) -> Result<&dyn TokenScoring, &'static str> {
+        Err("Ollama takes prompts only as text, so it cannot be teacher-forced on the reference's token ids")
     }
 
     fn native_request(&self, model_id: &str, req: &GenerationRequest<'_>, messages: &[Message]) -> Option<NativeRequest> {
@@ -94,8 +98,8 @@ impl ModelLifecycle for OllamaModels {
         running(listing, model_id).filter_map(|m| text_at(m, "/name").or_else(|| text_at(m, "/model"))).collect()
     }
 
-    fn load_call(&self, model_id: &str, _context_length: Option<u32>) -> ApiCall {
-        ApiCall { path: "/api/generate".into(), body: json!({ "model": model_id, "prompt": "", "keep_alive": KEEP_ALIVE, "stream": false }) }
+    fn load_call(&self, model_id: &str, _context_length: Option<u32>) -> JsonCall {
+        JsonCall { path: "/api/generate".into(), body: json!({ "model": model_id, "prompt": "", "keep_alive": KEEP_ALIVE, "stream": false }) }
     }
 
     fn parse_load(&self, model_id: &str, answer: &Value) -> Result<Loaded> {
@@ -106,8 +110,8 @@ impl ModelLifecycle for OllamaModels {
         Ok(Loaded { instance: model_id.to_owned(), server_load_s: None })
     }
 
-    fn unload_call(&self, instance: &str) -> ApiCall {
-        ApiCall { path: "/api/generate".into(), body: json!({ "model": instance, "prompt": "", "keep_alive": 0, "stream": false }) }
+    fn unload_call(&self, instance: &str) -> JsonCall {
+        JsonCall { path: "/api/generate".into(), body: json!({ "model": instance, "prompt": "", "keep_alive": 0, "stream": false }) }
     }
 
     fn load_time_source(&self) -> &'static str {

@@ -6,7 +6,7 @@
 //! at a time.
 
 use super::prometheus::delta;
-use super::{text_at, Dialect, DialectOptions};
+use super::{text_at, Dialect, DialectOptions, TokenScoring};
 use crate::environment::ServerDescription;
 use crate::client::Observation;
 use crate::record::ServerReport;
@@ -19,6 +19,10 @@ pub struct Vllm {
 impl Dialect for Vllm {
     fn options(&self) -> &DialectOptions {
         &self.options
+    }
+
+    fn token_scoring(&self) -> Result<&dyn TokenScoring, &'static str> {
+        Err("vLLM's token-id completions (`prompt` as ids, `logprobs`, `return_tokens_as_token_ids`) are not wired up in quantbench yet")
     }
 
     fn extend_request(&self, body: &mut Map<String, Value>) {

@@ -4,7 +4,7 @@
 //! request-duration histogram sums, whose difference is the decode time.
 
 use super::prometheus::delta;
-use super::{Dialect, DialectOptions};
+use super::{Dialect, DialectOptions, TokenScoring};
 use crate::client::Observation;
 use crate::record::ServerReport;
 
@@ -15,6 +15,10 @@ pub struct VllmMlx {
 impl Dialect for VllmMlx {
     fn options(&self) -> &DialectOptions {
         &self.options
+    }
+
+    fn token_scoring(&self) -> Result<&dyn TokenScoring, &'static str> {
+        Err("vllm-mlx has no logprobs field in its request model")
     }
 
     fn metrics_path(&self) -> Option<&'static str> {

@@ -4,7 +4,7 @@
 
 use super::{summarize, Forcing, GroupFidelity, PromptFidelity, Step};
 use crate::client::{self, Endpoint};
-use crate::dialect::TokenScoring;
+use crate::dialect::{JsonCall, TokenScoring};
 use crate::prompts::Prompt;
 use anyhow::{bail, Context, Result};
 use std::time::Duration;
@@ -93,6 +93,11 @@ pub async fn compare(http: &reqwest::Client, endpoint: &Endpoint, group: &str, p
     result
 }
 
+/// One of the scoring dialect's requests.
+async fn call(http: &reqwest::Client, endpoint: &Endpoint, request: &JsonCall, settings: PassSettings) -> Result<serde_json::Value> {
+    client::native_json(http, endpoint.server_root(), endpoint.api_key.as_deref(), &request.path, Some(&request.body), settings.timeout).await
+}
+
 /// A group result for a pass that could not run, and why.
 pub fn unavailable(group: &str, reference: &str, settings: PassSettings, reason: String) -> GroupFidelity {
     GroupFidelity { unavailable: Some(reason), ..empty(group, reference, settings) }
@@ -105,9 +110,9 @@ fn empty(group: &str, reference: &str, settings: PassSettings) -> GroupFidelity 
 
 /// The prompt's token ids, rendered by the server's chat template.
 async fn prompt_tokens(http: &reqwest::Client, endpoint: &Endpoint, scoring: &dyn TokenScoring, prompt: &Prompt, settings: PassSettings) -> Result<Vec<u32>> {
-    let rendered = client::call_json(http, endpoint, &scoring.render_request(&endpoint.model_id, &prompt.messages), settings.timeout).await?;
+    let rendered = call(http, endpoint, &scoring.render_request(&endpoint.model_id, &prompt.messages), settings).await?;
     let text = scoring.parse_render(&rendered)?;
-    let tokens = client::call_json(http, endpoint, &scoring.tokenize_request(&endpoint.model_id, &text), settings.timeout).await?;
+    let tokens = call(http, endpoint, &scoring.tokenize_request(&endpoint.model_id, &text), settings).await?;
     let tokens = scoring.parse_tokens(&tokens)?;
     if tokens.is_empty() {
         bail!("the prompt tokenized to nothing");
@@ -118,8 +123,8 @@ async fn prompt_tokens(http: &reqwest::Client, endpoint: &Endpoint, scoring: &dy
 /// The greedy answer (stopping at the end-of-generation token, which is kept as a step).
 async fn answer(http: &reqwest::Client, endpoint: &Endpoint, scoring: &dyn TokenScoring, prompt: &Prompt, settings: PassSettings) -> Result<ReferenceAnswer> {
     let prompt_tokens = prompt_tokens(http, endpoint, scoring, prompt, settings).await?;
-    let call = scoring.continue_request(&endpoint.model_id, &prompt_tokens, settings.tokens, settings.top_k, false);
-    let steps = scoring.parse_continuation(&client::call_json(http, endpoint, &call, settings.timeout).await?)?;
+    let request = scoring.continue_request(&endpoint.model_id, &prompt_tokens, settings.tokens, settings.top_k, false);
+    let steps = scoring.parse_continuation(&call(http, endpoint, &request, settings).await?)?;
     if steps.is_empty() {
         bail!("the reference generated no tokens");
     }
@@ -133,8 +138,8 @@ async fn force(http: &reqwest::Client, endpoint: &Endpoint, scoring: &dyn TokenS
     let mut forcing = Forcing::new(reference);
     while let Some((at, steps)) = forcing.next() {
         let context: Vec<u32> = prompt_tokens.iter().copied().chain(reference[..at].iter().map(|s| s.token)).collect();
-        let call = scoring.continue_request(&endpoint.model_id, &context, steps, settings.top_k, true);
-        let absorbed = async { forcing.absorb(&scoring.parse_continuation(&client::call_json(http, endpoint, &call, settings.timeout).await?)?) }
+        let request = scoring.continue_request(&endpoint.model_id, &context, steps, settings.top_k, true);
+        let absorbed = async { forcing.absorb(&scoring.parse_continuation(&call(http, endpoint, &request, settings).await?)?) }
             .await
             .with_context(|| format!("at position {at}"));
         if let Err(e) = absorbed {
