@@ -250,15 +250,32 @@ pub fn trend(axes: &Axes<'_>, steps: &[String], series: &[Series<Vec<Option<Poin
     })
 }
 
+/// How a scatter's x axis maps values.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum XAxis {
+    Linear(f64, f64),
+    /// Logarithmic between two positive bounds: for measures spanning decades (a divergence);
+    /// values ≤ 0 cannot be placed and are left out.
+    Log(f64, f64),
+}
+
 /// One point per series at (x, y), with interval bars in both directions: e.g. speed against
 /// answer quality, where up and to the right is better.
-pub fn scatter(axes: &Axes<'_>, x_range: std::ops::Range<f64>, points: &[Series<(Point, Point)>]) -> Result<String> {
+pub fn scatter(axes: &Axes<'_>, x_axis: XAxis, points: &[Series<(Point, Point)>]) -> Result<String> {
     let top = finite_max(points.iter().map(|s| s.values.1.upper.max(s.values.1.value))).unwrap_or(1.0).max(f64::MIN_POSITIVE) * 1.1;
+    // A log axis is drawn as a linear axis of log10 values, labelled with the values.
+    let (to_x, x_range): (fn(f64) -> f64, _) = match x_axis {
+        XAxis::Linear(lo, hi) => (|v| v, lo..hi),
+        XAxis::Log(lo, hi) => (|v: f64| if v > 0.0 { v.log10() } else { f64::NEG_INFINITY }, lo.log10()..hi.log10()),
+    };
+    let points: Vec<&Series<(Point, Point)>> = points.iter().filter(|s| to_x(s.values.0.value).is_finite()).collect();
     let legend: Vec<(&str, RGBColor)> = points.iter().map(|s| (s.name.as_str(), s.colour)).collect();
+    let x_label = move |x: &f64| if matches!(x_axis, XAxis::Log(..)) { compact(10f64.powf(*x)) } else { compact(*x) };
     svg(HEIGHT + 60, &legend, |area| {
-        let mut chart = linear(area, axes, x_range, 0.0..top)?;
+        let mut chart = linear_labelled(area, axes, x_range.clone(), 0.0..top, &x_label)?;
         for s in points {
             let (x, y) = s.values;
+            let x = Point { value: to_x(x.value), lower: to_x(x.lower).max(x_range.start), upper: to_x(x.upper) };
             let style = s.colour.stroke_width(2);
             chart.draw_series([ErrorBar::new_horizontal(y.value, x.lower, x.value, x.upper, style, 8)])?;
             chart.draw_series([ErrorBar::new_vertical(x.value, y.lower, y.value, y.upper, style, 8)])?;
@@ -309,12 +326,23 @@ pub fn forest(axes: &Axes<'_>, rows: &[(String, Point, RGBColor)], noise: f64) -
 
 /// A chart with linear x and y axes and its labelled mesh.
 fn linear<'a, 'b>(area: &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>, axes: &Axes<'_>, x: std::ops::Range<f64>, y: std::ops::Range<f64>) -> Result<Chart<'a, 'b, RangedCoordf64>> {
+    linear_labelled(area, axes, x, y, &|x| compact(*x))
+}
+
+/// As `linear`, with x tick labels from `x_label`.
+fn linear_labelled<'a, 'b>(
+    area: &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
+    axes: &Axes<'_>,
+    x: std::ops::Range<f64>,
+    y: std::ops::Range<f64>,
+    x_label: &dyn Fn(&f64) -> String,
+) -> Result<Chart<'a, 'b, RangedCoordf64>> {
     let mut chart = ChartBuilder::on(area).caption(axes.title, (FONT, 17)).margin(12).x_label_area_size(44).y_label_area_size(64).build_cartesian_2d(x, y)?;
     chart
         .configure_mesh()
         .x_desc(axes.x)
         .y_desc(axes.y)
-        .x_label_formatter(&|x| compact(*x))
+        .x_label_formatter(x_label)
         .y_label_formatter(&|y| compact(*y))
         .label_style((FONT, 12))
         .axis_desc_style((FONT, 13))

@@ -315,28 +315,30 @@ fn quant_comparison(page: &mut String, run: &RunData) -> Result<()> {
         .iter()
         .map(|r| {
             let quantile = |q: &Option<crate::stats::QuantileEstimate>, scale: f64| q.as_ref().map_or("–".into(), |q| super::with_interval(q.point, q.interval.as_ref(), scale));
-            let [greedy, divergence, top1, kl] = r.fidelity_texts();
             let name = if r.is_reference() { format!("{} (reference)", swatch_of(r.colour, r.group)) } else { swatch_of(r.colour, r.group) };
-            vec![
+            let fidelity = match r.fidelity_texts() {
+                Ok([greedy, divergence, top1, kl]) => vec![td_num(&greedy), td_num(&divergence), td_num(&top1), td_num(&kl)],
+                Err(why) => vec![format!("<td colspan=\"4\">{}</td>", escape(&why))],
+            };
+            let mut row = vec![
                 format!("<td>{name}</td>"),
                 td_num(&r.model_bytes.map_or("–".into(), |b| format!("{:.3} GB", b as f64 / 1e9))),
                 td_num(&quantile(&r.decode, 1.0)),
                 td_num(&quantile(&r.ttft, 1e3)),
                 td_num(&r.peak_rss_bytes.map_or("–".into(), |b| format!("{} GB", super::num(b / 1e9)))),
                 td_num(&r.checked_text()),
-                td(&greedy),
-                td_num(&divergence),
-                td_num(&top1),
-                td_num(&kl),
-            ]
+            ];
+            row.extend(fidelity);
+            row
         })
         .collect();
     let headers = ["group", "size", "decode tok/s", "TTFT ms", "RSS peak", "checked answers", "greedy match", "first divergence", "top-1 agreement", "KL, nats"];
     table(page, &headers, &cells);
     write!(page, "<p class=\"small\">{}</p>\n", escape(super::quant::NOTE))?;
     // Each group with both a decode rate and fidelity figures is one point.
-    let points = |value: &dyn Fn(&crate::fidelity::FidelitySummary) -> &crate::stats::Estimate, scale: f64| -> Vec<Series<(Point, Point)>> {
+    let points = |value: &dyn Fn(&crate::fidelity::FidelitySummary) -> &crate::stats::Estimate, scale: f64, with_reference: bool| -> Vec<Series<(Point, Point)>> {
         rows.iter()
+            .filter(|r| with_reference || !r.is_reference())
             .filter_map(|r| {
                 let (decode, summary) = (r.decode.as_ref()?, r.fidelity?.summary.as_ref()?);
                 let e = value(summary);
@@ -347,13 +349,18 @@ fn quant_comparison(page: &mut String, run: &RunData) -> Result<()> {
             })
             .collect()
     };
-    let top1 = points(&|s| &s.top1_agreement, 100.0);
+    let top1 = points(&|s| &s.top1_agreement, 100.0, true);
     if top1.len() >= 2 {
         let low = top1.iter().map(|s| s.values.0.lower).fold(100.0, f64::min);
-        page.push_str(&charts::scatter(&Axes { title: "Decode rate against top-1 agreement with the reference (up and right is better)", x: "top-1 agreement with the reference, %", y: "decode rate, tokens/s (median)" }, (low - 2.0).max(0.0)..101.0, &top1)?);
-        let kl = points(&|s| &s.kl, 1.0);
-        let high = kl.iter().map(|s| s.values.0.upper).fold(0.0, f64::max).max(1e-6);
-        page.push_str(&charts::scatter(&Axes { title: "Decode rate against KL divergence from the reference (up and left is better)", x: "KL(reference ‖ group), nats", y: "decode rate, tokens/s (median)" }, 0.0..high * 1.08, &kl)?);
+        page.push_str(&charts::scatter(&Axes { title: "Decode rate against top-1 agreement with the reference (up and right is better)", x: "top-1 agreement with the reference, %", y: "decode rate, tokens/s (median)" }, charts::XAxis::Linear((low - 2.0).max(0.0), 101.0), &top1)?);
+        // KL spans decades between quants: a log axis, without the reference (its noise floor,
+        // 0 or nearly, is in the table).
+        let kl = points(&|s| &s.kl, 1.0, false);
+        let positive = || kl.iter().flat_map(|s| [s.values.0.lower, s.values.0.value, s.values.0.upper]).filter(|v| *v > 0.0);
+        if let (Some(low), Some(high)) = (positive().reduce(f64::min), positive().reduce(f64::max)) {
+            let axes = Axes { title: "Decode rate against KL divergence from the reference, log scale (up and left is better)", x: "KL(reference ‖ group), nats", y: "decode rate, tokens/s (median)" };
+            page.push_str(&charts::scatter(&axes, charts::XAxis::Log(low / 1.5, high * 1.5), &kl)?);
+        }
     }
     Ok(())
 }
@@ -382,7 +389,7 @@ fn speed_and_quality(page: &mut String, run: &RunData) -> Result<()> {
         return Ok(());
     }
     page.push_str("<h2>Speed and checked answers</h2>\n<p class=\"small\">Per group, over its answers to prompts with a check (quality prompt set): pass rate with a Wilson 95 % interval, and the mean decode rate of the same generations with its 95 % interval. Up and right is better.</p>\n");
-    page.push_str(&charts::scatter(&Axes { title: "Decode rate against the pass rate of checked answers", x: "checked answers passed, %", y: "decode rate, tokens/s" }, -2.0..102.0, &points)?);
+    page.push_str(&charts::scatter(&Axes { title: "Decode rate against the pass rate of checked answers", x: "checked answers passed, %", y: "decode rate, tokens/s" }, charts::XAxis::Linear(-2.0, 102.0), &points)?);
     Ok(())
 }
 

@@ -50,7 +50,7 @@ impl Exporter for Markdown {
             md.push_str("|---|---|---|---|---|---|---|---|---|---|\n");
             for r in &rows {
                 let quantile = |q: &Option<crate::stats::QuantileEstimate>, scale: f64| q.as_ref().map_or("–".into(), |q| super::with_interval(q.point, q.interval.as_ref(), scale));
-                let [greedy, divergence, top1, kl] = r.fidelity_texts();
+                let [greedy, divergence, top1, kl] = r.fidelity_texts().unwrap_or_else(|why| [why, "–".into(), "–".into(), "–".into()]);
                 let name = if r.is_reference() { format!("{} (reference)", r.group) } else { r.group.to_owned() };
                 writeln!(
                     md,

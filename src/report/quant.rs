@@ -57,20 +57,18 @@ impl QuantRow<'_> {
         self.checked.map_or("–".into(), |(passed, scored, i)| format!("{passed}/{scored} ({:.0} % [{:.0}, {:.0}])", 100.0 * passed as f64 / scored as f64, i.lower * 100.0, i.upper * 100.0))
     }
 
-    /// Greedy match, mean first divergence, top-1 agreement and KL, or why they are missing.
-    pub fn fidelity_texts(&self) -> [String; 4] {
-        let Some(f) = self.fidelity else { return ["–".into(), "–".into(), "–".into(), "–".into()] };
+    /// Greedy match, mean first divergence, top-1 agreement and KL ("–" without a fidelity
+    /// pass), or why the pass measured nothing.
+    pub fn fidelity_texts(&self) -> Result<[String; 4], String> {
+        let Some(f) = self.fidelity else { return Ok(["–".into(), "–".into(), "–".into(), "–".into()]) };
         match (&f.summary, &f.unavailable) {
-            (Some(s), _) => [
+            (Some(s), _) => Ok([
                 format!("{}/{}", s.greedy_matches, s.prompts),
                 format!("{:.1} of ≤ {}", s.mean_first_divergence, f.tokens),
                 fidelity::estimate_text(&s.top1_agreement, 3),
                 fidelity::estimate_text(&s.kl, 4),
-            ],
-            (None, reason) => {
-                let why = reason.clone().or_else(|| f.prompts.iter().find_map(|p| p.error.clone())).unwrap_or_else(|| "no prompt measured".into());
-                [format!("not measured: {why}"), "–".into(), "–".into(), "–".into()]
-            }
+            ]),
+            (None, reason) => Err(format!("not measured: {}", reason.clone().or_else(|| f.prompts.iter().find_map(|p| p.error.clone())).unwrap_or_else(|| "no prompt measured".into()))),
         }
     }
 
