@@ -93,3 +93,27 @@ fn each_quant_is_forced_along_the_reference_answer_and_failures_are_recorded_wit
     let page = std::fs::read_to_string(run_dir.join("index.html")).unwrap();
     assert!(page.contains("not measured: the prompt tokenizes differently") && page.contains("simulated failure"));
 }
+
+#[test]
+fn the_reference_group_runs_its_pass_first_whatever_the_filter_selects() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Per planned group: name, categories, whether its fidelity pass runs; the quants in `order`.
+    let plan = |order: &str, filter: &str| {
+        let body = format!("[run]\nlanguages = [\"en\"]\n[models.m]\nreference = \"llama-server\"\nquality_reference = \"f16\"\n[models.m.quants]\n{order}");
+        let config = config(tmp.path(), &body);
+        let prompts = quantbench::prompts::PromptLibrary::load_dir(&config.prompts_dir).unwrap();
+        let cli = quantbench::cli_args::CliArgs::parse(&[filter.to_owned(), "--bench".into()]).unwrap();
+        let planned = quantbench::suite::plan(&config, &prompts, &cli.filter).unwrap();
+        planned.into_iter().map(|p| (p.group.name.clone(), p.categories.len(), p.fidelity.is_some())).collect::<Vec<_>>()
+    };
+    let s = |name: &str, categories: usize, fidelity: bool| (name.to_owned(), categories, fidelity);
+    let (reference_last, reference_first) = ("q4_1 = {}\nq8_0 = {}\nf16 = {}\n", "f16 = {}\nq4_1 = {}\n");
+    // Left out by the filter: added with only its pass, before the group compared with it.
+    assert_eq!(plan(reference_last, "q8_0/fidelity"), [s("m/f16", 0, true), s("m/q8_0", 0, true)]);
+    // Listed last in the config: moved before the first group compared with it.
+    assert_eq!(plan(reference_last, "m/"), [s("m/f16", 5, true), s("m/q4_1", 5, true), s("m/q8_0", 5, true)]);
+    // Run earlier for its speed only: its pass is added there.
+    assert_eq!(plan(reference_first, "f16/short|q4_1/fidelity"), [s("m/f16", 1, true), s("m/q4_1", 0, true)]);
+    // Without a filter naming a pass, none runs.
+    assert_eq!(plan(reference_last, "m/q4_1/short"), [s("m/q4_1", 1, false)]);
+}
