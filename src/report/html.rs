@@ -314,7 +314,6 @@ fn quant_comparison(page: &mut String, run: &RunData) -> Result<()> {
     let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
-            let quantile = |q: &Option<crate::stats::QuantileEstimate>, scale: f64| q.as_ref().map_or("–".into(), |q| super::with_interval(q.point, q.interval.as_ref(), scale));
             let name = if r.is_reference() { format!("{} (reference)", swatch_of(r.colour, r.group)) } else { swatch_of(r.colour, r.group) };
             let fidelity = match r.fidelity_texts() {
                 Ok([greedy, divergence, top1, kl]) => vec![td_num(&greedy), td_num(&divergence), td_num(&top1), td_num(&kl)],
@@ -323,8 +322,8 @@ fn quant_comparison(page: &mut String, run: &RunData) -> Result<()> {
             let mut row = vec![
                 format!("<td>{name}</td>"),
                 td_num(&r.model_bytes.map_or("–".into(), |b| format!("{:.3} GB", b as f64 / 1e9))),
-                td_num(&quantile(&r.decode, 1.0)),
-                td_num(&quantile(&r.ttft, 1e3)),
+                td_num(&super::quantile_text(r.decode.as_ref(), 1.0)),
+                td_num(&super::quantile_text(r.ttft.as_ref(), 1e3)),
                 td_num(&r.peak_rss_bytes.map_or("–".into(), |b| format!("{} GB", super::num(b / 1e9)))),
                 td_num(&r.checked_text()),
             ];
@@ -340,12 +339,8 @@ fn quant_comparison(page: &mut String, run: &RunData) -> Result<()> {
         rows.iter()
             .filter(|r| with_reference || !r.is_reference())
             .filter_map(|r| {
-                let (decode, summary) = (r.decode.as_ref()?, r.fidelity?.summary.as_ref()?);
-                let e = value(summary);
-                let (lower, upper) = e.interval.map_or((e.point, e.point), |i| (i.lower, i.upper));
-                let (d_lower, d_upper) = decode.interval.map_or((decode.point, decode.point), |i| (i.lower, i.upper));
-                let x = Point { value: e.point * scale, lower: lower * scale, upper: upper * scale };
-                Some(Series { name: r.group.to_owned(), colour: charts::colour(r.colour), values: (x, Point { value: decode.point, lower: d_lower, upper: d_upper }) })
+                let (decode, e) = (super::quantile_point(r.decode.as_ref(), 1.0)?, value(r.fidelity?.summary.as_ref()?));
+                Some(Series { name: r.group.to_owned(), colour: charts::colour(r.colour), values: (super::scaled_point(e.point, e.interval.as_ref(), scale), decode) })
             })
             .collect()
     };

@@ -4,24 +4,12 @@
 
 use super::charts::{self, Axes, Point, Series};
 use super::html::{escape, table, td, td_num};
-use super::{num, with_interval, RunData};
+use super::{num, quantile_point as point, quantile_text, RunData};
 use crate::load::analysis::{LevelResult, LoadResult, Percentiles};
 use crate::load::LoadKind;
 use crate::prefill::CacheState;
-use crate::stats::QuantileEstimate;
 use anyhow::Result;
 use std::fmt::Write;
-
-/// A quantile as a chart point (scaled), its interval when n allowed one.
-fn point(q: Option<&QuantileEstimate>, scale: f64) -> Option<Point> {
-    let q = q?;
-    let (lower, upper) = q.interval.map_or((q.point, q.point), |i| (i.lower, i.upper));
-    Some(Point { value: q.point * scale, lower: lower * scale, upper: upper * scale })
-}
-
-fn quantile_text(q: Option<&QuantileEstimate>, scale: f64) -> String {
-    q.map_or("–".into(), |q| with_interval(q.point, q.interval.as_ref(), scale))
-}
 
 fn level_label(l: &LevelResult) -> String {
     match (l.level, l.rate_per_s) {

@@ -49,7 +49,6 @@ impl Exporter for Markdown {
             md.push_str("| Group | Size | Decode tok/s, median [95 % CI] | TTFT ms, median | RSS peak | Checked answers | Greedy match | First divergence | Top-1 agreement | KL, nats |\n");
             md.push_str("|---|---|---|---|---|---|---|---|---|---|\n");
             for r in &rows {
-                let quantile = |q: &Option<crate::stats::QuantileEstimate>, scale: f64| q.as_ref().map_or("–".into(), |q| super::with_interval(q.point, q.interval.as_ref(), scale));
                 let [greedy, divergence, top1, kl] = r.fidelity_texts().unwrap_or_else(|why| [why, "–".into(), "–".into(), "–".into()]);
                 let name = if r.is_reference() { format!("{} (reference)", r.group) } else { r.group.to_owned() };
                 writeln!(
@@ -57,8 +56,8 @@ impl Exporter for Markdown {
                     "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                     cell(&name),
                     r.model_bytes.map_or("–".into(), |b| format!("{:.2} GB", b as f64 / 1e9)),
-                    quantile(&r.decode, 1.0),
-                    quantile(&r.ttft, 1e3),
+                    super::quantile_text(r.decode.as_ref(), 1.0),
+                    super::quantile_text(r.ttft.as_ref(), 1e3),
                     r.peak_rss_bytes.map_or("–".into(), |b| format!("{} GB", super::num(b / 1e9))),
                     r.checked_text(),
                     cell(&greedy),

@@ -187,8 +187,23 @@ pub fn median_text(b: &BenchmarkSummary, shown: &Shown) -> String {
 /// one when n < 2).
 pub fn mean_point(b: &BenchmarkSummary, shown: &Shown) -> Option<charts::Point> {
     let mean = b.metrics.get(shown.metric)?.mean?;
-    let (lower, upper) = mean.interval.map_or((mean.point, mean.point), |i| (i.lower, i.upper));
-    Some(charts::Point { value: mean.point * shown.scale, lower: lower * shown.scale, upper: upper * shown.scale })
+    Some(scaled_point(mean.point, mean.interval.as_ref(), shown.scale))
+}
+
+/// An estimate as a chart point (scaled); a point without bars when it has no interval.
+pub fn scaled_point(point: f64, interval: Option<&Interval>, scale: f64) -> charts::Point {
+    let (lower, upper) = interval.map_or((point, point), |i| (i.lower, i.upper));
+    charts::Point { value: point * scale, lower: lower * scale, upper: upper * scale }
+}
+
+/// A quantile as a chart point (scaled), its interval when n allowed one.
+pub fn quantile_point(q: Option<&crate::stats::QuantileEstimate>, scale: f64) -> Option<charts::Point> {
+    q.map(|q| scaled_point(q.point, q.interval.as_ref(), scale))
+}
+
+/// "132 [128, 136]" for a quantile, or "–".
+pub fn quantile_text(q: Option<&crate::stats::QuantileEstimate>, scale: f64) -> String {
+    q.map_or("–".into(), |q| with_interval(q.point, q.interval.as_ref(), scale))
 }
 
 /// "7/10 passed (70 % [40, 89])" for benchmarks whose prompts carry checks (see `quality`).
