@@ -42,6 +42,16 @@ impl Filter {
         matches!(self, Filter::All)
     }
 
+    /// Whether the filter's own text spells `word` (a regex or exact id that names it), as
+    /// opposed to matching it by a wildcard.
+    pub fn spells(&self, word: &str) -> bool {
+        match self {
+            Filter::All => false,
+            Filter::Regex(re) => re.as_str().contains(word),
+            Filter::Exact(s) => s.contains(word),
+        }
+    }
+
     pub fn describe(&self) -> String {
         match self {
             Filter::All => "(none)".into(),

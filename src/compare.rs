@@ -210,7 +210,7 @@ pub fn table(rows: &[Comparison]) -> String {
     for r in rows {
         out.push_str(&format!(
             "{:<13} {:<34} {:<12} {:>30} {:>8.4} {:>8} {:>7} {:>7} {:>6}\n",
-            crate::summary::serde_name(r.verdict),
+            crate::util::serde_name(r.verdict),
             format!("{}/{}", r.group, r.category),
             r.metric,
             r.change_text(),

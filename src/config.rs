@@ -7,6 +7,7 @@
 use crate::client::{Limits, Sampling};
 use crate::dialect::{DialectOptions, ServerKind};
 use crate::reference;
+use crate::util::is_valid_name;
 use anyhow::{bail, Context, Result};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
@@ -309,11 +310,6 @@ impl Config {
     pub fn group(&self, name: &str) -> Option<&Group> {
         self.groups.iter().find(|g| g.name == name)
     }
-}
-
-/// Lowercase ASCII letters, digits, `_`, `-`, `.`: safe in file names, URLs and filters.
-pub fn is_valid_name(name: &str) -> bool {
-    !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-.".contains(&b))
 }
 
 /// The config path: `$QUANTBENCH_CONFIG`, else `quantbench.toml` in the crate root.

@@ -30,7 +30,8 @@ pub struct GitInfo {
     pub dirty: bool,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// One group's server as the run used it; what was not measured or not said stays absent.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct GroupRun {
     pub name: String,
     pub base_url: String,

@@ -12,6 +12,8 @@
 use crate::analysis::LEVEL;
 use crate::prompts::Message;
 use crate::record::GenerationRecord;
+
+pub use crate::record::{CacheState, PrefillTag};
 use crate::stats::{self, QuantileEstimate};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -27,26 +29,6 @@ pub const MAX_TOKENS: u32 = 8;
 /// Filler repetitions of the second calibration request.
 pub const CALIBRATION_REPS: u32 = 32;
 const FILLER: &str = "The lighthouse keeper climbed the spiral stairs at dusk, counting each of the one hundred and twelve steps as his father had taught him, and wrote the weather in the log. ";
-
-/// Cold: nothing of the prompt cached. Warm: the whole prefix cached by an earlier request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CacheState {
-    Cold,
-    Warm,
-}
-
-/// Which prefill measurement a generation was.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct PrefillTag {
-    /// The prompt size aimed at, tokens (0 for calibration requests).
-    pub target_tokens: u32,
-    /// Filler repetitions in the prompt.
-    pub repetitions: u32,
-    pub cache: CacheState,
-    /// Calibration and cache-priming requests: recorded, not analysed.
-    pub setup: bool,
-}
 
 /// Requests a prefill benchmark makes: two calibrations, then per size the cold samples, one
 /// priming request and the warm samples.
@@ -173,7 +155,7 @@ pub fn table(report: &PrefillReport) -> String {
             "{:<16} {:>7} {:>5} {:>7} {:>14} {:>12} {:>14}  {}\n",
             r.group,
             r.target_tokens,
-            crate::summary::serde_name(r.cache),
+            crate::util::serde_name(r.cache),
             format!("{}/{}", r.ok, r.requests),
             fmt(r.prompt_tokens_p50, 0),
             fmt(r.ttft_s.map(|q| q.point), 3),

@@ -101,7 +101,7 @@ impl PromptLibrary {
             if !ids.insert(id.clone()) {
                 bail!("prompt id {id:?} is used twice");
             }
-            if !crate::config::is_valid_name(&prompt.category) {
+            if !crate::util::is_valid_name(&prompt.category) {
                 bail!("prompt {id:?}: category {:?} must be lowercase letters, digits, '_', '-' or '.'", prompt.category);
             }
             if prompt.messages.is_empty() {

@@ -13,7 +13,7 @@ pub mod mlx;
 
 use crate::client::error_chain;
 use crate::managed::{log_tail, LaunchSpec};
-use crate::store::write_json_atomic;
+use crate::util::write_json_atomic;
 use anyhow::{bail, Context, Result};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};

@@ -3,6 +3,7 @@
 //! (`summary.json`, `metadata.json`) written atomically: temp file, fsync, rename.
 
 use crate::record::GenerationRecord;
+use crate::util::{write_atomic, write_json_atomic, GENERATIONS_FILE};
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::fs::{File, OpenOptions};
@@ -45,7 +46,7 @@ impl RunStore {
                 Err(e) => return Err(e).with_context(|| format!("creating the run directory {}", dir.display())),
             }
         }
-        let path = dir.join("generations.jsonl");
+        let path = dir.join(GENERATIONS_FILE);
         let generations = OpenOptions::new().create(true).append(true).open(&path).with_context(|| format!("opening {}", path.display()))?;
         Ok(RunStore { dir, generations })
     }
@@ -61,35 +62,12 @@ impl RunStore {
         self.generations
             .write_all(&line)
             .and_then(|()| self.generations.sync_data())
-            .with_context(|| format!("writing {}", self.dir.join("generations.jsonl").display()))
+            .with_context(|| format!("writing {}", self.dir.join(GENERATIONS_FILE).display()))
     }
 
     pub fn write(&self, name: &str, value: &impl Serialize) -> Result<()> {
         write_json_atomic(&self.dir.join(name), value)
     }
-}
-
-/// Writes pretty JSON to `path` so that readers see either the old file or the new one, whole.
-pub fn write_json_atomic(path: &Path, value: &impl Serialize) -> Result<()> {
-    let mut bytes = serde_json::to_vec_pretty(value).with_context(|| format!("serializing {}", path.display()))?;
-    bytes.push(b'\n');
-    write_atomic(path, &bytes)
-}
-
-/// Writes `bytes` to `path` through a synced temporary file in the same directory and a rename,
-/// so that readers (and a process killed mid-write) see either the old file or the new one.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let write = || -> std::io::Result<()> {
-        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-        // Temporary files are private (0600); what we write is for whoever reads the reports.
-        tmp.as_file().set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
-        tmp.write_all(bytes)?;
-        tmp.as_file().sync_all()?;
-        tmp.persist(path).map_err(|e| e.error)?;
-        Ok(())
-    };
-    write().with_context(|| format!("writing {}", path.display()))
 }
 
 /// Where quantbench keeps baseline NAME: `<reports root>/baselines/NAME/`.
@@ -100,7 +78,7 @@ pub fn baseline_dir(root: &Path, name: &str) -> PathBuf {
 /// The records of baseline NAME, with a message that says how to make one when it is missing.
 pub fn load_baseline(root: &Path, name: &str) -> Result<Vec<GenerationRecord>> {
     let dir = baseline_dir(root, name);
-    let path = dir.join("generations.jsonl");
+    let path = dir.join(GENERATIONS_FILE);
     if !path.is_file() {
         anyhow::bail!("baseline {name:?} not found ({} does not exist); save one first with `cargo bench --bench llm -- <filter> --save-baseline {name}`", path.display());
     }
@@ -117,7 +95,7 @@ pub const BASELINE_RUNS: usize = 5;
 pub fn save_baseline(root: &Path, name: &str, records: &[GenerationRecord]) -> Result<(PathBuf, usize)> {
     let dir = baseline_dir(root, name);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let path = dir.join("generations.jsonl");
+    let path = dir.join(GENERATIONS_FILE);
     let mut kept = if path.is_file() { read_records(&path)? } else { Vec::new() };
     kept.extend(records.iter().filter(|r| !r.warmup && r.is_ordinary()).cloned());
     // Per benchmark, the distinct runs (run ids sort by start time), newest last.
@@ -140,27 +118,6 @@ pub fn save_baseline(root: &Path, name: &str, records: &[GenerationRecord]) -> R
     }
     write_atomic(&path, &bytes)?;
     Ok((dir, most_runs))
-}
-
-/// Fidelity results kept with baseline NAME (one per group, the newest), for verdicts on them.
-pub fn save_baseline_fidelity(root: &Path, name: &str, groups: &[crate::fidelity::GroupFidelity]) -> Result<()> {
-    if groups.is_empty() {
-        return Ok(());
-    }
-    let mut kept = load_baseline_fidelity(root, name)?;
-    kept.retain(|k| !groups.iter().any(|g| g.group == k.group));
-    kept.extend(groups.iter().cloned());
-    write_json_atomic(&baseline_dir(root, name).join(crate::fidelity::REPORT_FILE), &kept)
-}
-
-/// The fidelity results of baseline NAME; none if it has none.
-pub fn load_baseline_fidelity(root: &Path, name: &str) -> Result<Vec<crate::fidelity::GroupFidelity>> {
-    let path = baseline_dir(root, name).join(crate::fidelity::REPORT_FILE);
-    if !path.is_file() {
-        return Ok(Vec::new());
-    }
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{}: not a list of fidelity results", path.display()))
 }
 
 /// Reads a `generations.jsonl`, naming the line of any bad record. A last line without its
@@ -201,7 +158,7 @@ mod tests {
     #[test]
     fn a_torn_last_line_is_skipped() {
         let tmp = tempfile::tempdir().unwrap();
-        let path = tmp.path().join("generations.jsonl");
+        let path = tmp.path().join(GENERATIONS_FILE);
         let line = serde_json::to_string(&record()).unwrap();
         std::fs::write(&path, format!("{line}\n{}", &line[..40])).unwrap();
         assert_eq!(read_records(&path).unwrap().len(), 1);

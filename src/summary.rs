@@ -3,6 +3,7 @@
 
 use crate::analysis::{self, MetricStats, PooledRates};
 use crate::record::GenerationRecord;
+use crate::util::serde_name;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -137,11 +138,6 @@ fn benchmark<'a>(group: &str, category: &str, records: impl Iterator<Item = &'a 
         pooled: analysis::pooled_rates(&ok),
         quality: quality(&ok),
     }
-}
-
-/// The snake_case name serde gives an enum value (for map keys).
-pub fn serde_name(value: impl Serialize) -> String {
-    serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
 }
 
 /// A plain-text table of medians per benchmark, with count sources, flags and early stops.

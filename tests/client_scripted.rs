@@ -3,7 +3,7 @@
 mod support;
 
 use quantbench::client::Limits;
-use quantbench::generation::{self, SampleContext};
+use quantbench::record::build::{self, SampleContext};
 use quantbench::record::{CountSource, Flag, GenerationRecord};
 use std::time::Duration;
 use support::*;
@@ -26,7 +26,7 @@ fn run_with(server: &ScriptedServer, max_tokens: u32, limits: &Limits) -> Genera
         max_tokens,
         pair: None,
     };
-    generation::to_record(&ctx, obs, ep.dialect.as_ref())
+    build::to_record(&ctx, obs, ep.dialect.as_ref())
 }
 
 fn secs(ns: Option<u64>) -> f64 {

@@ -3,9 +3,9 @@
 //! the server's own figures. Replayed one event (SSE) or line (NDJSON) every 10 ms, so rates are
 //! known exactly from the schedule; tolerances are for float rounding only.
 
-use quantbench::client::{self, max_token_events, Endpoint, GenerationRequest, Observation, Sampling, StreamParser, Wire};
-use quantbench::dialect::{self, DialectOptions, ServerKind};
-use quantbench::generation::{self, SampleContext};
+use quantbench::client::{self, max_token_events, Endpoint, GenerationRequest, Observation, Sampling, StreamParser};
+use quantbench::dialect::{self, DialectOptions, ServerKind, Wire};
+use quantbench::record::build::{self, SampleContext};
 use quantbench::prompts::Message;
 use quantbench::record::{CountSource, Flag, GenerationRecord};
 use std::time::Duration;
@@ -54,7 +54,7 @@ impl Replay<'_> {
             max_tokens: self.max_tokens,
             pair: None,
         };
-        generation::to_record(&ctx, obs, dialect::for_kind(self.kind, self.options).as_ref())
+        build::to_record(&ctx, obs, dialect::for_kind(self.kind, self.options).as_ref())
     }
 }
 

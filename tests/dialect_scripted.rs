@@ -6,7 +6,7 @@ mod support;
 
 use quantbench::client::{self, Endpoint, GenerationRequest, Limits, Sampling};
 use quantbench::dialect::{self, DialectOptions, ServerKind};
-use quantbench::generation::{self, SampleContext};
+use quantbench::record::build::{self, SampleContext};
 use quantbench::prompts::Message;
 use quantbench::record::{CountSource, Flag};
 use serde_json::json;
@@ -38,7 +38,7 @@ fn ollama_native_chat_is_timed_and_cross_checked() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let obs = rt.block_on(client::generate(&client::http_client().unwrap(), &endpoint, &request, &Limits::default()));
     let ctx = SampleContext { run: "t", model: "m", quant: "q", category: "c", prompt_id: "p", sample: 0, warmup: false, started_at: String::new(), max_tokens: 64, pair: None };
-    let r = generation::to_record(&ctx, obs, endpoint.dialect.as_ref());
+    let r = build::to_record(&ctx, obs, endpoint.dialect.as_ref());
     assert!(r.ok, "{:?}", r.error);
 
     let served = &server.served()[0];

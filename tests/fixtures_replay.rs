@@ -4,7 +4,7 @@
 
 use quantbench::client::{max_token_events, Observation, StreamParser};
 use quantbench::dialect::{self, DialectOptions, ServerKind};
-use quantbench::generation::{self, SampleContext};
+use quantbench::record::build::{self, SampleContext};
 use quantbench::record::{CountSource, Flag, GenerationRecord};
 use std::time::Duration;
 
@@ -34,7 +34,7 @@ fn replay_from(kind: ServerKind, server: &str, name: &str, max_tokens: u32, piec
         max_tokens,
         pair: None,
     };
-    generation::to_record(&ctx, parser.finish(), dialect::for_kind(kind, DialectOptions::default()).as_ref())
+    build::to_record(&ctx, parser.finish(), dialect::for_kind(kind, DialectOptions::default()).as_ref())
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 use quantbench::client::{self, Endpoint, Limits, Sampling};
 use quantbench::dialect::{self, DialectOptions, ServerKind};
-use quantbench::generation::{self, SampleContext};
+use quantbench::record::build::{self, SampleContext};
 use quantbench::load::analysis;
 use quantbench::load::schedule::Job;
 use quantbench::load::{run_level, LevelContext, LoadKind, Shape};
@@ -42,7 +42,7 @@ fn four_slots_serve_four_streams_with_complete_records() {
     for streams in [1, 4] {
         for (i, f) in rt.block_on(run_level(&cx, LoadKind::Concurrency, &Shape::Closed { streams }, &jobs)).into_iter().enumerate() {
             let ctx = SampleContext { run: "test", model: "smollm2", quant: "q4_1", category: "concurrency", prompt_id: "story", sample: i as u32, warmup: false, started_at: String::new(), max_tokens: 32, pair: None };
-            let mut r = generation::to_record(&ctx, f.observation, endpoint.dialect.as_ref());
+            let mut r = build::to_record(&ctx, f.observation, endpoint.dialect.as_ref());
             r.concurrency = Some(f.tag);
             records.push(r);
         }

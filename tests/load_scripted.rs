@@ -36,7 +36,7 @@ fn records(finished: Vec<Finished>) -> Vec<quantbench::record::GenerationRecord>
         .into_iter()
         .enumerate()
         .map(|(i, f)| {
-            let ctx = quantbench::generation::SampleContext {
+            let ctx = quantbench::record::build::SampleContext {
                 run: "test",
                 model: "m",
                 quant: "q",
@@ -48,7 +48,7 @@ fn records(finished: Vec<Finished>) -> Vec<quantbench::record::GenerationRecord>
                 max_tokens: f.max_tokens,
                 pair: None,
             };
-            let mut r = quantbench::generation::to_record(&ctx, f.observation, dialect.as_ref());
+            let mut r = quantbench::record::build::to_record(&ctx, f.observation, dialect.as_ref());
             r.concurrency = Some(f.tag);
             r
         })

@@ -53,5 +53,5 @@ fn a_reference_group_records_environment_memory_and_cross_checks() {
     diffs.sort_by(f64::total_cmp);
     let median = diffs[diffs.len() / 2];
     eprintln!("decode-rate differences from the server's: median {:+.2} %, {} of {} flagged", median * 100.0, ok.iter().filter(|r| r.flags.contains(&Flag::ServerDisagrees)).count(), ok.len());
-    assert!(median.abs() <= quantbench::generation::SERVER_DECODE_TOLERANCE, "median {median}");
+    assert!(median.abs() <= quantbench::record::build::SERVER_DECODE_TOLERANCE, "median {median}");
 }

@@ -5,7 +5,7 @@ mod support;
 
 use quantbench::client::{self, Endpoint, GenerationRequest, Limits, Sampling};
 use quantbench::dialect::{self, DialectOptions, ServerKind};
-use quantbench::generation::{self, SampleContext};
+use quantbench::record::build::{self, SampleContext};
 use quantbench::prompts::Message;
 use quantbench::record::CountSource;
 
@@ -37,7 +37,7 @@ fn decode_rate_agrees_with_llama_servers_own_timings() {
     // The first generation after start-up warms caches; measure the second.
     let _ = rt.block_on(client::generate(&http, &endpoint, &request, &Limits::default()));
     let obs = rt.block_on(client::generate(&http, &endpoint, &request, &Limits::default()));
-    let r = generation::to_record(&ctx, obs, endpoint.dialect.as_ref());
+    let r = build::to_record(&ctx, obs, endpoint.dialect.as_ref());
 
     assert!(r.ok, "{:?}", r.error);
     assert_eq!(r.tokens.completion_source, Some(CountSource::Usage));

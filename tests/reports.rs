@@ -4,7 +4,8 @@
 
 use quantbench::compare;
 use quantbench::record::{CountSource, Flag, GenerationRecord};
-use quantbench::store::{read_records, write_json_atomic};
+use quantbench::store::read_records;
+use quantbench::util::write_json_atomic;
 use std::path::{Path, PathBuf};
 
 const HOSTILE: &str = "</pre><script>alert(1)</script><img src=x onerror=\"alert(2)\"> it's \"quoted\" & <b>bold</b>";
@@ -124,7 +125,7 @@ fn a_run_report_shows_every_benchmark_chart_verdict_and_failure_with_all_text_es
 
     // Verdicts: one row per comparison, regressed first, each coloured by its verdict.
     let classes: Vec<&str> = html.match_indices("<tr class=\"").map(|(i, _)| html[i + 11..].split('"').next().unwrap()).collect();
-    let expected: Vec<String> = doc.comparisons.iter().map(|c| quantbench::summary::serde_name(c.verdict)).collect();
+    let expected: Vec<String> = doc.comparisons.iter().map(|c| quantbench::util::serde_name(c.verdict)).collect();
     assert_eq!(classes, expected);
     assert!(!doc.comparisons.is_empty());
 

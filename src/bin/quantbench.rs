@@ -65,7 +65,7 @@ fn main() -> ExitCode {
 /// benchmarks (early stops, adaptive-sampling stops), which the records alone do not show.
 fn resummarize(dir: &std::path::Path) -> anyhow::Result<()> {
     use quantbench::summary::{BenchmarkNote, Summary};
-    let records = quantbench::store::read_records(&dir.join("generations.jsonl"))?;
+    let records = quantbench::store::read_records(&dir.join(quantbench::util::GENERATIONS_FILE))?;
     let run = records.first().map(|r| r.run.clone()).unwrap_or_default();
     let previous: Option<Summary> = std::fs::read_to_string(dir.join("summary.json")).ok().and_then(|t| serde_json::from_str(&t).ok());
     let notes: Vec<BenchmarkNote> = previous
@@ -74,7 +74,7 @@ fn resummarize(dir: &std::path::Path) -> anyhow::Result<()> {
         .map(|b| BenchmarkNote { group: b.group.clone(), category: b.category.clone(), abandoned: b.abandoned.clone(), sampling_stop: b.sampling_stop.clone() })
         .collect();
     let summary = quantbench::summary::summarize(&run, &records, &notes);
-    quantbench::store::write_json_atomic(&dir.join("summary.json"), &summary)?;
+    quantbench::util::write_json_atomic(&dir.join("summary.json"), &summary)?;
     println!("{}", dir.join("summary.json").display());
     Ok(())
 }
@@ -103,11 +103,12 @@ fn probe(url: &str, options: &[&str]) -> anyhow::Result<()> {
 
 /// Prints the verdicts; true when something regressed.
 fn compare(old: &str, new: &str) -> anyhow::Result<bool> {
+    use quantbench::verdicts::{self, Side};
     let (old_fidelity, new_fidelity) = (fidelity_of(old)?, fidelity_of(new)?);
-    let (old, new) = (records_of(old)?, records_of(new)?);
-    let speed = quantbench::compare::speed_rows(&old, &new);
-    let fidelity = quantbench::fidelity::verdict::rows(&old_fidelity, &new_fidelity);
-    let rows = quantbench::compare::decide([speed, fidelity].concat(), quantbench::compare::noise_threshold()?);
+    let (old_records, new_records) = (records_of(old)?, records_of(new)?);
+    let baseline = Side { records: &old_records, fidelity: &old_fidelity };
+    let candidate = Side { records: &new_records, fidelity: &new_fidelity };
+    let rows = verdicts::decide(old.to_owned(), baseline, candidate, quantbench::compare::noise_threshold()?).comparisons;
     if rows.is_empty() {
         anyhow::bail!("the two have no benchmark in common with enough successful samples (n ≥ 2 each)");
     }
@@ -118,17 +119,17 @@ fn compare(old: &str, new: &str) -> anyhow::Result<bool> {
 /// Fidelity results of a run directory, or of a baseline by name (none if it has none).
 fn fidelity_of(what: &str) -> anyhow::Result<Vec<quantbench::fidelity::GroupFidelity>> {
     let dir = std::path::Path::new(what);
-    if dir.join("generations.jsonl").is_file() {
+    if dir.join(quantbench::util::GENERATIONS_FILE).is_file() {
         return quantbench::fidelity::read_report(dir).map(|r| r.map(|r| r.groups).unwrap_or_default());
     }
-    quantbench::store::load_baseline_fidelity(&quantbench::store::reports_root(), what)
+    quantbench::fidelity::load_baseline(&quantbench::store::reports_root(), what)
 }
 
 /// Records of a run directory, or of a baseline by name.
 fn records_of(what: &str) -> anyhow::Result<Vec<quantbench::record::GenerationRecord>> {
     let dir = std::path::Path::new(what);
-    if dir.join("generations.jsonl").is_file() {
-        return quantbench::store::read_records(&dir.join("generations.jsonl"));
+    if dir.join(quantbench::util::GENERATIONS_FILE).is_file() {
+        return quantbench::store::read_records(&dir.join(quantbench::util::GENERATIONS_FILE));
     }
     quantbench::store::load_baseline(&quantbench::store::reports_root(), what)
 }

@@ -99,6 +99,11 @@ pub struct LlamaTimings {
     pub predicted_per_second: Option<f64>,
 }
 
+/// The first 120 bytes of a stream item, for error messages.
+pub fn preview(data: &[u8]) -> String {
+    String::from_utf8_lossy(&data[..data.len().min(120)]).into_owned()
+}
+
 /// A human-readable message from an in-band or HTTP error body.
 pub fn error_message(body: &str) -> String {
     #[derive(Deserialize)]

@@ -3,25 +3,24 @@
 //! Timestamps come from the monotonic clock the moment a network read returns, before any
 //! parsing; every event in that read shares the timestamp. Work per event is one borrowed JSON
 //! parse and appending text, with no tokenizer. The result is an [`Observation`]: what happened,
-//! including how it failed; deriving counts and metrics from it is `generation`'s job.
+//! including how it failed; deriving counts and metrics from it is `record::build`'s job.
 
 pub mod chunk;
 mod connect_timing;
+pub mod http;
 pub mod sse;
 pub mod think;
+pub mod types;
 
-use crate::counts::EventCounts;
-use crate::dialect::{self, Dialect};
+use crate::dialect::{self, Dialect, StreamReader, Wire};
 use crate::prompts::Message;
-use crate::record::Output;
-use chunk::{Chunk, LlamaTimings, Usage};
 use futures_util::StreamExt;
-use serde::Serialize;
-use sse::{SseDecoder, SseItem};
-use std::borrow::Cow;
+use sse::SseDecoder;
 use std::time::Duration;
-use think::InlineThink;
 use tokio::time::{timeout_at, Instant};
+
+pub use http::{error_chain, http_client, native_json};
+pub use types::{EventCounts, GenerationRequest, Limits, Observation, Output, Sampling, ServerReport};
 
 /// Where and how to send requests.
 pub struct Endpoint {
@@ -44,104 +43,6 @@ impl Endpoint {
         let base = self.base_url.trim_end_matches('/');
         base.strip_suffix("/v1").unwrap_or(base)
     }
-}
-
-/// How a response stream is framed and what its events look like.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Wire {
-    /// OpenAI chat-completion chunks over SSE.
-    #[default]
-    OpenAiSse,
-    /// Ollama's native `/api/chat`: one JSON object per line, durations on the last.
-    OllamaNdjson,
-    /// LM Studio's `/api/v1/chat`: named SSE events, stats in `chat.end`.
-    LmStudioEvents,
-}
-
-/// Sampling parameters sent with every request.
-#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Sampling {
-    pub temperature: f64,
-    pub top_p: f64,
-    pub seed: Option<u64>,
-}
-
-impl Default for Sampling {
-    /// The seeds' settings: temperature 0.7, top_p 0.9, seed 42.
-    fn default() -> Self {
-        Sampling { temperature: 0.7, top_p: 0.9, seed: Some(42) }
-    }
-}
-
-/// Bounds that turn a misbehaving server into a failed sample instead of a hung run.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Limits {
-    /// No bytes at all (headers or body) for this long fails the request.
-    pub idle: Duration,
-    /// The whole request, from sending to end of stream.
-    pub total: Duration,
-    /// Longest SSE line accepted.
-    pub max_line_bytes: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits { idle: Duration::from_secs(300), total: Duration::from_secs(3600), max_line_bytes: 4 << 20 }
-    }
-}
-
-/// One generation to run.
-pub struct GenerationRequest<'a> {
-    pub messages: &'a [Message],
-    pub max_tokens: u32,
-    pub sampling: &'a Sampling,
-}
-
-/// Everything observed about one request, times relative to sending it.
-#[derive(Debug, Default)]
-pub struct Observation {
-    /// When the request was handed to the HTTP client; every offset here is from this instant.
-    pub sent: Option<Instant>,
-    /// Time to open a new connection (TCP connect), when the request needed one; part of TTFT.
-    pub connect: Option<Duration>,
-    pub http_status: Option<u16>,
-    pub headers: Option<Duration>,
-    /// Arrival time of every event that carried generated text.
-    pub token_times: Vec<Duration>,
-    /// `[DONE]` or the end of the body, whichever came first.
-    pub end: Option<Duration>,
-    pub events: EventCounts,
-    pub output: Output,
-    pub usage: Option<Usage>,
-    pub timings: Option<LlamaTimings>,
-    pub finish_reason: Option<String>,
-    pub saw_done: bool,
-    pub error: Option<String>,
-    /// The final statistics object of a native API (Ollama's last line, LM Studio's
-    /// `chat.end` stats), read by the dialect.
-    pub server_stats: Option<serde_json::Value>,
-    /// Prometheus text scraped just before the request and just after the stream, for dialects
-    /// that name a metrics endpoint.
-    pub metrics_before: Option<String>,
-    pub metrics_after: Option<String>,
-    /// Inline `<think>` tracking; applied when the stream is finished.
-    pub think: InlineThink,
-}
-
-/// Builds the shared HTTP client: no proxy (endpoints are local), and a new connection for every
-/// generation. llama-server (build 11434) closes the connection after a streamed response while
-/// advertising keep-alive, so a reused connection fails the next request before the server sees
-/// it; a fresh connection costs well under a millisecond on loopback, inside TTFT, and its time
-/// is measured (`Observation::connect`) so that it can be told apart.
-pub fn http_client() -> anyhow::Result<reqwest::Client> {
-    Ok(reqwest::Client::builder()
-        .no_proxy()
-        .connect_timeout(Duration::from_secs(10))
-        .pool_max_idle_per_host(0)
-        .tcp_nodelay(true)
-        .connector_layer(connect_timing::ConnectTiming)
-        .build()?)
 }
 
 /// The URL, body and stream format of one generation: the dialect's native request, or OpenAI
@@ -189,29 +90,6 @@ pub async fn server_info(http: &reqwest::Client, endpoint: &Endpoint) -> Option<
         }
     }
     (!info.is_empty()).then_some(info.into())
-}
-
-/// A request to a server's native JSON API, outside every timed path: GET without a body, POST
-/// with one. The answer's JSON, or an error naming the URL with the status and the server's
-/// message.
-pub async fn native_json(http: &reqwest::Client, root: &str, api_key: Option<&str>, path: &str, body: Option<&serde_json::Value>, limit: Duration) -> anyhow::Result<serde_json::Value> {
-    use anyhow::Context;
-    let url = format!("{root}{path}");
-    let builder = match body {
-        Some(body) => http.post(&url).json(body),
-        None => http.get(&url),
-    };
-    let builder = match api_key {
-        Some(key) => builder.bearer_auth(key),
-        None => builder,
-    };
-    let response = builder.timeout(limit).send().await.map_err(|e| anyhow::anyhow!("no answer from {url}: {}", error_chain(&e)))?;
-    let status = response.status();
-    let text = response.text().await.with_context(|| format!("reading the answer from {url}"))?;
-    if !status.is_success() {
-        anyhow::bail!("{url}: HTTP {}: {}", status.as_u16(), chunk::error_message(&text));
-    }
-    serde_json::from_str(&text).with_context(|| format!("{url}: the answer is not JSON: {}", chunk::error_message(&text)))
 }
 
 /// Runs one streamed generation. Never panics on what the server sends; failures are in
@@ -287,7 +165,8 @@ pub struct StreamParser {
     failure: Option<String>,
     body_ended: bool,
     max_token_events: u64,
-    wire: Wire,
+    /// The dialect's reader of one framed item of this stream.
+    read: StreamReader,
 }
 
 /// Token-bearing events a stream may carry for `max_tokens` before it is taken as a server that
@@ -304,24 +183,16 @@ impl StreamParser {
 
     /// A parser for a stream in `wire`'s format.
     pub fn for_wire(wire: Wire, obs: Observation, max_line_bytes: usize, max_token_events: u64) -> StreamParser {
-        let decoder = match wire {
-            Wire::OllamaNdjson => SseDecoder::ndjson(max_line_bytes),
-            Wire::OpenAiSse | Wire::LmStudioEvents => SseDecoder::new(max_line_bytes),
-        };
-        StreamParser { obs, decoder, failure: None, body_ended: false, max_token_events, wire }
+        let decoder = if wire.is_ndjson() { SseDecoder::ndjson(max_line_bytes) } else { SseDecoder::new(max_line_bytes) };
+        StreamParser { obs, decoder, failure: None, body_ended: false, max_token_events, read: wire.reader() }
     }
 
     /// Bytes that arrived `at` after the request was sent.
     pub fn push(&mut self, bytes: &[u8], at: Duration) {
-        let (obs, failure, wire) = (&mut self.obs, &mut self.failure, self.wire);
+        let (obs, failure, read) = (&mut self.obs, &mut self.failure, self.read);
         let pushed = self.decoder.push(bytes, &mut |item| {
             if failure.is_none() && !obs.saw_done {
-                let handled = match wire {
-                    Wire::OpenAiSse => obs.on_item(item, at),
-                    Wire::OllamaNdjson => obs.on_ollama_line(item, at),
-                    Wire::LmStudioEvents => obs.on_lmstudio_event(item, at),
-                };
-                if let Err(reason) = handled {
+                if let Err(reason) = read(obs, item, at) {
                     *failure = Some(reason);
                 }
             }
@@ -352,7 +223,7 @@ impl StreamParser {
     /// The observation, failed if the stream was incomplete or carried no generated text.
     pub fn finish(self) -> Observation {
         let mut obs = self.obs;
-        obs.events.reasoning_events += obs.think.split(&mut obs.output);
+        obs.events.reasoning_events += obs.think.split(&mut obs.output.content, &mut obs.output.reasoning);
         if let Some(reason) = self.failure {
             return obs.failed(reason);
         }
@@ -385,192 +256,6 @@ async fn error_body(response: reqwest::Response) -> String {
     String::from_utf8_lossy(&body).into_owned()
 }
 
-impl Observation {
-    fn failed(mut self, reason: String) -> Self {
-        self.error = Some(reason);
-        self
-    }
-
-    fn on_item(&mut self, item: SseItem<'_>, at: Duration) -> Result<(), String> {
-        let SseItem::Event { name, data } = item else { return Ok(()) };
-        if !matches!(name, None | Some("message")) {
-            return Ok(()); // named events (progress, status) are not chat-completion chunks
-        }
-        if data == b"[DONE]" {
-            self.stream_done(at);
-            return Ok(());
-        }
-        let chunk: Chunk = serde_json::from_slice(data).map_err(|e| format!("malformed JSON in stream: {e} (data starts {:?})", preview(data)))?;
-        if let Some(error) = chunk.error {
-            return Err(format!("server error in stream: {}", chunk::error_message(&format!("{{\"error\":{}}}", error.get()))));
-        }
-        let mut carried_text = false;
-        for choice in &chunk.choices {
-            if let Some(delta) = &choice.delta {
-                if let Some(text) = delta.content_text() {
-                    self.push_content(text);
-                    carried_text = true;
-                }
-                if let Some(text) = delta.reasoning_text() {
-                    self.push_reasoning(text);
-                    carried_text = true;
-                }
-                if delta.has_tool_calls() {
-                    self.events.tool_call_events += 1;
-                    carried_text = true;
-                }
-            }
-            if let Some(reason) = &choice.finish_reason {
-                self.finish_reason = Some(reason.to_string());
-            }
-        }
-        if carried_text {
-            self.token_event(at);
-        }
-        if chunk.usage.is_some() {
-            self.usage = chunk.usage;
-        }
-        if chunk.timings.is_some() {
-            self.timings = chunk.timings;
-        }
-        Ok(())
-    }
-}
-
-impl Observation {
-    fn push_content(&mut self, text: &str) {
-        let start = self.output.content.len();
-        self.output.content.push_str(text);
-        self.think.on_content(&self.output.content, start);
-    }
-
-    fn push_reasoning(&mut self, text: &str) {
-        self.output.reasoning.push_str(text);
-        self.events.reasoning_events += 1;
-    }
-
-    fn token_event(&mut self, at: Duration) {
-        self.events.token_events += 1;
-        self.token_times.push(at);
-    }
-
-    fn stream_done(&mut self, at: Duration) {
-        self.saw_done = true;
-        self.end = Some(at);
-    }
-
-    /// One line of Ollama's native `/api/chat` stream.
-    fn on_ollama_line(&mut self, item: SseItem<'_>, at: Duration) -> Result<(), String> {
-        let SseItem::Event { data, .. } = item else { return Ok(()) };
-        let line: OllamaLine = serde_json::from_slice(data).map_err(|e| format!("malformed JSON in stream: {e} (line starts {:?})", preview(data)))?;
-        if let Some(error) = line.error {
-            return Err(format!("server error in stream: {error}"));
-        }
-        let mut carried_text = false;
-        if let Some(message) = &line.message {
-            if let Some(text) = message.content.as_deref().filter(|t| !t.is_empty()) {
-                self.push_content(text);
-                carried_text = true;
-            }
-            if let Some(text) = message.thinking.as_deref().filter(|t| !t.is_empty()) {
-                self.push_reasoning(text);
-                carried_text = true;
-            }
-            if message.tool_calls.is_some_and(|raw| !matches!(raw.get().trim(), "null" | "[]")) {
-                self.events.tool_call_events += 1;
-                carried_text = true;
-            }
-        }
-        if carried_text {
-            self.token_event(at);
-        }
-        if line.done {
-            // The last line: its counts are what Ollama's OpenAI API reports as usage.
-            let stats: serde_json::Value = serde_json::from_slice(data).map_err(|e| format!("malformed JSON in stream: {e}"))?;
-            self.usage = Some(Usage {
-                prompt_tokens: stats.get("prompt_eval_count").and_then(|v| v.as_u64()),
-                completion_tokens: stats.get("eval_count").and_then(|v| v.as_u64()),
-                ..Usage::default()
-            });
-            self.finish_reason = line.done_reason.map(Cow::into_owned);
-            self.server_stats = Some(stats);
-            self.stream_done(at);
-        }
-        Ok(())
-    }
-
-    /// One named event of LM Studio's `/api/v1/chat` stream.
-    fn on_lmstudio_event(&mut self, item: SseItem<'_>, at: Duration) -> Result<(), String> {
-        let SseItem::Event { name, data } = item else { return Ok(()) };
-        let parse = || serde_json::from_slice::<LmStudioEvent>(data).map_err(|e| format!("malformed JSON in stream: {e} (data starts {:?})", preview(data)));
-        match name {
-            Some("message.delta") => {
-                if let Some(text) = parse()?.content.as_deref().filter(|t| !t.is_empty()) {
-                    self.push_content(text);
-                    self.token_event(at);
-                }
-            }
-            Some("reasoning.delta") => {
-                if let Some(text) = parse()?.content.as_deref().filter(|t| !t.is_empty()) {
-                    self.push_reasoning(text);
-                    self.token_event(at);
-                }
-            }
-            Some("tool_call.arguments") => {
-                self.events.tool_call_events += 1;
-                self.token_event(at);
-            }
-            Some("error") => return Err(format!("server error in stream: {}", chunk::error_message(&String::from_utf8_lossy(data)))),
-            Some("chat.end") => {
-                let end: serde_json::Value = serde_json::from_slice(data).map_err(|e| format!("malformed JSON in stream: {e}"))?;
-                let stats = end.pointer("/result/stats").cloned().ok_or("chat.end without result.stats")?;
-                let n = |key: &str| stats.get(key).and_then(|v| v.as_u64());
-                self.usage = Some(Usage {
-                    prompt_tokens: n("input_tokens"),
-                    completion_tokens: n("total_output_tokens"),
-                    completion_tokens_details: n("reasoning_output_tokens").map(|r| chunk::CompletionDetails { reasoning_tokens: Some(r) }),
-                    prompt_tokens_details: None,
-                });
-                self.server_stats = Some(stats);
-                self.stream_done(at);
-            }
-            _ => {} // chat.start, model_load.*, prompt_processing.*, *.start/*.end: no generated text
-        }
-        Ok(())
-    }
-}
-
-/// A line of Ollama's native chat stream (docs/api.md); the statistics of the last line are
-/// read separately, once.
-#[derive(serde::Deserialize)]
-struct OllamaLine<'a> {
-    #[serde(default, borrow)]
-    message: Option<OllamaMessage<'a>>,
-    #[serde(default)]
-    done: bool,
-    #[serde(default, borrow)]
-    done_reason: Option<Cow<'a, str>>,
-    #[serde(default)]
-    error: Option<String>,
-}
-
-#[derive(serde::Deserialize)]
-struct OllamaMessage<'a> {
-    #[serde(default, borrow)]
-    content: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    thinking: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    tool_calls: Option<&'a serde_json::value::RawValue>,
-}
-
-/// The text of an LM Studio `message.delta` / `reasoning.delta` event.
-#[derive(serde::Deserialize)]
-struct LmStudioEvent<'a> {
-    #[serde(default, borrow)]
-    content: Option<Cow<'a, str>>,
-}
-
 fn timeout_reason(now: Instant, deadline: Instant, limits: &Limits, waiting_for: &str) -> String {
     if now >= deadline {
         format!("timed out: the request exceeded its {:.1} s total limit waiting for {waiting_for}", limits.total.as_secs_f64())
@@ -579,21 +264,3 @@ fn timeout_reason(now: Instant, deadline: Instant, limits: &Limits, waiting_for:
     }
 }
 
-/// An error with its causes, e.g. "error sending request: connection refused".
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
-
-fn preview(data: &[u8]) -> String {
-    String::from_utf8_lossy(&data[..data.len().min(120)]).into_owned()
-}

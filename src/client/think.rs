@@ -5,8 +5,6 @@
 //! tag in the new text plus the few bytes before it (a tag may be split across events); the text
 //! is moved to the reasoning channel once, when the stream is over.
 
-use crate::record::Output;
-
 const OPEN: &str = "<think>";
 const CLOSE: &str = "</think>";
 
@@ -35,24 +33,24 @@ impl InlineThink {
         }
     }
 
-    /// Moves inline reasoning from `output.content` to `output.reasoning`: everything before
+    /// Moves inline reasoning from `content` to `reasoning`: everything before
     /// `</think>` (without the opening tag), or everything when the answer opened `<think>` and
     /// never closed it (cut by `max_tokens`). Nothing moves when the server already separated
     /// reasoning. Returns how many token events carried the moved reasoning.
-    pub fn split(&self, output: &mut Output) -> u64 {
-        if !output.reasoning.is_empty() {
+    pub fn split(&self, content: &mut String, reasoning: &mut String) -> u64 {
+        if !reasoning.is_empty() {
             return 0;
         }
-        let opened = output.content.trim_start().starts_with(OPEN);
+        let opened = content.trim_start().starts_with(OPEN);
         let (end, events) = match self.close {
             Some((at, events)) => (at, events),
-            None if opened => (output.content.len(), self.content_events),
+            None if opened => (content.len(), self.content_events),
             None => return 0,
         };
-        let thought = output.content[..end].trim_start();
-        output.reasoning = thought.strip_prefix(OPEN).unwrap_or(thought).to_owned();
-        let rest = output.content.get(end + CLOSE.len()..).unwrap_or("");
-        output.content = rest.trim_start().to_owned();
+        let thought = content[..end].trim_start();
+        *reasoning = thought.strip_prefix(OPEN).unwrap_or(thought).to_owned();
+        let rest = content.get(end + CLOSE.len()..).unwrap_or("");
+        *content = rest.trim_start().to_owned();
         events
     }
 }
@@ -61,6 +59,12 @@ impl InlineThink {
 mod tests {
     use super::*;
 
+    #[derive(Default)]
+    struct Output {
+        content: String,
+        reasoning: String,
+    }
+
     fn stream(pieces: &[&str]) -> (Output, u64) {
         let (mut think, mut output) = (InlineThink::default(), Output::default());
         for p in pieces {
@@ -68,7 +72,7 @@ mod tests {
             output.content.push_str(p);
             think.on_content(&output.content, start);
         }
-        let events = think.split(&mut output);
+        let events = think.split(&mut output.content, &mut output.reasoning);
         (output, events)
     }
 

@@ -2,11 +2,11 @@
 //! `timings`, and `/props` (build, model path) for the metadata.
 
 use super::{text_at, Dialect, DialectOptions, JsonCall, TokenScoring};
-use crate::client::Observation;
+use crate::client::types::Observation;
 use crate::environment::ServerDescription;
-use crate::fidelity::Step;
+use super::Step;
 use crate::prompts::Message;
-use crate::record::ServerReport;
+use crate::client::types::ServerReport;
 use anyhow::{Context, Result};
 use serde_json::{json, Map, Value};
 

@@ -14,11 +14,15 @@
 
 use super::{count, number, JsonCall, suppress_end_tokens, text_at, Dialect, DialectOptions, NativeRequest, TokenScoring};
 use crate::environment::ServerDescription;
-use crate::client::{GenerationRequest, Observation, Wire};
-use crate::lifecycle::{Loaded, ModelLifecycle};
+use super::lifecycle::{Loaded, ModelLifecycle};
+use super::Wire;
+use crate::client::types::{GenerationRequest, Observation, ServerReport};
+use crate::client::chunk::{self, Usage};
+use crate::client::sse::SseItem;
+use std::borrow::Cow;
+use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use crate::prompts::Message;
-use crate::record::ServerReport;
 use serde_json::{json, Map, Value};
 
 pub struct LmStudio {
@@ -187,4 +191,51 @@ mod tests {
             assert!(m.parse_load("qwen/q4", &bad).is_err(), "{bad}");
         }
     }
+}
+
+/// One named event of LM Studio's `/api/v1/chat` stream.
+pub fn read_event(obs: &mut Observation, item: SseItem<'_>, at: Duration) -> Result<(), String> {
+    let SseItem::Event { name, data } = item else { return Ok(()) };
+    let parse = || serde_json::from_slice::<LmStudioEvent>(data).map_err(|e| format!("malformed JSON in stream: {e} (data starts {:?})", chunk::preview(data)));
+    match name {
+        Some("message.delta") => {
+            if let Some(text) = parse()?.content.as_deref().filter(|t| !t.is_empty()) {
+                obs.push_content(text);
+                obs.token_event(at);
+            }
+        }
+        Some("reasoning.delta") => {
+            if let Some(text) = parse()?.content.as_deref().filter(|t| !t.is_empty()) {
+                obs.push_reasoning(text);
+                obs.token_event(at);
+            }
+        }
+        Some("tool_call.arguments") => {
+            obs.events.tool_call_events += 1;
+            obs.token_event(at);
+        }
+        Some("error") => return Err(format!("server error in stream: {}", chunk::error_message(&String::from_utf8_lossy(data)))),
+        Some("chat.end") => {
+            let end: serde_json::Value = serde_json::from_slice(data).map_err(|e| format!("malformed JSON in stream: {e}"))?;
+            let stats = end.pointer("/result/stats").cloned().ok_or("chat.end without result.stats")?;
+            let n = |key: &str| stats.get(key).and_then(|v| v.as_u64());
+            obs.usage = Some(Usage {
+                prompt_tokens: n("input_tokens"),
+                completion_tokens: n("total_output_tokens"),
+                completion_tokens_details: n("reasoning_output_tokens").map(|r| chunk::CompletionDetails { reasoning_tokens: Some(r) }),
+                prompt_tokens_details: None,
+            });
+            obs.server_stats = Some(stats);
+            obs.stream_done(at);
+        }
+        _ => {} // chat.start, model_load.*, prompt_processing.*, *.start/*.end: no generated text
+    }
+    Ok(())
+}
+
+/// The text of an LM Studio `message.delta` / `reasoning.delta` event.
+#[derive(serde::Deserialize)]
+struct LmStudioEvent<'a> {
+    #[serde(default, borrow)]
+    content: Option<Cow<'a, str>>,
 }

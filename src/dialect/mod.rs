@@ -1,11 +1,13 @@
-//! Server dialects: what each server kind adds to a request and what it reports about itself.
+//! Server dialects: what each server kind adds to a request, how its stream is read and what it
+//! reports about itself. One file per server kind.
 //!
-//! Every server here speaks OpenAI-compatible streaming chat, which `client` parses in full
+//! Every server here speaks OpenAI-compatible streaming chat, read in full by `openai.rs`
 //! (content, both reasoning keys, inline `<think>` blocks, tool calls, usage). A dialect adds only
 //! what differs: fixed-length decoding, prefix-cache control, a native API where that is the only
-//! way to the server's own stats (Ollama, LM Studio), and how to read those stats. One file per
-//! server kind.
+//! way to the server's own stats (Ollama, LM Studio) with its stream format ([`Wire`]), how to read
+//! those stats, token scoring for fidelity, and model load/unload (`lifecycle`).
 
+pub mod lifecycle;
 mod llama_server;
 mod lmstudio;
 mod mlx_lm;
@@ -15,15 +17,16 @@ pub mod prometheus;
 mod vllm;
 mod vllm_mlx;
 
-use crate::client::{GenerationRequest, Observation, Wire};
+use crate::client::sse::SseItem;
+use crate::client::types::{GenerationRequest, Observation, ServerReport};
 use crate::environment::ServerDescription;
-use crate::lifecycle::ModelLifecycle;
 use crate::prompts::Message;
-use crate::record::ServerReport;
+use lifecycle::ModelLifecycle;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 pub use llama_server::LlamaServer;
 pub use lmstudio::LmStudio;
@@ -65,6 +68,38 @@ impl ServerKind {
 
     pub fn from_name(name: &str) -> Option<ServerKind> {
         ServerKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+}
+
+/// How a response stream is framed, and which dialect file reads its items: the client knows
+/// no wire format.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Wire {
+    /// OpenAI chat-completion chunks over SSE (`openai.rs`).
+    #[default]
+    OpenAiSse,
+    /// Ollama's native `/api/chat`: one JSON object per line, durations on the last (`ollama.rs`).
+    OllamaNdjson,
+    /// LM Studio's `/api/v1/chat`: named SSE events, stats in `chat.end` (`lmstudio.rs`).
+    LmStudioEvents,
+}
+
+/// Reads one framed item of a stream, which arrived `at` after sending, into the observation;
+/// an error fails the generation with that reason.
+pub type StreamReader = fn(&mut Observation, SseItem<'_>, Duration) -> Result<(), String>;
+
+impl Wire {
+    /// Items are lines of JSON rather than SSE events.
+    pub fn is_ndjson(self) -> bool {
+        self == Wire::OllamaNdjson
+    }
+
+    pub fn reader(self) -> StreamReader {
+        match self {
+            Wire::OpenAiSse => openai::read_chunk,
+            Wire::OllamaNdjson => ollama::read_line,
+            Wire::LmStudioEvents => lmstudio::read_event,
+        }
     }
 }
 
@@ -150,7 +185,15 @@ pub trait TokenScoring: Send + Sync {
     /// per step; `to_the_end` keeps going past end-of-generation tokens (their probability
     /// still counts in the distribution).
     fn continue_request(&self, model_id: &str, tokens: &[u32], steps: u32, top_k: u32, to_the_end: bool) -> JsonCall;
-    fn parse_continuation(&self, response: &Value) -> anyhow::Result<Vec<crate::fidelity::Step>>;
+    fn parse_continuation(&self, response: &Value) -> anyhow::Result<Vec<Step>>;
+}
+
+/// One generated token and the top-k (token id, natural-log probability) of the distribution it
+/// was chosen from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step {
+    pub token: u32,
+    pub top: Vec<(u32, f64)>,
 }
 
 /// Request options a dialect may honour.

@@ -12,11 +12,15 @@
 
 use super::{count, number, JsonCall, text_at, Dialect, DialectOptions, NativeRequest, TokenScoring};
 use crate::environment::ServerDescription;
-use crate::client::{GenerationRequest, Observation, Wire};
-use crate::lifecycle::{Loaded, ModelLifecycle};
+use super::lifecycle::{Loaded, ModelLifecycle};
+use super::Wire;
+use crate::client::types::{GenerationRequest, Observation, ServerReport};
+use crate::client::chunk::{self, Usage};
+use crate::client::sse::SseItem;
+use std::borrow::Cow;
+use std::time::Duration;
 use anyhow::{bail, Result};
 use crate::prompts::Message;
-use crate::record::ServerReport;
 use serde_json::{json, Value};
 
 pub struct Ollama {
@@ -144,4 +148,68 @@ mod tests {
             assert!(m.parse_load("qwen3:8b", &bad).is_err(), "{bad}");
         }
     }
+}
+
+/// One line of Ollama's native `/api/chat` stream.
+pub fn read_line(obs: &mut Observation, item: SseItem<'_>, at: Duration) -> Result<(), String> {
+    let SseItem::Event { data, .. } = item else { return Ok(()) };
+    let line: OllamaLine = serde_json::from_slice(data).map_err(|e| format!("malformed JSON in stream: {e} (line starts {:?})", chunk::preview(data)))?;
+    if let Some(error) = line.error {
+        return Err(format!("server error in stream: {error}"));
+    }
+    let mut carried_text = false;
+    if let Some(message) = &line.message {
+        if let Some(text) = message.content.as_deref().filter(|t| !t.is_empty()) {
+            obs.push_content(text);
+            carried_text = true;
+        }
+        if let Some(text) = message.thinking.as_deref().filter(|t| !t.is_empty()) {
+            obs.push_reasoning(text);
+            carried_text = true;
+        }
+        if message.tool_calls.is_some_and(|raw| !matches!(raw.get().trim(), "null" | "[]")) {
+            obs.events.tool_call_events += 1;
+            carried_text = true;
+        }
+    }
+    if carried_text {
+        obs.token_event(at);
+    }
+    if line.done {
+        // The last line: its counts are what Ollama's OpenAI API reports as usage.
+        let stats: serde_json::Value = serde_json::from_slice(data).map_err(|e| format!("malformed JSON in stream: {e}"))?;
+        obs.usage = Some(Usage {
+            prompt_tokens: stats.get("prompt_eval_count").and_then(|v| v.as_u64()),
+            completion_tokens: stats.get("eval_count").and_then(|v| v.as_u64()),
+            ..Usage::default()
+        });
+        obs.finish_reason = line.done_reason.map(Cow::into_owned);
+        obs.server_stats = Some(stats);
+        obs.stream_done(at);
+    }
+    Ok(())
+}
+
+/// A line of Ollama's native chat stream (docs/api.md); the statistics of the last line are
+/// read separately, once.
+#[derive(serde::Deserialize)]
+struct OllamaLine<'a> {
+    #[serde(default, borrow)]
+    message: Option<OllamaMessage<'a>>,
+    #[serde(default)]
+    done: bool,
+    #[serde(default, borrow)]
+    done_reason: Option<Cow<'a, str>>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct OllamaMessage<'a> {
+    #[serde(default, borrow)]
+    content: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    thinking: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    tool_calls: Option<&'a serde_json::value::RawValue>,
 }

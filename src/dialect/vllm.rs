@@ -8,8 +8,8 @@
 use super::prometheus::delta;
 use super::{text_at, Dialect, DialectOptions, TokenScoring};
 use crate::environment::ServerDescription;
-use crate::client::Observation;
-use crate::record::ServerReport;
+use crate::client::types::Observation;
+use crate::client::types::ServerReport;
 use serde_json::{Map, Value};
 
 pub struct Vllm {

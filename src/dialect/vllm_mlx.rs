@@ -5,8 +5,8 @@
 
 use super::prometheus::delta;
 use super::{Dialect, DialectOptions, TokenScoring};
-use crate::client::Observation;
-use crate::record::ServerReport;
+use crate::client::types::Observation;
+use crate::client::types::ServerReport;
 
 pub struct VllmMlx {
     pub options: DialectOptions,

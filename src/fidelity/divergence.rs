@@ -6,7 +6,7 @@
 //! missing from the compared top-k gets the largest probability it can have there, and the
 //! position is flagged `bounded`.
 
-use super::Step;
+use crate::dialect::Step;
 
 /// Log-probabilities below this are treated as this (a probability of about 1e-30), so a token
 /// the compared model all but rules out gives a large finite term instead of infinity.

@@ -18,6 +18,7 @@ pub mod divergence;
 pub mod pass;
 pub mod verdict;
 
+use crate::dialect::Step;
 use crate::stats::{self, Estimate, Interval};
 use anyhow::{bail, Context, Result};
 use divergence::Position;
@@ -29,13 +30,6 @@ pub const SCHEMA: u32 = 1;
 /// Benchmark name of the pass, as filters match it: `model/quant/fidelity`.
 pub const BENCHMARK: &str = "fidelity";
 
-/// One generated token and the top-k (token id, natural-log probability) of the distribution it
-/// was chosen from.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Step {
-    pub token: u32,
-    pub top: Vec<(u32, f64)>,
-}
 
 /// `fidelity.json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -233,6 +227,35 @@ pub fn read_report(run_dir: &std::path::Path) -> Result<Option<FidelityReport>> 
     serde_json::from_str(&text).map(Some).with_context(|| format!("{}: not a fidelity report", path.display()))
 }
 
+/// Fidelity results kept with baseline NAME (one per group, the newest), for verdicts on them.
+pub fn save_baseline(root: &std::path::Path, name: &str, groups: &[GroupFidelity]) -> Result<()> {
+    if groups.is_empty() {
+        return Ok(());
+    }
+    let mut kept = load_baseline(root, name)?;
+    kept.retain(|k| !groups.iter().any(|g| g.group == k.group));
+    kept.extend(groups.iter().cloned());
+    crate::util::write_json_atomic(&crate::store::baseline_dir(root, name).join(REPORT_FILE), &kept)
+}
+
+/// The fidelity results of baseline NAME; none if it has none.
+pub fn load_baseline(root: &std::path::Path, name: &str) -> Result<Vec<GroupFidelity>> {
+    let path = crate::store::baseline_dir(root, name).join(REPORT_FILE);
+    if !path.is_file() {
+        return Ok(Vec::new());
+    }
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{}: not a list of fidelity results", path.display()))
+}
+
+/// "0.912 [0.880, 0.944]".
+pub fn estimate_text(e: &Estimate, decimals: usize) -> String {
+    match e.interval {
+        Some(i) => format!("{:.d$} [{:.d$}, {:.d$}]", e.point, i.lower, i.upper, d = decimals),
+        None => format!("{:.d$}", e.point, d = decimals),
+    }
+}
+
 /// A plain-text table of a run's fidelity results.
 pub fn table(report: &FidelityReport) -> String {
     let mut out = format!("{:<26} {:<22} {:>8} {:>16} {:>10} {:>24} {:>26}\n", "group", "reference", "prompts", "greedy match", "1st div.", "top-1 agreement [95 % CI]", "KL, nats [95 % CI]");
@@ -253,14 +276,6 @@ pub fn table(report: &FidelityReport) -> String {
         }
     }
     out
-}
-
-/// "0.912 [0.880, 0.944]".
-pub fn estimate_text(e: &Estimate, decimals: usize) -> String {
-    match e.interval {
-        Some(i) => format!("{:.d$} [{:.d$}, {:.d$}]", e.point, i.lower, i.upper, d = decimals),
-        None => format!("{:.d$}", e.point, d = decimals),
-    }
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //! along them (see the module above). One prompt's failure is recorded with its reason and the
 //! pass goes on.
 
-use super::{summarize, Forcing, GroupFidelity, PromptFidelity, Step};
+use super::{summarize, Forcing, GroupFidelity, PromptFidelity};
+use crate::dialect::Step;
 use crate::client::{self, Endpoint};
 use crate::dialect::{JsonCall, TokenScoring};
 use crate::prompts::Prompt;

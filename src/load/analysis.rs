@@ -7,7 +7,7 @@ use super::{ConcurrencyTag, LoadKind};
 use crate::analysis::LEVEL;
 use crate::record::GenerationRecord;
 use crate::stats::{self, QuantileEstimate};
-use crate::summary::serde_name;
+use crate::util::serde_name;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 

@@ -17,34 +17,13 @@ pub mod analysis;
 pub mod schedule;
 
 use crate::client::{self, Endpoint, GenerationRequest, Limits, Observation, Sampling};
+use crate::util::nanos;
+
+pub use crate::record::{ConcurrencyTag, LoadKind};
 use futures_util::future::join_all;
 use schedule::{Arrivals, Job};
-use serde::{Deserialize, Serialize};
-use std::time::Duration;
+use serde::Serialize;
 use tokio::time::Instant;
-
-/// The load benchmarks of a group, by the name that ends their benchmark id.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LoadKind {
-    Concurrency,
-    OpenLoop,
-    /// Long-context prefill (`crate::prefill`): single requests, run with the load benchmarks
-    /// because it too is opt-in and uses the same server set-up.
-    Prefill,
-}
-
-impl LoadKind {
-    pub const ALL: [LoadKind; 3] = [LoadKind::Concurrency, LoadKind::OpenLoop, LoadKind::Prefill];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            LoadKind::Concurrency => "concurrency",
-            LoadKind::OpenLoop => "open_loop",
-            LoadKind::Prefill => "prefill",
-        }
-    }
-}
 
 /// The file in the run directory holding [`analysis::LoadReport`].
 pub const REPORT_FILE: &str = "concurrency.json";
@@ -83,30 +62,6 @@ impl LoadSettings {
     pub fn max_streams(&self) -> u32 {
         self.concurrency_levels.iter().copied().max().unwrap_or(1)
     }
-}
-
-/// Which load level, stream and request a generation was, and when it was sent. Offsets are
-/// from the level's start, on the same monotonic clock as the record's own timestamps.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ConcurrencyTag {
-    pub benchmark: LoadKind,
-    /// Closed loop: the number of concurrent streams.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub level: Option<u32>,
-    /// Open loop: the arrival rate, requests per second.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rate_per_s: Option<f64>,
-    /// Closed loop: the stream (0..level); open loop: equal to `request`.
-    pub stream: u32,
-    /// Index of the request within the level, in schedule order.
-    pub request: u32,
-    /// The mix class (the `max_tokens` asked for).
-    pub class_max_tokens: u32,
-    /// When the request was due: open loop, its arrival time; closed loop, the end of the
-    /// stream's previous request (0 for its first).
-    pub scheduled_ns: u64,
-    /// When the client actually sent it. `sent_ns − scheduled_ns` is time spent in our client.
-    pub sent_ns: u64,
 }
 
 /// One level to run.
@@ -190,8 +145,4 @@ pub async fn run_level(cx: &LevelContext<'_>, kind: LoadKind, shape: &Shape, job
     };
     finished.sort_by_key(|(i, _)| *i);
     finished.into_iter().map(|(_, f)| f).collect()
-}
-
-fn nanos(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }

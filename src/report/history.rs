@@ -3,7 +3,7 @@
 //! `metadata.json` and `summary.json` only, so it stays fast with many large runs.
 
 use super::charts::{self, Axes, Point, Series};
-use super::html::{escape, head};
+use super::markup::{escape, head};
 use super::{Shown, DECODE, TTFT};
 use crate::summary::Summary;
 use anyhow::{Context, Result};
@@ -33,7 +33,7 @@ fn runs(root: &Path) -> Result<Vec<RunEntry>> {
     let dir = std::fs::read_dir(root).with_context(|| format!("listing {}", root.display()))?;
     for entry in dir {
         let path = entry.with_context(|| format!("listing {}", root.display()))?.path();
-        if !path.join("generations.jsonl").is_file() {
+        if !path.join(crate::util::GENERATIONS_FILE).is_file() {
             continue;
         }
         let read = |name: &str| std::fs::read_to_string(path.join(name)).map_err(|e| format!("{name}: {e}"));
@@ -51,7 +51,7 @@ fn runs(root: &Path) -> Result<Vec<RunEntry>> {
 pub fn write(root: &Path) -> Result<PathBuf> {
     let path = root.join("index.html");
     let page = render(&runs(root)?)?;
-    crate::store::write_atomic(&path, page.as_bytes())?;
+    crate::util::write_atomic(&path, page.as_bytes())?;
     Ok(path)
 }
 

@@ -3,6 +3,7 @@
 //! config or the command line goes through [`escape`] on its way into the page.
 
 use super::charts::{self, Axes, Point, Series};
+use super::markup::{css_class, escape, head, table, td, td_num};
 use super::{Exporter, RunData, Severity, Shown, DECODE, E2E, PREFILL, TTFT};
 use crate::compare::Verdict;
 use crate::record::GenerationRecord;
@@ -42,78 +43,12 @@ impl Exporter for Html {
     }
 }
 
-/// Escapes text for HTML element content and quoted attribute values.
-pub(super) fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// A CSS class name made only of `[a-z0-9_-]`, whatever the input.
-fn css_class(name: &str) -> String {
-    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c.to_ascii_lowercase() } else { '-' }).collect()
-}
-
-pub fn head(title: &str) -> String {
-    format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{}</title><style>{STYLE}</style></head><body>\n",
-        escape(title)
-    )
-}
-
-pub const STYLE: &str = "body{font-family:sans-serif;margin:1.5em auto;max-width:1200px;color:#222;padding:0 1em}\
-h1{font-size:1.5em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #ccc}\
-table{border-collapse:collapse;margin:.6em 0;font-size:.86em}th,td{border:1px solid #ddd;padding:3px 6px;text-align:left;vertical-align:top}\
-th{background:#f3f3f3}td.num{text-align:right;white-space:nowrap}\
-.status{font-size:.6em;padding:2px 8px;border-radius:4px;background:#ddd;vertical-align:middle}\
-.status.complete{background:#cdeccd}.status.interrupted,.status.running{background:#fde7b0}.status.failed{background:#f7c5c5}\
-.warning{color:#a40000}.info{color:#555}.box{border:1px solid #e0b000;background:#fff8e0;padding:.5em 1em;margin:1em 0}\
-tr.regressed td{background:#fbd5d5}tr.improved td{background:#d5f1d5}tr.inconclusive td{background:#f7f7f7}\
-.group{white-space:nowrap}.swatch{display:inline-block;width:.8em;height:.8em;margin-right:.3em;vertical-align:baseline}\
-pre{white-space:pre-wrap;background:#f7f7f7;padding:.5em;max-height:14em;overflow:auto;font-size:.85em}\
-svg{max-width:100%;height:auto;display:block;margin:.5em 0}.nav{font-size:.9em}.small{font-size:.85em;color:#555}";
-
 fn swatch(run: &RunData, group: &str) -> String {
     swatch_of(run.groups().iter().position(|g| *g == group).unwrap_or(0), group)
 }
 
 fn swatch_of(i: usize, group: &str) -> String {
     format!("<span class=\"group\"><span class=\"swatch\" style=\"background:{}\"></span>{}</span>", charts::css_colour(i), escape(group))
-}
-
-pub(super) fn table(page: &mut String, headers: &[&str], rows: &[Vec<String>]) {
-    page.push_str("<table><tr>");
-    for h in headers {
-        let _ = write!(page, "<th>{}</th>", escape(h));
-    }
-    page.push_str("</tr>\n");
-    for row in rows {
-        page.push_str("<tr>");
-        for cell in row {
-            page.push_str(cell);
-        }
-        page.push_str("</tr>\n");
-    }
-    page.push_str("</table>\n");
-}
-
-pub(super) fn td(text: &str) -> String {
-    format!("<td>{}</td>", escape(text))
-}
-
-pub(super) fn td_num(text: &str) -> String {
-    format!("<td class=\"num\">{}</td>", escape(text))
 }
 
 /// Run-level problems at the top of the page: an unfinished run, and every benchmark whose
@@ -402,7 +337,7 @@ fn comparison(page: &mut String, run: &RunData) -> Result<()> {
         .comparisons
         .iter()
         .map(|c| {
-            let verdict = crate::summary::serde_name(c.verdict);
+            let verdict = crate::util::serde_name(c.verdict);
             vec![
                 format!("<td><b>{}</b></td>", escape(&verdict)),
                 format!("<td>{}</td>", swatch(run, &c.group)),
@@ -423,7 +358,7 @@ fn comparison(page: &mut String, run: &RunData) -> Result<()> {
     }
     page.push_str("</tr>\n");
     for (c, row) in doc.comparisons.iter().zip(rows) {
-        write!(page, "<tr class=\"{}\">{}</tr>\n", css_class(&crate::summary::serde_name(c.verdict)), row.join(""))?;
+        write!(page, "<tr class=\"{}\">{}</tr>\n", css_class(&crate::util::serde_name(c.verdict)), row.join(""))?;
     }
     page.push_str("</table>\n");
     for shown in [&DECODE, &TTFT] {
@@ -494,7 +429,7 @@ fn examples(page: &mut String, run: &RunData) -> Result<()> {
                 escape(c),
                 r.sample,
                 r.tokens.completion.map_or("?".into(), |n| n.to_string()),
-                escape(&r.tokens.completion_source.map(crate::summary::serde_name).unwrap_or_else(|| "no count".into()))
+                escape(&r.tokens.completion_source.map(crate::util::serde_name).unwrap_or_else(|| "no count".into()))
             )?;
             if !r.output.reasoning.is_empty() {
                 write!(page, "<p class=\"small\">reasoning ({} tokens):</p><pre>{}</pre>", r.tokens.reasoning.map_or("?".into(), |n| n.to_string()), escape(&truncate(&r.output.reasoning, 2000)))?;

@@ -3,7 +3,7 @@
 //! length.
 
 use super::charts::{self, Axes, Point, Series};
-use super::html::{escape, table, td, td_num};
+use super::markup::{escape, table, td, td_num};
 use super::{num, quantile_point as point, quantile_text, RunData};
 use crate::load::analysis::{LevelResult, LoadResult, Percentiles};
 use crate::load::LoadKind;
@@ -97,7 +97,7 @@ pub fn prefill(page: &mut String, run: &RunData) -> Result<()> {
         keys.iter()
             .enumerate()
             .map(|(i, g)| Series {
-                name: format!("{g} {}", crate::summary::serde_name(cache)),
+                name: format!("{g} {}", crate::util::serde_name(cache)),
                 colour: charts::colour(i + if cache == CacheState::Warm { keys.len() } else { 0 }),
                 values: sizes.iter().map(|s| report.rows.iter().find(|r| r.group == *g && r.target_tokens == *s && r.cache == cache).and_then(get)).collect(),
             })
@@ -115,7 +115,7 @@ pub fn prefill(page: &mut String, run: &RunData) -> Result<()> {
             vec![
                 td(&r.group),
                 td_num(&r.target_tokens.to_string()),
-                td(&crate::summary::serde_name(r.cache)),
+                td(&crate::util::serde_name(r.cache)),
                 td_num(&format!("{}/{}", r.ok, r.requests)),
                 td_num(&r.prompt_tokens_p50.map_or("–".into(), num)),
                 td_num(&format!("{}/{}", r.cache_verified, r.cache_reported)),

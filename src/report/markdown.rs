@@ -2,6 +2,7 @@
 //! (model, quant, backend, size, mean speed with its interval, TTFT, pass rate), for pasting
 //! into issues and notes.
 
+use super::markup::cell;
 use super::{Exporter, RunData, DECODE, E2E, TTFT};
 use anyhow::Result;
 use std::fmt::Write;
@@ -72,14 +73,9 @@ impl Exporter for Markdown {
             writeln!(md, "\n## Against baseline \"{}\" (noise threshold {:.0} %, Holm-corrected α = {})\n", doc.baseline, doc.noise_threshold * 100.0, doc.alpha)?;
             md.push_str("| Verdict | Benchmark | Metric | Change [95 % CI] | Holm p |\n|---|---|---|---|---|\n");
             for c in &doc.comparisons {
-                writeln!(md, "| {} | {} | {} | {} | {:.4} |", crate::summary::serde_name(c.verdict), cell(&format!("{}/{}", c.group, c.category)), c.metric, c.change_text(), c.holm_p)?;
+                writeln!(md, "| {} | {} | {} | {} | {:.4} |", crate::util::serde_name(c.verdict), cell(&format!("{}/{}", c.group, c.category)), c.metric, c.change_text(), c.holm_p)?;
             }
         }
         Ok(md)
     }
-}
-
-/// Text safe inside a Markdown table cell: no pipes, no line breaks.
-fn cell(text: &str) -> String {
-    text.replace('|', "\\|").replace(['\n', '\r'], " ")
 }

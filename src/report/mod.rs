@@ -4,11 +4,13 @@
 //! [`Exporter`] each; and `history::write` for the page listing every run.
 
 pub mod charts;
+pub mod console;
 mod csv;
 pub mod history;
 mod html;
 mod load;
 mod markdown;
+mod markup;
 mod quant;
 
 use crate::compare::ComparisonReport;
@@ -52,7 +54,7 @@ impl RunData {
     /// Reads a run directory. Only `generations.jsonl` is required: a run killed before its
     /// summary was written gets one computed from its records.
     pub fn load(dir: &Path) -> Result<RunData> {
-        let records = crate::store::read_records(&dir.join("generations.jsonl"))?;
+        let records = crate::store::read_records(&dir.join(crate::util::GENERATIONS_FILE))?;
         let metadata = read_json::<serde_json::Value>(&dir.join("metadata.json"))?.unwrap_or(serde_json::Value::Null);
         let run = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let summary = match read_json::<Summary>(&dir.join("summary.json"))? {
@@ -138,7 +140,7 @@ pub fn write(dir: &Path) -> Result<Vec<PathBuf>> {
     for exporter in exporters() {
         let path = dir.join(exporter.file_name());
         let text = exporter.render(&run).with_context(|| format!("rendering {}", path.display()))?;
-        crate::store::write_atomic(&path, text.as_bytes())?;
+        crate::util::write_atomic(&path, text.as_bytes())?;
         written.push(path);
     }
     if let Some(root) = dir.parent() {

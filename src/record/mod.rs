@@ -3,7 +3,15 @@
 //! One record is one line of `generations.jsonl`. The schema is versioned by [`RECORD_SCHEMA`] and
 //! documented in `docs/schema.md`; bump the version whenever a field changes meaning.
 
+pub mod build;
+pub mod counts;
+pub mod metrics;
+mod tags;
+
 use serde::{Deserialize, Serialize};
+
+pub use crate::client::types::{Output, ServerReport};
+pub use tags::{CacheState, ConcurrencyTag, LoadKind, PairTag, PrefillTag};
 
 /// Version of the record layout written by this build.
 pub const RECORD_SCHEMA: u32 = 2;
@@ -103,34 +111,6 @@ pub struct Metrics {
     pub itl_p99_s: Option<f64>,
 }
 
-/// What the server itself reported about this generation, and how it compares with our figures.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct ServerReport {
-    /// Where the figures came from, e.g. `llama-server timings`.
-    pub source: String,
-    pub prompt_n: Option<u64>,
-    pub prompt_ms: Option<f64>,
-    pub predicted_n: Option<u64>,
-    pub predicted_ms: Option<f64>,
-    pub cache_n: Option<u64>,
-    /// The server's decode rate, tokens per second.
-    pub decode_rate: Option<f64>,
-    /// (ours − server's) / server's decode rate.
-    pub decode_rate_rel_diff: Option<f64>,
-    /// Our TTFT minus the server's prompt time: HTTP, queueing and streaming overhead.
-    pub ttft_minus_prompt_ms: Option<f64>,
-    /// Our completion count minus the server's `predicted_n`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub completion_diff: Option<i64>,
-}
-
-/// The text the model produced, kept apart by channel.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Output {
-    pub content: String,
-    pub reasoning: String,
-}
-
 /// One generation. Warm-ups are recorded too, marked, and never enter statistics.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GenerationRecord {
@@ -172,10 +152,10 @@ pub struct GenerationRecord {
     /// Set on generations of a load benchmark (concurrency, open loop); those are analysed only
     /// per load level (`load::analysis`), never as an ordinary benchmark.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub concurrency: Option<crate::load::ConcurrencyTag>,
+    pub concurrency: Option<ConcurrencyTag>,
     /// Set on long-context prefill generations; analysed only in `prefill.json`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prefill: Option<crate::prefill::PrefillTag>,
+    pub prefill: Option<PrefillTag>,
 }
 
 impl GenerationRecord {
@@ -184,15 +164,6 @@ impl GenerationRecord {
     pub fn is_ordinary(&self) -> bool {
         self.pair.is_none() && self.concurrency.is_none() && self.prefill.is_none()
     }
-}
-
-/// Which paired comparison, pair and side a generation belongs to.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct PairTag {
-    pub name: String,
-    pub index: u32,
-    /// `a` or `b`.
-    pub side: String,
 }
 
 /// The benchmarks (group, category) of `records`, in first-seen order; paired A/B and load

@@ -2,16 +2,9 @@
 //!
 //! The requested `max_tokens` is never a source: a count we could not obtain stays absent.
 
+use super::{CountSource, Flag, TokenCounts};
 use crate::client::chunk::{LlamaTimings, Usage};
-use crate::record::{CountSource, Flag, TokenCounts};
-
-/// What the stream itself showed, counted without a tokenizer.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct EventCounts {
-    pub token_events: u64,
-    pub reasoning_events: u64,
-    pub tool_call_events: u64,
-}
+use crate::client::types::EventCounts;
 
 /// `stopped`: the answer ended by the model (finish reason `stop`), not at the length limit.
 pub fn resolve(usage: Option<&Usage>, timings: Option<&LlamaTimings>, events: EventCounts, stopped: bool) -> TokenCounts {
@@ -58,7 +51,7 @@ pub fn resolve(usage: Option<&Usage>, timings: Option<&LlamaTimings>, events: Ev
         token_events: events.token_events,
         reasoning_events: events.reasoning_events,
         tool_call_events: events.tool_call_events,
-        first_event_tokens: completion.and_then(|n| crate::metrics::first_event_tokens(n - after_last_event, events.token_events)),
+        first_event_tokens: completion.and_then(|n| super::metrics::first_event_tokens(n - after_last_event, events.token_events)),
         after_last_event,
     }
 }

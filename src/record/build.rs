@@ -1,12 +1,12 @@
 //! Turns what the client observed into a [`GenerationRecord`]: counts with provenance, metrics,
 //! the server's own account and how far it is from ours.
 
-use crate::client::Observation;
-use crate::counts;
+use super::counts;
+use super::metrics::{self, MetricInputs};
+use super::{Flag, GenerationRecord, Metrics, PairTag, ServerReport, Timestamps, RECORD_SCHEMA};
+use crate::client::types::Observation;
 use crate::dialect::Dialect;
-use crate::metrics::{self, MetricInputs};
-use crate::record::{Flag, GenerationRecord, Metrics, PairTag, ServerReport, Timestamps, RECORD_SCHEMA};
-use std::time::Duration;
+use crate::util::{micros, nanos};
 
 /// Our decode rate and the server's may differ by this much before the record is flagged.
 pub const SERVER_DECODE_TOLERANCE: f64 = 0.05;
@@ -131,12 +131,4 @@ fn cross_check(mut report: ServerReport, ours: &Metrics, completion: Option<u64>
         _ => None,
     };
     report
-}
-
-fn nanos(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
-}
-
-fn micros(d: Duration) -> u64 {
-    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }

@@ -7,9 +7,9 @@
 //! Load time is measured the same way on every server: the monotonic clock from sending the load
 //! request until the answer that the model is loaded has been read. A server's own figure, where
 //! its answer carries one, is kept beside it, never instead of it. How each server kind loads and
-//! unloads is in its dialect file ([`ModelLifecycle`], chosen by [`crate::dialect::lifecycle`]).
+//! unloads is in its dialect file ([`ModelLifecycle`], chosen by [`super::lifecycle`]).
 
-use crate::dialect::JsonCall;
+use super::JsonCall;
 use anyhow::{Context, Result};
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -53,7 +53,7 @@ pub struct Server {
 impl Server {
     /// GET (no body) or POST a JSON body to a path from the root.
     async fn request(&self, http: &reqwest::Client, path: &str, body: Option<&Value>, timeout: Duration) -> Result<Value> {
-        crate::client::native_json(http, &self.root, self.api_key.as_deref(), path, body, timeout).await
+        crate::client::http::native_json(http, &self.root, self.api_key.as_deref(), path, body, timeout).await
     }
 }
 
@@ -67,7 +67,7 @@ pub struct Held {
 
 /// The load as measured, for the group's metadata.
 #[derive(Clone, Debug, PartialEq)]
-pub struct LoadReport {
+pub struct MeasuredLoad {
     /// Sent → load confirmed, monotonic clock.
     pub wall: Duration,
     pub loaded: Loaded,
@@ -77,7 +77,7 @@ pub struct LoadReport {
 
 /// Unloads whatever instances of `model_id` the server has loaded, then loads it once and times
 /// the load. Errors say which step failed and what the server answered.
-pub async fn load(http: &reqwest::Client, server: &Server, lifecycle: &'static dyn ModelLifecycle, model_id: &str, context_length: Option<u32>, timeout: Duration) -> Result<LoadReport> {
+pub async fn load(http: &reqwest::Client, server: &Server, lifecycle: &'static dyn ModelLifecycle, model_id: &str, context_length: Option<u32>, timeout: Duration) -> Result<MeasuredLoad> {
     let listing = server.request(http, lifecycle.listing_path(), None, SHORT_TIMEOUT).await.context("listing the loaded models")?;
     let unloaded_before = lifecycle.loaded_instances(model_id, &listing);
     for instance in &unloaded_before {
@@ -91,7 +91,7 @@ pub async fn load(http: &reqwest::Client, server: &Server, lifecycle: &'static d
     let answer = server.request(http, &call.path, Some(&call.body), timeout).await.with_context(|| format!("loading {model_id:?}"))?;
     let wall = started.elapsed();
     let loaded = lifecycle.parse_load(model_id, &answer).with_context(|| format!("loading {model_id:?}: the answer to POST {} does not confirm the load", call.path))?;
-    Ok(LoadReport { wall, loaded, unloaded_before })
+    Ok(MeasuredLoad { wall, loaded, unloaded_before })
 }
 
 impl Held {

@@ -12,7 +12,7 @@
 //!
 //! A metric that cannot be computed (too few events, no count) is `None`, never zero.
 
-use crate::record::Metrics;
+use super::Metrics;
 use statrs::statistics::{Data, OrderStatistics};
 use std::time::Duration;
 

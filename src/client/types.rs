@@ -1,0 +1,149 @@
+//! What a generation request is and what the client observes of it: the types the client, every
+//! dialect and the record builder share. Nothing here knows a server's wire format.
+
+use super::chunk::{LlamaTimings, Usage};
+use super::think::InlineThink;
+use crate::prompts::Message;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Sampling parameters sent with every request.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sampling {
+    pub temperature: f64,
+    pub top_p: f64,
+    pub seed: Option<u64>,
+}
+
+impl Default for Sampling {
+    /// The seeds' settings: temperature 0.7, top_p 0.9, seed 42.
+    fn default() -> Self {
+        Sampling { temperature: 0.7, top_p: 0.9, seed: Some(42) }
+    }
+}
+
+/// Bounds that turn a misbehaving server into a failed sample instead of a hung run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Limits {
+    /// No bytes at all (headers or body) for this long fails the request.
+    pub idle: Duration,
+    /// The whole request, from sending to end of stream.
+    pub total: Duration,
+    /// Longest SSE line accepted.
+    pub max_line_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { idle: Duration::from_secs(300), total: Duration::from_secs(3600), max_line_bytes: 4 << 20 }
+    }
+}
+
+/// One generation to run.
+pub struct GenerationRequest<'a> {
+    pub messages: &'a [Message],
+    pub max_tokens: u32,
+    pub sampling: &'a Sampling,
+}
+
+/// Everything observed about one request, times relative to sending it.
+#[derive(Debug, Default)]
+pub struct Observation {
+    /// When the request was handed to the HTTP client; every offset here is from this instant.
+    pub sent: Option<Instant>,
+    /// Time to open a new connection (TCP connect), when the request needed one; part of TTFT.
+    pub connect: Option<Duration>,
+    pub http_status: Option<u16>,
+    pub headers: Option<Duration>,
+    /// Arrival time of every event that carried generated text.
+    pub token_times: Vec<Duration>,
+    /// `[DONE]` or the end of the body, whichever came first.
+    pub end: Option<Duration>,
+    pub events: EventCounts,
+    pub output: Output,
+    pub usage: Option<Usage>,
+    pub timings: Option<LlamaTimings>,
+    pub finish_reason: Option<String>,
+    pub saw_done: bool,
+    pub error: Option<String>,
+    /// The final statistics object of a native API (Ollama's last line, LM Studio's
+    /// `chat.end` stats), read by the dialect.
+    pub server_stats: Option<serde_json::Value>,
+    /// Prometheus text scraped just before the request and just after the stream, for dialects
+    /// that name a metrics endpoint.
+    pub metrics_before: Option<String>,
+    pub metrics_after: Option<String>,
+    /// Inline `<think>` tracking; applied when the stream is finished.
+    pub think: InlineThink,
+}
+
+/// What the stream itself showed, counted without a tokenizer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EventCounts {
+    pub token_events: u64,
+    pub reasoning_events: u64,
+    pub tool_call_events: u64,
+}
+
+/// The text the model produced, kept apart by channel.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Output {
+    pub content: String,
+    pub reasoning: String,
+}
+
+/// What the server itself reported about this generation, and how it compares with our figures.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServerReport {
+    /// Where the figures came from, e.g. `llama-server timings`.
+    pub source: String,
+    pub prompt_n: Option<u64>,
+    pub prompt_ms: Option<f64>,
+    pub predicted_n: Option<u64>,
+    pub predicted_ms: Option<f64>,
+    pub cache_n: Option<u64>,
+    /// The server's decode rate, tokens per second.
+    pub decode_rate: Option<f64>,
+    /// (ours − server's) / server's decode rate.
+    pub decode_rate_rel_diff: Option<f64>,
+    /// Our TTFT minus the server's prompt time: HTTP, queueing and streaming overhead.
+    pub ttft_minus_prompt_ms: Option<f64>,
+    /// Our completion count minus the server's `predicted_n`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion_diff: Option<i64>,
+}
+
+impl Observation {
+    /// This observation, failed for `reason`.
+    pub fn failed(mut self, reason: String) -> Self {
+        self.error = Some(reason);
+        self
+    }
+
+    /// Appends generated answer text (one event's worth), watching for inline `</think>`.
+    pub fn push_content(&mut self, text: &str) {
+        let start = self.output.content.len();
+        self.output.content.push_str(text);
+        self.think.on_content(&self.output.content, start);
+    }
+
+    /// Appends generated reasoning text sent on its own channel.
+    pub fn push_reasoning(&mut self, text: &str) {
+        self.output.reasoning.push_str(text);
+        self.events.reasoning_events += 1;
+    }
+
+    /// An event that carried generated text arrived `at` after sending.
+    pub fn token_event(&mut self, at: Duration) {
+        self.events.token_events += 1;
+        self.token_times.push(at);
+    }
+
+    /// The stream's end marker arrived `at` after sending.
+    pub fn stream_done(&mut self, at: Duration) {
+        self.saw_done = true;
+        self.end = Some(at);
+    }
+}

@@ -1,0 +1,192 @@
+//! The benchmark suite behind `cargo bench --bench llm`: plan what the filter selects (before
+//! touching any endpoint), bring up each group's server, run every workload on it — prompt
+//! categories through criterion, fidelity, load, prefill; paired comparisons after — keeping
+//! records, summary and metadata on disk as the run goes, then decide verdicts and render.
+//!
+//! `run` below is the whole pipeline; each step is one file here, each workload one file in
+//! `workloads/` (adding one: a file there and a line in [`workloads::all`]).
+
+mod bridge;
+mod journal;
+pub mod plan;
+mod recorder;
+mod servers;
+mod workloads;
+
+use crate::cli_args::{CliArgs, Mode};
+use crate::compare::{self, Comparison, ComparisonReport, Verdict};
+use crate::record::GenerationRecord;
+use crate::config::Config;
+use crate::paired::PairedComparison;
+use crate::progress::Progress;
+use crate::reference::{mlx::MlxManifest, Manifest};
+use crate::store;
+use crate::summary::Summary;
+use crate::verdicts::Side;
+use anyhow::{bail, Result};
+use criterion::Criterion;
+use journal::{lock, SharedJournal};
+use std::cell::RefCell;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+pub use plan::{benchmark_id, plan, plan_paired, PlannedGroup, PlannedPair};
+
+/// Everything `run` needs besides the config.
+pub struct SuiteOptions {
+    pub cli: CliArgs,
+    pub command: Vec<String>,
+    pub reports_root: PathBuf,
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub struct RunOutcome {
+    pub run_dir: Option<PathBuf>,
+    pub summary: Option<Summary>,
+    /// Benchmarks stopped early: (group, category, reason).
+    pub abandoned: Vec<(String, String, String)>,
+    /// Verdicts against the baseline, when one was compared.
+    pub comparisons: Option<Vec<Comparison>>,
+    /// Results of paired A/B comparisons.
+    pub paired: Vec<PairedComparison>,
+}
+
+/// Set to 1 to make the bench exit non-zero when a comparison finds a regression.
+pub const GATE_ENV: &str = "QUANTBENCH_FAIL_ON_REGRESSION";
+
+/// Whether the regression gate is on.
+pub fn gate_enabled() -> bool {
+    std::env::var(GATE_ENV).is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false"))
+}
+
+/// What every workload uses: the runtime and HTTP client, the journal, progress, the reference
+/// installs, and the models loaded for groups (`servers.rs`).
+pub(crate) struct Harness<'a> {
+    pub rt: &'a tokio::runtime::Runtime,
+    pub http: &'a reqwest::Client,
+    pub journal: &'a SharedJournal,
+    pub progress: &'a RefCell<Progress>,
+    pub run_id: &'a str,
+    pub reference: Option<&'a Manifest>,
+    pub mlx_reference: Option<&'a MlxManifest>,
+    /// `--sample-size`, which overrides the config.
+    pub sample_size: Option<u32>,
+    pub mode: Mode,
+    held: RefCell<Vec<crate::dialect::lifecycle::Held>>,
+}
+
+/// Entry point of `benches/llm.rs`.
+pub fn main() -> ExitCode {
+    let command: Vec<String> = std::env::args().collect();
+    let result = CliArgs::parse(&command[1..]).and_then(|cli| {
+        let config = Config::load(&crate::config::default_path())?;
+        let criterion = Criterion::default().configure_from_args();
+        run(&config, SuiteOptions { cli, command, reports_root: store::reports_root() }, criterion)
+    });
+    match result {
+        Ok(outcome) => exit_code(&outcome),
+        Err(e) => {
+            eprintln!("quantbench: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Runs the selected benchmarks. Errors are problems found before measuring (config, prompts,
+/// unreachable endpoints, install) or that make further measurement pointless (disk full).
+pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<RunOutcome> {
+    let prompts = crate::prompts::PromptLibrary::load_dir(&config.prompts_dir)?;
+    let planned = plan(config, &prompts, &opts.cli.filter)?;
+    let pairs = plan_paired(config, &prompts, &opts.cli.filter)?;
+    let mut criterion = bridge::one_call_per_sample(criterion);
+    if planned.is_empty() && pairs.is_empty() {
+        let names: Vec<&str> = config.groups.iter().map(|g| g.name.as_str()).collect();
+        bail!("no benchmark matches the filter {}; groups in {}: {}", opts.cli.filter.describe(), config.path.display(), names.join(", "));
+    }
+    let mut workloads = workloads::all(&pairs);
+    if opts.cli.mode == Mode::List {
+        workloads::list(&workloads, &planned, &mut criterion);
+        return Ok(RunOutcome { run_dir: None, summary: None, abandoned: Vec::new(), comparisons: None, paired: Vec::new() });
+    }
+    let noise = compare::noise_threshold()?;
+    let baseline = baseline_to_compare(&opts)?;
+
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+    let http = crate::client::http_client()?;
+    let planned_generations = workloads.iter().map(|w| w.planned_generations(&planned, opts.cli.sample_size)).sum();
+    let setup = servers::prepare(config, &opts, &planned, &pairs, &rt, &http, planned_generations)?;
+    let journal = setup.journal.clone();
+    rt.spawn(journal::stop_on_signal(journal.clone()));
+    let harness = setup.harness(&rt, &http, &opts);
+
+    let ran = workloads::run_all(&mut workloads, &planned, &harness, &mut criterion);
+    harness.progress.borrow().finish();
+    if let Err(e) = ran {
+        lock(&journal).finish(crate::metadata::RunStatus::Failed, Some(format!("{e:#}")))?;
+        return Err(e);
+    }
+    criterion.final_summary();
+    let mut journal = lock(&journal);
+    // Verdicts and paired results first: `finish` renders the reports, which show them.
+    let comparisons = match baseline {
+        Some((name, records)) => Some(verdicts(&journal, &opts, name, &records, noise)?),
+        None => None,
+    };
+    let summary = journal.finish(crate::metadata::RunStatus::Complete, None)?;
+    crate::report::console::run_end(&journal.store.dir, &journal.metadata.groups)?;
+    if let Some(name) = &opts.cli.save_baseline {
+        let (dir, runs) = store::save_baseline(&opts.reports_root, name, &journal.records)?;
+        crate::fidelity::save_baseline(&opts.reports_root, name, &journal.fidelity)?;
+        println!("quantbench: saved baseline {name:?} in {} ({runs} run(s) per benchmark, up to {})", dir.display(), store::BASELINE_RUNS);
+    }
+    let run_dir = Some(journal.store.dir.clone());
+    Ok(RunOutcome { run_dir, summary: Some(summary), abandoned: journal.abandoned(), comparisons: comparisons.map(|d| d.comparisons), paired: journal.paired.clone() })
+}
+
+/// The baseline this run is compared with: `--baseline NAME`, or, as criterion does, the previous
+/// contents of `--save-baseline NAME`. A missing `--baseline` is an error before anything runs.
+fn baseline_to_compare(opts: &SuiteOptions) -> Result<Option<(String, Vec<GenerationRecord>)>> {
+    if let Some(b) = &opts.cli.baseline {
+        return match store::load_baseline(&opts.reports_root, &b.name) {
+            Ok(records) => Ok(Some((b.name.clone(), records))),
+            Err(e) if b.lenient => {
+                eprintln!("quantbench: {e:#}; continuing without a comparison (--baseline-lenient)");
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        };
+    }
+    let previous = opts.cli.save_baseline.as_ref().filter(|name| store::baseline_dir(&opts.reports_root, name).join(crate::util::GENERATIONS_FILE).is_file());
+    previous.map(|name| Ok((name.clone(), store::load_baseline(&opts.reports_root, name)?))).transpose()
+}
+
+/// Compares this run with a baseline (speed and fidelity, one Holm family) and writes
+/// `comparison.json`.
+fn verdicts(journal: &journal::Journal, opts: &SuiteOptions, name: String, records: &[GenerationRecord], noise: f64) -> Result<ComparisonReport> {
+    let base_fidelity = crate::fidelity::load_baseline(&opts.reports_root, &name)?;
+    let baseline = Side { records, fidelity: &base_fidelity };
+    let doc = crate::verdicts::decide(name, baseline, Side { records: &journal.records, fidelity: &journal.fidelity }, noise);
+    journal.store.write("comparison.json", &doc)?;
+    Ok(doc)
+}
+
+/// 3 when the regression gate is on and a comparison regressed, 1 when a benchmark stopped early.
+fn exit_code(outcome: &RunOutcome) -> ExitCode {
+    let regressed: Vec<&Comparison> = outcome.comparisons.iter().flatten().filter(|c| c.verdict == Verdict::Regressed).collect();
+    if gate_enabled() && !regressed.is_empty() {
+        eprintln!("quantbench: {GATE_ENV} is set and {} comparison(s) regressed:", regressed.len());
+        for c in &regressed {
+            eprintln!("  {}/{} {}: {}", c.group, c.category, c.metric, c.change_text());
+        }
+        return ExitCode::from(3);
+    }
+    if outcome.abandoned.is_empty() {
+        return ExitCode::SUCCESS;
+    }
+    eprintln!("quantbench: {} benchmark(s) stopped early:", outcome.abandoned.len());
+    for (group, category, reason) in &outcome.abandoned {
+        eprintln!("  {group}/{category}: {reason}");
+    }
+    ExitCode::from(1)
+}

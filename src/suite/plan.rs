@@ -1,0 +1,143 @@
+//! The plan: which groups, prompt categories, load benchmarks, fidelity passes and paired
+//! comparisons the filter selects — decided before any endpoint is touched — and how many
+//! generations they will make.
+
+use crate::cli_args::Filter;
+use crate::config::{Config, Group, Paired};
+use crate::fidelity;
+use crate::load::LoadKind;
+use crate::prompts::{Category, Prompt, PromptLibrary, Selection};
+use anyhow::{Context, Result};
+
+/// One group and the categories the filter selected in it.
+#[derive(Debug)]
+pub struct PlannedGroup<'a> {
+    pub group: &'a Group,
+    pub categories: Vec<Category<'a>>,
+    /// Load benchmarks (`group/concurrency`, `group/open_loop`) the filter named, and the
+    /// group's prompts their workload mix draws from (whatever the filter says of categories).
+    pub load: Vec<LoadKind>,
+    pub load_prompts: Vec<Category<'a>>,
+    /// The prompts of the fidelity pass (`group/fidelity`), when it runs.
+    pub fidelity: Option<Vec<&'a Prompt>>,
+}
+
+impl PlannedGroup<'_> {
+    /// Every benchmark planned on the group, by name: what is abandoned when its server fails.
+    pub fn benchmarks(&self) -> Vec<&str> {
+        let fidelity = self.fidelity.as_ref().map(|_| fidelity::BENCHMARK);
+        self.categories.iter().map(|c| c.name).chain(self.load.iter().map(|k| k.name())).chain(fidelity).collect()
+    }
+}
+
+/// Benchmark id as criterion shows and filters it: `model/quant/category`.
+pub fn benchmark_id(group: &Group, category: &str) -> String {
+    format!("{}/{category}", group.name)
+}
+
+/// The groups and categories to run. Without a filter, models marked `default = false` are left
+/// out (they need a server the user starts); with one, anything it matches runs.
+pub fn plan<'a>(config: &'a Config, prompts: &'a PromptLibrary, filter: &Filter) -> Result<Vec<PlannedGroup<'a>>> {
+    let mut planned = Vec::new();
+    for group in &config.groups {
+        if filter.is_all() && !group.default {
+            continue;
+        }
+        let selected = prompts.select(&selection(group)).with_context(|| format!("{}: group {}", config.path.display(), group.name))?;
+        let categories: Vec<Category> = selected.iter().filter(|c| filter.matches(&benchmark_id(group, c.name))).cloned().collect();
+        let load = load_plan(group, filter);
+        let fidelity = (group.fidelity_reference.is_some() && filter.matches(&benchmark_id(group, fidelity::BENCHMARK))).then(|| all_prompts(&selected));
+        let load_prompts = if load.is_empty() { Vec::new() } else { selected };
+        if !categories.is_empty() || !load.is_empty() || fidelity.is_some() {
+            planned.push(PlannedGroup { group, categories, load, load_prompts, fidelity });
+        }
+    }
+    fidelity_references_first(config, prompts, planned)
+}
+
+fn all_prompts<'a>(categories: &[Category<'a>]) -> Vec<&'a Prompt> {
+    categories.iter().flat_map(|c| c.prompts.iter().copied()).collect()
+}
+
+/// A group's fidelity pass needs its reference's answers from this run: the reference group runs
+/// just before the first group compared with it — with only its fidelity pass when the filter
+/// left it out.
+fn fidelity_references_first<'a>(config: &'a Config, prompts: &'a PromptLibrary, planned: Vec<PlannedGroup<'a>>) -> Result<Vec<PlannedGroup<'a>>> {
+    let mut pending: Vec<Option<PlannedGroup<'a>>> = planned.into_iter().map(Some).collect();
+    let mut ordered: Vec<PlannedGroup<'a>> = Vec::new();
+    for i in 0..pending.len() {
+        let Some(p) = pending[i].take() else { continue };
+        if let Some(reference) = p.fidelity.as_ref().and(p.group.fidelity_reference.as_deref()).filter(|r| *r != p.group.name) {
+            let group = config.group(reference).expect("validated: the reference is one of the model's quants");
+            let reference_prompts = || prompts.select(&selection(group)).map(|c| all_prompts(&c));
+            match ordered.iter_mut().find(|o| o.group.name == reference) {
+                // Already run before this one (for its speed benchmarks): add its pass.
+                Some(earlier) if earlier.fidelity.is_none() => earlier.fidelity = Some(reference_prompts()?),
+                Some(_) => {}
+                None => {
+                    let later = pending.iter_mut().find(|q| q.as_ref().is_some_and(|q| q.group.name == reference)).and_then(Option::take);
+                    let mut first = later.unwrap_or(PlannedGroup { group, categories: Vec::new(), load: Vec::new(), load_prompts: Vec::new(), fidelity: None });
+                    if first.fidelity.is_none() {
+                        first.fidelity = Some(reference_prompts()?);
+                    }
+                    ordered.push(first);
+                }
+            }
+        }
+        ordered.push(p);
+    }
+    Ok(ordered)
+}
+
+/// Load benchmarks run only when a filter names them — matches their id and spells their name
+/// (`concurrency`, `open_loop`, `prefill`), so `cargo bench -- smollm2/q4_1` keeps meaning the
+/// group's prompt categories: they take minutes and restart a managed server with more slots.
+fn load_plan(group: &Group, filter: &Filter) -> Vec<LoadKind> {
+    if filter.is_all() {
+        return Vec::new();
+    }
+    let named = |k: &LoadKind| filter.spells(k.name()) && filter.matches(&benchmark_id(group, k.name()));
+    group.settings.load.kinds().into_iter().filter(named).collect()
+}
+
+/// The prompts a group's settings select.
+fn selection(g: &Group) -> Selection<'_> {
+    let s = &g.settings;
+    Selection { sets: &s.prompt_sets, languages: &s.languages, categories: &s.categories }
+}
+
+/// A paired A/B comparison and the categories the filter selected for it.
+#[derive(Debug)]
+pub struct PlannedPair<'a> {
+    pub spec: &'a Paired,
+    pub a: &'a Group,
+    pub b: &'a Group,
+    pub categories: Vec<Category<'a>>,
+}
+
+/// Paired comparisons run only when a filter names them (`paired/<name>[/<category>]`); they
+/// use side A's prompts, in the categories side B also has.
+pub fn plan_paired<'a>(config: &'a Config, prompts: &'a PromptLibrary, filter: &Filter) -> Result<Vec<PlannedPair<'a>>> {
+    let mut planned = Vec::new();
+    if filter.is_all() {
+        return Ok(planned);
+    }
+    for spec in &config.paired {
+        let (a, b) = (config.group(&spec.a).expect("validated"), config.group(&spec.b).expect("validated"));
+        let select = |g: &'a Group| prompts.select(&selection(g));
+        let b_names: Vec<&str> = select(b)?.iter().map(|c| c.name).collect();
+        let categories: Vec<Category> = select(a)?
+            .into_iter()
+            .filter(|c| b_names.contains(&c.name) && filter.matches(&format!("paired/{}/{}", spec.name, c.name)))
+            .collect();
+        if !categories.is_empty() {
+            planned.push(PlannedPair { spec, a, b, categories });
+        }
+    }
+    Ok(planned)
+}
+
+/// Measured samples per benchmark: `--sample-size` if given, else the config's `samples`.
+pub fn samples_for(cli_sample_size: Option<u32>, g: &Group) -> u32 {
+    cli_sample_size.unwrap_or(g.settings.samples)
+}

@@ -1,0 +1,88 @@
+//! The workloads: what the suite runs on a group's server once it is up. Each owns its state
+//! (a fidelity reference's answers, prefill sizes skipped) and writes its own results.
+//!
+//! Adding one (say, agent sessions): a file here implementing [`Workload`], its benchmark in
+//! [`PlannedGroup`](super::plan::PlannedGroup), and its line in [`all`].
+
+mod categories;
+mod fidelity;
+mod load;
+mod paired;
+mod prefill;
+
+use super::plan::{PlannedGroup, PlannedPair};
+use super::servers::GroupContext;
+use super::Harness;
+use anyhow::Result;
+use criterion::Criterion;
+
+/// One kind of benchmark the suite runs.
+pub trait Workload {
+    /// Generations it will make over the whole plan, warm-ups included (for the progress bar).
+    fn planned_generations(&self, planned: &[PlannedGroup<'_>], sample_size: Option<u32>) -> u64;
+    /// Shows what it would run on `group` (`--list`).
+    fn list(&self, group: &PlannedGroup<'_>, criterion: &mut Criterion);
+    /// Shows what it would run on servers of its own (`--list`).
+    fn list_after_groups(&self) {}
+    /// Runs on a group whose server is up. An error ends the run.
+    fn run_on(&mut self, _cx: &mut GroupContext<'_>) -> Result<()> {
+        Ok(())
+    }
+    /// The group's server did not start (its benchmarks are noted abandoned by the suite).
+    fn server_failed(&mut self, _group: &PlannedGroup<'_>, _reason: &str) {}
+    /// Runs after every group, on servers of its own (paired comparisons).
+    fn run_after_groups(&mut self, _harness: &Harness<'_>) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Every workload, in the order they run on a group.
+pub fn all<'a>(pairs: &'a [PlannedPair<'a>]) -> Vec<Box<dyn Workload + 'a>> {
+    vec![
+        Box::new(categories::Categories),
+        Box::new(fidelity::Fidelity::default()),
+        Box::new(load::Load),
+        Box::new(prefill::Prefill::default()),
+        Box::new(paired::Paired { pairs }),
+    ]
+}
+
+/// `--list`: every benchmark the filter selects, without running anything.
+pub fn list(workloads: &[Box<dyn Workload + '_>], planned: &[PlannedGroup<'_>], criterion: &mut Criterion) {
+    for p in planned {
+        for w in workloads {
+            w.list(p, criterion);
+        }
+    }
+    for w in workloads {
+        w.list_after_groups();
+    }
+}
+
+/// Brings up each planned group's server, runs every workload on it and closes it; then the
+/// workloads that run on servers of their own.
+pub fn run_all(workloads: &mut [Box<dyn Workload + '_>], planned: &[PlannedGroup<'_>], harness: &Harness<'_>, criterion: &mut Criterion) -> Result<()> {
+    for p in planned {
+        let mut cx = match harness.open_group(p, criterion) {
+            Ok(cx) => cx,
+            Err(reason) => {
+                for w in workloads.iter_mut() {
+                    w.server_failed(p, &reason);
+                }
+                harness.release_models(&[&p.group.name])?;
+                harness.abandon(&p.group.name, &p.benchmarks(), &reason)?;
+                continue;
+            }
+        };
+        for w in workloads.iter_mut() {
+            if !cx.lost() {
+                w.run_on(&mut cx)?;
+            }
+        }
+        cx.close()?;
+    }
+    for w in workloads.iter_mut() {
+        w.run_after_groups(harness)?;
+    }
+    Ok(())
+}

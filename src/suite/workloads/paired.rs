@@ -1,0 +1,92 @@
+//! Paired A/B comparisons (`paired/<name>/<category>`), outside criterion (whose benchmarks time
+//! one function each): warm-ups on both sides, then pairs in the order A B, B A, A B, … on the
+//! same prompts; analysed as pairs into `paired.json` once all have run.
+
+use super::super::journal::lock;
+use super::super::plan::{PlannedGroup, PlannedPair};
+use super::super::recorder::Generation;
+use super::super::Harness;
+use super::Workload;
+use crate::client::Endpoint;
+use crate::config::Group;
+use crate::paired;
+use crate::record::PairTag;
+use anyhow::Result;
+use criterion::Criterion;
+
+pub struct Paired<'a> {
+    pub pairs: &'a [PlannedPair<'a>],
+}
+
+impl Workload for Paired<'_> {
+    fn planned_generations(&self, _planned: &[PlannedGroup<'_>], _sample_size: Option<u32>) -> u64 {
+        self.pairs.iter().map(|p| p.categories.len() as u64 * u64::from(p.a.settings.warmup + p.b.settings.warmup + 2 * p.spec.pairs)).sum()
+    }
+
+    fn list(&self, _group: &PlannedGroup<'_>, _criterion: &mut Criterion) {}
+
+    fn list_after_groups(&self) {
+        for p in self.pairs {
+            for c in &p.categories {
+                println!("paired/{}/{}: paired A/B ({} vs {})", p.spec.name, c.name, p.a.name, p.b.name);
+            }
+        }
+    }
+
+    fn run_after_groups(&mut self, harness: &Harness<'_>) -> Result<()> {
+        for p in self.pairs {
+            run_pair(harness, p)?;
+        }
+        let journal = &mut *lock(harness.journal);
+        journal.paired = self.pairs.iter().flat_map(|p| paired::analyze(&p.spec.name, &p.a.name, &p.b.name, &journal.records)).collect();
+        if !journal.paired.is_empty() {
+            journal.store.write("paired.json", &journal.paired)?;
+        }
+        Ok(())
+    }
+}
+
+fn run_pair(h: &Harness<'_>, p: &PlannedPair<'_>) -> Result<()> {
+    let id = format!("paired/{}", p.spec.name);
+    let names: Vec<&str> = p.categories.iter().map(|c| c.name).collect();
+    let sides = match (h.open_endpoint(p.a, 1), h.open_endpoint(p.b, 1)) {
+        (Ok(a), Ok(b)) => [(p.a, a), (p.b, b)],
+        (Err(e), _) | (_, Err(e)) => {
+            h.release_models(&[&p.a.name, &p.b.name])?;
+            return h.abandon(&id, &names, &format!("{e:#}"));
+        }
+    };
+    for category in &p.categories {
+        let mut failures = 0;
+        let mut run = |group: &Group, endpoint: &Endpoint, index: u32, warmup: bool, side: &str| -> Result<bool> {
+            let prompt = category.prompts[index as usize % category.prompts.len()];
+            let label = format!("paired/{}/{} ({side} {})", p.spec.name, category.name, group.name);
+            let mut generation = Generation::new(group, category.name, &prompt.id, label);
+            generation.sample = index;
+            generation.of = if warmup { group.settings.warmup } else { p.spec.pairs };
+            generation.warmup = warmup;
+            generation.pair = Some(PairTag { name: p.spec.name.clone(), index, side: side.into() });
+            let record = h.generate(generation, prompt, endpoint)?;
+            failures += u32::from(!record.ok);
+            Ok(failures <= group.settings.max_failures)
+        };
+        let mut healthy = true;
+        for ((group, (endpoint, _)), side) in sides.iter().zip(["a", "b"]) {
+            for i in 0..group.settings.warmup {
+                healthy &= run(group, endpoint, i, true, side)?;
+            }
+        }
+        for index in 0..p.spec.pairs {
+            let order = if index % 2 == 0 { [0, 1] } else { [1, 0] };
+            for side in order {
+                let (group, (endpoint, _)) = &sides[side];
+                healthy = healthy && run(group, endpoint, index, false, ["a", "b"][side])?;
+            }
+            if !healthy {
+                h.abandon(&id, &[category.name], "too many failed generations (max_failures)")?;
+                break;
+            }
+        }
+    }
+    h.release_models(&[&p.a.name, &p.b.name])
+}
