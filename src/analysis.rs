@@ -52,10 +52,6 @@ pub const METRICS: [MetricDef; 8] = [
     MetricDef { name: "itl_p99_s", unit: "s", get: |m| m.itl_p99_s, mean: MeanKind::Geometric, better: Better::Lower },
 ];
 
-pub fn metric(name: &str) -> Option<&'static MetricDef> {
-    METRICS.iter().find(|m| m.name == name)
-}
-
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MetricStats {
     /// Samples where the metric was measurable.

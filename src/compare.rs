@@ -204,32 +204,6 @@ pub fn noise_threshold() -> anyhow::Result<f64> {
     }
 }
 
-/// A plain-text verdict table, regressions first.
-pub fn table(rows: &[Comparison]) -> String {
-    let mut out = format!("{:<13} {:<34} {:<12} {:>30} {:>8} {:>8} {:>7} {:>7} {:>6}\n", "verdict", "benchmark", "metric", "change [95 % CI]", "Holm p", "MW p", "δ", "n", "runs");
-    for r in rows {
-        out.push_str(&format!(
-            "{:<13} {:<34} {:<12} {:>30} {:>8.4} {:>8} {:>7} {:>7} {:>6}\n",
-            crate::util::serde_name(r.verdict),
-            format!("{}/{}", r.group, r.category),
-            r.metric,
-            r.change_text(),
-            r.holm_p,
-            r.mann_whitney_p.map_or("–".into(), |p| format!("{p:.4}")),
-            r.cliffs_delta.map_or("–".into(), |d| format!("{d:+.2}")),
-            format!("{}/{}", r.n_baseline, r.n_candidate),
-            format!("{}/{}", r.baseline_runs, r.candidate_runs),
-        ));
-    }
-    if rows.iter().any(|r| r.method == Method::WithinRun) {
-        out.push_str(
-            "note: with one baseline run the intervals cover sample noise within runs, not drift between runs; \
-             save more runs under the same baseline name (repeat --save-baseline) to include it.\n",
-        );
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -540,7 +540,7 @@ fn check_load_settings(s: &RunSettings) -> Result<()> {
     if let Some(v) = s.fidelity_tokens.filter(|&v| v == 0 || v > 4096) {
         bail!("fidelity_tokens = {v}: must be from 1 to 4096");
     }
-    if let Some(v) = s.fidelity_top_k.filter(|&v| v < 2 || v > 100) {
+    if let Some(v) = s.fidelity_top_k.filter(|v| !(2..=100).contains(v)) {
         bail!("fidelity_top_k = {v}: must be from 2 to 100");
     }
     if let Some(mix) = s.load_mix.as_ref().filter(|m| m.is_empty() || m.contains(&0)) {
@@ -698,9 +698,9 @@ mod tests {
     fn bad_configs_name_file_entry_and_problem() {
         let ep = r#"endpoint = { url = "http://localhost:1234/v1", kind = "lmstudio" }"#;
         let cases = [
-            (format!("[models.m]\nendpoint = {{ url = \"http://x:1\", kind = \"tgi\" }}\n[models.m.quants.a]\nmodel_id = \"a\""), "unknown variant `tgi`"),
+            ("[models.m]\nendpoint = { url = \"http://x:1\", kind = \"tgi\" }\n[models.m.quants.a]\nmodel_id = \"a\"".to_string(), "unknown variant `tgi`"),
             (format!("[models.m]\n{ep}\n[models.m.quants.a]\n"), "models.m.quants.a: `model_id`"),
-            (format!("[models.m]\nendpoint = {{ url = \"localhost:1234\", kind = \"openai\" }}\n[models.m.quants.a]\nmodel_id = \"a\""), "models.m.quants.a: endpoint url"),
+            ("[models.m]\nendpoint = { url = \"localhost:1234\", kind = \"openai\" }\n[models.m.quants.a]\nmodel_id = \"a\"".to_string(), "models.m.quants.a: endpoint url"),
             (format!("[models.m]\n{ep}\nrun = {{ samples = \"ten\" }}\n[models.m.quants.a]\nmodel_id = \"a\""), "invalid type: string \"ten\""),
             (format!("[models.m]\n{ep}\nrun = {{ samples = 5 }}\n[models.m.quants.a]\nmodel_id = \"a\""), "models.m.run: samples = 5"),
             (format!("[models.m]\n{ep}\nrun = {{ total_timeout_s = 1e20 }}\n[models.m.quants.a]\nmodel_id = \"a\""), "total_timeout_s = 100000000000000000000"),

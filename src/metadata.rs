@@ -30,9 +30,11 @@ pub struct GitInfo {
     pub dirty: bool,
 }
 
-/// One group's server as the run used it; what was not measured or not said stays absent.
+/// One group's server as the run used it; what was not measured or not said stays absent (and
+/// what an older run did not write reads as absent).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct GroupRun {
+#[serde(default)]
+pub struct GroupServer {
     pub name: String,
     pub base_url: String,
     pub model_id: String,
@@ -95,12 +97,80 @@ pub struct Metadata {
     pub reference: Option<Manifest>,
     /// The MLX reference install, when an MLX reference group ran.
     pub reference_mlx: Option<MlxManifest>,
-    pub groups: Vec<GroupRun>,
+    pub groups: Vec<GroupServer>,
+}
+
+/// `metadata.json` as the reports read it back: the fields they use, typed. What a run did not
+/// write (an older build, a run killed early) is absent or empty; the status stays text, so that
+/// a status this build does not know still shows.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct RecordedMetadata {
+    pub status: Option<String>,
+    pub error: Option<String>,
+    pub started_at: Option<String>,
+    pub ended_at: Option<String>,
+    pub command: Vec<String>,
+    pub filter: Option<String>,
+    pub git: Option<GitInfo>,
+    pub config_path: Option<PathBuf>,
+    pub machine: RecordedMachine,
+    pub config: Vec<RecordedGroup>,
+    pub groups: Vec<GroupServer>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct RecordedMachine {
+    pub cpu_model: Option<String>,
+}
+
+/// A configured group as `metadata.json` lists it: its name and where it was served.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct RecordedGroup {
+    pub name: String,
+    pub target: RecordedTarget,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct RecordedTarget {
+    /// The reference backend (`llama-server`, `mlx-lm`) or, for an external endpoint, its kind.
+    pub backend: Option<String>,
+    pub kind: Option<String>,
+}
+
+impl RecordedMetadata {
+    /// Reads the document; no document (`null`) reads as empty.
+    pub fn from_json(value: &serde_json::Value) -> serde_json::Result<RecordedMetadata> {
+        if value.is_null() {
+            return Ok(RecordedMetadata::default());
+        }
+        serde_json::from_value(value.clone())
+    }
+
+    /// The status, or `unknown` when the run wrote none.
+    pub fn status(&self) -> &str {
+        self.status.as_deref().unwrap_or("unknown")
+    }
+
+    /// What the run's metadata says about a group's server (the first, when it was restarted
+    /// with more slots for load benchmarks: the one its prompt categories ran on).
+    pub fn group_run(&self, group: &str) -> Option<&GroupServer> {
+        self.groups.iter().find(|g| g.name == group)
+    }
+
+    /// The backend serving a group, from the run's resolved config.
+    pub fn backend(&self, group: &str) -> Option<&str> {
+        let target = &self.config.iter().find(|g| g.name == group)?.target;
+        target.backend.as_deref().or(target.kind.as_deref())
+    }
 }
 
 /// One line of the closing note per group: load time, memory as measured, and what the server
 /// said it runs. Anything not measured is said to be so.
-pub fn server_line(g: &GroupRun) -> String {
+pub fn server_line(g: &GroupServer) -> String {
     const GB: f64 = 1e9;
     let server = g.load_time_server_s.map_or(String::new(), |s| format!(" (server says {s:.2} s)"));
     let load = g.load_time_s.map_or("load time not measured".into(), |s| format!("load {s:.2} s{server}"));

@@ -72,20 +72,3 @@ pub fn analyze(name: &str, a: &str, b: &str, records: &[GenerationRecord]) -> Ve
     out
 }
 
-/// A plain-text table of paired results.
-pub fn table(rows: &[PairedComparison]) -> String {
-    let mut out = format!("{:<28} {:<14} {:<12} {:>26} {:>8} {:>10} {:>6}\n", "paired (B / A)", "category", "metric", "ratio [95 % CI]", "t p", "Wilcoxon p", "pairs");
-    for r in rows {
-        out.push_str(&format!(
-            "{:<28} {:<14} {:<12} {:>26} {:>8.4} {:>10} {:>6}\n",
-            format!("{} / {}", r.b, r.a),
-            r.category,
-            r.metric,
-            format!("{:.3} [{:.3}, {:.3}]", r.ratio, r.interval.lower, r.interval.upper),
-            r.t_p,
-            r.wilcoxon_p.map_or("–".into(), |p| format!("{p:.4}")),
-            r.n_pairs
-        ));
-    }
-    out
-}

@@ -18,8 +18,6 @@ use crate::stats::{self, QuantileEstimate};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-/// The file in the run directory holding [`PrefillReport`].
-pub const REPORT_FILE: &str = "prefill.json";
 /// Default target prompt sizes, tokens: about 1k, 8k and 32k.
 pub const DEFAULT_SIZES: [u32; 3] = [1000, 8000, 32000];
 /// Default measured samples per size and cache state.
@@ -144,29 +142,6 @@ pub fn report(run: &str, records: &[GenerationRecord], skipped: &[Skipped]) -> O
         });
     }
     (!rows.is_empty() || !skipped.is_empty()).then(|| PrefillReport { schema: PREFILL_SCHEMA, run: run.into(), rows, skipped: skipped.to_vec() })
-}
-
-/// A plain-text table: prefill rate and TTFT against context length.
-pub fn table(report: &PrefillReport) -> String {
-    let fmt = |v: Option<f64>, digits: usize| v.map_or("–".into(), |v| format!("{v:.digits$}"));
-    let mut out = format!("{:<16} {:>7} {:>5} {:>7} {:>14} {:>12} {:>14}  {}\n", "group", "target", "cache", "ok/req", "prompt tokens", "TTFT p50 s", "prefill tok/s", "cache verified");
-    for r in &report.rows {
-        out.push_str(&format!(
-            "{:<16} {:>7} {:>5} {:>7} {:>14} {:>12} {:>14}  {}\n",
-            r.group,
-            r.target_tokens,
-            crate::util::serde_name(r.cache),
-            format!("{}/{}", r.ok, r.requests),
-            fmt(r.prompt_tokens_p50, 0),
-            fmt(r.ttft_s.map(|q| q.point), 3),
-            fmt(r.prefill_rate.map(|q| q.point), 0),
-            format!("{}/{} ({} cached)", r.cache_verified, r.cache_reported, fmt(r.cached_tokens_p50, 0)),
-        ));
-    }
-    for s in &report.skipped {
-        out.push_str(&format!("{:<16} {:>7} skipped: {}\n", s.group, s.target_tokens, s.reason));
-    }
-    out
 }
 
 #[cfg(test)]

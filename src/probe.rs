@@ -26,7 +26,7 @@ pub enum Support {
 }
 
 #[derive(Clone, Debug)]
-pub struct Check {
+pub struct FeatureCheck {
     pub name: &'static str,
     pub support: Support,
 }
@@ -38,7 +38,7 @@ pub struct ProbeReport {
     /// How the kind was chosen: given, or what answered.
     pub kind_reason: String,
     pub model_id: String,
-    pub checks: Vec<Check>,
+    pub checks: Vec<FeatureCheck>,
 }
 
 impl ProbeReport {
@@ -97,7 +97,7 @@ pub async fn probe(http: &reqwest::Client, url: &str, kind: Option<ServerKind>, 
 
     let mut checks = Vec::new();
     let plain = raw_stream(http, &base_url, &model_id, json!({})).await;
-    checks.push(Check {
+    checks.push(FeatureCheck {
         name: "usage in streams",
         support: match &plain {
             Ok(body) if body.contains("\"usage\":{") => Support::Yes("stream_options.include_usage is honoured: counts come from the server".into()),
@@ -105,9 +105,9 @@ pub async fn probe(http: &reqwest::Client, url: &str, kind: Option<ServerKind>, 
             Err(e) => Support::Unknown(format!("{e:#}")),
         },
     });
-    checks.push(Check { name: "reasoning field", support: reasoning_field(http, &base_url, &model_id).await });
+    checks.push(FeatureCheck { name: "reasoning field", support: reasoning_field(http, &base_url, &model_id).await });
     let timed = client::generate(http, &endpoint(DialectOptions::default()), &request(&short_prompt(), 8), &limits()).await;
-    checks.push(Check {
+    checks.push(FeatureCheck {
         name: "server timings",
         support: match (&timed.error, endpoint(DialectOptions::default()).dialect.server_report(&timed)) {
             (None, Some(report)) => Support::Yes(format!("{} (cross-checked per generation)", report.source)),
@@ -118,7 +118,7 @@ pub async fn probe(http: &reqwest::Client, url: &str, kind: Option<ServerKind>, 
     let fixed = endpoint(DialectOptions { fixed_length: true, ..DialectOptions::default() });
     let forced = client::generate(http, &fixed, &request(&short_prompt(), FIXED_LENGTH_TOKENS), &limits()).await;
     let produced = forced.usage.as_ref().and_then(|u| u.completion_tokens).or(forced.timings.as_ref().and_then(|t| t.predicted_n));
-    checks.push(Check {
+    checks.push(FeatureCheck {
         name: "fixed-length decoding",
         support: match (&forced.error, produced) {
             (Some(e), _) => Support::Unknown(format!("the request failed: {e}")),
@@ -128,7 +128,7 @@ pub async fn probe(http: &reqwest::Client, url: &str, kind: Option<ServerKind>, 
             (None, None) => Support::Unknown("the server reported no count".into()),
         },
     });
-    checks.push(Check {
+    checks.push(FeatureCheck {
         name: "logprobs",
         support: match raw_stream(http, &base_url, &model_id, json!({"logprobs": true, "top_logprobs": 1})).await {
             Ok(body) if body.contains("\"logprobs\":{") => Support::Yes("streamed per token".into()),

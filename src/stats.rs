@@ -203,7 +203,7 @@ pub fn tukey_outliers(x: &[f64]) -> TukeyCounts {
 }
 
 /// Linear-interpolation quantile of sorted, non-empty data (Hyndman–Fan type 7, criterion's).
-fn quantile_type7(sorted: &[f64], p: f64) -> f64 {
+pub fn quantile_type7(sorted: &[f64], p: f64) -> f64 {
     let rank = p * (sorted.len() - 1) as f64;
     let (lo, frac) = (rank.floor() as usize, rank.fract());
     match sorted.get(lo + 1) {
@@ -259,7 +259,7 @@ pub fn run_level_log_ratio(baseline_runs: &[f64], candidate: f64, min_run_varian
     let (mb, vb, k) = moments(&logs(baseline_runs)?)?;
     let c = logs(&[candidate])?[0];
     let se = (vb.max(min_run_variance) * (1.0 + 1.0 / k)).sqrt();
-    if !(se > 0.0) {
+    if se.is_nan() || se <= 0.0 {
         return None;
     }
     log_ratio_test(c - mb, se, k - 1.0, level)

@@ -3,7 +3,7 @@
 //! (`summary.json`, `metadata.json`) written atomically: temp file, fsync, rename.
 
 use crate::record::GenerationRecord;
-use crate::util::{write_atomic, write_json_atomic, GENERATIONS_FILE};
+use crate::util::{write_atomic, write_json_atomic};
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::fs::{File, OpenOptions};
@@ -24,9 +24,75 @@ pub fn new_run_id() -> String {
     format!("{}-{:05}", chrono::Utc::now().format("%Y-%m-%dT%H-%M-%S%.3fZ"), std::process::id() % 100_000)
 }
 
+/// A run directory (or a baseline's), one accessor per file it may hold.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunDir {
+    path: PathBuf,
+}
+
+impl RunDir {
+    pub fn new(path: impl Into<PathBuf>) -> RunDir {
+        RunDir { path: path.into() }
+    }
+
+    /// The directory itself; its name is the run id.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Every generation, one JSON record per line, appended as the run goes.
+    pub fn generations(&self) -> PathBuf {
+        self.path.join("generations.jsonl")
+    }
+
+    pub fn metadata(&self) -> PathBuf {
+        self.path.join("metadata.json")
+    }
+
+    pub fn summary(&self) -> PathBuf {
+        self.path.join("summary.json")
+    }
+
+    /// Verdicts against a baseline.
+    pub fn comparison(&self) -> PathBuf {
+        self.path.join("comparison.json")
+    }
+
+    pub fn paired(&self) -> PathBuf {
+        self.path.join("paired.json")
+    }
+
+    /// Load benchmark results per level (concurrency and open loop).
+    pub fn load(&self) -> PathBuf {
+        self.path.join("concurrency.json")
+    }
+
+    pub fn prefill(&self) -> PathBuf {
+        self.path.join("prefill.json")
+    }
+
+    pub fn fidelity(&self) -> PathBuf {
+        self.path.join("fidelity.json")
+    }
+
+    /// The run's HTML report.
+    pub fn page(&self) -> PathBuf {
+        self.path.join("index.html")
+    }
+
+    /// The log of a server the suite started for `group`.
+    pub fn server_log(&self, group: &str) -> PathBuf {
+        self.path.join(format!("server-{}.log", group.replace('/', "_")))
+    }
+
+    /// Whether this is a run directory (or baseline) at all: it has records.
+    pub fn has_records(&self) -> bool {
+        self.generations().is_file()
+    }
+}
+
 pub struct RunStore {
-    /// The run directory; its name is the run id.
-    pub dir: PathBuf,
+    pub dir: RunDir,
     generations: File,
 }
 
@@ -46,13 +112,14 @@ impl RunStore {
                 Err(e) => return Err(e).with_context(|| format!("creating the run directory {}", dir.display())),
             }
         }
-        let path = dir.join(GENERATIONS_FILE);
+        let dir = RunDir::new(dir);
+        let path = dir.generations();
         let generations = OpenOptions::new().create(true).append(true).open(&path).with_context(|| format!("opening {}", path.display()))?;
         Ok(RunStore { dir, generations })
     }
 
     pub fn run_id(&self) -> String {
-        self.dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+        self.dir.path().file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
     }
 
     /// Appends one record as one line, written with a single call and synced to disk.
@@ -62,23 +129,24 @@ impl RunStore {
         self.generations
             .write_all(&line)
             .and_then(|()| self.generations.sync_data())
-            .with_context(|| format!("writing {}", self.dir.join(GENERATIONS_FILE).display()))
+            .with_context(|| format!("writing {}", self.dir.generations().display()))
     }
 
-    pub fn write(&self, name: &str, value: &impl Serialize) -> Result<()> {
-        write_json_atomic(&self.dir.join(name), value)
+    /// Writes one of the run's JSON documents (a path from [`RunDir`]) atomically.
+    pub fn write(&self, path: &Path, value: &impl Serialize) -> Result<()> {
+        write_json_atomic(path, value)
     }
 }
 
 /// Where quantbench keeps baseline NAME: `<reports root>/baselines/NAME/`.
-pub fn baseline_dir(root: &Path, name: &str) -> PathBuf {
-    root.join("baselines").join(name)
+pub fn baseline_dir(root: &Path, name: &str) -> RunDir {
+    RunDir::new(root.join("baselines").join(name))
 }
 
 /// The records of baseline NAME, with a message that says how to make one when it is missing.
 pub fn load_baseline(root: &Path, name: &str) -> Result<Vec<GenerationRecord>> {
     let dir = baseline_dir(root, name);
-    let path = dir.join(GENERATIONS_FILE);
+    let path = dir.generations();
     if !path.is_file() {
         anyhow::bail!("baseline {name:?} not found ({} does not exist); save one first with `cargo bench --bench llm -- <filter> --save-baseline {name}`", path.display());
     }
@@ -94,8 +162,8 @@ pub const BASELINE_RUNS: usize = 5;
 /// atomically. Returns the directory and, per benchmark saved, how many runs it now holds.
 pub fn save_baseline(root: &Path, name: &str, records: &[GenerationRecord]) -> Result<(PathBuf, usize)> {
     let dir = baseline_dir(root, name);
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let path = dir.join(GENERATIONS_FILE);
+    std::fs::create_dir_all(dir.path()).with_context(|| format!("creating {}", dir.path().display()))?;
+    let path = dir.generations();
     let mut kept = if path.is_file() { read_records(&path)? } else { Vec::new() };
     kept.extend(records.iter().filter(|r| !r.warmup && r.is_ordinary()).cloned());
     // Per benchmark, the distinct runs (run ids sort by start time), newest last.
@@ -117,7 +185,7 @@ pub fn save_baseline(root: &Path, name: &str, records: &[GenerationRecord]) -> R
         bytes.push(b'\n');
     }
     write_atomic(&path, &bytes)?;
-    Ok((dir, most_runs))
+    Ok((dir.path().to_owned(), most_runs))
 }
 
 /// Reads a `generations.jsonl`, naming the line of any bad record. A last line without its
@@ -150,7 +218,7 @@ mod tests {
     #[test]
     fn a_full_disk_is_a_clear_error() {
         // /dev/full answers every write with ENOSPC, as a full disk does.
-        let mut store = RunStore { dir: PathBuf::from("/tmp/full-disk-run"), generations: OpenOptions::new().append(true).open("/dev/full").unwrap() };
+        let mut store = RunStore { dir: RunDir::new("/tmp/full-disk-run"), generations: OpenOptions::new().append(true).open("/dev/full").unwrap() };
         let err = format!("{:#}", store.append(&record()).unwrap_err());
         assert!(err.contains("writing /tmp/full-disk-run/generations.jsonl") && err.contains("No space left on device"), "{err}");
     }
@@ -158,7 +226,7 @@ mod tests {
     #[test]
     fn a_torn_last_line_is_skipped() {
         let tmp = tempfile::tempdir().unwrap();
-        let path = tmp.path().join(GENERATIONS_FILE);
+        let path = tmp.path().join("generations.jsonl");
         let line = serde_json::to_string(&record()).unwrap();
         std::fs::write(&path, format!("{line}\n{}", &line[..40])).unwrap();
         assert_eq!(read_records(&path).unwrap().len(), 1);

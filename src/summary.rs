@@ -58,7 +58,8 @@ pub struct QualitySummary {
     pub pass_rate: Option<crate::stats::Estimate>,
 }
 
-fn quality(ok: &[&GenerationRecord]) -> Option<QualitySummary> {
+/// The checked answers among `ok` (successful generations); None when none was checked.
+pub fn quality(ok: &[&GenerationRecord]) -> Option<QualitySummary> {
     let scores: Vec<&crate::quality::Score> = ok.iter().filter_map(|r| r.quality.as_ref()).collect();
     if scores.is_empty() {
         return None;
@@ -140,25 +141,3 @@ fn benchmark<'a>(group: &str, category: &str, records: impl Iterator<Item = &'a 
     }
 }
 
-/// A plain-text table of medians per benchmark, with count sources, flags and early stops.
-pub fn table(summary: &Summary) -> String {
-    let mut out = format!("{:<34} {:>9} {:>13} {:>10} {:>9}  counts\n", "benchmark", "ok/runs", "decode tok/s", "TTFT ms", "E2E s");
-    for b in &summary.benchmarks {
-        let median = |name: &str| b.metrics.get(name).and_then(|m| m.median.as_ref()).map(|q| q.point);
-        let fmt = |v: Option<f64>, scale: f64, digits: usize| v.map_or("–".into(), |v| format!("{:.*}", digits, v * scale));
-        let mut notes: Vec<String> = b.completion_sources.iter().chain(&b.flags).map(|(k, v)| format!("{k}×{v}")).collect();
-        if let Some(reason) = &b.abandoned {
-            notes.push(format!("STOPPED: {reason}"));
-        }
-        out.push_str(&format!(
-            "{:<34} {:>9} {:>13} {:>10} {:>9}  {}\n",
-            format!("{}/{}", b.group, b.category),
-            format!("{}/{}", b.ok, b.attempted),
-            fmt(median("decode_rate"), 1.0, 1),
-            fmt(median("ttft_s"), 1e3, 1),
-            fmt(median("e2e_s"), 1.0, 2),
-            notes.join(" ")
-        ));
-    }
-    out
-}

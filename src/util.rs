@@ -7,9 +7,6 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
-/// The records of a run (or of a baseline), one JSON line per generation.
-pub const GENERATIONS_FILE: &str = "generations.jsonl";
-
 /// Lowercase ASCII letters, digits, `_`, `-`, `.`: safe in file names, URLs and filters.
 pub fn is_valid_name(name: &str) -> bool {
     !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-.".contains(&b))

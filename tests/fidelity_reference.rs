@@ -44,7 +44,7 @@ fn quants_diverge_from_f16_in_the_order_of_their_precision_and_unchanged_servers
     // The filter names only the fidelity passes; the reference runs first though it is listed last.
     let first = run_suite(dir.path(), &config, "fidelity --save-baseline fidelity-test").unwrap();
     let report = fidelity(first.run_dir.as_ref().unwrap());
-    print!("{}", quantbench::fidelity::table(&report));
+    print!("{}", quantbench::report::console::fidelity(&report));
     assert_eq!(report.groups[0].group, "smollm2/f16", "the reference runs before the groups compared with it");
     assert_eq!(report.groups.len(), 4);
     for g in &report.groups {
@@ -66,7 +66,7 @@ fn quants_diverge_from_f16_in_the_order_of_their_precision_and_unchanged_servers
     let verdicts = second.comparisons.expect("compared with the baseline");
     let fidelity_rows: Vec<_> = verdicts.iter().filter(|c| c.category == "fidelity").collect();
     assert_eq!(fidelity_rows.len(), 6, "top-1 agreement and KL of the three quants: {verdicts:?}");
-    print!("{}", quantbench::compare::table(&verdicts));
+    print!("{}", quantbench::report::console::verdicts(&verdicts));
     assert!(fidelity_rows.iter().all(|c| !matches!(c.verdict, Verdict::Regressed | Verdict::Improved)), "{fidelity_rows:?}");
     let again = fidelity(second.run_dir.as_ref().unwrap());
     assert!((kl(&again, "smollm2/q2_k") - q2).abs() <= 0.05 * q2, "the KL of q2_k repeats");

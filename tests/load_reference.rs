@@ -56,7 +56,7 @@ fn four_slots_serve_four_streams_with_complete_records() {
     }
     let report = analysis::report("test", &records).unwrap();
     let levels = &report.benchmarks[0].levels;
-    print!("{}", analysis::table(&report));
+    print!("{}", quantbench::report::console::load(&report));
     let (one, four) = (levels[0].aggregate_rate.expect("level 1 aggregate"), levels[1].aggregate_rate.expect("level 4 aggregate"));
     println!("llama-server, 4 slots: aggregate {one:.1} tok/s at 1 stream, {four:.1} tok/s at 4 streams ({:.2}×)", four / one);
 }

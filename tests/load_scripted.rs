@@ -176,7 +176,7 @@ fn closed_loop_levels_scale_and_are_fair_on_a_server_with_room_for_all() {
     }
     let efficiency = levels[1].scaling_efficiency.unwrap();
     assert!((efficiency - 1.0).abs() < 0.25, "efficiency {efficiency:.2}: the scripted server serves all streams at once");
-    let table = analysis::table(&report);
+    let table = quantbench::report::console::load(&report);
     assert!(table.contains("4 streams") && table.contains("class max_tokens=16"), "{table}");
 }
 

@@ -49,7 +49,7 @@ fn run_dir(root: &Path, name: &str) -> (PathBuf, Vec<GenerationRecord>, compare:
     let mut fidelity = quantbench::fidelity::read_report(&fixture("reference-matrix")).unwrap().unwrap();
     let unmeasured = quantbench::fidelity::pass::unavailable("smollm2/mlx-4bit", "smollm2/f16", quantbench::fidelity::pass::PassSettings { tokens: 32, top_k: 20, timeout: std::time::Duration::from_secs(1) }, HOSTILE.into());
     fidelity.groups.push(unmeasured);
-    write_json_atomic(&dir.join(quantbench::fidelity::REPORT_FILE), &fidelity).unwrap();
+    write_json_atomic(&quantbench::store::RunDir::new(&dir).fidelity(), &fidelity).unwrap();
     (dir, records, doc)
 }
 

@@ -21,7 +21,7 @@ fn one_thread_instead_of_two_regresses_every_category() {
     assert!(rows.iter().filter(|r| r.metric == "ttft_s").all(|r| r.verdict == Verdict::Regressed));
     // Regressions come first in the table, which ends with the one-run caution.
     assert_eq!(rows[0].verdict, Verdict::Regressed);
-    let table = compare::table(&rows);
+    let table = quantbench::report::console::verdicts(&rows);
     assert!(table.starts_with("verdict") && table.contains("regressed") && table.contains("not drift between runs"), "{table}");
 }
 

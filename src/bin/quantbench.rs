@@ -1,5 +1,6 @@
 //! Helper commands around the benchmark suite (the benchmarks themselves run under `cargo bench`).
 
+use quantbench::store::RunDir;
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: quantbench <command>
@@ -65,17 +66,17 @@ fn main() -> ExitCode {
 /// benchmarks (early stops, adaptive-sampling stops), which the records alone do not show.
 fn resummarize(dir: &std::path::Path) -> anyhow::Result<()> {
     use quantbench::summary::{BenchmarkNote, Summary};
-    let records = quantbench::store::read_records(&dir.join(quantbench::util::GENERATIONS_FILE))?;
+    let records = quantbench::store::read_records(&RunDir::new(dir).generations())?;
     let run = records.first().map(|r| r.run.clone()).unwrap_or_default();
-    let previous: Option<Summary> = std::fs::read_to_string(dir.join("summary.json")).ok().and_then(|t| serde_json::from_str(&t).ok());
+    let previous: Option<Summary> = std::fs::read_to_string(RunDir::new(dir).summary()).ok().and_then(|t| serde_json::from_str(&t).ok());
     let notes: Vec<BenchmarkNote> = previous
         .iter()
         .flat_map(|s| &s.benchmarks)
         .map(|b| BenchmarkNote { group: b.group.clone(), category: b.category.clone(), abandoned: b.abandoned.clone(), sampling_stop: b.sampling_stop.clone() })
         .collect();
     let summary = quantbench::summary::summarize(&run, &records, &notes);
-    quantbench::util::write_json_atomic(&dir.join("summary.json"), &summary)?;
-    println!("{}", dir.join("summary.json").display());
+    quantbench::util::write_json_atomic(&RunDir::new(dir).summary(), &summary)?;
+    println!("{}", RunDir::new(dir).summary().display());
     Ok(())
 }
 
@@ -112,14 +113,14 @@ fn compare(old: &str, new: &str) -> anyhow::Result<bool> {
     if rows.is_empty() {
         anyhow::bail!("the two have no benchmark in common with enough successful samples (n ≥ 2 each)");
     }
-    print!("{}", quantbench::compare::table(&rows));
+    print!("{}", quantbench::report::console::verdicts(&rows));
     Ok(rows.iter().any(|r| r.verdict == quantbench::compare::Verdict::Regressed))
 }
 
 /// Fidelity results of a run directory, or of a baseline by name (none if it has none).
 fn fidelity_of(what: &str) -> anyhow::Result<Vec<quantbench::fidelity::GroupFidelity>> {
     let dir = std::path::Path::new(what);
-    if dir.join(quantbench::util::GENERATIONS_FILE).is_file() {
+    if RunDir::new(dir).has_records() {
         return quantbench::fidelity::read_report(dir).map(|r| r.map(|r| r.groups).unwrap_or_default());
     }
     quantbench::fidelity::load_baseline(&quantbench::store::reports_root(), what)
@@ -128,8 +129,8 @@ fn fidelity_of(what: &str) -> anyhow::Result<Vec<quantbench::fidelity::GroupFide
 /// Records of a run directory, or of a baseline by name.
 fn records_of(what: &str) -> anyhow::Result<Vec<quantbench::record::GenerationRecord>> {
     let dir = std::path::Path::new(what);
-    if dir.join(quantbench::util::GENERATIONS_FILE).is_file() {
-        return quantbench::store::read_records(&dir.join(quantbench::util::GENERATIONS_FILE));
+    if RunDir::new(dir).has_records() {
+        return quantbench::store::read_records(&RunDir::new(dir).generations());
     }
     quantbench::store::load_baseline(&quantbench::store::reports_root(), what)
 }

@@ -24,8 +24,6 @@ use anyhow::{bail, Context, Result};
 use divergence::Position;
 use serde::{Deserialize, Serialize};
 
-/// The run directory's fidelity results.
-pub const REPORT_FILE: &str = "fidelity.json";
 pub const SCHEMA: u32 = 1;
 /// Benchmark name of the pass, as filters match it: `model/quant/fidelity`.
 pub const BENCHMARK: &str = "fidelity";
@@ -219,7 +217,7 @@ pub fn summarize(prompts: &[PromptFidelity]) -> Option<FidelitySummary> {
 
 /// A run directory's `fidelity.json`; None when the run has none.
 pub fn read_report(run_dir: &std::path::Path) -> Result<Option<FidelityReport>> {
-    let path = run_dir.join(REPORT_FILE);
+    let path = crate::store::RunDir::new(run_dir).fidelity();
     if !path.is_file() {
         return Ok(None);
     }
@@ -235,12 +233,12 @@ pub fn save_baseline(root: &std::path::Path, name: &str, groups: &[GroupFidelity
     let mut kept = load_baseline(root, name)?;
     kept.retain(|k| !groups.iter().any(|g| g.group == k.group));
     kept.extend(groups.iter().cloned());
-    crate::util::write_json_atomic(&crate::store::baseline_dir(root, name).join(REPORT_FILE), &kept)
+    crate::util::write_json_atomic(&crate::store::baseline_dir(root, name).fidelity(), &kept)
 }
 
 /// The fidelity results of baseline NAME; none if it has none.
 pub fn load_baseline(root: &std::path::Path, name: &str) -> Result<Vec<GroupFidelity>> {
-    let path = crate::store::baseline_dir(root, name).join(REPORT_FILE);
+    let path = crate::store::baseline_dir(root, name).fidelity();
     if !path.is_file() {
         return Ok(Vec::new());
     }
@@ -254,28 +252,6 @@ pub fn estimate_text(e: &Estimate, decimals: usize) -> String {
         Some(i) => format!("{:.d$} [{:.d$}, {:.d$}]", e.point, i.lower, i.upper, d = decimals),
         None => format!("{:.d$}", e.point, d = decimals),
     }
-}
-
-/// A plain-text table of a run's fidelity results.
-pub fn table(report: &FidelityReport) -> String {
-    let mut out = format!("{:<26} {:<22} {:>8} {:>16} {:>10} {:>24} {:>26}\n", "group", "reference", "prompts", "greedy match", "1st div.", "top-1 agreement [95 % CI]", "KL, nats [95 % CI]");
-    for g in &report.groups {
-        let reference = if g.reference == g.group { "(itself: noise floor)".to_owned() } else { g.reference.clone() };
-        match (&g.summary, &g.unavailable) {
-            (Some(s), _) => out.push_str(&format!(
-                "{:<26} {:<22} {:>8} {:>16} {:>10.1} {:>24} {:>26}\n",
-                g.group,
-                reference,
-                s.prompts,
-                format!("{}/{}", s.greedy_matches, s.prompts),
-                s.mean_first_divergence,
-                estimate_text(&s.top1_agreement, 3),
-                estimate_text(&s.kl, 4),
-            )),
-            (None, reason) => out.push_str(&format!("{:<26} {:<22} not measured: {}\n", g.group, reference, reason.as_deref().unwrap_or("no prompt could be measured"))),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -97,7 +97,7 @@ mod tests {
     fn a_drop_in_agreement_and_a_rise_in_divergence_are_regressions() {
         let base = group("m/q4", &[(0.95, 0.010), (0.90, 0.020), (0.97, 0.012), (0.92, 0.015), (0.94, 0.011), (0.91, 0.018)]);
         let worse = group("m/q4", &[(0.80, 0.030), (0.74, 0.050), (0.82, 0.029), (0.78, 0.041), (0.80, 0.027), (0.75, 0.049)]);
-        let rows = decide(rows(&[base.clone()], &[worse]), 0.05);
+        let rows = decide(rows(std::slice::from_ref(&base), &[worse]), 0.05);
         assert_eq!(rows.len(), 2);
         assert!(rows.iter().all(|r| r.verdict == Verdict::Regressed && r.method == Method::PairedPrompts && r.category == "fidelity"), "{rows:?}");
         let same = decide(rows_of(&base, &base), 0.05);

@@ -1,9 +1,9 @@
 //! A load level's records → throughput, latency percentiles, fairness and per-class results.
 //!
-//! Everything is computed from the records alone (their [`ConcurrencyTag`]s and timestamps), so
+//! Everything is computed from the records alone (their [`LoadTag`]s and timestamps), so
 //! `concurrency.json` can be rebuilt from `generations.jsonl` at any time.
 
-use super::{ConcurrencyTag, LoadKind};
+use super::{LoadTag, LoadKind};
 use crate::analysis::LEVEL;
 use crate::record::GenerationRecord;
 use crate::stats::{self, QuantileEstimate};
@@ -123,7 +123,7 @@ const OPEN_WINDOW: &str = "from the first to the last scheduled arrival (arrival
 /// The load results of `records`; None when they hold no load generations.
 pub fn report(run: &str, records: &[GenerationRecord]) -> Option<LoadReport> {
     let mut benchmarks: Vec<LoadResult> = Vec::new();
-    let tagged: Vec<(&GenerationRecord, &ConcurrencyTag)> = records.iter().filter(|r| !r.warmup).filter_map(|r| Some((r, r.concurrency.as_ref()?))).collect();
+    let tagged: Vec<(&GenerationRecord, &LoadTag)> = records.iter().filter(|r| !r.warmup).filter_map(|r| Some((r, r.concurrency.as_ref()?))).collect();
     for (r, tag) in &tagged {
         if !benchmarks.iter().any(|b| b.group == r.group && b.benchmark == tag.benchmark) {
             let window_definition = match tag.benchmark {
@@ -138,7 +138,7 @@ pub fn report(run: &str, records: &[GenerationRecord]) -> Option<LoadReport> {
         return None;
     }
     for b in &mut benchmarks {
-        let mine: Vec<&(&GenerationRecord, &ConcurrencyTag)> = tagged.iter().filter(|(r, t)| r.group == b.group && t.benchmark == b.benchmark).collect();
+        let mine: Vec<&(&GenerationRecord, &LoadTag)> = tagged.iter().filter(|(r, t)| r.group == b.group && t.benchmark == b.benchmark).collect();
         let mut keys: Vec<(Option<u32>, Option<f64>)> = Vec::new();
         for (_, t) in &mine {
             if !keys.contains(&(t.level, t.rate_per_s)) {
@@ -146,7 +146,7 @@ pub fn report(run: &str, records: &[GenerationRecord]) -> Option<LoadReport> {
             }
         }
         for (level, rate) in keys {
-            let at: Vec<(&GenerationRecord, &ConcurrencyTag)> = mine.iter().filter(|(_, t)| t.level == level && t.rate_per_s == rate).map(|&&x| x).collect();
+            let at: Vec<(&GenerationRecord, &LoadTag)> = mine.iter().filter(|(_, t)| t.level == level && t.rate_per_s == rate).map(|&&x| x).collect();
             b.levels.push(level_result(level, rate, &at));
         }
         let base = b.levels.iter().find(|l| l.level == Some(1)).and_then(|l| l.aggregate_rate);
@@ -161,13 +161,13 @@ pub fn report(run: &str, records: &[GenerationRecord]) -> Option<LoadReport> {
 }
 
 /// Seconds from the level's start at which a request's client-side activity ended.
-fn ended_s(r: &GenerationRecord, t: &ConcurrencyTag) -> f64 {
+fn ended_s(r: &GenerationRecord, t: &LoadTag) -> f64 {
     let last = r.t.end_ns.or(r.t.last_token_ns).or(r.t.headers_ns).unwrap_or(0);
     (t.sent_ns + last) as f64 / 1e9
 }
 
-fn level_result(level: Option<u32>, rate_per_s: Option<f64>, at: &[(&GenerationRecord, &ConcurrencyTag)]) -> LevelResult {
-    let ok: Vec<&(&GenerationRecord, &ConcurrencyTag)> = at.iter().filter(|(r, _)| r.ok).collect();
+fn level_result(level: Option<u32>, rate_per_s: Option<f64>, at: &[(&GenerationRecord, &LoadTag)]) -> LevelResult {
+    let ok: Vec<&(&GenerationRecord, &LoadTag)> = at.iter().filter(|(r, _)| r.ok).collect();
     let mut failures = BTreeMap::new();
     for (r, _) in at.iter().filter(|(r, _)| !r.ok) {
         *failures.entry(r.error.clone().unwrap_or_else(|| "unknown".into())).or_insert(0) += 1;
@@ -189,17 +189,17 @@ fn level_result(level: Option<u32>, rate_per_s: Option<f64>, at: &[(&GenerationR
     let makespan_s = first_sent.zip(last_end).map(|(a, b)| b - a).filter(|s| *s > 0.0);
     let produced: Option<u64> = ok.iter().map(|(r, _)| r.tokens.completion).sum();
     let makespan_rate = makespan_s.zip(produced).filter(|_| !ok.is_empty()).map(|(s, n)| n as f64 / s);
-    let metric = |get: fn(&GenerationRecord) -> Option<f64>, set: &[&(&GenerationRecord, &ConcurrencyTag)]| Percentiles::of(&set.iter().filter_map(|(r, _)| get(r)).collect::<Vec<_>>());
+    let metric = |get: fn(&GenerationRecord) -> Option<f64>, set: &[&(&GenerationRecord, &LoadTag)]| Percentiles::of(&set.iter().filter_map(|(r, _)| get(r)).collect::<Vec<_>>());
     let decode: Vec<f64> = ok.iter().filter_map(|(r, _)| r.metrics.decode_rate).collect();
-    let all: Vec<&(&GenerationRecord, &ConcurrencyTag)> = at.iter().collect();
+    let all: Vec<&(&GenerationRecord, &LoadTag)> = at.iter().collect();
     let mut class_tokens: Vec<u32> = at.iter().map(|(_, t)| t.class_max_tokens).collect();
     class_tokens.sort_unstable();
     class_tokens.dedup();
     let classes = class_tokens
         .into_iter()
         .map(|max_tokens| {
-            let of_class: Vec<&(&GenerationRecord, &ConcurrencyTag)> = at.iter().filter(|(_, t)| t.class_max_tokens == max_tokens).collect();
-            let ok_class: Vec<&(&GenerationRecord, &ConcurrencyTag)> = of_class.iter().copied().filter(|(r, _)| r.ok).collect();
+            let of_class: Vec<&(&GenerationRecord, &LoadTag)> = at.iter().filter(|(_, t)| t.class_max_tokens == max_tokens).collect();
+            let ok_class: Vec<&(&GenerationRecord, &LoadTag)> = of_class.iter().copied().filter(|(r, _)| r.ok).collect();
             let completions: Vec<f64> = ok_class.iter().filter_map(|(r, _)| r.tokens.completion.map(|n| n as f64)).collect();
             ClassResult {
                 max_tokens,
@@ -239,7 +239,7 @@ fn level_result(level: Option<u32>, rate_per_s: Option<f64>, at: &[(&GenerationR
 }
 
 /// The steady-state window (see `CLOSED_WINDOW`, `OPEN_WINDOW`), or why there is none.
-fn steady_window(level: Option<u32>, at: &[(&GenerationRecord, &ConcurrencyTag)]) -> Result<(f64, f64), String> {
+fn steady_window(level: Option<u32>, at: &[(&GenerationRecord, &LoadTag)]) -> Result<(f64, f64), String> {
     let (start, end) = match level {
         Some(_) => {
             let mut streams: BTreeMap<u32, (f64, f64)> = BTreeMap::new();
@@ -263,7 +263,7 @@ fn steady_window(level: Option<u32>, at: &[(&GenerationRecord, &ConcurrencyTag)]
 
 /// A successful request's tokens generated within [start_s, end_s]: its completion count spread
 /// evenly over its token events, counting the events that arrived in the window.
-fn tokens_between(r: &GenerationRecord, t: &ConcurrencyTag, start_s: f64, end_s: f64) -> f64 {
+fn tokens_between(r: &GenerationRecord, t: &LoadTag, start_s: f64, end_s: f64) -> f64 {
     let (Some(n), Some(first_ns)) = (r.tokens.completion, r.t.first_token_ns) else { return 0.0 };
     let events = r.itl_us.len() + 1;
     let mut at_ns = t.sent_ns + first_ns;
@@ -281,61 +281,6 @@ pub fn jain(x: &[f64]) -> Option<f64> {
     let sum: f64 = x.iter().sum();
     let squares: f64 = x.iter().map(|v| v * v).sum();
     (squares > 0.0).then(|| sum * sum / (x.len() as f64 * squares))
-}
-
-/// A plain-text table: one row per level, then its mix classes.
-pub fn table(report: &LoadReport) -> String {
-    let fmt = |v: Option<f64>, scale: f64, digits: usize| v.map_or("–".into(), |v| format!("{:.*}", digits, v * scale));
-    let mut out = String::new();
-    for b in &report.benchmarks {
-        out.push_str(&format!("{}/{} (steady window: {})\n", b.group, b.benchmark.name(), b.window_definition));
-        out.push_str(&format!(
-            "  {:<10} {:>8} {:>10} {:>8} {:>6} {:>11} {:>9} {:>9} {:>9} {:>8} {:>6} {:>9}\n",
-            "level", "ok/req", "agg tok/s", "speedup", "eff", "decode p50", "TTFT p50", "TTFT p95", "TTFT p99", "E2E p50", "Jain", "wait p99"
-        ));
-        for l in &b.levels {
-            let name = match (l.level, l.rate_per_s) {
-                (Some(n), _) => format!("{n} streams"),
-                (None, Some(rate)) => format!("{rate} req/s"),
-                _ => "?".into(),
-            };
-            let q = |p: &Option<QuantileEstimate>| p.as_ref().map(|q| q.point);
-            out.push_str(&format!(
-                "  {:<10} {:>8} {:>10} {:>8} {:>6} {:>11} {:>9} {:>9} {:>9} {:>8} {:>6} {:>9}\n",
-                name,
-                format!("{}/{}", l.ok, l.requests),
-                fmt(l.aggregate_rate, 1.0, 1),
-                fmt(l.speedup, 1.0, 2),
-                fmt(l.scaling_efficiency, 1.0, 2),
-                fmt(l.decode_rate.median(), 1.0, 1),
-                format!("{} ms", fmt(l.ttft_s.median(), 1e3, 0)),
-                format!("{} ms", fmt(q(&l.ttft_s.p95), 1e3, 0)),
-                format!("{} ms", fmt(q(&l.ttft_s.p99), 1e3, 0)),
-                format!("{} s", fmt(l.e2e_s.median(), 1.0, 2)),
-                fmt(l.fairness_jain, 1.0, 2),
-                format!("{} ms", fmt(q(&l.client_wait_s.p99), 1e3, 1)),
-            ));
-            for c in &l.classes {
-                out.push_str(&format!(
-                    "      class max_tokens={:<5} ok {}/{}, produced p50 {} tok, TTFT p50 {} ms, E2E p50 {} s, decode p50 {} tok/s\n",
-                    c.max_tokens,
-                    c.ok,
-                    c.requests,
-                    fmt(c.completion_p50, 1.0, 0),
-                    fmt(c.ttft_s.median(), 1e3, 0),
-                    fmt(c.e2e_s.median(), 1.0, 2),
-                    fmt(c.decode_rate.median(), 1.0, 1)
-                ));
-            }
-            for (reason, n) in &l.failures {
-                out.push_str(&format!("      {n} failed: {reason}\n"));
-            }
-            if let Some(note) = &l.window_note {
-                out.push_str(&format!("      {note}\n"));
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]

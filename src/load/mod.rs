@@ -7,7 +7,7 @@
 //!   or drops a scheduled request (no coordinated omission); our own send lag is recorded.
 //!
 //! Both run a workload mix (default the seeds' 100/500/2000-token classes). Every request is a
-//! full `GenerationRecord`, tagged with a [`ConcurrencyTag`]; `analysis` turns a level's records
+//! full `GenerationRecord`, tagged with a [`LoadTag`]; `analysis` turns a level's records
 //! into throughput, latency percentiles, fairness and per-class results (`concurrency.json`).
 //!
 //! All streams of a level are futures of one task on the suite's runtime: no thread per stream,
@@ -19,14 +19,11 @@ pub mod schedule;
 use crate::client::{self, Endpoint, GenerationRequest, Limits, Observation, Sampling};
 use crate::util::nanos;
 
-pub use crate::record::{ConcurrencyTag, LoadKind};
+pub use crate::record::{LoadTag, LoadKind};
 use futures_util::future::join_all;
 use schedule::{Arrivals, Job};
 use serde::Serialize;
 use tokio::time::Instant;
-
-/// The file in the run directory holding [`analysis::LoadReport`].
-pub const REPORT_FILE: &str = "concurrency.json";
 
 /// Resolved load settings of a group (see `config::RunSettings` for each field's meaning).
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -74,7 +71,7 @@ pub enum Shape {
 /// A finished request of a level: its tag, prompt and budget, and what the client observed.
 #[derive(Debug)]
 pub struct Finished {
-    pub tag: ConcurrencyTag,
+    pub tag: LoadTag,
     pub prompt_id: String,
     pub max_tokens: u32,
     pub observation: Observation,
@@ -93,7 +90,7 @@ pub struct LevelContext<'a> {
 pub async fn run_level(cx: &LevelContext<'_>, kind: LoadKind, shape: &Shape, jobs: &[Job<'_>]) -> Vec<Finished> {
     let start = Instant::now();
     let offset = |at: Instant| nanos(at.saturating_duration_since(start));
-    let tag = |i: usize, stream: u32, scheduled: Instant, sent: Instant| ConcurrencyTag {
+    let tag = |i: usize, stream: u32, scheduled: Instant, sent: Instant| LoadTag {
         benchmark: kind,
         level: match shape {
             Shape::Closed { streams } => Some(*streams),

@@ -11,7 +11,7 @@ mod tags;
 use serde::{Deserialize, Serialize};
 
 pub use crate::client::types::{Output, ServerReport};
-pub use tags::{CacheState, ConcurrencyTag, LoadKind, PairTag, PrefillTag};
+pub use tags::{CacheState, LoadTag, LoadKind, PairTag, PrefillTag};
 
 /// Version of the record layout written by this build.
 pub const RECORD_SCHEMA: u32 = 2;
@@ -152,7 +152,7 @@ pub struct GenerationRecord {
     /// Set on generations of a load benchmark (concurrency, open loop); those are analysed only
     /// per load level (`load::analysis`), never as an ordinary benchmark.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub concurrency: Option<ConcurrencyTag>,
+    pub concurrency: Option<LoadTag>,
     /// Set on long-context prefill generations; analysed only in `prefill.json`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefill: Option<PrefillTag>,

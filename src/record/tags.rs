@@ -38,7 +38,7 @@ impl LoadKind {
 /// Which load level, stream and request a generation was, and when it was sent. Offsets are
 /// from the level's start, on the same monotonic clock as the record's own timestamps.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ConcurrencyTag {
+pub struct LoadTag {
     pub benchmark: LoadKind,
     /// Closed loop: the number of concurrent streams.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -184,7 +184,7 @@ pub fn grouped_boxes(axes: &Axes<'_>, slots: &[String], series: &[Series<Vec<Vec
                 v.sort_by(f64::total_cmp);
                 let (x0, x1) = bar_extent(i, j, k);
                 let mid = (x0 + x1) / 2.0;
-                let q = |p: f64| type7_quantile(&v, p);
+                let q = |p: f64| crate::stats::quantile_type7(&v, p);
                 let (q1, q2, q3) = (q(0.25), q(0.5), q(0.75));
                 let fence = (q1 - 1.5 * (q3 - q1), q3 + 1.5 * (q3 - q1));
                 let inside = v.iter().copied().filter(|x| *x >= fence.0 && *x <= fence.1);
@@ -198,16 +198,6 @@ pub fn grouped_boxes(axes: &Axes<'_>, slots: &[String], series: &[Series<Vec<Vec
         }
         Ok(())
     })
-}
-
-/// Hyndman–Fan type 7 quantile of sorted values (the usual box-plot quartiles).
-fn type7_quantile(sorted: &[f64], p: f64) -> f64 {
-    let h = (sorted.len() - 1) as f64 * p;
-    let (i, frac) = (h.floor() as usize, h - h.floor());
-    match sorted.get(i + 1) {
-        Some(next) => sorted[i] + frac * (next - sorted[i]),
-        None => sorted[i],
-    }
 }
 
 /// Lines through (x, y) points, e.g. a CDF or a token timeline. `steps` draws each series as a
@@ -435,6 +425,6 @@ mod tests {
         assert_eq!(compact(12.34), "12.3");
         assert_eq!(compact(0.0123), "0.0123");
         assert_eq!(compact(25_000.0), "25k");
-        assert_eq!(type7_quantile(&[1.0, 2.0, 3.0, 4.0], 0.5), 2.5);
+        assert_eq!(crate::stats::quantile_type7(&[1.0, 2.0, 3.0, 4.0], 0.5), 2.5);
     }
 }

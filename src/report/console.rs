@@ -2,29 +2,36 @@
 //! from the run directory, the same files the HTML and Markdown reports render.
 
 use super::RunData;
-use crate::metadata::GroupRun;
+use crate::compare::Comparison;
+use crate::fidelity::FidelityReport;
+use crate::load::analysis::LoadReport;
+use crate::metadata::GroupServer;
+use crate::paired::PairedComparison;
+use crate::prefill::PrefillReport;
+use crate::stats::QuantileEstimate;
+use crate::summary::Summary;
 use anyhow::Result;
-use std::path::Path;
+use crate::store::RunDir;
 
 /// Prints the run's tables: load benchmarks, prefill, fidelity, the summary, each server's
 /// memory, verdicts against a baseline and paired comparisons; then where the report is.
-pub fn run_end(dir: &Path, groups: &[GroupRun]) -> Result<()> {
-    let run = RunData::load(dir)?;
+pub fn run_end(dir: &RunDir, groups: &[GroupServer]) -> Result<()> {
+    let run = RunData::load(dir.path())?;
     if let Some(report) = &run.load {
-        println!("\nquantbench load benchmarks ({}): per level; percentiles over successful requests", dir.join(crate::load::REPORT_FILE).display());
-        print!("{}", crate::load::analysis::table(report));
+        println!("\nquantbench load benchmarks ({}): per level; percentiles over successful requests", dir.load().display());
+        print!("{}", load(report));
     }
     if let Some(report) = &run.prefill {
-        println!("\nquantbench long-context prefill ({}): medians over successful samples", dir.join(crate::prefill::REPORT_FILE).display());
-        print!("{}", crate::prefill::table(report));
+        println!("\nquantbench long-context prefill ({}): medians over successful samples", dir.prefill().display());
+        print!("{}", prefill(report));
     }
     if let Some(report) = run.fidelity.as_ref().filter(|r| !r.groups.is_empty()) {
-        println!("\nquantbench fidelity ({}): each group forced along the reference's greedy answers; intervals over prompts", dir.join(crate::fidelity::REPORT_FILE).display());
-        print!("{}", crate::fidelity::table(report));
+        println!("\nquantbench fidelity ({}): each group forced along the reference's greedy answers; intervals over prompts", dir.fidelity().display());
+        print!("{}", fidelity(report));
     }
     if !run.summary.benchmarks.is_empty() {
-        println!("\nquantbench summary ({}): medians over successful samples", dir.display());
-        print!("{}", crate::summary::table(&run.summary));
+        println!("\nquantbench summary ({}): medians over successful samples", dir.path().display());
+        print!("{}", summary(&run.summary));
     }
     println!("\nquantbench servers (resident memory of each server's process tree, sampled every {} ms):", crate::memory::SAMPLE_INTERVAL.as_millis());
     for g in groups {
@@ -32,12 +39,181 @@ pub fn run_end(dir: &Path, groups: &[GroupRun]) -> Result<()> {
     }
     if let Some(doc) = &run.comparison {
         println!("\nquantbench verdicts against baseline {:?} (noise threshold {:.0} %, Holm-corrected α = {}):", doc.baseline, doc.noise_threshold * 100.0, doc.alpha);
-        print!("{}", crate::compare::table(&doc.comparisons));
+        print!("{}", verdicts(&doc.comparisons));
     }
     if !run.paired.is_empty() {
         println!("\nquantbench paired A/B (ratio B / A of geometric means, paired t-interval on log-ratios):");
-        print!("{}", crate::paired::table(&run.paired));
+        print!("{}", paired(&run.paired));
     }
-    println!("quantbench: report {}", dir.join("index.html").display());
+    println!("quantbench: report {}", dir.page().display());
     Ok(())
+}
+
+/// A plain-text table: one row per level, then its mix classes.
+pub fn load(report: &LoadReport) -> String {
+    let fmt = |v: Option<f64>, scale: f64, digits: usize| v.map_or("–".into(), |v| format!("{:.*}", digits, v * scale));
+    let mut out = String::new();
+    for b in &report.benchmarks {
+        out.push_str(&format!("{}/{} (steady window: {})\n", b.group, b.benchmark.name(), b.window_definition));
+        out.push_str(&format!(
+            "  {:<10} {:>8} {:>10} {:>8} {:>6} {:>11} {:>9} {:>9} {:>9} {:>8} {:>6} {:>9}\n",
+            "level", "ok/req", "agg tok/s", "speedup", "eff", "decode p50", "TTFT p50", "TTFT p95", "TTFT p99", "E2E p50", "Jain", "wait p99"
+        ));
+        for l in &b.levels {
+            let name = match (l.level, l.rate_per_s) {
+                (Some(n), _) => format!("{n} streams"),
+                (None, Some(rate)) => format!("{rate} req/s"),
+                _ => "?".into(),
+            };
+            let q = |p: &Option<QuantileEstimate>| p.as_ref().map(|q| q.point);
+            out.push_str(&format!(
+                "  {:<10} {:>8} {:>10} {:>8} {:>6} {:>11} {:>9} {:>9} {:>9} {:>8} {:>6} {:>9}\n",
+                name,
+                format!("{}/{}", l.ok, l.requests),
+                fmt(l.aggregate_rate, 1.0, 1),
+                fmt(l.speedup, 1.0, 2),
+                fmt(l.scaling_efficiency, 1.0, 2),
+                fmt(l.decode_rate.median(), 1.0, 1),
+                format!("{} ms", fmt(l.ttft_s.median(), 1e3, 0)),
+                format!("{} ms", fmt(q(&l.ttft_s.p95), 1e3, 0)),
+                format!("{} ms", fmt(q(&l.ttft_s.p99), 1e3, 0)),
+                format!("{} s", fmt(l.e2e_s.median(), 1.0, 2)),
+                fmt(l.fairness_jain, 1.0, 2),
+                format!("{} ms", fmt(q(&l.client_wait_s.p99), 1e3, 1)),
+            ));
+            for c in &l.classes {
+                out.push_str(&format!(
+                    "      class max_tokens={:<5} ok {}/{}, produced p50 {} tok, TTFT p50 {} ms, E2E p50 {} s, decode p50 {} tok/s\n",
+                    c.max_tokens,
+                    c.ok,
+                    c.requests,
+                    fmt(c.completion_p50, 1.0, 0),
+                    fmt(c.ttft_s.median(), 1e3, 0),
+                    fmt(c.e2e_s.median(), 1.0, 2),
+                    fmt(c.decode_rate.median(), 1.0, 1)
+                ));
+            }
+            for (reason, n) in &l.failures {
+                out.push_str(&format!("      {n} failed: {reason}\n"));
+            }
+            if let Some(note) = &l.window_note {
+                out.push_str(&format!("      {note}\n"));
+            }
+        }
+    }
+    out
+}
+
+/// A plain-text table: prefill rate and TTFT against context length.
+pub fn prefill(report: &PrefillReport) -> String {
+    let fmt = |v: Option<f64>, digits: usize| v.map_or("–".into(), |v| format!("{v:.digits$}"));
+    let mut out = format!("{:<16} {:>7} {:>5} {:>7} {:>14} {:>12} {:>14}  {}\n", "group", "target", "cache", "ok/req", "prompt tokens", "TTFT p50 s", "prefill tok/s", "cache verified");
+    for r in &report.rows {
+        out.push_str(&format!(
+            "{:<16} {:>7} {:>5} {:>7} {:>14} {:>12} {:>14}  {}/{} ({} cached)\n",
+            r.group,
+            r.target_tokens,
+            crate::util::serde_name(r.cache),
+            format!("{}/{}", r.ok, r.requests),
+            fmt(r.prompt_tokens_p50, 0),
+            fmt(r.ttft_s.map(|q| q.point), 3),
+            fmt(r.prefill_rate.map(|q| q.point), 0),
+            r.cache_verified,
+            r.cache_reported,
+            fmt(r.cached_tokens_p50, 0),
+        ));
+    }
+    for s in &report.skipped {
+        out.push_str(&format!("{:<16} {:>7} skipped: {}\n", s.group, s.target_tokens, s.reason));
+    }
+    out
+}
+
+/// A plain-text table of a run's fidelity results.
+pub fn fidelity(report: &FidelityReport) -> String {
+    let mut out = format!("{:<26} {:<22} {:>8} {:>16} {:>10} {:>24} {:>26}\n", "group", "reference", "prompts", "greedy match", "1st div.", "top-1 agreement [95 % CI]", "KL, nats [95 % CI]");
+    for g in &report.groups {
+        let reference = if g.reference == g.group { "(itself: noise floor)".to_owned() } else { g.reference.clone() };
+        match (&g.summary, &g.unavailable) {
+            (Some(s), _) => out.push_str(&format!(
+                "{:<26} {:<22} {:>8} {:>16} {:>10.1} {:>24} {:>26}\n",
+                g.group,
+                reference,
+                s.prompts,
+                format!("{}/{}", s.greedy_matches, s.prompts),
+                s.mean_first_divergence,
+                crate::fidelity::estimate_text(&s.top1_agreement, 3),
+                crate::fidelity::estimate_text(&s.kl, 4),
+            )),
+            (None, reason) => out.push_str(&format!("{:<26} {:<22} not measured: {}\n", g.group, reference, reason.as_deref().unwrap_or("no prompt could be measured"))),
+        }
+    }
+    out
+}
+
+/// A plain-text table of medians per benchmark, with count sources, flags and early stops.
+pub fn summary(summary: &Summary) -> String {
+    let mut out = format!("{:<34} {:>9} {:>13} {:>10} {:>9}  counts\n", "benchmark", "ok/runs", "decode tok/s", "TTFT ms", "E2E s");
+    for b in &summary.benchmarks {
+        let median = |name: &str| b.metrics.get(name).and_then(|m| m.median.as_ref()).map(|q| q.point);
+        let fmt = |v: Option<f64>, scale: f64, digits: usize| v.map_or("–".into(), |v| format!("{:.*}", digits, v * scale));
+        let mut notes: Vec<String> = b.completion_sources.iter().chain(&b.flags).map(|(k, v)| format!("{k}×{v}")).collect();
+        if let Some(reason) = &b.abandoned {
+            notes.push(format!("STOPPED: {reason}"));
+        }
+        out.push_str(&format!(
+            "{:<34} {:>9} {:>13} {:>10} {:>9}  {}\n",
+            format!("{}/{}", b.group, b.category),
+            format!("{}/{}", b.ok, b.attempted),
+            fmt(median("decode_rate"), 1.0, 1),
+            fmt(median("ttft_s"), 1e3, 1),
+            fmt(median("e2e_s"), 1.0, 2),
+            notes.join(" ")
+        ));
+    }
+    out
+}
+
+/// A plain-text verdict table, regressions first.
+pub fn verdicts(rows: &[Comparison]) -> String {
+    let mut out = format!("{:<13} {:<34} {:<12} {:>30} {:>8} {:>8} {:>7} {:>7} {:>6}\n", "verdict", "benchmark", "metric", "change [95 % CI]", "Holm p", "MW p", "δ", "n", "runs");
+    for r in rows {
+        out.push_str(&format!(
+            "{:<13} {:<34} {:<12} {:>30} {:>8.4} {:>8} {:>7} {:>7} {:>6}\n",
+            crate::util::serde_name(r.verdict),
+            format!("{}/{}", r.group, r.category),
+            r.metric,
+            r.change_text(),
+            r.holm_p,
+            r.mann_whitney_p.map_or("–".into(), |p| format!("{p:.4}")),
+            r.cliffs_delta.map_or("–".into(), |d| format!("{d:+.2}")),
+            format!("{}/{}", r.n_baseline, r.n_candidate),
+            format!("{}/{}", r.baseline_runs, r.candidate_runs),
+        ));
+    }
+    if rows.iter().any(|r| r.method == crate::compare::Method::WithinRun) {
+        out.push_str(
+            "note: with one baseline run the intervals cover sample noise within runs, not drift between runs; \
+             save more runs under the same baseline name (repeat --save-baseline) to include it.\n",
+        );
+    }
+    out
+}
+
+/// A plain-text table of paired results.
+pub fn paired(rows: &[PairedComparison]) -> String {
+    let mut out = format!("{:<28} {:<14} {:<12} {:>26} {:>8} {:>10} {:>6}\n", "paired (B / A)", "category", "metric", "ratio [95 % CI]", "t p", "Wilcoxon p", "pairs");
+    for r in rows {
+        out.push_str(&format!(
+            "{:<28} {:<14} {:<12} {:>26} {:>8.4} {:>10} {:>6}\n",
+            format!("{} / {}", r.b, r.a),
+            r.category,
+            r.metric,
+            format!("{:.3} [{:.3}, {:.3}]", r.ratio, r.interval.lower, r.interval.upper),
+            r.t_p,
+            r.wilcoxon_p.map_or("–".into(), |p| format!("{p:.4}")),
+            r.n_pairs
+        ));
+    }
+    out
 }

@@ -55,7 +55,7 @@ const COLUMNS: &[Column] = &[
     ("itl_p99_s", |r| opt(r.metrics.itl_p99_s)),
     ("finish_reason", |r| r.finish_reason.clone().unwrap_or_default()),
     ("early_stop", |r| r.early_stop.to_string()),
-    ("flags", |r| r.flags.iter().map(|f| crate::util::serde_name(f)).collect::<Vec<_>>().join(";")),
+    ("flags", |r| r.flags.iter().map(crate::util::serde_name).collect::<Vec<_>>().join(";")),
     ("server_decode_rate", |r| opt(r.server.as_ref().and_then(|s| s.decode_rate))),
     ("server_decode_rate_rel_diff", |r| opt(r.server.as_ref().and_then(|s| s.decode_rate_rel_diff))),
     ("quality_check", |r| r.quality.as_ref().map(|q| q.check.clone()).unwrap_or_default()),

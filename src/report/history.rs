@@ -5,6 +5,8 @@
 use super::charts::{self, Axes, Point, Series};
 use super::markup::{escape, head};
 use super::{Shown, DECODE, TTFT};
+use crate::metadata::RecordedMetadata;
+use crate::store::RunDir;
 use crate::summary::Summary;
 use anyhow::{Context, Result};
 use std::fmt::Write;
@@ -13,7 +15,7 @@ use std::path::{Path, PathBuf};
 /// One run directory as the history sees it.
 struct RunEntry {
     id: String,
-    metadata: serde_json::Value,
+    metadata: RecordedMetadata,
     /// The summary, or why it could not be read.
     summary: Result<Summary, String>,
     has_page: bool,
@@ -22,7 +24,7 @@ struct RunEntry {
 impl RunEntry {
     /// The start time, or the run id (which begins with it) when there is no metadata.
     fn started(&self) -> &str {
-        self.metadata.get("started_at").and_then(|s| s.as_str()).unwrap_or(&self.id)
+        self.metadata.started_at.as_deref().unwrap_or(&self.id)
     }
 }
 
@@ -33,14 +35,16 @@ fn runs(root: &Path) -> Result<Vec<RunEntry>> {
     let dir = std::fs::read_dir(root).with_context(|| format!("listing {}", root.display()))?;
     for entry in dir {
         let path = entry.with_context(|| format!("listing {}", root.display()))?.path();
-        if !path.join(crate::util::GENERATIONS_FILE).is_file() {
+        let run = RunDir::new(&path);
+        if !run.has_records() {
             continue;
         }
-        let read = |name: &str| std::fs::read_to_string(path.join(name)).map_err(|e| format!("{name}: {e}"));
-        let metadata = read("metadata.json").ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or(serde_json::Value::Null);
-        let summary = read("summary.json").and_then(|t| serde_json::from_str::<Summary>(&t).map_err(|e| format!("summary.json: {e}")));
+        let read = |file: PathBuf| std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.file_name().unwrap_or_default().to_string_lossy()));
+        // A run whose metadata cannot be read is still listed, by its id.
+        let metadata = read(run.metadata()).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
+        let summary = read(run.summary()).and_then(|t| serde_json::from_str::<Summary>(&t).map_err(|e| format!("summary.json: {e}")));
         let id = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        entries.push(RunEntry { id, metadata, summary, has_page: path.join("index.html").is_file() });
+        entries.push(RunEntry { id, metadata, summary, has_page: run.page().is_file() });
     }
     // Run ids start with their UTC start time; metadata's start time orders renamed directories.
     entries.sort_by(|a, b| a.started().cmp(b.started()).then_with(|| a.id.cmp(&b.id)));
@@ -57,23 +61,24 @@ pub fn write(root: &Path) -> Result<PathBuf> {
 
 fn render(runs: &[RunEntry]) -> Result<String> {
     let mut page = head("quantbench runs");
-    write!(page, "<h1>quantbench runs ({})</h1>\n", runs.len())?;
+    writeln!(page, "<h1>quantbench runs ({})</h1>", runs.len())?;
     page.push_str("<table><tr><th>run</th><th>started</th><th>status</th><th>filter</th><th>git</th><th>benchmarks</th><th>samples ok / attempted</th></tr>\n");
     for run in runs.iter().rev() {
         let link = if run.has_page { format!("<a href=\"{0}/index.html\">{0}</a>", escape(&run.id)) } else { escape(&run.id) };
-        let text = |pointer: &str| run.metadata.pointer(pointer).and_then(|v| v.as_str()).unwrap_or("–").to_owned();
-        let git = text("/git/revision");
-        let dirty = run.metadata.pointer("/git/dirty").and_then(|d| d.as_bool()).unwrap_or(false);
+        let m = &run.metadata;
+        let text = |value: &Option<String>| value.as_deref().unwrap_or("–").to_owned();
+        let git = m.git.as_ref().map_or("–".to_owned(), |g| g.revision.clone());
+        let dirty = m.git.as_ref().is_some_and(|g| g.dirty);
         let (benchmarks, samples) = match &run.summary {
             Ok(s) => (s.benchmarks.len().to_string(), format!("{} / {}", s.benchmarks.iter().map(|b| b.ok).sum::<u32>(), s.benchmarks.iter().map(|b| b.attempted).sum::<u32>())),
             Err(e) => ("–".into(), format!("no summary ({e})")),
         };
-        write!(
+        writeln!(
             page,
-            "<tr><td>{link}</td><td>{}</td><td>{}</td><td>{}</td><td>{}{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>\n",
-            escape(&text("/started_at")),
-            escape(&text("/status")),
-            escape(&text("/filter")),
+            "<tr><td>{link}</td><td>{}</td><td>{}</td><td>{}</td><td>{}{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            escape(&text(&m.started_at)),
+            escape(&text(&m.status)),
+            escape(&text(&m.filter)),
             escape(&git[..git.len().min(12)]),
             if dirty { " (dirty)" } else { "" },
             benchmarks,
@@ -98,7 +103,7 @@ fn trends(page: &mut String, runs: &[RunEntry]) -> Result<()> {
         let runs_of_group: Vec<&(&RunEntry, &Summary)> = summaries.iter().filter(|(_, s)| s.benchmarks.iter().any(|b| b.group == group)).collect();
         let steps: Vec<String> = runs_of_group.iter().map(|(r, _)| r.started().get(..16).unwrap_or(&r.id).replace('T', " ")).collect();
         let categories = super::distinct(runs_of_group.iter().flat_map(|(_, s)| s.benchmarks.iter().filter(|b| b.group == group).map(|b| b.category.as_str())));
-        write!(page, "<h3>{}</h3>\n", escape(group))?;
+        writeln!(page, "<h3>{}</h3>", escape(group))?;
         for shown in [&DECODE, &TTFT] {
             let series: Vec<Series<Vec<Option<Point>>>> = categories
                 .iter()

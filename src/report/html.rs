@@ -19,7 +19,7 @@ impl Exporter for Html {
 
     fn render(&self, run: &RunData) -> Result<String> {
         let mut page = String::new();
-        let status = run.metadata.get("status").and_then(|s| s.as_str()).unwrap_or("unknown");
+        let status = run.info.status();
         write!(page, "{}", head(&format!("quantbench run {}", run.run)))?;
         write!(page, "<h1>quantbench run {} <span class=\"status {}\">{}</span></h1>", escape(&run.run), css_class(status), escape(status))?;
         page.push_str("<p class=\"nav\"><a href=\"../index.html\">all runs</a> · <a href=\"summary.md\">summary.md</a> · <a href=\"generations.csv\">generations.csv</a> · <a href=\"generations.jsonl\">generations.jsonl</a></p>\n");
@@ -55,8 +55,8 @@ fn swatch_of(i: usize, group: &str) -> String {
 /// numbers rest on estimates, failures or disagreement with the server.
 fn read_first(page: &mut String, run: &RunData) -> Result<()> {
     let mut items = Vec::new();
-    if let Some(status) = run.metadata.get("status").and_then(|s| s.as_str()).filter(|s| *s != "complete") {
-        let error = run.metadata.get("error").and_then(|e| e.as_str()).unwrap_or("");
+    if let Some(status) = run.info.status.as_deref().filter(|s| *s != "complete") {
+        let error = run.info.error.as_deref().unwrap_or("");
         items.push(format!("<li class=\"warning\">The run is <b>{}</b>: {} — the records below are what it measured before it stopped.</li>", escape(status), escape(error)));
     }
     for b in &run.summary.benchmarks {
@@ -65,7 +65,7 @@ fn read_first(page: &mut String, run: &RunData) -> Result<()> {
         }
     }
     if !items.is_empty() {
-        write!(page, "<div class=\"box\"><b>Read before trusting the numbers</b><ul>{}</ul></div>\n", items.join(""))?;
+        writeln!(page, "<div class=\"box\"><b>Read before trusting the numbers</b><ul>{}</ul></div>", items.join(""))?;
     }
     Ok(())
 }
@@ -195,20 +195,20 @@ fn models(page: &mut String, run: &RunData) -> Result<()> {
     let mut rows = Vec::new();
     let (mut load, mut per_gb_bars, mut peak_memory) = (Vec::new(), Vec::new(), Vec::new());
     for (i, g) in run.groups().iter().enumerate() {
-        let group_run = run.group_run(g);
-        let load_s = group_run.and_then(|m| m.get("load_time_s")).and_then(|v| v.as_f64());
-        let server_load_s = group_run.and_then(|m| m.get("load_time_server_s")).and_then(|v| v.as_f64());
+        let group_run = run.info.group_run(g);
+        let load_s = group_run.and_then(|m| m.load_time_s);
+        let server_load_s = group_run.and_then(|m| m.load_time_server_s);
         let bytes = run.model_bytes(g);
         let decode: Vec<f64> = run.samples(g, None).filter_map(|r| r.metrics.decode_rate).collect();
         let median = crate::stats::quantile_ci(&decode, 0.5, crate::analysis::LEVEL);
         let per_gb = median.as_ref().zip(bytes).map(|(m, b)| m.point / (b as f64 / 1e9));
-        let memory_gb = |field: &str| group_run.and_then(|m| m.pointer(&format!("/memory/{field}"))).and_then(|v| v.as_f64()).map(|b| b / 1e9);
-        let (peak, steady) = (memory_gb("peak_rss_bytes"), memory_gb("steady_rss_bytes"));
-        let unsampled = group_run.and_then(|m| m.get("memory_unavailable")).and_then(|v| v.as_str());
+        let memory = group_run.and_then(|m| m.memory.as_ref());
+        let (peak, steady) = (memory.map(|m| m.peak_rss_bytes as f64 / 1e9), memory.map(|m| m.steady_rss_bytes as f64 / 1e9));
+        let unsampled = group_run.and_then(|m| m.memory_unavailable.as_deref());
         rows.push(vec![
             format!("<td>{}</td>", swatch(run, g)),
-            td(&run.backend(g).unwrap_or_else(|| "–".into())),
-            td(&group_run.and_then(|m| m.get("model_file")).and_then(|v| v.as_str()).unwrap_or("–").to_owned()),
+            td(run.info.backend(g).unwrap_or("–")),
+            td(&group_run.and_then(|m| m.model_file.as_ref()).map_or("–".into(), |p| p.display().to_string())),
             td_num(&bytes.map_or("–".into(), |b| format!("{:.3} GB", b as f64 / 1e9))),
             td_num(&match (load_s, server_load_s) {
                 (Some(s), Some(server)) => format!("{} s (server: {} s)", super::num(s), super::num(server)),
@@ -268,7 +268,7 @@ fn quant_comparison(page: &mut String, run: &RunData) -> Result<()> {
         .collect();
     let headers = ["group", "size", "decode tok/s", "TTFT ms", "RSS peak", "checked answers", "greedy match", "first divergence", "top-1 agreement", "KL, nats"];
     table(page, &headers, &cells);
-    write!(page, "<p class=\"small\">{}</p>\n", escape(super::quant::NOTE))?;
+    writeln!(page, "<p class=\"small\">{}</p>", escape(super::quant::NOTE))?;
     // Each group with both a decode rate and fidelity figures is one point.
     let points = |value: &dyn Fn(&crate::fidelity::FidelitySummary) -> &crate::stats::Estimate, scale: f64, with_reference: bool| -> Vec<Series<(Point, Point)>> {
         rows.iter()
@@ -304,12 +304,13 @@ fn speed_and_quality(page: &mut String, run: &RunData) -> Result<()> {
         .enumerate()
         .filter_map(|(i, g)| {
             let scored: Vec<&GenerationRecord> = run.samples(g, None).filter(|r| r.quality.as_ref().is_some_and(|q| q.passed.is_some())).collect();
-            let passed = scored.iter().filter(|r| r.quality.as_ref().and_then(|q| q.passed) == Some(true)).count();
-            let pass = crate::stats::wilson_interval(passed as u64, scored.len() as u64, crate::analysis::LEVEL)?;
+            let checked = crate::summary::quality(&scored)?;
+            let (passed, rate) = (checked.passed, checked.pass_rate?);
+            let pass = rate.interval?;
+            let rate = rate.point;
             let decode: Vec<f64> = scored.iter().filter_map(|r| r.metrics.decode_rate).collect();
             let mean = crate::stats::mean_ci(&decode, crate::analysis::LEVEL)?;
             let interval = mean.interval?;
-            let rate = passed as f64 / scored.len() as f64;
             let x = Point { value: rate * 100.0, lower: pass.lower * 100.0, upper: pass.upper * 100.0 };
             let y = Point { value: mean.point, lower: interval.lower, upper: interval.upper };
             Some(Series { name: format!("{g} ({passed}/{})", scored.len()), colour: charts::colour(i), values: (x, y) })
@@ -358,7 +359,7 @@ fn comparison(page: &mut String, run: &RunData) -> Result<()> {
     }
     page.push_str("</tr>\n");
     for (c, row) in doc.comparisons.iter().zip(rows) {
-        write!(page, "<tr class=\"{}\">{}</tr>\n", css_class(&crate::util::serde_name(c.verdict)), row.join(""))?;
+        writeln!(page, "<tr class=\"{}\">{}</tr>", css_class(&crate::util::serde_name(c.verdict)), row.join(""))?;
     }
     page.push_str("</table>\n");
     for shown in [&DECODE, &TTFT] {
@@ -404,7 +405,7 @@ fn failures(page: &mut String, run: &RunData) -> Result<()> {
     if failed.is_empty() {
         return Ok(());
     }
-    write!(page, "<h2>Failed generations ({})</h2>\n", failed.len())?;
+    writeln!(page, "<h2>Failed generations ({})</h2>", failed.len())?;
     let rows: Vec<Vec<String>> = failed
         .iter()
         .map(|r| {
@@ -434,7 +435,7 @@ fn examples(page: &mut String, run: &RunData) -> Result<()> {
             if !r.output.reasoning.is_empty() {
                 write!(page, "<p class=\"small\">reasoning ({} tokens):</p><pre>{}</pre>", r.tokens.reasoning.map_or("?".into(), |n| n.to_string()), escape(&truncate(&r.output.reasoning, 2000)))?;
             }
-            write!(page, "<pre>{}</pre></details>\n", escape(&truncate(&r.output.content, 2000)))?;
+            writeln!(page, "<pre>{}</pre></details>", escape(&truncate(&r.output.content, 2000)))?;
         }
     }
     Ok(())
@@ -450,21 +451,18 @@ fn truncate(text: &str, max_chars: usize) -> String {
 /// Run metadata: when, what code, which machine, which servers and models.
 fn metadata(page: &mut String, run: &RunData) -> Result<()> {
     page.push_str("<h2>Run metadata</h2>\n");
-    let m = &run.metadata;
-    let field = |key: &str| m.get(key).map(plain).unwrap_or_else(|| "–".into());
-    let git = m.get("git").map(|g| {
-        let rev = g.get("revision").and_then(|r| r.as_str()).unwrap_or("?");
-        let dirty = g.get("dirty").and_then(|d| d.as_bool()).unwrap_or(false);
-        format!("{}{}", rev, if dirty { " (uncommitted changes)" } else { "" })
-    });
+    let (m, info) = (&run.metadata, &run.info);
+    let field = |value: Option<&str>| value.unwrap_or("–").to_owned();
+    let git = info.git.as_ref().map(|g| format!("{}{}", g.revision, if g.dirty { " (uncommitted changes)" } else { "" }));
     let mut rows = vec![
-        vec![td("started"), td(&field("started_at"))],
-        vec![td("ended"), td(&field("ended_at"))],
-        vec![td("command"), td(&m.get("command").and_then(|c| c.as_array()).map(|a| a.iter().map(plain).collect::<Vec<_>>().join(" ")).unwrap_or_default())],
-        vec![td("filter"), td(&field("filter"))],
+        vec![td("started"), td(&field(info.started_at.as_deref()))],
+        vec![td("ended"), td(&field(info.ended_at.as_deref()))],
+        vec![td("command"), td(&info.command.join(" "))],
+        vec![td("filter"), td(&field(info.filter.as_deref()))],
         vec![td("git revision"), td(git.as_deref().unwrap_or("–"))],
-        vec![td("config file"), td(&field("config_path"))],
+        vec![td("config file"), td(&info.config_path.as_ref().map_or("–".into(), |p| p.display().to_string()))],
     ];
+    // The machine, the reference installs and every server, as the run wrote them.
     for section in ["machine", "reference", "reference_mlx"] {
         if let Some(value) = m.get(section) {
             for (key, text) in flatten(value, section) {

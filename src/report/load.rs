@@ -55,7 +55,7 @@ pub fn concurrency(page: &mut String, run: &RunData) -> Result<()> {
         latency.extend(series(&results, &steps, results.len(), &|r| format!("{} p95", r.group), &|l| point(l.ttft_s.p95.as_ref(), 1e3)));
         page.push_str(&charts::trend(&Axes { title: "TTFT percentiles (95 % intervals where n allows)", x, y: "TTFT, ms" }, &steps, &latency)?);
         for r in &results {
-            write!(page, "<h3>{}</h3>\n", escape(&r.group))?;
+            writeln!(page, "<h3>{}</h3>", escape(&r.group))?;
             let p50 = |p: &Percentiles, scale: f64| quantile_text(p.p50.as_ref(), scale);
             let rows: Vec<Vec<String>> = r
                 .levels
@@ -126,7 +126,7 @@ pub fn prefill(page: &mut String, run: &RunData) -> Result<()> {
         .collect();
     table(page, &["group", "target tokens", "cache", "ok", "prompt tokens p50", "cache verified", "TTFT s p50", "prefill tok/s p50"], &rows);
     for s in &report.skipped {
-        write!(page, "<p class=\"small\">Skipped {} / {} tokens: {}</p>\n", escape(&s.group), s.target_tokens, escape(&s.reason))?;
+        writeln!(page, "<p class=\"small\">Skipped {} / {} tokens: {}</p>", escape(&s.group), s.target_tokens, escape(&s.reason))?;
     }
     Ok(())
 }

@@ -16,9 +16,9 @@ impl Exporter for Markdown {
 
     fn render(&self, run: &RunData) -> Result<String> {
         let mut md = format!("# quantbench run {}\n\n", run.run);
-        let status = run.metadata.get("status").and_then(|s| s.as_str()).unwrap_or("unknown");
-        let git = run.metadata.pointer("/git/revision").and_then(|r| r.as_str()).map(|r| &r[..r.len().min(12)]).unwrap_or("–");
-        let cpu = run.metadata.pointer("/machine/cpu_model").and_then(|c| c.as_str()).unwrap_or("–");
+        let status = run.info.status();
+        let git = run.info.git.as_ref().map_or("–", |g| &g.revision[..g.revision.len().min(12)]);
+        let cpu = run.info.machine.cpu_model.as_deref().unwrap_or("–");
         writeln!(md, "Status: {status} · git {git} · CPU {cpu} · intervals are 95 %.\n")?;
         md.push_str("| Model | Quant | Backend | Size | Category | Decode tok/s, mean [95 % CI] | TTFT ms, median [95 % CI] | E2E s, median | Pass rate | Answers checked | Counts | Notes |\n");
         md.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
@@ -32,7 +32,7 @@ impl Exporter for Markdown {
                 "| {} | {} | {} | {} | {} | {} | {} | {} | {}/{} | {} | {} | {} |",
                 cell(model),
                 cell(quant),
-                cell(&run.backend(&b.group).unwrap_or_else(|| "–".into())),
+                cell(run.info.backend(&b.group).unwrap_or("–")),
                 size,
                 cell(&b.category),
                 super::mean_text(b, &DECODE),

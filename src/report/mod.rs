@@ -14,6 +14,8 @@ mod markup;
 mod quant;
 
 use crate::compare::ComparisonReport;
+use crate::metadata::RecordedMetadata;
+use crate::store::RunDir;
 use crate::paired::PairedComparison;
 use crate::record::{GenerationRecord, PairTag};
 use crate::stats::Interval;
@@ -39,8 +41,10 @@ pub struct RunData {
     pub run: String,
     pub records: Vec<GenerationRecord>,
     pub summary: Summary,
-    /// `metadata.json` as written by the run (read loosely: older runs lack newer fields).
+    /// `metadata.json` as written by the run, for the page's full listing of it.
     pub metadata: serde_json::Value,
+    /// The same, typed: what the reports look up in it.
+    pub info: RecordedMetadata,
     pub comparison: Option<ComparisonReport>,
     pub paired: Vec<PairedComparison>,
     /// `concurrency.json` and `prefill.json` of load benchmarks, when they ran.
@@ -54,10 +58,13 @@ impl RunData {
     /// Reads a run directory. Only `generations.jsonl` is required: a run killed before its
     /// summary was written gets one computed from its records.
     pub fn load(dir: &Path) -> Result<RunData> {
-        let records = crate::store::read_records(&dir.join(crate::util::GENERATIONS_FILE))?;
-        let metadata = read_json::<serde_json::Value>(&dir.join("metadata.json"))?.unwrap_or(serde_json::Value::Null);
+        let files = RunDir::new(dir);
+        let records = crate::store::read_records(&files.generations())?;
+        let metadata_path = files.metadata();
+        let metadata = read_json::<serde_json::Value>(&metadata_path)?.unwrap_or(serde_json::Value::Null);
+        let info = RecordedMetadata::from_json(&metadata).with_context(|| format!("reading {}", metadata_path.display()))?;
         let run = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let summary = match read_json::<Summary>(&dir.join("summary.json"))? {
+        let summary = match read_json::<Summary>(&files.summary())? {
             Some(summary) => summary,
             None => crate::summary::summarize(&run, &records, &Vec::<BenchmarkNote>::new()),
         };
@@ -67,11 +74,12 @@ impl RunData {
             records,
             summary,
             metadata,
-            comparison: read_json(&dir.join("comparison.json"))?,
-            paired: read_json(&dir.join("paired.json"))?.unwrap_or_default(),
-            load: read_json(&dir.join(crate::load::REPORT_FILE))?,
-            prefill: read_json(&dir.join(crate::prefill::REPORT_FILE))?,
-            fidelity: read_json(&dir.join(crate::fidelity::REPORT_FILE))?,
+            info,
+            comparison: read_json(&files.comparison())?,
+            paired: read_json(&files.paired())?.unwrap_or_default(),
+            load: read_json(&files.load())?,
+            prefill: read_json(&files.prefill())?,
+            fidelity: read_json(&files.fidelity())?,
         })
     }
 
@@ -94,21 +102,9 @@ impl RunData {
         self.records.iter().filter(move |r| r.ok && !r.warmup && r.is_ordinary() && r.group == group && category.is_none_or(|c| r.category == c))
     }
 
-    /// What `metadata.json` says about a group (`groups[]`: endpoint, load time, model file).
-    pub fn group_run(&self, group: &str) -> Option<&serde_json::Value> {
-        self.metadata.get("groups")?.as_array()?.iter().find(|g| g.get("name").and_then(|n| n.as_str()) == Some(group))
-    }
-
-    /// The backend serving a group, from the run's resolved config.
-    pub fn backend(&self, group: &str) -> Option<String> {
-        let config = self.metadata.get("config")?.as_array()?.iter().find(|g| g.get("name").and_then(|n| n.as_str()) == Some(group))?;
-        let target = config.get("target")?;
-        target.get("backend").or_else(|| target.get("kind")).and_then(|v| v.as_str()).map(str::to_owned)
-    }
-
     /// A group's model file size in bytes, when known.
     pub fn model_bytes(&self, group: &str) -> Option<u64> {
-        self.group_run(group)?.get("model_file_bytes")?.as_u64()
+        self.info.group_run(group)?.model_file_bytes
     }
 }
 

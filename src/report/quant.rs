@@ -34,16 +34,14 @@ pub fn rows(run: &RunData) -> Option<Vec<QuantRow<'_>>> {
             let samples: Vec<_> = run.samples(group, None).collect();
             let decode: Vec<f64> = samples.iter().filter_map(|r| r.metrics.decode_rate).collect();
             let ttft: Vec<f64> = samples.iter().filter_map(|r| r.metrics.ttft_s).collect();
-            let scored: Vec<bool> = samples.iter().filter_map(|r| r.quality.as_ref()?.passed).collect();
-            let passed = scored.iter().filter(|p| **p).count();
             QuantRow {
                 group,
                 colour,
                 model_bytes: run.model_bytes(group),
                 decode: stats::quantile_ci(&decode, 0.5, crate::analysis::LEVEL),
                 ttft: stats::quantile_ci(&ttft, 0.5, crate::analysis::LEVEL),
-                peak_rss_bytes: run.group_run(group).and_then(|m| m.pointer("/memory/peak_rss_bytes")).and_then(|v| v.as_f64()),
-                checked: stats::wilson_interval(passed as u64, scored.len() as u64, crate::analysis::LEVEL).map(|i| (passed, scored.len(), i)),
+                peak_rss_bytes: run.info.group_run(group).and_then(|m| Some(m.memory.as_ref()?.peak_rss_bytes as f64)),
+                checked: crate::summary::quality(&samples).and_then(|q| Some((q.passed as usize, q.scored as usize, q.pass_rate?.interval?))),
                 fidelity: fidelity.iter().rev().find(|f| f.group == group),
             }
         })

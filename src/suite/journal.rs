@@ -4,7 +4,7 @@
 
 use crate::fidelity::{self, FidelityReport, GroupFidelity};
 use crate::managed;
-use crate::metadata::{GroupRun, Metadata, RunStatus};
+use crate::metadata::{GroupServer, Metadata, RunStatus};
 use crate::paired::PairedComparison;
 use crate::record::GenerationRecord;
 use crate::store::RunStore;
@@ -58,7 +58,7 @@ impl Journal {
     }
 
     /// The metadata of the group's latest server (a group restarted for more slots has two).
-    pub fn group_run(&mut self, group: &str) -> Option<&mut GroupRun> {
+    pub fn group_run(&mut self, group: &str) -> Option<&mut GroupServer> {
         self.metadata.groups.iter_mut().rev().find(|i| i.name == group)
     }
 
@@ -67,16 +67,16 @@ impl Journal {
     }
 
     pub fn save_summary(&self) -> Result<()> {
-        self.store.write("summary.json", &self.summary())
+        self.store.write(&self.store.dir.summary(), &self.summary())
     }
 
     pub fn save_metadata(&self) -> Result<()> {
-        self.store.write("metadata.json", &self.metadata)
+        self.store.write(&self.store.dir.metadata(), &self.metadata)
     }
 
     pub fn save_fidelity(&mut self, result: GroupFidelity) -> Result<()> {
         self.fidelity.push(result);
-        self.store.write(fidelity::REPORT_FILE, &self.fidelity_report())
+        self.store.write(&self.store.dir.fidelity(), &self.fidelity_report())
     }
 
     pub fn fidelity_report(&self) -> FidelityReport {
@@ -90,10 +90,10 @@ impl Journal {
         self.metadata.ended_at = Some(now());
         self.save_metadata()?;
         let summary = self.summary();
-        self.store.write("summary.json", &summary)?;
+        self.store.write(&self.store.dir.summary(), &summary)?;
         // A report that cannot be drawn must not cost the run its records: warn and go on.
-        if let Err(e) = crate::report::write(&self.store.dir) {
-            eprintln!("quantbench: writing the reports of {} failed: {e:#}", self.store.dir.display());
+        if let Err(e) = crate::report::write(self.store.dir.path()) {
+            eprintln!("quantbench: writing the reports of {} failed: {e:#}", self.store.dir.path().display());
         }
         Ok(summary)
     }
@@ -114,6 +114,6 @@ pub async fn stop_on_signal(journal: SharedJournal) {
     managed::stop_all();
     let kept = journal.records.len();
     let _ = journal.finish(RunStatus::Interrupted, Some("interrupted by a signal".into()));
-    eprintln!("\nquantbench: interrupted; {kept} records kept in {}", journal.store.dir.display());
+    eprintln!("\nquantbench: interrupted; {kept} records kept in {}", journal.store.dir.path().display());
     std::process::exit(130);
 }

@@ -140,7 +140,7 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
         crate::fidelity::save_baseline(&opts.reports_root, name, &journal.fidelity)?;
         println!("quantbench: saved baseline {name:?} in {} ({runs} run(s) per benchmark, up to {})", dir.display(), store::BASELINE_RUNS);
     }
-    let run_dir = Some(journal.store.dir.clone());
+    let run_dir = Some(journal.store.dir.path().to_owned());
     Ok(RunOutcome { run_dir, summary: Some(summary), abandoned: journal.abandoned(), comparisons: comparisons.map(|d| d.comparisons), paired: journal.paired.clone() })
 }
 
@@ -157,7 +157,7 @@ fn baseline_to_compare(opts: &SuiteOptions) -> Result<Option<(String, Vec<Genera
             Err(e) => Err(e),
         };
     }
-    let previous = opts.cli.save_baseline.as_ref().filter(|name| store::baseline_dir(&opts.reports_root, name).join(crate::util::GENERATIONS_FILE).is_file());
+    let previous = opts.cli.save_baseline.as_ref().filter(|name| store::baseline_dir(&opts.reports_root, name).has_records());
     previous.map(|name| Ok((name.clone(), store::load_baseline(&opts.reports_root, name)?))).transpose()
 }
 
@@ -167,7 +167,7 @@ fn verdicts(journal: &journal::Journal, opts: &SuiteOptions, name: String, recor
     let base_fidelity = crate::fidelity::load_baseline(&opts.reports_root, &name)?;
     let baseline = Side { records, fidelity: &base_fidelity };
     let doc = crate::verdicts::decide(name, baseline, Side { records: &journal.records, fidelity: &journal.fidelity }, noise);
-    journal.store.write("comparison.json", &doc)?;
+    journal.store.write(&journal.store.dir.comparison(), &doc)?;
     Ok(doc)
 }
 

@@ -12,7 +12,7 @@ use crate::dialect::{self, DialectOptions, ServerKind};
 use crate::environment;
 use crate::managed::{self, ManagedServer};
 use crate::memory::{self, MemorySampler};
-use crate::metadata::{self, GroupRun, Metadata, RunStatus};
+use crate::metadata::{self, GroupServer, Metadata, RunStatus};
 use crate::progress::Progress;
 use crate::reference::mlx::{self as mlx_reference, MlxManifest};
 use crate::reference::{self, Backend, Manifest, ModelFile};
@@ -67,7 +67,7 @@ pub fn prepare(config: &Config, opts: &SuiteOptions, planned: &[PlannedGroup<'_>
     let journal = Journal { store, metadata, records: Vec::new(), notes: Vec::new(), fidelity: Vec::new(), paired: Vec::new() };
     let journal = Arc::new(Mutex::new(journal));
     lock(&journal).save_metadata()?;
-    eprintln!("quantbench: run {run_id}: records in {}", lock(&journal).store.dir.display());
+    eprintln!("quantbench: run {run_id}: records in {}", lock(&journal).store.dir.path().display());
     Ok(Setup { journal, run_id, reference, mlx_reference, progress: RefCell::new(Progress::new(planned_generations)) })
 }
 
@@ -173,7 +173,7 @@ impl Harness<'_> {
             Target::External { url, kind, model_id, api_key_env, .. } => {
                 let api_key = api_key_env.as_ref().and_then(|v| std::env::var(v).ok());
                 let endpoint = Endpoint { base_url: url.clone(), model_id: model_id.clone(), api_key, dialect: dialect::for_kind(*kind, g.settings.dialect_options()) };
-                let mut info = GroupRun { name: g.name.clone(), base_url: url.clone(), model_id: model_id.clone(), ..GroupRun::default() };
+                let mut info = GroupServer { name: g.name.clone(), base_url: url.clone(), model_id: model_id.clone(), ..GroupServer::default() };
                 // Before the server describes itself, so that it describes the loaded model.
                 self.manage_model(g, &endpoint, *kind, &mut info)?;
                 info.server_info = self.rt.block_on(client::server_info(self.http, &endpoint));
@@ -195,7 +195,7 @@ impl Harness<'_> {
 
     /// Adds what the server said about itself, and the model file's identity when the file is
     /// on this machine (named by the config's reference install or by the server).
-    fn describe_environment(&self, endpoint: &Endpoint, mut info: GroupRun) -> GroupRun {
+    fn describe_environment(&self, endpoint: &Endpoint, mut info: GroupServer) -> GroupServer {
         let description = info.server_info.as_ref().map(|i| endpoint.dialect.describe(&endpoint.model_id, i));
         let file = info.model_file.clone().or_else(|| description.as_ref()?.model_path.clone()).filter(|p| p.is_file());
         if let Some(path) = file {
@@ -216,7 +216,7 @@ impl Harness<'_> {
     /// any instance of it already loaded, so the load is cold — and keeps the load time in `info`;
     /// [`Harness::release_models`] unloads it after the group. A server that cannot is said so once
     /// and noted; the group runs on the model as found.
-    fn manage_model(&self, g: &Group, endpoint: &Endpoint, kind: ServerKind, info: &mut GroupRun) -> Result<()> {
+    fn manage_model(&self, g: &Group, endpoint: &Endpoint, kind: ServerKind, info: &mut GroupServer) -> Result<()> {
         if g.settings.model_lifecycle != Lifecycle::Manage {
             return Ok(());
         }
@@ -294,9 +294,9 @@ impl Harness<'_> {
 
     /// Starts the reference server for one quant; returns its endpoint, the process and what
     /// the metadata records about it.
-    fn start_reference(&self, g: &Group, backend: Backend, quant: &str, slots: u32) -> Result<(Endpoint, Option<ManagedServer>, GroupRun)> {
+    fn start_reference(&self, g: &Group, backend: Backend, quant: &str, slots: u32) -> Result<(Endpoint, Option<ManagedServer>, GroupServer)> {
         let port = managed::free_port()?;
-        let log_path = lock(self.journal).store.dir.join(format!("server-{}.log", g.name.replace('/', "_")));
+        let log_path = lock(self.journal).store.dir.server_log(&g.name);
         let not_installed = || format!("the {} reference is not installed", backend.name());
         let mut launch = match backend {
             Backend::LlamaServer => {
@@ -339,7 +339,7 @@ impl Harness<'_> {
             api_key: None,
             dialect: dialect::for_kind(launch.kind, DialectOptions { server_cache_off: launch.server_cache_off, ..g.settings.dialect_options() }),
         };
-        let info = GroupRun {
+        let info = GroupServer {
             name: g.name.clone(),
             base_url: server.base_url.clone(),
             model_id: launch.model_id,
@@ -355,7 +355,7 @@ impl Harness<'_> {
             },
             server_log: Some(log_path),
             server_pid: Some(server.pid()),
-            ..GroupRun::default()
+            ..GroupServer::default()
         };
         Ok((endpoint, Some(server), info))
     }

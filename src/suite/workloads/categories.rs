@@ -150,10 +150,10 @@ impl<'a> BenchmarkRun<'a> {
         *counter += 1;
         let prompt = self.category.prompts[index as usize % self.category.prompts.len()];
         let (g, category) = (self.group, self.category.name);
-        let mut generation = Generation::new(g, category, &prompt.id, benchmark_id(g, category));
-        generation.sample = index;
+        let mut generation = Generation::new(self.harness.run_id, g, category, &prompt.id, benchmark_id(g, category));
+        generation.ctx.sample = index;
+        generation.ctx.warmup = warmup;
         generation.of = if warmup { g.settings.warmup } else { samples_for(self.harness.sample_size, g) };
-        generation.warmup = warmup;
         let record = self.harness.generate(generation, prompt, self.endpoint).unwrap_or_else(|e| bridge::fatal(e));
         if let (false, Some(rate)) = (warmup, record.metrics.decode_rate) {
             self.decode_rates.push(rate);

@@ -91,19 +91,19 @@ fn keep_level(cx: &GroupContext<'_>, kind: LoadKind, warmup: bool, finished: Vec
     for (i, f) in finished.into_iter().enumerate() {
         let since_sent = f.observation.sent.map_or(Duration::ZERO, |t| t.elapsed());
         let started = chrono::Utc::now() - chrono::TimeDelta::from_std(since_sent).unwrap_or_default();
-        let mut generation = Generation::new(g, kind.name(), &f.prompt_id, benchmark_id(g, kind.name()));
-        generation.sample = i as u32;
+        let mut generation = Generation::new(h.run_id, g, kind.name(), &f.prompt_id, benchmark_id(g, kind.name()));
+        generation.ctx.sample = i as u32;
+        generation.ctx.warmup = warmup;
+        generation.ctx.started_at = crate::util::rfc3339(started);
+        generation.ctx.max_tokens = f.max_tokens;
         generation.of = total;
-        generation.warmup = warmup;
-        generation.started_at = crate::util::rfc3339(started);
-        generation.max_tokens = f.max_tokens;
         generation.concurrency = Some(f.tag);
         let record = h.keep(generation, f.observation, cx.endpoint.dialect.as_ref())?;
         failed += u32::from(!record.ok);
     }
     let journal = lock(h.journal);
     if let Some(report) = load::analysis::report(&journal.metadata.run, &journal.records) {
-        journal.store.write(load::REPORT_FILE, &report)?;
+        journal.store.write(&journal.store.dir.load(), &report)?;
     }
     Ok(failed)
 }

@@ -40,7 +40,7 @@ impl Workload for Paired<'_> {
         let journal = &mut *lock(harness.journal);
         journal.paired = self.pairs.iter().flat_map(|p| paired::analyze(&p.spec.name, &p.a.name, &p.b.name, &journal.records)).collect();
         if !journal.paired.is_empty() {
-            journal.store.write("paired.json", &journal.paired)?;
+            journal.store.write(&journal.store.dir.paired(), &journal.paired)?;
         }
         Ok(())
     }
@@ -61,11 +61,11 @@ fn run_pair(h: &Harness<'_>, p: &PlannedPair<'_>) -> Result<()> {
         let mut run = |group: &Group, endpoint: &Endpoint, index: u32, warmup: bool, side: &str| -> Result<bool> {
             let prompt = category.prompts[index as usize % category.prompts.len()];
             let label = format!("paired/{}/{} ({side} {})", p.spec.name, category.name, group.name);
-            let mut generation = Generation::new(group, category.name, &prompt.id, label);
-            generation.sample = index;
+            let mut generation = Generation::new(h.run_id, group, category.name, &prompt.id, label);
+            generation.ctx.sample = index;
+            generation.ctx.warmup = warmup;
+            generation.ctx.pair = Some(PairTag { name: p.spec.name.clone(), index, side: side.into() });
             generation.of = if warmup { group.settings.warmup } else { p.spec.pairs };
-            generation.warmup = warmup;
-            generation.pair = Some(PairTag { name: p.spec.name.clone(), index, side: side.into() });
             let record = h.generate(generation, prompt, endpoint)?;
             failures += u32::from(!record.ok);
             Ok(failures <= group.settings.max_failures)

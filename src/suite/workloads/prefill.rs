@@ -80,11 +80,11 @@ impl Prefill {
             let messages = prefill::messages(salt, tag.repetitions);
             let request = GenerationRequest { messages: &messages, max_tokens: prefill::MAX_TOKENS, sampling: &g.settings.sampling };
             let prompt_id = format!("prefill-{}-{}", tag.target_tokens, crate::util::serde_name(tag.cache));
-            let mut generation = Generation::new(g, LoadKind::Prefill.name(), &prompt_id, id.clone());
-            generation.sample = index;
+            let mut generation = Generation::new(h.run_id, g, LoadKind::Prefill.name(), &prompt_id, id.clone());
+            generation.ctx.sample = index;
+            generation.ctx.warmup = tag.setup;
+            generation.ctx.max_tokens = prefill::MAX_TOKENS;
             generation.of = planned;
-            generation.warmup = tag.setup;
-            generation.max_tokens = prefill::MAX_TOKENS;
             generation.prefill = Some(tag);
             index += 1;
             let observation = h.rt.block_on(client::generate(h.http, endpoint, &request, &g.settings.limits));
@@ -123,7 +123,7 @@ impl Prefill {
         }
         let journal = lock(h.journal);
         if let Some(report) = prefill::report(&journal.metadata.run, &journal.records, &self.skipped) {
-            journal.store.write(prefill::REPORT_FILE, &report)?;
+            journal.store.write(&journal.store.dir.prefill(), &report)?;
         }
         Ok(())
     }
