@@ -17,10 +17,13 @@ pub const METADATA_SCHEMA: u32 = 1;
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     Running,
+    /// Every planned benchmark ran.
     Complete,
+    /// Some planned groups or benchmarks did not run; `counts` says how many.
+    Partial,
     /// Stopped by a signal (Ctrl-C, SIGTERM); the records written so far are valid.
     Interrupted,
-    /// Stopped by an error; see `error`.
+    /// Stopped by an error, or nothing was measured; see `error`.
     Failed,
 }
 
@@ -74,6 +77,9 @@ pub struct GroupRun {
     /// Why memory was not sampled (the server process was not found).
     #[serde(default)]
     pub memory_unavailable: Option<String>,
+    /// A managed server that a signal ended while it loaded, started again with other arguments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<crate::managed::Fallback>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -95,6 +101,9 @@ pub struct Metadata {
     /// The MLX reference install, when an MLX reference group ran.
     pub reference_mlx: Option<MlxManifest>,
     pub groups: Vec<GroupRun>,
+    /// Planned against run, when the run ended (see `run_status`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counts: Option<crate::run_status::RunCounts>,
 }
 
 /// One line of the closing note per group: load time, memory as measured, and what the server
@@ -114,7 +123,8 @@ pub fn server_line(g: &GroupRun) -> String {
     let d = g.server_description.clone().unwrap_or_default();
     let backend = [d.backend, d.backend_version, d.quant].into_iter().flatten().collect::<Vec<_>>().join(" ");
     let reported = d.model_bytes.map_or(String::new(), |b| format!("; server-reported model size {:.3} GB", b as f64 / GB));
-    format!("{}: {load}; {memory}{reported}{}", g.name, if backend.is_empty() { String::new() } else { format!("; {backend}") })
+    let fallback = g.fallback.as_ref().map_or(String::new(), |f| format!("; started with {} ({})", f.args, f.why));
+    format!("{}: {load}; {memory}{reported}{}{fallback}", g.name, if backend.is_empty() { String::new() } else { format!("; {backend}") })
 }
 
 /// The checkout's revision and whether it had uncommitted changes; absent outside git.

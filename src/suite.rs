@@ -25,7 +25,8 @@ use crate::reference::mlx::{self as mlx_reference, MlxManifest};
 use crate::reference::{self, Backend, Manifest, ModelFile};
 use crate::stats;
 use crate::store::{self, RunStore};
-use crate::summary::{self, BenchmarkNote, Summary};
+use crate::run_status::{self, RunCounts};
+use crate::summary::{self, BenchmarkNote, GroupStop, Summary};
 use crate::sysmon;
 use anyhow::{bail, Context, Result};
 use criterion::{Criterion, SamplingMode};
@@ -170,6 +171,10 @@ pub struct RunOutcome {
     pub summary: Option<Summary>,
     /// Benchmarks stopped early: (group, category, reason).
     pub abandoned: Vec<(String, String, String)>,
+    /// Groups stopped as a whole (their benchmarks are in `abandoned` too).
+    pub group_stops: Vec<GroupStop>,
+    /// `complete`, `partial` or `failed`, with the counts (absent for `--list`).
+    pub status: Option<(RunStatus, RunCounts)>,
     /// Verdicts against the baseline, when one was compared.
     pub comparisons: Option<Vec<Comparison>>,
     /// Results of paired A/B comparisons.
@@ -193,28 +198,34 @@ pub fn main() -> ExitCode {
         run(&config, SuiteOptions { cli, command, reports_root: store::reports_root() }, criterion)
     });
     match result {
-        Ok(outcome) => {
-            let regressed: Vec<&Comparison> = outcome.comparisons.iter().flatten().filter(|c| c.verdict == Verdict::Regressed).collect();
-            if gate_enabled() && !regressed.is_empty() {
-                eprintln!("quantbench: {GATE_ENV} is set and {} comparison(s) regressed:", regressed.len());
-                for c in &regressed {
-                    eprintln!("  {}/{} {}: {}", c.group, c.category, c.metric, c.change_text());
-                }
-                return ExitCode::from(3);
-            }
-            if outcome.abandoned.is_empty() {
-                return ExitCode::SUCCESS;
-            }
-            eprintln!("quantbench: {} benchmark(s) stopped early:", outcome.abandoned.len());
-            for (group, category, reason) in &outcome.abandoned {
-                eprintln!("  {group}/{category}: {reason}");
-            }
-            ExitCode::from(1)
-        }
+        Ok(outcome) => ExitCode::from(exit_code(&outcome)),
         Err(e) => {
             eprintln!("quantbench: {e:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// The exit code of a finished run, after saying on the terminal what did not run: 3 when the
+/// regression gate is on and a comparison regressed, 1 for a `partial` run, 2 for a `failed`
+/// one (nothing measured, as for a run stopped by an error), else 0.
+pub fn exit_code(outcome: &RunOutcome) -> u8 {
+    let regressed: Vec<&Comparison> = outcome.comparisons.iter().flatten().filter(|c| c.verdict == Verdict::Regressed).collect();
+    if gate_enabled() && !regressed.is_empty() {
+        eprintln!("quantbench: {GATE_ENV} is set and {} comparison(s) regressed:", regressed.len());
+        for c in &regressed {
+            eprintln!("  {}/{} {}: {}", c.group, c.category, c.metric, c.change_text());
+        }
+        return 3;
+    }
+    let alone: Vec<_> = outcome.abandoned.iter().filter(|(g, ..)| !outcome.group_stops.iter().any(|s| s.group == *g)).collect();
+    for (group, category, reason) in alone {
+        eprintln!("quantbench: {group}/{category} stopped early: {reason}");
+    }
+    match outcome.status.as_ref().map(|s| s.0) {
+        Some(RunStatus::Partial) => 1,
+        Some(RunStatus::Failed) => 2,
+        _ => 0,
     }
 }
 
@@ -247,7 +258,7 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
                 println!("paired/{}/{}: paired A/B ({} vs {})", p.spec.name, c.name, p.a.name, p.b.name);
             }
         }
-        return Ok(RunOutcome { run_dir: None, summary: None, abandoned: Vec::new(), comparisons: None, paired: Vec::new() });
+        return Ok(RunOutcome { run_dir: None, summary: None, abandoned: Vec::new(), group_stops: Vec::new(), status: None, comparisons: None, paired: Vec::new() });
     }
     let noise = compare::noise_threshold()?;
     let baseline = load_baseline_to_compare(&opts)?;
@@ -280,8 +291,9 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
         reference: reference.clone(),
         reference_mlx: mlx_reference.clone(),
         groups: Vec::new(),
+        counts: None,
     };
-    let state = Arc::new(Mutex::new(RunState { store, metadata, records: Vec::new(), notes: Vec::new(), fidelity: Vec::new() }));
+    let state = Arc::new(Mutex::new(RunState { store, metadata, records: Vec::new(), notes: Vec::new(), group_stops: Vec::new(), fidelity: Vec::new() }));
     lock(&state).save_metadata()?;
     eprintln!("quantbench: run {run_id}: records in {}", lock(&state).store.dir.display());
     rt.spawn(stop_on_signal(state.clone()));
@@ -354,7 +366,9 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
     if !paired.is_empty() {
         state.store.write("paired.json", &paired)?;
     }
-    let summary = state.finish(RunStatus::Complete, None)?;
+    let (status, counts) = run_status::assess(&planned_benchmarks(&planned, &planned_pairs, opts.cli.sample_size), &state.summary(), state.records.iter().filter(|r| r.ok && !r.warmup).count());
+    state.metadata.counts = Some(counts.clone());
+    let summary = state.finish(status, (status == RunStatus::Failed).then(|| format!("nothing was measured: {}", counts.text())))?;
     if !summary.benchmarks.is_empty() {
         println!("\nquantbench summary ({}): medians over successful samples", state.store.dir.display());
         print!("{}", summary::table(&summary));
@@ -377,7 +391,25 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
         store::save_baseline_fidelity(&opts.reports_root, name, &state.fidelity)?;
         println!("quantbench: saved baseline {name:?} in {} ({runs} run(s) per benchmark, up to {})", dir.display(), store::BASELINE_RUNS);
     }
-    Ok(RunOutcome { run_dir: Some(state.store.dir.clone()), summary: Some(summary), abandoned: state.abandoned(), comparisons: comparisons.map(|d| d.comparisons), paired })
+    // Each group stop was said once, when it happened; here the count.
+    println!("quantbench: run {}: {}", summary::serde_name(status), counts.text());
+    let (abandoned, group_stops) = (state.abandoned(), state.group_stops.clone());
+    Ok(RunOutcome { run_dir: Some(state.store.dir.clone()), summary: Some(summary), abandoned, group_stops, status: Some((status, counts)), comparisons: comparisons.map(|d| d.comparisons), paired })
+}
+
+/// Every benchmark the run plans, for its status: prompt categories (with their samples), load
+/// benchmarks, fidelity passes and paired categories.
+fn planned_benchmarks(planned: &[PlannedGroup<'_>], pairs: &[PlannedPair<'_>], sample_size: Option<u32>) -> Vec<run_status::Planned> {
+    let one = |group: &str, benchmark: &str, samples: u32| run_status::Planned { group: group.into(), benchmark: benchmark.into(), samples };
+    let mut out = Vec::new();
+    for p in planned {
+        let g = &p.group.name;
+        out.extend(p.categories.iter().map(|c| one(g, c.name, samples_for(sample_size, p.group))));
+        out.extend(p.load.iter().map(|k| one(g, k.name(), 0)));
+        out.extend(p.fidelity.as_ref().map(|_| one(g, fidelity::BENCHMARK, 0)));
+    }
+    out.extend(pairs.iter().flat_map(|p| p.categories.iter().map(move |c| one(&format!("paired/{}", p.spec.name), c.name, 0))));
+    out
 }
 
 /// The baseline this run is compared with: `--baseline NAME`, or, as criterion does, the previous
@@ -440,6 +472,7 @@ struct RunState {
     metadata: Metadata,
     records: Vec<GenerationRecord>,
     notes: Vec<BenchmarkNote>,
+    group_stops: Vec<GroupStop>,
     fidelity: Vec<GroupFidelity>,
 }
 
@@ -466,7 +499,7 @@ impl RunState {
     }
 
     fn summary(&self) -> Summary {
-        summary::summarize(&self.metadata.run, &self.records, &self.notes)
+        Summary { group_stops: self.group_stops.clone(), ..summary::summarize(&self.metadata.run, &self.records, &self.notes) }
     }
 
     fn save_summary(&self) -> Result<()> {
@@ -523,6 +556,8 @@ async fn stop_on_signal(state: Arc<Mutex<RunState>>) {
 /// Payload of the unwinding that abandons one benchmark (criterion has no other way to stop a
 /// benchmark, and must never receive a made-up duration).
 struct Abandon(String);
+/// Payload of the unwinding that stops the rest of a group (its server rejects every request).
+struct AbandonGroup(String);
 /// Payload that ends the run: measuring on is pointless (e.g. records cannot be written).
 struct Fatal(anyhow::Error);
 
@@ -581,14 +616,18 @@ impl Suite<'_> {
                     model_file_identity: None,
                     memory: None,
                     memory_unavailable: None,
+                    fallback: None,
                 };
+                if let Some(problem) = self.rt.block_on(client::model_not_served(self.http, &endpoint)) {
+                    bail!(problem);
+                }
                 // Before the server describes itself, so that it describes the loaded model.
                 self.manage_model(g, &endpoint, *kind, &mut info)?;
                 info.server_info = self.rt.block_on(client::server_info(self.http, &endpoint));
                 (endpoint, None, info)
             }
             Target::Reference { backend, quant } => {
-                self.start_reference(g, *backend, quant, slots).map_err(|e| e.context("the reference server did not start"))?
+                self.start_reference(g, *backend, quant, slots)?
             }
         };
         let run_info = self.describe_environment(&endpoint, run_info);
@@ -630,6 +669,21 @@ impl Suite<'_> {
         state.save_summary()
     }
 
+    /// Marks the benchmarks of a group that did not start, or that is stopped as a whole, and
+    /// says why once: one note for the group, its benchmarks pointing to it.
+    fn abandon_group(&self, group: &str, started: bool, benchmarks: &[&str], reason: &str) -> Result<()> {
+        let stop = GroupStop { group: group.into(), started, reason: reason.into() };
+        self.progress.borrow().say(&format!("\nquantbench: {}", stop.text()));
+        let mut state = lock(self.state);
+        for b in benchmarks {
+            let note = state.note(group, b);
+            note.abandoned = Some(reason.to_owned());
+            note.stopped_with_group = true;
+        }
+        state.group_stops.push(stop);
+        state.save_summary()
+    }
+
     fn run_group(&self, p: &PlannedGroup<'_>, group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) -> Result<()> {
         let g = p.group;
         // Only load benchmarks: start a managed server with their slots right away.
@@ -644,20 +698,17 @@ impl Suite<'_> {
                     self.fidelity_answers.borrow_mut().insert(g.name.clone(), Err(format!("its server did not start: {reason}")));
                 }
                 self.release_models(&[&g.name])?;
-                return self.abandon(&g.name, &names, &reason);
+                return self.abandon_group(&g.name, false, &names, &reason);
             }
         };
         let sampler = self.start_memory_sampler(g, server.as_ref());
         let server = server.map(RefCell::new);
-        for category in &p.categories {
-            let died = server.as_ref().and_then(|s| {
-                let mut s = s.borrow_mut();
-                (!s.is_running()).then(|| format!("the managed server exited; its log {} ends:\n{}", s.log_path.display(), managed::log_tail(&s.log_path, 8)))
-            });
+        for (i, category) in p.categories.iter().enumerate() {
+            let died = server.as_ref().and_then(|s| s.borrow_mut().exited());
             let outcome = match died {
-                Some(reason) => Err(Box::new(Abandon(reason)) as Box<dyn std::any::Any + Send>),
+                Some(reason) => Err(Box::new(AbandonGroup(reason)) as Box<dyn std::any::Any + Send>),
                 None => {
-                    let mut bench = BenchmarkRun::new(self, g, category, &endpoint);
+                    let mut bench = BenchmarkRun::new(self, g, category, &endpoint, i == 0);
                     catch_unwind(AssertUnwindSafe(|| {
                         group.bench_function(category.name, |b| b.iter_custom(|iters| bench.measure(iters)));
                         if let (Some(adaptive), Mode::Benchmark) = (&g.settings.adaptive, self.mode) {
@@ -671,6 +722,19 @@ impl Suite<'_> {
             if let Err(payload) = outcome {
                 let payload = match payload.downcast::<Fatal>() {
                     Ok(fatal) => return Err(fatal.0),
+                    Err(other) => other,
+                };
+                let payload = match payload.downcast::<AbandonGroup>() {
+                    Ok(stop) => {
+                        if p.fidelity.is_some() {
+                            self.fidelity_answers.borrow_mut().insert(g.name.clone(), Err(format!("its group was stopped: {}", stop.0)));
+                        }
+                        let fidelity = p.fidelity.as_ref().map(|_| fidelity::BENCHMARK);
+                        let rest = p.categories[i..].iter().map(|c| c.name).chain(p.load.iter().map(|k| k.name())).chain(fidelity);
+                        self.abandon_group(&g.name, true, &rest.collect::<Vec<_>>(), &stop.0)?;
+                        self.stop_memory_sampler(g, sampler)?;
+                        return self.release_models(&[&g.name]);
+                    }
                     Err(other) => other,
                 };
                 let Abandon(reason) = *payload.downcast::<Abandon>().unwrap_or_else(|other| resume_unwind(other));
@@ -851,7 +915,11 @@ impl Suite<'_> {
             launch.spec.args.extend(variant.server_args.iter().cloned());
             launch.spec.env.extend(variant.env.iter().cloned());
         }
-        let server = self.rt.block_on(ManagedServer::start(&launch.spec, self.http))?;
+        let retry: &[&str] = if backend == Backend::LlamaServer { &[reference::NO_REPACK] } else { &[] };
+        let (server, fallback) = self.rt.block_on(managed::start_with_retry(&launch.spec, self.http, retry))?;
+        if let Some(f) = &fallback {
+            self.progress.borrow().say(&format!("quantbench: {}: started with {} after the first start failed ({})", g.name, f.args, f.why));
+        }
         self.progress.borrow().say(&format!("quantbench: {}: {} ready in {:.2} s (pid {}, {})", g.name, backend.name(), server.load_time.as_secs_f64(), server.pid(), launch.detail));
         let endpoint = Endpoint {
             base_url: server.base_url.clone(),
@@ -876,12 +944,13 @@ impl Suite<'_> {
                 Some(known) => Some(known),
                 None => self.rt.block_on(client::server_info(self.http, &endpoint)),
             },
-            server_log: Some(log_path),
+            server_log: Some(server.log_path.clone()),
             server_pid: Some(server.pid()),
             server_description: None,
             model_file_identity: None,
             memory: None,
             memory_unavailable: None,
+            fallback,
         };
         Ok((endpoint, Some(server), info))
     }
@@ -913,7 +982,7 @@ impl Suite<'_> {
             (Ok(a), Ok(b)) => [(p.a, a), (p.b, b)],
             (Err(e), _) | (_, Err(e)) => {
                 self.release_models(&[&p.a.name, &p.b.name])?;
-                return self.abandon(&id, &names, &format!("{e:#}"));
+                return self.abandon_group(&id, false, &names, &format!("{e:#}"));
             }
         };
         for category in &p.categories {
@@ -960,11 +1029,15 @@ struct BenchmarkRun<'a> {
     failures: u32,
     /// Decode rates of the successful samples so far (for adaptive sampling).
     decode_rates: Vec<f64>,
+    /// The group's first benchmark: warm-ups all rejected alike stop the whole group.
+    first_of_group: bool,
+    /// HTTP status and error of each failed warm-up.
+    warmup_failures: Vec<(Option<u16>, String)>,
 }
 
 impl<'a> BenchmarkRun<'a> {
-    fn new(suite: &'a Suite<'a>, group: &'a Group, category: &'a Category<'a>, endpoint: &'a Endpoint) -> Self {
-        BenchmarkRun { suite, group, category, endpoint, calls: 0, warmups: 0, samples: 0, failures: 0, decode_rates: Vec::new() }
+    fn new(suite: &'a Suite<'a>, group: &'a Group, category: &'a Category<'a>, endpoint: &'a Endpoint, first_of_group: bool) -> Self {
+        BenchmarkRun { suite, group, category, endpoint, calls: 0, warmups: 0, samples: 0, failures: 0, decode_rates: Vec::new(), first_of_group, warmup_failures: Vec::new() }
     }
 
     /// criterion's `iter_custom`: run `iters` successful generations and return the sum of their
@@ -1013,6 +1086,13 @@ impl<'a> BenchmarkRun<'a> {
                 return Duration::from_nanos(end);
             }
             self.failures += 1;
+            if warmup && self.first_of_group {
+                self.warmup_failures.push((record.http_status, record.error.clone().unwrap_or_default()));
+                let enough = self.group.settings.warmup.min(self.group.settings.max_failures + 1);
+                if let Some(reason) = GroupStop::rejected_warmups(&self.warmup_failures, enough) {
+                    resume_unwind(Box::new(AbandonGroup(reason)));
+                }
+            }
             if self.failures > self.group.settings.max_failures {
                 resume_unwind(Box::new(Abandon(format!(
                     "{} generations failed (max_failures = {}); last: {}",
@@ -1167,7 +1247,7 @@ impl Suite<'_> {
             let dialect = endpoint.dialect.as_ref();
             self.keep_level(g, kind, true, self.rt.block_on(load::run_level(&cx, kind, &load::Shape::Closed { streams: 1 }, &warmups)), dialect)?;
             for (label, shape, n) in &levels {
-                if let Some(reason) = server.as_mut().and_then(|s| (!s.is_running()).then(|| format!("the managed server exited; its log {} ends:\n{}", s.log_path.display(), managed::log_tail(&s.log_path, 8)))) {
+                if let Some(reason) = server.as_mut().and_then(ManagedServer::exited) {
                     self.abandon(&g.name, &[kind.name()], &reason)?;
                     break;
                 }

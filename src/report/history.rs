@@ -64,15 +64,18 @@ fn render(runs: &[RunEntry]) -> Result<String> {
         let text = |pointer: &str| run.metadata.pointer(pointer).and_then(|v| v.as_str()).unwrap_or("–").to_owned();
         let git = text("/git/revision");
         let dirty = run.metadata.pointer("/git/dirty").and_then(|d| d.as_bool()).unwrap_or(false);
-        let (benchmarks, samples) = match &run.summary {
-            Ok(s) => (s.benchmarks.len().to_string(), format!("{} / {}", s.benchmarks.iter().map(|b| b.ok).sum::<u32>(), s.benchmarks.iter().map(|b| b.attempted).sum::<u32>())),
-            Err(e) => ("–".into(), format!("no summary ({e})")),
+        let counts = run.metadata.get("counts").cloned().and_then(|c| serde_json::from_value::<crate::run_status::RunCounts>(c).ok());
+        let (benchmarks, samples) = match (&run.summary, counts) {
+            // Planned benchmarks, and attempts including the planned samples of those that did not run.
+            (_, Some(c)) => (c.benchmarks_planned.to_string(), format!("{} / {}", c.samples_ok, c.samples_attempted)),
+            (Ok(s), None) => (s.benchmarks.len().to_string(), format!("{} / {}", s.benchmarks.iter().map(|b| b.ok).sum::<u32>(), s.benchmarks.iter().map(|b| b.attempted).sum::<u32>())),
+            (Err(e), None) => ("–".into(), format!("no summary ({e})")),
         };
         write!(
             page,
             "<tr><td>{link}</td><td>{}</td><td>{}</td><td>{}</td><td>{}{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>\n",
             escape(&text("/started_at")),
-            escape(&text("/status")),
+            escape(&super::status_text(&run.metadata)),
             escape(&text("/filter")),
             escape(&git[..git.len().min(12)]),
             if dirty { " (dirty)" } else { "" },

@@ -20,7 +20,7 @@ impl Exporter for Html {
         let mut page = String::new();
         let status = run.metadata.get("status").and_then(|s| s.as_str()).unwrap_or("unknown");
         write!(page, "{}", head(&format!("quantbench run {}", run.run)))?;
-        write!(page, "<h1>quantbench run {} <span class=\"status {}\">{}</span></h1>", escape(&run.run), css_class(status), escape(status))?;
+        write!(page, "<h1>quantbench run {} <span class=\"status {}\">{}</span></h1>", escape(&run.run), css_class(status), escape(&super::status_text(&run.metadata)))?;
         page.push_str("<p class=\"nav\"><a href=\"../index.html\">all runs</a> · <a href=\"summary.md\">summary.md</a> · <a href=\"generations.csv\">generations.csv</a> · <a href=\"generations.jsonl\">generations.jsonl</a></p>\n");
         read_first(&mut page, run)?;
         summary_table(&mut page, run)?;
@@ -77,7 +77,7 @@ h1{font-size:1.5em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #cc
 table{border-collapse:collapse;margin:.6em 0;font-size:.86em}th,td{border:1px solid #ddd;padding:3px 6px;text-align:left;vertical-align:top}\
 th{background:#f3f3f3}td.num{text-align:right;white-space:nowrap}\
 .status{font-size:.6em;padding:2px 8px;border-radius:4px;background:#ddd;vertical-align:middle}\
-.status.complete{background:#cdeccd}.status.interrupted,.status.running{background:#fde7b0}.status.failed{background:#f7c5c5}\
+.status.complete{background:#cdeccd}.status.interrupted,.status.running,.status.partial{background:#fde7b0}.status.failed{background:#f7c5c5}\
 .warning{color:#a40000}.info{color:#555}.box{border:1px solid #e0b000;background:#fff8e0;padding:.5em 1em;margin:1em 0}\
 tr.regressed td{background:#fbd5d5}tr.improved td{background:#d5f1d5}tr.inconclusive td{background:#f7f7f7}\
 .group{white-space:nowrap}.swatch{display:inline-block;width:.8em;height:.8em;margin-right:.3em;vertical-align:baseline}\
@@ -120,11 +120,18 @@ pub(super) fn td_num(text: &str) -> String {
 /// numbers rest on estimates, failures or disagreement with the server.
 fn read_first(page: &mut String, run: &RunData) -> Result<()> {
     let mut items = Vec::new();
-    if let Some(status) = run.metadata.get("status").and_then(|s| s.as_str()).filter(|s| *s != "complete") {
-        let error = run.metadata.get("error").and_then(|e| e.as_str()).unwrap_or("");
-        items.push(format!("<li class=\"warning\">The run is <b>{}</b>: {} — the records below are what it measured before it stopped.</li>", escape(status), escape(error)));
+    match run.metadata.get("status").and_then(|s| s.as_str()) {
+        Some("complete") => {}
+        Some("partial") => items.push(format!("<li class=\"warning\">The run is <b>{}</b> — what ran is below.</li>", escape(&super::status_text(&run.metadata)))),
+        status => {
+            let error = run.metadata.get("error").and_then(|e| e.as_str()).unwrap_or("");
+            items.push(format!("<li class=\"warning\">The run is <b>{}</b>: {} — the records below are what it measured before it stopped.</li>", escape(status.unwrap_or("unknown")), escape(error)));
+        }
     }
-    for b in &run.summary.benchmarks {
+    for stop in &run.summary.group_stops {
+        items.push(format!("<li class=\"warning\">{}</li>", escape(&stop.text())));
+    }
+    for b in run.summary.benchmarks.iter().filter(|b| !b.stopped_with_group) {
         for (_, note) in super::provenance_notes(b).into_iter().filter(|(s, _)| *s == Severity::Warning) {
             items.push(format!("<li class=\"warning\">{}/{}: {}</li>", escape(&b.group), escape(&b.category), escape(&note)));
         }

@@ -15,7 +15,7 @@ impl Exporter for Markdown {
 
     fn render(&self, run: &RunData) -> Result<String> {
         let mut md = format!("# quantbench run {}\n\n", run.run);
-        let status = run.metadata.get("status").and_then(|s| s.as_str()).unwrap_or("unknown");
+        let status = super::status_text(&run.metadata);
         let git = run.metadata.pointer("/git/revision").and_then(|r| r.as_str()).map(|r| &r[..r.len().min(12)]).unwrap_or("–");
         let cpu = run.metadata.pointer("/machine/cpu_model").and_then(|c| c.as_str()).unwrap_or("–");
         writeln!(md, "Status: {status} · git {git} · CPU {cpu} · intervals are 95 %.\n")?;
@@ -43,6 +43,12 @@ impl Exporter for Markdown {
                 cell(&sources.join(", ")),
                 cell(&notes.join("; ")),
             )?;
+        }
+        if !run.summary.group_stops.is_empty() {
+            md.push_str("\n## Groups stopped\n\n");
+            for stop in &run.summary.group_stops {
+                writeln!(md, "- {}", cell(&stop.text()))?;
+            }
         }
         if let Some(rows) = super::quant::rows(run) {
             md.push_str("\n## Which quant? Speed, memory and quality side by side\n\n");
