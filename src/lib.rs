@@ -25,6 +25,7 @@ pub mod quality;
 pub mod record;
 pub mod reference;
 pub mod report;
+pub mod run_status;
 pub mod stats;
 pub mod store;
 pub mod suite;

@@ -81,7 +81,10 @@ impl ManagedServer {
         let health = format!("http://127.0.0.1:{}{}", spec.port, spec.health_path);
         loop {
             if let Some(status) = server.child.try_wait()? {
-                bail!("{} exited ({status}) before it was ready; its log {} ends:\n{}", spec.program.display(), spec.log_path.display(), log_tail(&spec.log_path, 12));
+                use std::os::unix::process::ExitStatusExt;
+                let how = status.signal().map_or_else(|| format!("exited ({status})"), signal_text);
+                let program = spec.program.file_name().map_or_else(|| spec.program.display().to_string(), |n| n.to_string_lossy().into_owned());
+                return Err(NotReady { signal: status.signal(), program, how, log: log_name(&spec.log_path) }.into());
             }
             let ready = http.get(&health).timeout(Duration::from_secs(2)).send().await.is_ok_and(|r| r.status().is_success());
             if ready {
@@ -89,13 +92,13 @@ impl ManagedServer {
                     let left = spec.ready_timeout.saturating_sub(started.elapsed());
                     serve_probe(http, &format!("http://127.0.0.1:{}{}", spec.port, probe.path), &probe.body, left)
                         .await
-                        .with_context(|| format!("{} did not serve its first request; its log {} ends:\n{}", spec.program.display(), spec.log_path.display(), log_tail(&spec.log_path, 12)))?;
+                        .with_context(|| format!("{} did not serve its first request; log: {}", spec.program.display(), log_name(&spec.log_path)))?;
                 }
                 server.load_time = started.elapsed();
                 return Ok(server);
             }
             if started.elapsed() > spec.ready_timeout {
-                bail!("{} was not ready after {} s; its log {} ends:\n{}", spec.program.display(), spec.ready_timeout.as_secs(), spec.log_path.display(), log_tail(&spec.log_path, 12));
+                bail!("{} was not ready after {} s; log: {}", spec.program.display(), spec.ready_timeout.as_secs(), log_name(&spec.log_path));
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
@@ -108,6 +111,14 @@ impl ManagedServer {
     /// Whether the process is still alive.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// When the process has ended: how, in one line with its log's name.
+    pub fn exited(&mut self) -> Option<String> {
+        use std::os::unix::process::ExitStatusExt;
+        let status = self.child.try_wait().ok()??;
+        let how = status.signal().map_or_else(|| status.to_string(), signal_text);
+        Some(format!("the managed server exited ({how}); log: {}", log_name(&self.log_path)))
     }
 
     /// SIGTERM, up to 10 s to exit, then SIGKILL.
@@ -171,6 +182,71 @@ fn detach_from_terminal_signals(cmd: &mut Command) {
             Ok(())
         });
     }
+}
+
+/// A server that exited before it was ready; `signal` when a signal ended it.
+#[derive(Debug, thiserror::Error)]
+#[error("{program} did not start: {how}; log: {log}")]
+pub struct NotReady {
+    pub signal: Option<i32>,
+    pub program: String,
+    /// The signal in words, or the exit status.
+    pub how: String,
+    /// The log's file name.
+    pub log: String,
+}
+
+/// A server that needed a second start with other arguments; kept in the group's metadata.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Fallback {
+    /// The arguments added for the second start, e.g. `--no-repack`.
+    pub args: String,
+    /// What ended the first start.
+    pub why: String,
+}
+
+/// Starts the server; one that a signal ends while it loads is started once more with
+/// `retry_args` added (a signal there is a crash in the server, often in code chosen for this
+/// CPU, which other arguments may avoid), its log in a second file. Returns the server and,
+/// when the second start was needed, what it changed and why.
+pub async fn start_with_retry(spec: &LaunchSpec, http: &reqwest::Client, retry_args: &[&str]) -> Result<(ManagedServer, Option<Fallback>)> {
+    let first = match ManagedServer::start(spec, http).await {
+        Ok(server) => return Ok((server, None)),
+        Err(e) => e,
+    };
+    let Some(crash) = first.downcast_ref::<NotReady>().filter(|n| n.signal.is_some() && !retry_args.is_empty()) else { return Err(first) };
+    let mut retry = spec.clone();
+    retry.args.extend(retry_args.iter().map(|a| a.to_string()));
+    retry.log_path = spec.log_path.with_extension(format!("{}.log", retry_args.join("_").trim_start_matches('-')));
+    let fallback = Fallback { args: retry_args.join(" "), why: crash.to_string() };
+    match ManagedServer::start(&retry, http).await {
+        Ok(server) => Ok((server, Some(fallback))),
+        Err(e) => match e.downcast_ref::<NotReady>() {
+            Some(again) if again.how == crash.how => bail!("{} did not start: {}, also with {}; logs: {}, {}", crash.program, crash.how, fallback.args, crash.log, again.log),
+            Some(again) => bail!("{} did not start: {}; with {}: {}; logs: {}, {}", crash.program, crash.how, fallback.args, again.how, crash.log, again.log),
+            None => Err(e.context(format!("{}; started again with {}", crash, fallback.args))),
+        },
+    }
+}
+
+/// What a signal that ended a server means, in words.
+pub fn signal_text(signal: i32) -> String {
+    let (name, meaning) = match signal {
+        libc::SIGILL => ("SIGILL", "the server used a CPU instruction this machine does not execute"),
+        libc::SIGSEGV => ("SIGSEGV", "the server read or wrote memory it does not own (a crash in the server)"),
+        libc::SIGBUS => ("SIGBUS", "the server touched memory that is not there (e.g. a truncated model file)"),
+        libc::SIGABRT => ("SIGABRT", "the server stopped itself on a failed check"),
+        libc::SIGFPE => ("SIGFPE", "the server divided by zero or hit another arithmetic fault"),
+        libc::SIGKILL => ("SIGKILL", "the server was killed, e.g. by the kernel when memory ran out"),
+        libc::SIGTERM => ("SIGTERM", "the server was asked to stop"),
+        _ => return format!("signal {signal}"),
+    };
+    format!("{name}: {meaning}")
+}
+
+/// The file name of a log (it lies in the run directory), for one-line messages.
+pub fn log_name(path: &Path) -> String {
+    path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
 }
 
 /// The last lines of a log file, for error messages.

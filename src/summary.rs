@@ -15,6 +15,34 @@ pub struct Summary {
     pub schema: u32,
     pub run: String,
     pub benchmarks: Vec<BenchmarkSummary>,
+    /// Groups stopped as a whole, each said once (its benchmarks point here).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group_stops: Vec<GroupStop>,
+}
+
+/// A group that did not start, or that was stopped as a whole: one reason in one line.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GroupStop {
+    pub group: String,
+    /// Whether its server started (false: nothing of the group ran).
+    pub started: bool,
+    pub reason: String,
+}
+
+impl GroupStop {
+    /// Why to stop a group whose first benchmark's warm-ups all failed with one HTTP status
+    /// (a server that rejects every request: wrong model, wrong path), once `enough` have;
+    /// `failures` are (status, error) of each failed warm-up.
+    pub fn rejected_warmups(failures: &[(Option<u16>, String)], enough: u32) -> Option<String> {
+        let (Some(first), Some((_, last))) = (failures.first().and_then(|f| f.0), failures.last()) else { return None };
+        let same = failures.iter().all(|f| f.0 == Some(first));
+        (same && failures.len() as u32 >= enough.max(1)).then(|| format!("all {} warm-ups of its first benchmark were rejected: {last}", failures.len()))
+    }
+
+    /// "smollm2/q4_1 did not start: …" or "smollm2/q4_1 was stopped: …".
+    pub fn text(&self) -> String {
+        format!("{} {}: {}", self.group, if self.started { "was stopped" } else { "did not start" }, self.reason)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -32,6 +60,9 @@ pub struct BenchmarkSummary {
     pub failures: BTreeMap<String, u32>,
     /// Why the benchmark stopped early, if it did.
     pub abandoned: Option<String>,
+    /// Stopped with its whole group: the reason is the group's, in `Summary::group_stops`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stopped_with_group: bool,
     /// With adaptive sampling: why sampling stopped (interval reached, sample or time limit).
     pub sampling_stop: Option<String>,
     /// Where the successful samples' completion counts came from.
@@ -80,6 +111,9 @@ pub struct BenchmarkNote {
     pub category: String,
     pub abandoned: Option<String>,
     pub sampling_stop: Option<String>,
+    /// Stopped with its whole group (see [`GroupStop`]).
+    #[serde(default)]
+    pub stopped_with_group: bool,
 }
 
 /// Summarises records of one run, with the notes kept while it ran. Benchmarks appear in the
@@ -100,7 +134,7 @@ pub fn summarize(run: &str, records: &[GenerationRecord], notes: &[BenchmarkNote
             benchmark(&group, &category, of_bench, note)
         })
         .collect();
-    Summary { schema: SUMMARY_SCHEMA, run: run.to_owned(), benchmarks }
+    Summary { schema: SUMMARY_SCHEMA, run: run.to_owned(), benchmarks, group_stops: Vec::new() }
 }
 
 fn benchmark<'a>(group: &str, category: &str, records: impl Iterator<Item = &'a GenerationRecord>, note: BenchmarkNote) -> BenchmarkSummary {
@@ -132,6 +166,7 @@ fn benchmark<'a>(group: &str, category: &str, records: impl Iterator<Item = &'a 
         warmups: warmups.len() as u32,
         failures,
         abandoned: note.abandoned,
+        stopped_with_group: note.stopped_with_group,
         sampling_stop: note.sampling_stop,
         completion_sources,
         flags,

@@ -72,9 +72,10 @@ fn resummarize(dir: &std::path::Path) -> anyhow::Result<()> {
     let notes: Vec<BenchmarkNote> = previous
         .iter()
         .flat_map(|s| &s.benchmarks)
-        .map(|b| BenchmarkNote { group: b.group.clone(), category: b.category.clone(), abandoned: b.abandoned.clone(), sampling_stop: b.sampling_stop.clone() })
+        .map(|b| BenchmarkNote { group: b.group.clone(), category: b.category.clone(), abandoned: b.abandoned.clone(), sampling_stop: b.sampling_stop.clone(), stopped_with_group: b.stopped_with_group })
         .collect();
-    let summary = quantbench::summary::summarize(&run, &records, &notes);
+    let mut summary = quantbench::summary::summarize(&run, &records, &notes);
+    summary.group_stops = previous.map(|s| s.group_stops).unwrap_or_default();
     quantbench::util::write_json_atomic(&RunDir::new(dir).summary(), &summary)?;
     println!("{}", RunDir::new(dir).summary().display());
     Ok(())

@@ -106,6 +106,9 @@ pub fn preview(data: &[u8]) -> String {
 
 /// A human-readable message from an in-band or HTTP error body.
 pub fn error_message(body: &str) -> String {
+    if let Some(title) = html_title(body) {
+        return title;
+    }
     #[derive(Deserialize)]
     struct Envelope {
         error: serde_json::Value,
@@ -118,6 +121,21 @@ pub fn error_message(body: &str) -> String {
     truncate(&message, 500)
 }
 
+/// An HTML page (a proxy's or a web server's error page) reduced to its `<title>`, or to "an
+/// HTML page" without one; None for anything else.
+fn html_title(body: &str) -> Option<String> {
+    let lower = body.trim_start().to_ascii_lowercase();
+    if !(lower.starts_with("<!doctype html") || lower.starts_with("<html") || lower.starts_with("<head") || lower.starts_with("<title")) {
+        return None;
+    }
+    let title = lower.find("<title").and_then(|start| {
+        let open_end = start + lower[start..].find('>')? + 1;
+        let close = open_end + lower[open_end..].find("</title")?;
+        Some(body.trim_start()[open_end..close].split_whitespace().collect::<Vec<_>>().join(" "))
+    });
+    Some(title.filter(|t| !t.is_empty()).map_or_else(|| "an HTML page without a title".to_owned(), |t| format!("an HTML page titled {:?}", truncate(&t, 200))))
+}
+
 fn truncate(s: &str, max_chars: usize) -> String {
     match s.char_indices().nth(max_chars) {
         Some((cut, _)) => format!("{}…", &s[..cut]),
@@ -128,6 +146,14 @@ fn truncate(s: &str, max_chars: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_html_error_page_is_reduced_to_its_title() {
+        let page = "\n<!DOCTYPE html>\n<html><head><TITLE>502  Bad\n Gateway</TITLE><style>body{}</style></head><body>nginx</body></html>";
+        assert_eq!(error_message(page), r#"an HTML page titled "502 Bad Gateway""#);
+        assert_eq!(error_message("<html><body>oops</body></html>"), "an HTML page without a title");
+        assert_eq!(error_message("model <x> not found"), "model <x> not found");
+    }
 
     #[test]
     fn role_only_and_empty_deltas_carry_no_text() {

@@ -92,6 +92,23 @@ pub async fn server_info(http: &reqwest::Client, endpoint: &Endpoint) -> Option<
     (!info.is_empty()).then_some(info.into())
 }
 
+/// Why the endpoint's model list rules out its `model_id`, naming the models it does serve; None
+/// when the id is listed, or the server keeps no list, or its list is empty or unreadable
+/// (nothing to go by: the generations will tell).
+pub async fn model_not_served(http: &reqwest::Client, endpoint: &Endpoint) -> Option<String> {
+    const SHOWN: usize = 20;
+    let path = endpoint.dialect.model_listing()?;
+    let listing = native_json(http, endpoint.server_root(), endpoint.api_key.as_deref(), path, None, Duration::from_secs(10)).await.ok()?;
+    let served = endpoint.dialect.listed_ids(&listing);
+    if served.is_empty() || endpoint.dialect.serves(&endpoint.model_id, &served) {
+        return None;
+    }
+    let more = served.len().saturating_sub(SHOWN);
+    let shown = served.iter().take(SHOWN).map(|m| format!("{m:?}")).collect::<Vec<_>>().join(", ");
+    let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+    Some(format!("the server does not serve the model_id {:?} (GET {path}); it serves {shown}{more}", endpoint.model_id))
+}
+
 /// Runs one streamed generation. Never panics on what the server sends; failures are in
 /// `Observation::error` with everything measured up to that point.
 pub async fn generate(http: &reqwest::Client, endpoint: &Endpoint, req: &GenerationRequest<'_>, limits: &Limits) -> Observation {

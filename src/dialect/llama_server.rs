@@ -35,6 +35,10 @@ impl Dialect for LlamaServer {
         true
     }
 
+    fn model_listing(&self) -> Option<&'static str> {
+        None
+    }
+
     fn info_paths(&self, _model_id: &str) -> Vec<String> {
         vec!["/props".into(), "/v1/models".into()]
     }

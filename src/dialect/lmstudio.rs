@@ -70,6 +70,16 @@ impl Dialect for LmStudio {
         !self.options.eos_token_ids.is_empty()
     }
 
+    fn model_listing(&self) -> Option<&'static str> {
+        Some("/api/v1/models")
+    }
+
+    /// Every downloaded model by its `key` (what requests name), loaded or not: the suite may
+    /// load it (`model_lifecycle = "manage"`).
+    fn listed_ids(&self, listing: &Value) -> Vec<String> {
+        listed_models(listing).iter().filter_map(|m| m.get("key").or(m.get("id"))?.as_str().map(str::to_owned)).collect()
+    }
+
     fn info_paths(&self, model_id: &str) -> Vec<String> {
         vec![format!("/api/v0/models/{model_id}"), "/api/v1/models".into()]
     }

@@ -23,6 +23,10 @@ impl Dialect for MlxLm {
         suppress_end_tokens(&self.options, body);
     }
 
+    fn model_listing(&self) -> Option<&'static str> {
+        None
+    }
+
     fn forces_length(&self) -> bool {
         !self.options.eos_token_ids.is_empty()
     }

@@ -154,6 +154,25 @@ pub trait Dialect: Send + Sync {
         vec!["/v1/models".into()]
     }
 
+    /// Path from the server root of the list of models the server serves, checked against the
+    /// configured `model_id` before anything is measured. None for servers that answer whatever
+    /// model a request names (llama-server serves its one model under any name; mlx_lm.server
+    /// loads the model a request names).
+    fn model_listing(&self) -> Option<&'static str> {
+        Some("/v1/models")
+    }
+
+    /// The model ids in what [`Dialect::model_listing`] returned (OpenAI: `data[].id`).
+    fn listed_ids(&self, listing: &Value) -> Vec<String> {
+        let models = listing.get("data").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+        models.iter().filter_map(|m| m.get("id")?.as_str().map(str::to_owned)).collect()
+    }
+
+    /// Whether `model_id` names one of the `listed` models.
+    fn serves(&self, model_id: &str, listed: &[String]) -> bool {
+        listed.iter().any(|m| m == model_id)
+    }
+
     /// Backend, quant, context length and model size from what [`Dialect::info_paths`] returned
     /// (`info` maps each path that answered to its JSON).
     fn describe(&self, _model_id: &str, _info: &Value) -> ServerDescription {

@@ -45,6 +45,22 @@ impl Dialect for Ollama {
         Some(NativeRequest { path: "/api/chat".into(), body, wire: Wire::OllamaNdjson })
     }
 
+    fn model_listing(&self) -> Option<&'static str> {
+        Some("/api/tags")
+    }
+
+    /// The pulled models by `name` (e.g. `qwen3:8b`).
+    fn listed_ids(&self, listing: &Value) -> Vec<String> {
+        let models = listing.get("models").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+        models.iter().filter_map(|m| m.get("name").or(m.get("model"))?.as_str().map(str::to_owned)).collect()
+    }
+
+    /// An untagged id also names its `:latest`.
+    fn serves(&self, model_id: &str, listed: &[String]) -> bool {
+        let latest = format!("{model_id}:latest");
+        listed.iter().any(|m| m == model_id || (!model_id.contains(':') && *m == latest))
+    }
+
     fn info_paths(&self, _model_id: &str) -> Vec<String> {
         vec!["/api/ps".into(), "/api/version".into()]
     }

@@ -158,8 +158,10 @@ pub fn summary(summary: &Summary) -> String {
         let median = |name: &str| b.metrics.get(name).and_then(|m| m.median.as_ref()).map(|q| q.point);
         let fmt = |v: Option<f64>, scale: f64, digits: usize| v.map_or("–".into(), |v| format!("{:.*}", digits, v * scale));
         let mut notes: Vec<String> = b.completion_sources.iter().chain(&b.flags).map(|(k, v)| format!("{k}×{v}")).collect();
-        if let Some(reason) = &b.abandoned {
-            notes.push(format!("STOPPED: {reason}"));
+        match &b.abandoned {
+            Some(_) if b.stopped_with_group => notes.push("NOT RUN: see the group's note below".into()),
+            Some(reason) => notes.push(format!("STOPPED: {reason}")),
+            None => {}
         }
         out.push_str(&format!(
             "{:<34} {:>9} {:>13} {:>10} {:>9}  {}\n",
@@ -170,6 +172,9 @@ pub fn summary(summary: &Summary) -> String {
             fmt(median("e2e_s"), 1.0, 2),
             notes.join(" ")
         ));
+    }
+    for stop in &summary.group_stops {
+        out.push_str(&format!("NOTE {}\n", stop.text()));
     }
     out
 }

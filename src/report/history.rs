@@ -69,15 +69,17 @@ fn render(runs: &[RunEntry]) -> Result<String> {
         let text = |value: &Option<String>| value.as_deref().unwrap_or("–").to_owned();
         let git = m.git.as_ref().map_or("–".to_owned(), |g| g.revision.clone());
         let dirty = m.git.as_ref().is_some_and(|g| g.dirty);
-        let (benchmarks, samples) = match &run.summary {
-            Ok(s) => (s.benchmarks.len().to_string(), format!("{} / {}", s.benchmarks.iter().map(|b| b.ok).sum::<u32>(), s.benchmarks.iter().map(|b| b.attempted).sum::<u32>())),
-            Err(e) => ("–".into(), format!("no summary ({e})")),
+        let (benchmarks, samples) = match (&run.summary, &m.counts) {
+            // Planned benchmarks, and attempts including the planned samples of those that did not run.
+            (_, Some(c)) => (c.benchmarks_planned.to_string(), format!("{} / {}", c.samples_ok, c.samples_attempted)),
+            (Ok(s), None) => (s.benchmarks.len().to_string(), format!("{} / {}", s.benchmarks.iter().map(|b| b.ok).sum::<u32>(), s.benchmarks.iter().map(|b| b.attempted).sum::<u32>())),
+            (Err(e), None) => ("–".into(), format!("no summary ({e})")),
         };
         writeln!(
             page,
             "<tr><td>{link}</td><td>{}</td><td>{}</td><td>{}</td><td>{}{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
             escape(&text(&m.started_at)),
-            escape(&text(&m.status)),
+            escape(&m.status_text()),
             escape(&text(&m.filter)),
             escape(&git[..git.len().min(12)]),
             if dirty { " (dirty)" } else { "" },

@@ -21,7 +21,7 @@ impl Exporter for Html {
         let mut page = String::new();
         let status = run.info.status();
         write!(page, "{}", head(&format!("quantbench run {}", run.run)))?;
-        write!(page, "<h1>quantbench run {} <span class=\"status {}\">{}</span></h1>", escape(&run.run), css_class(status), escape(status))?;
+        write!(page, "<h1>quantbench run {} <span class=\"status {}\">{}</span></h1>", escape(&run.run), css_class(status), escape(&run.info.status_text()))?;
         page.push_str("<p class=\"nav\"><a href=\"../index.html\">all runs</a> · <a href=\"summary.md\">summary.md</a> · <a href=\"generations.csv\">generations.csv</a> · <a href=\"generations.jsonl\">generations.jsonl</a></p>\n");
         read_first(&mut page, run)?;
         summary_table(&mut page, run)?;
@@ -55,11 +55,18 @@ fn swatch_of(i: usize, group: &str) -> String {
 /// numbers rest on estimates, failures or disagreement with the server.
 fn read_first(page: &mut String, run: &RunData) -> Result<()> {
     let mut items = Vec::new();
-    if let Some(status) = run.info.status.as_deref().filter(|s| *s != "complete") {
-        let error = run.info.error.as_deref().unwrap_or("");
-        items.push(format!("<li class=\"warning\">The run is <b>{}</b>: {} — the records below are what it measured before it stopped.</li>", escape(status), escape(error)));
+    match run.info.status.as_deref() {
+        Some("complete") => {}
+        Some("partial") => items.push(format!("<li class=\"warning\">The run is <b>{}</b> — what ran is below.</li>", escape(&run.info.status_text()))),
+        status => {
+            let error = run.info.error.as_deref().unwrap_or("");
+            items.push(format!("<li class=\"warning\">The run is <b>{}</b>: {} — the records below are what it measured before it stopped.</li>", escape(status.unwrap_or("unknown")), escape(error)));
+        }
     }
-    for b in &run.summary.benchmarks {
+    for stop in &run.summary.group_stops {
+        items.push(format!("<li class=\"warning\">{}</li>", escape(&stop.text())));
+    }
+    for b in run.summary.benchmarks.iter().filter(|b| !b.stopped_with_group) {
         for (_, note) in super::provenance_notes(b).into_iter().filter(|(s, _)| *s == Severity::Warning) {
             items.push(format!("<li class=\"warning\">{}/{}: {}</li>", escape(&b.group), escape(&b.category), escape(&note)));
         }

@@ -16,7 +16,7 @@ impl Exporter for Markdown {
 
     fn render(&self, run: &RunData) -> Result<String> {
         let mut md = format!("# quantbench run {}\n\n", run.run);
-        let status = run.info.status();
+        let status = run.info.status_text();
         let git = run.info.git.as_ref().map_or("–", |g| &g.revision[..g.revision.len().min(12)]);
         let cpu = run.info.machine.cpu_model.as_deref().unwrap_or("–");
         writeln!(md, "Status: {status} · git {git} · CPU {cpu} · intervals are 95 %.\n")?;
@@ -44,6 +44,12 @@ impl Exporter for Markdown {
                 cell(&sources.join(", ")),
                 cell(&notes.join("; ")),
             )?;
+        }
+        if !run.summary.group_stops.is_empty() {
+            md.push_str("\n## Groups stopped\n\n");
+            for stop in &run.summary.group_stops {
+                writeln!(md, "- {}", cell(&stop.text()))?;
+            }
         }
         if let Some(rows) = super::quant::rows(run) {
             md.push_str("\n## Which quant? Speed, memory and quality side by side\n\n");

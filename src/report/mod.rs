@@ -230,12 +230,17 @@ pub enum Severity {
     Info,
 }
 
+/// The note of a benchmark stopped with its group, whose reason is said once for the group.
+pub const GROUP_NOTE: &str = "not run: see the note on its group";
+
 /// What a reader must know before trusting a benchmark's numbers: estimated counts, failures,
 /// early stops, disagreement with the server's own timings. Shown beside the numbers.
 pub fn provenance_notes(b: &BenchmarkSummary) -> Vec<(Severity, String)> {
     let mut notes = Vec::new();
-    if let Some(reason) = &b.abandoned {
-        notes.push((Severity::Warning, format!("stopped early: {reason}")));
+    match &b.abandoned {
+        Some(_) if b.stopped_with_group => notes.push((Severity::Warning, GROUP_NOTE.to_owned())),
+        Some(reason) => notes.push((Severity::Warning, format!("stopped early: {reason}"))),
+        None => {}
     }
     if b.failed > 0 {
         notes.push((Severity::Warning, format!("{} of {} samples failed", b.failed, b.attempted)));

@@ -8,7 +8,7 @@ use crate::metadata::{GroupServer, Metadata, RunStatus};
 use crate::paired::PairedComparison;
 use crate::record::GenerationRecord;
 use crate::store::RunStore;
-use crate::summary::{self, BenchmarkNote, Summary};
+use crate::summary::{self, BenchmarkNote, GroupStop, Summary};
 use crate::util::now;
 use anyhow::Result;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -19,6 +19,8 @@ pub struct Journal {
     pub metadata: Metadata,
     pub records: Vec<GenerationRecord>,
     pub notes: Vec<BenchmarkNote>,
+    /// Groups stopped as a whole: one note each, their benchmarks pointing to it.
+    pub group_stops: Vec<GroupStop>,
     pub fidelity: Vec<GroupFidelity>,
     /// Paired A/B results, once every pair has run.
     pub paired: Vec<PairedComparison>,
@@ -62,8 +64,8 @@ impl Journal {
         self.metadata.groups.iter_mut().rev().find(|i| i.name == group)
     }
 
-    fn summary(&self) -> Summary {
-        summary::summarize(&self.metadata.run, &self.records, &self.notes)
+    pub fn summary(&self) -> Summary {
+        Summary { group_stops: self.group_stops.clone(), ..summary::summarize(&self.metadata.run, &self.records, &self.notes) }
     }
 
     pub fn save_summary(&self) -> Result<()> {

