@@ -22,12 +22,16 @@ pub struct Bandwidth {
     pub source: String,
 }
 
+/// A chip's name, its published GB/s, and for chips sold in two variants the smaller one's
+/// CPU core count and GB/s.
+type Chip = (&'static str, f64, Option<(usize, f64)>);
+
 /// Apple's published unified-memory bandwidth per chip, GB/s (10⁹ bytes), from Apple's
 /// announcements and the Macs' technical specifications (apple.com/newsroom, the "Tech Specs"
 /// pages at support.apple.com/specs). Chips sold with two bandwidths are told apart by CPU
 /// cores: the M3 Max with 14 cores has 300 GB/s and with 16 cores 400; the M4 Max 410 and 546.
 /// Order matters: longer names first, so "Apple M3 Max" is not read as "Apple M3".
-const APPLE_CHIPS: &[(&str, f64, Option<(usize, f64)>)] = &[
+const APPLE_CHIPS: &[Chip] = &[
     ("M1 Ultra", 800.0, None),
     ("M1 Max", 400.0, None),
     ("M1 Pro", 200.0, None),

@@ -64,7 +64,7 @@ impl TensorInfo {
     pub fn bytes(&self) -> Option<u64> {
         let (block, block_bytes) = block_size(self.ggml_type)?;
         let n = self.elements();
-        (n % block == 0).then(|| n / block * block_bytes)
+        n.is_multiple_of(block).then(|| n / block * block_bytes)
     }
 }
 
