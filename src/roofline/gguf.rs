@@ -71,6 +71,9 @@ impl TensorInfo {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Header {
     pub version: u32,
+    /// Length of the header in the file; the tensor data starts at the next multiple of
+    /// `general.alignment` (default 32).
+    pub header_bytes: u64,
     pub metadata: BTreeMap<String, Value>,
     pub tensors: Vec<TensorInfo>,
 }
@@ -84,6 +87,12 @@ impl Header {
     /// A key of the architecture, e.g. `arch_u64("expert_count")` reads `qwen3moe.expert_count`.
     pub fn arch_u64(&self, key: &str) -> Option<u64> {
         self.metadata.get(&format!("{}.{key}", self.architecture()?))?.as_u64()
+    }
+
+    /// Where the tensor data starts in the file.
+    pub fn data_start(&self) -> u64 {
+        let alignment = self.metadata.get("general.alignment").and_then(Value::as_u64).filter(|a| *a > 0).unwrap_or(32);
+        self.header_bytes.next_multiple_of(alignment)
     }
 }
 
@@ -136,8 +145,23 @@ pub fn read(path: &Path) -> Result<Header> {
     parse(std::io::BufReader::new(file)).with_context(|| format!("reading the GGUF header of {}", path.display()))
 }
 
+/// Counts the bytes read through it.
+struct Counting<R> {
+    inner: R,
+    count: u64,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
 /// Parses a GGUF header from the start of a file.
-pub fn parse(mut r: impl Read) -> Result<Header> {
+pub fn parse(r: impl Read) -> Result<Header> {
+    let mut r = Counting { inner: r, count: 0 };
     let mut magic = [0u8; 4];
     r.read_exact(&mut magic)?;
     if &magic != b"GGUF" {
@@ -169,7 +193,7 @@ pub fn parse(mut r: impl Read) -> Result<Header> {
         let (ggml_type, offset) = (u32_le(&mut r)?, u64_le(&mut r)?);
         tensors.push(TensorInfo { name, dims, ggml_type, offset });
     }
-    Ok(Header { version, metadata, tensors })
+    Ok(Header { version, header_bytes: r.count, metadata, tensors })
 }
 
 fn value(r: &mut impl Read, kind: u32) -> Result<Value> {
@@ -275,6 +299,8 @@ mod tests {
         // Q4_K: 256 elements per 144-byte block.
         assert_eq!(h.tensors[1].bytes(), Some(64 * 144));
         assert_eq!(h.tensors[1].offset, (64 * 100 * 2u64).next_multiple_of(32));
+        assert_eq!(h.header_bytes, bytes.len() as u64);
+        assert_eq!(h.data_start(), (bytes.len() as u64).next_multiple_of(32));
         assert!(parse(&b"GGML\x03\0\0\0"[..]).unwrap_err().to_string().contains("not a GGUF file"));
         assert!(parse(&bytes[..bytes.len() - 3]).is_err(), "a cut header is an error, not a short list");
         assert_eq!(TensorInfo { name: "x".into(), dims: vec![100], ggml_type: 12, offset: 0 }.bytes(), None, "100 elements do not fill Q4_K blocks");
