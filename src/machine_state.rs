@@ -216,7 +216,7 @@ pub fn preflight() -> Preflight {
             .processes()
             .iter()
             .filter(|(pid, _)| pid.as_u32() != own)
-            .map(|(_, p)| (p.name().to_string_lossy().into_owned(), f64::from(p.cpu_usage()) / 100.0))
+            .map(|(_, p)| (printable(&p.name().to_string_lossy()), f64::from(p.cpu_usage()) / 100.0))
             .filter(|(_, cores)| *cores > 0.01)
             .collect();
         usage.sort_by(|a, b| b.1.total_cmp(&a.1));
@@ -226,6 +226,11 @@ pub fn preflight() -> Preflight {
     let busiest: Vec<(String, f64)> = usage.unwrap_or_default().into_iter().take(3).collect();
     let swap_growth = state.swap_used_bytes.zip(before.swap_used_bytes).map(|(after, before)| after.saturating_sub(before));
     Preflight { warnings: warnings(&state, others_cores, &busiest, swap_growth), state, others_cores, busiest }
+}
+
+/// A process name without control characters: it is printed to the terminal as it is.
+fn printable(name: &str) -> String {
+    name.chars().filter(|c| !c.is_control()).collect()
 }
 
 /// The pre-flight warnings, from what the check saw (pure, for tests).
