@@ -24,8 +24,8 @@ pub fn section(page: &mut String, run: &RunData) -> Result<()> {
     let mut rows: Vec<Vec<String>> = Vec::new();
     let mut row = |when: String, s: &MachineState, notes: Vec<String>| rows.push(vec![td(&when), td(&s.at), td(&machine_state::state_text(s)), td(&notes.join("; "))]);
     if let Some(p) = &pre {
-        let others = p.others_cores.map_or(String::new(), |c| format!("other processes {c:.1} cores; "));
-        row("pre-flight (run start)".into(), &p.state, vec![format!("{others}{}", if p.warnings.is_empty() { "no warning".into() } else { p.warnings.join("; ") })]);
+        let quiet = p.others_cores.map_or("no warning".into(), |c| format!("no warning (other processes used {c:.1} CPU cores)"));
+        row("pre-flight (run start)".into(), &p.state, if p.warnings.is_empty() { vec![quiet] } else { p.warnings.clone() });
     }
     for (id, s) in per_benchmark {
         row(format!("before {id}"), s, s.concerns());
