@@ -80,6 +80,12 @@ pub struct GroupRun {
     /// A managed server that a signal ended while it loaded, started again with other arguments.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback: Option<crate::managed::Fallback>,
+    /// Bytes one generated token reads from the model's weights (see `roofline`), or why that
+    /// is unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights_per_token: Option<crate::roofline::WeightsPerToken>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights_per_token_unavailable: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -97,6 +103,10 @@ pub struct Metadata {
     /// The resolved groups selected for this run (API keys appear only as variable names).
     pub config: Vec<Group>,
     pub machine: Machine,
+    /// The memory bandwidth decode rates are set against (see `roofline::bandwidth`).
+    pub memory_bandwidth: Option<crate::roofline::Bandwidth>,
+    /// The pre-flight check and the state at the end (each benchmark's is in the summary).
+    pub machine_state: crate::machine_state::RunStates,
     pub reference: Option<Manifest>,
     /// The MLX reference install, when an MLX reference group ran.
     pub reference_mlx: Option<MlxManifest>,

@@ -43,6 +43,11 @@ pub enum Flag {
     NoDoneMarker,
     /// The server produced more tokens than `max_tokens` asked for: it did not honour the limit.
     OverMaxTokens,
+    /// The machine was throttled when the benchmark started (macOS CPU speed limit under 100 %,
+    /// or a Linux thermal zone at its passive trip point; see `machine_state`).
+    Throttled,
+    /// The machine ran on battery power when the benchmark started.
+    OnBattery,
     /// Written by builds before 2026-11-22 that re-sent a request once when a kept-alive
     /// connection turned out closed (timing from the re-send); no longer produced — every
     /// generation now opens its own connection. Kept so those records stay readable.

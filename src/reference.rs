@@ -6,9 +6,10 @@
 //! install writes its manifest last: a directory without one is an interrupted attempt and is
 //! started over (pip's wheel cache makes the retry quick).
 //!
-//! llama.cpp is compiled for the CPU levels this machine has, never AMX ([`cpu`]); those flags
-//! are part of the cache key and the manifest. After the build every quant is loaded once with
-//! llama-bench, so a build that crashes on this CPU is found at install, not in a run.
+//! llama.cpp is compiled for the CPU levels this machine has ([`cpu`]); those flags are part of
+//! the cache key and the manifest. After the build every quant is loaded once with llama-bench,
+//! so a build that crashes on this CPU is found at install, not in a run: a quant that loads only
+//! without weight repacking is started with `--no-repack` ([`install_fallback`]).
 //!
 //! A second backend, mlx_lm.server serving the same GGUF converted to MLX, is installed the same
 //! way into its own directory (`mlx`).
@@ -142,6 +143,9 @@ pub fn launch_spec_with_slots(manifest: &Manifest, quant: &str, port: u16, threa
     if slots > 1 {
         args.push("--kv-unified".into());
     }
+    if install_fallback(manifest, quant).is_some() {
+        args.push(NO_REPACK.into());
+    }
     Ok(LaunchSpec {
         program: manifest.binary(Backend::LlamaServer.name()),
         args,
@@ -152,6 +156,13 @@ pub fn launch_spec_with_slots(manifest: &Manifest, quant: &str, port: u16, threa
         log_path,
         env: Vec::new(),
     })
+}
+
+/// The install's load check found that `quant` crashes with weight repacking (e.g. AMX kernels on
+/// a VM whose AMX is broken) and loads without it: its server starts with `--no-repack`.
+pub fn install_fallback(manifest: &Manifest, quant: &str) -> Option<crate::managed::Fallback> {
+    let check = manifest.load_check.iter().find(|c| c.quant == quant && c.loads && c.outcome != "loads")?;
+    Some(crate::managed::Fallback { args: NO_REPACK.into(), why: format!("the install's load check: {}", check.outcome) })
 }
 
 /// `$QUANTBENCH_CACHE_DIR`, else `$XDG_CACHE_HOME/quantbench`, else `~/.cache/quantbench`.

@@ -14,15 +14,17 @@ use crate::generation::{self, SampleContext};
 use crate::lifecycle::{self, Held};
 use crate::load::{self, LoadKind};
 use crate::managed::{self, ManagedServer};
+use crate::machine_state;
 use crate::memory::{self, MemorySampler};
 use crate::metadata::{self, GroupRun, Metadata, RunStatus};
 use crate::progress::Progress;
 use crate::paired::{self, PairedComparison};
 use crate::prefill::{self, CacheState, PrefillTag};
 use crate::prompts::{Category, Prompt, PromptLibrary, Selection};
-use crate::record::{GenerationRecord, PairTag};
+use crate::record::{Flag, GenerationRecord, PairTag};
 use crate::reference::mlx::{self as mlx_reference, MlxManifest};
 use crate::reference::{self, Backend, Manifest, ModelFile};
+use crate::roofline;
 use crate::stats;
 use crate::store::{self, RunStore};
 use crate::run_status::{self, RunCounts};
@@ -267,6 +269,7 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
     let http = client::http_client()?;
     let groups: Vec<&Group> = planned.iter().map(|p| p.group).chain(planned_pairs.iter().flat_map(|p| [p.a, p.b])).collect();
     rt.block_on(preflight(&groups, &http))?;
+    let machine_check = check_machine()?;
     let uses = |b: Backend| groups.iter().any(|g| matches!(g.target, Target::Reference { backend, .. } if backend == b));
     let say = |m: &str| eprintln!("quantbench: {m}");
     let reference = uses(Backend::LlamaServer).then(|| reference::ensure_installed(&say)).transpose()?;
@@ -288,6 +291,8 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
         // A group in both a plain and a paired benchmark is listed once.
         config: groups.iter().enumerate().filter(|(i, g)| !groups[..*i].iter().any(|o| o.name == g.name)).map(|(_, &g)| g.clone()).collect(),
         machine: sysmon::machine(),
+        memory_bandwidth: None,
+        machine_state: machine_state::RunStates { preflight: Some(machine_check), end: None },
         reference: reference.clone(),
         reference_mlx: mlx_reference.clone(),
         groups: Vec::new(),
@@ -315,6 +320,7 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
         prefill_skipped: RefCell::default(),
         fidelity_answers: RefCell::default(),
         held: RefCell::default(),
+        machine_flags: RefCell::default(),
     };
 
     for p in &planned {
@@ -377,6 +383,7 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
     for g in &state.metadata.groups {
         println!("  {}", metadata::server_line(g));
     }
+    print!("{}", closing_machine_note(&state.metadata, &summary));
     if let Some(doc) = &comparisons {
         println!("\nquantbench verdicts against baseline {:?} (noise threshold {:.0} %, Holm-corrected α = {}):", doc.baseline, noise * 100.0, compare::ALPHA);
         print!("{}", compare::table(&doc.comparisons));
@@ -412,6 +419,32 @@ fn planned_benchmarks(planned: &[PlannedGroup<'_>], pairs: &[PlannedPair<'_>], s
     out
 }
 
+/// The closing note's lines on the machine: pre-flight warnings, flagged benchmarks and the
+/// roofline per group.
+fn closing_machine_note(metadata: &Metadata, summary: &Summary) -> String {
+    let mut out = String::new();
+    let warnings = metadata.machine_state.preflight.iter().flat_map(|p| &p.warnings);
+    for w in warnings {
+        out.push_str(&format!("quantbench: pre-flight warned: {w}\n"));
+    }
+    for b in &summary.benchmarks {
+        for concern in b.machine_state.iter().flat_map(|s| s.concerns()) {
+            out.push_str(&format!("quantbench: {}/{}: measured while {concern}\n", b.group, b.category));
+        }
+        if let Some(d) = b.drift.as_ref().filter(|d| d.flagged) {
+            out.push_str(&format!("quantbench: {}/{}: the machine's speed changed during the benchmark: {}\n", b.group, b.category, crate::drift::text(d)));
+        }
+    }
+    if !summary.roofline.is_empty() {
+        let bandwidth = &summary.roofline[0].bandwidth;
+        out.push_str(&format!("\nquantbench roofline (median decode rate against {}):\n", bandwidth.source));
+        for r in &summary.roofline {
+            out.push_str(&format!("  {}: {:.1} MB per token → {}\n", r.group, r.bytes_per_token as f64 / 1e6, roofline::percent_text(r)));
+        }
+    }
+    out
+}
+
 /// The baseline this run is compared with: `--baseline NAME`, or, as criterion does, the previous
 /// contents of `--save-baseline NAME`. A missing `--baseline` is an error before anything runs.
 fn load_baseline_to_compare(opts: &SuiteOptions) -> Result<Option<(String, Vec<GenerationRecord>)>> {
@@ -427,6 +460,19 @@ fn load_baseline_to_compare(opts: &SuiteOptions) -> Result<Option<(String, Vec<G
     }
     let previous = opts.cli.save_baseline.as_ref().filter(|name| store::baseline_dir(&opts.reports_root, name).join("generations.jsonl").is_file());
     previous.map(|name| Ok((name.clone(), store::load_baseline(&opts.reports_root, name)?))).transpose()
+}
+
+/// Watches the machine before measuring and says what would distort the numbers; with
+/// `QUANTBENCH_STRICT=1` a warning refuses the run.
+fn check_machine() -> Result<machine_state::Preflight> {
+    let check = machine_state::preflight();
+    for w in &check.warnings {
+        eprintln!("quantbench: pre-flight: {w}");
+    }
+    if machine_state::strict() && !check.warnings.is_empty() {
+        bail!("{}=1 and the pre-flight check warned ({}); nothing was measured", machine_state::STRICT_ENV, check.warnings.join("; "));
+    }
+    Ok(check)
 }
 
 /// Checks external endpoints answer and their API keys are set, before anything is measured.
@@ -499,7 +545,9 @@ impl RunState {
     }
 
     fn summary(&self) -> Summary {
-        Summary { group_stops: self.group_stops.clone(), ..summary::summarize(&self.metadata.run, &self.records, &self.notes) }
+        let mut summary = Summary { group_stops: self.group_stops.clone(), ..summary::summarize(&self.metadata.run, &self.records, &self.notes) };
+        summary.roofline = roofline::from_metadata(&self.records, &serde_json::to_value(&self.metadata).unwrap_or_default());
+        summary
     }
 
     fn save_summary(&self) -> Result<()> {
@@ -519,12 +567,17 @@ impl RunState {
         self.metadata.status = status;
         self.metadata.error = error;
         self.metadata.ended_at = Some(now());
+        self.metadata.machine_state.end = Some(machine_state::sample());
         self.save_metadata()?;
         let summary = self.summary();
         self.store.write("summary.json", &summary)?;
         // A report that cannot be drawn must not cost the run its records: warn and go on.
         if let Err(e) = crate::report::write(&self.store.dir) {
             eprintln!("quantbench: writing the reports of {} failed: {e:#}", self.store.dir.display());
+        }
+        let exported = summary.benchmarks.iter().any(|b| b.ok > 0).then(|| crate::export::write(&self.store.dir, crate::export::Format::Bmf));
+        if let Some(Err(e)) = exported {
+            eprintln!("quantbench: writing bmf.json in {} failed: {e:#}", self.store.dir.display());
         }
         Ok(summary)
     }
@@ -578,6 +631,8 @@ struct Suite<'a> {
     fidelity_answers: RefCell<std::collections::HashMap<String, std::result::Result<ReferenceAnswers, String>>>,
     /// Models the suite loaded (`model_lifecycle = "manage"`), unloaded after their group.
     held: RefCell<Vec<Held>>,
+    /// Flags the machine's state at the start of the current benchmark puts on its records.
+    machine_flags: RefCell<Vec<Flag>>,
 }
 
 impl Suite<'_> {
@@ -617,6 +672,8 @@ impl Suite<'_> {
                     memory: None,
                     memory_unavailable: None,
                     fallback: None,
+                    weights_per_token: None,
+                    weights_per_token_unavailable: None,
                 };
                 if let Some(problem) = self.rt.block_on(client::model_not_served(self.http, &endpoint)) {
                     bail!(problem);
@@ -635,6 +692,10 @@ impl Suite<'_> {
             self.progress.borrow().say(&format!("quantbench: {}: fixed_length: this server cannot be made to generate exactly max_tokens (no ignore_eos, or no eos_token_ids for logit_bias); samples with another count are flagged length_mismatch", g.name));
         }
         let mut state = lock(self.state);
+        if state.metadata.memory_bandwidth.is_none() && run_info.weights_per_token.is_some() {
+            // Measured (off Apple silicon) once, between groups: nothing streams now.
+            state.metadata.memory_bandwidth = Some(roofline::bandwidth::for_machine(&state.metadata.machine));
+        }
         state.metadata.groups.push(run_info);
         state.save_metadata()?;
         Ok((endpoint, server))
@@ -644,8 +705,13 @@ impl Suite<'_> {
     /// on this machine (named by the config's reference install or by the server).
     fn describe_environment(&self, endpoint: &Endpoint, mut info: GroupRun) -> GroupRun {
         let description = info.server_info.as_ref().map(|i| endpoint.dialect.describe(&endpoint.model_id, i));
-        let file = info.model_file.clone().or_else(|| description.as_ref()?.model_path.clone()).filter(|p| p.is_file());
-        if let Some(path) = file {
+        let model_path = info.model_file.clone().or_else(|| description.as_ref()?.model_path.clone());
+        match model_path.as_deref().map(roofline::weights_per_token) {
+            Some(Ok(weights)) => info.weights_per_token = Some(weights),
+            Some(Err(e)) => info.weights_per_token_unavailable = Some(format!("{e:#}")),
+            None => info.weights_per_token_unavailable = Some("the server names no model file on this machine".into()),
+        }
+        if let Some(path) = model_path.filter(|p| p.is_file()) {
             match environment::identify_model_file(&path) {
                 Ok(identity) => {
                     info.model_file = Some(identity.path.clone());
@@ -657,6 +723,18 @@ impl Suite<'_> {
         }
         info.server_description = description;
         info
+    }
+
+    /// Samples the machine's state before a benchmark (outside its measurement), keeps it in the
+    /// benchmark's note and flags its records when the machine is throttled or on battery.
+    fn sample_machine_state(&self, group: &str, category: &str) {
+        let state = machine_state::sample();
+        for concern in state.concerns() {
+            self.progress.borrow().say(&format!("quantbench: {group}/{category}: warning: {concern}"));
+        }
+        let flags = [(state.throttled(), Flag::Throttled), (state.on_battery == Some(true), Flag::OnBattery)];
+        *self.machine_flags.borrow_mut() = flags.into_iter().filter_map(|(on, flag)| on.then_some(flag)).collect();
+        lock(self.state).note(group, category).machine_state = Some(state);
     }
 
     /// Marks benchmarks abandoned for `reason` and says so.
@@ -708,6 +786,7 @@ impl Suite<'_> {
             let outcome = match died {
                 Some(reason) => Err(Box::new(AbandonGroup(reason)) as Box<dyn std::any::Any + Send>),
                 None => {
+                    self.sample_machine_state(&g.name, category.name);
                     let mut bench = BenchmarkRun::new(self, g, category, &endpoint, i == 0);
                     catch_unwind(AssertUnwindSafe(|| {
                         group.bench_function(category.name, |b| b.iter_custom(|iters| bench.measure(iters)));
@@ -916,9 +995,11 @@ impl Suite<'_> {
             launch.spec.env.extend(variant.env.iter().cloned());
         }
         let retry: &[&str] = if backend == Backend::LlamaServer { &[reference::NO_REPACK] } else { &[] };
-        let (server, fallback) = self.rt.block_on(managed::start_with_retry(&launch.spec, self.http, retry))?;
+        let (server, retried) = self.rt.block_on(managed::start_with_retry(&launch.spec, self.http, retry))?;
+        let installed = self.reference.filter(|_| backend == Backend::LlamaServer).and_then(|m| reference::install_fallback(m, quant));
+        let fallback = retried.or(installed);
         if let Some(f) = &fallback {
-            self.progress.borrow().say(&format!("quantbench: {}: started with {} after the first start failed ({})", g.name, f.args, f.why));
+            self.progress.borrow().say(&format!("quantbench: {}: started with {} ({})", g.name, f.args, f.why));
         }
         self.progress.borrow().say(&format!("quantbench: {}: {} ready in {:.2} s (pid {}, {})", g.name, backend.name(), server.load_time.as_secs_f64(), server.pid(), launch.detail));
         let endpoint = Endpoint {
@@ -951,6 +1032,8 @@ impl Suite<'_> {
             memory: None,
             memory_unavailable: None,
             fallback,
+            weights_per_token: None,
+            weights_per_token_unavailable: None,
         };
         Ok((endpoint, Some(server), info))
     }
@@ -1153,6 +1236,9 @@ impl Suite<'_> {
         let request = GenerationRequest { messages: &sample.prompt.messages, max_tokens, sampling: &sampling };
         let observation = self.rt.block_on(client::generate(self.http, endpoint, &request, &s.limits));
         let mut record = generation::to_record(&ctx, observation, endpoint.dialect.as_ref());
+        if sample.pair.is_none() {
+            record.flags.extend(self.machine_flags.borrow().iter().copied());
+        }
         // Scored after the stream has ended, off the measured path.
         if let (true, Some(check)) = (record.ok, &sample.prompt.check) {
             record.quality = Some(crate::quality::score(check, &record.output.content));

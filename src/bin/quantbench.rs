@@ -12,6 +12,10 @@ commands:
   summary RUN_DIR     recompute summary.json of a run directory from its generations.jsonl
   report RUN_DIR      (re)write a run's index.html, summary.md and generations.csv, and the
                       index.html of all runs beside it
+  export --format bmf|gab-bigger|gab-smaller RUN_DIR
+                      write the run's figures for a dashboard: Bencher Metric Format (bmf.json,
+                      also written by every run) or github-action-benchmark's customBiggerIsBetter /
+                      customSmallerIsBetter arrays (gab-bigger.json, gab-smaller.json)
   probe URL [--kind K] [--model ID]
                       try what the endpoint supports (usage in streams, reasoning field,
                       fixed-length decoding, logprobs, server timings); suggest a config entry
@@ -42,6 +46,7 @@ fn main() -> ExitCode {
                 println!("{}", f.display());
             }
         }),
+        ["export", "--format", format, dir] => export(format, dir),
         ["probe", url, rest @ ..] => probe(url, rest),
         ["compare", old, new] => match compare(old, new) {
             Ok(true) if quantbench::suite::gate_enabled() => return ExitCode::from(3),
@@ -71,12 +76,30 @@ fn resummarize(dir: &std::path::Path) -> anyhow::Result<()> {
     let notes: Vec<BenchmarkNote> = previous
         .iter()
         .flat_map(|s| &s.benchmarks)
-        .map(|b| BenchmarkNote { group: b.group.clone(), category: b.category.clone(), abandoned: b.abandoned.clone(), sampling_stop: b.sampling_stop.clone(), stopped_with_group: b.stopped_with_group })
+        .map(|b| BenchmarkNote {
+            group: b.group.clone(),
+            category: b.category.clone(),
+            abandoned: b.abandoned.clone(),
+            sampling_stop: b.sampling_stop.clone(),
+            stopped_with_group: b.stopped_with_group,
+            machine_state: b.machine_state.clone(),
+        })
         .collect();
     let mut summary = quantbench::summary::summarize(&run, &records, &notes);
     summary.group_stops = previous.map(|s| s.group_stops).unwrap_or_default();
+    let metadata: serde_json::Value = std::fs::read_to_string(dir.join("metadata.json")).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
+    summary.roofline = quantbench::roofline::from_metadata(&records, &metadata);
     quantbench::store::write_json_atomic(&dir.join("summary.json"), &summary)?;
     println!("{}", dir.join("summary.json").display());
+    Ok(())
+}
+
+/// Writes one export format into the run directory and prints the file's path.
+fn export(format: &str, dir: &str) -> anyhow::Result<()> {
+    use quantbench::export::Format;
+    let names: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
+    let format = Format::from_name(format).ok_or_else(|| anyhow::anyhow!("unknown format {format:?}; one of {}", names.join(", ")))?;
+    println!("{}", quantbench::export::write(std::path::Path::new(dir), format)?.display());
     Ok(())
 }
 

@@ -34,6 +34,7 @@ impl Exporter for Html {
         super::load::prefill(&mut page, run)?;
         paired(&mut page, run)?;
         failures(&mut page, run)?;
+        super::machine::section(&mut page, run)?;
         examples(&mut page, run)?;
         metadata(&mut page, run)?;
         page.push_str(METHOD_NOTE);
@@ -130,6 +131,9 @@ fn read_first(page: &mut String, run: &RunData) -> Result<()> {
     }
     for stop in &run.summary.group_stops {
         items.push(format!("<li class=\"warning\">{}</li>", escape(&stop.text())));
+    }
+    for w in super::machine::preflight_warnings(run) {
+        items.push(format!("<li class=\"warning\">Before measuring, the pre-flight check warned: {}</li>", escape(&w)));
     }
     for b in run.summary.benchmarks.iter().filter(|b| !b.stopped_with_group) {
         for (_, note) in super::provenance_notes(b).into_iter().filter(|(s, _)| *s == Severity::Warning) {
@@ -330,6 +334,7 @@ fn quant_comparison(page: &mut String, run: &RunData) -> Result<()> {
                 format!("<td>{name}</td>"),
                 td_num(&r.model_bytes.map_or("–".into(), |b| format!("{:.3} GB", b as f64 / 1e9))),
                 td_num(&super::quantile_text(r.decode.as_ref(), 1.0)),
+                td_num(&r.roofline_text()),
                 td_num(&super::quantile_text(r.ttft.as_ref(), 1e3)),
                 td_num(&r.peak_rss_bytes.map_or("–".into(), |b| format!("{} GB", super::num(b / 1e9)))),
                 td_num(&r.checked_text()),
@@ -338,7 +343,7 @@ fn quant_comparison(page: &mut String, run: &RunData) -> Result<()> {
             row
         })
         .collect();
-    let headers = ["group", "size", "decode tok/s", "TTFT ms", "RSS peak", "checked answers", "greedy match", "first divergence", "top-1 agreement", "KL, nats"];
+    let headers = ["group", "size", "decode tok/s", "of roofline", "TTFT ms", "RSS peak", "checked answers", "greedy match", "first divergence", "top-1 agreement", "KL, nats"];
     table(page, &headers, &cells);
     write!(page, "<p class=\"small\">{}</p>\n", escape(super::quant::NOTE))?;
     // Each group with both a decode rate and fidelity figures is one point.

@@ -8,6 +8,7 @@ mod csv;
 pub mod history;
 mod html;
 mod load;
+mod machine;
 mod markdown;
 mod quant;
 
@@ -267,11 +268,16 @@ pub fn provenance_notes(b: &BenchmarkSummary) -> Vec<(Severity, String)> {
         ("server_disagrees", "decode rate disagrees with the server's own timings"),
         ("over_max_tokens", "more tokens than max_tokens (the server ignored the limit)"),
         ("stale_connection_retried", "timed from a re-sent request (older build)"),
+        ("throttled", "measured while the machine was throttled"),
+        ("on_battery", "measured on battery power"),
     ];
     for (name, text) in warnings {
         if flag(name) > 0 {
             notes.push((Severity::Warning, format!("{} of {}: {text}", flag(name), b.ok)));
         }
+    }
+    if let Some(d) = b.drift.as_ref().filter(|d| d.flagged) {
+        notes.push((Severity::Warning, format!("the machine's speed changed during this benchmark: {}", crate::drift::text(d))));
     }
     let infos = [
         ("early_stop", "stopped before max_tokens (shorter answers)"),
