@@ -91,6 +91,8 @@ pub struct Metadata {
     /// The resolved groups selected for this run (API keys appear only as variable names).
     pub config: Vec<Group>,
     pub machine: Machine,
+    /// Worker threads of the client's runtime (`load::client_threads`).
+    pub client_threads: usize,
     pub reference: Option<Manifest>,
     /// The MLX reference install, when an MLX reference group ran.
     pub reference_mlx: Option<MlxManifest>,
