@@ -97,6 +97,10 @@ fn serve(o: &Options) {
     // SAFETY: prctl with PR_SET_TIMERSLACK takes one integer argument and touches no memory.
     unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong) };
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    // A backlog for 256 connects at once (std listens with 128; a full queue drops SYNs, and a
+    // dropped SYN is retried after a second).
+    // SAFETY: listen on a socket this process owns, already listening: only its backlog changes.
+    unsafe { libc::listen(std::os::fd::AsRawFd::as_raw_fd(&listener), 4096) };
     println!("port {}", listener.local_addr().unwrap().port());
     std::io::stdout().flush().unwrap();
     let log: Arc<Mutex<Vec<Served>>> = Arc::default();
@@ -243,6 +247,8 @@ struct LevelResult {
     ttft_error_later_ms: Spread,
     gap_error_ms: Spread,
     send_lag_ms: Spread,
+    /// Send lag less the request's connect: the client's own delay.
+    send_lag_less_connect_ms: Spread,
     connect_ms: Spread,
     server_lag_ms: Spread,
     decode_rel_error_pct: Spread,
@@ -269,7 +275,7 @@ fn measure(o: &Options, server: &mut Server, threads: usize, streams: u32) -> Le
     let cpu = process_cpu() - cpu0;
     let served = server.served();
     let ms = |ns: i128| ns as f64 / 1e6;
-    let (mut first_wave, mut later, mut gaps, mut lag, mut connect) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut first_wave, mut later, mut gaps, mut lag, mut own_lag, mut connect) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut server_lag, mut decode, mut server_ttft, mut our_ttft) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut failed = 0;
     for (i, f) in finished.into_iter().enumerate() {
@@ -296,7 +302,11 @@ fn measure(o: &Options, server: &mut Server, threads: usize, streams: u32) -> Le
             let due = i128::from(s.received) + i128::from(o.ttft_us * 1000 + k as u64 * o.gap_us * 1000);
             server_lag.push(ms(i128::from(*w) - due));
         }
-        lag.push(ms(i128::from(f.tag.sent_ns) - i128::from(f.tag.scheduled_ns)));
+        let send_lag = ms(i128::from(f.tag.sent_ns) - i128::from(f.tag.scheduled_ns));
+        lag.push(send_lag);
+        // The first wave's connections were opened before the level's clock.
+        let connect_in_lag = if f.tag.request < streams { 0.0 } else { obs.connect.map_or(0.0, |c| c.as_secs_f64() * 1e3) };
+        own_lag.push(send_lag - connect_in_lag);
         connect.extend(obs.connect.map(|c| c.as_secs_f64() * 1e3));
         let ctx = SampleContext { run: "fidelity", model: "m", quant: "q", category: "c", prompt_id: &f.prompt_id, sample: 0, warmup: false, started_at: String::new(), max_tokens: o.tokens, pair: None };
         let record = generation::to_record(&ctx, f.observation, endpoint.dialect.as_ref());
@@ -312,6 +322,7 @@ fn measure(o: &Options, server: &mut Server, threads: usize, streams: u32) -> Le
         ttft_error_later_ms: spread(later),
         gap_error_ms: spread(gaps),
         send_lag_ms: spread(lag),
+        send_lag_less_connect_ms: spread(own_lag),
         connect_ms: spread(connect),
         server_lag_ms: spread(server_lag),
         decode_rel_error_pct: spread(decode),
@@ -340,8 +351,8 @@ fn main() {
     );
     println!("all times ms, p50 / p99; TTFT error = our TTFT − the server's; server lag = its writes behind its own schedule");
     println!(
-        "{:>7} {:>7} {:>17} {:>17} {:>15} {:>15} {:>15} {:>15} {:>15} {:>9} {:>6}",
-        "streams", "threads", "TTFT err 1st wave", "TTFT err later", "gap error", "send lag", "connect", "server lag", "decode err %", "CPU µs/tok", "failed"
+        "{:>7} {:>7} {:>17} {:>17} {:>15} {:>17} {:>15} {:>15} {:>15} {:>15} {:>9} {:>6}",
+        "streams", "threads", "TTFT err 1st wave", "TTFT err later", "gap error", "send lag", "lag − connect", "connect", "server lag", "decode err %", "CPU µs/tok", "failed"
     );
     let pair = |s: &Spread| format!("{:.3} / {:.3}", s.p50, s.p99);
     let mut results = Vec::new();
@@ -350,13 +361,14 @@ fn main() {
         for &streams in &o.levels {
             let r = measure(&o, &mut server, threads, streams);
             println!(
-                "{:>7} {:>7} {:>17} {:>17} {:>15} {:>15} {:>15} {:>15} {:>15} {:>9.2} {:>6}",
+                "{:>7} {:>7} {:>17} {:>17} {:>15} {:>17} {:>15} {:>15} {:>15} {:>15} {:>9.2} {:>6}",
                 r.streams,
                 r.client_threads,
                 pair(&r.ttft_error_first_wave_ms),
                 pair(&r.ttft_error_later_ms),
                 pair(&r.gap_error_ms),
                 pair(&r.send_lag_ms),
+                pair(&r.send_lag_less_connect_ms),
                 pair(&r.connect_ms),
                 pair(&r.server_lag_ms),
                 format!("{:.3} / {:.3}", r.decode_rel_error_pct.p50, r.decode_rel_error_pct.p99),
