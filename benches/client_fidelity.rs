@@ -128,8 +128,13 @@ fn serve(o: &Options) {
 /// One connection: one request, answered on schedule with one chunk per token, then closed.
 fn answer(mut socket: TcpStream, o: &Options, log: &Mutex<Vec<Served>>) {
     socket.set_nodelay(true).unwrap();
-    let Some(body) = read_request(&mut socket) else { return };
+    let Some((head, body)) = read_request(&mut socket) else { return };
     let received = mono_ns();
+    if head.starts_with("get ") {
+        // A model listing, for clients that look before they send (the suite's preflight).
+        let _ = socket.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 11\r\n\r\n{\"data\":[]}");
+        return;
+    }
     let id = body.split("req-").nth(1).and_then(|t| t.split(|c: char| !c.is_ascii_digit()).next()).and_then(|d| d.parse().ok()).unwrap_or(u64::MAX);
     let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
     let chunk = |data: &str| {
@@ -158,8 +163,9 @@ fn answer(mut socket: TcpStream, o: &Options, log: &Mutex<Vec<Served>>) {
     }
 }
 
-/// Reads one request's head and its `content-length` body; None when the peer went away.
-fn read_request(socket: &mut TcpStream) -> Option<String> {
+/// Reads one request's head (lower case) and its `content-length` body; None when the peer went
+/// away.
+fn read_request(socket: &mut TcpStream) -> Option<(String, String)> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
@@ -167,7 +173,7 @@ fn read_request(socket: &mut TcpStream) -> Option<String> {
             let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
             let length: usize = head.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
             if buf.len() >= end + 4 + length {
-                return Some(String::from_utf8_lossy(&buf[end + 4..end + 4 + length]).into_owned());
+                return Some((head, String::from_utf8_lossy(&buf[end + 4..end + 4 + length]).into_owned()));
             }
         }
         let n = socket.read(&mut chunk).ok().filter(|n| *n > 0)?;

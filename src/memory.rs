@@ -66,7 +66,7 @@ impl MemorySampler {
                 let mut samples = Vec::new();
                 let mut next = Instant::now();
                 while samples.is_empty() || !stop.load(Ordering::Relaxed) {
-                    if let Some(rss) = sampler.sample(samples.len() as u32 % REDISCOVER_EVERY == 0) {
+                    if let Some(rss) = sampler.sample((samples.len() as u32).is_multiple_of(REDISCOVER_EVERY)) {
                         samples.push(rss);
                     } else if samples.is_empty() {
                         break; // gone before the first sample
