@@ -11,7 +11,9 @@
 //! - gap error: |our gap − the server's gap| between consecutive tokens;
 //! - send lag: `sent − scheduled` of the load tag (later requests: includes opening their
 //!   connection, which the connect column shows apart);
-//! - the server's own lag behind its schedule (it kept its schedule when this is small);
+//! - the server's own lag behind its schedule (it kept its schedule when this is small), and
+//!   the time from our send stamp to the server having the whole request (transit, or a server
+//!   too busy to read it: part of the TTFT error that is not the client's);
 //! - decode error: our decode rate against the rate of the server's write times;
 //! - client CPU (whole process) per token.
 //!
@@ -257,7 +259,13 @@ struct LevelResult {
     send_lag_less_connect_ms: Spread,
     connect_ms: Spread,
     server_lag_ms: Spread,
+    /// Request sent (our stamp) → received whole by the server: transit, and a server too busy
+    /// to read it.
+    sent_to_received_ms: Spread,
     decode_rel_error_pct: Spread,
+    /// Decode rates, tokens/s: of the server's write times, and ours.
+    server_decode: Spread,
+    our_decode: Spread,
     server_ttft_ms: Spread,
     our_ttft_ms: Spread,
     client_cpu_us_per_token: f64,
@@ -282,7 +290,8 @@ fn measure(o: &Options, server: &mut Server, threads: usize, streams: u32) -> Le
     let served = server.served();
     let ms = |ns: i128| ns as f64 / 1e6;
     let (mut first_wave, mut later, mut gaps, mut lag, mut own_lag, mut connect) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let (mut server_lag, mut decode, mut server_ttft, mut our_ttft) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut server_lag, mut decode, mut server_ttft, mut our_ttft, mut transit) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut server_decode, mut our_decode) = (Vec::new(), Vec::new());
     let mut failed = 0;
     for (i, f) in finished.into_iter().enumerate() {
         let obs = &f.observation;
@@ -300,6 +309,7 @@ fn measure(o: &Options, server: &mut Server, threads: usize, streams: u32) -> Le
         let ours = arrivals[0] - sent;
         if f.tag.request < streams { first_wave.push(ms(ours - theirs)) } else { later.push(ms(ours - theirs)) }
         server_ttft.push(ms(theirs));
+        transit.push(ms(i128::from(s.received) - sent));
         our_ttft.push(ms(ours));
         for k in 1..arrivals.len() {
             gaps.push(ms(((arrivals[k] - arrivals[k - 1]) - (i128::from(s.written[k]) - i128::from(s.written[k - 1]))).abs()));
@@ -318,6 +328,8 @@ fn measure(o: &Options, server: &mut Server, threads: usize, streams: u32) -> Le
         let record = generation::to_record(&ctx, f.observation, endpoint.dialect.as_ref());
         let truth = (s.written.len() - 1) as f64 / ((s.written[s.written.len() - 1] - s.written[0]) as f64 / 1e9);
         decode.extend(record.metrics.decode_rate.map(|r| ((r - truth) / truth * 100.0).abs()));
+        server_decode.push(truth);
+        our_decode.extend(record.metrics.decode_rate);
     }
     LevelResult {
         streams,
@@ -331,7 +343,10 @@ fn measure(o: &Options, server: &mut Server, threads: usize, streams: u32) -> Le
         send_lag_less_connect_ms: spread(own_lag),
         connect_ms: spread(connect),
         server_lag_ms: spread(server_lag),
+        sent_to_received_ms: spread(transit),
         decode_rel_error_pct: spread(decode),
+        server_decode: spread(server_decode),
+        our_decode: spread(our_decode),
         server_ttft_ms: spread(server_ttft),
         our_ttft_ms: spread(our_ttft),
         client_cpu_us_per_token: cpu.as_secs_f64() * 1e6 / (n as f64 * f64::from(o.tokens)),
@@ -357,8 +372,8 @@ fn main() {
     );
     println!("all times ms, p50 / p99; TTFT error = our TTFT − the server's; server lag = its writes behind its own schedule");
     println!(
-        "{:>7} {:>7} {:>17} {:>17} {:>15} {:>17} {:>15} {:>15} {:>15} {:>15} {:>9} {:>6}",
-        "streams", "threads", "TTFT err 1st wave", "TTFT err later", "gap error", "send lag", "lag − connect", "connect", "server lag", "decode err %", "CPU µs/tok", "failed"
+        "{:>7} {:>7} {:>17} {:>17} {:>15} {:>17} {:>15} {:>15} {:>15} {:>15} {:>15} {:>9} {:>6}",
+        "streams", "threads", "TTFT err 1st wave", "TTFT err later", "gap error", "send lag", "lag − connect", "connect", "server lag", "sent→received", "decode err %", "CPU µs/tok", "failed"
     );
     let pair = |s: &Spread| format!("{:.3} / {:.3}", s.p50, s.p99);
     let mut results = Vec::new();
@@ -367,7 +382,7 @@ fn main() {
         for &streams in &o.levels {
             let r = measure(&o, &mut server, threads, streams);
             println!(
-                "{:>7} {:>7} {:>17} {:>17} {:>15} {:>17} {:>15} {:>15} {:>15} {:>15} {:>9.2} {:>6}",
+                "{:>7} {:>7} {:>17} {:>17} {:>15} {:>17} {:>15} {:>15} {:>15} {:>15} {:>15} {:>9.2} {:>6}",
                 r.streams,
                 r.client_threads,
                 pair(&r.ttft_error_first_wave_ms),
@@ -377,12 +392,19 @@ fn main() {
                 pair(&r.send_lag_less_connect_ms),
                 pair(&r.connect_ms),
                 pair(&r.server_lag_ms),
+                pair(&r.sent_to_received_ms),
                 format!("{:.3} / {:.3}", r.decode_rel_error_pct.p50, r.decode_rel_error_pct.p99),
                 r.client_cpu_us_per_token,
                 r.failed
             );
             results.push(r);
         }
+    }
+    println!("\nas the issue's table: TTFT p50 / p99 ms, the server's and ours; decode p50 tokens/s, the server's and ours");
+    println!("{:>7} {:>7} {:>17} {:>17} {:>17}", "streams", "threads", "server TTFT", "our TTFT", "decode server/ours");
+    for r in &results {
+        let decode = format!("{:.1} / {:.1}", r.server_decode.p50, r.our_decode.p50);
+        println!("{:>7} {:>7} {:>17} {:>17} {:>17}", r.streams, r.client_threads, pair(&r.server_ttft_ms), pair(&r.our_ttft_ms), decode);
     }
     if let Some(path) = &o.out {
         let json = serde_json::json!({ "cores": cores, "tokens": o.tokens, "ttft_us": o.ttft_us, "gap_us": o.gap_us, "requests_per_stream": o.requests, "levels": results });
