@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Version of the record layout written by this build.
-pub const RECORD_SCHEMA: u32 = 2;
+pub const RECORD_SCHEMA: u32 = 3;
 
 /// Where a token count came from, best first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,8 +58,9 @@ pub enum Flag {
 /// from a monotonic clock as the bytes arrived. Absent when the stream never got there.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Timestamps {
-    /// Opening a new connection (TCP connect), inside the TTFT; absent when no new connection
-    /// was opened or in records written before it was measured.
+    /// Opening the request's connection (TCP connect). Schema 3: opened before the request was
+    /// sent, so not part of any other offset; schema 2: inside the TTFT. Absent in records
+    /// written before it was measured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connect_ns: Option<u64>,
     pub headers_ns: Option<u64>,
@@ -118,10 +119,21 @@ pub struct ServerReport {
     pub predicted_n: Option<u64>,
     pub predicted_ms: Option<f64>,
     pub cache_n: Option<u64>,
-    /// The server's decode rate, tokens per second.
+    /// The decode rate the server reports to its users, tokens per second.
     pub decode_rate: Option<f64>,
-    /// (ours − server's) / server's decode rate.
+    /// The decode rate its own timings give, counted like ours: (predicted_n − 1) / predicted_ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timings_decode_rate: Option<f64>,
+    /// (ours − server's) / server's decode rate: its timings' rate when it gives timings, else
+    /// its reported rate.
     pub decode_rate_rel_diff: Option<f64>,
+    /// (reported − its timings' rate) / its timings' rate, against whichever of (n − 1) / ms and
+    /// n / ms is nearer (builds differ in which they report).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reported_vs_timings_rel_diff: Option<f64>,
+    /// (reported − ours) / ours, ours taken over N or N − 1 tokens, whichever is nearer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reported_vs_ours_rel_diff: Option<f64>,
     /// Our TTFT minus the server's prompt time: HTTP, queueing and streaming overhead.
     pub ttft_minus_prompt_ms: Option<f64>,
     /// Our completion count minus the server's `predicted_n`.

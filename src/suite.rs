@@ -265,7 +265,8 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
     let noise = compare::noise_threshold()?;
     let baseline = load_baseline_to_compare(&opts)?;
 
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+    let client_threads = load::client_threads()?;
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(client_threads).enable_all().build()?;
     let http = client::http_client()?;
     let groups: Vec<&Group> = planned.iter().map(|p| p.group).chain(planned_pairs.iter().flat_map(|p| [p.a, p.b])).collect();
     rt.block_on(preflight(&groups, &http))?;
@@ -293,6 +294,7 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
         machine: sysmon::machine(),
         memory_bandwidth: None,
         machine_state: machine_state::RunStates { preflight: Some(machine_check), end: None },
+        client_threads,
         reference: reference.clone(),
         reference_mlx: mlx_reference.clone(),
         groups: Vec::new(),
