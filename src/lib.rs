@@ -29,6 +29,7 @@ pub mod quality;
 pub mod record;
 pub mod reference;
 pub mod report;
+pub mod session;
 pub mod stats;
 pub mod store;
 pub mod suite;

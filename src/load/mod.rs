@@ -156,7 +156,7 @@ pub async fn run_level(cx: &LevelContext<'_>, kind: LoadKind, shape: &Shape, job
     };
     let one = |i: usize| async move {
         let job = &jobs[i];
-        let request = GenerationRequest { messages: &job.prompt.messages, max_tokens: job.max_tokens, sampling: cx.sampling };
+        let request = GenerationRequest { messages: &job.prompt.messages, max_tokens: job.max_tokens, sampling: cx.sampling, tools: None };
         client::generate(cx.http, cx.endpoint, &request, cx.limits).await
     };
     let mut finished: Vec<(usize, Finished)> = match *shape {

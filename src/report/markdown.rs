@@ -68,6 +68,7 @@ impl Exporter for Markdown {
             }
             writeln!(md, "\n{}", super::quant::NOTE)?;
         }
+        super::session::markdown(&mut md, run)?;
         if let Some(doc) = &run.comparison {
             writeln!(md, "\n## Against baseline \"{}\" (noise threshold {:.0} %, Holm-corrected α = {})\n", doc.baseline, doc.noise_threshold * 100.0, doc.alpha)?;
             md.push_str("| Verdict | Benchmark | Metric | Change [95 % CI] | Holm p |\n|---|---|---|---|---|\n");

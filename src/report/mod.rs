@@ -10,6 +10,7 @@ mod html;
 mod load;
 mod markdown;
 mod quant;
+mod session;
 
 use crate::compare::ComparisonReport;
 use crate::paired::PairedComparison;
@@ -46,6 +47,8 @@ pub struct RunData {
     pub prefill: Option<crate::prefill::PrefillReport>,
     /// `fidelity.json`, when a fidelity pass ran.
     pub fidelity: Option<crate::fidelity::FidelityReport>,
+    /// `sessions.json`, when the agent session or depth workloads ran.
+    pub sessions: Option<crate::session::analysis::SessionReport>,
 }
 
 impl RunData {
@@ -70,6 +73,7 @@ impl RunData {
             load: read_json(&dir.join(crate::load::REPORT_FILE))?,
             prefill: read_json(&dir.join(crate::prefill::REPORT_FILE))?,
             fidelity: read_json(&dir.join(crate::fidelity::REPORT_FILE))?,
+            sessions: read_json(&dir.join(crate::session::REPORT_FILE))?,
         })
     }
 
