@@ -54,6 +54,15 @@ pub struct Cut {
     pub reason: String,
 }
 
+/// How a generation is recorded: its benchmark, prompt id and index, and whether it is set-up
+/// (a warm-up, never analysed).
+struct Label<'a> {
+    category: &'a str,
+    prompt_id: &'a str,
+    sample: u32,
+    warmup: bool,
+}
+
 /// The last request sent to the server, as the prefix cache sees it.
 #[derive(Default)]
 struct Previous {
@@ -66,16 +75,16 @@ impl Host<'_> {
         format!("{}/{}", self.model, self.quant)
     }
 
-    /// One streamed generation, recorded under `category` and kept.
-    fn generate(&self, endpoint: &Endpoint, category: &str, prompt_id: &str, sample: u32, warmup: bool, request: &GenerationRequest<'_>, tag: impl FnOnce(&mut GenerationRecord)) -> Result<GenerationRecord> {
+    /// One streamed generation, recorded under `label` and kept.
+    fn generate(&self, endpoint: &Endpoint, label: Label<'_>, request: &GenerationRequest<'_>, tag: impl FnOnce(&mut GenerationRecord)) -> Result<GenerationRecord> {
         let ctx = SampleContext {
             run: self.run_id,
             model: self.model,
             quant: self.quant,
-            category,
-            prompt_id,
-            sample,
-            warmup,
+            category: label.category,
+            prompt_id: label.prompt_id,
+            sample: label.sample,
+            warmup: label.warmup,
             started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             max_tokens: request.max_tokens,
             pair: None,
@@ -162,7 +171,7 @@ fn run_session(host: &Host<'_>, session: &SessionFile, repeat: u32, cache: bool,
         };
         let request = GenerationRequest { messages: &messages, max_tokens, sampling: host.sampling, tools: tools.as_ref() };
         let prompt_id = format!("{}#{}", session.id, k + 1);
-        let record = host.generate(endpoint, SESSION, &prompt_id, repeat, false, &request, |r| r.session = Some(tag))?;
+        let record = host.generate(endpoint, Label { category: SESSION, prompt_id: &prompt_id, sample: repeat, warmup: false }, &request, |r| r.session = Some(tag))?;
         previous.tokens = tokens;
         previous.reported_prompt = record.tokens.prompt;
         if !record.ok {
@@ -188,7 +197,7 @@ pub fn depth(host: &Host<'_>) -> Result<Vec<Cut>> {
         count += 1;
         let messages = prefill::messages(&format!("{} {} depth calibration {count}", host.run_id, host.group()), reps);
         let request = GenerationRequest { messages: &messages, max_tokens: 1, sampling: host.sampling, tools: None };
-        host.generate(host.uncached, DEPTH, "depth-calibration", count, true, &request, setup(0, 0))
+        host.generate(host.uncached, Label { category: DEPTH, prompt_id: "depth-calibration", sample: count, warmup: true }, &request, setup(0, 0))
     };
     let (base, filled) = (calibrate(0)?, calibrate(prefill::CALIBRATION_REPS)?);
     let cut = |depth: u32, reason: String| Cut { group: host.group(), workload: DEPTH.into(), what: depth.to_string(), turn: None, reason };
@@ -211,7 +220,7 @@ pub fn depth(host: &Host<'_>) -> Result<Vec<Cut>> {
         for repeat in 0..s.depth_repeats {
             let mut messages = prefill::messages(&format!("{} {} depth {depth} #{repeat}", host.run_id, host.group()), reps);
             let request = GenerationRequest { messages: &messages, max_tokens: 1, sampling: host.sampling, tools: None };
-            let primed = host.generate(host.cached, DEPTH, &format!("depth-{depth}-prime"), repeat, true, &request, setup(depth, repeat))?;
+            let primed = host.generate(host.cached, Label { category: DEPTH, prompt_id: &format!("depth-{depth}-prime"), sample: repeat, warmup: true }, &request, setup(depth, repeat))?;
             if !primed.ok {
                 continue;
             }
@@ -219,7 +228,7 @@ pub fn depth(host: &Host<'_>) -> Result<Vec<Cut>> {
             messages.push(Message::text("user", FOLLOW_UP));
             let request = GenerationRequest { messages: &messages, max_tokens: s.depth_decode_tokens, sampling: host.sampling, tools: None };
             let tag = DepthTag { depth, repeat, setup: false };
-            host.generate(host.fixed_length, DEPTH, &format!("depth-{depth}"), repeat, false, &request, |r| r.depth = Some(tag))?;
+            host.generate(host.fixed_length, Label { category: DEPTH, prompt_id: &format!("depth-{depth}"), sample: repeat, warmup: false }, &request, |r| r.depth = Some(tag))?;
         }
     }
     Ok(cuts)
