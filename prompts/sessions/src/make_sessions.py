@@ -242,6 +242,50 @@ SHIM_BROKEN = '"""Entry point kept for existing scripts and aliases: python todo
 SHIM_FIXED_OLD = 'from todo_app.cli import main\n\nif __name__ == "__main__":\n    main()'
 SHIM_FIXED_NEW = 'import sys\n\nfrom todo_app.cli import main\n\nif __name__ == "__main__":\n    sys.exit(main())'
 
+EDIT_FUNCTION = '''
+
+def edit(todo_id: int, title: str | None, due: str | None, priority: int | None) -> tuple[int, str]:
+    try:
+        parse_due(due)
+    except ValueError:
+        return 1, f"bad date: {due}"
+    todos = storage.load()
+    for t in todos:
+        if t.id == todo_id:
+            if title is not None:
+                t.title = title
+            if due is not None:
+                t.due = due
+            if priority is not None:
+                t.priority = priority
+            storage.save(todos)
+            return 0, f"edited #{todo_id}"
+    return 1, f"no todo #{todo_id}"
+
+
+def finish('''
+EDIT_TESTS = '''    def test_edit_changes_only_the_given_fields(self):
+        commands.add("a", "2026-05-01", 3)
+        self.assertEqual(commands.edit(1, None, None, 1), (0, "edited #1"))
+        t = storage.load()[0]
+        self.assertEqual((t.title, t.due, t.priority), ("a", "2026-05-01", 1))
+
+    def test_edit_refuses_a_bad_date(self):
+        commands.add("a", None, 2)
+        self.assertEqual(commands.edit(1, None, "01/05", None), (1, "bad date: 01/05"))
+        self.assertIsNone(storage.load()[0].due)
+
+    def test_edit_unknown_id(self):
+        self.assertEqual(commands.edit(4, "x", None, None), (1, "no todo #4"))
+
+    def test_finish_unknown_id(self):'''
+EDIT_COMMAND = [
+    {"path": "todo_app/commands.py", "old_string": "\n\ndef finish(", "new_string": EDIT_FUNCTION},
+    {"path": "todo_app/cli.py", "old_string": '    sub.add_parser("list")\n', "new_string": '    sub.add_parser("list")\n    edit_p = sub.add_parser("edit")\n    edit_p.add_argument("id", type=int)\n    edit_p.add_argument("--title")\n    edit_p.add_argument("--due", help="YYYY-MM-DD")\n    edit_p.add_argument("--priority", type=int)\n'},
+    {"path": "todo_app/cli.py", "old_string": '    elif args.cmd in ("done", "rm"):', "new_string": '    elif args.cmd == "edit":\n        code, out = commands.edit(args.id, args.title, args.due, args.priority)\n    elif args.cmd in ("done", "rm"):'},
+    {"path": "test_commands.py", "old_string": "    def test_finish_unknown_id(self):", "new_string": EDIT_TESTS},
+]
+
 REFACTOR = {
     "en": {
         "ask": "todo.py has grown into one 70-line `main()` that parses arguments, reads and writes the JSON file, and formats output all at once. Split it into a small package with separate modules for the data model, storage, the commands and the CLI. Requirements: `python todo.py ...` must keep working with exactly the same output and exit codes, the JSON file format must not change, and test_todo.py must pass unchanged.",
@@ -251,6 +295,11 @@ REFACTOR = {
         "test": "All modules are written. Running the end-to-end tests.",
         "diagnose": "Two failures, same cause: the commands now *return* the exit code instead of calling `sys.exit(1)`, and the entry point drops it, so errors exit with 0. The entry point must pass `main()`'s result to `sys.exit`.",
         "retest": "Fixed the entry point. Running the tests again.",
+        "more": "Nice. Two more things: add unit tests for `todo_app.commands` that call the functions directly (no subprocess), and add an `edit` command: `todo.py edit ID [--title T] [--due D] [--priority P]`, changing only what is given, with the same date check and the same `no todo #N` error.",
+        "more_start": "I'll write the unit tests for the existing commands and re-read the two modules the `edit` command touches.",
+        "more_edit": "`edit` goes into `commands.py` beside `finish` (same load/save and the same errors), the CLI gets a subparser whose options default to `None` so that only given fields change, and the unit tests get cases for a partial edit, a bad date and an unknown id.",
+        "more_test": "Running the whole suite: the end-to-end tests and the new unit tests.",
+        "more_done": "All 12 tests pass (5 end-to-end, 7 unit).\n\n- `todo_app/commands.py`: `edit(todo_id, title, due, priority)` changes only the fields given; `bad date: …` and `no todo #N` exit with 1 like `add` and `done`.\n- `todo_app/cli.py`: `edit ID [--title] [--due] [--priority]`, options default to `None`.\n- `test_commands.py`: 7 tests calling the commands directly with HOME in a scratch directory (no subprocess), so they run in milliseconds.\n\nThe JSON format is unchanged: `edit` rewrites the same fields.",
         "done": "All 5 tests pass, with test_todo.py unchanged.\n\n**New layout**\n- `todo_app/models.py` — `Todo` (sort key, overdue rule, list line), `parse_due`\n- `todo_app/storage.py` — `load`/`save` of `~/.todo.json` (same JSON format, path resolved per call)\n- `todo_app/commands.py` — `add`, `list_todos`, `finish`, each returning `(exit code, output)`\n- `todo_app/cli.py` — argparse and dispatch; `main()` returns the exit code\n- `todo.py` — entry point: `sys.exit(main())`\n\n**Found on the way**: the first version of `todo.py` called `main()` without `sys.exit`, so `bad date` and `no todo #N` exited with 0; the tests caught it and it is fixed.\n\nCommands are now plain functions, so they can be unit-tested without subprocesses; I left test_todo.py as is, as you asked.",
     },
     "zh": {
@@ -261,6 +310,11 @@ REFACTOR = {
         "test": "所有模块都写好了。运行端到端测试。",
         "diagnose": "两个失败，原因相同：命令现在*返回*退出码，而不是调用 `sys.exit(1)`，而入口把返回值丢掉了，所以出错时退出码是 0。入口必须把 `main()` 的结果传给 `sys.exit`。",
         "retest": "入口已修复。再次运行测试。",
+        "more": "很好。还有两件事：为 `todo_app.commands` 添加直接调用函数（不通过子进程）的单元测试；再添加一个 `edit` 命令：`todo.py edit ID [--title T] [--due D] [--priority P]`，只修改给出的字段，日期检查和 `no todo #N` 错误与现有命令相同。",
+        "more_start": "我先为现有命令写单元测试，同时重新读一下 `edit` 命令会涉及的两个模块。",
+        "more_edit": "`edit` 放在 `commands.py` 中 `finish` 旁边（同样的读取/保存和同样的错误），命令行添加一个子命令，其选项默认为 `None`，这样只有给出的字段会被修改；单元测试增加部分修改、错误日期和不存在的编号三种情况。",
+        "more_test": "运行整个测试套件：端到端测试和新的单元测试。",
+        "more_done": "12 个测试全部通过（5 个端到端，7 个单元测试）。\n\n- `todo_app/commands.py`：`edit(todo_id, title, due, priority)` 只修改给出的字段；`bad date: …` 和 `no todo #N` 的退出码为 1，与 `add` 和 `done` 一致。\n- `todo_app/cli.py`：`edit ID [--title] [--due] [--priority]`，选项默认为 `None`。\n- `test_commands.py`：7 个测试直接调用命令函数，HOME 指向临时目录（不使用子进程），几毫秒就能跑完。\n\nJSON 格式没有变化：`edit` 只是重写相同的字段。",
         "done": "5 个测试全部通过，test_todo.py 没有任何修改。\n\n**新结构**\n- `todo_app/models.py` —— `Todo`（排序键、逾期规则、列表行）、`parse_due`\n- `todo_app/storage.py` —— 读写 `~/.todo.json`（JSON 格式不变，每次调用解析路径）\n- `todo_app/commands.py` —— `add`、`list_todos`、`finish`，都返回 `(退出码, 输出)`\n- `todo_app/cli.py` —— argparse 和分发；`main()` 返回退出码\n- `todo.py` —— 入口：`sys.exit(main())`\n\n**过程中发现的问题**：第一版 `todo.py` 调用 `main()` 时没有使用 `sys.exit`，导致 `bad date` 和 `no todo #N` 的退出码为 0；测试发现了这个问题，已经修复。\n\n现在命令都是普通函数，可以不通过子进程直接做单元测试；按照你的要求，我没有修改 test_todo.py。",
     },
 }
@@ -277,6 +331,11 @@ def refactor(lang, small=False):
     b.turn(None, t["diagnose"], [("edit_file", {"path": "todo.py", "old_string": SHIM_FIXED_OLD, "new_string": SHIM_FIXED_NEW})], 512)
     b.turn(None, t["retest"], [("run_tests", {})], 128)
     b.turn(None, t["done"], [], 1024)
+    phase2 = lambda name: open(os.path.join(HERE, "todo_app_phase2", name)).read()
+    b.turn(t["more"], t["more_start"], [("write_file", {"path": "test_commands.py", "content": phase2("test_commands.py")}), ("read_file", {"path": "todo_app/commands.py"}), ("read_file", {"path": "todo_app/cli.py"})], 1024)
+    b.turn(None, t["more_edit"], [("edit_file", e) for e in EDIT_COMMAND], 1536)
+    b.turn(None, t["more_test"], [("run_tests", {})], 128)
+    b.turn(None, t["more_done"], [], 1024)
     write_session(f"refactor-multi-file-{lang}", lang, "Multi-file refactor of the seeds' single-file todo.py (multi_file) into a package: read, write the modules, run the end-to-end tests, fix what they catch, re-run. Every tool result is real output.", SYSTEM[lang], b.turns)
 
 
