@@ -129,7 +129,7 @@ pub fn html(page: &mut String, run: &RunData) -> Result<()> {
     depth_html(page, report)?;
     for c in &report.cuts {
         let at = c.turn.map_or(String::new(), |t| format!(" before turn {}", t + 1));
-        write!(page, "<p class=\"small\">{} {} {}{}: {}</p>\n", escape(&c.group), escape(&c.workload), escape(&c.what), escape(&at), escape(&c.reason))?;
+        writeln!(page, "<p class=\"small\">{} {} {}{}: {}</p>", escape(&c.group), escape(&c.workload), escape(&c.what), escape(&at), escape(&c.reason))?;
     }
     Ok(())
 }
