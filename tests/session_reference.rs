@@ -11,11 +11,12 @@ use support::*;
 
 const CONFIG: &str = r#"
 [run]
-max_tokens_cap = 16
+threads = 1          # one thread keeps its pace on a loaded machine; two spin-wait each other
+max_tokens_cap = 8
 session_repeats = 3
 sessions = ["fix-failing-test-small-en"]
 session_cache_off_pairs = true
-depths = [0, 4096, 32768]
+depths = [0, 2048, 32768]
 depth_repeats = 3
 depth_decode_tokens = 32
 
@@ -53,7 +54,7 @@ fn the_reference_caches_what_the_turns_share_and_slows_with_depth() {
     assert!(ratio.interval.lower > 1.0, "last turn: TTFT off/on {ratio:?} should exclude 1");
 
     let decode = |depth: u32| report.depths.iter().find(|d| d.depth == depth).and_then(|d| d.decode_rate).map(|e| e.point).unwrap();
-    assert!(decode(4096) < decode(0), "decode at 4096 ({:.1}) below decode at 0 ({:.1})", decode(4096), decode(0));
+    assert!(decode(2048) < decode(0), "decode at 2048 ({:.1}) below decode at 0 ({:.1})", decode(2048), decode(0));
     assert!(report.cuts.iter().any(|c| c.workload == "depth" && c.what == "32768" && c.reason.contains("8192")), "{:?}", report.cuts);
     let page = std::fs::read_to_string(run_dir.join("index.html")).unwrap();
     assert!(page.contains("Agent sessions") && page.contains("Context depth"));

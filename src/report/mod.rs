@@ -62,6 +62,11 @@ impl RunData {
             Some(summary) => summary,
             None => crate::summary::summarize(&run, &records, &Vec::<BenchmarkNote>::new()),
         };
+        // A run stopped during its session workload has records but no `sessions.json` yet.
+        let sessions = match read_json(&dir.join(crate::session::REPORT_FILE))? {
+            Some(report) => Some(report),
+            None => crate::session::analysis::report(&run, &records, &[]),
+        };
         Ok(RunData {
             dir: dir.to_owned(),
             run,
@@ -73,7 +78,7 @@ impl RunData {
             load: read_json(&dir.join(crate::load::REPORT_FILE))?,
             prefill: read_json(&dir.join(crate::prefill::REPORT_FILE))?,
             fidelity: read_json(&dir.join(crate::fidelity::REPORT_FILE))?,
-            sessions: read_json(&dir.join(crate::session::REPORT_FILE))?,
+            sessions,
         })
     }
 

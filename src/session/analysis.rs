@@ -421,6 +421,19 @@ mod tests {
     }
 
     #[test]
+    fn verdicts_compare_effective_rates_over_repeats() {
+        let session = |e2e: [f64; 3]| -> Vec<GenerationRecord> { e2e.iter().enumerate().map(|(rep, &t)| turn(rep as u32, 0, 20, 0.5, t, None, None)).collect() };
+        let (baseline, slower) = (session([2.0, 2.1, 1.9]), session([4.0, 4.2, 3.8]));
+        let rows = verdict_rows(&baseline, &slower);
+        assert_eq!(rows.len(), 1);
+        let row = &rows[0];
+        assert_eq!((row.category.as_str(), row.metric.as_str(), row.better), ("session/s", "effective_tok_s", Better::Higher));
+        assert!((row.ratio - 0.5).abs() < 0.01 && row.interval.upper < 1.0, "{row:?}");
+        let decided = crate::compare::decide(rows, 0.03);
+        assert_eq!(decided[0].verdict, Verdict::Regressed);
+    }
+
+    #[test]
     fn cached_counts_far_from_the_ideal_are_flagged_and_missing_ones_are_not_zero() {
         let records = [turn(0, 1, 10, 0.1, 1.0, Some(500), Some(1000)), turn(1, 1, 10, 0.1, 1.0, Some(500), Some(1000))];
         let of: Vec<(&GenerationRecord, &SessionTag)> = records.iter().map(|r| (r, r.session.as_ref().unwrap())).collect();
