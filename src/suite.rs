@@ -391,7 +391,7 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
     }
     // --- end of load benchmarks ------------------------------------------------------------------
     if let Some(report) = session::analysis::report(&state.metadata.run, &state.records, &suite.session_cuts.borrow()) {
-        println!("\nquantbench agent sessions and depth ({}): means with 95 % t-intervals over repeats", state.store.dir.join(session::REPORT_FILE).display());
+        println!("\nquantbench agent sessions and depth ({}): geometric means with 95 % t-intervals on the logs over repeats", state.store.dir.join(session::REPORT_FILE).display());
         print!("{}", session::analysis::table(&report));
     }
     if !state.fidelity.is_empty() {

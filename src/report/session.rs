@@ -46,7 +46,7 @@ fn turns<'a>(report: &'a SessionReport, session: &str, group: &str) -> Vec<&'a T
 
 pub fn html(page: &mut String, run: &RunData) -> Result<()> {
     let Some(report) = &run.sessions else { return Ok(()) };
-    page.push_str("<h2>Agent sessions</h2>\n<p class=\"small\">Recorded agent sessions replayed turn by turn with the prefix cache on. Effective tok/s is famstack's definition: Σ output tokens / Σ (TTFT + generation time) over a session's turns; means with 95 % t-intervals over the repeats. Cached tokens are what the server reported; the ideal is the prefix the turn's prompt shares with the previous request, from the server's tokenizer unless marked estimated.</p>\n");
+    page.push_str("<h2>Agent sessions</h2>\n<p class=\"small\">Recorded agent sessions replayed turn by turn with the prefix cache on. Effective tok/s is famstack's definition: Σ output tokens / Σ (TTFT + generation time) over a session's turns; geometric means with 95 % t-intervals on the logs over the repeats. Cached tokens are what the server reported; the ideal is the prefix the turn's prompt shares with the previous request, from the server's tokenizer unless marked estimated.</p>\n");
     if report.sessions.iter().any(|s| s.mode == Mode::Live) {
         page.push_str("<p class=\"small\">Live mode: each group's own answers were appended, so contexts differ between groups after turn 1.</p>\n");
     }
@@ -138,7 +138,7 @@ fn depth_html(page: &mut String, report: &SessionReport) -> Result<()> {
     if report.depths.is_empty() {
         return Ok(());
     }
-    page.push_str("<h3>Context depth</h3>\n<p class=\"small\">The context filled to each depth with a cached prefix, then a short follow-up: its TTFT (the new tokens read at that depth) and a fixed-length decode at that depth; means with 95 % t-intervals over repeats.</p>\n");
+    page.push_str("<h3>Context depth</h3>\n<p class=\"small\">The context filled to each depth with a cached prefix, then a short follow-up: its TTFT (the new tokens read at that depth) and a fixed-length decode at that depth; geometric means with 95 % t-intervals on the logs over repeats.</p>\n");
     let mut depths: Vec<u32> = report.depths.iter().map(|d| d.depth).collect();
     depths.sort_unstable();
     depths.dedup();
@@ -180,7 +180,7 @@ fn depth_html(page: &mut String, report: &SessionReport) -> Result<()> {
 pub fn markdown(md: &mut String, run: &RunData) -> Result<()> {
     let Some(report) = &run.sessions else { return Ok(()) };
     let cell = |t: &str| t.replace('|', "\\|").replace(['\n', '\r'], " ");
-    md.push_str("\n## Agent sessions\n\nEffective tok/s = Σ output tokens / Σ (TTFT + generation time) over a session (famstack's definition); means with 95 % t-intervals over repeats.\n\n");
+    md.push_str("\n## Agent sessions\n\nEffective tok/s = Σ output tokens / Σ (TTFT + generation time) over a session (famstack's definition); geometric means with 95 % t-intervals on the logs over repeats.\n\n");
     md.push_str("| Group | Session | Cache | Repeats | Turns | Effective tok/s [95 %] | TTFT turn 1 ms | TTFT last turn ms | Time in prefill | Final context | Cache efficiency |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
     for s in &report.sessions {
         let rows: Vec<&TurnRow> = report.turns.iter().filter(|t| t.group == s.group && t.session == s.session && t.prefix_cache == s.prefix_cache && t.ok > 0).collect();
