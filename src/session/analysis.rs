@@ -418,7 +418,7 @@ mod tests {
         assert!((s.effective_tok_s.unwrap().point - 80f64.sqrt()).abs() < 1e-9);
         assert!((s.prefill_share.unwrap().point - (1.5 / 4.0 * 1.5 / 5.0f64).sqrt()).abs() < 1e-9);
         assert!((s.cache_efficiency.unwrap() - 1998.0 / 2000.0).abs() < 1e-9);
-        assert_eq!(s.final_context, Some(2000.0 + 30.0));
+        assert_eq!(s.final_context, Some((2030.0 + 2020.0) / 2.0), "last prompt + output, mean over the complete repeats");
         let second = &report.turns[1];
         assert_eq!((second.ok, second.requests, second.cached_reported), (2, 3, 2));
         assert!(!second.cache_mismatch, "a mean 1 token from the ideal is within the tolerance");
