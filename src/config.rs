@@ -88,6 +88,20 @@ pub struct RunSettings {
     pub model_lifecycle: Option<Lifecycle>,
     /// Context length, tokens, sent with LM Studio's load request (needs `model_lifecycle = "manage"`).
     pub context_length: Option<u32>,
+    /// Agent sessions (`model/quant/session`): repeats of each session (default 5).
+    pub session_repeats: Option<u32>,
+    /// `replay` (default: the recorded replies are appended) or `live` (the model's own).
+    pub session_mode: Option<crate::session::file::Mode>,
+    /// Session ids to run (default: every session in the group's languages).
+    pub sessions: Option<Vec<String>>,
+    /// Each repeat also runs the session with the prefix cache off, interleaved (default false).
+    pub session_cache_off_pairs: Option<bool>,
+    /// Context depth (`model/quant/depth`): depths in tokens (default 0, 4096, 16384, 32768).
+    pub depths: Option<Vec<u32>>,
+    /// Repeats at each depth (default 3).
+    pub depth_repeats: Option<u32>,
+    /// Tokens decoded at each depth (default 32).
+    pub depth_decode_tokens: Option<u32>,
 }
 
 /// Who loads the model on a server the user runs (see [`RunSettings::model_lifecycle`]).
@@ -109,7 +123,7 @@ impl RunSettings {
             samples, warmup, max_failures, prompt_sets, languages, categories, max_tokens_cap, temperature, top_p, seed, prefix_cache, fixed_length, eos_token_ids, idle_timeout_s,
             total_timeout_s, threads, adaptive_half_width, adaptive_max_samples, adaptive_max_seconds, concurrency_levels, concurrency_requests, load_mix,
             open_loop_rates, open_loop_arrivals, open_loop_requests, prefill_sizes, prefill_samples, fidelity_tokens, fidelity_top_k, model_lifecycle,
-            context_length
+            context_length, session_repeats, session_mode, sessions, session_cache_off_pairs, depths, depth_repeats, depth_decode_tokens
         )
     }
 }
@@ -249,6 +263,7 @@ pub struct Settings {
     pub threads: Option<u32>,
     pub adaptive: Option<Adaptive>,
     pub load: crate::load::LoadSettings,
+    pub session: crate::session::SessionSettings,
     pub fidelity_tokens: u32,
     pub fidelity_top_k: u32,
     pub model_lifecycle: Lifecycle,
@@ -536,7 +551,11 @@ fn check_load_settings(s: &RunSettings) -> Result<()> {
     if let Some(sizes) = s.prefill_sizes.as_ref().filter(|v| v.is_empty() || v.contains(&0)) {
         bail!("prefill_sizes = {sizes:?}: give one or more prompt sizes in tokens, each at least 1");
     }
-    for (name, v) in [("concurrency_requests", s.concurrency_requests), ("open_loop_requests", s.open_loop_requests), ("prefill_samples", s.prefill_samples)] {
+    if let Some(depths) = s.depths.as_ref().filter(|v| v.is_empty()) {
+        bail!("depths = {depths:?}: give one or more context depths in tokens");
+    }
+    let counts = [("session_repeats", s.session_repeats), ("depth_repeats", s.depth_repeats), ("depth_decode_tokens", s.depth_decode_tokens)];
+    for (name, v) in [("concurrency_requests", s.concurrency_requests), ("open_loop_requests", s.open_loop_requests), ("prefill_samples", s.prefill_samples)].into_iter().chain(counts) {
         if let Some(v) = v.filter(|&v| v == 0 || v > 100_000) {
             bail!("{name} = {v}: must be from 1 to 100000");
         }
@@ -596,6 +615,15 @@ fn settings(s: RunSettings) -> Settings {
             open_loop_requests: s.open_loop_requests.unwrap_or(crate::load::LoadSettings::DEFAULT_REQUESTS),
             prefill_sizes: s.prefill_sizes.unwrap_or_else(|| crate::prefill::DEFAULT_SIZES.to_vec()),
             prefill_samples: s.prefill_samples.unwrap_or(crate::prefill::DEFAULT_SAMPLES),
+        },
+        session: crate::session::SessionSettings {
+            repeats: s.session_repeats.unwrap_or(crate::session::SessionSettings::DEFAULT_REPEATS),
+            mode: s.session_mode.unwrap_or_default(),
+            ids: s.sessions.unwrap_or_default(),
+            cache_off_pairs: s.session_cache_off_pairs.unwrap_or(false),
+            depths: s.depths.unwrap_or_else(|| crate::session::SessionSettings::DEFAULT_DEPTHS.to_vec()),
+            depth_repeats: s.depth_repeats.unwrap_or(crate::session::SessionSettings::DEFAULT_DEPTH_REPEATS),
+            depth_decode_tokens: s.depth_decode_tokens.unwrap_or(crate::session::SessionSettings::DEFAULT_DEPTH_DECODE_TOKENS),
         },
         fidelity_tokens: s.fidelity_tokens.unwrap_or(32),
         fidelity_top_k: s.fidelity_top_k.unwrap_or(20),

@@ -39,6 +39,7 @@ pub fn to_record(ctx: &SampleContext<'_>, obs: Observation, dialect: &dyn Dialec
         connect_ns: obs.connect.map(nanos),
         headers_ns: obs.headers.map(nanos),
         first_token_ns: obs.token_times.first().copied().map(nanos),
+        first_tool_call_ns: obs.first_tool_call.map(nanos),
         last_token_ns: obs.token_times.last().copied().map(nanos),
         end_ns: obs.end.map(nanos),
     };
@@ -102,6 +103,8 @@ pub fn to_record(ctx: &SampleContext<'_>, obs: Observation, dialect: &dyn Dialec
         quality: None,
         concurrency: None,
         prefill: None,
+        session: None,
+        depth: None,
     }
 }
 

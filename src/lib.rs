@@ -34,6 +34,7 @@ pub mod reference;
 pub mod roofline;
 pub mod report;
 pub mod run_status;
+pub mod session;
 pub mod stats;
 pub mod store;
 pub mod suite;

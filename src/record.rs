@@ -65,6 +65,9 @@ pub struct Timestamps {
     pub connect_ns: Option<u64>,
     pub headers_ns: Option<u64>,
     pub first_token_ns: Option<u64>,
+    /// The first event carrying a tool-call delta; absent when none did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_tool_call_ns: Option<u64>,
     pub last_token_ns: Option<u64>,
     pub end_ns: Option<u64>,
 }
@@ -193,13 +196,19 @@ pub struct GenerationRecord {
     /// Set on long-context prefill generations; analysed only in `prefill.json`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefill: Option<crate::prefill::PrefillTag>,
+    /// Set on agent-session turns; analysed only per session (`session::analysis`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<crate::session::SessionTag>,
+    /// Set on context-depth generations; analysed only per depth (`session::analysis`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depth: Option<crate::session::DepthTag>,
 }
 
 impl GenerationRecord {
     /// Whether this generation belongs to an ordinary benchmark (group × category); paired A/B,
-    /// load and prefill generations are analysed only as pairs, per load level or per prompt size.
+    /// load, prefill, session and depth generations are analysed only in their own way.
     pub fn is_ordinary(&self) -> bool {
-        self.pair.is_none() && self.concurrency.is_none() && self.prefill.is_none()
+        self.pair.is_none() && self.concurrency.is_none() && self.prefill.is_none() && self.session.is_none() && self.depth.is_none()
     }
 }
 

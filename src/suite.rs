@@ -21,6 +21,7 @@ use crate::progress::Progress;
 use crate::paired::{self, PairedComparison};
 use crate::prefill::{self, CacheState, PrefillTag};
 use crate::prompts::{Category, Prompt, PromptLibrary, Selection};
+use crate::session::{self, file::SessionFile};
 use crate::record::{Flag, GenerationRecord, PairTag};
 use crate::reference::mlx::{self as mlx_reference, MlxManifest};
 use crate::reference::{self, Backend, Manifest, ModelFile};
@@ -50,6 +51,10 @@ pub struct PlannedGroup<'a> {
     pub load_prompts: Vec<Category<'a>>,
     /// The prompts of the fidelity pass (`group/fidelity`), when it runs.
     pub fidelity: Option<Vec<&'a Prompt>>,
+    /// Agent workloads the filter named (`group/session`, `group/depth`; see `session`), and
+    /// the sessions the group's settings select.
+    pub agent: Vec<&'static str>,
+    pub sessions: Vec<&'a SessionFile>,
 }
 
 /// Benchmark id as criterion shows and filters it: `model/quant/category`.
@@ -70,8 +75,10 @@ pub fn plan<'a>(config: &'a Config, prompts: &'a PromptLibrary, filter: &Filter)
         let load = load_plan(group, filter);
         let fidelity = (group.fidelity_reference.is_some() && filter.matches(&benchmark_id(group, fidelity::BENCHMARK))).then(|| all_prompts(&selected));
         let load_prompts = if load.is_empty() { Vec::new() } else { selected };
-        if !categories.is_empty() || !load.is_empty() || fidelity.is_some() {
-            planned.push(PlannedGroup { group, categories, load, load_prompts, fidelity });
+        let agent = named_workloads(group, filter, &[session::SESSION, session::DEPTH]);
+        let sessions = if agent.contains(&session::SESSION) { select_sessions(group, prompts)? } else { Vec::new() };
+        if !categories.is_empty() || !load.is_empty() || fidelity.is_some() || !agent.is_empty() {
+            planned.push(PlannedGroup { group, categories, load, load_prompts, fidelity, agent, sessions });
         }
     }
     fidelity_references_first(config, prompts, planned)
@@ -98,7 +105,7 @@ fn fidelity_references_first<'a>(config: &'a Config, prompts: &'a PromptLibrary,
                 Some(_) => {}
                 None => {
                     let later = pending.iter_mut().find(|q| q.as_ref().is_some_and(|q| q.group.name == reference)).and_then(Option::take);
-                    let mut first = later.unwrap_or(PlannedGroup { group, categories: Vec::new(), load: Vec::new(), load_prompts: Vec::new(), fidelity: None });
+                    let mut first = later.unwrap_or(PlannedGroup { group, categories: Vec::new(), load: Vec::new(), load_prompts: Vec::new(), fidelity: None, agent: Vec::new(), sessions: Vec::new() });
                     if first.fidelity.is_none() {
                         first.fidelity = Some(reference_prompts()?);
                     }
@@ -118,8 +125,38 @@ fn load_plan(group: &Group, filter: &Filter) -> Vec<LoadKind> {
     if filter.is_all() {
         return Vec::new();
     }
-    let named = |k: &LoadKind| filter.describe().contains(k.name()) && filter.matches(&benchmark_id(group, k.name()));
-    group.settings.load.kinds().into_iter().filter(named).collect()
+    let names: Vec<&str> = group.settings.load.kinds().into_iter().map(LoadKind::name).collect();
+    let named = named_workloads(group, filter, &names);
+    group.settings.load.kinds().into_iter().filter(|k| named.contains(&k.name())).collect()
+}
+
+/// The opt-in workloads among `names` that a filter both matches and spells.
+fn named_workloads<'n>(group: &Group, filter: &Filter, names: &[&'n str]) -> Vec<&'n str> {
+    if filter.is_all() {
+        return Vec::new();
+    }
+    names.iter().copied().filter(|name| filter.describe().contains(name) && filter.matches(&benchmark_id(group, name))).collect()
+}
+
+/// The sessions a group runs: those its `sessions` setting names, else every session in its
+/// languages.
+fn select_sessions<'a>(g: &Group, prompts: &'a PromptLibrary) -> Result<Vec<&'a SessionFile>> {
+    let s = &g.settings;
+    for id in &s.session.ids {
+        if !prompts.sessions.iter().any(|f| &f.id == id) {
+            let known: Vec<&str> = prompts.sessions.iter().map(|f| f.id.as_str()).collect();
+            bail!("{}: session {id:?} not found (available: {})", g.name, known.join(", "));
+        }
+    }
+    let chosen: Vec<&SessionFile> = prompts
+        .sessions
+        .iter()
+        .filter(|f| if s.session.ids.is_empty() { s.languages.is_empty() || s.languages.contains(&f.language) } else { s.session.ids.contains(&f.id) })
+        .collect();
+    if chosen.is_empty() {
+        bail!("{}: no session file in the group's languages ({})", g.name, s.languages.join(", "));
+    }
+    Ok(chosen)
 }
 
 /// The prompts a group's settings select.
@@ -251,6 +288,9 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
             for kind in &p.load {
                 println!("{}: load benchmark", benchmark_id(p.group, kind.name()));
             }
+            for name in &p.agent {
+                println!("{}: agent workload", benchmark_id(p.group, name));
+            }
             if let Some(reference) = p.fidelity.as_ref().and(p.group.fidelity_reference.as_ref()) {
                 println!("{}: fidelity pass against {reference}", benchmark_id(p.group, fidelity::BENCHMARK));
             }
@@ -306,7 +346,7 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
     rt.spawn(stop_on_signal(state.clone()));
 
     let samples = |g: &Group| samples_for(opts.cli.sample_size, g);
-    let planned_generations: u64 = planned.iter().map(|p| p.categories.len() as u64 * u64::from(p.group.settings.warmup + samples(p.group)) + load_generations(p)).sum::<u64>()
+    let planned_generations: u64 = planned.iter().map(|p| p.categories.len() as u64 * u64::from(p.group.settings.warmup + samples(p.group)) + load_generations(p) + agent_generations(p)).sum::<u64>()
         + planned_pairs.iter().map(|p| p.categories.len() as u64 * u64::from(p.a.settings.warmup + p.b.settings.warmup + 2 * p.spec.pairs)).sum::<u64>();
     let progress = RefCell::new(Progress::new(planned_generations));
     let suite = Suite {
@@ -320,6 +360,7 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
         sample_size: opts.cli.sample_size,
         mode: opts.cli.mode,
         prefill_skipped: RefCell::default(),
+        session_cuts: RefCell::default(),
         fidelity_answers: RefCell::default(),
         held: RefCell::default(),
         machine_flags: RefCell::default(),
@@ -349,7 +390,10 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
     let comparisons = match baseline {
         Some((name, records)) => {
             let base_fidelity = store::load_baseline_fidelity(&opts.reports_root, &name)?;
-            let rows = compare::decide([compare::speed_rows(&records, &state.records), fidelity::verdict::rows(&base_fidelity, &state.fidelity)].concat(), noise);
+            let rows = compare::decide(
+                [compare::speed_rows(&records, &state.records), fidelity::verdict::rows(&base_fidelity, &state.fidelity), session::analysis::verdict_rows(&records, &state.records)].concat(),
+                noise,
+            );
             let doc = compare::ComparisonReport { baseline: name, noise_threshold: noise, alpha: compare::ALPHA, comparisons: rows };
             state.store.write("comparison.json", &doc)?;
             Some(doc)
@@ -366,6 +410,10 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
         print!("{}", prefill::table(&report));
     }
     // --- end of load benchmarks ------------------------------------------------------------------
+    if let Some(report) = session::analysis::report(&state.metadata.run, &state.records, &suite.session_cuts.borrow()) {
+        println!("\nquantbench agent sessions and depth ({}): geometric means with 95 % t-intervals on the logs over repeats", state.store.dir.join(session::REPORT_FILE).display());
+        print!("{}", session::analysis::table(&report));
+    }
     if !state.fidelity.is_empty() {
         println!("\nquantbench fidelity ({}): each group forced along the reference's greedy answers; intervals over prompts", state.store.dir.join(fidelity::REPORT_FILE).display());
         print!("{}", fidelity::table(&FidelityReport { schema: fidelity::SCHEMA, run: state.metadata.run.clone(), groups: state.fidelity.clone() }));
@@ -629,6 +677,8 @@ struct Suite<'a> {
     mode: Mode,
     /// Prefill sizes not run (beyond the context window), for `prefill.json`.
     prefill_skipped: RefCell<Vec<prefill::Skipped>>,
+    /// Sessions and depths cut or skipped, for `sessions.json`.
+    session_cuts: RefCell<Vec<session::run::Cut>>,
     /// Per fidelity reference group: its answers, or why there are none.
     fidelity_answers: RefCell<std::collections::HashMap<String, std::result::Result<ReferenceAnswers, String>>>,
     /// Models the suite loaded (`model_lifecycle = "manage"`), unloaded after their group.
@@ -767,12 +817,12 @@ impl Suite<'_> {
     fn run_group(&self, p: &PlannedGroup<'_>, group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) -> Result<()> {
         let g = p.group;
         // Only load benchmarks: start a managed server with their slots right away.
-        let slots = if p.categories.is_empty() && !p.load.is_empty() { g.settings.load.max_streams() } else { 1 };
+        let slots = if p.categories.is_empty() && p.agent.is_empty() && !p.load.is_empty() { g.settings.load.max_streams() } else { 1 };
         let (endpoint, server) = match self.open_endpoint_with_slots(g, slots) {
             Ok(opened) => opened,
             Err(e) => {
                 let fidelity = p.fidelity.as_ref().map(|_| fidelity::BENCHMARK);
-                let names: Vec<&str> = p.categories.iter().map(|c| c.name).chain(p.load.iter().map(|k| k.name())).chain(fidelity).collect();
+                let names: Vec<&str> = p.categories.iter().map(|c| c.name).chain(p.load.iter().map(|k| k.name())).chain(fidelity).chain(p.agent.iter().copied()).collect();
                 let reason = format!("{e:#}");
                 if fidelity.is_some() {
                     self.fidelity_answers.borrow_mut().insert(g.name.clone(), Err(format!("its server did not start: {reason}")));
@@ -825,6 +875,9 @@ impl Suite<'_> {
         }
         if let Some(prompts) = &p.fidelity {
             self.run_fidelity(g, &endpoint, prompts)?;
+        }
+        if !p.agent.is_empty() {
+            self.run_agent(p, &endpoint)?;
         }
         // Memory is sampled on the server it started on: through the load benchmarks too, unless
         // they restart a managed server with more slots (then it covers the prompt categories).
@@ -1235,7 +1288,7 @@ impl Suite<'_> {
             pair: sample.pair.clone(),
         };
         let sampling = client::Sampling { temperature: sample.prompt.temperature.unwrap_or(s.sampling.temperature), ..s.sampling.clone() };
-        let request = GenerationRequest { messages: &sample.prompt.messages, max_tokens, sampling: &sampling };
+        let request = GenerationRequest { messages: &sample.prompt.messages, max_tokens, sampling: &sampling, tools: None };
         let observation = self.rt.block_on(client::generate(self.http, endpoint, &request, &s.limits));
         let mut record = generation::to_record(&ctx, observation, endpoint.dialect.as_ref());
         if sample.pair.is_none() {
@@ -1395,17 +1448,7 @@ impl Suite<'_> {
     fn run_prefill(&self, g: &Group, endpoint: &Endpoint) -> Result<()> {
         let id = benchmark_id(g, LoadKind::Prefill.name());
         let l = &g.settings.load;
-        let kind = match &g.target {
-            Target::External { kind, .. } => *kind,
-            Target::Reference { backend: Backend::MlxLm, .. } => ServerKind::MlxLm,
-            Target::Reference { backend: Backend::LlamaServer, .. } => ServerKind::LlamaServer,
-        };
-        let with_cache = |prefix_cache: bool| Endpoint {
-            base_url: endpoint.base_url.clone(),
-            model_id: endpoint.model_id.clone(),
-            api_key: endpoint.api_key.clone(),
-            dialect: dialect::for_kind(kind, dialect::DialectOptions { prefix_cache, ..g.settings.dialect_options() }),
-        };
+        let with_cache = |prefix_cache: bool| with_options(g, endpoint, DialectOptions { prefix_cache, ..g.settings.dialect_options() });
         let (cold, warm) = (with_cache(false), with_cache(true));
         let n_ctx = self.rt.block_on(prefill::context_window(self.http, &endpoint.base_url));
         let planned = prefill::planned_requests(l.prefill_sizes.len(), l.prefill_samples);
@@ -1417,7 +1460,7 @@ impl Suite<'_> {
         };
         let mut run = |endpoint: &Endpoint, salt: &str, tag: PrefillTag| -> Result<GenerationRecord> {
             let messages = prefill::messages(salt, tag.repetitions);
-            let request = GenerationRequest { messages: &messages, max_tokens: prefill::MAX_TOKENS, sampling: &g.settings.sampling };
+            let request = GenerationRequest { messages: &messages, max_tokens: prefill::MAX_TOKENS, sampling: &g.settings.sampling, tools: None };
             let ctx = SampleContext {
                 run: self.run_id,
                 model: &g.model,
@@ -1472,6 +1515,71 @@ impl Suite<'_> {
         let state = lock(self.state);
         if let Some(report) = prefill::report(&state.metadata.run, &state.records, &self.prefill_skipped.borrow()) {
             state.store.write(prefill::REPORT_FILE, &report)?;
+        }
+        Ok(())
+    }
+}
+
+/// The group's endpoint with other request options (prefix cache, fixed length).
+fn with_options(g: &Group, endpoint: &Endpoint, options: DialectOptions) -> Endpoint {
+    let kind = match &g.target {
+        Target::External { kind, .. } => *kind,
+        Target::Reference { backend: Backend::MlxLm, .. } => ServerKind::MlxLm,
+        Target::Reference { backend: Backend::LlamaServer, .. } => ServerKind::LlamaServer,
+    };
+    Endpoint { base_url: endpoint.base_url.clone(), model_id: endpoint.model_id.clone(), api_key: endpoint.api_key.clone(), dialect: dialect::for_kind(kind, options) }
+}
+
+// --- Agent sessions and context depth (see `session`) --------------------------------------------
+
+/// Generations a group's agent workloads will make at most (for the progress bar).
+fn agent_generations(p: &PlannedGroup<'_>) -> u64 {
+    let s = &p.group.settings.session;
+    let sides = if s.cache_off_pairs { 2 } else { 1 };
+    let sessions: u64 = p.sessions.iter().map(|f| f.turns.len() as u64 * u64::from(s.repeats) * sides).sum();
+    let depth = if p.agent.contains(&session::DEPTH) { 2 + 2 * s.depths.len() as u64 * u64::from(s.depth_repeats) } else { 0 };
+    sessions + depth
+}
+
+impl Suite<'_> {
+    /// Runs a group's agent workloads (`session`) on its server and rewrites `sessions.json`
+    /// after each.
+    fn run_agent(&self, p: &PlannedGroup<'_>, endpoint: &Endpoint) -> Result<()> {
+        let g = p.group;
+        let options = g.settings.dialect_options();
+        let cached = with_options(g, endpoint, DialectOptions { prefix_cache: true, ..options.clone() });
+        let uncached = with_options(g, endpoint, DialectOptions { prefix_cache: false, ..options.clone() });
+        let fixed_length = with_options(g, endpoint, DialectOptions { prefix_cache: true, fixed_length: true, ..options });
+        let keep = |record: GenerationRecord| -> Result<()> {
+            let of = if record.category == session::DEPTH { g.settings.session.depth_repeats } else { g.settings.session.repeats };
+            self.progress.borrow_mut().generation(&benchmark_id(g, &record.category), record.sample, of, &record);
+            lock(self.state).record(record).context("cannot keep records; stopping the run")
+        };
+        let say = |m: &str| self.progress.borrow().say(m);
+        let host = session::run::Host {
+            rt: self.rt,
+            http: self.http,
+            run_id: self.run_id,
+            model: &g.model,
+            quant: &g.quant,
+            cached: &cached,
+            uncached: &uncached,
+            fixed_length: &fixed_length,
+            sampling: &g.settings.sampling,
+            max_tokens_cap: g.settings.max_tokens_cap,
+            limits: &g.settings.limits,
+            settings: &g.settings.session,
+            n_ctx: self.rt.block_on(prefill::context_window(self.http, &endpoint.base_url)),
+            keep: &keep,
+            say: &say,
+        };
+        for &name in &p.agent {
+            let cuts = if name == session::SESSION { session::run::sessions(&host, &p.sessions)? } else { session::run::depth(&host)? };
+            self.session_cuts.borrow_mut().extend(cuts);
+            let state = lock(self.state);
+            if let Some(report) = session::analysis::report(&state.metadata.run, &state.records, &self.session_cuts.borrow()) {
+                state.store.write(session::REPORT_FILE, &report)?;
+            }
         }
         Ok(())
     }

@@ -160,9 +160,9 @@ fn endpoint(kind: ServerKind, options: DialectOptions) -> Endpoint {
 
 #[test]
 fn each_dialect_builds_its_request() {
-    let messages = vec![Message { role: "system".into(), content: "Be brief.".into() }, Message { role: "user".into(), content: "Count.".into() }];
+    let messages = vec![Message::text("system", "Be brief."), Message::text("user", "Count.")];
     let sampling = Sampling::default();
-    let req = GenerationRequest { messages: &messages, max_tokens: 32, sampling: &sampling };
+    let req = GenerationRequest { messages: &messages, max_tokens: 32, sampling: &sampling, tools: None };
     let fixed = DialectOptions { fixed_length: true, eos_token_ids: vec![2, 151645], ..Default::default() };
     let build = |kind, options| client::request(&endpoint(kind, options), &req);
 

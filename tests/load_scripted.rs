@@ -17,7 +17,7 @@ fn endpoint(server: &ScriptedServer) -> Endpoint {
 }
 
 fn prompt() -> Prompt {
-    Prompt { id: "p".into(), category: "short".into(), lang: None, messages: vec![Message { role: "user".into(), content: "hi".into() }], max_tokens: 16, temperature: None, check: None, set: "test".into() }
+    Prompt { id: "p".into(), category: "short".into(), lang: None, messages: vec![Message::text("user", "hi")], max_tokens: 16, temperature: None, check: None, set: "test".into() }
 }
 
 /// Runs one level on a runtime like the suite's (`load::client_threads` worker threads).

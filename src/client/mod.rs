@@ -97,6 +97,8 @@ pub struct GenerationRequest<'a> {
     pub messages: &'a [Message],
     pub max_tokens: u32,
     pub sampling: &'a Sampling,
+    /// OpenAI function-tool schemas offered to the model (agent sessions); sent when present.
+    pub tools: Option<&'a serde_json::Value>,
 }
 
 /// Everything observed about one request, times relative to sending it.
@@ -111,6 +113,8 @@ pub struct Observation {
     pub headers: Option<Duration>,
     /// Arrival time of every event that carried generated text.
     pub token_times: Vec<Duration>,
+    /// Arrival time of the first event that carried a tool-call delta.
+    pub first_tool_call: Option<Duration>,
     /// `[DONE]` or the end of the body, whichever came first.
     pub end: Option<Duration>,
     pub events: EventCounts,
@@ -192,6 +196,9 @@ fn request_body(endpoint: &Endpoint, req: &GenerationRequest<'_>, messages: &[Me
     let map = body.as_object_mut().expect("literal object");
     if let Some(seed) = req.sampling.seed {
         map.insert("seed".into(), seed.into());
+    }
+    if let Some(tools) = req.tools {
+        map.insert("tools".into(), tools.clone());
     }
     endpoint.dialect.extend_request(map);
     body
@@ -475,7 +482,7 @@ impl Observation {
                     carried_text = true;
                 }
                 if delta.has_tool_calls() {
-                    self.events.tool_call_events += 1;
+                    self.tool_call_event(at);
                     carried_text = true;
                 }
             }
@@ -515,6 +522,11 @@ impl Observation {
         self.events.reasoning_events += 1;
     }
 
+    fn tool_call_event(&mut self, at: Duration) {
+        self.events.tool_call_events += 1;
+        self.first_tool_call.get_or_insert(at);
+    }
+
     fn token_event(&mut self, at: Duration) {
         self.events.token_events += 1;
         self.token_times.push(at);
@@ -543,7 +555,7 @@ impl Observation {
                 carried_text = true;
             }
             if message.tool_calls.is_some_and(|raw| !matches!(raw.get().trim(), "null" | "[]")) {
-                self.events.tool_call_events += 1;
+                self.tool_call_event(at);
                 carried_text = true;
             }
         }
@@ -583,7 +595,7 @@ impl Observation {
                 }
             }
             Some("tool_call.arguments") => {
-                self.events.tool_call_events += 1;
+                self.tool_call_event(at);
                 self.token_event(at);
             }
             Some("error") => return Err(format!("server error in stream: {}", chunk::error_message(&String::from_utf8_lossy(data)))),

@@ -159,8 +159,9 @@ pub trait Dialect: Send + Sync {
 /// continuation of any token sequence with the top-k log-probabilities at every step, so that
 /// two models can be compared on the same tokens (teacher forcing).
 pub trait TokenScoring: Send + Sync {
-    /// The request that renders `messages` with the model's chat template into prompt text.
-    fn render_request(&self, model_id: &str, messages: &[Message]) -> JsonCall;
+    /// The request that renders `messages` (and the `tools` offered, if any) with the model's
+    /// chat template into prompt text.
+    fn render_request(&self, model_id: &str, messages: &[Message], tools: Option<&Value>) -> JsonCall;
     fn parse_render(&self, response: &Value) -> anyhow::Result<String>;
     /// The request that turns rendered prompt text into token ids, special tokens included.
     fn tokenize_request(&self, model_id: &str, text: &str) -> JsonCall;
@@ -265,7 +266,7 @@ mod tests {
     use super::*;
 
     fn user(text: &str) -> Vec<Message> {
-        vec![Message { role: "user".into(), content: text.into() }]
+        vec![Message::text("user", text)]
     }
 
     #[test]

@@ -175,7 +175,7 @@ pub const CONNECT_AHEAD: Duration = Duration::from_millis(50);
 pub async fn run_level(cx: &LevelContext<'_>, kind: LoadKind, shape: &Shape, jobs: &[Job<'_>]) -> Vec<Finished> {
     let prepared: Vec<Result<Prepared, String>> = jobs
         .iter()
-        .map(|job| Prepared::new(cx.endpoint, &GenerationRequest { messages: &job.prompt.messages, max_tokens: job.max_tokens, sampling: cx.sampling }))
+        .map(|job| Prepared::new(cx.endpoint, &GenerationRequest { messages: &job.prompt.messages, max_tokens: job.max_tokens, sampling: cx.sampling, tools: None }))
         .collect();
     let shared = Arc::new((cx.http.clone(), cx.limits.clone()));
     let (start, runs): (Instant, Vec<JoinHandle<Vec<Sent>>>) = match *shape {

@@ -32,6 +32,7 @@ impl Exporter for Html {
         speed_and_quality(&mut page, run)?;
         super::load::concurrency(&mut page, run)?;
         super::load::prefill(&mut page, run)?;
+        super::session::html(&mut page, run)?;
         paired(&mut page, run)?;
         failures(&mut page, run)?;
         super::machine::section(&mut page, run)?;

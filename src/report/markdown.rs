@@ -83,6 +83,7 @@ impl Exporter for Markdown {
                 writeln!(md, "| {} | {:.1} | {:.0} | {decode} | {} |", cell(&r.group), r.bytes_per_token as f64 / 1e6, r.bound_tok_s, crate::roofline::percent_text(r))?;
             }
         }
+        super::session::markdown(&mut md, run)?;
         if let Some(doc) = &run.comparison {
             writeln!(md, "\n## Against baseline \"{}\" (noise threshold {:.0} %, Holm-corrected α = {})\n", doc.baseline, doc.noise_threshold * 100.0, doc.alpha)?;
             md.push_str("| Verdict | Benchmark | Metric | Change [95 % CI] | Holm p |\n|---|---|---|---|---|\n");

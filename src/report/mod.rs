@@ -11,6 +11,7 @@ mod load;
 mod machine;
 mod markdown;
 mod quant;
+mod session;
 
 use crate::compare::ComparisonReport;
 use crate::paired::PairedComparison;
@@ -47,6 +48,8 @@ pub struct RunData {
     pub prefill: Option<crate::prefill::PrefillReport>,
     /// `fidelity.json`, when a fidelity pass ran.
     pub fidelity: Option<crate::fidelity::FidelityReport>,
+    /// `sessions.json`, when the agent session or depth workloads ran.
+    pub sessions: Option<crate::session::analysis::SessionReport>,
 }
 
 impl RunData {
@@ -60,6 +63,11 @@ impl RunData {
             Some(summary) => summary,
             None => crate::summary::summarize(&run, &records, &Vec::<BenchmarkNote>::new()),
         };
+        // A run stopped during its session workload has records but no `sessions.json` yet.
+        let sessions = match read_json(&dir.join(crate::session::REPORT_FILE))? {
+            Some(report) => Some(report),
+            None => crate::session::analysis::report(&run, &records, &[]),
+        };
         Ok(RunData {
             dir: dir.to_owned(),
             run,
@@ -71,6 +79,7 @@ impl RunData {
             load: read_json(&dir.join(crate::load::REPORT_FILE))?,
             prefill: read_json(&dir.join(crate::prefill::REPORT_FILE))?,
             fidelity: read_json(&dir.join(crate::fidelity::REPORT_FILE))?,
+            sessions,
         })
     }
 

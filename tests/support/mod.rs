@@ -342,9 +342,9 @@ pub fn generate_once(url: &str, max_tokens: u32, limits: &quantbench::client::Li
     use quantbench::dialect::{self, DialectOptions, ServerKind};
     let endpoint = Endpoint { base_url: url.into(), model_id: "scripted".into(), api_key: None, dialect: dialect::for_kind(ServerKind::Openai, DialectOptions::default()) };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let messages = [quantbench::prompts::Message { role: "user".into(), content: "hi".into() }];
+    let messages = [quantbench::prompts::Message::text("user", "hi")];
     let sampling = Sampling::default();
-    let request = GenerationRequest { messages: &messages, max_tokens, sampling: &sampling };
+    let request = GenerationRequest { messages: &messages, max_tokens, sampling: &sampling, tools: None };
     let obs = rt.block_on(client::generate(&client::http_client().unwrap(), &endpoint, &request, limits));
     (obs, endpoint)
 }
