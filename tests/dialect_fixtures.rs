@@ -172,8 +172,11 @@ fn each_dialect_builds_its_request() {
 
     let (_, body, _) = build(ServerKind::Vllm, fixed.clone());
     assert_eq!((&body["ignore_eos"], &body["min_tokens"]), (&true.into(), &32.into()));
-    assert!(body["messages"][0]["content"].as_str().unwrap().starts_with("[qb-"), "salted against the prefix cache");
+    assert_eq!(body["messages"][0]["content"], "Be brief.", "prompts stay as written");
+    assert!(body["cache_salt"].as_str().unwrap().starts_with("[qb-"), "a fresh cache_salt keeps vLLM's prefix cache out");
     assert!(body.get("logit_bias").is_none());
+    let (_, cached, _) = build(ServerKind::Vllm, DialectOptions { prefix_cache: true, ..Default::default() });
+    assert!(cached.get("cache_salt").is_none() && cached.get("ignore_eos").is_none());
 
     let (_, body, _) = build(ServerKind::MlxLm, fixed.clone());
     assert_eq!(body["logit_bias"], serde_json::json!({"2": -100, "151645": -100}));
