@@ -144,16 +144,7 @@ pub fn launch_spec_with_draft(manifest: &Manifest, quant: &str, draft: Option<&s
         // Without --spec-type (default none) the draft model is loaded and never used.
         args.extend(["--spec-type".to_owned(), "draft-simple".into(), "--model-draft".into(), file.path.to_string_lossy().into_owned(), "--threads-draft".into(), threads.to_string()]);
     }
-    Ok(LaunchSpec {
-        program: manifest.binary(Backend::LlamaServer.name()),
-        args,
-        port,
-        health_path: "/health".into(),
-        ready_probe: None,
-        ready_timeout: Duration::from_secs(300),
-        log_path,
-        env: Vec::new(),
-    })
+    Ok(LaunchSpec::ready_on_health(manifest.binary(Backend::LlamaServer.name()), args, port, Duration::from_secs(300), log_path))
 }
 
 /// `$QUANTBENCH_CACHE_DIR`, else `$XDG_CACHE_HOME/quantbench`, else `~/.cache/quantbench`.

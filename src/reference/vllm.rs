@@ -127,22 +127,11 @@ impl VllmManifest {
 /// threads itself (`VLLM_CPU_OMP_THREADS_BIND=auto`: one core is kept for the HTTP server).
 pub fn vllm_launch_spec(manifest: &VllmManifest, port: u16, log_path: PathBuf) -> Result<LaunchSpec> {
     let model = manifest.model(VLLM_QUANT).context("the vLLM reference install has no model")?;
-    let mut args: Vec<String> = ["-m", "vllm.entrypoints.openai.api_server", "--model"].map(String::from).to_vec();
-    args.push(model.path.to_string_lossy().into_owned());
-    args.extend(["--served-model-name", VLLM_QUANT, "--host", "127.0.0.1", "--port"].map(String::from));
-    args.push(port.to_string());
+    let mut args = server_args(&["-m", "vllm.entrypoints.openai.api_server", "--model"], &model.path, VLLM_QUANT, port);
     args.extend(["--dtype", "float32", "--max-model-len", "8192", "--enable-prompt-tokens-details"].map(String::from));
-    let cache = manifest.cache_dir();
-    Ok(LaunchSpec {
-        program: manifest.python.clone(),
-        args,
-        port,
-        health_path: "/health".into(),
-        ready_probe: None,
-        ready_timeout: Duration::from_secs(1800),
-        log_path,
-        env: vec![("VLLM_CPU_KVCACHE_SPACE".into(), "1".into()), ("VLLM_CACHE_ROOT".into(), cache.to_string_lossy().into_owned())],
-    })
+    let mut spec = LaunchSpec::ready_on_health(manifest.python.clone(), args, port, Duration::from_secs(1800), log_path);
+    spec.env = vec![("VLLM_CPU_KVCACHE_SPACE".into(), "1".into()), ("VLLM_CACHE_ROOT".into(), manifest.cache_dir().to_string_lossy().into_owned())];
+    Ok(spec)
 }
 
 /// How to start vllm-mlx on loopback with `/metrics` on; `slots` > 1 turns on its continuous
@@ -151,25 +140,23 @@ pub fn vllm_launch_spec(manifest: &VllmManifest, port: u16, log_path: PathBuf) -
 /// model is loaded.
 pub fn vllm_mlx_launch_spec(manifest: &VllmManifest, port: u16, prefix_cache: bool, slots: u32, log_path: PathBuf) -> Result<LaunchSpec> {
     let model = manifest.model(VLLM_MLX_QUANT).context("the vllm-mlx reference install has no model")?;
-    let mut args: Vec<String> = vec!["-m".into(), "vllm_mlx.cli".into(), "serve".into(), model.path.to_string_lossy().into_owned()];
-    args.extend(["--served-model-name", VLLM_MLX_QUANT, "--host", "127.0.0.1", "--port"].map(String::from));
-    args.push(port.to_string());
+    let mut args = server_args(&["-m", "vllm_mlx.cli", "serve"], &model.path, VLLM_MLX_QUANT, port);
     args.extend(["--enable-metrics", "--offline"].map(String::from));
     args.push(if prefix_cache { "--enable-prefix-cache" } else { "--disable-prefix-cache" }.into());
     if slots > 1 {
         args.extend(["--continuous-batching", "--max-num-seqs"].map(String::from));
         args.push(slots.to_string());
     }
-    Ok(LaunchSpec {
-        program: manifest.python.clone(),
-        args,
-        port,
-        health_path: "/health".into(),
-        ready_probe: None,
-        ready_timeout: Duration::from_secs(300),
-        log_path,
-        env: Vec::new(),
-    })
+    Ok(LaunchSpec::ready_on_health(manifest.python.clone(), args, port, Duration::from_secs(300), log_path))
+}
+
+/// `prefix MODEL_DIR --served-model-name NAME --host 127.0.0.1 --port PORT`.
+fn server_args(prefix: &[&str], model: &Path, name: &str, port: u16) -> Vec<String> {
+    let mut args: Vec<String> = prefix.iter().map(|a| a.to_string()).collect();
+    args.push(model.to_string_lossy().into_owned());
+    args.extend(["--served-model-name", name, "--host", "127.0.0.1", "--port"].map(String::from));
+    args.push(port.to_string());
+    args
 }
 
 fn install_dir(server: Server) -> PathBuf {
