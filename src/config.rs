@@ -171,6 +171,11 @@ pub struct VariantEntry {
     /// Extra arguments for a server the suite starts.
     #[serde(default)]
     pub server_args: Vec<String>,
+    /// Speculative decoding on the llama-server reference: another of its quants as the draft
+    /// model (`--model-draft`), e.g. `draft = "q2_k"` on `f16`.
+    pub draft: Option<String>,
+    /// Run this variant when no filter is given (default: as its quant).
+    pub default: Option<bool>,
     /// Settings over the quant's.
     #[serde(default)]
     pub run: RunSettings,
@@ -276,6 +281,9 @@ pub struct Variant {
     pub name: String,
     pub env: Vec<(String, String)>,
     pub server_args: Vec<String>,
+    /// The reference quant served as the draft model (speculative decoding).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub draft: Option<String>,
 }
 
 /// Adaptive sampling bounds (see [`RunSettings::adaptive_half_width`]).
@@ -414,13 +422,22 @@ fn resolve(file: &ConfigFile) -> Result<Vec<Group>> {
                 if matches!(target, Target::External { .. }) && (!v.env.is_empty() || !v.server_args.is_empty()) {
                     bail!("{at}: `env` and `server_args` apply only to servers the suite starts; for your own server, set them where you start it and give the variant only `run` settings");
                 }
+                if let Some(draft) = &v.draft {
+                    let backend = reference::Backend::LlamaServer;
+                    if !matches!(target, Target::Reference { backend: b, .. } if b == backend) {
+                        bail!("{at}: `draft` applies only to the llama-server reference (it starts the server with --model-draft)");
+                    }
+                    if !backend.quants().contains(&draft.as_str()) {
+                        bail!("{at}: draft = {draft:?} is not a quant of the llama-server reference (it has {})", backend.quants().join(", "));
+                    }
+                }
                 groups.push(Group {
                     name: format!("{model}/{quant}@{name}"),
                     model: model.clone(),
                     quant: format!("{quant}@{name}"),
-                    variant: Some(Variant { name: name.clone(), env: v.env.clone().into_iter().collect(), server_args: v.server_args.clone() }),
+                    variant: Some(Variant { name: name.clone(), env: v.env.clone().into_iter().collect(), server_args: v.server_args.clone(), draft: v.draft.clone() }),
                     description: entry.description.clone(),
-                    default: q.default.unwrap_or(entry.default),
+                    default: v.default.or(q.default).unwrap_or(entry.default),
                     target: target.clone(),
                     fidelity_reference: fidelity_reference.clone(),
                     settings: settings(v.run.over(&merged)),
@@ -724,6 +741,18 @@ mod tests {
         assert_eq!((variant.server_args.clone(), variant.env.clone()), (vec!["--threads".to_owned(), "1".to_owned()], vec![("GGML_SCHED_MAX_COPIES".to_owned(), "1".to_owned())]));
         let err = error("[models.m]\nendpoint = { url = \"http://x:1\", kind = \"ollama\" }\n[models.m.quants.a]\nmodel_id = \"a\"\nvariants.v = { env = { OLLAMA_FLASH_ATTENTION = \"1\" } }");
         assert!(err.contains("models.m.quants.a.variants.v: `env` and `server_args` apply only"), "{err}");
+    }
+
+    #[test]
+    fn a_draft_variant_names_a_llama_server_quant_and_may_be_opt_in() {
+        let cfg = parse("[models.m]\nreference = \"llama-server\"\n[models.m.quants.f16]\nvariants.spec = { draft = \"q2_k\", default = false }\n").unwrap();
+        let spec = &cfg.groups[1];
+        assert_eq!((spec.name.as_str(), spec.default, cfg.groups[0].default), ("m/f16@spec", false, true));
+        assert_eq!(spec.variant.as_ref().unwrap().draft.as_deref(), Some("q2_k"));
+        let err = error("[models.m]\nreference = \"llama-server\"\n[models.m.quants.f16]\nvariants.spec = { draft = \"q3\" }\n");
+        assert!(err.contains("draft = \"q3\" is not a quant of the llama-server reference"), "{err}");
+        let err = error("[models.m]\nreference = \"mlx-lm\"\n[models.m.quants.mlx-4bit]\nvariants.spec = { draft = \"q2_k\" }\n");
+        assert!(err.contains("`draft` applies only to the llama-server reference"), "{err}");
     }
 
     #[test]

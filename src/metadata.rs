@@ -5,6 +5,7 @@ use crate::config::Group;
 use crate::environment::{ModelFileIdentity, ServerDescription};
 use crate::memory::MemoryStats;
 use crate::reference::mlx::MlxManifest;
+use crate::reference::vllm::VllmManifest;
 use crate::reference::Manifest;
 use crate::sysmon::Machine;
 use serde::{Deserialize, Serialize};
@@ -112,6 +113,11 @@ pub struct Metadata {
     pub reference: Option<Manifest>,
     /// The MLX reference install, when an MLX reference group ran.
     pub reference_mlx: Option<MlxManifest>,
+    /// The vLLM and vllm-mlx reference installs, when their groups ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference_vllm: Option<VllmManifest>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference_vllm_mlx: Option<VllmManifest>,
     pub groups: Vec<GroupRun>,
     /// Planned against run, when the run ended (see `run_status`).
     #[serde(default, skip_serializing_if = "Option::is_none")]

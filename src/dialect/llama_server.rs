@@ -68,6 +68,8 @@ impl Dialect for LlamaServer {
             predicted_n: t.predicted_n,
             predicted_ms: t.predicted_ms,
             cache_n: t.cache_n,
+            draft_n: t.draft_n,
+            draft_accepted: t.draft_n_accepted,
             decode_rate: t.predicted_per_second,
             ..ServerReport::default()
         })

@@ -543,7 +543,7 @@ fn metadata(page: &mut String, run: &RunData) -> Result<()> {
         vec![td("git revision"), td(git.as_deref().unwrap_or("–"))],
         vec![td("config file"), td(&field("config_path"))],
     ];
-    for section in ["machine", "reference", "reference_mlx"] {
+    for section in ["machine", "reference", "reference_mlx", "reference_vllm", "reference_vllm_mlx"] {
         if let Some(value) = m.get(section) {
             for (key, text) in flatten(value, section) {
                 rows.push(vec![td(&key), td(&text)]);
