@@ -246,7 +246,7 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// The exit code of a finished run, after saying on the terminal what did not run: 3 when the
+/// The exit code of a finished run, after listing benchmarks stopped on their own: 3 when the
 /// regression gate is on and a comparison regressed, 1 for a `partial` run, 2 for a `failed`
 /// one (nothing measured, as for a run stopped by an error), else 0.
 pub fn exit_code(outcome: &RunOutcome) -> u8 {
