@@ -7,16 +7,11 @@
 //! request: llama-server closes the connection after a streamed response while advertising
 //! keep-alive, so a reused one can fail before the server sees the request.
 //!
-//! The connection's I/O is driven inside the requesting task ([`Connection::drive`]), not in a
-//! task of its own: bytes are read and stamped on the same thread, with no hand-over between
-//! tasks before the timestamp.
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
-use std::future::{poll_fn, Future};
-use std::pin::{pin, Pin};
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -24,12 +19,9 @@ use tokio::time::Instant;
 /// Longest wait for a TCP connection to open.
 pub const CONNECT_LIMIT: Duration = Duration::from_secs(10);
 
-type Driver = http1::Connection<TokioIo<TcpStream>, Full<Bytes>>;
-
 /// An open connection, ready for one request.
 pub struct Connection {
     pub sender: http1::SendRequest<Full<Bytes>>,
-    driver: Option<Pin<Box<Driver>>>,
 }
 
 /// A connection attempt: the connection or why it failed, and how long the attempt took.
@@ -53,28 +45,15 @@ pub async fn open(authority: &Authority) -> Opened {
             .map_err(|e| format!("could not connect to {}: {e}", authority.0))?;
         stream.set_nodelay(true).map_err(|e| format!("setting TCP_NODELAY: {e}"))?;
         let (sender, driver) = http1::handshake(TokioIo::new(stream)).await.map_err(|e| format!("HTTP handshake with {}: {e}", authority.0))?;
-        Ok(Connection { sender, driver: Some(Box::pin(driver)) })
+        // The connection's I/O runs as a task of its own on the runtime's worker threads, which
+        // also run the I/O driver, as reqwest does; its errors reach the request through the body.
+        tokio::spawn(async move {
+            let _ = driver.await;
+        });
+        Ok(Connection { sender })
     }
     .await;
     Opened { connection, took: started.elapsed() }
-}
-
-impl Connection {
-    /// Runs `work` while driving the connection's I/O in the same task. The connection is polled
-    /// first, so bytes it reads are ready when `work` is polled; once it ends (the server closed
-    /// it), `work` still drains what was read.
-    pub async fn drive<F: Future>(&mut self, work: F) -> F::Output {
-        let mut work = pin!(work);
-        poll_fn(|cx| {
-            if let Some(driver) = self.driver.as_mut() {
-                if driver.as_mut().poll(cx).is_ready() {
-                    self.driver = None; // its error, if any, reaches `work` through the body
-                }
-            }
-            work.as_mut().poll(cx)
-        })
-        .await
-    }
 }
 
 /// Splits `http://host[:port]/path` into the authority to connect to and the path to request.
