@@ -53,9 +53,9 @@ impl Running {
     }
 
     fn greedy(&self, endpoint: &Endpoint, prompt: &str, max_tokens: u32) -> Observation {
-        let messages = [Message { role: "user".into(), content: prompt.into() }];
+        let messages = [Message::text("user", prompt)];
         let sampling = Sampling { temperature: 0.0, top_p: 1.0, seed: None };
-        let request = GenerationRequest { messages: &messages, max_tokens, sampling: &sampling };
+        let request = GenerationRequest { messages: &messages, max_tokens, sampling: &sampling, tools: None };
         let obs = self.rt.block_on(client::generate(&self.http, endpoint, &request, &Limits::default()));
         assert!(obs.error.is_none(), "{prompt:?}: {:?}", obs.error);
         obs
