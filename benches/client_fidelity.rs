@@ -276,7 +276,7 @@ fn measure(o: &Options, server: &mut Server, threads: usize, streams: u32) -> Le
     let endpoint = Endpoint { base_url: server.url.clone(), model_id: "scripted".into(), api_key: None, dialect: dialect::for_kind(ServerKind::Openai, DialectOptions::default()) };
     let n = (streams * o.requests) as usize;
     let prompts: Vec<Prompt> = (0..n)
-        .map(|i| Prompt { id: format!("req-{i}"), category: "c".into(), lang: None, messages: vec![Message { role: "user".into(), content: format!("req-{i}") }], max_tokens: o.tokens, temperature: None, check: None, set: "fidelity".into() })
+        .map(|i| Prompt { id: format!("req-{i}"), category: "c".into(), lang: None, messages: vec![Message::text("user", format!("req-{i}"))], max_tokens: o.tokens, temperature: None, check: None, set: "fidelity".into() })
         .collect();
     let jobs: Vec<Job> = prompts.iter().map(|prompt| Job { prompt, max_tokens: o.tokens }).collect();
     let (http, sampling, limits) = (http_client().unwrap(), Sampling::default(), Limits::default());
