@@ -295,13 +295,14 @@ async fn generate_stream(prepared: &Prepared, opened: Opened, limits: &Limits) -
         Ok(c) => c,
         Err(reason) => return obs.failed(reason),
     };
+    connection.place_driver();
     let request = prepared.request.clone();
     let sent = Instant::now();
     obs.sent = Some(sent);
     let deadline = sent + limits.total;
     let next_deadline = |now: Instant, deadline: Instant| (now + limits.idle).min(deadline);
     let response = connection.sender.send_request(request);
-    let response = match timeout_at(next_deadline(sent, deadline), response).await {
+    let response = match connection.drive(timeout_at(next_deadline(sent, deadline), response)).await {
         Err(_) => return obs.failed(timeout_reason(Instant::now(), deadline, limits, "response headers")),
         Ok(Err(e)) => return obs.failed(format!("request failed: {}", error_chain(&e))),
         Ok(Ok(r)) => r,
@@ -311,7 +312,7 @@ async fn generate_stream(prepared: &Prepared, opened: Opened, limits: &Limits) -
     obs.http_status = Some(status.as_u16());
     let mut body = response.into_body();
     if !status.is_success() {
-        let text = timeout_at(next_deadline(Instant::now(), deadline), error_body(&mut body)).await.unwrap_or_default();
+        let text = connection.drive(timeout_at(next_deadline(Instant::now(), deadline), error_body(&mut body))).await.unwrap_or_default();
         let message = Some(chunk::error_message(&text)).filter(|m| !m.is_empty());
         let message = message.unwrap_or_else(|| status.canonical_reason().unwrap_or("no message").to_owned());
         return obs.failed(format!("HTTP {}: {message}", status.as_u16()));
@@ -319,7 +320,7 @@ async fn generate_stream(prepared: &Prepared, opened: Opened, limits: &Limits) -
 
     let mut parser = StreamParser::for_wire(prepared.wire, obs, limits.max_line_bytes, prepared.max_token_events);
     loop {
-        let next = timeout_at(next_deadline(Instant::now(), deadline), body.frame()).await;
+        let next = connection.drive(timeout_at(next_deadline(Instant::now(), deadline), body.frame())).await;
         let now = Instant::now();
         let at = now - sent;
         match next {
