@@ -429,7 +429,9 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
     if !paired.is_empty() {
         state.store.write("paired.json", &paired)?;
     }
-    let (status, counts) = run_status::assess(&planned_benchmarks(&planned, &planned_pairs, opts.cli.sample_size), &state.summary(), state.records.iter().filter(|r| r.ok && !r.warmup).count());
+    let planned_all = planned_benchmarks(&planned, &planned_pairs, opts.cli.sample_size);
+    let measured = state.records.iter().filter(|r| r.ok && !r.warmup).count();
+    let (status, counts) = run_status::assess(&planned_all, &state.summary(), &ran_outside_summary(&state.records, &state.fidelity), measured);
     state.metadata.counts = Some(counts.clone());
     let summary = state.finish(status, (status == RunStatus::Failed).then(|| format!("nothing was measured: {}", counts.text())))?;
     if !summary.benchmarks.is_empty() {
@@ -459,6 +461,29 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
     println!("quantbench: run {}: {}", summary::serde_name(status), counts.text());
     let (abandoned, group_stops) = (state.abandoned(), state.group_stops.clone());
     Ok(RunOutcome { run_dir: Some(state.store.dir.clone()), summary: Some(summary), abandoned, group_stops, status: Some((status, counts)), comparisons: comparisons.map(|d| d.comparisons), paired })
+}
+
+/// The (group, benchmark) pairs that measured something but are analysed outside the summary:
+/// load benchmarks and prefill (their records carry a tag), paired categories (`paired/NAME`)
+/// and fidelity passes.
+fn ran_outside_summary(records: &[GenerationRecord], fidelity: &[GroupFidelity]) -> Vec<(String, String)> {
+    let mut ran: Vec<(String, String)> = Vec::new();
+    for r in records.iter().filter(|r| r.ok && !r.warmup) {
+        let key = if let Some(tag) = &r.concurrency {
+            (r.group.clone(), tag.benchmark.name().to_owned())
+        } else if r.prefill.is_some() {
+            (r.group.clone(), LoadKind::Prefill.name().to_owned())
+        } else if let Some(pair) = &r.pair {
+            (format!("paired/{}", pair.name), r.category.clone())
+        } else {
+            continue;
+        };
+        if !ran.contains(&key) {
+            ran.push(key);
+        }
+    }
+    ran.extend(fidelity.iter().map(|f| (f.group.clone(), fidelity::BENCHMARK.to_owned())));
+    ran
 }
 
 /// Every benchmark the run plans, for its status: prompt categories (with their samples), load
