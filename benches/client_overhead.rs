@@ -65,7 +65,7 @@ impl Client {
             rt: tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap(),
             http: http_client().unwrap(),
             endpoint: Endpoint { base_url: server.url.clone(), model_id: "scripted".into(), api_key: None, dialect: dialect::for_kind(ServerKind::Openai, DialectOptions::default()) },
-            prompt: Prompt { id: "p".into(), category: "c".into(), lang: None, messages: vec![Message { role: "user".into(), content: "hi".into() }], max_tokens: TOKENS, temperature: None, check: None, set: "b".into() },
+            prompt: Prompt { id: "p".into(), category: "c".into(), lang: None, messages: vec![Message::text("user", "hi")], max_tokens: TOKENS, temperature: None, check: None, set: "b".into() },
         }
     }
 

@@ -89,6 +89,20 @@ pub struct RunSettings {
     pub model_lifecycle: Option<Lifecycle>,
     /// Context length, tokens, sent with LM Studio's load request (needs `model_lifecycle = "manage"`).
     pub context_length: Option<u32>,
+    /// Agent sessions (`model/quant/session`): repeats of each session (default 5).
+    pub session_repeats: Option<u32>,
+    /// `replay` (default: the recorded replies are appended) or `live` (the model's own).
+    pub session_mode: Option<crate::prompts::session::Mode>,
+    /// Session ids to run (default: every session in the group's languages).
+    pub sessions: Option<Vec<String>>,
+    /// Each repeat also runs the session with the prefix cache off, interleaved (default false).
+    pub session_cache_off_pairs: Option<bool>,
+    /// Context depth (`model/quant/depth`): depths in tokens (default 0, 4096, 16384, 32768).
+    pub depths: Option<Vec<u32>>,
+    /// Repeats at each depth (default 3).
+    pub depth_repeats: Option<u32>,
+    /// Tokens decoded at each depth (default 32).
+    pub depth_decode_tokens: Option<u32>,
 }
 
 /// Who loads the model on a server the user runs (see [`RunSettings::model_lifecycle`]).
@@ -110,7 +124,7 @@ impl RunSettings {
             samples, warmup, max_failures, prompt_sets, languages, categories, max_tokens_cap, temperature, top_p, seed, prefix_cache, fixed_length, eos_token_ids, idle_timeout_s,
             total_timeout_s, threads, adaptive_half_width, adaptive_max_samples, adaptive_max_seconds, concurrency_levels, concurrency_requests, load_mix,
             open_loop_rates, open_loop_arrivals, open_loop_requests, prefill_sizes, prefill_samples, fidelity_tokens, fidelity_top_k, model_lifecycle,
-            context_length
+            context_length, session_repeats, session_mode, sessions, session_cache_off_pairs, depths, depth_repeats, depth_decode_tokens
         )
     }
 }
@@ -158,6 +172,11 @@ pub struct VariantEntry {
     /// Extra arguments for a server the suite starts.
     #[serde(default)]
     pub server_args: Vec<String>,
+    /// Speculative decoding on the llama-server reference: another of its quants as the draft
+    /// model (`--model-draft`), e.g. `draft = "q2_k"` on `f16`.
+    pub draft: Option<String>,
+    /// Run this variant when no filter is given (default: as its quant).
+    pub default: Option<bool>,
     /// Settings over the quant's.
     #[serde(default)]
     pub run: RunSettings,
@@ -250,6 +269,7 @@ pub struct Settings {
     pub threads: Option<u32>,
     pub adaptive: Option<Adaptive>,
     pub load: crate::load::LoadSettings,
+    pub session: crate::session::SessionSettings,
     pub fidelity_tokens: u32,
     pub fidelity_top_k: u32,
     pub model_lifecycle: Lifecycle,
@@ -262,6 +282,9 @@ pub struct Variant {
     pub name: String,
     pub env: Vec<(String, String)>,
     pub server_args: Vec<String>,
+    /// The reference quant served as the draft model (speculative decoding).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub draft: Option<String>,
 }
 
 /// Adaptive sampling bounds (see [`RunSettings::adaptive_half_width`]).
@@ -395,13 +418,22 @@ fn resolve(file: &ConfigFile) -> Result<Vec<Group>> {
                 if matches!(target, Target::External { .. }) && (!v.env.is_empty() || !v.server_args.is_empty()) {
                     bail!("{at}: `env` and `server_args` apply only to servers the suite starts; for your own server, set them where you start it and give the variant only `run` settings");
                 }
+                if let Some(draft) = &v.draft {
+                    let backend = reference::Backend::LlamaServer;
+                    if !matches!(target, Target::Reference { backend: b, .. } if b == backend) {
+                        bail!("{at}: `draft` applies only to the llama-server reference (it starts the server with --model-draft)");
+                    }
+                    if !backend.quants().contains(&draft.as_str()) {
+                        bail!("{at}: draft = {draft:?} is not a quant of the llama-server reference (it has {})", backend.quants().join(", "));
+                    }
+                }
                 groups.push(Group {
                     name: format!("{model}/{quant}@{name}"),
                     model: model.clone(),
                     quant: format!("{quant}@{name}"),
-                    variant: Some(Variant { name: name.clone(), env: v.env.clone().into_iter().collect(), server_args: v.server_args.clone() }),
+                    variant: Some(Variant { name: name.clone(), env: v.env.clone().into_iter().collect(), server_args: v.server_args.clone(), draft: v.draft.clone() }),
                     description: entry.description.clone(),
-                    default: q.default.unwrap_or(entry.default),
+                    default: v.default.or(q.default).unwrap_or(entry.default),
                     target: target.clone(),
                     fidelity_reference: fidelity_reference.clone(),
                     settings: settings(v.run.over(&merged)),
@@ -532,7 +564,11 @@ fn check_load_settings(s: &RunSettings) -> Result<()> {
     if let Some(sizes) = s.prefill_sizes.as_ref().filter(|v| v.is_empty() || v.contains(&0)) {
         bail!("prefill_sizes = {sizes:?}: give one or more prompt sizes in tokens, each at least 1");
     }
-    for (name, v) in [("concurrency_requests", s.concurrency_requests), ("open_loop_requests", s.open_loop_requests), ("prefill_samples", s.prefill_samples)] {
+    if let Some(depths) = s.depths.as_ref().filter(|v| v.is_empty()) {
+        bail!("depths = {depths:?}: give one or more context depths in tokens");
+    }
+    let counts = [("session_repeats", s.session_repeats), ("depth_repeats", s.depth_repeats), ("depth_decode_tokens", s.depth_decode_tokens)];
+    for (name, v) in [("concurrency_requests", s.concurrency_requests), ("open_loop_requests", s.open_loop_requests), ("prefill_samples", s.prefill_samples)].into_iter().chain(counts) {
         if let Some(v) = v.filter(|&v| v == 0 || v > 100_000) {
             bail!("{name} = {v}: must be from 1 to 100000");
         }
@@ -592,6 +628,15 @@ fn settings(s: RunSettings) -> Settings {
             open_loop_requests: s.open_loop_requests.unwrap_or(crate::load::LoadSettings::DEFAULT_REQUESTS),
             prefill_sizes: s.prefill_sizes.unwrap_or_else(|| crate::prefill::DEFAULT_SIZES.to_vec()),
             prefill_samples: s.prefill_samples.unwrap_or(crate::prefill::DEFAULT_SAMPLES),
+        },
+        session: crate::session::SessionSettings {
+            repeats: s.session_repeats.unwrap_or(crate::session::SessionSettings::DEFAULT_REPEATS),
+            mode: s.session_mode.unwrap_or_default(),
+            ids: s.sessions.unwrap_or_default(),
+            cache_off_pairs: s.session_cache_off_pairs.unwrap_or(false),
+            depths: s.depths.unwrap_or_else(|| crate::session::SessionSettings::DEFAULT_DEPTHS.to_vec()),
+            depth_repeats: s.depth_repeats.unwrap_or(crate::session::SessionSettings::DEFAULT_DEPTH_REPEATS),
+            depth_decode_tokens: s.depth_decode_tokens.unwrap_or(crate::session::SessionSettings::DEFAULT_DEPTH_DECODE_TOKENS),
         },
         fidelity_tokens: s.fidelity_tokens.unwrap_or(32),
         fidelity_top_k: s.fidelity_top_k.unwrap_or(20),
@@ -692,6 +737,18 @@ mod tests {
         assert_eq!((variant.server_args.clone(), variant.env.clone()), (vec!["--threads".to_owned(), "1".to_owned()], vec![("GGML_SCHED_MAX_COPIES".to_owned(), "1".to_owned())]));
         let err = error("[models.m]\nendpoint = { url = \"http://x:1\", kind = \"ollama\" }\n[models.m.quants.a]\nmodel_id = \"a\"\nvariants.v = { env = { OLLAMA_FLASH_ATTENTION = \"1\" } }");
         assert!(err.contains("models.m.quants.a.variants.v: `env` and `server_args` apply only"), "{err}");
+    }
+
+    #[test]
+    fn a_draft_variant_names_a_llama_server_quant_and_may_be_opt_in() {
+        let cfg = parse("[models.m]\nreference = \"llama-server\"\n[models.m.quants.f16]\nvariants.spec = { draft = \"q2_k\", default = false }\n").unwrap();
+        let spec = &cfg.groups[1];
+        assert_eq!((spec.name.as_str(), spec.default, cfg.groups[0].default), ("m/f16@spec", false, true));
+        assert_eq!(spec.variant.as_ref().unwrap().draft.as_deref(), Some("q2_k"));
+        let err = error("[models.m]\nreference = \"llama-server\"\n[models.m.quants.f16]\nvariants.spec = { draft = \"q3\" }\n");
+        assert!(err.contains("draft = \"q3\" is not a quant of the llama-server reference"), "{err}");
+        let err = error("[models.m]\nreference = \"mlx-lm\"\n[models.m.quants.mlx-4bit]\nvariants.spec = { draft = \"q2_k\" }\n");
+        assert!(err.contains("`draft` applies only to the llama-server reference"), "{err}");
     }
 
     #[test]

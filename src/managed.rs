@@ -28,6 +28,11 @@ pub struct LaunchSpec {
 }
 
 impl LaunchSpec {
+    /// A server that is ready once `GET /health` answers 200, started with no extra environment.
+    pub fn ready_on_health(program: PathBuf, args: Vec<String>, port: u16, ready_timeout: Duration, log_path: PathBuf) -> LaunchSpec {
+        LaunchSpec { program, args, port, health_path: "/health".into(), ready_probe: None, ready_timeout, log_path, env: Vec::new() }
+    }
+
     /// What the load time of a server started this way spans, for the metadata.
     pub fn load_time_source(&self) -> String {
         match &self.ready_probe {

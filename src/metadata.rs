@@ -5,6 +5,7 @@ use crate::config::Group;
 use crate::environment::{ModelFileIdentity, ServerDescription};
 use crate::memory::MemoryStats;
 use crate::reference::mlx::MlxManifest;
+use crate::reference::vllm::VllmManifest;
 use crate::reference::Manifest;
 use crate::sysmon::Machine;
 use serde::{Deserialize, Serialize};
@@ -83,6 +84,12 @@ pub struct GroupServer {
     /// A managed server that a signal ended while it loaded, started again with other arguments.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback: Option<crate::managed::Fallback>,
+    /// Bytes one generated token reads from the model's weights (see `roofline`), or why that
+    /// is unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights_per_token: Option<crate::roofline::WeightsPerToken>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights_per_token_unavailable: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -100,9 +107,20 @@ pub struct Metadata {
     /// The resolved groups selected for this run (API keys appear only as variable names).
     pub config: Vec<Group>,
     pub machine: Machine,
+    /// The memory bandwidth decode rates are set against (see `roofline::bandwidth`).
+    pub memory_bandwidth: Option<crate::roofline::Bandwidth>,
+    /// The pre-flight check and the state at the end (each benchmark's is in the summary).
+    pub machine_state: crate::machine_state::RunStates,
+    /// Worker threads of the client's runtime (`load::client_threads`).
+    pub client_threads: usize,
     pub reference: Option<Manifest>,
     /// The MLX reference install, when an MLX reference group ran.
     pub reference_mlx: Option<MlxManifest>,
+    /// The vLLM and vllm-mlx reference installs, when their groups ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference_vllm: Option<VllmManifest>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference_vllm_mlx: Option<VllmManifest>,
     pub groups: Vec<GroupServer>,
     /// Planned against run, when the run ended (see `run_status`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -160,6 +178,9 @@ pub struct RecordedMetadata {
     pub config: Vec<RecordedGroup>,
     pub groups: Vec<GroupServer>,
     pub counts: Option<RunCounts>,
+    /// The pre-flight check and the state at the end; absent in runs written before it.
+    pub machine_state: crate::machine_state::RunStates,
+    pub memory_bandwidth: Option<crate::roofline::Bandwidth>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]

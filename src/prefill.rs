@@ -36,7 +36,7 @@ pub fn planned_requests(sizes: usize, samples: u32) -> u32 {
 
 /// A prompt of `reps` filler repetitions after `salt` (which makes its prefix unique).
 pub fn messages(salt: &str, reps: u32) -> Vec<Message> {
-    vec![Message { role: "user".into(), content: format!("[{salt}]\n{}\nSummarize the text above in one sentence.", FILLER.repeat(reps as usize)) }]
+    vec![Message::text("user", format!("[{salt}]\n{}\nSummarize the text above in one sentence.", FILLER.repeat(reps as usize)))]
 }
 
 /// Prompt tokens as a function of filler repetitions, from two server counts.

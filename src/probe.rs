@@ -163,7 +163,7 @@ async fn detect_kind(http: &reqwest::Client, root: &str) -> (ServerKind, String)
 
 /// Which field reasoning arrives in, from a raw stream of a question that invites thinking.
 async fn reasoning_field(http: &reqwest::Client, base_url: &str, model_id: &str) -> Support {
-    let messages = [Message { role: "user".into(), content: "Think step by step, briefly: what is 17 + 25?".into() }];
+    let messages = [Message::text("user", "Think step by step, briefly: what is 17 + 25?")];
     let body = match raw_stream(http, base_url, model_id, json!({ "messages": messages, "max_tokens": 64 })).await {
         Ok(body) => body,
         Err(e) => return Support::Unknown(format!("{e:#}")),
@@ -181,12 +181,12 @@ async fn reasoning_field(http: &reqwest::Client, base_url: &str, model_id: &str)
 }
 
 fn short_prompt() -> Vec<Message> {
-    vec![Message { role: "user".into(), content: "Reply with one word: hello.".into() }]
+    vec![Message::text("user", "Reply with one word: hello.")]
 }
 
 fn request(messages: &[Message], max_tokens: u32) -> GenerationRequest<'_> {
     static SAMPLING: Sampling = Sampling { temperature: 0.0, top_p: 1.0, seed: Some(42) };
-    GenerationRequest { messages, max_tokens, sampling: &SAMPLING }
+    GenerationRequest { messages, max_tokens, sampling: &SAMPLING, tools: None }
 }
 
 fn limits() -> Limits {

@@ -75,6 +75,11 @@ impl RunDir {
         self.path.join("fidelity.json")
     }
 
+    /// Agent session and context-depth results.
+    pub fn sessions(&self) -> PathBuf {
+        self.path.join("sessions.json")
+    }
+
     /// The run's HTML report.
     pub fn page(&self) -> PathBuf {
         self.path.join("index.html")
@@ -153,6 +158,12 @@ pub fn load_baseline(root: &Path, name: &str) -> Result<Vec<GenerationRecord>> {
     read_records(&path)
 }
 
+/// Ordinary benchmarks and the measured requests of the session and depth workloads (whose
+/// verdicts `session::analysis::verdict_rows` computes) are kept in baselines.
+fn kept_in_baselines(r: &GenerationRecord) -> bool {
+    r.is_ordinary() || r.session.is_some() || r.depth.as_ref().is_some_and(|d| !d.setup)
+}
+
 /// Runs of one benchmark a baseline keeps (the most recent).
 pub const BASELINE_RUNS: usize = 5;
 
@@ -165,7 +176,7 @@ pub fn save_baseline(root: &Path, name: &str, records: &[GenerationRecord]) -> R
     std::fs::create_dir_all(dir.path()).with_context(|| format!("creating {}", dir.path().display()))?;
     let path = dir.generations();
     let mut kept = if path.is_file() { read_records(&path)? } else { Vec::new() };
-    kept.extend(records.iter().filter(|r| !r.warmup && r.is_ordinary()).cloned());
+    kept.extend(records.iter().filter(|r| !r.warmup && kept_in_baselines(r)).cloned());
     // Per benchmark, the distinct runs (run ids sort by start time), newest last.
     let runs_of = |kept: &[GenerationRecord], group: &str, category: &str| {
         let mut ids: Vec<String> = crate::record::run_ids(kept.iter().filter(|r| r.group == group && r.category == category)).into_iter().map(str::to_owned).collect();
@@ -173,7 +184,7 @@ pub fn save_baseline(root: &Path, name: &str, records: &[GenerationRecord]) -> R
         ids
     };
     let mut most_runs = 0;
-    for new in records.iter().filter(|r| r.is_ordinary()) {
+    for new in records.iter().filter(|r| kept_in_baselines(r)) {
         let ids = runs_of(&kept, &new.group, &new.category);
         let dropped = &ids[..ids.len().saturating_sub(BASELINE_RUNS)];
         kept.retain(|r| !(r.group == new.group && r.category == new.category && dropped.contains(&r.run)));

@@ -18,6 +18,10 @@ pub struct Summary {
     /// Groups stopped as a whole, each said once (its benchmarks point here).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub group_stops: Vec<GroupStop>,
+    /// Per group with a known model file: decode as a percentage of the memory-bandwidth bound
+    /// (see `roofline`); filled from the run's metadata, absent when nothing could be computed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roofline: Vec<crate::roofline::GroupRoofline>,
 }
 
 /// A group that did not start, or that was stopped as a whole: one reason in one line.
@@ -76,6 +80,35 @@ pub struct BenchmarkSummary {
     /// Scores of the answers whose prompts carry a check (see `quality`); absent without any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quality: Option<QualitySummary>,
+    /// The machine's state when the benchmark started (see `machine_state`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine_state: Option<crate::machine_state::MachineState>,
+    /// A trend in the decode rate over the samples in the order they ran (see `drift`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift: Option<crate::drift::Drift>,
+    /// Speculative decoding, over the successful samples whose server reported draft counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub draft: Option<DraftSummary>,
+}
+
+/// Draft tokens proposed and accepted, summed over the samples, as the server counted them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DraftSummary {
+    /// The server report the counts came from (e.g. `llama-server timings`).
+    pub source: String,
+    /// Samples that reported draft counts.
+    pub samples: u32,
+    pub drafted: u64,
+    pub accepted: u64,
+    /// accepted / drafted, pooled over the samples; absent when nothing was drafted.
+    pub acceptance: Option<f64>,
+}
+
+fn draft(ok: &[&GenerationRecord]) -> Option<DraftSummary> {
+    let counts: Vec<(&str, u64, u64)> = ok.iter().filter_map(|r| r.server.as_ref()).filter_map(|s| Some((s.source.as_str(), s.draft_n?, s.draft_accepted?))).collect();
+    let (source, _, _) = counts.first()?;
+    let (drafted, accepted) = counts.iter().fold((0, 0), |(d, a), (_, dn, an)| (d + dn, a + an));
+    Some(DraftSummary { source: (*source).to_owned(), samples: counts.len() as u32, drafted, accepted, acceptance: (drafted > 0).then(|| accepted as f64 / drafted as f64) })
 }
 
 /// How many checked answers passed, with a Wilson 95 % interval on the pass rate.
@@ -114,6 +147,9 @@ pub struct BenchmarkNote {
     /// Stopped with its whole group (see [`GroupStop`]).
     #[serde(default)]
     pub stopped_with_group: bool,
+    /// The machine's state when the benchmark started.
+    #[serde(default)]
+    pub machine_state: Option<crate::machine_state::MachineState>,
 }
 
 /// Summarises records of one run, with the notes kept while it ran. Benchmarks appear in the
@@ -134,7 +170,7 @@ pub fn summarize(run: &str, records: &[GenerationRecord], notes: &[BenchmarkNote
             benchmark(&group, &category, of_bench, note)
         })
         .collect();
-    Summary { schema: SUMMARY_SCHEMA, run: run.to_owned(), benchmarks, group_stops: Vec::new() }
+    Summary { schema: SUMMARY_SCHEMA, run: run.to_owned(), benchmarks, group_stops: Vec::new(), roofline: Vec::new() }
 }
 
 fn benchmark<'a>(group: &str, category: &str, records: impl Iterator<Item = &'a GenerationRecord>, note: BenchmarkNote) -> BenchmarkSummary {
@@ -173,6 +209,17 @@ fn benchmark<'a>(group: &str, category: &str, records: impl Iterator<Item = &'a 
         metrics,
         pooled: analysis::pooled_rates(&ok),
         quality: quality(&ok),
+        machine_state: note.machine_state,
+        drift: crate::drift::test("decode_rate", &in_sample_order(&ok)),
+        draft: draft(&ok),
     }
+}
+
+/// Decode rates of the successful samples in the order they ran (records are kept in that order;
+/// adaptive sampling continues the index).
+fn in_sample_order(ok: &[&GenerationRecord]) -> Vec<f64> {
+    let mut rates: Vec<(u32, f64)> = ok.iter().filter_map(|r| Some((r.sample, r.metrics.decode_rate?))).collect();
+    rates.sort_by_key(|(sample, _)| *sample);
+    rates.into_iter().map(|(_, rate)| rate).collect()
 }
 

@@ -102,6 +102,68 @@ fn several_tokens_per_chunk_take_the_count_from_usage() {
     assert!(r.flags.is_empty(), "{:?}", r.flags);
 }
 
+/// 96 tokens in 32 events of 3, ended by a model stop, usage present: every counted token was
+/// streamed, so the decode rate is 93 tokens over the 31 gaps the server really wrote — exact
+/// (an unseen end token assumed here would make it 1.07 % low).
+#[test]
+fn three_tokens_per_event_give_the_exact_decode_rate() {
+    let mut steps = vec![step(ms(0), role())];
+    for i in 0..32u32 {
+        steps.push(step(ms(20) + ms(10) * i, content("a b c ")));
+    }
+    let end = ms(20) + ms(10) * 31;
+    steps.extend([step(end, finish("stop")), step(end, usage(7, 96)), step(end, done())]);
+    let server = ScriptedServer::start(move |_| Script::ok(steps.clone()));
+    let r = run_one(&server, 200);
+    assert!(r.ok, "{:?}", r.error);
+    assert_eq!((r.tokens.after_last_event, r.tokens.first_event_tokens), (0, Some(3.0)));
+    let written = &server.served()[0].written;
+    let truth = 93.0 / (written[32] - written[1]).as_secs_f64();
+    let rate = r.metrics.decode_rate.unwrap();
+    assert!((rate - truth).abs() / truth < 0.003, "ours {rate} vs the server's writes {truth}");
+}
+
+/// A connection that takes long to open (the accept queue is full, so the first SYN is dropped)
+/// shows in `t.connect_ns`, and the TTFT, counted from the request's first byte on the open
+/// connection, is the server's schedule alone.
+#[test]
+fn a_slow_connect_is_timed_apart_from_the_ttft() {
+    let server = ScriptedServer::with_slow_connect(ms(50), |_| Script::ok(answer(ms(20), ms(5), 5, Some((3, 5)), "length")));
+    let r = run_one(&server, 5);
+    assert!(r.ok, "{:?}", r.error);
+    let (connect, ttft) = (secs(r.t.connect_ns), r.metrics.ttft_s.unwrap());
+    assert!(connect >= 0.050, "connect {connect} s");
+    let served = &server.served()[0];
+    let first_written = (served.written[1] - served.received).as_secs_f64();
+    assert!((ttft - first_written).abs() < 0.010, "ttft {ttft} vs the server's {first_written} (connect {connect})");
+}
+
+/// A llama-server whose `predicted_per_second` is 1.3× what its own `predicted_n / predicted_ms`
+/// (and our clock) give is flagged, with both numbers kept.
+#[test]
+fn a_reported_rate_its_own_timings_do_not_give_is_flagged() {
+    use quantbench::dialect::{self, DialectOptions, ServerKind};
+    // 21 tokens every 10 ms from 20 ms: 100 tokens/s by our clock and by the server's timings.
+    let mut steps = answer(ms(20), ms(10), 21, None, "length");
+    let timings = serde_json::json!({"prompt_n": 5, "prompt_ms": 15.0, "predicted_n": 21, "predicted_ms": 200.0, "predicted_per_second": 130.0});
+    let last = steps.len() - 1;
+    steps.insert(last, step(ms(220), data(serde_json::json!({"choices":[], "timings": timings}))));
+    let server = ScriptedServer::start(move |_| Script::ok(steps.clone()));
+    let endpoint = quantbench::client::Endpoint { base_url: server.url.clone(), model_id: "m".into(), api_key: None, dialect: dialect::for_kind(ServerKind::LlamaServer, DialectOptions::default()) };
+    let (obs, _) = generate_once(&server.url, 21, &Limits::default());
+    let ctx = SampleContext { run: "t", model: "m", quant: "q", category: "c", prompt_id: "p", sample: 0, warmup: false, started_at: String::new(), max_tokens: 21, pair: None };
+    let r = build::to_record(&ctx, obs, endpoint.dialect.as_ref());
+    assert!(r.ok, "{:?}", r.error);
+    let report = r.server.as_ref().unwrap();
+    assert_eq!(report.decode_rate, Some(130.0), "the reported number is kept");
+    assert!((report.timings_decode_rate.unwrap() - 100.0).abs() < 1e-9, "and the timings' own: {report:?}");
+    // 130 against 100 (N − 1 tokens) or 105 (N tokens) per second: +24 % at the nearer.
+    assert!((report.reported_vs_timings_rel_diff.unwrap() - 130.0 / 105.0 + 1.0).abs() < 0.01, "{report:?}");
+    assert!(report.reported_vs_ours_rel_diff.unwrap() > 0.2, "{report:?}");
+    assert!(report.decode_rate_rel_diff.unwrap().abs() < 0.03, "our clock agrees with its timings: {report:?}");
+    assert!(r.flags.contains(&Flag::ServerDisagrees), "{:?}", r.flags);
+}
+
 #[test]
 fn a_model_stopping_at_10_of_500_is_an_early_stop() {
     let steps = answer(ms(20), ms(2), 10, Some((5, 10)), "stop");

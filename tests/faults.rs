@@ -59,7 +59,7 @@ fn connection_refused_is_a_failure_not_a_panic() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let (obs, _) = generate_once(&format!("http://127.0.0.1:{port}/v1"), 8, &Limits::default());
     let reason = obs.error.unwrap();
-    assert!(reason.starts_with("request failed:") && reason.contains("onnect"), "{reason}");
+    assert!(reason.starts_with("could not connect to 127.0.0.1:") && reason.contains("refused"), "{reason}");
 }
 
 #[test]

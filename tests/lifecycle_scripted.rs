@@ -178,7 +178,8 @@ fn a_failed_load_abandons_its_group_with_the_reason_and_the_run_goes_on() {
     let reason = |group: &str| outcome.abandoned.iter().find(|(g, ..)| g == group).map(|(.., r)| r.clone()).unwrap_or_default();
     let (r500, garbled) = (reason("bad/q1"), reason("bad/q2"));
     assert!(r500.contains("model_lifecycle = \"manage\": the model was not loaded") && r500.contains("HTTP 500: not enough memory to load the model"), "{r500}");
-    assert!(garbled.contains("the answer is not JSON: <html>proxy error"), "{garbled}");
+    // An HTML body is reduced to its title (none here), not quoted.
+    assert!(garbled.contains("the answer is not JSON: an HTML page without a title"), "{garbled}");
     assert_eq!(failing.requests.load(std::sync::atomic::Ordering::SeqCst), 0, "no generation against a model that did not load");
     assert!(posts(&failing).iter().all(|(path, _)| path == "/api/v1/models/load"), "nothing loaded, nothing to unload");
 
@@ -186,7 +187,7 @@ fn a_failed_load_abandons_its_group_with_the_reason_and_the_run_goes_on() {
     let ok = summary.benchmarks.iter().find(|b| b.group == "ok/q1").unwrap();
     assert_eq!((ok.ok, ok.failed), (10, 0), "the next group ran");
     let meta = metadata(&outcome.run_dir.unwrap());
-    assert_eq!(meta["status"], "complete");
+    assert_eq!(meta["status"], "partial", "two groups did not start");
     let names: Vec<&str> = meta["groups"].as_array().unwrap().iter().map(|g| g["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["ok/q1"], "no server record for groups whose model never loaded");
 }

@@ -27,7 +27,7 @@ fn four_slots_serve_four_streams_with_complete_records() {
         id: "story".into(),
         category: "long".into(),
         lang: Some("en".into()),
-        messages: vec![Message { role: "user".into(), content: "Write a long, detailed story about a lighthouse keeper and a storm.".into() }],
+        messages: vec![Message::text("user", "Write a long, detailed story about a lighthouse keeper and a storm.")],
         max_tokens: 32,
         temperature: None,
         check: None,

@@ -20,9 +20,9 @@ const GREEDY_TOKENS: u32 = 16;
 const PROMPTS: &[&str] = &["Explain quantum computing in one sentence.", "Write a quicksort algorithm in Python, with comments.", "What is 2+2? Answer with one word."];
 
 fn greedy(rt: &tokio::runtime::Runtime, http: &reqwest::Client, endpoint: &Endpoint, prompt: &str, max_tokens: u32) -> Observation {
-    let messages = [Message { role: "user".into(), content: prompt.into() }];
+    let messages = [Message::text("user", prompt)];
     let sampling = Sampling { temperature: 0.0, top_p: 1.0, seed: None };
-    let request = GenerationRequest { messages: &messages, max_tokens, sampling: &sampling };
+    let request = GenerationRequest { messages: &messages, max_tokens, sampling: &sampling, tools: None };
     let obs = rt.block_on(client::generate(http, endpoint, &request, &Limits::default()));
     assert!(obs.error.is_none(), "{prompt:?} on {}: {:?}", endpoint.base_url, obs.error);
     obs

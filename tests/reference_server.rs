@@ -19,9 +19,9 @@ fn decode_rate_agrees_with_llama_servers_own_timings() {
         api_key: None,
         dialect: dialect::for_kind(ServerKind::LlamaServer, DialectOptions::default()),
     };
-    let messages = [Message { role: "user".into(), content: "Write a long, detailed story about a lighthouse keeper and a storm.".into() }];
+    let messages = [Message::text("user", "Write a long, detailed story about a lighthouse keeper and a storm.")];
     let sampling = Sampling::default();
-    let request = GenerationRequest { messages: &messages, max_tokens: 128, sampling: &sampling };
+    let request = GenerationRequest { messages: &messages, max_tokens: 128, sampling: &sampling, tools: None };
     let ctx = SampleContext {
         run: "test",
         model: "smollm2",

@@ -103,3 +103,22 @@ fn a_ten_percent_drop_at_cv_5_percent_is_detected_with_n_20() {
     eprintln!("−10 % at CV 5 %, n = 20: detected {power:.4}");
     assert!(power >= 0.90, "power {power}");
 }
+
+/// Drift within a benchmark (`drift`): 10 samples with 2 % noise. A steady 1 % slowdown per
+/// sample is flagged nearly always; with no change, the Mann–Kendall test flags at most 5 %.
+#[test]
+fn drift_is_flagged_for_a_steady_slowdown_and_rarely_otherwise() {
+    let mut rng = Rng(7);
+    let runs = 1000;
+    let (mut slowing_flagged, mut steady_flagged) = (0, 0);
+    for _ in 0..runs {
+        let noise = rng.lognormal(10, 100.0, 0.02);
+        let slowing: Vec<f64> = noise.iter().enumerate().map(|(i, v)| v * 0.99f64.powi(i as i32)).collect();
+        slowing_flagged += usize::from(quantbench::drift::test("decode_rate", &slowing).unwrap().flagged);
+        steady_flagged += usize::from(quantbench::drift::test("decode_rate", &rng.lognormal(10, 100.0, 0.02)).unwrap().flagged);
+    }
+    let (power, false_rate) = (slowing_flagged as f64 / runs as f64, steady_flagged as f64 / runs as f64);
+    eprintln!("drift: flagged {power:.3} of slowing benchmarks, {false_rate:.3} of unchanged ones");
+    assert!(power >= 0.9, "a 1 %/sample slowdown was flagged in only {power}");
+    assert!(false_rate <= 0.05, "unchanged benchmarks flagged {false_rate}");
+}

@@ -47,7 +47,7 @@ fn one_group_runs_alone_and_a_cut_stream_is_a_recorded_failure() {
     assert!(outcome.abandoned.is_empty());
     let dir = outcome.run_dir.unwrap();
     let records = read_records(&dir.join("generations.jsonl")).unwrap();
-    for report in ["index.html", "summary.md", "generations.csv", "../index.html"] {
+    for report in ["index.html", "summary.md", "generations.csv", "../index.html", "bmf.json"] {
         assert!(dir.join(report).is_file(), "{report} was not written");
     }
     // Per category: 2 warm-ups (the second is criterion's own warm-up call) and 10 samples,
@@ -73,6 +73,13 @@ fn one_group_runs_alone_and_a_cut_stream_is_a_recorded_failure() {
     assert_eq!(meta["status"], "complete");
     assert_eq!(meta["groups"].as_array().unwrap().len(), 1);
     assert!(meta["machine"]["logical_cores"].as_u64().unwrap() >= 1);
+    // The machine's state: the pre-flight check, each benchmark's start and the end; a trend
+    // test on each benchmark's samples; no roofline without a model file.
+    assert!(meta["machine_state"]["preflight"]["warnings"].is_array() && meta["machine_state"]["end"]["at"].is_string());
+    assert!(summary.benchmarks.iter().all(|b| b.machine_state.is_some() && b.drift.as_ref().is_some_and(|d| d.n == 10)));
+    assert!(summary.roofline.is_empty() && meta["groups"][0]["weights_per_token_unavailable"].is_string());
+    let bmf: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("bmf.json")).unwrap()).unwrap();
+    assert_eq!(bmf["a/q1/short"]["decode_rate"]["value"].as_f64(), s.metrics["decode_rate"].mean.map(|m| m.point));
 }
 
 #[test]

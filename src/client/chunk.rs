@@ -97,6 +97,9 @@ pub struct LlamaTimings {
     pub predicted_n: Option<u64>,
     pub predicted_ms: Option<f64>,
     pub predicted_per_second: Option<f64>,
+    /// With a draft model (`--model-draft`): tokens drafted and accepted in this generation.
+    pub draft_n: Option<u64>,
+    pub draft_n_accepted: Option<u64>,
 }
 
 /// The first 120 bytes of a stream item, for error messages.

@@ -1,22 +1,15 @@
 //! The HTTP client itself, and JSON requests outside every timed path.
 
 use super::chunk;
-use super::connect_timing;
 use std::time::Duration;
 
-/// Builds the shared HTTP client: no proxy (endpoints are local), and a new connection for every
-/// generation. llama-server (build 11434) closes the connection after a streamed response while
-/// advertising keep-alive, so a reused connection fails the next request before the server sees
-/// it; a fresh connection costs well under a millisecond on loopback, inside TTFT, and its time
-/// is measured (`Observation::connect`) so that it can be told apart.
+/// Builds the shared HTTP client for everything outside the timed path (server info, native
+/// APIs, metrics scrapes): no proxy (endpoints are local), and a new connection for every request
+/// — llama-server (build 11434) closes the connection after a streamed response while advertising
+/// keep-alive, so a reused connection can fail before the server sees the request. Generations
+/// use their own connections (`connection`).
 pub fn http_client() -> anyhow::Result<reqwest::Client> {
-    Ok(reqwest::Client::builder()
-        .no_proxy()
-        .connect_timeout(Duration::from_secs(10))
-        .pool_max_idle_per_host(0)
-        .tcp_nodelay(true)
-        .connector_layer(connect_timing::ConnectTiming)
-        .build()?)
+    Ok(reqwest::Client::builder().no_proxy().connect_timeout(Duration::from_secs(10)).pool_max_idle_per_host(0).tcp_nodelay(true).build()?)
 }
 
 /// A request to a server's native JSON API, outside every timed path: GET without a body, POST

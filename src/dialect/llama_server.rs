@@ -68,6 +68,8 @@ impl Dialect for LlamaServer {
             predicted_n: t.predicted_n,
             predicted_ms: t.predicted_ms,
             cache_n: t.cache_n,
+            draft_n: t.draft_n,
+            draft_accepted: t.draft_n_accepted,
             decode_rate: t.predicted_per_second,
             ..ServerReport::default()
         })
@@ -82,8 +84,12 @@ impl Dialect for LlamaServer {
 /// request holds values computed in another batch, which differ in the last bits and made the
 /// same pass give KL figures up to 2× apart depending on what the server had served before.
 impl TokenScoring for LlamaServer {
-    fn render_request(&self, _model_id: &str, messages: &[Message]) -> JsonCall {
-        JsonCall { path: "/apply-template".into(), body: json!({ "messages": messages }) }
+    fn render_request(&self, _model_id: &str, messages: &[Message], tools: Option<&Value>) -> JsonCall {
+        let mut body = json!({ "messages": messages });
+        if let Some(tools) = tools {
+            body["tools"] = tools.clone();
+        }
+        JsonCall { path: "/apply-template".into(), body }
     }
 
     fn parse_render(&self, response: &Value) -> Result<String> {

@@ -221,7 +221,7 @@ pub fn read_event(obs: &mut Observation, item: SseItem<'_>, at: Duration) -> Res
             }
         }
         Some("tool_call.arguments") => {
-            obs.events.tool_call_events += 1;
+            obs.tool_call_event(at);
             obs.token_event(at);
         }
         Some("error") => return Err(format!("server error in stream: {}", chunk::error_message(&String::from_utf8_lossy(data)))),

@@ -194,8 +194,9 @@ pub trait Dialect: Send + Sync {
 /// continuation of any token sequence with the top-k log-probabilities at every step, so that
 /// two models can be compared on the same tokens (teacher forcing).
 pub trait TokenScoring: Send + Sync {
-    /// The request that renders `messages` with the model's chat template into prompt text.
-    fn render_request(&self, model_id: &str, messages: &[Message]) -> JsonCall;
+    /// The request that renders `messages` (and the `tools` offered, if any) with the model's
+    /// chat template into prompt text.
+    fn render_request(&self, model_id: &str, messages: &[Message], tools: Option<&Value>) -> JsonCall;
     fn parse_render(&self, response: &Value) -> anyhow::Result<String>;
     /// The request that turns rendered prompt text into token ids, special tokens included.
     fn tokenize_request(&self, model_id: &str, text: &str) -> JsonCall;
@@ -308,19 +309,21 @@ mod tests {
     use super::*;
 
     fn user(text: &str) -> Vec<Message> {
-        vec![Message { role: "user".into(), content: text.into() }]
+        vec![Message::text("user", text)]
     }
 
     #[test]
     fn salts_are_unique_equally_long_and_only_where_needed() {
-        let plain = for_kind(ServerKind::Vllm, DialectOptions::default());
+        let plain = for_kind(ServerKind::VllmMlx, DialectOptions::default());
         let (a, b) = (messages_to_send(plain.as_ref(), &user("hi")).into_owned(), messages_to_send(plain.as_ref(), &user("hi")).into_owned());
         assert!(a[0].content.ends_with("] hi") && a[0].content.starts_with("[qb-"));
         assert_ne!(a[0].content, b[0].content);
         assert_eq!(a[0].content.len(), b[0].content.len());
         let llama = for_kind(ServerKind::LlamaServer, DialectOptions::default());
         assert_eq!(messages_to_send(llama.as_ref(), &user("hi"))[0].content, "hi", "cache_prompt: false does it");
-        let cached = for_kind(ServerKind::Vllm, DialectOptions { prefix_cache: true, ..Default::default() });
+        let vllm = for_kind(ServerKind::Vllm, DialectOptions::default());
+        assert_eq!(messages_to_send(vllm.as_ref(), &user("hi"))[0].content, "hi", "a unique cache_salt does it");
+        let cached = for_kind(ServerKind::VllmMlx, DialectOptions { prefix_cache: true, ..Default::default() });
         assert_eq!(messages_to_send(cached.as_ref(), &user("hi"))[0].content, "hi");
         let cache_off = for_kind(ServerKind::MlxLm, DialectOptions { server_cache_off: true, ..Default::default() });
         assert_eq!(messages_to_send(cache_off.as_ref(), &user("hi"))[0].content, "hi", "a server started without a cache needs no salt");

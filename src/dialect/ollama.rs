@@ -184,7 +184,7 @@ pub fn read_line(obs: &mut Observation, item: SseItem<'_>, at: Duration) -> Resu
             carried_text = true;
         }
         if message.tool_calls.is_some_and(|raw| !matches!(raw.get().trim(), "null" | "[]")) {
-            obs.events.tool_call_events += 1;
+            obs.tool_call_event(at);
             carried_text = true;
         }
     }

@@ -111,7 +111,7 @@ fn empty(group: &str, reference: &str, settings: PassSettings) -> GroupFidelity 
 
 /// The prompt's token ids, rendered by the server's chat template.
 async fn prompt_tokens(http: &reqwest::Client, endpoint: &Endpoint, scoring: &dyn TokenScoring, prompt: &Prompt, settings: PassSettings) -> Result<Vec<u32>> {
-    let rendered = call(http, endpoint, &scoring.render_request(&endpoint.model_id, &prompt.messages), settings).await?;
+    let rendered = call(http, endpoint, &scoring.render_request(&endpoint.model_id, &prompt.messages, None), settings).await?;
     let text = scoring.parse_render(&rendered)?;
     let tokens = call(http, endpoint, &scoring.tokenize_request(&endpoint.model_id, &text), settings).await?;
     let tokens = scoring.parse_tokens(&tokens)?;

@@ -8,13 +8,15 @@ use crate::load::analysis::LoadReport;
 use crate::metadata::GroupServer;
 use crate::paired::PairedComparison;
 use crate::prefill::PrefillReport;
+use crate::session::analysis::{estimate_text, SessionReport};
 use crate::stats::QuantileEstimate;
 use crate::summary::Summary;
 use anyhow::Result;
 use crate::store::RunDir;
 
-/// Prints the run's tables: load benchmarks, prefill, fidelity, the summary, each server's
-/// memory, verdicts against a baseline and paired comparisons; then where the report is.
+/// Prints the run's tables: load benchmarks, prefill, agent sessions, fidelity, the summary, each
+/// server's memory, the machine's state and roofline, verdicts against a baseline and paired
+/// comparisons; then where the report is.
 pub fn run_end(dir: &RunDir, groups: &[GroupServer]) -> Result<()> {
     let run = RunData::load(dir.path())?;
     if let Some(report) = &run.load {
@@ -24,6 +26,10 @@ pub fn run_end(dir: &RunDir, groups: &[GroupServer]) -> Result<()> {
     if let Some(report) = &run.prefill {
         println!("\nquantbench long-context prefill ({}): medians over successful samples", dir.prefill().display());
         print!("{}", prefill(report));
+    }
+    if let Some(report) = &run.sessions {
+        println!("\nquantbench agent sessions and depth ({}): geometric means with 95 % t-intervals on the logs over repeats", dir.sessions().display());
+        print!("{}", sessions(report));
     }
     if let Some(report) = run.fidelity.as_ref().filter(|r| !r.groups.is_empty()) {
         println!("\nquantbench fidelity ({}): each group forced along the reference's greedy answers; intervals over prompts", dir.fidelity().display());
@@ -37,6 +43,7 @@ pub fn run_end(dir: &RunDir, groups: &[GroupServer]) -> Result<()> {
     for g in groups {
         println!("  {}", crate::metadata::server_line(g));
     }
+    print!("{}", machine_note(&run));
     if let Some(doc) = &run.comparison {
         println!("\nquantbench verdicts against baseline {:?} (noise threshold {:.0} %, Holm-corrected α = {}):", doc.baseline, doc.noise_threshold * 100.0, doc.alpha);
         print!("{}", verdicts(&doc.comparisons));
@@ -47,6 +54,30 @@ pub fn run_end(dir: &RunDir, groups: &[GroupServer]) -> Result<()> {
     }
     println!("quantbench: report {}", dir.page().display());
     Ok(())
+}
+
+/// The closing note's lines on the machine: pre-flight warnings, flagged benchmarks and the
+/// roofline per group.
+fn machine_note(run: &RunData) -> String {
+    let mut out = String::new();
+    for w in run.info.machine_state.preflight.iter().flat_map(|p| &p.warnings) {
+        out.push_str(&format!("quantbench: pre-flight warned: {w}\n"));
+    }
+    for b in &run.summary.benchmarks {
+        for concern in b.machine_state.iter().flat_map(|s| s.concerns()) {
+            out.push_str(&format!("quantbench: {}/{}: measured while {concern}\n", b.group, b.category));
+        }
+        if let Some(d) = b.drift.as_ref().filter(|d| d.flagged) {
+            out.push_str(&format!("quantbench: {}/{}: the machine's speed changed during the benchmark: {}\n", b.group, b.category, crate::drift::text(d)));
+        }
+    }
+    if let Some(first) = run.summary.roofline.first() {
+        out.push_str(&format!("\nquantbench roofline (median decode rate against {}):\n", first.bandwidth.source));
+        for r in &run.summary.roofline {
+            out.push_str(&format!("  {}: {:.1} MB per token → {}\n", r.group, r.bytes_per_token as f64 / 1e6, crate::roofline::percent_text(r)));
+        }
+    }
+    out
 }
 
 /// A plain-text table: one row per level, then its mix classes.
@@ -219,6 +250,47 @@ pub fn paired(rows: &[PairedComparison]) -> String {
             r.wilcoxon_p.map_or("–".into(), |p| format!("{p:.4}")),
             r.n_pairs
         ));
+    }
+    out
+}
+
+/// Plain-text tables for the terminal: per session, then per depth.
+pub fn sessions(report: &SessionReport) -> String {
+    let opt = |v: Option<f64>, digits: usize| v.map_or("–".into(), |v| format!("{v:.digits$}"));
+    let mut out = format!("{:<16} {:<24} {:>5} {:>7} {:>6} {:>26} {:>22} {:>8} {:>8} {:>10}\n", "group", "session", "cache", "repeats", "turns", "effective tok/s [95 %]", "Σ E2E s [95 %]", "prefill", "context", "cache eff.");
+    for s in &report.sessions {
+        out.push_str(&format!(
+            "{:<16} {:<24} {:>5} {:>7} {:>6} {:>26} {:>22} {:>8} {:>8} {:>10}\n",
+            s.group,
+            s.session,
+            if s.prefix_cache { "on" } else { "off" },
+            format!("{}/{}", s.complete, s.repeats),
+            s.turns,
+            estimate_text(s.effective_tok_s.as_ref(), 1.0, 1),
+            estimate_text(s.wall_s.as_ref(), 1.0, 2),
+            s.prefill_share.map_or("–".into(), |e| format!("{:.0} %", e.point * 100.0)),
+            opt(s.final_context, 0),
+            s.cache_efficiency.map_or("not reported".into(), |e| format!("{:.3}", e)),
+        ));
+    }
+    if !report.depths.is_empty() {
+        out.push_str(&format!("\n{:<16} {:>7} {:>7} {:>9} {:>9} {:>24} {:>24}\n", "group", "depth", "ok/req", "prompt", "cached", "TTFT ms [95 %]", "decode tok/s [95 %]"));
+        for d in &report.depths {
+            out.push_str(&format!(
+                "{:<16} {:>7} {:>7} {:>9} {:>9} {:>24} {:>24}\n",
+                d.group,
+                d.depth,
+                format!("{}/{}", d.ok, d.requests),
+                opt(d.prompt_tokens, 0),
+                d.cached_tokens.map_or("not reported".into(), |c| format!("{c:.0}")),
+                estimate_text(d.ttft_s.as_ref(), 1e3, 1),
+                estimate_text(d.decode_rate.as_ref(), 1.0, 1),
+            ));
+        }
+    }
+    for c in &report.cuts {
+        let at = c.turn.map_or(String::new(), |t| format!(" before turn {}", t + 1));
+        out.push_str(&format!("{} {} {}{at}: {}\n", c.group, c.workload, c.what, c.reason));
     }
     out
 }

@@ -33,8 +33,10 @@ impl Exporter for Html {
         speed_and_quality(&mut page, run)?;
         super::load::concurrency(&mut page, run)?;
         super::load::prefill(&mut page, run)?;
+        super::session::html(&mut page, run)?;
         paired(&mut page, run)?;
         failures(&mut page, run)?;
+        super::machine::section(&mut page, run)?;
         examples(&mut page, run)?;
         metadata(&mut page, run)?;
         page.push_str(METHOD_NOTE);
@@ -65,6 +67,9 @@ fn read_first(page: &mut String, run: &RunData) -> Result<()> {
     }
     for stop in &run.summary.group_stops {
         items.push(format!("<li class=\"warning\">{}</li>", escape(&stop.text())));
+    }
+    for w in super::machine::preflight_warnings(run) {
+        items.push(format!("<li class=\"warning\">Before measuring, the pre-flight check warned: {}</li>", escape(&w)));
     }
     for b in run.summary.benchmarks.iter().filter(|b| !b.stopped_with_group) {
         for (_, note) in super::provenance_notes(b).into_iter().filter(|(s, _)| *s == Severity::Warning) {
@@ -265,6 +270,7 @@ fn quant_comparison(page: &mut String, run: &RunData) -> Result<()> {
                 format!("<td>{name}</td>"),
                 td_num(&r.model_bytes.map_or("–".into(), |b| format!("{:.3} GB", b as f64 / 1e9))),
                 td_num(&super::quantile_text(r.decode.as_ref(), 1.0)),
+                td_num(&r.roofline_text()),
                 td_num(&super::quantile_text(r.ttft.as_ref(), 1e3)),
                 td_num(&r.peak_rss_bytes.map_or("–".into(), |b| format!("{} GB", super::num(b / 1e9)))),
                 td_num(&r.checked_text()),
@@ -273,7 +279,7 @@ fn quant_comparison(page: &mut String, run: &RunData) -> Result<()> {
             row
         })
         .collect();
-    let headers = ["group", "size", "decode tok/s", "TTFT ms", "RSS peak", "checked answers", "greedy match", "first divergence", "top-1 agreement", "KL, nats"];
+    let headers = ["group", "size", "decode tok/s", "of roofline", "TTFT ms", "RSS peak", "checked answers", "greedy match", "first divergence", "top-1 agreement", "KL, nats"];
     table(page, &headers, &cells);
     writeln!(page, "<p class=\"small\">{}</p>", escape(super::quant::NOTE))?;
     // Each group with both a decode rate and fidelity figures is one point.
@@ -470,7 +476,7 @@ fn metadata(page: &mut String, run: &RunData) -> Result<()> {
         vec![td("config file"), td(&info.config_path.as_ref().map_or("–".into(), |p| p.display().to_string()))],
     ];
     // The machine, the reference installs and every server, as the run wrote them.
-    for section in ["machine", "reference", "reference_mlx"] {
+    for section in ["machine", "reference", "reference_mlx", "reference_vllm", "reference_vllm_mlx"] {
         if let Some(value) = m.get(section) {
             for (key, text) in flatten(value, section) {
                 rows.push(vec![td(&key), td(&text)]);

@@ -53,17 +53,18 @@ impl Exporter for Markdown {
         }
         if let Some(rows) = super::quant::rows(run) {
             md.push_str("\n## Which quant? Speed, memory and quality side by side\n\n");
-            md.push_str("| Group | Size | Decode tok/s, median [95 % CI] | TTFT ms, median | RSS peak | Checked answers | Greedy match | First divergence | Top-1 agreement | KL, nats |\n");
-            md.push_str("|---|---|---|---|---|---|---|---|---|---|\n");
+            md.push_str("| Group | Size | Decode tok/s, median [95 % CI] | Of roofline | TTFT ms, median | RSS peak | Checked answers | Greedy match | First divergence | Top-1 agreement | KL, nats |\n");
+            md.push_str("|---|---|---|---|---|---|---|---|---|---|---|\n");
             for r in &rows {
                 let [greedy, divergence, top1, kl] = r.fidelity_texts().unwrap_or_else(|why| [why, "–".into(), "–".into(), "–".into()]);
                 let name = if r.is_reference() { format!("{} (reference)", r.group) } else { r.group.to_owned() };
                 writeln!(
                     md,
-                    "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                    "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                     cell(&name),
                     r.model_bytes.map_or("–".into(), |b| format!("{:.2} GB", b as f64 / 1e9)),
                     super::quantile_text(r.decode.as_ref(), 1.0),
+                    r.roofline_text(),
                     super::quantile_text(r.ttft.as_ref(), 1e3),
                     r.peak_rss_bytes.map_or("–".into(), |b| format!("{} GB", super::num(b / 1e9))),
                     r.checked_text(),
@@ -75,6 +76,15 @@ impl Exporter for Markdown {
             }
             writeln!(md, "\n{}", super::quant::NOTE)?;
         }
+        if let Some(first) = run.summary.roofline.first() {
+            writeln!(md, "\n## Roofline (decode against {})\n", cell(&first.bandwidth.source))?;
+            md.push_str("| Group | MB per token | Bound tok/s | Decode tok/s, median | Of the bound |\n|---|---|---|---|---|\n");
+            for r in &run.summary.roofline {
+                let decode = super::quantile_text(Some(&r.decode), 1.0);
+                writeln!(md, "| {} | {:.1} | {:.0} | {decode} | {} |", cell(&r.group), r.bytes_per_token as f64 / 1e6, r.bound_tok_s, crate::roofline::percent_text(r))?;
+            }
+        }
+        super::session::markdown(&mut md, run)?;
         if let Some(doc) = &run.comparison {
             writeln!(md, "\n## Against baseline \"{}\" (noise threshold {:.0} %, Holm-corrected α = {})\n", doc.baseline, doc.noise_threshold * 100.0, doc.alpha)?;
             md.push_str("| Verdict | Benchmark | Metric | Change [95 % CI] | Holm p |\n|---|---|---|---|---|\n");

@@ -9,9 +9,11 @@ mod csv;
 pub mod history;
 mod html;
 mod load;
+mod machine;
 mod markdown;
 mod markup;
 mod quant;
+mod session;
 
 use crate::compare::ComparisonReport;
 use crate::metadata::RecordedMetadata;
@@ -52,6 +54,8 @@ pub struct RunData {
     pub prefill: Option<crate::prefill::PrefillReport>,
     /// `fidelity.json`, when a fidelity pass ran.
     pub fidelity: Option<crate::fidelity::FidelityReport>,
+    /// `sessions.json`, when the agent session or depth workloads ran.
+    pub sessions: Option<crate::session::analysis::SessionReport>,
 }
 
 impl RunData {
@@ -68,6 +72,11 @@ impl RunData {
             Some(summary) => summary,
             None => crate::summary::summarize(&run, &records, &Vec::<BenchmarkNote>::new()),
         };
+        // A run stopped during its session workload has records but no `sessions.json` yet.
+        let sessions = match read_json(&files.sessions())? {
+            Some(report) => Some(report),
+            None => crate::session::analysis::report(&run, &records, &[]),
+        };
         Ok(RunData {
             dir: dir.to_owned(),
             run,
@@ -80,6 +89,7 @@ impl RunData {
             load: read_json(&files.load())?,
             prefill: read_json(&files.prefill())?,
             fidelity: read_json(&files.fidelity())?,
+            sessions,
         })
     }
 
@@ -254,11 +264,16 @@ pub fn provenance_notes(b: &BenchmarkSummary) -> Vec<(Severity, String)> {
         ("server_disagrees", "decode rate disagrees with the server's own timings"),
         ("over_max_tokens", "more tokens than max_tokens (the server ignored the limit)"),
         ("stale_connection_retried", "timed from a re-sent request (older build)"),
+        ("throttled", "measured while the machine was throttled"),
+        ("on_battery", "measured on battery power"),
     ];
     for (name, text) in warnings {
         if flag(name) > 0 {
             notes.push((Severity::Warning, format!("{} of {}: {text}", flag(name), b.ok)));
         }
+    }
+    if let Some(d) = b.drift.as_ref().filter(|d| d.flagged) {
+        notes.push((Severity::Warning, format!("the machine's speed changed during this benchmark: {}", crate::drift::text(d))));
     }
     let infos = [
         ("early_stop", "stopped before max_tokens (shorter answers)"),

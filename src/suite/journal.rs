@@ -65,7 +65,9 @@ impl Journal {
     }
 
     pub fn summary(&self) -> Summary {
-        Summary { group_stops: self.group_stops.clone(), ..summary::summarize(&self.metadata.run, &self.records, &self.notes) }
+        let mut summary = Summary { group_stops: self.group_stops.clone(), ..summary::summarize(&self.metadata.run, &self.records, &self.notes) };
+        summary.roofline = crate::roofline::from_metadata(&self.records, &serde_json::to_value(&self.metadata).unwrap_or_default());
+        summary
     }
 
     pub fn save_summary(&self) -> Result<()> {
@@ -90,12 +92,17 @@ impl Journal {
         self.metadata.status = status;
         self.metadata.error = error;
         self.metadata.ended_at = Some(now());
+        self.metadata.machine_state.end = Some(crate::machine_state::sample());
         self.save_metadata()?;
         let summary = self.summary();
         self.store.write(&self.store.dir.summary(), &summary)?;
         // A report that cannot be drawn must not cost the run its records: warn and go on.
         if let Err(e) = crate::report::write(self.store.dir.path()) {
             eprintln!("quantbench: writing the reports of {} failed: {e:#}", self.store.dir.path().display());
+        }
+        let exported = summary.benchmarks.iter().any(|b| b.ok > 0).then(|| crate::export::write(self.store.dir.path(), crate::export::Format::Bmf));
+        if let Some(Err(e)) = exported {
+            eprintln!("quantbench: writing bmf.json in {} failed: {e:#}", self.store.dir.path().display());
         }
         Ok(summary)
     }

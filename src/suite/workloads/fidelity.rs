@@ -2,11 +2,12 @@
 //! greedy answers, then every group compared with it forced along them. The plan runs a
 //! reference before the groups compared with it; its answers are kept here until they are.
 
-use super::super::journal::lock;
+use super::super::journal::{lock, Journal};
 use super::super::plan::{benchmark_id, PlannedGroup};
 use super::super::servers::GroupContext;
 use super::Workload;
 use crate::fidelity::{self, pass::PassSettings, pass::ReferenceAnswers};
+use crate::run_status::Planned;
 use anyhow::{Context, Result};
 use criterion::Criterion;
 use std::collections::HashMap;
@@ -20,6 +21,14 @@ pub struct Fidelity {
 impl Workload for Fidelity {
     fn planned_generations(&self, _planned: &[PlannedGroup<'_>], _sample_size: Option<u32>) -> u64 {
         0 // teacher-forced requests, not generations: the progress bar does not count them
+    }
+
+    fn planned_benchmarks(&self, planned: &[PlannedGroup<'_>], _sample_size: Option<u32>) -> Vec<Planned> {
+        planned.iter().filter(|p| p.fidelity.is_some()).map(|p| super::planned(&p.group.name, fidelity::BENCHMARK)).collect()
+    }
+
+    fn ran_outside_summary(&self, journal: &Journal) -> Vec<(String, String)> {
+        journal.fidelity.iter().map(|f| (f.group.clone(), fidelity::BENCHMARK.to_owned())).collect()
     }
 
     fn list(&self, p: &PlannedGroup<'_>, _criterion: &mut Criterion) {

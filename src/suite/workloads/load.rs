@@ -3,13 +3,14 @@
 //! kept when the level ends: writing and syncing them while its streams run would stall the very
 //! reads being timed.
 
-use super::super::journal::lock;
+use super::super::journal::{lock, Journal};
 use super::super::plan::{benchmark_id, PlannedGroup};
 use super::super::recorder::Generation;
 use super::super::servers::GroupContext;
 use super::Workload;
 use crate::load::{self, LoadKind};
 use crate::managed::ManagedServer;
+use crate::run_status::Planned;
 use anyhow::Result;
 use criterion::Criterion;
 use std::time::Duration;
@@ -32,6 +33,14 @@ impl Workload for Load {
             kinds(p).map(|kind| u64::from(p.group.settings.warmup) + measured(kind)).sum::<u64>()
         };
         planned.iter().map(per_group).sum()
+    }
+
+    fn planned_benchmarks(&self, planned: &[PlannedGroup<'_>], _sample_size: Option<u32>) -> Vec<Planned> {
+        planned.iter().flat_map(|p| kinds(p).map(|k| super::planned(&p.group.name, k.name()))).collect()
+    }
+
+    fn ran_outside_summary(&self, journal: &Journal) -> Vec<(String, String)> {
+        super::ran_by(&journal.records, |r| Some((r.group.clone(), r.concurrency.as_ref()?.benchmark.name().to_owned())))
     }
 
     fn list(&self, p: &PlannedGroup<'_>, _criterion: &mut Criterion) {

@@ -2,7 +2,7 @@
 //! one function each): warm-ups on both sides, then pairs in the order A B, B A, A B, … on the
 //! same prompts; analysed as pairs into `paired.json` once all have run.
 
-use super::super::journal::lock;
+use super::super::journal::{lock, Journal};
 use super::super::plan::{PlannedGroup, PlannedPair};
 use super::super::recorder::Generation;
 use super::super::Harness;
@@ -11,6 +11,7 @@ use crate::client::Endpoint;
 use crate::config::Group;
 use crate::paired;
 use crate::record::PairTag;
+use crate::run_status::Planned;
 use anyhow::Result;
 use criterion::Criterion;
 
@@ -21,6 +22,14 @@ pub struct Paired<'a> {
 impl Workload for Paired<'_> {
     fn planned_generations(&self, _planned: &[PlannedGroup<'_>], _sample_size: Option<u32>) -> u64 {
         self.pairs.iter().map(|p| p.categories.len() as u64 * u64::from(p.a.settings.warmup + p.b.settings.warmup + 2 * p.spec.pairs)).sum()
+    }
+
+    fn planned_benchmarks(&self, _planned: &[PlannedGroup<'_>], _sample_size: Option<u32>) -> Vec<Planned> {
+        self.pairs.iter().flat_map(|p| p.categories.iter().map(move |c| super::planned(&format!("paired/{}", p.spec.name), c.name))).collect()
+    }
+
+    fn ran_outside_summary(&self, journal: &Journal) -> Vec<(String, String)> {
+        super::ran_by(&journal.records, |r| Some((format!("paired/{}", r.pair.as_ref()?.name), r.category.clone())))
     }
 
     fn list(&self, _group: &PlannedGroup<'_>, _criterion: &mut Criterion) {}

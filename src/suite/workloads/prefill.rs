@@ -3,18 +3,17 @@
 //! priming request and warm samples of the primed prompt (prefix cache on). Sizes beyond the
 //! server's context window are skipped with the reason, kept here for `prefill.json`.
 
-use super::super::journal::lock;
+use super::super::journal::{lock, Journal};
 use super::super::plan::{benchmark_id, PlannedGroup};
 use super::super::recorder::Generation;
 use super::super::servers::GroupContext;
 use super::Workload;
 use crate::client::{self, Endpoint, GenerationRequest};
-use crate::config::Target;
-use crate::dialect::{self, ServerKind};
+use crate::dialect::DialectOptions;
 use crate::load::LoadKind;
 use crate::prefill::{self, CacheState, PrefillTag};
 use crate::record::GenerationRecord;
-use crate::reference::Backend;
+use crate::run_status::Planned;
 use anyhow::Result;
 use criterion::Criterion;
 
@@ -37,6 +36,14 @@ impl Workload for Prefill {
         planned_groups.iter().filter(|p| planned(p)).map(per_group).sum()
     }
 
+    fn planned_benchmarks(&self, planned_groups: &[PlannedGroup<'_>], _sample_size: Option<u32>) -> Vec<Planned> {
+        planned_groups.iter().filter(|p| planned(p)).map(|p| super::planned(&p.group.name, LoadKind::Prefill.name())).collect()
+    }
+
+    fn ran_outside_summary(&self, journal: &Journal) -> Vec<(String, String)> {
+        super::ran_by(&journal.records, |r| r.prefill.as_ref().map(|_| (r.group.clone(), LoadKind::Prefill.name().to_owned())))
+    }
+
     fn list(&self, p: &PlannedGroup<'_>, _criterion: &mut Criterion) {
         if planned(p) {
             println!("{}: load benchmark", benchmark_id(p.group, LoadKind::Prefill.name()));
@@ -56,17 +63,7 @@ impl Prefill {
         let (g, h, endpoint) = (cx.planned.group, cx.harness, &cx.endpoint);
         let id = benchmark_id(g, LoadKind::Prefill.name());
         let l = &g.settings.load;
-        let kind = match &g.target {
-            Target::External { kind, .. } => *kind,
-            Target::Reference { backend: Backend::MlxLm, .. } => ServerKind::MlxLm,
-            Target::Reference { backend: Backend::LlamaServer, .. } => ServerKind::LlamaServer,
-        };
-        let with_cache = |prefix_cache: bool| Endpoint {
-            base_url: endpoint.base_url.clone(),
-            model_id: endpoint.model_id.clone(),
-            api_key: endpoint.api_key.clone(),
-            dialect: dialect::for_kind(kind, dialect::DialectOptions { prefix_cache, ..g.settings.dialect_options() }),
-        };
+        let with_cache = |prefix_cache: bool| cx.endpoint_with(DialectOptions { prefix_cache, ..g.settings.dialect_options() });
         let (cold, warm) = (with_cache(false), with_cache(true));
         let n_ctx = h.rt.block_on(prefill::context_window(h.http, &endpoint.base_url));
         let planned = prefill::planned_requests(l.prefill_sizes.len(), l.prefill_samples);
@@ -78,7 +75,7 @@ impl Prefill {
         };
         let mut run = |endpoint: &Endpoint, salt: &str, tag: PrefillTag| -> Result<GenerationRecord> {
             let messages = prefill::messages(salt, tag.repetitions);
-            let request = GenerationRequest { messages: &messages, max_tokens: prefill::MAX_TOKENS, sampling: &g.settings.sampling };
+            let request = GenerationRequest { messages: &messages, max_tokens: prefill::MAX_TOKENS, sampling: &g.settings.sampling, tools: None };
             let prompt_id = format!("prefill-{}-{}", tag.target_tokens, crate::util::serde_name(tag.cache));
             let mut generation = Generation::new(h.run_id, g, LoadKind::Prefill.name(), &prompt_id, id.clone());
             generation.ctx.sample = index;

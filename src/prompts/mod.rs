@@ -1,4 +1,7 @@
-//! Prompt sets: JSON files in `prompts/`, each a named set of prompts grouped by category.
+//! Prompt sets: JSON files in `prompts/`, each a named set of prompts grouped by category; and
+//! the recorded agent sessions of `prompts/sessions/` ([`session`]).
+
+pub mod session;
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -8,11 +11,27 @@ use std::path::Path;
 /// Layout version of prompt-set files.
 pub const PROMPT_SCHEMA: u32 = 1;
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// One chat message as sent. Prompt files use `role` and `content`; agent sessions (`session`)
+/// also carry the OpenAI tool-call fields, sent only when present.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Message {
     pub role: String,
     pub content: String,
+    /// An assistant message's tool calls (`[{"id", "type": "function", "function": {"name",
+    /// "arguments"}}]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<serde_json::Value>>,
+    /// A `tool` message: the id of the call it answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+}
+
+impl Message {
+    /// A plain text message.
+    pub fn text(role: &str, content: impl Into<String>) -> Message {
+        Message { role: role.into(), content: content.into(), ..Message::default() }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -47,10 +66,12 @@ struct PromptFile {
     prompts: Vec<Prompt>,
 }
 
-/// Every prompt of every set found in a directory, in file order.
+/// Every prompt of every set found in a directory, in file order, and the agent sessions of
+/// its `sessions/` directory.
 #[derive(Clone, Debug, Default)]
 pub struct PromptLibrary {
     pub prompts: Vec<Prompt>,
+    pub sessions: Vec<session::SessionFile>,
 }
 
 /// Which prompts a group runs.
@@ -83,6 +104,7 @@ impl PromptLibrary {
             let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
             library.add_file(&text).with_context(|| format!("in prompt file {}", path.display()))?;
         }
+        library.sessions = session::load_dir(&dir.join(session::SESSIONS_DIR))?;
         Ok(library)
     }
 
