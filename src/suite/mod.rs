@@ -9,7 +9,9 @@
 
 mod bridge;
 mod journal;
+mod launch;
 pub mod plan;
+mod preflight;
 mod recorder;
 mod servers;
 mod workloads;

