@@ -5,6 +5,7 @@
 //! Data flows one way: prompts + config → client → record → summary/verdicts → reports on disk.
 
 pub mod analysis;
+pub mod baseline;
 pub mod cli_args;
 pub mod client;
 pub mod compare;

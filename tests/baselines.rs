@@ -97,8 +97,8 @@ fn several_baseline_runs_put_the_run_to_run_spread_in_the_interval() {
     for _ in 0..3 {
         run(tmp.path(), &fast.url, "--save-baseline multi").unwrap();
     }
-    let kept = quantbench::store::load_baseline(&tmp.path().join("reports"), "multi").unwrap();
+    let kept = quantbench::baseline::load(&tmp.path().join("reports"), "multi").unwrap();
     let mut runs: Vec<&str> = kept.iter().map(|r| r.run.as_str()).collect();
     runs.dedup();
-    assert_eq!(runs.len(), quantbench::store::BASELINE_RUNS);
+    assert_eq!(runs.len(), quantbench::baseline::BASELINE_RUNS);
 }

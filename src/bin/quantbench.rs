@@ -56,7 +56,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("quantbench: {e:#}");
+            eprintln!("quantbench: {}", quantbench::report::sanitize::terminal(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }
@@ -133,5 +133,5 @@ fn records_of(what: &str) -> anyhow::Result<Vec<quantbench::record::GenerationRe
     if RunDir::new(dir).has_records() {
         return quantbench::store::read_records(&RunDir::new(dir).generations());
     }
-    quantbench::store::load_baseline(&quantbench::store::reports_root(), what)
+    quantbench::baseline::load(&quantbench::store::reports_root(), what)
 }

@@ -8,10 +8,12 @@ use std::time::Duration;
 /// generation. llama-server (build 11434) closes the connection after a streamed response while
 /// advertising keep-alive, so a reused connection fails the next request before the server sees
 /// it; a fresh connection costs well under a millisecond on loopback, inside TTFT, and its time
-/// is measured (`Observation::connect`) so that it can be told apart.
+/// is measured (`Observation::connect`) so that it can be told apart. No redirects are followed:
+/// a measured answer must come from the configured server (see `redirect_reason`).
 pub fn http_client() -> anyhow::Result<reqwest::Client> {
     Ok(reqwest::Client::builder()
         .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(10))
         .pool_max_idle_per_host(0)
         .tcp_nodelay(true)

@@ -12,6 +12,7 @@ use crate::stats::QuantileEstimate;
 use crate::summary::Summary;
 use anyhow::Result;
 use crate::store::RunDir;
+use super::sanitize::terminal;
 
 /// Prints the run's tables: load benchmarks, prefill, fidelity, the summary, each server's
 /// memory, verdicts against a baseline and paired comparisons; then where the report is.
@@ -94,7 +95,7 @@ pub fn load(report: &LoadReport) -> String {
                 ));
             }
             for (reason, n) in &l.failures {
-                out.push_str(&format!("      {n} failed: {reason}\n"));
+                out.push_str(&format!("      {n} failed: {}\n", terminal(reason)));
             }
             if let Some(note) = &l.window_note {
                 out.push_str(&format!("      {note}\n"));
@@ -124,7 +125,7 @@ pub fn prefill(report: &PrefillReport) -> String {
         ));
     }
     for s in &report.skipped {
-        out.push_str(&format!("{:<16} {:>7} skipped: {}\n", s.group, s.target_tokens, s.reason));
+        out.push_str(&format!("{:<16} {:>7} skipped: {}\n", s.group, s.target_tokens, terminal(&s.reason)));
     }
     out
 }
@@ -145,7 +146,7 @@ pub fn fidelity(report: &FidelityReport) -> String {
                 crate::fidelity::estimate_text(&s.top1_agreement, 3),
                 crate::fidelity::estimate_text(&s.kl, 4),
             )),
-            (None, reason) => out.push_str(&format!("{:<26} {:<22} not measured: {}\n", g.group, reference, reason.as_deref().unwrap_or("no prompt could be measured"))),
+            (None, reason) => out.push_str(&format!("{:<26} {:<22} not measured: {}\n", g.group, reference, terminal(reason.as_deref().unwrap_or("no prompt could be measured")))),
         }
     }
     out
@@ -160,7 +161,7 @@ pub fn summary(summary: &Summary) -> String {
         let mut notes: Vec<String> = b.completion_sources.iter().chain(&b.flags).map(|(k, v)| format!("{k}×{v}")).collect();
         match &b.abandoned {
             Some(_) if b.stopped_with_group => notes.push("NOT RUN: see the group's note below".into()),
-            Some(reason) => notes.push(format!("STOPPED: {reason}")),
+            Some(reason) => notes.push(format!("STOPPED: {}", terminal(reason))),
             None => {}
         }
         out.push_str(&format!(

@@ -69,8 +69,3 @@ pub fn td(text: &str) -> String {
 pub fn td_num(text: &str) -> String {
     format!("<td class=\"num\">{}</td>", escape(text))
 }
-
-/// Text safe inside a Markdown table cell: no pipes, no line breaks.
-pub fn cell(text: &str) -> String {
-    text.replace('|', "\\|").replace(['\n', '\r'], " ")
-}

@@ -12,6 +12,7 @@ mod load;
 mod markdown;
 mod markup;
 mod quant;
+pub mod sanitize;
 
 use crate::compare::ComparisonReport;
 use crate::metadata::RecordedMetadata;

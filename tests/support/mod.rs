@@ -33,11 +33,13 @@ pub struct Script {
     pub ending: Ending,
     /// Silence before the response headers.
     pub head_delay: Duration,
+    /// Extra response headers, e.g. `("location", "http://…")` for a redirect.
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl Default for Script {
     fn default() -> Script {
-        Script { status: 200, steps: Vec::new(), ending: Ending::Clean, head_delay: Duration::ZERO }
+        Script { status: 200, steps: Vec::new(), ending: Ending::Clean, head_delay: Duration::ZERO, headers: Vec::new() }
     }
 }
 
@@ -177,7 +179,8 @@ async fn connection(mut socket: TcpStream, script: ScriptFn, routes: RouteFn, ro
 /// went away.
 async fn write_script(socket: &mut TcpStream, script: &Script, received: Instant, content_type: &str) -> Option<Vec<Instant>> {
     tokio::time::sleep(script.head_delay).await;
-    let head = format!("HTTP/1.1 {} X\r\ncontent-type: {content_type}\r\ntransfer-encoding: chunked\r\n\r\n", script.status);
+    let extra: String = script.headers.iter().map(|(name, value)| format!("{name}: {value}\r\n")).collect();
+    let head = format!("HTTP/1.1 {} X\r\ncontent-type: {content_type}\r\ntransfer-encoding: chunked\r\n{extra}\r\n", script.status);
     socket.write_all(head.as_bytes()).await.ok()?;
     let mut written = Vec::new();
     for step in &script.steps {
@@ -199,7 +202,7 @@ async fn end_body(socket: &mut TcpStream, ending: Ending) -> bool {
 /// A JSON answer after `delay` (a simulated native API's reply; the delay stands for work such
 /// as loading a model).
 pub fn json_reply(status: u16, delay: Duration, body: &serde_json::Value) -> Script {
-    Script { status, steps: vec![step(ms(0), body.to_string())], ending: Ending::Clean, head_delay: delay }
+    Script { status, steps: vec![step(ms(0), body.to_string())], head_delay: delay, ..Script::default() }
 }
 
 /// Reads one request (head and content-length body); None when the peer closed.
