@@ -46,12 +46,14 @@ pub fn lock(root: &Path, name: &str, waiting: &dyn Fn(&Path)) -> Result<Baseline
 /// The records of baseline NAME, checked (see [`validate`]), with a message that says how to
 /// make one when it is missing.
 pub fn load(root: &Path, name: &str) -> Result<Vec<GenerationRecord>> {
-    let path = baseline_dir(root, name).generations();
+    let dir = baseline_dir(root, name);
+    let path = dir.generations();
     if !path.is_file() {
         bail!("baseline {name:?} not found ({} does not exist); save one first with `cargo bench --bench llm -- <filter> --save-baseline {name}`", path.display());
     }
     let numbered = read_numbered_records(&path)?;
-    validate(&path, &numbered).with_context(|| format!("baseline {name:?} cannot be used; save it again with --save-baseline {name}"))?;
+    let advice = || format!("baseline {name:?} cannot be used; remove {} and save it again with --save-baseline {name}", dir.path().display());
+    validate(&path, &numbered).with_context(advice)?;
     Ok(numbered.into_iter().map(|(_, r)| r).collect())
 }
 

@@ -104,6 +104,9 @@ impl CliArgs {
                 };
                 match name {
                     "--sample-size" => sample_size = Some(sample_size_of(&value)?),
+                    "--warm-up-time" | "--measurement-time" | "--nresamples" | "--noise-threshold" | "--confidence-level" | "--significance-level" => {
+                        criterion_number(name, &value)?
+                    }
                     "--load-baseline" => bail!("--load-baseline is not supported: quantbench measures every run; compare runs with --baseline NAME or `quantbench compare`"),
                     "-s" | "--save-baseline" => save_baseline = Some(value),
                     "-b" | "--baseline" => baseline = Some(Baseline { name: value, lenient: false }),
@@ -149,6 +152,20 @@ fn sample_size_of(value: &str) -> Result<u32> {
     }
 }
 
+/// criterion's numeric options, checked here: criterion asserts on them and panics.
+fn criterion_number(name: &str, value: &str) -> Result<()> {
+    let (ok, range): (fn(f64) -> bool, &str) = match name {
+        "--confidence-level" | "--significance-level" => (|v| v > 0.0 && v < 1.0, "a fraction between 0 and 1"),
+        "--noise-threshold" => (|v| v >= 0.0, "a number ≥ 0"),
+        "--nresamples" => (|v| v >= 1.0 && v.fract() == 0.0, "a whole number ≥ 1"),
+        _ => (|v| v > 0.0 && v <= 1e6, "a positive number of seconds"),
+    };
+    match value.parse::<f64>() {
+        Ok(v) if v.is_finite() && ok(v) => Ok(()),
+        _ => bail!("{name} {value:?}: give {range}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,6 +203,8 @@ mod tests {
         assert!(err("--sample-size=100001").starts_with("--sample-size \"100001\": give"));
         assert!(err("--sample-size x").starts_with("--sample-size \"x\": give"));
         assert!(err("--load-baseline old --baseline old").starts_with("--load-baseline is not supported"));
+        assert_eq!(err("--warm-up-time 0"), "--warm-up-time \"0\": give a positive number of seconds");
+        assert_eq!(err("--confidence-level=1"), "--confidence-level \"1\": give a fraction between 0 and 1");
         assert_eq!(parse("--sample-size 10").sample_size, Some(10));
     }
 }

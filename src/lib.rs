@@ -10,6 +10,7 @@ pub mod cli_args;
 pub mod client;
 pub mod compare;
 pub mod config;
+pub mod crashed;
 pub mod dialect;
 pub mod environment;
 pub mod fidelity;

@@ -38,7 +38,7 @@ fn main() -> ExitCode {
             None => Err(anyhow::anyhow!("the MLX reference endpoint is not installed; run: cargo run --release --bin quantbench -- install-reference-mlx")),
         },
         ["summary", dir] => resummarize(std::path::Path::new(dir)),
-        ["report", dir] => quantbench::report::write(std::path::Path::new(dir)).map(|files| {
+        ["report", dir] => report(std::path::Path::new(dir)).map(|files| {
             for f in files {
                 println!("{}", f.display());
             }
@@ -60,6 +60,15 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Marks crashed runs beside `dir` (and `dir` itself) before rendering, so that a run killed
+/// outright reads `crashed`, not `running`, on its page and in the list of runs.
+fn report(dir: &std::path::Path) -> anyhow::Result<Vec<std::path::PathBuf>> {
+    if let Some(root) = dir.parent() {
+        quantbench::crashed::mark_crashed_runs(root);
+    }
+    quantbench::report::write(dir)
 }
 
 /// Rewrites `summary.json` from the records, keeping what the previous summary noted about

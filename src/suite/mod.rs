@@ -120,11 +120,8 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
         return Ok(RunOutcome { run_dir: None, summary: None, abandoned: Vec::new(), group_stops: Vec::new(), status: None, comparisons: None, paired: Vec::new(), missing_comparisons: Vec::new() });
     }
     let noise = compare::noise_threshold()?;
-    let baseline = baseline_to_compare(&opts)?;
-    if let Some((name, records)) = &baseline {
-        let categories: Vec<(String, String)> = planned.iter().flat_map(|p| p.categories.iter().map(|c| (p.group.name.clone(), c.name.to_owned()))).collect();
-        crate::baseline::check_in_common(name, records, &categories)?;
-    }
+    let categories: Vec<(String, String)> = planned.iter().flat_map(|p| p.categories.iter().map(|c| (p.group.name.clone(), c.name.to_owned()))).collect();
+    let baseline = baseline_to_compare(&opts, &categories)?;
 
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
     let http = crate::client::http_client()?;
@@ -137,8 +134,11 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
     let ran = workloads::run_all(&mut workloads, &planned, &harness, &mut criterion);
     harness.progress.borrow().finish();
     if let Err(e) = ran {
-        lock(&journal).finish(RunStatus::Failed, Some(format!("{e:#}")))?;
-        return Err(e);
+        // The run's own error first: a status that cannot be written (a full disk) must not hide it.
+        return match lock(&journal).finish(RunStatus::Failed, Some(run_status::failure_text(&e))) {
+            Ok(_) => Err(e),
+            Err(also) => Err(anyhow::anyhow!("{e:#}; the run's status could not be saved either: {also:#}")),
+        };
     }
     criterion.final_summary();
     let mut journal = lock(&journal);
@@ -168,12 +168,15 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
 }
 
 /// The baseline this run is compared with: `--baseline NAME`, or, as criterion does, the previous
-/// contents of `--save-baseline NAME`. A missing `--baseline` is an error before anything runs.
-fn baseline_to_compare(opts: &SuiteOptions) -> Result<Option<(String, Vec<GenerationRecord>)>> {
+/// contents of `--save-baseline NAME` when they share a benchmark with the run (`categories`,
+/// the planned group/category pairs). A missing (unless `--baseline-lenient`) or broken
+/// `--baseline`, or one with nothing in common, is an error before anything runs.
+fn baseline_to_compare(opts: &SuiteOptions, categories: &[(String, String)]) -> Result<Option<(String, Vec<GenerationRecord>)>> {
     if let Some(b) = &opts.cli.baseline {
+        let missing = !store::baseline_dir(&opts.reports_root, &b.name).has_records();
         return match crate::baseline::load(&opts.reports_root, &b.name) {
-            Ok(records) => Ok(Some((b.name.clone(), records))),
-            Err(e) if b.lenient => {
+            Ok(records) => crate::baseline::check_in_common(&b.name, &records, categories).map(|()| Some((b.name.clone(), records))),
+            Err(e) if b.lenient && missing => {
                 eprintln!("quantbench: {}; continuing without a comparison (--baseline-lenient)", terminal(&format!("{e:#}")));
                 Ok(None)
             }
@@ -181,7 +184,9 @@ fn baseline_to_compare(opts: &SuiteOptions) -> Result<Option<(String, Vec<Genera
         };
     }
     let previous = opts.cli.save_baseline.as_ref().filter(|name| store::baseline_dir(&opts.reports_root, name).has_records());
-    previous.map(|name| Ok((name.clone(), crate::baseline::load(&opts.reports_root, name)?))).transpose()
+    let Some(name) = previous else { return Ok(None) };
+    let records = crate::baseline::load(&opts.reports_root, name)?;
+    Ok(crate::baseline::check_in_common(name, &records, categories).is_ok().then(|| (name.clone(), records)))
 }
 
 /// Compares this run with a baseline (speed and fidelity, one Holm family) and writes

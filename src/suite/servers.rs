@@ -45,6 +45,7 @@ pub fn prepare(config: &Config, opts: &SuiteOptions, planned: &[PlannedGroup<'_>
     let reference = uses(Backend::LlamaServer).then(|| reference::ensure_installed(&say)).transpose()?;
     let mlx_reference = uses(Backend::MlxLm).then(|| mlx_reference::ensure_installed(&say)).transpose()?;
 
+    crate::crashed::mark_crashed_runs(&opts.reports_root);
     let store = RunStore::create(&opts.reports_root, &store::new_run_id())?;
     let run_id = store.run_id();
     let metadata = Metadata {
@@ -54,6 +55,8 @@ pub fn prepare(config: &Config, opts: &SuiteOptions, planned: &[PlannedGroup<'_>
         error: None,
         started_at: now(),
         ended_at: None,
+        pid: std::process::id(),
+        host: crate::crashed::host_name(),
         command: opts.command.clone(),
         filter: opts.cli.filter.describe(),
         git: metadata::git_info(std::path::Path::new(env!("CARGO_MANIFEST_DIR"))),

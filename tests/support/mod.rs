@@ -311,6 +311,51 @@ pub fn run_suite(dir: &std::path::Path, config: &quantbench::config::Config, arg
     quantbench::suite::run(config, opts, criterion)
 }
 
+/// One model `m`, quant `q`, category `short` (12 samples, 20 tokens) at `url`, under `dir`.
+pub fn one_model(dir: &std::path::Path, url: &str) -> quantbench::config::Config {
+    let body = format!(
+        r#"
+        [run]
+        samples = 12
+        warmup = 1
+        languages = ["en"]
+        categories = ["short"]
+        max_tokens_cap = 20
+        [models.m]
+        endpoint = {{ url = "{url}", kind = "openai" }}
+        quants.q = {{ model_id = "m" }}
+        "#
+    );
+    config(dir, &body)
+}
+
+/// A scripted server whose tokens come every `gap_us` microseconds, with ±3 % deterministic jitter per request.
+pub fn jittered_server(gap_us: u64) -> ScriptedServer {
+    ScriptedServer::start(move |n| {
+        let jitter = 1.0 + 0.03 * (((n * 7919) % 21) as f64 / 10.0 - 1.0);
+        let gap = std::time::Duration::from_micros((gap_us as f64 * jitter) as u64);
+        Script::ok(answer(ms(5), gap, 20, Some((10, 20)), "length"))
+    })
+}
+
+/// The suite on [`one_model`]'s `m/q/short` with `flags`, everything under `root`.
+pub fn run_short(root: &std::path::Path, url: &str, flags: &str) -> anyhow::Result<quantbench::suite::RunOutcome> {
+    run_suite(root, &one_model(root, url), &format!("--bench m/q/short {flags}"))
+}
+
+/// The suite binary as `cargo bench --bench llm -- ARGS` runs it (criterion reads its own argv),
+/// on `dir`'s `quantbench.toml`, its reports in `dir/reports`, criterion's state in `dir/criterion`.
+pub fn suite_command(dir: &std::path::Path, args: &[&str]) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_quantbench-suite"));
+    command
+        .args(args)
+        .env("QUANTBENCH_CONFIG", dir.join("quantbench.toml"))
+        .env("QUANTBENCH_REPORTS_DIR", dir.join("reports"))
+        .env("CRITERION_HOME", dir.join("criterion"))
+        .env_remove("QUANTBENCH_FAIL_ON_REGRESSION");
+    command
+}
+
 // --- One generation against a URL ------------------------------------------------------------
 
 /// One streamed generation of "hi" against the OpenAI-compatible endpoint at `url` (…/v1).
