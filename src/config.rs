@@ -505,7 +505,7 @@ fn check_settings(at: &str, s: &RunSettings) -> Result<()> {
         fail("max_tokens_cap must be at least 1".into())?;
     }
     if let Some(t) = s.temperature.filter(|t| !(0.0..=2.0).contains(t)) {
-        fail(format!("temperature = {t}: must be from 0 to 2 (as in prompt files)"))?;
+        fail(format!("temperature = {t:?}: must be from 0 to 2 (as in prompt files)"))?;
     }
     if let Some(p) = s.top_p.filter(|p| !(*p > 0.0 && *p <= 1.0)) {
         fail(format!("top_p = {p}: must be in (0, 1]"))?;

@@ -36,7 +36,7 @@ pub fn run_end(dir: &RunDir, groups: &[GroupServer]) -> Result<()> {
     }
     println!("\nquantbench servers (resident memory of each server's process tree, sampled every {} ms):", crate::memory::SAMPLE_INTERVAL.as_millis());
     for g in groups {
-        println!("  {}", crate::metadata::server_line(g));
+        println!("  {}", terminal(&crate::metadata::server_line(g)));
     }
     if let Some(doc) = &run.comparison {
         println!("\nquantbench verdicts against baseline {:?} (noise threshold {:.0} %, Holm-corrected α = {}):", doc.baseline, doc.noise_threshold * 100.0, doc.alpha);
@@ -166,7 +166,7 @@ pub fn summary(summary: &Summary) -> String {
         }
         out.push_str(&format!(
             "{:<34} {:>9} {:>13} {:>10} {:>9}  {}\n",
-            format!("{}/{}", b.group, b.category),
+            terminal(&format!("{}/{}", b.group, b.category)),
             format!("{}/{}", b.ok, b.attempted),
             fmt(median("decode_rate"), 1.0, 1),
             fmt(median("ttft_s"), 1e3, 1),
@@ -175,7 +175,7 @@ pub fn summary(summary: &Summary) -> String {
         ));
     }
     for stop in &summary.group_stops {
-        out.push_str(&format!("NOTE {}\n", stop.text()));
+        out.push_str(&format!("NOTE {}\n", terminal(&stop.text())));
     }
     out
 }
@@ -187,7 +187,7 @@ pub fn verdicts(rows: &[Comparison]) -> String {
         out.push_str(&format!(
             "{:<13} {:<34} {:<12} {:>30} {:>8.4} {:>8} {:>7} {:>7} {:>6}\n",
             crate::util::serde_name(r.verdict),
-            format!("{}/{}", r.group, r.category),
+            terminal(&format!("{}/{}", r.group, r.category)),
             r.metric,
             r.change_text(),
             r.holm_p,
