@@ -103,7 +103,11 @@ impl CliArgs {
                     }
                 };
                 match name {
-                    "--sample-size" => sample_size = Some(value.parse().map_err(|_| anyhow::anyhow!("--sample-size {value:?} is not a number"))?),
+                    "--sample-size" => sample_size = Some(sample_size_of(&value)?),
+                    "--warm-up-time" | "--measurement-time" | "--nresamples" | "--noise-threshold" | "--confidence-level" | "--significance-level" => {
+                        criterion_number(name, &value)?
+                    }
+                    "--load-baseline" => bail!("--load-baseline is not supported: quantbench measures every run; compare runs with --baseline NAME or `quantbench compare`"),
                     "-s" | "--save-baseline" => save_baseline = Some(value),
                     "-b" | "--baseline" => baseline = Some(Baseline { name: value, lenient: false }),
                     "--baseline-lenient" => baseline = Some(Baseline { name: value, lenient: true }),
@@ -139,6 +143,29 @@ impl CliArgs {
     }
 }
 
+/// `--sample-size N`: from criterion's minimum (it panics below it) to the config's maximum.
+fn sample_size_of(value: &str) -> Result<u32> {
+    use crate::config::{MAX_SAMPLES, MIN_SAMPLES};
+    match value.parse::<u32>() {
+        Ok(n) if (MIN_SAMPLES..=MAX_SAMPLES).contains(&n) => Ok(n),
+        _ => bail!("--sample-size {value:?}: give a whole number from {MIN_SAMPLES} (criterion's minimum) to {MAX_SAMPLES}"),
+    }
+}
+
+/// criterion's numeric options, checked here: criterion asserts on them and panics.
+fn criterion_number(name: &str, value: &str) -> Result<()> {
+    let (ok, range): (fn(f64) -> bool, &str) = match name {
+        "--confidence-level" | "--significance-level" => (|v| v > 0.0 && v < 1.0, "a fraction between 0 and 1"),
+        "--noise-threshold" => (|v| v >= 0.0, "a number ≥ 0"),
+        "--nresamples" => (|v| v >= 1.0 && v.fract() == 0.0, "a whole number ≥ 1"),
+        _ => (|v| v > 0.0 && v <= 1e6, "a positive number of seconds"),
+    };
+    match value.parse::<f64>() {
+        Ok(v) if v.is_finite() && ok(v) => Ok(()),
+        _ => bail!("{name} {value:?}: give {range}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,5 +194,17 @@ mod tests {
         let a = parse("--bench --exact smollm2/q4_1/short");
         assert!(a.filter.matches("smollm2/q4_1/short") && !a.filter.matches("smollm2/q4_1/short2"));
         assert!(CliArgs::parse(&["(".into()]).is_err());
+    }
+
+    #[test]
+    fn out_of_range_sample_sizes_and_load_baseline_are_refused() {
+        let err = |line: &str| format!("{:#}", CliArgs::parse(&line.split_whitespace().map(String::from).collect::<Vec<_>>()).unwrap_err());
+        assert_eq!(err("--bench --sample-size 0"), "--sample-size \"0\": give a whole number from 10 (criterion's minimum) to 100000");
+        assert!(err("--sample-size=100001").starts_with("--sample-size \"100001\": give"));
+        assert!(err("--sample-size x").starts_with("--sample-size \"x\": give"));
+        assert!(err("--load-baseline old --baseline old").starts_with("--load-baseline is not supported"));
+        assert_eq!(err("--warm-up-time 0"), "--warm-up-time \"0\": give a positive number of seconds");
+        assert_eq!(err("--confidence-level=1"), "--confidence-level \"1\": give a fraction between 0 and 1");
+        assert_eq!(parse("--sample-size 10").sample_size, Some(10));
     }
 }

@@ -18,8 +18,11 @@ use std::time::Duration;
 pub const CONFIG_ENV: &str = "QUANTBENCH_CONFIG";
 /// criterion refuses fewer samples than this.
 pub const MIN_SAMPLES: u32 = 10;
-/// Longest duration a setting may give (about 115 days).
-const MAX_SECONDS: f64 = 1e7;
+/// Most samples a benchmark may take (also for `--sample-size`): more would not fit in memory
+/// comfortably and no interval needs them.
+pub const MAX_SAMPLES: u32 = 100_000;
+/// Longest duration a setting may give (about 11.6 days).
+const MAX_SECONDS: f64 = 1e6;
 
 /// Settings that can be given at every level; absent fields fall through to the next level.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -480,6 +483,10 @@ fn external_target(at: &str, ep: &EndpointEntry, q: &QuantEntry) -> Result<Targe
         if var.is_empty() {
             bail!("{at}: api_key_env is empty; name an environment variable");
         }
+        // Known as a secret from here on: redacted wherever a server echoes it.
+        if let Ok(key) = std::env::var(var) {
+            crate::util::register_secret(var, &key);
+        }
     }
     Ok(Target::External { url, kind: ep.kind, model_id, api_key_env: ep.api_key_env.clone(), process_name: ep.process_name.clone() })
 }
@@ -487,6 +494,10 @@ fn external_target(at: &str, ep: &EndpointEntry, q: &QuantEntry) -> Result<Targe
 /// Parses and checks a base URL; ensures it ends in `/v1`.
 pub fn normalize_url(raw: &str) -> Result<String> {
     let url = reqwest::Url::parse(raw).map_err(|e| anyhow::anyhow!("not a URL: {e}"))?;
+    // The URL standard reads `http:///v1` as host `v1`: an empty authority is a missing host.
+    if raw.split_once("://").is_some_and(|(_, rest)| rest.starts_with('/') || rest.is_empty()) {
+        bail!("no host (write http://host:port/v1)");
+    }
     match url.scheme() {
         "http" => {}
         "https" => bail!("https is not supported by this build (local endpoints speak plain http)"),
@@ -507,11 +518,26 @@ fn check_settings(at: &str, s: &RunSettings) -> Result<()> {
     if s.warmup == Some(0) {
         fail("warmup = 0: at least one warm-up generation is needed (criterion runs one itself)".into())?;
     }
+    // Upper bounds: a typo of a few digits must be an error, not an allocation that aborts.
+    let most = [
+        ("samples", s.samples, MAX_SAMPLES),
+        ("warmup", s.warmup, 1000),
+        ("max_failures", s.max_failures, MAX_SAMPLES),
+        ("adaptive_max_samples", s.adaptive_max_samples, MAX_SAMPLES),
+        ("max_tokens_cap", s.max_tokens_cap, 1_000_000),
+        ("threads", s.threads, 1024),
+        ("context_length", s.context_length, 10_000_000),
+    ];
+    for (name, value, max) in most {
+        if let Some(v) = value.filter(|&v| v > max) {
+            fail(format!("{name} = {v}: at most {max}"))?;
+        }
+    }
     if s.max_tokens_cap == Some(0) {
         fail("max_tokens_cap must be at least 1".into())?;
     }
-    if let Some(t) = s.temperature.filter(|t| !(t.is_finite() && *t >= 0.0)) {
-        fail(format!("temperature = {t}: must be ≥ 0"))?;
+    if let Some(t) = s.temperature.filter(|t| !(0.0..=2.0).contains(t)) {
+        fail(format!("temperature = {t:?}: must be from 0 to 2 (as in prompt files)"))?;
     }
     if let Some(p) = s.top_p.filter(|p| !(*p > 0.0 && *p <= 1.0)) {
         fail(format!("top_p = {p}: must be in (0, 1]"))?;
@@ -561,8 +587,8 @@ fn check_load_settings(s: &RunSettings) -> Result<()> {
             bail!("concurrency_levels = {levels:?}: give one or more levels from 1 to {MAX_STREAMS}");
         }
     }
-    if let Some(sizes) = s.prefill_sizes.as_ref().filter(|v| v.is_empty() || v.contains(&0)) {
-        bail!("prefill_sizes = {sizes:?}: give one or more prompt sizes in tokens, each at least 1");
+    if let Some(sizes) = s.prefill_sizes.as_ref().filter(|v| v.is_empty() || v.iter().any(|&n| n == 0 || n > 10_000_000)) {
+        bail!("prefill_sizes = {sizes:?}: give one or more prompt sizes in tokens, each from 1 to 10000000");
     }
     if let Some(depths) = s.depths.as_ref().filter(|v| v.is_empty()) {
         bail!("depths = {depths:?}: give one or more context depths in tokens");
@@ -579,8 +605,8 @@ fn check_load_settings(s: &RunSettings) -> Result<()> {
     if let Some(v) = s.fidelity_top_k.filter(|v| !(2..=100).contains(v)) {
         bail!("fidelity_top_k = {v}: must be from 2 to 100");
     }
-    if let Some(mix) = s.load_mix.as_ref().filter(|m| m.is_empty() || m.contains(&0)) {
-        bail!("load_mix = {mix:?}: give one or more max_tokens values, each at least 1");
+    if let Some(mix) = s.load_mix.as_ref().filter(|m| m.is_empty() || m.iter().any(|&n| n == 0 || n > 1_000_000)) {
+        bail!("load_mix = {mix:?}: give one or more max_tokens values, each from 1 to 1000000");
     }
     if let Some(rates) = s.open_loop_rates.as_ref().filter(|r| r.iter().any(|v| !(v.is_finite() && *v > 0.0 && *v <= 1e6))) {
         bail!("open_loop_rates = {rates:?}: each rate must be a positive number of requests per second");
@@ -761,6 +787,11 @@ mod tests {
             (format!("[models.m]\n{ep}\nrun = {{ samples = \"ten\" }}\n[models.m.quants.a]\nmodel_id = \"a\""), "invalid type: string \"ten\""),
             (format!("[models.m]\n{ep}\nrun = {{ samples = 5 }}\n[models.m.quants.a]\nmodel_id = \"a\""), "models.m.run: samples = 5"),
             (format!("[models.m]\n{ep}\nrun = {{ total_timeout_s = 1e20 }}\n[models.m.quants.a]\nmodel_id = \"a\""), "total_timeout_s = 100000000000000000000"),
+            (format!("[models.m]\n{ep}\nrun = {{ samples = 4294967295 }}\n[models.m.quants.a]\nmodel_id = \"a\""), "models.m.run: samples = 4294967295: at most 100000"),
+            (format!("[models.m]\n{ep}\nrun = {{ warmup = 4294967295 }}\n[models.m.quants.a]\nmodel_id = \"a\""), "models.m.run: warmup = 4294967295: at most 1000"),
+            (format!("[models.m]\n{ep}\nrun = {{ temperature = 1e308 }}\n[models.m.quants.a]\nmodel_id = \"a\""), "must be from 0 to 2"),
+            (format!("[models.m]\n{ep}\nrun = {{ idle_timeout_s = 2e6 }}\n[models.m.quants.a]\nmodel_id = \"a\""), "idle_timeout_s = 2000000: must be a positive number of seconds, at most 1000000"),
+            ("[models.m]\nendpoint = { url = \"http:///v1\", kind = \"openai\" }\n[models.m.quants.a]\nmodel_id = \"a\"".to_string(), "endpoint url \"http:///v1\": no host"),
             (format!("[models.m]\n{ep}\n[models.m.quants.a]\nmodel_id = \"a\"\n[models.m.quants.a]\nmodel_id = \"b\""), "duplicate key"),
             (format!("[models.M]\n{ep}\n[models.M.quants.a]\nmodel_id = \"a\""), "models.M: the name"),
             ("[models.m]\nreference = \"llama-server\"\n[models.m.quants.q3]\n".into(), "has no quant \"q3\""),

@@ -5,10 +5,12 @@
 //! Data flows one way: prompts + config → client → record → summary/verdicts → reports on disk.
 
 pub mod analysis;
+pub mod baseline;
 pub mod cli_args;
 pub mod client;
 pub mod compare;
 pub mod config;
+pub mod crashed;
 pub mod dialect;
 pub mod drift;
 pub mod environment;

@@ -26,6 +26,9 @@ pub enum RunStatus {
     Interrupted,
     /// Stopped by an error, or nothing was measured; see `error`.
     Failed,
+    /// Left `running` by a process that no longer exists (killed outright); set by the next run
+    /// or `quantbench report` (`crate::crashed`).
+    Crashed,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -100,6 +103,9 @@ pub struct Metadata {
     pub error: Option<String>,
     pub started_at: String,
     pub ended_at: Option<String>,
+    /// The suite's process and machine: a `running` run whose process is gone has `crashed`.
+    pub pid: u32,
+    pub host: Option<String>,
     pub command: Vec<String>,
     pub filter: String,
     pub git: Option<GitInfo>,

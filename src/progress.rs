@@ -3,6 +3,7 @@
 //! plain lines at most every few seconds otherwise (CI, logs).
 
 use crate::record::GenerationRecord;
+use crate::report::sanitize::terminal;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
@@ -28,6 +29,7 @@ impl Progress {
 
     /// Prints a line without tearing the bar.
     pub fn say(&self, text: &str) {
+        let text = crate::report::sanitize::terminal_message(text);
         match &self.bar {
             Some(bar) => bar.suspend(|| eprintln!("{text}")),
             None => eprintln!("{text}"),
@@ -43,7 +45,7 @@ impl Progress {
             let ttft = record.metrics.ttft_s.map_or("–".into(), |t| format!("{:.0} ms", t * 1e3));
             format!("decode {rate}, TTFT {ttft}")
         } else {
-            format!("FAILED: {}", record.error.as_deref().unwrap_or("?"))
+            format!("FAILED: {}", terminal(record.error.as_deref().unwrap_or("?")))
         };
         let status = format!("{benchmark} {phase} {}/{of}: {outcome}", index + 1);
         match &self.bar {
@@ -51,7 +53,7 @@ impl Progress {
                 bar.set_position(self.done.min(self.planned));
                 bar.set_message(status);
                 if !record.ok {
-                    bar.suspend(|| eprintln!("{benchmark} {phase} {}/{of} failed: {}", index + 1, record.error.as_deref().unwrap_or("?")));
+                    bar.suspend(|| eprintln!("{benchmark} {phase} {}/{of} failed: {}", index + 1, terminal(record.error.as_deref().unwrap_or("?"))));
                 }
                 if !record.warmup && index + 1 == of {
                     // criterion prints its analysis next: leave the terminal to it.

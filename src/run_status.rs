@@ -52,6 +52,17 @@ pub fn assess(planned: &[Planned], summary: &Summary, ran_elsewhere: &[(String, 
     (status, counts)
 }
 
+/// The `error` of a run stopped by `e`: its message, led by `disk full:` when a write found no
+/// space left (the message names the file).
+pub fn failure_text(e: &anyhow::Error) -> String {
+    let full = e.chain().filter_map(|c| c.downcast_ref::<std::io::Error>()).any(|io| io.kind() == std::io::ErrorKind::StorageFull);
+    if full {
+        format!("disk full: {e:#}")
+    } else {
+        format!("{e:#}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,7 @@
 //! (`summary.json`, `metadata.json`) written atomically: temp file, fsync, rename.
 
 use crate::record::GenerationRecord;
-use crate::util::{write_atomic, write_json_atomic};
+use crate::util::write_json_atomic;
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::fs::{File, OpenOptions};
@@ -129,7 +129,7 @@ impl RunStore {
 
     /// Appends one record as one line, written with a single call and synced to disk.
     pub fn append(&mut self, record: &GenerationRecord) -> Result<()> {
-        let mut line = serde_json::to_vec(record)?;
+        let mut line = crate::util::redact(&serde_json::to_string(record)?).into_owned().into_bytes();
         line.push(b'\n');
         self.generations
             .write_all(&line)
@@ -148,60 +148,14 @@ pub fn baseline_dir(root: &Path, name: &str) -> RunDir {
     RunDir::new(root.join("baselines").join(name))
 }
 
-/// The records of baseline NAME, with a message that says how to make one when it is missing.
-pub fn load_baseline(root: &Path, name: &str) -> Result<Vec<GenerationRecord>> {
-    let dir = baseline_dir(root, name);
-    let path = dir.generations();
-    if !path.is_file() {
-        anyhow::bail!("baseline {name:?} not found ({} does not exist); save one first with `cargo bench --bench llm -- <filter> --save-baseline {name}`", path.display());
-    }
-    read_records(&path)
-}
-
-/// Ordinary benchmarks and the measured requests of the session and depth workloads (whose
-/// verdicts `session::analysis::verdict_rows` computes) are kept in baselines.
-fn kept_in_baselines(r: &GenerationRecord) -> bool {
-    r.is_ordinary() || r.session.is_some() || r.depth.as_ref().is_some_and(|d| !d.setup)
-}
-
-/// Runs of one benchmark a baseline keeps (the most recent).
-pub const BASELINE_RUNS: usize = 5;
-
-/// Adds `records` (measured samples) to baseline NAME. For each benchmark in `records` the
-/// baseline keeps its last [`BASELINE_RUNS`] runs, so saving several runs before an upgrade lets
-/// comparisons see the run-to-run spread; other benchmarks are kept as they are. Written
-/// atomically. Returns the directory and, per benchmark saved, how many runs it now holds.
-pub fn save_baseline(root: &Path, name: &str, records: &[GenerationRecord]) -> Result<(PathBuf, usize)> {
-    let dir = baseline_dir(root, name);
-    std::fs::create_dir_all(dir.path()).with_context(|| format!("creating {}", dir.path().display()))?;
-    let path = dir.generations();
-    let mut kept = if path.is_file() { read_records(&path)? } else { Vec::new() };
-    kept.extend(records.iter().filter(|r| !r.warmup && kept_in_baselines(r)).cloned());
-    // Per benchmark, the distinct runs (run ids sort by start time), newest last.
-    let runs_of = |kept: &[GenerationRecord], group: &str, category: &str| {
-        let mut ids: Vec<String> = crate::record::run_ids(kept.iter().filter(|r| r.group == group && r.category == category)).into_iter().map(str::to_owned).collect();
-        ids.sort();
-        ids
-    };
-    let mut most_runs = 0;
-    for new in records.iter().filter(|r| kept_in_baselines(r)) {
-        let ids = runs_of(&kept, &new.group, &new.category);
-        let dropped = &ids[..ids.len().saturating_sub(BASELINE_RUNS)];
-        kept.retain(|r| !(r.group == new.group && r.category == new.category && dropped.contains(&r.run)));
-        most_runs = most_runs.max(ids.len() - dropped.len());
-    }
-    let mut bytes = Vec::new();
-    for record in &kept {
-        serde_json::to_writer(&mut bytes, record)?;
-        bytes.push(b'\n');
-    }
-    write_atomic(&path, &bytes)?;
-    Ok((dir.path().to_owned(), most_runs))
-}
-
 /// Reads a `generations.jsonl`, naming the line of any bad record. A last line without its
 /// newline is a record a killed process was writing: it is skipped, with a warning.
 pub fn read_records(path: &Path) -> Result<Vec<GenerationRecord>> {
+    Ok(read_numbered_records(path)?.into_iter().map(|(_, r)| r).collect())
+}
+
+/// As [`read_records`], each record with its line number (from 1).
+pub fn read_numbered_records(path: &Path) -> Result<Vec<(usize, GenerationRecord)>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let (complete, torn) = match text.rfind('\n') {
         Some(end) => text.split_at(end + 1),
@@ -214,7 +168,7 @@ pub fn read_records(path: &Path) -> Result<Vec<GenerationRecord>> {
         .lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| serde_json::from_str(l).with_context(|| format!("{} line {}", path.display(), i + 1)))
+        .map(|(i, l)| serde_json::from_str(l).map(|r| (i + 1, r)).with_context(|| format!("{} line {}", path.display(), i + 1)))
         .collect()
 }
 
@@ -244,16 +198,10 @@ mod tests {
     }
 
     #[test]
-    fn run_directories_are_never_reused_and_baselines_round_trip() {
+    fn run_directories_are_never_reused() {
         let tmp = tempfile::tempdir().unwrap();
         let a = RunStore::create(tmp.path(), "r").unwrap();
         let b = RunStore::create(tmp.path(), "r").unwrap();
         assert_eq!((a.run_id(), b.run_id()), ("r".to_owned(), "r-2".to_owned()));
-        let mut rec = record();
-        rec.warmup = false;
-        save_baseline(tmp.path(), "x", &[rec.clone()]).unwrap();
-        assert_eq!(load_baseline(tmp.path(), "x").unwrap(), vec![rec]);
-        let err = format!("{:#}", load_baseline(tmp.path(), "missing").unwrap_err());
-        assert!(err.contains("baseline \"missing\" not found"), "{err}");
     }
 }

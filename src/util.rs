@@ -1,11 +1,48 @@
-//! Small helpers every stage uses, with no knowledge of any of them: names, serde names, atomic
-//! file writes and time. A leaf module: it imports nothing from the crate.
+//! Small helpers every stage uses, with no knowledge of any of them: names, serde names, secret
+//! redaction, atomic file writes and time. A leaf module: it imports nothing from the crate.
 
 use anyhow::{Context, Result};
 use serde::Serialize;
+use std::borrow::Cow;
 use std::io::Write;
 use std::path::Path;
+use std::sync::RwLock;
 use std::time::Duration;
+
+/// Secrets of this process (the values of configured API-key variables), by variable name.
+static SECRETS: RwLock<Vec<(String, String)>> = RwLock::new(Vec::new());
+
+/// Values shorter than this are not redacted: replacing every "1" would garble the numbers.
+const MIN_SECRET_CHARS: usize = 4;
+
+/// Notes that `value`, read from environment variable `var`, is a secret: from now on
+/// [`redact`] replaces it with `[redacted VAR]`, in every file written through this module, in
+/// records, and on the terminal.
+pub fn register_secret(var: &str, value: &str) {
+    if value.chars().count() < MIN_SECRET_CHARS {
+        return;
+    }
+    let mut secrets = SECRETS.write().unwrap_or_else(|e| e.into_inner());
+    if !secrets.iter().any(|(_, v)| v == value) {
+        secrets.push((var.to_owned(), value.to_owned()));
+    }
+}
+
+/// `text` with every registered secret replaced by `[redacted VAR]` — also where it appears
+/// JSON-escaped, as in a stored document.
+pub fn redact(text: &str) -> Cow<'_, str> {
+    let secrets = SECRETS.read().unwrap_or_else(|e| e.into_inner());
+    let mut out = Cow::Borrowed(text);
+    for (var, value) in secrets.iter() {
+        let escaped = serde_json::to_string(value).unwrap_or_default();
+        for form in [value.as_str(), &escaped[1..escaped.len().saturating_sub(1)]] {
+            if !form.is_empty() && out.contains(form) {
+                out = Cow::Owned(out.replace(form, &format!("[redacted {var}]")));
+            }
+        }
+    }
+    out
+}
 
 /// Lowercase ASCII letters, digits, `_`, `-`, `.`: safe in file names, URLs and filters.
 pub fn is_valid_name(name: &str) -> bool {
@@ -26,8 +63,14 @@ pub fn write_json_atomic(path: &Path, value: &impl Serialize) -> Result<()> {
 
 /// Writes `bytes` to `path` through a synced temporary file in the same directory and a rename,
 /// so that readers (and a process killed mid-write) see either the old file or the new one.
+/// Text is written with its secrets redacted.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
+    let redacted = std::str::from_utf8(bytes).map(redact);
+    let bytes = match &redacted {
+        Ok(text) => text.as_bytes(),
+        Err(_) => bytes,
+    };
     let write = || -> std::io::Result<()> {
         let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
         // Temporary files are private (0600); what we write is for whoever reads the reports.

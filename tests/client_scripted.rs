@@ -226,3 +226,16 @@ fn an_endless_stream_that_ignores_max_tokens_fails_with_bounded_memory() {
     // Events of one network read are counted together, so the cut-off lands a little past the limit.
     assert!((4 * 8 + 64 + 1..200).contains(&r.tokens.token_events), "{}", r.tokens.token_events);
 }
+
+#[test]
+fn a_redirect_is_a_failed_sample_naming_its_target() {
+    let other = ScriptedServer::start(|_| Script::ok(answer(ms(1), ms(1), 4, Some((3, 4)), "length")));
+    let target = format!("{}/chat/completions", other.url);
+    let location = target.clone();
+    let server = ScriptedServer::start(move |_| Script { status: 307, headers: vec![("location", location.clone())], ..Script::default() });
+    let r = run_one(&server, 8);
+    assert_eq!((r.ok, r.http_status), (false, Some(307)));
+    let expected = format!("HTTP 307: redirected to {target}; redirects are not followed (configure the URL that serves the model)");
+    assert_eq!(r.error.as_deref(), Some(expected.as_str()));
+    assert_eq!(other.requests.load(std::sync::atomic::Ordering::SeqCst), 0, "the redirect was not followed");
+}

@@ -26,13 +26,7 @@ fn sigint_keeps_records_marks_the_run_and_spares_the_baseline() {
     std::fs::copy(&fixture, &baseline).unwrap();
     let before = std::fs::read(&baseline).unwrap();
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_quantbench-suite"))
-        .args(["--bench", "m/q", "--save-baseline", "keep"])
-        .env("QUANTBENCH_CONFIG", tmp.path().join("quantbench.toml"))
-        .env("QUANTBENCH_REPORTS_DIR", &reports)
-        .env("CRITERION_HOME", tmp.path().join("criterion"))
-        .spawn()
-        .unwrap();
+    let mut child = suite_command(tmp.path(), &["--bench", "m/q", "--save-baseline", "keep"]).spawn().unwrap();
     let run_dir = || reports.read_dir().ok()?.filter_map(Result::ok).map(|e| e.path()).find(|p| p.join("generations.jsonl").is_file());
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -59,4 +53,40 @@ fn sigint_keeps_records_marks_the_run_and_spares_the_baseline() {
     let page = std::fs::read_to_string(dir.join("index.html")).unwrap();
     assert!(page.contains("The run is <b>interrupted</b>"), "the report does not say the run was interrupted");
     assert_eq!(std::fs::read(&baseline).unwrap(), before, "the baseline was not touched");
+}
+
+#[test]
+fn a_run_killed_outright_reads_crashed_after_the_next_report() {
+    let server = ScriptedServer::start(|_| Script::ok(answer(ms(20), ms(10), 30, Some((5, 30)), "length")));
+    let tmp = tempfile::tempdir().unwrap();
+    let body = format!(
+        "[run]\nsamples = 10\nwarmup = 1\nlanguages = [\"en\"]\ncategories = [\"short\"]\nmax_tokens_cap = 30\n\
+         [models.m]\nendpoint = {{ url = \"{}\", kind = \"openai\" }}\nquants.q = {{ model_id = \"m\" }}\n",
+        server.url
+    );
+    config(tmp.path(), &body);
+    let reports = tmp.path().join("reports");
+    let mut child = suite_command(tmp.path(), &["--bench", "m/q/short"]).spawn().unwrap();
+    let run_dir = || reports.read_dir().ok()?.filter_map(Result::ok).map(|e| e.path()).find(|p| p.join("generations.jsonl").is_file());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while run_dir().and_then(|d| std::fs::read_to_string(d.join("generations.jsonl")).ok()).map_or(0, |t| t.lines().count()) < 2 {
+        assert!(Instant::now() < deadline, "the run never got going");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = child.id();
+    child.kill().unwrap(); // SIGKILL: nothing of the run's own ending runs
+    child.wait().unwrap();
+    let dir = run_dir().unwrap();
+    let status = || serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(dir.join("metadata.json")).unwrap()).unwrap()["status"].clone();
+    assert_eq!(status(), "running");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_quantbench")).arg("report").arg(&dir).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let said = String::from_utf8_lossy(&out.stderr);
+    let reason = format!("the run's process (pid {pid}) ended without finishing the run (killed, crashed, or the machine stopped); the records written before are kept");
+    assert!(said.contains(&format!("quantbench: run {} marked crashed: {reason}", dir.display())), "{said}");
+    assert_eq!(status(), "crashed");
+    let page = std::fs::read_to_string(dir.join("index.html")).unwrap();
+    assert!(page.contains("The run is <b>crashed</b>"), "the page says so");
+    assert!(std::fs::read_to_string(reports.join("index.html")).unwrap().contains("crashed"), "and the list of runs");
 }

@@ -89,3 +89,44 @@ fn a_server_that_rejects_every_request_stops_the_group_after_its_warmups_with_on
         assert!(!text.contains("requested URL"), "{report} quotes the HTML page");
     }
 }
+
+/// Points the open file descriptor of `records` (this process's) at `/dev/full`, which answers
+/// every write with ENOSPC as a full disk does.
+fn fill_the_disk_under(records: &std::path::Path) {
+    let records = records.canonicalize().unwrap();
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    for entry in std::fs::read_dir("/proc/self/fd").unwrap().flatten() {
+        if std::fs::read_link(entry.path()).is_ok_and(|target| target.starts_with(&records) && target.ends_with("generations.jsonl")) {
+            let fd: i32 = entry.file_name().to_string_lossy().parse().unwrap();
+            // SAFETY: dup2 onto a descriptor this process owns; the records file stays open.
+            assert!(unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&full), fd) } >= 0);
+        }
+    }
+}
+
+#[test]
+fn a_full_disk_fails_the_run_naming_the_records_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let reports = tmp.path().join("reports");
+    let root = reports.clone();
+    // The third request finds the disk full: the two records before it were written.
+    let server = ScriptedServer::start(move |n| {
+        if n == 2 {
+            fill_the_disk_under(&root);
+        }
+        Script::ok(answer(ms(1), ms(1), 4, Some((3, 4)), "length"))
+    });
+    let body = format!(
+        "[run]\nsamples = 10\nwarmup = 1\nlanguages = [\"en\"]\ncategories = [\"short\"]\nmax_tokens_cap = 4\n\
+         [models.m]\nendpoint = {{ url = \"{}\", kind = \"openai\" }}\nquants.q = {{ model_id = \"m\" }}\n",
+        server.url
+    );
+    let err = format!("{:#}", run_suite(tmp.path(), &config(tmp.path(), &body), "--bench m/q/short").unwrap_err());
+    let dir = reports.read_dir().unwrap().map(|e| e.unwrap().path()).find(|p| p.join("generations.jsonl").is_file()).unwrap();
+    let file = dir.join("generations.jsonl");
+    assert_eq!(err, format!("cannot keep records; stopping the run: writing {}: No space left on device (os error 28)", file.display()));
+    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("metadata.json")).unwrap()).unwrap();
+    assert_eq!(meta["status"], "failed");
+    assert_eq!(meta["error"].as_str().unwrap(), format!("disk full: {err}"));
+    assert_eq!(quantbench::store::read_records(&file).unwrap().len(), 2, "what was written before is kept");
+}

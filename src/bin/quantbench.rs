@@ -61,7 +61,7 @@ fn main() -> ExitCode {
         },
         ["install-reference-vllm", which @ ..] => install_vllm(which),
         ["summary", dir] => resummarize(std::path::Path::new(dir)),
-        ["report", dir] => quantbench::report::write(std::path::Path::new(dir)).map(|files| {
+        ["report", dir] => report(std::path::Path::new(dir)).map(|files| {
             for f in files {
                 println!("{}", f.display());
             }
@@ -80,10 +80,19 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("quantbench: {e:#}");
+            eprintln!("quantbench: {}", quantbench::report::sanitize::terminal(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }
+}
+
+/// Marks crashed runs beside `dir` (and `dir` itself) before rendering, so that a run killed
+/// outright reads `crashed`, not `running`, on its page and in the list of runs.
+fn report(dir: &std::path::Path) -> anyhow::Result<Vec<std::path::PathBuf>> {
+    if let Some(root) = dir.parent() {
+        quantbench::crashed::mark_crashed_runs(root);
+    }
+    quantbench::report::write(dir)
 }
 
 /// Rewrites `summary.json` from the records, keeping what the previous summary noted about
@@ -176,5 +185,5 @@ fn records_of(what: &str) -> anyhow::Result<Vec<quantbench::record::GenerationRe
     if RunDir::new(dir).has_records() {
         return quantbench::store::read_records(&RunDir::new(dir).generations());
     }
-    quantbench::store::load_baseline(&quantbench::store::reports_root(), what)
+    quantbench::baseline::load(&quantbench::store::reports_root(), what)
 }

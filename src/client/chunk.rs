@@ -139,7 +139,7 @@ fn html_title(body: &str) -> Option<String> {
     Some(title.filter(|t| !t.is_empty()).map_or_else(|| "an HTML page without a title".to_owned(), |t| format!("an HTML page titled {:?}", truncate(&t, 200))))
 }
 
-fn truncate(s: &str, max_chars: usize) -> String {
+pub(super) fn truncate(s: &str, max_chars: usize) -> String {
     match s.char_indices().nth(max_chars) {
         Some((cut, _)) => format!("{}…", &s[..cut]),
         None => s.to_owned(),

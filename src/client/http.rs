@@ -7,9 +7,10 @@ use std::time::Duration;
 /// APIs, metrics scrapes): no proxy (endpoints are local), and a new connection for every request
 /// — llama-server (build 11434) closes the connection after a streamed response while advertising
 /// keep-alive, so a reused connection can fail before the server sees the request. Generations
-/// use their own connections (`connection`).
+/// use their own connections (`connection`). No redirects are followed: an answer must come from
+/// the configured server.
 pub fn http_client() -> anyhow::Result<reqwest::Client> {
-    Ok(reqwest::Client::builder().no_proxy().connect_timeout(Duration::from_secs(10)).pool_max_idle_per_host(0).tcp_nodelay(true).build()?)
+    Ok(reqwest::Client::builder().no_proxy().redirect(reqwest::redirect::Policy::none()).connect_timeout(Duration::from_secs(10)).pool_max_idle_per_host(0).tcp_nodelay(true).build()?)
 }
 
 /// A request to a server's native JSON API, outside every timed path: GET without a body, POST

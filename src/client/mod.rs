@@ -187,6 +187,9 @@ async fn generate_stream(prepared: &Prepared, opened: Opened, limits: &Limits) -
     obs.headers = Some(sent.elapsed());
     let status = response.status();
     obs.http_status = Some(status.as_u16());
+    if status.is_redirection() {
+        return obs.failed(redirect_reason(&response));
+    }
     let mut body = response.into_body();
     if !status.is_success() {
         let text = connection.drive(timeout_at(next_deadline(Instant::now(), deadline), error_body(&mut body))).await.unwrap_or_default();
@@ -300,6 +303,14 @@ impl StreamParser {
         }
         obs
     }
+}
+
+/// A measured request is never redirected (the client follows none): the answer would come
+/// from another server than the one configured, so a 3xx is a failed sample naming its target.
+fn redirect_reason(response: &hyper::Response<hyper::body::Incoming>) -> String {
+    let location = response.headers().get(hyper::header::LOCATION).map(|l| String::from_utf8_lossy(l.as_bytes()).into_owned());
+    let target = location.map_or("no Location given".to_owned(), |l| format!("to {}", chunk::truncate(&l, 500)));
+    format!("HTTP {}: redirected {target}; redirects are not followed (configure the URL that serves the model)", response.status().as_u16())
 }
 
 /// The first 64 KiB of an error response's body, as text.

@@ -13,6 +13,7 @@ use crate::stats::QuantileEstimate;
 use crate::summary::Summary;
 use anyhow::Result;
 use crate::store::RunDir;
+use super::sanitize::terminal;
 
 /// Prints the run's tables: load benchmarks, prefill, agent sessions, fidelity, the summary, each
 /// server's memory, the machine's state and roofline, verdicts against a baseline and paired
@@ -41,7 +42,7 @@ pub fn run_end(dir: &RunDir, groups: &[GroupServer]) -> Result<()> {
     }
     println!("\nquantbench servers (resident memory of each server's process tree, sampled every {} ms):", crate::memory::SAMPLE_INTERVAL.as_millis());
     for g in groups {
-        println!("  {}", crate::metadata::server_line(g));
+        println!("  {}", terminal(&crate::metadata::server_line(g)));
     }
     print!("{}", machine_note(&run));
     if let Some(doc) = &run.comparison {
@@ -125,7 +126,7 @@ pub fn load(report: &LoadReport) -> String {
                 ));
             }
             for (reason, n) in &l.failures {
-                out.push_str(&format!("      {n} failed: {reason}\n"));
+                out.push_str(&format!("      {n} failed: {}\n", terminal(reason)));
             }
             if let Some(note) = &l.window_note {
                 out.push_str(&format!("      {note}\n"));
@@ -155,7 +156,7 @@ pub fn prefill(report: &PrefillReport) -> String {
         ));
     }
     for s in &report.skipped {
-        out.push_str(&format!("{:<16} {:>7} skipped: {}\n", s.group, s.target_tokens, s.reason));
+        out.push_str(&format!("{:<16} {:>7} skipped: {}\n", s.group, s.target_tokens, terminal(&s.reason)));
     }
     out
 }
@@ -176,7 +177,7 @@ pub fn fidelity(report: &FidelityReport) -> String {
                 crate::fidelity::estimate_text(&s.top1_agreement, 3),
                 crate::fidelity::estimate_text(&s.kl, 4),
             )),
-            (None, reason) => out.push_str(&format!("{:<26} {:<22} not measured: {}\n", g.group, reference, reason.as_deref().unwrap_or("no prompt could be measured"))),
+            (None, reason) => out.push_str(&format!("{:<26} {:<22} not measured: {}\n", g.group, reference, terminal(reason.as_deref().unwrap_or("no prompt could be measured")))),
         }
     }
     out
@@ -191,12 +192,12 @@ pub fn summary(summary: &Summary) -> String {
         let mut notes: Vec<String> = b.completion_sources.iter().chain(&b.flags).map(|(k, v)| format!("{k}×{v}")).collect();
         match &b.abandoned {
             Some(_) if b.stopped_with_group => notes.push("NOT RUN: see the group's note below".into()),
-            Some(reason) => notes.push(format!("STOPPED: {reason}")),
+            Some(reason) => notes.push(format!("STOPPED: {}", terminal(reason))),
             None => {}
         }
         out.push_str(&format!(
             "{:<34} {:>9} {:>13} {:>10} {:>9}  {}\n",
-            format!("{}/{}", b.group, b.category),
+            terminal(&format!("{}/{}", b.group, b.category)),
             format!("{}/{}", b.ok, b.attempted),
             fmt(median("decode_rate"), 1.0, 1),
             fmt(median("ttft_s"), 1e3, 1),
@@ -205,7 +206,7 @@ pub fn summary(summary: &Summary) -> String {
         ));
     }
     for stop in &summary.group_stops {
-        out.push_str(&format!("NOTE {}\n", stop.text()));
+        out.push_str(&format!("NOTE {}\n", terminal(&stop.text())));
     }
     out
 }
@@ -217,7 +218,7 @@ pub fn verdicts(rows: &[Comparison]) -> String {
         out.push_str(&format!(
             "{:<13} {:<34} {:<12} {:>30} {:>8.4} {:>8} {:>7} {:>7} {:>6}\n",
             crate::util::serde_name(r.verdict),
-            format!("{}/{}", r.group, r.category),
+            terminal(&format!("{}/{}", r.group, r.category)),
             r.metric,
             r.change_text(),
             r.holm_p,

@@ -72,28 +72,9 @@ impl super::Exporter for Csv {
         let mut out = COLUMNS.iter().map(|(name, _)| *name).collect::<Vec<_>>().join(",");
         out.push('\n');
         for r in &run.records {
-            out.push_str(&COLUMNS.iter().map(|(_, get)| field(&get(r))).collect::<Vec<_>>().join(","));
+            out.push_str(&COLUMNS.iter().map(|(_, get)| super::sanitize::csv(&get(r))).collect::<Vec<_>>().join(","));
             out.push('\n');
         }
         Ok(out)
-    }
-}
-
-/// RFC 4180 quoting: fields with a comma, quote or line break are quoted, quotes doubled.
-fn field(text: &str) -> String {
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_owned()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn fields_are_quoted_per_rfc_4180() {
-        assert_eq!(super::field("plain"), "plain");
-        assert_eq!(super::field("a,b"), "\"a,b\"");
-        assert_eq!(super::field("say \"hi\"\n"), "\"say \"\"hi\"\"\n\"");
     }
 }

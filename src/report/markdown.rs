@@ -2,7 +2,7 @@
 //! (model, quant, backend, size, mean speed with its interval, TTFT, pass rate), for pasting
 //! into issues and notes.
 
-use super::markup::cell;
+use super::sanitize::markdown as cell;
 use super::{Exporter, RunData, DECODE, E2E, TTFT};
 use anyhow::Result;
 use std::fmt::Write;
@@ -15,11 +15,11 @@ impl Exporter for Markdown {
     }
 
     fn render(&self, run: &RunData) -> Result<String> {
-        let mut md = format!("# quantbench run {}\n\n", run.run);
+        let mut md = format!("# quantbench run {}\n\n", cell(&run.run));
         let status = run.info.status_text();
         let git = run.info.git.as_ref().map_or("–", |g| &g.revision[..g.revision.len().min(12)]);
         let cpu = run.info.machine.cpu_model.as_deref().unwrap_or("–");
-        writeln!(md, "Status: {status} · git {git} · CPU {cpu} · intervals are 95 %.\n")?;
+        writeln!(md, "Status: {} · git {} · CPU {} · intervals are 95 %.\n", cell(&status), cell(git), cell(cpu))?;
         md.push_str("| Model | Quant | Backend | Size | Category | Decode tok/s, mean [95 % CI] | TTFT ms, median [95 % CI] | E2E s, median | Pass rate | Answers checked | Counts | Notes |\n");
         md.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
         for b in &run.summary.benchmarks {
@@ -86,7 +86,7 @@ impl Exporter for Markdown {
         }
         super::session::markdown(&mut md, run)?;
         if let Some(doc) = &run.comparison {
-            writeln!(md, "\n## Against baseline \"{}\" (noise threshold {:.0} %, Holm-corrected α = {})\n", doc.baseline, doc.noise_threshold * 100.0, doc.alpha)?;
+            writeln!(md, "\n## Against baseline \"{}\" (noise threshold {:.0} %, Holm-corrected α = {})\n", cell(&doc.baseline), doc.noise_threshold * 100.0, doc.alpha)?;
             md.push_str("| Verdict | Benchmark | Metric | Change [95 % CI] | Holm p |\n|---|---|---|---|---|\n");
             for c in &doc.comparisons {
                 writeln!(md, "| {} | {} | {} | {} | {:.4} |", crate::util::serde_name(c.verdict), cell(&format!("{}/{}", c.group, c.category)), c.metric, c.change_text(), c.holm_p)?;

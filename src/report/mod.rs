@@ -14,6 +14,7 @@ mod markdown;
 mod markup;
 mod quant;
 mod session;
+pub mod sanitize;
 
 use crate::compare::ComparisonReport;
 use crate::metadata::RecordedMetadata;

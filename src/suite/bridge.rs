@@ -22,6 +22,17 @@ pub fn one_call_per_sample(criterion: Criterion) -> Criterion {
     criterion.warm_up_time(Duration::from_nanos(1)).measurement_time(Duration::from_nanos(1))
 }
 
+/// quantbench's verdicts are its own (`baselines/NAME/`): criterion's `--baseline NAME` would
+/// compare with criterion's copy in `target/criterion` and panic where it is missing (after
+/// `cargo clean`, or from another directory). criterion compares with its copy only where one
+/// exists, and keeps it as it is.
+pub fn without_criterion_baselines(criterion: Criterion, cli: &crate::cli_args::CliArgs) -> Criterion {
+    match &cli.baseline {
+        Some(b) => criterion.retain_baseline(b.name.clone(), false),
+        None => criterion,
+    }
+}
+
 /// Abandons the benchmark being measured.
 pub fn abandon(reason: String) -> ! {
     resume_unwind(Box::new(Abandon(reason)))

@@ -28,6 +28,7 @@ use crate::store;
 use crate::metadata::{RunCounts, RunStatus};
 use crate::run_status;
 use crate::summary::{GroupStop, Summary};
+use crate::report::sanitize::terminal;
 use crate::verdicts::Side;
 use anyhow::{bail, Result};
 use criterion::Criterion;
@@ -60,6 +61,9 @@ pub struct RunOutcome {
     pub comparisons: Option<Vec<Comparison>>,
     /// Results of paired A/B comparisons.
     pub paired: Vec<PairedComparison>,
+    /// Comparisons asked for (`--baseline`) that did not happen: measured benchmarks without a
+    /// verdict, or the baseline itself when `--baseline-lenient` found none. The gate fails on any.
+    pub missing_comparisons: Vec<String>,
 }
 
 /// Set to 1 to make the bench exit non-zero when a comparison finds a regression.
@@ -101,7 +105,7 @@ pub fn main() -> ExitCode {
     match result {
         Ok(outcome) => ExitCode::from(exit_code(&outcome)),
         Err(e) => {
-            eprintln!("quantbench: {e:#}");
+            eprintln!("quantbench: {}", terminal(&format!("{e:#}")));
             ExitCode::from(2)
         }
     }
@@ -113,7 +117,7 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
     let prompts = crate::prompts::PromptLibrary::load_dir(&config.prompts_dir)?;
     let planned = plan(config, &prompts, &opts.cli.filter)?;
     let pairs = plan_paired(config, &prompts, &opts.cli.filter)?;
-    let mut criterion = bridge::one_call_per_sample(criterion);
+    let mut criterion = bridge::without_criterion_baselines(bridge::one_call_per_sample(criterion), &opts.cli);
     if planned.is_empty() && pairs.is_empty() {
         let names: Vec<&str> = config.groups.iter().map(|g| g.name.as_str()).collect();
         bail!("no benchmark matches the filter {}; groups in {}: {}", opts.cli.filter.describe(), config.path.display(), names.join(", "));
@@ -121,10 +125,11 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
     let mut workloads = workloads::all(&pairs);
     if opts.cli.mode == Mode::List {
         workloads::list(&workloads, &planned, &mut criterion);
-        return Ok(RunOutcome { run_dir: None, summary: None, abandoned: Vec::new(), group_stops: Vec::new(), status: None, comparisons: None, paired: Vec::new() });
+        return Ok(RunOutcome { run_dir: None, summary: None, abandoned: Vec::new(), group_stops: Vec::new(), status: None, comparisons: None, paired: Vec::new(), missing_comparisons: Vec::new() });
     }
     let noise = compare::noise_threshold()?;
-    let baseline = baseline_to_compare(&opts)?;
+    let categories: Vec<(String, String)> = planned.iter().flat_map(|p| p.categories.iter().map(|c| (p.group.name.clone(), c.name.to_owned()))).collect();
+    let baseline = baseline_to_compare(&opts, &categories)?;
 
     let client_threads = crate::load::client_threads()?;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(client_threads).enable_all().build()?;
@@ -138,8 +143,11 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
     let ran = workloads::run_all(&mut workloads, &planned, &harness, &mut criterion);
     harness.progress.borrow().finish();
     if let Err(e) = ran {
-        lock(&journal).finish(RunStatus::Failed, Some(format!("{e:#}")))?;
-        return Err(e);
+        // The run's own error first: a status that cannot be written (a full disk) must not hide it.
+        return match lock(&journal).finish(RunStatus::Failed, Some(run_status::failure_text(&e))) {
+            Ok(_) => Err(e),
+            Err(also) => Err(anyhow::anyhow!("{e:#}; the run's status could not be saved either: {also:#}")),
+        };
     }
     criterion.final_summary();
     let mut journal = lock(&journal);
@@ -148,6 +156,7 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
         Some((name, records)) => Some(verdicts(&journal, &opts, name, &records, noise)?),
         None => None,
     };
+    let missing_comparisons = missing_comparisons(&opts, &journal.records, comparisons.as_ref());
     let measured = journal.records.iter().filter(|r| r.ok && !r.warmup).count();
     let planned_all: Vec<_> = workloads.iter().flat_map(|w| w.planned_benchmarks(&planned, opts.cli.sample_size)).collect();
     let ran_elsewhere: Vec<_> = workloads.iter().flat_map(|w| w.ran_outside_summary(&journal)).collect();
@@ -156,33 +165,39 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
     let summary = journal.finish(status, (status == RunStatus::Failed).then(|| format!("nothing was measured: {}", counts.text())))?;
     crate::report::console::run_end(&journal.store.dir, &journal.metadata.groups)?;
     if let Some(name) = &opts.cli.save_baseline {
-        let (dir, runs) = store::save_baseline(&opts.reports_root, name, &journal.records)?;
-        crate::fidelity::save_baseline(&opts.reports_root, name, &journal.fidelity)?;
-        println!("quantbench: saved baseline {name:?} in {} ({runs} run(s) per benchmark, up to {})", dir.display(), store::BASELINE_RUNS);
+        let waiting = |lock: &std::path::Path| eprintln!("quantbench: baseline {name:?} is being saved by another run; waiting for {}", lock.display());
+        let saved = crate::baseline::save(&opts.reports_root, name, &journal.records, &journal.fidelity, &waiting)?;
+        let waited = if saved.waited_for_lock { " after waiting for another run saving it" } else { "" };
+        println!("quantbench: saved baseline {name:?} in {}{waited} ({} run(s) per benchmark, up to {})", saved.dir.display(), saved.runs, crate::baseline::BASELINE_RUNS);
     }
     // Each group stop was said once, when it happened; here the count.
     println!("quantbench: run {}: {}", crate::util::serde_name(status), counts.text());
     let run_dir = Some(journal.store.dir.path().to_owned());
     let (abandoned, group_stops, paired) = (journal.abandoned(), journal.group_stops.clone(), journal.paired.clone());
     let comparisons = comparisons.map(|d| d.comparisons);
-    Ok(RunOutcome { run_dir, summary: Some(summary), abandoned, group_stops, status: Some((status, counts)), comparisons, paired })
+    Ok(RunOutcome { run_dir, summary: Some(summary), abandoned, group_stops, status: Some((status, counts)), comparisons, paired, missing_comparisons })
 }
 
 /// The baseline this run is compared with: `--baseline NAME`, or, as criterion does, the previous
-/// contents of `--save-baseline NAME`. A missing `--baseline` is an error before anything runs.
-fn baseline_to_compare(opts: &SuiteOptions) -> Result<Option<(String, Vec<GenerationRecord>)>> {
+/// contents of `--save-baseline NAME` when they share a benchmark with the run (`categories`,
+/// the planned group/category pairs). A missing (unless `--baseline-lenient`) or broken
+/// `--baseline`, or one with nothing in common, is an error before anything runs.
+fn baseline_to_compare(opts: &SuiteOptions, categories: &[(String, String)]) -> Result<Option<(String, Vec<GenerationRecord>)>> {
     if let Some(b) = &opts.cli.baseline {
-        return match store::load_baseline(&opts.reports_root, &b.name) {
-            Ok(records) => Ok(Some((b.name.clone(), records))),
-            Err(e) if b.lenient => {
-                eprintln!("quantbench: {e:#}; continuing without a comparison (--baseline-lenient)");
+        let missing = !store::baseline_dir(&opts.reports_root, &b.name).has_records();
+        return match crate::baseline::load(&opts.reports_root, &b.name) {
+            Ok(records) => crate::baseline::check_in_common(&b.name, &records, categories).map(|()| Some((b.name.clone(), records))),
+            Err(e) if b.lenient && missing => {
+                eprintln!("quantbench: {}; continuing without a comparison (--baseline-lenient)", terminal(&format!("{e:#}")));
                 Ok(None)
             }
             Err(e) => Err(e),
         };
     }
     let previous = opts.cli.save_baseline.as_ref().filter(|name| store::baseline_dir(&opts.reports_root, name).has_records());
-    previous.map(|name| Ok((name.clone(), store::load_baseline(&opts.reports_root, name)?))).transpose()
+    let Some(name) = previous else { return Ok(None) };
+    let records = crate::baseline::load(&opts.reports_root, name)?;
+    Ok(crate::baseline::check_in_common(name, &records, categories).is_ok().then(|| (name.clone(), records)))
 }
 
 /// Compares this run with a baseline (speed and fidelity, one Holm family) and writes
@@ -195,9 +210,20 @@ fn verdicts(journal: &journal::Journal, opts: &SuiteOptions, name: String, recor
     Ok(doc)
 }
 
-/// The exit code of a finished run, after saying on the terminal what did not run: 3 when the
-/// regression gate is on and a comparison regressed, 1 for a `partial` run, 2 for a `failed`
-/// one (nothing measured, as for a run stopped by an error), else 0.
+/// Comparisons `--baseline` asked for that did not happen (see [`RunOutcome::missing_comparisons`]).
+fn missing_comparisons(opts: &SuiteOptions, records: &[GenerationRecord], report: Option<&ComparisonReport>) -> Vec<String> {
+    let Some(asked) = &opts.cli.baseline else { return Vec::new() };
+    let Some(report) = report else { return vec![format!("baseline {:?} not found (--baseline-lenient)", asked.name)] };
+    let measured: Vec<GenerationRecord> = records.iter().filter(|r| r.ok && !r.warmup).cloned().collect();
+    let benchmarks = crate::record::benchmarks(&measured);
+    let compared = |g: &str, c: &str| report.comparisons.iter().any(|v| v.group == g && v.category == c);
+    benchmarks.into_iter().filter(|(g, c)| !compared(g, c)).map(|(g, c)| format!("{g}/{c}: no verdict against baseline {:?} (not in it, or fewer than 2 successful samples on a side)", report.baseline)).collect()
+}
+
+/// The exit code of a finished run, after saying on the terminal what did not run (see
+/// docs/baselines.md): 3 when the regression gate is on and a comparison regressed, 2 for a
+/// `failed` run (nothing measured, as for a run stopped by an error), 4 when the gate is on and a
+/// comparison asked for did not happen, 1 for a `partial` run, else 0.
 pub fn exit_code(outcome: &RunOutcome) -> u8 {
     let regressed: Vec<&Comparison> = outcome.comparisons.iter().flatten().filter(|c| c.verdict == Verdict::Regressed).collect();
     if gate_enabled() && !regressed.is_empty() {
@@ -209,11 +235,18 @@ pub fn exit_code(outcome: &RunOutcome) -> u8 {
     }
     let alone: Vec<_> = outcome.abandoned.iter().filter(|(g, ..)| !outcome.group_stops.iter().any(|s| s.group == *g)).collect();
     for (group, category, reason) in alone {
-        eprintln!("quantbench: {group}/{category} stopped early: {reason}");
+        eprintln!("quantbench: {group}/{category} stopped early: {}", terminal(reason));
+    }
+    for missing in &outcome.missing_comparisons {
+        eprintln!("quantbench: {missing}");
     }
     match outcome.status.as_ref().map(|s| s.0) {
-        Some(RunStatus::Partial) => 1,
         Some(RunStatus::Failed) => 2,
+        _ if gate_enabled() && !outcome.missing_comparisons.is_empty() => {
+            eprintln!("quantbench: {GATE_ENV} is set and {} comparison(s) asked for did not happen: the gate fails", outcome.missing_comparisons.len());
+            4
+        }
+        Some(RunStatus::Partial) => 1,
         _ => 0,
     }
 }

@@ -54,6 +54,7 @@ pub fn prepare(config: &Config, opts: &SuiteOptions, planned: &[PlannedGroup<'_>
     let vllm_reference = uses(Backend::Vllm).then(|| vllm(vllm_reference::Server::Vllm)).transpose()?;
     let vllm_mlx_reference = uses(Backend::VllmMlx).then(|| vllm(vllm_reference::Server::VllmMlx)).transpose()?;
 
+    crate::crashed::mark_crashed_runs(&opts.reports_root);
     let store = RunStore::create(&opts.reports_root, &store::new_run_id())?;
     let run_id = store.run_id();
     let metadata = Metadata {
@@ -63,6 +64,8 @@ pub fn prepare(config: &Config, opts: &SuiteOptions, planned: &[PlannedGroup<'_>
         error: None,
         started_at: now(),
         ended_at: None,
+        pid: std::process::id(),
+        host: crate::crashed::host_name(),
         command: opts.command.clone(),
         filter: opts.cli.filter.describe(),
         git: metadata::git_info(std::path::Path::new(env!("CARGO_MANIFEST_DIR"))),

@@ -33,11 +33,13 @@ pub struct Script {
     pub ending: Ending,
     /// Silence before the response headers.
     pub head_delay: Duration,
+    /// Extra response headers, e.g. `("location", "http://…")` for a redirect.
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl Default for Script {
     fn default() -> Script {
-        Script { status: 200, steps: Vec::new(), ending: Ending::Clean, head_delay: Duration::ZERO }
+        Script { status: 200, steps: Vec::new(), ending: Ending::Clean, head_delay: Duration::ZERO, headers: Vec::new() }
     }
 }
 
@@ -203,7 +205,8 @@ async fn connection(mut socket: TcpStream, script: ScriptFn, routes: RouteFn, ro
 /// went away.
 async fn write_script(socket: &mut TcpStream, script: &Script, received: Instant, content_type: &str) -> Option<Vec<Instant>> {
     tokio::time::sleep(script.head_delay).await;
-    let head = format!("HTTP/1.1 {} X\r\ncontent-type: {content_type}\r\ntransfer-encoding: chunked\r\n\r\n", script.status);
+    let extra: String = script.headers.iter().map(|(name, value)| format!("{name}: {value}\r\n")).collect();
+    let head = format!("HTTP/1.1 {} X\r\ncontent-type: {content_type}\r\ntransfer-encoding: chunked\r\n{extra}\r\n", script.status);
     socket.write_all(head.as_bytes()).await.ok()?;
     let mut written = Vec::new();
     for step in &script.steps {
@@ -225,7 +228,7 @@ async fn end_body(socket: &mut TcpStream, ending: Ending) -> bool {
 /// A JSON answer after `delay` (a simulated native API's reply; the delay stands for work such
 /// as loading a model).
 pub fn json_reply(status: u16, delay: Duration, body: &serde_json::Value) -> Script {
-    Script { status, steps: vec![step(ms(0), body.to_string())], ending: Ending::Clean, head_delay: delay }
+    Script { status, steps: vec![step(ms(0), body.to_string())], head_delay: delay, ..Script::default() }
 }
 
 /// Reads one request (head and content-length body); None when the peer closed.
@@ -332,6 +335,51 @@ pub fn run_suite(dir: &std::path::Path, config: &quantbench::config::Config, arg
     let opts = quantbench::suite::SuiteOptions { cli, command: vec![], reports_root: dir.join("reports") };
     let criterion = criterion::Criterion::default().output_directory(&dir.join("criterion")).without_plots();
     quantbench::suite::run(config, opts, criterion)
+}
+
+/// One model `m`, quant `q`, category `short` (12 samples, 20 tokens) at `url`, under `dir`.
+pub fn one_model(dir: &std::path::Path, url: &str) -> quantbench::config::Config {
+    let body = format!(
+        r#"
+        [run]
+        samples = 12
+        warmup = 1
+        languages = ["en"]
+        categories = ["short"]
+        max_tokens_cap = 20
+        [models.m]
+        endpoint = {{ url = "{url}", kind = "openai" }}
+        quants.q = {{ model_id = "m" }}
+        "#
+    );
+    config(dir, &body)
+}
+
+/// A scripted server whose tokens come every `gap_us` microseconds, with ±3 % deterministic jitter per request.
+pub fn jittered_server(gap_us: u64) -> ScriptedServer {
+    ScriptedServer::start(move |n| {
+        let jitter = 1.0 + 0.03 * (((n * 7919) % 21) as f64 / 10.0 - 1.0);
+        let gap = std::time::Duration::from_micros((gap_us as f64 * jitter) as u64);
+        Script::ok(answer(ms(5), gap, 20, Some((10, 20)), "length"))
+    })
+}
+
+/// The suite on [`one_model`]'s `m/q/short` with `flags`, everything under `root`.
+pub fn run_short(root: &std::path::Path, url: &str, flags: &str) -> anyhow::Result<quantbench::suite::RunOutcome> {
+    run_suite(root, &one_model(root, url), &format!("--bench m/q/short {flags}"))
+}
+
+/// The suite binary as `cargo bench --bench llm -- ARGS` runs it (criterion reads its own argv),
+/// on `dir`'s `quantbench.toml`, its reports in `dir/reports`, criterion's state in `dir/criterion`.
+pub fn suite_command(dir: &std::path::Path, args: &[&str]) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_quantbench-suite"));
+    command
+        .args(args)
+        .env("QUANTBENCH_CONFIG", dir.join("quantbench.toml"))
+        .env("QUANTBENCH_REPORTS_DIR", dir.join("reports"))
+        .env("CRITERION_HOME", dir.join("criterion"))
+        .env_remove("QUANTBENCH_FAIL_ON_REGRESSION");
+    command
 }
 
 // --- One generation against a URL ------------------------------------------------------------
