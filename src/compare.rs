@@ -197,11 +197,13 @@ pub fn verdict(ci: &Interval, holm_p: f64, better: Better, noise: f64) -> Verdic
 pub fn noise_threshold() -> anyhow::Result<f64> {
     match std::env::var(NOISE_ENV) {
         Err(_) => Ok(DEFAULT_NOISE),
-        Ok(v) => match v.parse::<f64>() {
-            Ok(t) if (0.0..1.0).contains(&t) => Ok(t),
-            _ => anyhow::bail!("{NOISE_ENV}={v:?}: expected a fraction such as 0.05"),
-        },
+        Ok(v) => crate::util::parse_fraction(NOISE_ENV, &v),
     }
+}
+
+/// The one threshold verdicts use: `--noise-threshold` when given, else [`noise_threshold`].
+pub fn noise_threshold_or(given: Option<f64>) -> anyhow::Result<f64> {
+    given.map_or_else(noise_threshold, Ok)
 }
 
 #[cfg(test)]

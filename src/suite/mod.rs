@@ -7,7 +7,10 @@
 //! `workloads/` (adding one: a file there and a line in [`workloads::all`]).
 
 mod bridge;
+pub mod endpoint;
+mod help;
 mod journal;
+mod listing;
 pub mod plan;
 mod recorder;
 mod servers;
@@ -85,9 +88,13 @@ pub(crate) struct Harness<'a> {
 /// Entry point of `benches/llm.rs`.
 pub fn main() -> ExitCode {
     let command: Vec<String> = std::env::args().collect();
+    if command[1..].iter().any(|a| a == "--help" || a == "-h") {
+        print!("{}", help::text());
+        return ExitCode::SUCCESS;
+    }
     let result = CliArgs::parse(&command[1..]).and_then(|cli| {
-        let config = Config::load(&crate::config::default_path())?;
-        let criterion = Criterion::default().configure_from_args();
+        let config = Config::load_located(None)?;
+        let criterion = bridge::criterion_without_gnuplot_notice().configure_from_args();
         run(&config, SuiteOptions { cli, command, reports_root: store::reports_root() }, criterion)
     });
     match result {
@@ -102,7 +109,7 @@ pub fn main() -> ExitCode {
 /// Runs the selected benchmarks. Errors are problems found before measuring (config, prompts,
 /// unreachable endpoints, install) or that make further measurement pointless (disk full).
 pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<RunOutcome> {
-    let prompts = crate::prompts::PromptLibrary::load_dir(&config.prompts_dir)?;
+    let prompts = crate::prompts::PromptLibrary::load(&config.prompts_dir)?;
     let planned = plan(config, &prompts, &opts.cli.filter)?;
     let pairs = plan_paired(config, &prompts, &opts.cli.filter)?;
     let mut criterion = bridge::one_call_per_sample(criterion);
@@ -113,9 +120,12 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
     let mut workloads = workloads::all(&pairs);
     if opts.cli.mode == Mode::List {
         workloads::list(&workloads, &planned, &mut criterion);
+        for line in listing::selectable_by_name(config, &prompts, &opts.cli.filter, &planned) {
+            println!("{line}");
+        }
         return Ok(RunOutcome { run_dir: None, summary: None, abandoned: Vec::new(), group_stops: Vec::new(), status: None, comparisons: None, paired: Vec::new() });
     }
-    let noise = compare::noise_threshold()?;
+    let noise = compare::noise_threshold_or(opts.cli.noise_threshold)?;
     let baseline = baseline_to_compare(&opts)?;
 
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
