@@ -18,6 +18,8 @@ struct RunEntry {
     metadata: RecordedMetadata,
     /// The summary, or why it could not be read.
     summary: Result<Summary, String>,
+    /// The verdicts against a baseline, when the run was compared with one.
+    comparison: Option<crate::compare::ComparisonReport>,
     has_page: bool,
 }
 
@@ -44,7 +46,8 @@ fn runs(root: &Path) -> Result<Vec<RunEntry>> {
         let metadata = read(run.metadata()).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
         let summary = read(run.summary()).and_then(|t| serde_json::from_str::<Summary>(&t).map_err(|e| format!("summary.json: {e}")));
         let id = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        entries.push(RunEntry { id, metadata, summary, has_page: run.page().is_file() });
+        let comparison = read(run.comparison()).ok().and_then(|t| serde_json::from_str(&t).ok());
+        entries.push(RunEntry { id, metadata, summary, comparison, has_page: run.page().is_file() });
     }
     // Run ids start with their UTC start time; metadata's start time orders renamed directories.
     entries.sort_by(|a, b| a.started().cmp(b.started()).then_with(|| a.id.cmp(&b.id)));
@@ -62,7 +65,7 @@ pub fn write(root: &Path) -> Result<PathBuf> {
 fn render(runs: &[RunEntry]) -> Result<String> {
     let mut page = head("quantbench runs");
     writeln!(page, "<h1>quantbench runs ({})</h1>", runs.len())?;
-    page.push_str("<table><tr><th>run</th><th>started</th><th>status</th><th>filter</th><th>git</th><th>benchmarks</th><th>samples ok / attempted</th></tr>\n");
+    page.push_str("<table><tr><th>run</th><th>started</th><th>status</th><th>filter</th><th>git</th><th>benchmarks</th><th>samples ok / attempted</th><th>verdicts</th></tr>\n");
     for run in runs.iter().rev() {
         let link = if run.has_page { format!("<a href=\"{0}/index.html\">{0}</a>", escape(&run.id)) } else { escape(&run.id) };
         let m = &run.metadata;
@@ -77,20 +80,30 @@ fn render(runs: &[RunEntry]) -> Result<String> {
         };
         writeln!(
             page,
-            "<tr><td>{link}</td><td>{}</td><td>{}</td><td>{}</td><td>{}{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            "<tr><td>{link}</td><td>{}</td><td>{}</td><td>{}</td><td>{}{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>{}</tr>",
             escape(&text(&m.started_at)),
             escape(&m.status_text()),
             escape(&text(&m.filter)),
             escape(&git[..git.len().min(12)]),
             if dirty { " (dirty)" } else { "" },
             benchmarks,
-            escape(&samples)
+            escape(&samples),
+            verdicts_cell(run.comparison.as_ref())
         )?;
     }
     page.push_str("</table>\n");
     trends(&mut page, runs)?;
     page.push_str("</body></html>\n");
     Ok(page)
+}
+
+/// The verdicts column: their tally, red when something regressed.
+fn verdicts_cell(comparison: Option<&crate::compare::ComparisonReport>) -> String {
+    match comparison {
+        None => "<td>–</td>".into(),
+        Some(doc) if crate::headline::regressed(Some(doc)) => format!("<td class=\"warning\">{}</td>", escape(&crate::headline::tally(doc))),
+        Some(doc) => format!("<td>{}</td>", escape(&crate::headline::tally(doc))),
+    }
 }
 
 /// Per group, decode rate and TTFT per category across the runs that measured the group.

@@ -21,8 +21,9 @@ impl Exporter for Html {
         let mut page = String::new();
         let status = run.info.status();
         write!(page, "{}", head(&format!("quantbench run {}", run.run)))?;
-        write!(page, "<h1>quantbench run {} <span class=\"status {}\">{}</span></h1>", escape(&run.run), css_class(status), escape(&run.info.status_text()))?;
+        write!(page, "<h1>quantbench run {} <span class=\"status {}\">{}</span>{}</h1>", escape(&run.run), css_class(status), escape(&run.info.status_text()), super::answer::badge(run))?;
         page.push_str("<p class=\"nav\"><a href=\"../index.html\">all runs</a> · <a href=\"summary.md\">summary.md</a> · <a href=\"generations.csv\">generations.csv</a> · <a href=\"generations.jsonl\">generations.jsonl</a></p>\n");
+        page.push_str(&super::answer::html(run));
         read_first(&mut page, run)?;
         summary_table(&mut page, run)?;
         quant_comparison(&mut page, run)?;

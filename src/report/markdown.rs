@@ -20,6 +20,7 @@ impl Exporter for Markdown {
         let git = run.info.git.as_ref().map_or("–", |g| &g.revision[..g.revision.len().min(12)]);
         let cpu = run.info.machine.cpu_model.as_deref().unwrap_or("–");
         writeln!(md, "Status: {status} · git {git} · CPU {cpu} · intervals are 95 %.\n")?;
+        md.push_str(&super::answer::markdown(run));
         md.push_str("| Model | Quant | Backend | Size | Category | Decode tok/s, mean [95 % CI] | TTFT ms, median [95 % CI] | E2E s, median | Pass rate | Answers checked | Counts | Notes |\n");
         md.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
         for b in &run.summary.benchmarks {

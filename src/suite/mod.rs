@@ -161,6 +161,7 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
     }
     // Each group stop was said once, when it happened; here the count.
     println!("quantbench: run {}: {}", crate::util::serde_name(status), counts.text());
+    crate::report::console::answer(&journal.store.dir)?;
     let run_dir = Some(journal.store.dir.path().to_owned());
     let (abandoned, group_stops, paired) = (journal.abandoned(), journal.group_stops.clone(), journal.paired.clone());
     let comparisons = comparisons.map(|d| d.comparisons);
