@@ -129,7 +129,14 @@ fn changes(doc: &ComparisonReport) -> Vec<Finding> {
         })
         .collect();
     if out.is_empty() && !doc.comparisons.is_empty() {
-        out.push(Finding { kind: Kind::Note, text: format!("against baseline {:?}: no regression or improvement beyond the {} noise threshold", doc.baseline, percent_plain(doc.noise_threshold)) });
+        let count = |v: Verdict| doc.comparisons.iter().filter(|c| c.verdict == v).count();
+        let (same, unsure) = (count(Verdict::Unchanged), count(Verdict::Inconclusive));
+        let threshold = percent_plain(doc.noise_threshold);
+        let text = format!(
+            "against baseline {:?}: nothing regressed or improved ({same} unchanged within ±{threshold}, {unsure} inconclusive: intervals too wide to tell)",
+            doc.baseline
+        );
+        out.push(Finding { kind: Kind::Note, text });
     }
     if doc.comparisons.iter().any(|c| c.method == Method::WithinRun) {
         out.push(Finding { kind: Kind::Note, text: "one baseline run: intervals cover the noise within runs, not drift between runs (save more runs under the baseline's name)".into() });
@@ -239,7 +246,7 @@ mod tests {
         let doc = ComparisonReport { baseline: "before".into(), noise_threshold: 0.05, alpha: 0.05, comparisons: vec![row("decode_rate", 1.0, 0.98, 1.02, (100.0, 100.0), Verdict::Unchanged)] };
         let texts: Vec<String> = changes(&doc).into_iter().map(|f| f.text).collect();
         assert_eq!(texts.len(), 2, "{texts:?}");
-        assert!(texts[0].contains("no regression or improvement beyond the 5 % noise threshold") && texts[1].starts_with("one baseline run"), "{texts:?}");
+        assert!(texts[0].contains("nothing regressed or improved (1 unchanged within ±5 %, 0 inconclusive") && texts[1].starts_with("one baseline run"), "{texts:?}");
         assert!(!regressed(Some(&doc)));
     }
 }

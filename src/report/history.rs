@@ -116,7 +116,8 @@ fn trends(page: &mut String, runs: &[RunEntry]) -> Result<()> {
     page.push_str("<h2>Trends across runs</h2>\n<p class=\"small\">Each point is one run's mean with its 95 % interval (which covers noise within that run, not drift between runs: compare with a multi-run baseline before calling a change).</p>\n");
     for group in groups {
         let runs_of_group: Vec<&(&RunEntry, &Summary)> = summaries.iter().filter(|(_, s)| s.benchmarks.iter().any(|b| b.group == group)).collect();
-        let steps: Vec<String> = runs_of_group.iter().map(|(r, _)| r.started().get(..16).unwrap_or(&r.id).replace('T', " ")).collect();
+        // Labelled by run (several runs may start in the same minute): "3 · 11-25 17:04".
+        let steps: Vec<String> = runs_of_group.iter().enumerate().map(|(i, (r, _))| format!("{} · {}", i + 1, r.started().get(5..16).unwrap_or(&r.id).replace('T', " "))).collect();
         let categories = super::distinct(runs_of_group.iter().flat_map(|(_, s)| s.benchmarks.iter().filter(|b| b.group == group).map(|b| b.category.as_str())));
         writeln!(page, "<h3>{}</h3>", escape(group))?;
         for shown in [&DECODE, &TTFT] {
@@ -125,9 +126,13 @@ fn trends(page: &mut String, runs: &[RunEntry]) -> Result<()> {
                 .enumerate()
                 .map(|(i, c)| Series { name: c.to_string(), colour: charts::colour(i), values: runs_of_group.iter().map(|(_, s)| mean_point(s, group, c, shown)).collect() })
                 .collect();
+            if series.iter().all(|s| s.values.iter().all(Option::is_none)) {
+                writeln!(page, "<p class=\"small\">{}: no run measured it.</p>", escape(shown.label))?;
+                continue;
+            }
             let title = format!("{group}: {} per run (mean, 95 % interval)", shown.label);
             let y = format!("{}, {}", shown.label, shown.unit);
-            page.push_str(&charts::trend(&Axes { title: &title, x: "run (UTC start)", y: &y }, &steps, &series)?);
+            page.push_str(&charts::trend(&Axes { title: &title, x: "run (number · UTC start)", y: &y }, &steps, &series)?);
         }
     }
     Ok(())

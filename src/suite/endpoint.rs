@@ -6,7 +6,7 @@
 
 use super::{RunOutcome, SuiteOptions};
 use crate::cli_args::{Baseline, CliArgs, Filter, Mode};
-use crate::config::{self, Config, ConfigFile, EndpointEntry, ModelEntry, QuantEntry};
+use crate::config::{self, Config, ConfigFile, EndpointEntry, ModelEntry, PairedEntry, QuantEntry};
 use crate::dialect::ServerKind;
 use anyhow::{Context, Result};
 use criterion::Criterion;
@@ -29,6 +29,9 @@ pub struct EndpointRun {
     pub baseline: Option<String>,
     pub save_baseline: Option<String>,
     pub noise_threshold: Option<f64>,
+    /// `--paired`: the two models interleaved on the same prompts (a paired A/B comparison)
+    /// instead of one after another.
+    pub paired: bool,
     /// `--config`: where the `[run]` settings and `prompts_dir` come from (see [`config::locate`]).
     pub config: Option<PathBuf>,
     pub reports_root: PathBuf,
@@ -55,6 +58,12 @@ impl EndpointRun {
         let endpoint = EndpointEntry { url: self.url.clone(), kind, api_key_env: None, process_name: None };
         file.models = models(&self.models, &endpoint)?;
         file.paired.clear();
+        if self.paired {
+            let groups: Vec<String> = file.models.iter().flat_map(|(m, e)| e.quants.keys().map(move |q| format!("{m}/{q}"))).collect();
+            let [a, b] = groups.as_slice() else { anyhow::bail!("--paired compares two models: give --model twice (got {})", groups.len()) };
+            let name = format!("{}-vs-{}", a.replace('/', "-"), b.replace('/', "-"));
+            file.paired.push(PairedEntry { name, a: a.clone(), b: b.clone(), pairs: self.samples });
+        }
         if !self.categories.is_empty() {
             file.run.categories = Some(self.categories.clone());
         }
@@ -67,7 +76,8 @@ impl EndpointRun {
         let config = self.config(self.kind()?)?;
         let cli = CliArgs {
             mode: Mode::Benchmark,
-            filter: Filter::All,
+            // Paired comparisons run only when the filter names them.
+            filter: if self.paired { Filter::Regex(regex::Regex::new("^paired/")?) } else { Filter::All },
             sample_size: None,
             save_baseline: self.save_baseline.clone(),
             baseline: self.baseline.clone().map(|name| Baseline { name, lenient: false }),
@@ -160,5 +170,9 @@ mod tests {
         assert_eq!((g.settings.samples, g.settings.warmup, g.settings.categories.clone()), (12, 3, vec!["short".to_string()]));
         assert!(matches!(&g.target, config::Target::External { .. }));
         assert!(config.prompts_dir.ends_with("prompts") && config.prompts_dir.starts_with(dir.path()));
+        let paired = EndpointRun { models: ids[..2].to_vec(), paired: true, ..run.clone() };
+        let config = paired.config(ServerKind::Lmstudio).unwrap();
+        assert_eq!((config.paired[0].name.as_str(), config.paired[0].a.as_str(), config.paired[0].b.as_str()), ("a-q4-vs-a-q8", "a/q4", "a/q8"));
+        assert!(EndpointRun { paired: true, ..run }.config(ServerKind::Lmstudio).is_err(), "four models cannot be one pair");
     }
 }
