@@ -87,6 +87,11 @@ fn regressions_are_said_with_absolute_values_and_badge_the_page() {
     assert!(answer.contains("<li class=\"regressed\">smollm2/q4_1 short: decode "), "{}", &answer[..answer.len().min(600)]);
     let md = std::fs::read_to_string(dir.join("summary.md")).unwrap();
     assert!(md.find("## The answer").unwrap() < md.find("| Model").unwrap(), "{md}");
+    for line in md.lines().filter(|l| l.starts_with('|')) {
+        let columns = line.replace("\\|", "").matches('|').count() - 1;
+        assert!(columns <= 8, "{columns} columns: {line}");
+    }
+    assert!(md.contains("## Speed: which is fastest?") && md.contains("## Latency: how long until the answer?"), "{md}");
     let history = std::fs::read_to_string(root.path().join("index.html")).unwrap();
     assert!(history.contains("<th>verdicts</th>") && history.contains("regressed vs &quot;two-threads&quot;"), "{history}");
 }
