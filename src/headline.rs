@@ -128,6 +128,9 @@ fn changes(doc: &ComparisonReport) -> Vec<Finding> {
             _ => None,
         })
         .collect();
+    if !out.is_empty() {
+        out.push(Finding { kind: Kind::Note, text: "changes: geometric means, baseline → this run, with the 95 % interval of the change".into() });
+    }
     if out.is_empty() && !doc.comparisons.is_empty() {
         let count = |v: Verdict| doc.comparisons.iter().filter(|c| c.verdict == v).count();
         let (same, unsure) = (count(Verdict::Unchanged), count(Verdict::Inconclusive));
