@@ -149,12 +149,15 @@ fn changes(doc: &ComparisonReport) -> Vec<Finding> {
 
 /// "smollm2/q4_1 short: decode 139 → 121 tok/s (−13 % [−18, −8]), regressed".
 pub fn change(c: &Comparison, verdict: &str) -> String {
-    let (label, unit, scale) = metric_words(&c.metric);
-    let values = match (c.baseline_value, c.candidate_value) {
-        (Some(b), Some(n)) => format!("{} → {} {unit} ", value(b * scale), value(n * scale)),
-        _ => String::new(),
-    };
+    let (label, ..) = metric_words(&c.metric);
+    let values = values(c).map_or(String::new(), |v| format!("{v} "));
     format!("{} {}: {label} {values}({} {}), {verdict}", c.group, c.category, percent(c.ratio), bracket(&c.interval))
+}
+
+/// "139 → 121 tok/s": what a comparison compares, in the unit a reader expects (ms for TTFT).
+pub fn values(c: &Comparison) -> Option<String> {
+    let (_, unit, scale) = metric_words(&c.metric);
+    Some(format!("{} → {} {unit}", value(c.baseline_value? * scale), value(c.candidate_value? * scale)))
 }
 
 /// A metric's words, unit and scale from its stored unit.

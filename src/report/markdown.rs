@@ -78,10 +78,7 @@ impl Exporter for Markdown {
             writeln!(md, "\n## Against baseline \"{}\" (noise threshold {:.0} %, Holm-corrected α = {})\n", doc.baseline, doc.noise_threshold * 100.0, doc.alpha)?;
             md.push_str("| Verdict | Benchmark | Metric | Baseline → this run | Change [95 % CI] | Holm p |\n|---|---|---|---|---|---|\n");
             for c in &doc.comparisons {
-                let values = match (c.baseline_value, c.candidate_value) {
-                    (Some(b), Some(n)) => format!("{} → {}", super::num(b), super::num(n)),
-                    _ => "–".into(),
-                };
+                let values = crate::headline::values(c).unwrap_or_else(|| "–".into());
                 let benchmark = cell(&format!("{}/{}", c.group, c.category));
                 writeln!(md, "| {} | {benchmark} | {} | {values} | {} | {:.4} |", crate::util::serde_name(c.verdict), c.metric, c.change_text(), c.holm_p)?;
             }

@@ -47,7 +47,7 @@ impl EndpointRun {
         let root = base.strip_suffix("/v1").unwrap_or(&base).to_owned();
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let (kind, why) = rt.block_on(crate::probe::detect_kind(&crate::client::http_client()?, &root));
-        eprintln!("quantbench: {base} is taken for {} ({why}; --kind says otherwise)", kind.name());
+        eprintln!("quantbench: {base} is taken for {} ({why}; --kind overrides)", kind.name());
         Ok(kind)
     }
 
