@@ -71,6 +71,9 @@ pub struct CliArgs {
     pub save_baseline: Option<String>,
     /// `--baseline NAME` or `--baseline-lenient NAME`: compare the run against baseline NAME.
     pub baseline: Option<Baseline>,
+    /// `--noise-threshold F`: the verdicts' noise threshold (over `$QUANTBENCH_NOISE_THRESHOLD`);
+    /// criterion reads the same option for its own change report.
+    pub noise_threshold: Option<f64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -86,7 +89,7 @@ impl CliArgs {
         let mut positional = Vec::new();
         let (mut bench, mut list, mut exact) = (false, false, false);
         let mut sample_size = None;
-        let (mut save_baseline, mut baseline) = (None, None);
+        let (mut save_baseline, mut baseline, mut noise_threshold) = (None, None, None);
         let mut i = 0;
         while i < args.len() {
             let arg = args[i].as_str();
@@ -104,13 +107,14 @@ impl CliArgs {
                 };
                 match name {
                     "--sample-size" => sample_size = Some(sample_size_of(&value)?),
-                    "--warm-up-time" | "--measurement-time" | "--nresamples" | "--noise-threshold" | "--confidence-level" | "--significance-level" => {
+                    "--warm-up-time" | "--measurement-time" | "--nresamples" | "--confidence-level" | "--significance-level" => {
                         criterion_number(name, &value)?
                     }
                     "--load-baseline" => bail!("--load-baseline is not supported: quantbench measures every run; compare runs with --baseline NAME or `quantbench compare`"),
                     "-s" | "--save-baseline" => save_baseline = Some(value),
                     "-b" | "--baseline" => baseline = Some(Baseline { name: value, lenient: false }),
                     "--baseline-lenient" => baseline = Some(Baseline { name: value, lenient: true }),
+                    "--noise-threshold" => noise_threshold = Some(crate::util::parse_fraction("--noise-threshold", &value)?),
                     _ => {}
                 }
             } else if arg == "--bench" {
@@ -139,7 +143,7 @@ impl CliArgs {
         } else {
             Mode::Test
         };
-        Ok(CliArgs { mode, filter, sample_size, save_baseline, baseline })
+        Ok(CliArgs { mode, filter, sample_size, save_baseline, baseline, noise_threshold })
     }
 }
 
@@ -184,6 +188,8 @@ mod tests {
         let a = parse("--bench --baseline=old --noise-threshold 0.05 smollm2");
         assert!(a.filter.matches("smollm2/q8_0/short") && !a.filter.matches("old"));
         assert_eq!(a.baseline, Some(Baseline { name: "old".into(), lenient: false }));
+        assert_eq!(a.noise_threshold, Some(0.05));
+        assert!(CliArgs::parse(&["--noise-threshold".into(), "5".into()]).is_err(), "a fraction, not a percentage");
     }
 
     #[test]

@@ -65,6 +65,12 @@ pub struct Comparison {
     pub mann_whitney_p: Option<f64>,
     pub cliffs_delta: Option<f64>,
     pub verdict: Verdict,
+    /// The values the ratio compares (geometric means: of the samples, or of the run means with
+    /// several runs), baseline and candidate, in the metric's unit; absent in older files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline_value: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub candidate_value: Option<f64>,
 }
 
 impl Comparison {
@@ -144,6 +150,9 @@ fn run_means(runs: &[Vec<f64>]) -> Option<Vec<f64>> {
 
 fn compare_metric(def: &MetricDef, group: &str, category: &str, base: &[Vec<f64>], cand: &[Vec<f64>]) -> Option<Comparison> {
     let (base_all, cand_all) = (base.concat(), cand.concat());
+    // The levels the ratio compares: all samples with one baseline run, run means with several.
+    let level = |runs: &[Vec<f64>], all: &[f64]| if base.len() < 2 { stats::geometric_mean(all) } else { run_means(runs).and_then(|m| stats::geometric_mean(&m)) };
+    let (baseline_value, candidate_value) = (level(base, &base_all), level(cand, &cand_all));
     let (method, test) = if base.len() < 2 {
         (Method::WithinRun, stats::welch_log_ratio(&base_all, &cand_all, analysis::LEVEL)?)
     } else {
@@ -174,6 +183,8 @@ fn compare_metric(def: &MetricDef, group: &str, category: &str, base: &[Vec<f64>
         mann_whitney_p: stats::mann_whitney(&base_all, &cand_all).map(|(_, p)| p),
         cliffs_delta: stats::cliffs_delta(&base_all, &cand_all),
         verdict: Verdict::Inconclusive,
+        baseline_value,
+        candidate_value,
     })
 }
 
@@ -197,11 +208,13 @@ pub fn verdict(ci: &Interval, holm_p: f64, better: Better, noise: f64) -> Verdic
 pub fn noise_threshold() -> anyhow::Result<f64> {
     match std::env::var(NOISE_ENV) {
         Err(_) => Ok(DEFAULT_NOISE),
-        Ok(v) => match v.parse::<f64>() {
-            Ok(t) if (0.0..1.0).contains(&t) => Ok(t),
-            _ => anyhow::bail!("{NOISE_ENV}={v:?}: expected a fraction such as 0.05"),
-        },
+        Ok(v) => crate::util::parse_fraction(NOISE_ENV, &v),
     }
+}
+
+/// The one threshold verdicts use: `--noise-threshold` when given, else [`noise_threshold`].
+pub fn noise_threshold_or(given: Option<f64>) -> anyhow::Result<f64> {
+    given.map_or_else(noise_threshold, Ok)
 }
 
 #[cfg(test)]

@@ -338,12 +338,34 @@ impl Config {
     }
 }
 
-/// The config path: `$QUANTBENCH_CONFIG`, else `quantbench.toml` in the crate root.
-pub fn default_path() -> PathBuf {
-    std::env::var_os(CONFIG_ENV).map(PathBuf::from).unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("quantbench.toml"))
+/// The config shipped in the binary, used when no file is given or found: the same text as the
+/// repository's `quantbench.toml`, with the built-in prompt sets.
+pub const BUILTIN: &str = include_str!("../quantbench.toml");
+/// The name the built-in config goes by in messages (its prompts are the built-in sets).
+pub const BUILTIN_PATH: &str = "<built-in>/quantbench.toml";
+
+/// The config file to read: `explicit` (`--config`), else `$QUANTBENCH_CONFIG`, else
+/// `./quantbench.toml` when the current directory has one; None: the built-in config.
+pub fn locate(explicit: Option<&Path>) -> Option<PathBuf> {
+    let given = explicit.map(Path::to_owned).or_else(|| std::env::var_os(CONFIG_ENV).map(PathBuf::from));
+    given.or_else(|| Some(PathBuf::from("quantbench.toml")).filter(|p| p.is_file()))
+}
+
+/// The file's text and the path it goes by: the located file, or the built-in config.
+pub fn read_located(explicit: Option<&Path>) -> Result<(String, PathBuf)> {
+    match locate(explicit) {
+        Some(path) => Ok((std::fs::read_to_string(&path).with_context(|| format!("reading the config file {}", path.display()))?, path)),
+        None => Ok((BUILTIN.to_owned(), PathBuf::from(BUILTIN_PATH))),
+    }
 }
 
 impl Config {
+    /// The located config (see [`locate`]), or the built-in one.
+    pub fn load_located(explicit: Option<&Path>) -> Result<Config> {
+        let (text, path) = read_located(explicit)?;
+        Config::parse(&text, &path)
+    }
+
     pub fn load(path: &Path) -> Result<Config> {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading the config file {}", path.display()))?;
         Config::parse(&text, path)
@@ -351,7 +373,13 @@ impl Config {
 
     pub fn parse(text: &str, path: &Path) -> Result<Config> {
         let file: ConfigFile = toml::from_str(text).with_context(|| format!("{}: invalid config", path.display()))?;
-        let groups = resolve(&file).with_context(|| format!("{}: invalid config", path.display()))?;
+        Config::from_file(&file, path)
+    }
+
+    /// Resolves a config file's contents; `path` places its relative `prompts_dir` and names it
+    /// in errors.
+    pub fn from_file(file: &ConfigFile, path: &Path) -> Result<Config> {
+        let groups = resolve(file).with_context(|| format!("{}: invalid config", path.display()))?;
         let paired = resolve_paired(&file.paired, &groups).with_context(|| format!("{}: invalid config", path.display()))?;
         let base = path.parent().unwrap_or(Path::new("."));
         let prompts_dir = base.join(file.prompts_dir.as_deref().unwrap_or(Path::new("prompts")));

@@ -16,6 +16,7 @@ pub mod drift;
 pub mod environment;
 pub mod export;
 pub mod fidelity;
+pub mod headline;
 pub mod load;
 pub mod machine_state;
 pub mod managed;

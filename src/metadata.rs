@@ -193,6 +193,12 @@ pub struct RecordedMetadata {
 #[serde(default)]
 pub struct RecordedMachine {
     pub cpu_model: Option<String>,
+    pub os: Option<String>,
+    pub os_version: Option<String>,
+    pub arch: Option<String>,
+    pub chip: Option<String>,
+    pub logical_cores: Option<usize>,
+    pub memory_bytes: Option<u64>,
 }
 
 /// A configured group as `metadata.json` lists it: its name and where it was served.

@@ -139,8 +139,9 @@ pub async fn probe(http: &reqwest::Client, url: &str, kind: Option<ServerKind>, 
     Ok(ProbeReport { base_url, kind, kind_reason, model_id, checks })
 }
 
-/// Guesses the server kind from the endpoints only it has.
-async fn detect_kind(http: &reqwest::Client, root: &str) -> (ServerKind, String) {
+/// Guesses the server kind from the endpoints only it has (`root`: the URL without `/v1`), and
+/// says why.
+pub async fn detect_kind(http: &reqwest::Client, root: &str) -> (ServerKind, String) {
     if get_json(http, &format!("{root}/props")).await.is_ok_and(|v| v.get("build_info").is_some()) {
         return (ServerKind::LlamaServer, "/props answers with build_info".into());
     }

@@ -116,6 +116,11 @@ pub fn geometric_mean_ci(x: &[f64], level: f64) -> Option<Estimate> {
     Some(Estimate { point: e.point.exp(), interval: e.interval.map(exp_interval) })
 }
 
+/// exp(mean(ln x)); None when empty or when a value is not positive.
+pub fn geometric_mean(x: &[f64]) -> Option<f64> {
+    (!x.is_empty() && x.iter().all(|v| *v > 0.0)).then(|| (x.iter().map(|v| v.ln()).sum::<f64>() / x.len() as f64).exp())
+}
+
 /// Coefficient of variation: sample standard deviation (n − 1) over the mean.
 /// None for n < 2, a non-finite value, or a zero mean.
 pub fn cv(x: &[f64]) -> Option<f64> {

@@ -13,9 +13,16 @@ use std::path::{Path, PathBuf};
 /// Overrides where run directories go.
 pub const REPORTS_ENV: &str = "QUANTBENCH_REPORTS_DIR";
 
-/// `$QUANTBENCH_REPORTS_DIR`, else `target-reports/` in the crate root.
+/// `$QUANTBENCH_REPORTS_DIR`, else `target-reports/` in the current directory (`cargo bench`
+/// runs in the crate root, so there it is the crate's).
 pub fn reports_root() -> PathBuf {
-    std::env::var_os(REPORTS_ENV).map(PathBuf::from).unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target-reports"))
+    reports_root_or(None)
+}
+
+/// `explicit` (`--reports-dir`), else as [`reports_root`].
+pub fn reports_root_or(explicit: Option<&Path>) -> PathBuf {
+    let chosen = explicit.map(Path::to_owned).or_else(|| std::env::var_os(REPORTS_ENV).map(PathBuf::from));
+    chosen.unwrap_or_else(|| std::env::current_dir().unwrap_or_default().join("target-reports"))
 }
 
 /// A sortable run id: UTC start time (milliseconds) plus the process id. `RunStore::create`

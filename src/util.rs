@@ -103,3 +103,12 @@ pub fn nanos(d: Duration) -> u64 {
 pub fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
+
+/// A fraction in [0, 1) (a threshold such as 0.05 for 5 %) given by `source`, an option or
+/// variable name that the error names.
+pub fn parse_fraction(source: &str, value: &str) -> anyhow::Result<f64> {
+    match value.parse::<f64>() {
+        Ok(t) if (0.0..1.0).contains(&t) => Ok(t),
+        _ => anyhow::bail!("{source} {value:?}: expected a fraction such as 0.05 (5 %)"),
+    }
+}

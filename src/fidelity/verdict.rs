@@ -76,6 +76,8 @@ fn row(metric: &FidelityMetric, base: &GroupFidelity, cand: &GroupFidelity) -> O
         mann_whitney_p: None,
         cliffs_delta: None,
         verdict: Verdict::Inconclusive,
+        baseline_value: stats::geometric_mean(&b),
+        candidate_value: stats::geometric_mean(&c),
     })
 }
 

@@ -91,7 +91,27 @@ pub struct Category<'a> {
     pub prompts: Vec<&'a Prompt>,
 }
 
+/// The prompt sets shipped in the binary (`prompts/*.json` when it was built), by set name:
+/// available wherever the binary runs, whatever the config's `prompts_dir` holds.
+const BUILTIN_SETS: [(&str, &str); 3] = [
+    ("standard", include_str!("../../prompts/standard.json")),
+    ("coder", include_str!("../../prompts/coder.json")),
+    ("quality", include_str!("../../prompts/quality.json")),
+];
+
 impl PromptLibrary {
+    /// The sets in `dir` when it exists, then each built-in set that `dir` does not define (a
+    /// file there with a built-in set's name replaces it).
+    pub fn load(dir: &Path) -> Result<Self> {
+        let mut library = if dir.exists() { Self::load_dir(dir)? } else { Self::default() };
+        for (name, text) in BUILTIN_SETS {
+            if !library.prompts.iter().any(|p| p.set == name) {
+                library.add_file(text).with_context(|| format!("adding the built-in prompt set {name:?}"))?;
+            }
+        }
+        Ok(library)
+    }
+
     pub fn load_dir(dir: &Path) -> Result<Self> {
         let mut paths: Vec<_> = std::fs::read_dir(dir)
             .with_context(|| format!("reading the prompt directory {}", dir.display()))?
@@ -205,5 +225,16 @@ mod tests {
         let sets = [String::from("nope")];
         let err = lib.select(&Selection { sets: &sets, ..Default::default() }).unwrap_err().to_string();
         assert!(err.contains("\"nope\" not found"), "{err}");
+    }
+
+    #[test]
+    fn built_in_sets_are_there_without_a_directory_and_a_directory_adds_to_them() {
+        let none = PromptLibrary::load(Path::new("/nonexistent/prompts")).unwrap();
+        assert_eq!(none.set_names(), ["standard", "coder", "quality"]);
+        let dir = tempfile::tempdir().unwrap();
+        let mine = r#"{"schema":1,"set":"mine","prompts":[{"id":"mine-1","category":"short","messages":[{"role":"user","content":"x"}],"max_tokens":5}]}"#;
+        std::fs::write(dir.path().join("mine.json"), mine).unwrap();
+        let lib = PromptLibrary::load(dir.path()).unwrap();
+        assert_eq!(lib.set_names(), ["mine", "standard", "coder", "quality"]);
     }
 }

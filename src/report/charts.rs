@@ -128,6 +128,16 @@ fn bar_extent(i: usize, j: usize, k: usize) -> (f64, f64) {
     (left + width * 0.08, left + width * 0.92)
 }
 
+/// The series with something to draw: a group without data gets no bar slot and no legend entry
+/// (the page says once why it has none).
+fn with_data<T>(series: &[Series<T>], has_data: impl Fn(&T) -> bool) -> Vec<&Series<T>> {
+    series.iter().filter(|s| has_data(&s.values)).collect()
+}
+
+fn legend<'a, T>(series: &[&'a Series<T>]) -> Vec<(&'a str, RGBColor)> {
+    series.iter().map(|s| (s.name.as_str(), s.colour)).collect()
+}
+
 fn finite_max(values: impl Iterator<Item = f64>) -> Option<f64> {
     values.filter(|v| v.is_finite()).fold(None, |m, v| Some(m.map_or(v, |m: f64| m.max(v))))
 }
@@ -135,8 +145,9 @@ fn finite_max(values: impl Iterator<Item = f64>) -> Option<f64> {
 /// Grouped bars with 95 % interval whiskers: one slot per label (e.g. a prompt category), one
 /// bar per series (e.g. a group) in each slot; a missing value leaves a gap.
 pub fn grouped_bars(axes: &Axes<'_>, slots: &[String], series: &[Series<Vec<Option<Point>>>]) -> Result<String> {
+    let series = with_data(series, |v| v.iter().any(Option::is_some));
     let top = finite_max(series.iter().flat_map(|s| s.values.iter().flatten().map(|p| p.upper.max(p.value)))).unwrap_or(1.0).max(f64::MIN_POSITIVE) * 1.1;
-    let legend: Vec<(&str, RGBColor)> = series.iter().map(|s| (s.name.as_str(), s.colour)).collect();
+    let legend = legend(&series);
     svg(HEIGHT, &legend, |area| {
         let mut chart = frame(area, axes, slot_axis(slots.len()), 0.0..top, 60)?;
         mesh(&mut chart, axes, slots.len(), &|x| slot_label(slots, *x, 18), &|y| compact(*y))?;
@@ -167,13 +178,17 @@ pub fn labelled_bars(axes: &Axes<'_>, bars: &[(String, Option<f64>, RGBColor)]) 
 /// categories): box = quartiles, line = median, whiskers to the most extreme values within
 /// 1.5 IQR, dots beyond. Non-positive values cannot be placed on the axis and are left out.
 pub fn grouped_boxes(axes: &Axes<'_>, slots: &[String], series: &[Series<Vec<Vec<f64>>>]) -> Result<String> {
+    let series = with_data(series, |v| v.iter().flatten().any(|x| *x > 0.0 && x.is_finite()));
     let all = || series.iter().flat_map(|s| s.values.iter().flatten().copied()).filter(|v| *v > 0.0 && v.is_finite());
     let (lo, hi) = (all().fold(f64::INFINITY, f64::min), all().fold(0.0, f64::max));
     let (lo, hi) = if lo.is_finite() && hi > 0.0 { (lo / 1.5, hi * 1.5) } else { (0.001, 1.0) };
-    let legend: Vec<(&str, RGBColor)> = series.iter().map(|s| (s.name.as_str(), s.colour)).collect();
+    let legend = legend(&series);
+    // The log axis is a linear axis of log10 values labelled with the values, so that it has
+    // labelled ticks however narrow the range (plotters labels only powers of ten on its own).
+    let log = |v: f64| v.log10();
     svg(HEIGHT, &legend, |area| {
-        let mut chart = frame(area, axes, slot_axis(slots.len()), (lo..hi).log_scale(), 60)?;
-        mesh(&mut chart, axes, slots.len(), &|x| slot_label(slots, *x, 18), &|y| compact(*y))?;
+        let mut chart = frame(area, axes, slot_axis(slots.len()), log(lo)..log(hi), 60)?;
+        mesh(&mut chart, axes, slots.len(), &|x| slot_label(slots, *x, 18), &|y| compact(10f64.powf(*y)))?;
         let k = series.len();
         for (j, s) in series.iter().enumerate() {
             for (i, values) in s.values.iter().enumerate() {
@@ -189,11 +204,12 @@ pub fn grouped_boxes(axes: &Axes<'_>, slots: &[String], series: &[Series<Vec<Vec
                 let fence = (q1 - 1.5 * (q3 - q1), q3 + 1.5 * (q3 - q1));
                 let inside = v.iter().copied().filter(|x| *x >= fence.0 && *x <= fence.1);
                 let (w_lo, w_hi) = (inside.clone().fold(q1, f64::min), inside.fold(q3, f64::max));
+                let (q1, q2, q3, w_lo, w_hi) = (log(q1), log(q2), log(q3), log(w_lo), log(w_hi));
                 let line = s.colour.stroke_width(1);
                 chart.draw_series([PathElement::new(vec![(mid, w_lo), (mid, q1)], line), PathElement::new(vec![(mid, q3), (mid, w_hi)], line)])?;
                 chart.draw_series([Rectangle::new([(x0, q1), (x1, q3)], s.colour.mix(0.35).filled()), Rectangle::new([(x0, q1), (x1, q3)], line)])?;
                 chart.draw_series([PathElement::new(vec![(x0, q2), (x1, q2)], BLACK.stroke_width(2))])?;
-                chart.draw_series(v.iter().filter(|x| **x < fence.0 || **x > fence.1).map(|x| Circle::new((mid, *x), 2, s.colour.filled())))?;
+                chart.draw_series(v.iter().filter(|x| **x < fence.0 || **x > fence.1).map(|x| Circle::new((mid, log(*x)), 2, s.colour.filled())))?;
             }
         }
         Ok(())
@@ -203,13 +219,14 @@ pub fn grouped_boxes(axes: &Axes<'_>, slots: &[String], series: &[Series<Vec<Vec
 /// Lines through (x, y) points, e.g. a CDF or a token timeline. `steps` draws each series as a
 /// staircase (a value holds until the next point).
 pub fn lines(axes: &Axes<'_>, series: &[Series<Vec<(f64, f64)>>], steps: bool) -> Result<String> {
+    let series = with_data(series, |v| !v.is_empty());
     let points = || series.iter().flat_map(|s| s.values.iter().copied()).filter(|(x, y)| x.is_finite() && y.is_finite());
     let x_max = finite_max(points().map(|(x, _)| x)).unwrap_or(1.0).max(f64::MIN_POSITIVE);
     let y_max = finite_max(points().map(|(_, y)| y)).unwrap_or(1.0).max(f64::MIN_POSITIVE);
-    let legend: Vec<(&str, RGBColor)> = series.iter().map(|s| (s.name.as_str(), s.colour)).collect();
+    let legend = legend(&series);
     svg(HEIGHT, &legend, |area| {
         let mut chart = linear(area, axes, 0.0..x_max * 1.02, 0.0..y_max * 1.05)?;
-        for s in series {
+        for s in &series {
             let path: Vec<(f64, f64)> = if steps {
                 s.values.windows(2).flat_map(|w| [w[0], (w[1].0, w[0].1)]).chain(s.values.last().copied()).collect()
             } else {
@@ -224,13 +241,14 @@ pub fn lines(axes: &Axes<'_>, series: &[Series<Vec<(f64, f64)>>], steps: bool) -
 /// Values with intervals over an ordered sequence of labelled steps (runs in time), one line
 /// per series: the "did the upgrade hurt" view.
 pub fn trend(axes: &Axes<'_>, steps: &[String], series: &[Series<Vec<Option<Point>>>]) -> Result<String> {
+    let series = with_data(series, |v| v.iter().any(Option::is_some));
     let top = finite_max(series.iter().flat_map(|s| s.values.iter().flatten().map(|p| p.upper.max(p.value)))).unwrap_or(1.0).max(f64::MIN_POSITIVE) * 1.1;
-    let legend: Vec<(&str, RGBColor)> = series.iter().map(|s| (s.name.as_str(), s.colour)).collect();
+    let legend = legend(&series);
     svg(HEIGHT, &legend, |area| {
         let mut chart = frame(area, axes, slot_axis(steps.len()), 0.0..top, 60)?;
         // Many runs: label only as many steps as fit.
         mesh(&mut chart, axes, steps.len().min(12), &|x| slot_label(steps, *x, 16), &|y| compact(*y))?;
-        for s in series {
+        for s in &series {
             let points: Vec<(f64, Point)> = s.values.iter().enumerate().filter_map(|(i, p)| p.map(|p| (i as f64, p))).collect();
             chart.draw_series(LineSeries::new(points.iter().map(|(x, p)| (*x, p.value)), s.colour.stroke_width(2)))?;
             chart.draw_series(points.iter().map(|(x, p)| ErrorBar::new_vertical(*x, p.lower, p.value, p.upper, s.colour.stroke_width(1), 6)))?;
@@ -413,9 +431,40 @@ mod tests {
 
     #[test]
     fn text_in_charts_is_escaped() {
-        let series = vec![Series { name: "<script>alert(1)</script>\"".into(), colour: colour(0), values: vec![(0.0, 0.0), (1.0, 1.0)] }, Series { name: "b".into(), colour: colour(1), values: vec![] }];
+        let series = vec![Series { name: "<script>alert(1)</script>\"".into(), colour: colour(0), values: vec![(0.0, 0.0), (1.0, 1.0)] }, Series { name: "b".into(), colour: colour(1), values: vec![(0.0, 1.0)] }];
         let svg = lines(&Axes { title: "t<b>", x: "x", y: "y" }, &series, true).unwrap();
         assert!(!svg.contains("<script>") && !svg.contains("t<b>"), "{svg}");
+    }
+
+    /// The `<text>` elements of an SVG that read as numbers (tick labels).
+    fn numeric_labels(svg: &str) -> Vec<f64> {
+        svg.split("<text").skip(1).filter_map(|t| t.split_once('>')?.1.split_once("</text>")?.0.trim().parse().ok()).collect()
+    }
+
+    #[test]
+    fn a_group_without_data_has_no_bar_slot_and_no_legend_entry() {
+        let slots: Vec<String> = ["short"].map(String::from).to_vec();
+        let series = vec![
+            Series { name: "smollm2/q4_1".into(), colour: colour(0), values: vec![p(100.0)] },
+            Series { name: "smollm2/failed".into(), colour: colour(1), values: vec![None] },
+            Series { name: "smollm2/q8_0".into(), colour: colour(2), values: vec![p(90.0)] },
+        ];
+        let svg = grouped_bars(&Axes { title: "Decode rate", x: "category", y: "tok/s" }, &slots, &series).unwrap();
+        assert!(svg.contains("smollm2/q4_1") && svg.contains("smollm2/q8_0") && !svg.contains("smollm2/failed"), "{svg}");
+        let boxes = vec![Series { name: "smollm2/q4_1".into(), colour: colour(0), values: vec![vec![0.1, 0.2]] }, Series { name: "smollm2/failed".into(), colour: colour(1), values: vec![vec![]] }];
+        let svg = grouped_boxes(&Axes { title: "TTFT", x: "category", y: "s" }, &slots, &boxes).unwrap();
+        assert!(!svg.contains("smollm2/failed"), "{svg}");
+    }
+
+    #[test]
+    fn a_narrow_log_axis_still_has_labelled_ticks() {
+        // TTFT from 150 to 190 ms: less than a decade, where plotters' own log axis labels nothing.
+        let slots: Vec<String> = ["short"].map(String::from).to_vec();
+        let values: Vec<f64> = (0..10).map(|i| 150.0 + 4.0 * i as f64).collect();
+        let series = vec![Series { name: "a".into(), colour: colour(0), values: vec![values.clone()] }, Series { name: "b".into(), colour: colour(1), values: vec![values] }];
+        let svg = grouped_boxes(&Axes { title: "TTFT", x: "category", y: "ms" }, &slots, &series).unwrap();
+        let ticks: Vec<f64> = numeric_labels(&svg).into_iter().filter(|v| (100.0..=285.0).contains(v)).collect();
+        assert!(ticks.len() >= 3, "labelled ticks {ticks:?} in {svg}");
     }
 
     #[test]

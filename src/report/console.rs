@@ -81,6 +81,12 @@ fn machine_note(run: &RunData) -> String {
     out
 }
 
+/// The answer in a few lines (`headline`), the last thing a run prints.
+pub fn answer(dir: &RunDir) -> Result<()> {
+    print!("{}", super::answer::console(&RunData::load(dir.path())?));
+    Ok(())
+}
+
 /// A plain-text table: one row per level, then its mix classes.
 pub fn load(report: &LoadReport) -> String {
     let fmt = |v: Option<f64>, scale: f64, digits: usize| v.map_or("–".into(), |v| format!("{:.*}", digits, v * scale));

@@ -18,6 +18,8 @@ struct RunEntry {
     metadata: RecordedMetadata,
     /// The summary, or why it could not be read.
     summary: Result<Summary, String>,
+    /// The verdicts against a baseline, when the run was compared with one.
+    comparison: Option<crate::compare::ComparisonReport>,
     has_page: bool,
 }
 
@@ -44,7 +46,8 @@ fn runs(root: &Path) -> Result<Vec<RunEntry>> {
         let metadata = read(run.metadata()).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
         let summary = read(run.summary()).and_then(|t| serde_json::from_str::<Summary>(&t).map_err(|e| format!("summary.json: {e}")));
         let id = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        entries.push(RunEntry { id, metadata, summary, has_page: run.page().is_file() });
+        let comparison = read(run.comparison()).ok().and_then(|t| serde_json::from_str(&t).ok());
+        entries.push(RunEntry { id, metadata, summary, comparison, has_page: run.page().is_file() });
     }
     // Run ids start with their UTC start time; metadata's start time orders renamed directories.
     entries.sort_by(|a, b| a.started().cmp(b.started()).then_with(|| a.id.cmp(&b.id)));
@@ -62,7 +65,7 @@ pub fn write(root: &Path) -> Result<PathBuf> {
 fn render(runs: &[RunEntry]) -> Result<String> {
     let mut page = head("quantbench runs");
     writeln!(page, "<h1>quantbench runs ({})</h1>", runs.len())?;
-    page.push_str("<table><tr><th>run</th><th>started</th><th>status</th><th>filter</th><th>git</th><th>benchmarks</th><th>samples ok / attempted</th></tr>\n");
+    page.push_str("<table><tr><th>run</th><th>started</th><th>status</th><th>filter</th><th>git</th><th>benchmarks</th><th>samples ok / attempted</th><th>verdicts</th></tr>\n");
     for run in runs.iter().rev() {
         let link = if run.has_page { format!("<a href=\"{0}/index.html\">{0}</a>", escape(&run.id)) } else { escape(&run.id) };
         let m = &run.metadata;
@@ -77,20 +80,30 @@ fn render(runs: &[RunEntry]) -> Result<String> {
         };
         writeln!(
             page,
-            "<tr><td>{link}</td><td>{}</td><td>{}</td><td>{}</td><td>{}{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            "<tr><td>{link}</td><td>{}</td><td>{}</td><td>{}</td><td>{}{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>{}</tr>",
             escape(&text(&m.started_at)),
             escape(&m.status_text()),
             escape(&text(&m.filter)),
             escape(&git[..git.len().min(12)]),
             if dirty { " (dirty)" } else { "" },
             benchmarks,
-            escape(&samples)
+            escape(&samples),
+            verdicts_cell(run.comparison.as_ref())
         )?;
     }
     page.push_str("</table>\n");
     trends(&mut page, runs)?;
     page.push_str("</body></html>\n");
     Ok(page)
+}
+
+/// The verdicts column: their tally, red when something regressed.
+fn verdicts_cell(comparison: Option<&crate::compare::ComparisonReport>) -> String {
+    match comparison {
+        None => "<td>–</td>".into(),
+        Some(doc) if crate::headline::regressed(Some(doc)) => format!("<td class=\"warning\">{}</td>", escape(&crate::headline::tally(doc))),
+        Some(doc) => format!("<td>{}</td>", escape(&crate::headline::tally(doc))),
+    }
 }
 
 /// Per group, decode rate and TTFT per category across the runs that measured the group.
@@ -103,7 +116,8 @@ fn trends(page: &mut String, runs: &[RunEntry]) -> Result<()> {
     page.push_str("<h2>Trends across runs</h2>\n<p class=\"small\">Each point is one run's mean with its 95 % interval (which covers noise within that run, not drift between runs: compare with a multi-run baseline before calling a change).</p>\n");
     for group in groups {
         let runs_of_group: Vec<&(&RunEntry, &Summary)> = summaries.iter().filter(|(_, s)| s.benchmarks.iter().any(|b| b.group == group)).collect();
-        let steps: Vec<String> = runs_of_group.iter().map(|(r, _)| r.started().get(..16).unwrap_or(&r.id).replace('T', " ")).collect();
+        // Labelled by run (several runs may start in the same minute): "3 · 11-25 17:04".
+        let steps: Vec<String> = runs_of_group.iter().enumerate().map(|(i, (r, _))| format!("{} · {}", i + 1, r.started().get(5..16).unwrap_or(&r.id).replace('T', " "))).collect();
         let categories = super::distinct(runs_of_group.iter().flat_map(|(_, s)| s.benchmarks.iter().filter(|b| b.group == group).map(|b| b.category.as_str())));
         writeln!(page, "<h3>{}</h3>", escape(group))?;
         for shown in [&DECODE, &TTFT] {
@@ -112,9 +126,13 @@ fn trends(page: &mut String, runs: &[RunEntry]) -> Result<()> {
                 .enumerate()
                 .map(|(i, c)| Series { name: c.to_string(), colour: charts::colour(i), values: runs_of_group.iter().map(|(_, s)| mean_point(s, group, c, shown)).collect() })
                 .collect();
+            if series.iter().all(|s| s.values.iter().all(Option::is_none)) {
+                writeln!(page, "<p class=\"small\">{}: no run measured it.</p>", escape(shown.label))?;
+                continue;
+            }
             let title = format!("{group}: {} per run (mean, 95 % interval)", shown.label);
             let y = format!("{}, {}", shown.label, shown.unit);
-            page.push_str(&charts::trend(&Axes { title: &title, x: "run (UTC start)", y: &y }, &steps, &series)?);
+            page.push_str(&charts::trend(&Axes { title: &title, x: "run (number · UTC start)", y: &y }, &steps, &series)?);
         }
     }
     Ok(())

@@ -21,8 +21,9 @@ impl Exporter for Html {
         let mut page = String::new();
         let status = run.info.status();
         write!(page, "{}", head(&format!("quantbench run {}", run.run)))?;
-        write!(page, "<h1>quantbench run {} <span class=\"status {}\">{}</span></h1>", escape(&run.run), css_class(status), escape(&run.info.status_text()))?;
+        write!(page, "<h1>quantbench run {} <span class=\"status {}\">{}</span>{}</h1>", escape(&run.run), css_class(status), escape(&run.info.status_text()), super::answer::badge(run))?;
         page.push_str("<p class=\"nav\"><a href=\"../index.html\">all runs</a> · <a href=\"summary.md\">summary.md</a> · <a href=\"generations.csv\">generations.csv</a> · <a href=\"generations.jsonl\">generations.jsonl</a></p>\n");
+        page.push_str(&super::answer::html(run));
         read_first(&mut page, run)?;
         summary_table(&mut page, run)?;
         quant_comparison(&mut page, run)?;
@@ -341,7 +342,7 @@ fn comparison(page: &mut String, run: &RunData) -> Result<()> {
     let Some(doc) = &run.comparison else { return Ok(()) };
     write!(
         page,
-        "<h2>Against baseline “{}”</h2>\n<p class=\"small\">Ratio candidate / baseline of geometric means with a 95 % interval; Holm-corrected over all {} comparisons; a change counts only when the whole interval lies beyond ±{:.0} % (α = {}).</p>\n",
+        "<h2>Against baseline “{}”</h2>\n<p class=\"small\">Ratio candidate / baseline of geometric means (both shown) with a 95 % interval; Holm-corrected over all {} comparisons; a change counts only when the whole interval lies beyond ±{:.0} % (α = {}).</p>\n",
         escape(&doc.baseline),
         doc.comparisons.len(),
         doc.noise_threshold * 100.0,
@@ -357,6 +358,7 @@ fn comparison(page: &mut String, run: &RunData) -> Result<()> {
                 format!("<td>{}</td>", swatch(run, &c.group)),
                 td(&c.category),
                 td(&c.metric),
+                td_num(&crate::headline::values(c).unwrap_or_else(|| "–".into())),
                 td_num(&c.change_text()),
                 td_num(&format!("{:.4}", c.holm_p)),
                 td_num(&format!("{}/{}", c.n_baseline, c.n_candidate)),
@@ -365,7 +367,7 @@ fn comparison(page: &mut String, run: &RunData) -> Result<()> {
         })
         .collect();
     // Rows are in verdict order (regressed first); colour them by verdict.
-    let headers = ["verdict", "group", "category", "metric", "change [95 % CI]", "Holm p", "n base/new", "runs base/new"];
+    let headers = ["verdict", "group", "category", "metric", "baseline → this run", "change [95 % CI]", "Holm p", "n base/new", "runs base/new"];
     page.push_str("<table><tr>");
     for h in headers {
         write!(page, "<th>{}</th>", escape(h))?;

@@ -36,9 +36,10 @@ pub fn head(title: &str) -> String {
 
 pub const STYLE: &str = "body{font-family:sans-serif;margin:1.5em auto;max-width:1200px;color:#222;padding:0 1em}\
 h1{font-size:1.5em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #ccc}\
-table{border-collapse:collapse;margin:.6em 0;font-size:.86em}th,td{border:1px solid #ddd;padding:3px 6px;text-align:left;vertical-align:top}\
+table{border-collapse:collapse;margin:.6em 0;font-size:.86em;display:block;max-width:100%;overflow-x:auto}th,td{border:1px solid #ddd;padding:3px 6px;text-align:left;vertical-align:top}\
 th{background:#f3f3f3}td.num{text-align:right;white-space:nowrap}\
 .status{font-size:.6em;padding:2px 8px;border-radius:4px;background:#ddd;vertical-align:middle}\
+.status.regressed{background:#c62828;color:#fff}.answer{border:1px solid #9ab;background:#f2f7fb;padding:.5em 1em;margin:1em 0}.answer li.regressed{color:#a40000;font-weight:bold}.answer li.improved{color:#1b6e1b}\
 .status.complete{background:#cdeccd}.status.interrupted,.status.running,.status.partial{background:#fde7b0}.status.failed,.status.crashed{background:#f7c5c5}\
 .warning{color:#a40000}.info{color:#555}.box{border:1px solid #e0b000;background:#fff8e0;padding:.5em 1em;margin:1em 0}\
 tr.regressed td{background:#fbd5d5}tr.improved td{background:#d5f1d5}tr.inconclusive td{background:#f7f7f7}\

@@ -3,6 +3,7 @@
 //! `index.html` (self-contained, inline SVG charts), `summary.md` and `generations.csv`, one
 //! [`Exporter`] each; and `history::write` for the page listing every run.
 
+mod answer;
 pub mod charts;
 pub mod console;
 mod csv;

@@ -350,6 +350,8 @@ fn verdict_row(group: &str, category: &str, metric: &str, better: Better, base: 
         mann_whitney_p: stats::mann_whitney(base, cand).map(|(_, p)| p),
         cliffs_delta: stats::cliffs_delta(base, cand),
         verdict: Verdict::Inconclusive,
+        baseline_value: stats::geometric_mean(base),
+        candidate_value: stats::geometric_mean(cand),
     })
 }
 

@@ -33,6 +33,31 @@ pub fn without_criterion_baselines(criterion: Criterion, cli: &crate::cli_args::
     }
 }
 
+/// `Criterion::default()` without criterion's "Gnuplot not found, using plotters backend" on
+/// stderr: quantbench draws its own charts, and plotters is the backend it builds criterion with.
+/// stderr is pointed at /dev/null for that call only (it comes first, before any thread).
+pub(crate) fn criterion_without_gnuplot_notice() -> Criterion {
+    // SAFETY: plain file-descriptor calls on fds this function owns or restores; nothing else
+    // writes to stderr meanwhile (called at start-up, from one thread).
+    unsafe {
+        let saved = libc::dup(2);
+        if saved < 0 {
+            return Criterion::default();
+        }
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_WRONLY);
+        if null < 0 {
+            libc::close(saved);
+            return Criterion::default();
+        }
+        libc::dup2(null, 2);
+        libc::close(null);
+        let criterion = Criterion::default();
+        libc::dup2(saved, 2);
+        libc::close(saved);
+        criterion
+    }
+}
+
 /// Abandons the benchmark being measured.
 pub fn abandon(reason: String) -> ! {
     resume_unwind(Box::new(Abandon(reason)))

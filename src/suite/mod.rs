@@ -8,8 +8,11 @@
 //! `workloads/` (adding one: a file there and a line in [`workloads::all`]).
 
 mod bridge;
+pub mod endpoint;
+mod help;
 mod journal;
 mod launch;
+mod listing;
 pub mod plan;
 mod preflight;
 mod recorder;
@@ -97,9 +100,13 @@ pub(crate) struct Harness<'a> {
 /// Entry point of `benches/llm.rs`.
 pub fn main() -> ExitCode {
     let command: Vec<String> = std::env::args().collect();
+    if command[1..].iter().any(|a| a == "--help" || a == "-h") {
+        print!("{}", help::text());
+        return ExitCode::SUCCESS;
+    }
     let result = CliArgs::parse(&command[1..]).and_then(|cli| {
-        let config = Config::load(&crate::config::default_path())?;
-        let criterion = Criterion::default().configure_from_args();
+        let config = Config::load_located(None)?;
+        let criterion = bridge::criterion_without_gnuplot_notice().configure_from_args();
         run(&config, SuiteOptions { cli, command, reports_root: store::reports_root() }, criterion)
     });
     match result {
@@ -114,7 +121,7 @@ pub fn main() -> ExitCode {
 /// Runs the selected benchmarks. Errors are problems found before measuring (config, prompts,
 /// unreachable endpoints, install) or that make further measurement pointless (disk full).
 pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<RunOutcome> {
-    let prompts = crate::prompts::PromptLibrary::load_dir(&config.prompts_dir)?;
+    let prompts = crate::prompts::PromptLibrary::load(&config.prompts_dir)?;
     let planned = plan(config, &prompts, &opts.cli.filter)?;
     let pairs = plan_paired(config, &prompts, &opts.cli.filter)?;
     let mut criterion = bridge::without_criterion_baselines(bridge::one_call_per_sample(criterion), &opts.cli);
@@ -125,9 +132,12 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
     let mut workloads = workloads::all(&pairs);
     if opts.cli.mode == Mode::List {
         workloads::list(&workloads, &planned, &mut criterion);
+        for line in listing::selectable_by_name(config, &prompts, &opts.cli.filter, &planned) {
+            println!("{line}");
+        }
         return Ok(RunOutcome { run_dir: None, summary: None, abandoned: Vec::new(), group_stops: Vec::new(), status: None, comparisons: None, paired: Vec::new(), missing_comparisons: Vec::new() });
     }
-    let noise = compare::noise_threshold()?;
+    let noise = compare::noise_threshold_or(opts.cli.noise_threshold)?;
     let categories: Vec<(String, String)> = planned.iter().flat_map(|p| p.categories.iter().map(|c| (p.group.name.clone(), c.name.to_owned()))).collect();
     let baseline = baseline_to_compare(&opts, &categories)?;
 
@@ -172,6 +182,7 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
     }
     // Each group stop was said once, when it happened; here the count.
     println!("quantbench: run {}: {}", crate::util::serde_name(status), counts.text());
+    crate::report::console::answer(&journal.store.dir)?;
     let run_dir = Some(journal.store.dir.path().to_owned());
     let (abandoned, group_stops, paired) = (journal.abandoned(), journal.group_stops.clone(), journal.paired.clone());
     let comparisons = comparisons.map(|d| d.comparisons);
