@@ -30,7 +30,12 @@ pub fn lock(root: &Path, name: &str, waiting: &dyn Fn(&Path)) -> Result<Baseline
     let dir = baseline_dir(root, name);
     std::fs::create_dir_all(dir.path()).with_context(|| format!("creating {}", dir.path().display()))?;
     let path = dir.path().join(".lock");
-    let file = OpenOptions::new().create(true).truncate(false).write(true).open(&path).with_context(|| format!("opening {}", path.display()))?;
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
     let waited = match file.try_lock() {
         Ok(()) => false,
         Err(TryLockError::WouldBlock) => {
@@ -52,7 +57,12 @@ pub fn load(root: &Path, name: &str) -> Result<Vec<GenerationRecord>> {
         bail!("baseline {name:?} not found ({} does not exist); save one first with `cargo bench --bench llm -- <filter> --save-baseline {name}`", path.display());
     }
     let numbered = read_numbered_records(&path)?;
-    let advice = || format!("baseline {name:?} cannot be used; remove {} and save it again with --save-baseline {name}", dir.path().display());
+    let advice = || {
+        format!(
+            "baseline {name:?} cannot be used; remove {} and save it again with --save-baseline {name}",
+            dir.path().display()
+        )
+    };
     validate(&path, &numbered).with_context(advice)?;
     Ok(numbered.into_iter().map(|(_, r)| r).collect())
 }
@@ -61,7 +71,13 @@ pub fn load(root: &Path, name: &str) -> Result<Vec<GenerationRecord>> {
 /// present (a zero TTFT would silently drop the metric from every comparison).
 fn positive_metrics(r: &GenerationRecord) -> [(&'static str, Option<f64>); 5] {
     let m = &r.metrics;
-    [("ttft_s", m.ttft_s), ("decode_rate", m.decode_rate), ("e2e_s", m.e2e_s), ("output_rate", m.output_rate), ("prefill_rate", m.prefill_rate)]
+    [
+        ("ttft_s", m.ttft_s),
+        ("decode_rate", m.decode_rate),
+        ("e2e_s", m.e2e_s),
+        ("output_rate", m.output_rate),
+        ("prefill_rate", m.prefill_rate),
+    ]
 }
 
 /// A baseline's records as the comparisons need them: at least one, each of a known schema, no
@@ -76,11 +92,23 @@ pub fn validate(path: &Path, records: &[(usize, GenerationRecord)]) -> Result<()
     let mut seen: HashMap<(&str, &str, &str, u32, bool), usize> = HashMap::new();
     for (i, r) in records.iter().map(|(line, r)| (*line, r)) {
         if !(1..=RECORD_SCHEMA).contains(&r.schema) {
-            bail!("{}: record schema {} is not known (this build reads 1 to {RECORD_SCHEMA})", at(i), r.schema);
+            bail!(
+                "{}: record schema {} is not known (this build reads 1 to {RECORD_SCHEMA})",
+                at(i),
+                r.schema
+            );
         }
         if r.is_ordinary() {
             if let Some(first) = seen.insert((&r.run, &r.group, &r.category, r.sample, r.warmup), i) {
-                bail!("{}: duplicates {} (run {}, {}/{} sample {})", at(i), at(first), r.run, r.group, r.category, r.sample);
+                bail!(
+                    "{}: duplicates {} (run {}, {}/{} sample {})",
+                    at(i),
+                    at(first),
+                    r.run,
+                    r.group,
+                    r.category,
+                    r.sample
+                );
             }
         }
         if r.ok {
@@ -105,15 +133,29 @@ fn kept_in_baselines(r: &GenerationRecord) -> bool {
 /// runs, so saving several runs before an upgrade lets comparisons see the run-to-run spread;
 /// other benchmarks are kept as they are. Written atomically. Returns the directory, per
 /// benchmark saved how many runs it now holds, and whether the save waited for the lock.
-pub fn save(root: &Path, name: &str, records: &[GenerationRecord], fidelity: &[GroupFidelity], waiting: &dyn Fn(&Path)) -> Result<Saved> {
+pub fn save(
+    root: &Path,
+    name: &str,
+    records: &[GenerationRecord],
+    fidelity: &[GroupFidelity],
+    waiting: &dyn Fn(&Path),
+) -> Result<Saved> {
     let lock = lock(root, name, waiting)?;
     let dir = baseline_dir(root, name);
     let path = dir.generations();
-    let mut kept = if path.is_file() { read_records(&path)? } else { Vec::new() };
+    let mut kept = if path.is_file() {
+        read_records(&path)?
+    } else {
+        Vec::new()
+    };
     kept.extend(records.iter().filter(|r| !r.warmup && kept_in_baselines(r)).cloned());
     // Per benchmark, the distinct runs (run ids sort by start time), newest last.
     let runs_of = |kept: &[GenerationRecord], group: &str, category: &str| {
-        let mut ids: Vec<String> = crate::record::run_ids(kept.iter().filter(|r| r.group == group && r.category == category)).into_iter().map(str::to_owned).collect();
+        let mut ids: Vec<String> =
+            crate::record::run_ids(kept.iter().filter(|r| r.group == group && r.category == category))
+                .into_iter()
+                .map(str::to_owned)
+                .collect();
         ids.sort();
         ids
     };
@@ -131,7 +173,11 @@ pub fn save(root: &Path, name: &str, records: &[GenerationRecord], fidelity: &[G
     }
     write_atomic(&path, &bytes)?;
     crate::fidelity::save_baseline(root, name, fidelity)?;
-    Ok(Saved { dir: dir.path().to_owned(), runs: most_runs, waited_for_lock: lock.waited })
+    Ok(Saved {
+        dir: dir.path().to_owned(),
+        runs: most_runs,
+        waited_for_lock: lock.waited,
+    })
 }
 
 /// What [`save`] did.
@@ -150,8 +196,17 @@ pub fn check_in_common(name: &str, baseline: &[GenerationRecord], planned: &[(St
     if planned.is_empty() || planned.iter().any(|p| saved.contains(p)) {
         return Ok(());
     }
-    let list = |keys: &[(String, String)]| keys.iter().map(|(g, c)| format!("{g}/{c}")).collect::<Vec<_>>().join(", ");
-    bail!("baseline {name:?} has no benchmark in common with this run: it holds {}; the run plans {}", list(&saved), list(planned))
+    let list = |keys: &[(String, String)]| {
+        keys.iter()
+            .map(|(g, c)| format!("{g}/{c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    bail!(
+        "baseline {name:?} has no benchmark in common with this run: it holds {}; the run plans {}",
+        list(&saved),
+        list(planned)
+    )
 }
 
 #[cfg(test)]
@@ -159,15 +214,25 @@ mod tests {
     use super::*;
 
     fn record() -> GenerationRecord {
-        let mut r: GenerationRecord = serde_json::from_str(include_str!("../fixtures/runs/reference-1-thread/generations.jsonl").lines().next().unwrap()).unwrap();
+        let mut r: GenerationRecord = serde_json::from_str(
+            include_str!("../fixtures/runs/reference-1-thread/generations.jsonl")
+                .lines()
+                .next()
+                .unwrap(),
+        )
+        .unwrap();
         r.warmup = false;
         r.ok = true;
         r
     }
 
     fn err(records: &[GenerationRecord]) -> String {
-        let numbered: Vec<(usize, GenerationRecord)> = records.iter().cloned().enumerate().map(|(i, r)| (i + 1, r)).collect();
-        format!("{:#}", validate(Path::new("b/generations.jsonl"), &numbered).unwrap_err())
+        let numbered: Vec<(usize, GenerationRecord)> =
+            records.iter().cloned().enumerate().map(|(i, r)| (i + 1, r)).collect();
+        format!(
+            "{:#}",
+            validate(Path::new("b/generations.jsonl"), &numbered).unwrap_err()
+        )
     }
 
     #[test]
@@ -176,11 +241,17 @@ mod tests {
         let r = record();
         assert!(validate(Path::new("x"), &[(1, r.clone())]).is_ok());
         let e = err(&[r.clone(), r.clone()]);
-        assert!(e.starts_with("b/generations.jsonl line 2: duplicates b/generations.jsonl line 1 (run "), "{e}");
+        assert!(
+            e.starts_with("b/generations.jsonl line 2: duplicates b/generations.jsonl line 1 (run "),
+            "{e}"
+        );
         let mut zero = r.clone();
         zero.sample += 1;
         zero.metrics.ttft_s = Some(0.0);
-        assert_eq!(err(&[r.clone(), zero]), "b/generations.jsonl line 2: ttft_s = 0 (must be a finite number above 0)");
+        assert_eq!(
+            err(&[r.clone(), zero]),
+            "b/generations.jsonl line 2: ttft_s = 0 (must be a finite number above 0)"
+        );
         let mut future = r;
         future.schema = RECORD_SCHEMA + 1;
         assert!(err(&[future]).contains("line 1: record schema 3 is not known"));
@@ -202,7 +273,11 @@ mod tests {
         let held = lock(tmp.path(), "x", &|_| panic!("nobody holds it yet")).unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         let root = tmp.path().to_owned();
-        let saver = std::thread::spawn(move || save(&root, "x", &[record()], &[], &|p| tx.send(p.to_owned()).unwrap()).unwrap().waited_for_lock);
+        let saver = std::thread::spawn(move || {
+            save(&root, "x", &[record()], &[], &|p| tx.send(p.to_owned()).unwrap())
+                .unwrap()
+                .waited_for_lock
+        });
         // The saver found the lock taken (it said so) before it could write anything.
         assert!(rx.recv().unwrap().ends_with("baselines/x/.lock"));
         assert!(!baseline_dir(tmp.path(), "x").has_records());
@@ -234,8 +309,14 @@ mod tests {
     fn no_benchmark_in_common_is_an_error() {
         let r = record();
         let planned = vec![("other/q".to_owned(), "code".to_owned())];
-        let e = format!("{:#}", check_in_common("b", std::slice::from_ref(&r), &planned).unwrap_err());
-        assert!(e.starts_with("baseline \"b\" has no benchmark in common with this run: it holds "), "{e}");
+        let e = format!(
+            "{:#}",
+            check_in_common("b", std::slice::from_ref(&r), &planned).unwrap_err()
+        );
+        assert!(
+            e.starts_with("baseline \"b\" has no benchmark in common with this run: it holds "),
+            "{e}"
+        );
         assert!(check_in_common("b", std::slice::from_ref(&r), &[(r.group.clone(), r.category.clone())]).is_ok());
     }
 }

@@ -7,9 +7,27 @@ use regex::Regex;
 
 /// criterion options that take a value (`--opt value` or `--opt=value`).
 const VALUE_OPTIONS: &[&str] = &[
-    "-c", "--color", "--colour", "-s", "--save-baseline", "-b", "--baseline", "--baseline-lenient", "--load-baseline", "--format", "--profile-time",
-    "--sample-size", "--warm-up-time", "--measurement-time", "--nresamples", "--noise-threshold", "--confidence-level", "--significance-level",
-    "--plotting-backend", "--output-format", "-Z",
+    "-c",
+    "--color",
+    "--colour",
+    "-s",
+    "--save-baseline",
+    "-b",
+    "--baseline",
+    "--baseline-lenient",
+    "--load-baseline",
+    "--format",
+    "--profile-time",
+    "--sample-size",
+    "--warm-up-time",
+    "--measurement-time",
+    "--nresamples",
+    "--noise-threshold",
+    "--confidence-level",
+    "--significance-level",
+    "--plotting-backend",
+    "--output-format",
+    "-Z",
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -131,7 +149,10 @@ impl CliArgs {
         let filter = match positional.first() {
             None => Filter::All,
             Some(f) if exact => Filter::Exact(f.clone()),
-            Some(f) => Filter::Regex(Regex::new(f).map_err(|e| anyhow::anyhow!("the filter {f:?} is not a valid regular expression: {e}"))?),
+            Some(f) => Filter::Regex(
+                Regex::new(f)
+                    .map_err(|e| anyhow::anyhow!("the filter {f:?} is not a valid regular expression: {e}"))?,
+            ),
         };
         if positional.len() > 1 {
             bail!("only one filter may be given, got {positional:?}");
@@ -143,7 +164,14 @@ impl CliArgs {
         } else {
             Mode::Test
         };
-        Ok(CliArgs { mode, filter, sample_size, save_baseline, baseline, noise_threshold })
+        Ok(CliArgs {
+            mode,
+            filter,
+            sample_size,
+            save_baseline,
+            baseline,
+            noise_threshold,
+        })
     }
 }
 
@@ -152,7 +180,9 @@ fn sample_size_of(value: &str) -> Result<u32> {
     use crate::config::{MAX_SAMPLES, MIN_SAMPLES};
     match value.parse::<u32>() {
         Ok(n) if (MIN_SAMPLES..=MAX_SAMPLES).contains(&n) => Ok(n),
-        _ => bail!("--sample-size {value:?}: give a whole number from {MIN_SAMPLES} (criterion's minimum) to {MAX_SAMPLES}"),
+        _ => bail!(
+            "--sample-size {value:?}: give a whole number from {MIN_SAMPLES} (criterion's minimum) to {MAX_SAMPLES}"
+        ),
     }
 }
 
@@ -187,9 +217,18 @@ mod tests {
         assert_eq!(a.save_baseline.as_deref(), Some("before"));
         let a = parse("--bench --baseline=old --noise-threshold 0.05 smollm2");
         assert!(a.filter.matches("smollm2/q8_0/short") && !a.filter.matches("old"));
-        assert_eq!(a.baseline, Some(Baseline { name: "old".into(), lenient: false }));
+        assert_eq!(
+            a.baseline,
+            Some(Baseline {
+                name: "old".into(),
+                lenient: false
+            })
+        );
         assert_eq!(a.noise_threshold, Some(0.05));
-        assert!(CliArgs::parse(&["--noise-threshold".into(), "5".into()]).is_err(), "a fraction, not a percentage");
+        assert!(
+            CliArgs::parse(&["--noise-threshold".into(), "5".into()]).is_err(),
+            "a fraction, not a percentage"
+        );
     }
 
     #[test]
@@ -204,13 +243,27 @@ mod tests {
 
     #[test]
     fn out_of_range_sample_sizes_and_load_baseline_are_refused() {
-        let err = |line: &str| format!("{:#}", CliArgs::parse(&line.split_whitespace().map(String::from).collect::<Vec<_>>()).unwrap_err());
-        assert_eq!(err("--bench --sample-size 0"), "--sample-size \"0\": give a whole number from 10 (criterion's minimum) to 100000");
+        let err = |line: &str| {
+            format!(
+                "{:#}",
+                CliArgs::parse(&line.split_whitespace().map(String::from).collect::<Vec<_>>()).unwrap_err()
+            )
+        };
+        assert_eq!(
+            err("--bench --sample-size 0"),
+            "--sample-size \"0\": give a whole number from 10 (criterion's minimum) to 100000"
+        );
         assert!(err("--sample-size=100001").starts_with("--sample-size \"100001\": give"));
         assert!(err("--sample-size x").starts_with("--sample-size \"x\": give"));
         assert!(err("--load-baseline old --baseline old").starts_with("--load-baseline is not supported"));
-        assert_eq!(err("--warm-up-time 0"), "--warm-up-time \"0\": give a positive number of seconds");
-        assert_eq!(err("--confidence-level=1"), "--confidence-level \"1\": give a fraction between 0 and 1");
+        assert_eq!(
+            err("--warm-up-time 0"),
+            "--warm-up-time \"0\": give a positive number of seconds"
+        );
+        assert_eq!(
+            err("--confidence-level=1"),
+            "--confidence-level \"1\": give a fraction between 0 and 1"
+        );
         assert_eq!(parse("--sample-size 10").sample_size, Some(10));
     }
 }

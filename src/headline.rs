@@ -28,7 +28,11 @@ pub struct Finding {
 }
 
 /// The findings of a run, in reading order.
-pub fn findings(summary: &Summary, comparison: Option<&ComparisonReport>, fidelity: Option<&FidelityReport>) -> Vec<Finding> {
+pub fn findings(
+    summary: &Summary,
+    comparison: Option<&ComparisonReport>,
+    fidelity: Option<&FidelityReport>,
+) -> Vec<Finding> {
     let mut out = fastest(summary);
     out.extend(fidelity.and_then(most_faithful));
     if let Some(doc) = comparison {
@@ -68,7 +72,9 @@ fn fastest(summary: &Summary) -> Vec<Finding> {
     for category in categories {
         let median = |metric: &str| -> Vec<(&str, QuantileEstimate)> {
             let of = summary.benchmarks.iter().filter(|b| b.category == category);
-            let mut v: Vec<(&str, QuantileEstimate)> = of.filter_map(|b| Some((b.group.as_str(), b.metrics.get(metric)?.median?))).collect();
+            let mut v: Vec<(&str, QuantileEstimate)> = of
+                .filter_map(|b| Some((b.group.as_str(), b.metrics.get(metric)?.median?)))
+                .collect();
             v.sort_by(|a, b| b.1.point.total_cmp(&a.1.point));
             v
         };
@@ -84,7 +90,11 @@ fn fastest(summary: &Summary) -> Vec<Finding> {
                     _ => "too few samples for intervals",
                 };
                 let margin = percent(best.point / next.point).replace('+', "");
-                parts.push(format!("fastest decode {group} {} tok/s, {margin} ahead of {second} {} tok/s ({apart})", value(best.point), value(next.point)));
+                parts.push(format!(
+                    "fastest decode {group} {} tok/s, {margin} ahead of {second} {} tok/s ({apart})",
+                    value(best.point),
+                    value(next.point)
+                ));
             }
         }
         let ttft = median("ttft_s");
@@ -94,7 +104,10 @@ fn fastest(summary: &Summary) -> Vec<Finding> {
             parts.push(format!("TTFT {} ms", value(only.point * 1e3)));
         }
         if !parts.is_empty() {
-            out.push(Finding { kind: Kind::Fastest, text: format!("{category}: {} (medians)", parts.join("; ")) });
+            out.push(Finding {
+                kind: Kind::Fastest,
+                text: format!("{category}: {} (medians)", parts.join("; ")),
+            });
         }
     }
     out
@@ -103,9 +116,20 @@ fn fastest(summary: &Summary) -> Vec<Finding> {
 /// The quant whose answers stay closest to its reference: the highest mean top-1 agreement,
 /// the lower KL divergence breaking ties.
 fn most_faithful(report: &FidelityReport) -> Option<Finding> {
-    let measured = report.groups.iter().filter(|g| g.group != g.reference).filter_map(|g| Some((g, g.summary.as_ref()?)));
-    let (g, s) = measured.max_by(|a, b| a.1.top1_agreement.point.total_cmp(&b.1.top1_agreement.point).then(b.1.kl.point.total_cmp(&a.1.kl.point)))?;
-    let interval = s.top1_agreement.interval.map_or(String::new(), |i| format!(" [{}, {}]", value(i.lower * 100.0), value(i.upper * 100.0)));
+    let measured = report
+        .groups
+        .iter()
+        .filter(|g| g.group != g.reference)
+        .filter_map(|g| Some((g, g.summary.as_ref()?)));
+    let (g, s) = measured.max_by(|a, b| {
+        a.1.top1_agreement
+            .point
+            .total_cmp(&b.1.top1_agreement.point)
+            .then(b.1.kl.point.total_cmp(&a.1.kl.point))
+    })?;
+    let interval = s.top1_agreement.interval.map_or(String::new(), |i| {
+        format!(" [{}, {}]", value(i.lower * 100.0), value(i.upper * 100.0))
+    });
     let text = format!(
         "most faithful to {}: {}, top-1 agreement {} %{interval}, KL {:.3} nats ({} prompts)",
         g.reference,
@@ -114,7 +138,10 @@ fn most_faithful(report: &FidelityReport) -> Option<Finding> {
         s.kl.point,
         s.prompts
     );
-    Some(Finding { kind: Kind::MostFaithful, text })
+    Some(Finding {
+        kind: Kind::MostFaithful,
+        text,
+    })
 }
 
 /// Each regression and improvement in words, then the caution about one baseline run.
@@ -123,13 +150,22 @@ fn changes(doc: &ComparisonReport) -> Vec<Finding> {
         .comparisons
         .iter()
         .filter_map(|c| match c.verdict {
-            Verdict::Regressed => Some(Finding { kind: Kind::Regressed, text: change(c, "regressed") }),
-            Verdict::Improved => Some(Finding { kind: Kind::Improved, text: change(c, "improved") }),
+            Verdict::Regressed => Some(Finding {
+                kind: Kind::Regressed,
+                text: change(c, "regressed"),
+            }),
+            Verdict::Improved => Some(Finding {
+                kind: Kind::Improved,
+                text: change(c, "improved"),
+            }),
             _ => None,
         })
         .collect();
     if !out.is_empty() {
-        out.push(Finding { kind: Kind::Note, text: "changes: geometric means, baseline → this run, with the 95 % interval of the change".into() });
+        out.push(Finding {
+            kind: Kind::Note,
+            text: "changes: geometric means, baseline → this run, with the 95 % interval of the change".into(),
+        });
     }
     if out.is_empty() && !doc.comparisons.is_empty() {
         let count = |v: Verdict| doc.comparisons.iter().filter(|c| c.verdict == v).count();
@@ -151,13 +187,23 @@ fn changes(doc: &ComparisonReport) -> Vec<Finding> {
 pub fn change(c: &Comparison, verdict: &str) -> String {
     let (label, ..) = metric_words(&c.metric);
     let values = values(c).map_or(String::new(), |v| format!("{v} "));
-    format!("{} {}: {label} {values}({} {}), {verdict}", c.group, c.category, percent(c.ratio), bracket(&c.interval))
+    format!(
+        "{} {}: {label} {values}({} {}), {verdict}",
+        c.group,
+        c.category,
+        percent(c.ratio),
+        bracket(&c.interval)
+    )
 }
 
 /// "139 → 121 tok/s": what a comparison compares, in the unit a reader expects (ms for TTFT).
 pub fn values(c: &Comparison) -> Option<String> {
     let (_, unit, scale) = metric_words(&c.metric);
-    Some(format!("{} → {} {unit}", value(c.baseline_value? * scale), value(c.candidate_value? * scale)))
+    Some(format!(
+        "{} → {} {unit}",
+        value(c.baseline_value? * scale),
+        value(c.candidate_value? * scale)
+    ))
 }
 
 /// A metric's words, unit and scale from its stored unit.
@@ -194,17 +240,28 @@ fn percent(ratio: f64) -> String {
 
 /// A fraction as a percentage: "5 %".
 fn percent_plain(fraction: f64) -> String {
-    format!("{} %", value(fraction * 100.0).trim_end_matches(".00").trim_end_matches(".0"))
+    format!(
+        "{} %",
+        value(fraction * 100.0).trim_end_matches(".00").trim_end_matches(".0")
+    )
 }
 
 /// An interval of ratios as signed percentages: "[−18, −8]".
 fn bracket(i: &Interval) -> String {
-    format!("[{}, {}]", signed((i.lower - 1.0) * 100.0), signed((i.upper - 1.0) * 100.0))
+    format!(
+        "[{}, {}]",
+        signed((i.lower - 1.0) * 100.0),
+        signed((i.upper - 1.0) * 100.0)
+    )
 }
 
 /// A signed number with a true minus sign, one decimal below 5.
 fn signed(v: f64) -> String {
-    let digits = if v.abs() >= 5.0 { format!("{:.0}", v.abs()) } else { format!("{:.1}", v.abs()) };
+    let digits = if v.abs() >= 5.0 {
+        format!("{:.0}", v.abs())
+    } else {
+        format!("{:.1}", v.abs())
+    };
     if digits.trim_start_matches(['0', '.']).is_empty() {
         return digits;
     }
@@ -228,7 +285,11 @@ mod tests {
             baseline_runs: 1,
             candidate_runs: 1,
             ratio,
-            interval: Interval { lower, upper, level: 0.95 },
+            interval: Interval {
+                lower,
+                upper,
+                level: 0.95,
+            },
             welch_p: 0.001,
             holm_p: 0.001,
             mann_whitney_p: None,
@@ -241,18 +302,40 @@ mod tests {
 
     #[test]
     fn a_change_is_said_with_absolute_values_and_its_interval() {
-        let c = row("decode_rate", 121.0 / 139.0, 0.82, 0.92, (139.0, 121.0), Verdict::Regressed);
-        assert_eq!(change(&c, "regressed"), "smollm2/q4_1 short: decode 139 → 121 tok/s (−13 % [−18, −8]), regressed");
+        let c = row(
+            "decode_rate",
+            121.0 / 139.0,
+            0.82,
+            0.92,
+            (139.0, 121.0),
+            Verdict::Regressed,
+        );
+        assert_eq!(
+            change(&c, "regressed"),
+            "smollm2/q4_1 short: decode 139 → 121 tok/s (−13 % [−18, −8]), regressed"
+        );
         let t = row("ttft_s", 1.2, 1.1, 1.3, (0.152, 0.182), Verdict::Regressed);
-        assert_eq!(change(&t, "regressed"), "smollm2/q4_1 short: TTFT 152 → 182 ms (+20 % [+10, +30]), regressed");
+        assert_eq!(
+            change(&t, "regressed"),
+            "smollm2/q4_1 short: TTFT 152 → 182 ms (+20 % [+10, +30]), regressed"
+        );
     }
 
     #[test]
     fn no_change_and_one_run_are_said_once() {
-        let doc = ComparisonReport { baseline: "before".into(), noise_threshold: 0.05, alpha: 0.05, comparisons: vec![row("decode_rate", 1.0, 0.98, 1.02, (100.0, 100.0), Verdict::Unchanged)] };
+        let doc = ComparisonReport {
+            baseline: "before".into(),
+            noise_threshold: 0.05,
+            alpha: 0.05,
+            comparisons: vec![row("decode_rate", 1.0, 0.98, 1.02, (100.0, 100.0), Verdict::Unchanged)],
+        };
         let texts: Vec<String> = changes(&doc).into_iter().map(|f| f.text).collect();
         assert_eq!(texts.len(), 2, "{texts:?}");
-        assert!(texts[0].contains("nothing regressed or improved (1 unchanged within ±5 %, 0 inconclusive") && texts[1].starts_with("one baseline run"), "{texts:?}");
+        assert!(
+            texts[0].contains("nothing regressed or improved (1 unchanged within ±5 %, 0 inconclusive")
+                && texts[1].starts_with("one baseline run"),
+            "{texts:?}"
+        );
         assert!(!regressed(Some(&doc)));
     }
 }

@@ -21,14 +21,20 @@ pub fn reports_root() -> PathBuf {
 
 /// `explicit` (`--reports-dir`), else as [`reports_root`].
 pub fn reports_root_or(explicit: Option<&Path>) -> PathBuf {
-    let chosen = explicit.map(Path::to_owned).or_else(|| std::env::var_os(REPORTS_ENV).map(PathBuf::from));
+    let chosen = explicit
+        .map(Path::to_owned)
+        .or_else(|| std::env::var_os(REPORTS_ENV).map(PathBuf::from));
     chosen.unwrap_or_else(|| std::env::current_dir().unwrap_or_default().join("target-reports"))
 }
 
 /// A sortable run id: UTC start time (milliseconds) plus the process id. `RunStore::create`
 /// makes it unique on disk.
 pub fn new_run_id() -> String {
-    format!("{}-{:05}", chrono::Utc::now().format("%Y-%m-%dT%H-%M-%S%.3fZ"), std::process::id() % 100_000)
+    format!(
+        "{}-{:05}",
+        chrono::Utc::now().format("%Y-%m-%dT%H-%M-%S%.3fZ"),
+        std::process::id() % 100_000
+    )
 }
 
 /// A run directory (or a baseline's), one accessor per file it may hold.
@@ -126,17 +132,27 @@ impl RunStore {
         }
         let dir = RunDir::new(dir);
         let path = dir.generations();
-        let generations = OpenOptions::new().create(true).append(true).open(&path).with_context(|| format!("opening {}", path.display()))?;
+        let generations = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
         Ok(RunStore { dir, generations })
     }
 
     pub fn run_id(&self) -> String {
-        self.dir.path().file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+        self.dir
+            .path()
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
     }
 
     /// Appends one record as one line, written with a single call and synced to disk.
     pub fn append(&mut self, record: &GenerationRecord) -> Result<()> {
-        let mut line = crate::util::redact(&serde_json::to_string(record)?).into_owned().into_bytes();
+        let mut line = crate::util::redact(&serde_json::to_string(record)?)
+            .into_owned()
+            .into_bytes();
         line.push(b'\n');
         self.generations
             .write_all(&line)
@@ -169,13 +185,21 @@ pub fn read_numbered_records(path: &Path) -> Result<Vec<(usize, GenerationRecord
         None => ("", text.as_str()),
     };
     if !torn.trim().is_empty() {
-        eprintln!("quantbench: {}: ignoring an unfinished last line ({} bytes)", path.display(), torn.len());
+        eprintln!(
+            "quantbench: {}: ignoring an unfinished last line ({} bytes)",
+            path.display(),
+            torn.len()
+        );
     }
     complete
         .lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| serde_json::from_str(l).map(|r| (i + 1, r)).with_context(|| format!("{} line {}", path.display(), i + 1)))
+        .map(|(i, l)| {
+            serde_json::from_str(l)
+                .map(|r| (i + 1, r))
+                .with_context(|| format!("{} line {}", path.display(), i + 1))
+        })
         .collect()
 }
 
@@ -184,15 +208,27 @@ mod tests {
     use super::*;
 
     fn record() -> GenerationRecord {
-        serde_json::from_str(include_str!("../fixtures/runs/reference-1-thread/generations.jsonl").lines().next().unwrap()).unwrap()
+        serde_json::from_str(
+            include_str!("../fixtures/runs/reference-1-thread/generations.jsonl")
+                .lines()
+                .next()
+                .unwrap(),
+        )
+        .unwrap()
     }
 
     #[test]
     fn a_full_disk_is_a_clear_error() {
         // /dev/full answers every write with ENOSPC, as a full disk does.
-        let mut store = RunStore { dir: RunDir::new("/tmp/full-disk-run"), generations: OpenOptions::new().append(true).open("/dev/full").unwrap() };
+        let mut store = RunStore {
+            dir: RunDir::new("/tmp/full-disk-run"),
+            generations: OpenOptions::new().append(true).open("/dev/full").unwrap(),
+        };
         let err = format!("{:#}", store.append(&record()).unwrap_err());
-        assert!(err.contains("writing /tmp/full-disk-run/generations.jsonl") && err.contains("No space left on device"), "{err}");
+        assert!(
+            err.contains("writing /tmp/full-disk-run/generations.jsonl") && err.contains("No space left on device"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -10,7 +10,13 @@ use support::*;
 
 /// The suite as a separate process, as `cargo bench` runs it (criterion reads its own argv),
 /// with criterion's state in `criterion_dir`: (exit code, stderr).
-fn run_process(root: &std::path::Path, url: &str, args: &[&str], criterion_dir: &str, gate: bool) -> (Option<i32>, String) {
+fn run_process(
+    root: &std::path::Path,
+    url: &str,
+    args: &[&str],
+    criterion_dir: &str,
+    gate: bool,
+) -> (Option<i32>, String) {
     one_model(root, url);
     let mut command = suite_command(root, &[&["--bench", "m/q/short"], args].concat());
     command.env("CRITERION_HOME", root.join(criterion_dir));
@@ -36,8 +42,16 @@ fn baseline_works_without_criterions_copy_and_the_gate_fails_on_a_missing_compar
     // The gate with nothing to compare: exit 4, not 0 and not 3 (regressed).
     let (code, err) = run_process(tmp.path(), &s.url, &["--baseline-lenient", "nope"], "criterion-a", true);
     assert_eq!(code, Some(4), "{err}");
-    assert!(err.contains("quantbench: baseline \"nope\" not found (--baseline-lenient)"), "{err}");
-    assert!(err.contains("QUANTBENCH_FAIL_ON_REGRESSION is set and 1 comparison(s) asked for did not happen: the gate fails"), "{err}");
+    assert!(
+        err.contains("quantbench: baseline \"nope\" not found (--baseline-lenient)"),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "QUANTBENCH_FAIL_ON_REGRESSION is set and 1 comparison(s) asked for did not happen: the gate fails"
+        ),
+        "{err}"
+    );
     // A broken baseline is an error before measuring: exit 2.
     let path = tmp.path().join("reports/baselines/half/generations.jsonl");
     std::fs::write(&path, "").unwrap();
@@ -57,28 +71,78 @@ fn empty_duplicated_and_zero_valued_baselines_are_refused_before_measuring() {
     let zero: String = good
         .lines()
         .enumerate()
-        .map(|(i, l)| if i == first_ok { format!("{}\n", regex::Regex::new(r#""ttft_s":[0-9.e-]+"#).unwrap().replace(l, "\"ttft_s\":0.0")) } else { format!("{l}\n") })
+        .map(|(i, l)| {
+            if i == first_ok {
+                format!(
+                    "{}\n",
+                    regex::Regex::new(r#""ttft_s":[0-9.e-]+"#)
+                        .unwrap()
+                        .replace(l, "\"ttft_s\":0.0")
+                )
+            } else {
+                format!("{l}\n")
+            }
+        })
         .collect();
     let cases = [
-        ("empty", String::new(), "generations.jsonl: the baseline is empty (no records)".to_owned()),
-        ("tripled", good.repeat(3), format!("generations.jsonl line {}: duplicates ", good.lines().count() + 1)),
-        ("zero", zero, format!("generations.jsonl line {}: ttft_s = 0 (must be a finite number above 0)", first_ok + 1)),
+        (
+            "empty",
+            String::new(),
+            "generations.jsonl: the baseline is empty (no records)".to_owned(),
+        ),
+        (
+            "tripled",
+            good.repeat(3),
+            format!("generations.jsonl line {}: duplicates ", good.lines().count() + 1),
+        ),
+        (
+            "zero",
+            zero,
+            format!(
+                "generations.jsonl line {}: ttft_s = 0 (must be a finite number above 0)",
+                first_ok + 1
+            ),
+        ),
     ];
     let served = s.requests.load(std::sync::atomic::Ordering::SeqCst);
     for (name, text, expected) in cases {
         std::fs::create_dir_all(reports.join(name)).unwrap();
         std::fs::write(reports.join(name).join("generations.jsonl"), text).unwrap();
-        let err = format!("{:#}", run_short(tmp.path(), &s.url, &format!("--baseline {name}")).unwrap_err());
+        let err = format!(
+            "{:#}",
+            run_short(tmp.path(), &s.url, &format!("--baseline {name}")).unwrap_err()
+        );
         let dir = reports.join(name);
-        assert!(err.starts_with(&format!("baseline {name:?} cannot be used; remove {} and save it again with --save-baseline {name}: ", dir.display())), "{err}");
+        assert!(
+            err.starts_with(&format!(
+                "baseline {name:?} cannot be used; remove {} and save it again with --save-baseline {name}: ",
+                dir.display()
+            )),
+            "{err}"
+        );
         assert!(err.contains(&expected), "{name}: expected {expected:?} in {err}");
     }
-    assert_eq!(s.requests.load(std::sync::atomic::Ordering::SeqCst), served, "nothing was measured");
+    assert_eq!(
+        s.requests.load(std::sync::atomic::Ordering::SeqCst),
+        served,
+        "nothing was measured"
+    );
 
     // A baseline of other benchmarks only: an error, not an empty verdict table.
     let both = format!("[run]\nsamples = 10\nlanguages = [\"en\"]\ncategories = [\"short\", \"code\"]\n[models.m]\nendpoint = {{ url = \"{}\", kind = \"openai\" }}\nquants.q = {{ model_id = \"m\" }}\n", s.url);
-    let err = format!("{:#}", run_suite(tmp.path(), &config(tmp.path(), &both), "--bench m/q/code --baseline good").unwrap_err());
-    assert_eq!(err, "baseline \"good\" has no benchmark in common with this run: it holds m/q/short; the run plans m/q/code");
+    let err = format!(
+        "{:#}",
+        run_suite(
+            tmp.path(),
+            &config(tmp.path(), &both),
+            "--bench m/q/code --baseline good"
+        )
+        .unwrap_err()
+    );
+    assert_eq!(
+        err,
+        "baseline \"good\" has no benchmark in common with this run: it holds m/q/short; the run plans m/q/code"
+    );
 }
 
 #[test]
@@ -91,15 +155,30 @@ fn two_runs_saving_one_baseline_at_once_keep_both() {
         .map(|who| {
             let (config, root) = (config.clone(), tmp.path().to_owned());
             std::thread::spawn(move || {
-                let args: Vec<String> = "--bench m/q/short --save-baseline shared".split(' ').map(String::from).collect();
+                let args: Vec<String> = "--bench m/q/short --save-baseline shared"
+                    .split(' ')
+                    .map(String::from)
+                    .collect();
                 let cli = quantbench::cli_args::CliArgs::parse(&args).unwrap();
-                let opts = quantbench::suite::SuiteOptions { cli, command: vec![], reports_root: root.join("reports") };
-                let criterion = criterion::Criterion::default().output_directory(&root.join(format!("criterion-{who}"))).without_plots();
-                quantbench::suite::run(&config, opts, criterion).unwrap().run_dir.unwrap()
+                let opts = quantbench::suite::SuiteOptions {
+                    cli,
+                    command: vec![],
+                    reports_root: root.join("reports"),
+                };
+                let criterion = criterion::Criterion::default()
+                    .output_directory(&root.join(format!("criterion-{who}")))
+                    .without_plots();
+                quantbench::suite::run(&config, opts, criterion)
+                    .unwrap()
+                    .run_dir
+                    .unwrap()
             })
         })
         .collect();
-    let dirs: Vec<String> = runs.into_iter().map(|r| r.join().unwrap().file_name().unwrap().to_string_lossy().into_owned()).collect();
+    let dirs: Vec<String> = runs
+        .into_iter()
+        .map(|r| r.join().unwrap().file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
     let kept = quantbench::baseline::load(&tmp.path().join("reports"), "shared").unwrap();
     let mut ids: Vec<&str> = kept.iter().map(|r| r.run.as_str()).collect();
     ids.dedup();

@@ -17,15 +17,31 @@ Each run ends with the answer on the terminal and a report: target-reports/<run>
 `cargo bench --bench llm -- --help` lists the suite's options.";
 
 fn command() -> Command {
-    let run_dir = || Arg::new("run_dir").value_name("RUN_DIR").required(true).value_parser(value_parser!(PathBuf)).help("a run directory, e.g. target-reports/<run-id>");
+    let run_dir = || {
+        Arg::new("run_dir")
+            .value_name("RUN_DIR")
+            .required(true)
+            .value_parser(value_parser!(PathBuf))
+            .help("a run directory, e.g. target-reports/<run-id>")
+    };
     let kinds: Vec<&str> = quantbench::dialect::ServerKind::ALL.iter().map(|k| k.name()).collect();
-    let kind = || Arg::new("kind").long("kind").value_name("KIND").value_parser(kinds.clone()).help("the server kind [default: detected from the endpoints it answers]");
+    let kind = || {
+        Arg::new("kind")
+            .long("kind")
+            .value_name("KIND")
+            .value_parser(kinds.clone())
+            .help("the server kind [default: detected from the endpoints it answers]")
+    };
     let noise = || {
         Arg::new("noise_threshold")
             .long("noise-threshold")
             .value_name("F")
             .value_parser(|v: &str| quantbench::util::parse_fraction("--noise-threshold", v))
-            .help(format!("changes smaller than this fraction are never a verdict [default: ${}, else {}]", quantbench::compare::NOISE_ENV, quantbench::compare::DEFAULT_NOISE))
+            .help(format!(
+                "changes smaller than this fraction are never a verdict [default: ${}, else {}]",
+                quantbench::compare::NOISE_ENV,
+                quantbench::compare::DEFAULT_NOISE
+            ))
     };
     Command::new("quantbench")
         .about(ABOUT)
@@ -112,7 +128,10 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("quantbench: {}", quantbench::report::sanitize::terminal(&format!("{e:#}")));
+            eprintln!(
+                "quantbench: {}",
+                quantbench::report::sanitize::terminal(&format!("{e:#}"))
+            );
             ExitCode::FAILURE
         }
     }
@@ -125,12 +144,20 @@ fn run_dir(m: &ArgMatches) -> &Path {
 /// `quantbench run`: the suite on the given server; its exit codes (0 complete, 1 partial,
 /// 2 failed, 3 regression gate).
 fn run(m: &ArgMatches, config: Option<PathBuf>, reports_root: PathBuf) -> ExitCode {
-    let kind = m.get_one::<String>("kind").and_then(|k| quantbench::dialect::ServerKind::from_name(k));
+    let kind = m
+        .get_one::<String>("kind")
+        .and_then(|k| quantbench::dialect::ServerKind::from_name(k));
     let run = quantbench::suite::endpoint::EndpointRun {
         url: m.get_one::<String>("url").cloned().unwrap_or_default(),
         models: m.get_many::<String>("model").into_iter().flatten().cloned().collect(),
         kind,
-        categories: m.get_many::<String>("categories").into_iter().flatten().filter(|c| !c.is_empty()).cloned().collect(),
+        categories: m
+            .get_many::<String>("categories")
+            .into_iter()
+            .flatten()
+            .filter(|c| !c.is_empty())
+            .cloned()
+            .collect(),
         samples: m.get_one::<u32>("samples").copied(),
         baseline: m.get_one::<String>("baseline").cloned(),
         save_baseline: m.get_one::<String>("save_baseline").cloned(),
@@ -142,7 +169,10 @@ fn run(m: &ArgMatches, config: Option<PathBuf>, reports_root: PathBuf) -> ExitCo
     match run.run(run.criterion()) {
         Ok(outcome) => ExitCode::from(quantbench::suite::exit_code(&outcome)),
         Err(e) => {
-            eprintln!("quantbench: {}", quantbench::report::sanitize::terminal(&format!("{e:#}")));
+            eprintln!(
+                "quantbench: {}",
+                quantbench::report::sanitize::terminal(&format!("{e:#}"))
+            );
             ExitCode::from(2)
         }
     }
@@ -154,7 +184,13 @@ fn install_vllm(which: &[&str]) -> anyhow::Result<()> {
     use quantbench::reference::vllm::{ensure_installed, Server};
     let servers = match which {
         [] => vec![Server::Vllm, Server::VllmMlx],
-        names => names.iter().map(|n| serde_json::from_value(serde_json::Value::from(*n)).map_err(|_| anyhow::anyhow!("unknown server {n:?}: vllm or vllm-mlx"))).collect::<anyhow::Result<_>>()?,
+        names => names
+            .iter()
+            .map(|n| {
+                serde_json::from_value(serde_json::Value::from(*n))
+                    .map_err(|_| anyhow::anyhow!("unknown server {n:?}: vllm or vllm-mlx"))
+            })
+            .collect::<anyhow::Result<_>>()?,
     };
     for server in servers {
         let m = ensure_installed(server, &|m| eprintln!("quantbench: {m}"))?;
@@ -178,7 +214,9 @@ fn resummarize(dir: &std::path::Path) -> anyhow::Result<()> {
     use quantbench::summary::{BenchmarkNote, Summary};
     let records = quantbench::store::read_records(&RunDir::new(dir).generations())?;
     let run = records.first().map(|r| r.run.clone()).unwrap_or_default();
-    let previous: Option<Summary> = std::fs::read_to_string(RunDir::new(dir).summary()).ok().and_then(|t| serde_json::from_str(&t).ok());
+    let previous: Option<Summary> = std::fs::read_to_string(RunDir::new(dir).summary())
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok());
     let notes: Vec<BenchmarkNote> = previous
         .iter()
         .flat_map(|s| &s.benchmarks)
@@ -194,7 +232,10 @@ fn resummarize(dir: &std::path::Path) -> anyhow::Result<()> {
     let mut summary = quantbench::summary::summarize(&run, &records, &notes);
     summary.group_stops = previous.map(|s| s.group_stops).unwrap_or_default();
     let files = RunDir::new(dir);
-    let metadata: serde_json::Value = std::fs::read_to_string(files.metadata()).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
+    let metadata: serde_json::Value = std::fs::read_to_string(files.metadata())
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
     summary.roofline = quantbench::roofline::from_metadata(&records, &metadata);
     quantbench::util::write_json_atomic(&files.summary(), &summary)?;
     println!("{}", files.summary().display());
@@ -205,7 +246,8 @@ fn resummarize(dir: &std::path::Path) -> anyhow::Result<()> {
 fn export(format: &str, dir: &Path) -> anyhow::Result<()> {
     use quantbench::export::Format;
     let names: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
-    let format = Format::from_name(format).ok_or_else(|| anyhow::anyhow!("unknown format {format:?}; one of {}", names.join(", ")))?;
+    let format = Format::from_name(format)
+        .ok_or_else(|| anyhow::anyhow!("unknown format {format:?}; one of {}", names.join(", ")))?;
     println!("{}", quantbench::export::write(dir, format)?.display());
     Ok(())
 }
@@ -213,10 +255,17 @@ fn export(format: &str, dir: &Path) -> anyhow::Result<()> {
 /// Runs `probe` and prints its report.
 fn probe(m: &ArgMatches) -> anyhow::Result<()> {
     let url = m.get_one::<String>("url").expect("required");
-    let kind = m.get_one::<String>("kind").and_then(|k| quantbench::dialect::ServerKind::from_name(k));
+    let kind = m
+        .get_one::<String>("kind")
+        .and_then(|k| quantbench::dialect::ServerKind::from_name(k));
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let http = quantbench::client::http_client()?;
-    let report = rt.block_on(quantbench::probe::probe(&http, url, kind, m.get_one::<String>("model").cloned()))?;
+    let report = rt.block_on(quantbench::probe::probe(
+        &http,
+        url,
+        kind,
+        m.get_one::<String>("model").cloned(),
+    ))?;
     print!("{}", report.text());
     Ok(())
 }
@@ -224,18 +273,29 @@ fn probe(m: &ArgMatches) -> anyhow::Result<()> {
 /// Prints the verdicts; true when something regressed.
 fn compare(m: &ArgMatches, reports: &Path) -> anyhow::Result<bool> {
     use quantbench::verdicts::{self, Side};
-    let (old, new) = (m.get_one::<String>("old").expect("required"), m.get_one::<String>("new").expect("required"));
+    let (old, new) = (
+        m.get_one::<String>("old").expect("required"),
+        m.get_one::<String>("new").expect("required"),
+    );
     let noise = quantbench::compare::noise_threshold_or(m.get_one::<f64>("noise_threshold").copied())?;
     let (old_fidelity, new_fidelity) = (fidelity_of(old, reports)?, fidelity_of(new, reports)?);
     let (old_records, new_records) = (records_of(old, reports)?, records_of(new, reports)?);
-    let baseline = Side { records: &old_records, fidelity: &old_fidelity };
-    let candidate = Side { records: &new_records, fidelity: &new_fidelity };
+    let baseline = Side {
+        records: &old_records,
+        fidelity: &old_fidelity,
+    };
+    let candidate = Side {
+        records: &new_records,
+        fidelity: &new_fidelity,
+    };
     let rows = verdicts::decide(old.to_owned(), baseline, candidate, noise).comparisons;
     if rows.is_empty() {
         anyhow::bail!("the two have no benchmark in common with enough successful samples (n ≥ 2 each)");
     }
     print!("{}", quantbench::report::console::verdicts(&rows));
-    Ok(rows.iter().any(|r| r.verdict == quantbench::compare::Verdict::Regressed))
+    Ok(rows
+        .iter()
+        .any(|r| r.verdict == quantbench::compare::Verdict::Regressed))
 }
 
 /// Fidelity results of a run directory, or of a baseline by name (none if it has none).

