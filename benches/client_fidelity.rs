@@ -23,10 +23,10 @@
 
 use quantbench::client::{http_client, Endpoint, Limits, Sampling};
 use quantbench::dialect::{self, DialectOptions, ServerKind};
-use quantbench::record::build::{self, SampleContext};
 use quantbench::load::schedule::Job;
 use quantbench::load::{run_level, Finished, LevelContext, LoadKind, Shape};
 use quantbench::prompts::{Message, Prompt};
+use quantbench::record::build::{self, SampleContext};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -47,8 +47,20 @@ struct Options {
 }
 
 fn parse_options(args: &[String]) -> Options {
-    let mut o = Options { levels: vec![1, 64, 256], client_threads: vec![1, 2, 4], tokens: 256, ttft_us: 20_000, gap_us: 1_500, requests: 4, out: None };
-    let list = |v: &str| v.split(',').map(|x| x.trim().parse().expect("a list of whole numbers")).collect::<Vec<u64>>();
+    let mut o = Options {
+        levels: vec![1, 64, 256],
+        client_threads: vec![1, 2, 4],
+        tokens: 256,
+        ttft_us: 20_000,
+        gap_us: 1_500,
+        requests: 4,
+        out: None,
+    };
+    let list = |v: &str| {
+        v.split(',')
+            .map(|x| x.trim().parse().expect("a list of whole numbers"))
+            .collect::<Vec<u64>>()
+    };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let mut value = || it.next().unwrap_or_else(|| panic!("{arg} needs a value")).clone();
@@ -130,14 +142,22 @@ fn serve(o: &Options) {
 /// One connection: one request, answered on schedule with one chunk per token, then closed.
 fn answer(mut socket: TcpStream, o: &Options, log: &Mutex<Vec<Served>>) {
     socket.set_nodelay(true).unwrap();
-    let Some((head, body)) = read_request(&mut socket) else { return };
+    let Some((head, body)) = read_request(&mut socket) else {
+        return;
+    };
     let received = mono_ns();
     if head.starts_with("get ") {
         // A model listing, for clients that look before they send (the suite's preflight).
-        let _ = socket.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 11\r\n\r\n{\"data\":[]}");
+        let _ = socket
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 11\r\n\r\n{\"data\":[]}");
         return;
     }
-    let id = body.split("req-").nth(1).and_then(|t| t.split(|c: char| !c.is_ascii_digit()).next()).and_then(|d| d.parse().ok()).unwrap_or(u64::MAX);
+    let id = body
+        .split("req-")
+        .nth(1)
+        .and_then(|t| t.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(u64::MAX);
     let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
     let chunk = |data: &str| {
         let event = format!("data: {data}\n\n");
@@ -153,12 +173,18 @@ fn answer(mut socket: TcpStream, o: &Options, log: &Mutex<Vec<Served>>) {
         if due > now {
             std::thread::sleep(Duration::from_nanos(due - now));
         }
-        if socket.write_all(chunk(r#"{"choices":[{"index":0,"delta":{"content":"tok "}}]}"#).as_bytes()).is_err() {
+        if socket
+            .write_all(chunk(r#"{"choices":[{"index":0,"delta":{"content":"tok "}}]}"#).as_bytes())
+            .is_err()
+        {
             return;
         }
         written.push(mono_ns());
     }
-    let usage = format!(r#"{{"choices":[{{"index":0,"delta":{{}},"finish_reason":"length"}}],"usage":{{"prompt_tokens":8,"completion_tokens":{}}}}}"#, o.tokens);
+    let usage = format!(
+        r#"{{"choices":[{{"index":0,"delta":{{}},"finish_reason":"length"}}],"usage":{{"prompt_tokens":8,"completion_tokens":{}}}}}"#,
+        o.tokens
+    );
     let end = format!("{}{}0\r\n\r\n", chunk(&usage), chunk("[DONE]"));
     if socket.write_all(end.as_bytes()).is_ok() {
         log.lock().unwrap().push(Served { id, received, written });
@@ -173,9 +199,16 @@ fn read_request(socket: &mut TcpStream) -> Option<(String, String)> {
     loop {
         if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-            let length: usize = head.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
             if buf.len() >= end + 4 + length {
-                return Some((head, String::from_utf8_lossy(&buf[end + 4..end + 4 + length]).into_owned()));
+                return Some((
+                    head,
+                    String::from_utf8_lossy(&buf[end + 4..end + 4 + length]).into_owned(),
+                ));
             }
         }
         let n = socket.read(&mut chunk).ok().filter(|n| *n > 0)?;
@@ -195,12 +228,30 @@ struct Server {
 impl Server {
     fn start(args: &[String]) -> Server {
         let exe = std::env::current_exe().unwrap();
-        let mut child = Command::new(exe).arg("--serve").args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("the server process starts");
-        let (stdin, mut stdout) = (child.stdin.take().unwrap(), BufReader::new(child.stdout.take().unwrap()));
+        let mut child = Command::new(exe)
+            .arg("--serve")
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("the server process starts");
+        let (stdin, mut stdout) = (
+            child.stdin.take().unwrap(),
+            BufReader::new(child.stdout.take().unwrap()),
+        );
         let mut line = String::new();
         stdout.read_line(&mut line).unwrap();
-        let port: u16 = line.trim().strip_prefix("port ").and_then(|p| p.parse().ok()).expect("the server says its port");
-        Server { child, stdin, stdout, url: format!("http://127.0.0.1:{port}/v1") }
+        let port: u16 = line
+            .trim()
+            .strip_prefix("port ")
+            .and_then(|p| p.parse().ok())
+            .expect("the server says its port");
+        Server {
+            child,
+            stdin,
+            stdout,
+            url: format!("http://127.0.0.1:{port}/v1"),
+        }
     }
 
     /// Everything the server has served since the last call.
@@ -242,7 +293,12 @@ fn spread(mut v: Vec<f64>) -> Spread {
     }
     v.sort_by(f64::total_cmp);
     let q = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
-    Spread { n: v.len(), p50: q(0.5), p99: q(0.99), max: v[v.len() - 1] }
+    Spread {
+        n: v.len(),
+        p50: q(0.5),
+        p99: q(0.99),
+        max: v[v.len() - 1],
+    }
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -272,25 +328,58 @@ struct LevelResult {
 }
 
 fn measure(o: &Options, server: &mut Server, threads: usize, streams: u32) -> LevelResult {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build().unwrap();
-    let endpoint = Endpoint { base_url: server.url.clone(), model_id: "scripted".into(), api_key: None, dialect: dialect::for_kind(ServerKind::Openai, DialectOptions::default()) };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+        .unwrap();
+    let endpoint = Endpoint {
+        base_url: server.url.clone(),
+        model_id: "scripted".into(),
+        api_key: None,
+        dialect: dialect::for_kind(ServerKind::Openai, DialectOptions::default()),
+    };
     let n = (streams * o.requests) as usize;
     let prompts: Vec<Prompt> = (0..n)
-        .map(|i| Prompt { id: format!("req-{i}"), category: "c".into(), lang: None, messages: vec![Message::text("user", format!("req-{i}"))], max_tokens: o.tokens, temperature: None, check: None, set: "fidelity".into() })
+        .map(|i| Prompt {
+            id: format!("req-{i}"),
+            category: "c".into(),
+            lang: None,
+            messages: vec![Message::text("user", format!("req-{i}"))],
+            max_tokens: o.tokens,
+            temperature: None,
+            check: None,
+            set: "fidelity".into(),
+        })
         .collect();
-    let jobs: Vec<Job> = prompts.iter().map(|prompt| Job { prompt, max_tokens: o.tokens }).collect();
+    let jobs: Vec<Job> = prompts
+        .iter()
+        .map(|prompt| Job {
+            prompt,
+            max_tokens: o.tokens,
+        })
+        .collect();
     let (http, sampling, limits) = (http_client().unwrap(), Sampling::default(), Limits::default());
-    let cx = LevelContext { http: &http, endpoint: &endpoint, sampling: &sampling, limits: &limits };
+    let cx = LevelContext {
+        http: &http,
+        endpoint: &endpoint,
+        sampling: &sampling,
+        limits: &limits,
+    };
     // std and tokio Instants are CLOCK_MONOTONIC: one pair maps one onto the other.
     let (anchor, anchor_ns) = (tokio::time::Instant::now(), mono_ns());
-    let raw = |i: tokio::time::Instant| anchor_ns as i128 + i.duration_since(anchor).as_nanos() as i128 - anchor.duration_since(i).as_nanos() as i128;
+    let raw = |i: tokio::time::Instant| {
+        anchor_ns as i128 + i.duration_since(anchor).as_nanos() as i128 - anchor.duration_since(i).as_nanos() as i128
+    };
     let cpu0 = process_cpu();
     let finished: Vec<Finished> = rt.block_on(run_level(&cx, LoadKind::Concurrency, &Shape::Closed { streams }, &jobs));
     let cpu = process_cpu() - cpu0;
     let served = server.served();
     let ms = |ns: i128| ns as f64 / 1e6;
-    let (mut first_wave, mut later, mut gaps, mut lag, mut own_lag, mut connect) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let (mut server_lag, mut decode, mut server_ttft, mut our_ttft, mut transit) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut first_wave, mut later, mut gaps, mut lag, mut own_lag, mut connect) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut server_lag, mut decode, mut server_ttft, mut our_ttft, mut transit) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut server_decode, mut our_decode) = (Vec::new(), Vec::new());
     let mut failed = 0;
     for (i, f) in finished.into_iter().enumerate() {
@@ -307,12 +396,18 @@ fn measure(o: &Options, server: &mut Server, threads: usize, streams: u32) -> Le
         }
         let theirs = i128::from(s.written[0]) - i128::from(s.received);
         let ours = arrivals[0] - sent;
-        if f.tag.request < streams { first_wave.push(ms(ours - theirs)) } else { later.push(ms(ours - theirs)) }
+        if f.tag.request < streams {
+            first_wave.push(ms(ours - theirs))
+        } else {
+            later.push(ms(ours - theirs))
+        }
         server_ttft.push(ms(theirs));
         transit.push(ms(i128::from(s.received) - sent));
         our_ttft.push(ms(ours));
         for k in 1..arrivals.len() {
-            gaps.push(ms(((arrivals[k] - arrivals[k - 1]) - (i128::from(s.written[k]) - i128::from(s.written[k - 1]))).abs()));
+            gaps.push(ms(((arrivals[k] - arrivals[k - 1])
+                - (i128::from(s.written[k]) - i128::from(s.written[k - 1])))
+            .abs()));
         }
         for (k, w) in s.written.iter().enumerate() {
             let due = i128::from(s.received) + i128::from(o.ttft_us * 1000 + k as u64 * o.gap_us * 1000);
@@ -321,10 +416,25 @@ fn measure(o: &Options, server: &mut Server, threads: usize, streams: u32) -> Le
         let send_lag = ms(i128::from(f.tag.sent_ns) - i128::from(f.tag.scheduled_ns));
         lag.push(send_lag);
         // The first wave's connections were opened before the level's clock.
-        let connect_in_lag = if f.tag.request < streams { 0.0 } else { obs.connect.map_or(0.0, |c| c.as_secs_f64() * 1e3) };
+        let connect_in_lag = if f.tag.request < streams {
+            0.0
+        } else {
+            obs.connect.map_or(0.0, |c| c.as_secs_f64() * 1e3)
+        };
         own_lag.push(send_lag - connect_in_lag);
         connect.extend(obs.connect.map(|c| c.as_secs_f64() * 1e3));
-        let ctx = SampleContext { run: "fidelity", model: "m", quant: "q", category: "c", prompt_id: &f.prompt_id, sample: 0, warmup: false, started_at: String::new(), max_tokens: o.tokens, pair: None };
+        let ctx = SampleContext {
+            run: "fidelity",
+            model: "m",
+            quant: "q",
+            category: "c",
+            prompt_id: &f.prompt_id,
+            sample: 0,
+            warmup: false,
+            started_at: String::new(),
+            max_tokens: o.tokens,
+            pair: None,
+        };
         let record = build::to_record(&ctx, f.observation, endpoint.dialect.as_ref());
         let truth = (s.written.len() - 1) as f64 / ((s.written[s.written.len() - 1] - s.written[0]) as f64 / 1e9);
         decode.extend(record.metrics.decode_rate.map(|r| ((r - truth) / truth * 100.0).abs()));
@@ -359,7 +469,16 @@ fn main() {
     if args.iter().any(|a| a == "--serve") {
         return serve(&o);
     }
-    let server_args: Vec<String> = ["--tokens", &o.tokens.to_string(), "--ttft-us", &o.ttft_us.to_string(), "--gap-us", &o.gap_us.to_string()].map(String::from).to_vec();
+    let server_args: Vec<String> = [
+        "--tokens",
+        &o.tokens.to_string(),
+        "--ttft-us",
+        &o.ttft_us.to_string(),
+        "--gap-us",
+        &o.gap_us.to_string(),
+    ]
+    .map(String::from)
+    .to_vec();
     let mut server = Server::start(&server_args);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
@@ -373,12 +492,32 @@ fn main() {
     println!("all times ms, p50 / p99; TTFT error = our TTFT − the server's; server lag = its writes behind its own schedule");
     println!(
         "{:>7} {:>7} {:>17} {:>17} {:>15} {:>17} {:>15} {:>15} {:>15} {:>15} {:>15} {:>9} {:>6}",
-        "streams", "threads", "TTFT err 1st wave", "TTFT err later", "gap error", "send lag", "lag − connect", "connect", "server lag", "sent→received", "decode err %", "CPU µs/tok", "failed"
+        "streams",
+        "threads",
+        "TTFT err 1st wave",
+        "TTFT err later",
+        "gap error",
+        "send lag",
+        "lag − connect",
+        "connect",
+        "server lag",
+        "sent→received",
+        "decode err %",
+        "CPU µs/tok",
+        "failed"
     );
     let pair = |s: &Spread| format!("{:.3} / {:.3}", s.p50, s.p99);
     let mut results = Vec::new();
     for &threads in &o.client_threads {
-        measure(&Options { requests: 1, ..o.clone() }, &mut server, threads, 1); // warm-up
+        measure(
+            &Options {
+                requests: 1,
+                ..o.clone()
+            },
+            &mut server,
+            threads,
+            1,
+        ); // warm-up
         for &streams in &o.levels {
             let r = measure(&o, &mut server, threads, streams);
             println!(
@@ -400,11 +539,23 @@ fn main() {
             results.push(r);
         }
     }
-    println!("\nas the issue's table: TTFT p50 / p99 ms, the server's and ours; decode p50 tokens/s, the server's and ours");
-    println!("{:>7} {:>7} {:>17} {:>17} {:>17}", "streams", "threads", "server TTFT", "our TTFT", "decode server/ours");
+    println!(
+        "\nas the issue's table: TTFT p50 / p99 ms, the server's and ours; decode p50 tokens/s, the server's and ours"
+    );
+    println!(
+        "{:>7} {:>7} {:>17} {:>17} {:>17}",
+        "streams", "threads", "server TTFT", "our TTFT", "decode server/ours"
+    );
     for r in &results {
         let decode = format!("{:.1} / {:.1}", r.server_decode.p50, r.our_decode.p50);
-        println!("{:>7} {:>7} {:>17} {:>17} {:>17}", r.streams, r.client_threads, pair(&r.server_ttft_ms), pair(&r.our_ttft_ms), decode);
+        println!(
+            "{:>7} {:>7} {:>17} {:>17} {:>17}",
+            r.streams,
+            r.client_threads,
+            pair(&r.server_ttft_ms),
+            pair(&r.our_ttft_ms),
+            decode
+        );
     }
     if let Some(path) = &o.out {
         let json = serde_json::json!({ "cores": cores, "tokens": o.tokens, "ttft_us": o.ttft_us, "gap_us": o.gap_us, "requests_per_stream": o.requests, "levels": results });

@@ -75,14 +75,21 @@ pub fn test(metric: &str, values: &[f64]) -> Option<Drift> {
         tau: s as f64 / pairs,
         p_value,
         exact,
-        change_per_sample: Estimate { point: sen / median, interval },
+        change_per_sample: Estimate {
+            point: sen / median,
+            interval,
+        },
         flagged: p_value < ALPHA,
     })
 }
 
 fn middle(sorted: &[f64]) -> f64 {
     let m = sorted.len() / 2;
-    if sorted.len() % 2 == 1 { sorted[m] } else { (sorted[m - 1] + sorted[m]) / 2.0 }
+    if sorted.len() % 2 == 1 {
+        sorted[m]
+    } else {
+        (sorted[m - 1] + sorted[m]) / 2.0
+    }
 }
 
 /// Var(S) = [n(n−1)(2n+5) − Σ t(t−1)(2t+5)] / 18 over groups of t tied values.
@@ -123,15 +130,27 @@ fn exact_p(n: usize, s: i64) -> f64 {
         counts = next;
     }
     let total: f64 = counts.iter().sum();
-    let extreme: f64 = (0..=max_inversions).filter(|k| (max_inversions as i64 - 2 * *k as i64).abs() >= s.abs()).map(|k| counts[k]).sum();
+    let extreme: f64 = (0..=max_inversions)
+        .filter(|k| (max_inversions as i64 - 2 * *k as i64).abs() >= s.abs())
+        .map(|k| counts[k])
+        .sum();
     (extreme / total).min(1.0)
 }
 
 /// "−1.0 % per sample [−1.4, −0.6], p = 0.001" for notes and tables.
 pub fn text(d: &Drift) -> String {
     let pct = |v: f64| format!("{:+.2}", v * 100.0);
-    let interval = d.change_per_sample.interval.map_or(String::new(), |i| format!(" [{}, {}]", pct(i.lower), pct(i.upper)));
-    format!("{} {} % per sample{interval} over {} samples (Mann–Kendall p = {:.3})", d.metric.replace('_', " "), pct(d.change_per_sample.point), d.n, d.p_value)
+    let interval = d
+        .change_per_sample
+        .interval
+        .map_or(String::new(), |i| format!(" [{}, {}]", pct(i.lower), pct(i.upper)));
+    format!(
+        "{} {} % per sample{interval} over {} samples (Mann–Kendall p = {:.3})",
+        d.metric.replace('_', " "),
+        pct(d.change_per_sample.point),
+        d.n,
+        d.p_value
+    )
 }
 
 #[cfg(test)]

@@ -81,7 +81,12 @@ impl MemorySampler {
             })
         };
         let _ = first_rx.recv_timeout(Duration::from_secs(5));
-        MemorySampler { pid, found_by, stop, thread: Some(thread) }
+        MemorySampler {
+            pid,
+            found_by,
+            stop,
+            thread: Some(thread),
+        }
     }
 
     /// Stops sampling; `None` when not one sample was taken (the process was gone).
@@ -124,7 +129,11 @@ struct TreeSampler {
 
 impl TreeSampler {
     fn new(root: Pid) -> TreeSampler {
-        TreeSampler { system: None, root, tree: vec![root] }
+        TreeSampler {
+            system: None,
+            root,
+            tree: vec![root],
+        }
     }
 
     /// The tree's total RSS; `rediscover` looks for new children. `None` once the root process
@@ -136,7 +145,11 @@ impl TreeSampler {
                     self.tree = tree.into_iter().map(Pid::from_u32).collect();
                 }
             }
-            let others = self.tree.iter().filter(|p| **p != self.root).filter_map(|p| proc_tree::rss_bytes(p.as_u32()));
+            let others = self
+                .tree
+                .iter()
+                .filter(|p| **p != self.root)
+                .filter_map(|p| proc_tree::rss_bytes(p.as_u32()));
             return Some(rss + others.sum::<u64>());
         }
         self.sample_with_sysinfo(rediscover)
@@ -155,7 +168,13 @@ impl TreeSampler {
             system.refresh_processes_specifics(ProcessesToUpdate::Some(&self.tree), true, kind);
         }
         system.process(self.root)?;
-        Some(self.tree.iter().filter_map(|pid| system.process(*pid)).map(|p| p.memory()).sum())
+        Some(
+            self.tree
+                .iter()
+                .filter_map(|pid| system.process(*pid))
+                .map(|p| p.memory())
+                .sum(),
+        )
     }
 }
 
@@ -184,7 +203,12 @@ mod proc_tree {
                 if children.is_err() && i == 0 {
                     return None;
                 }
-                tree.extend(children.unwrap_or_default().split_whitespace().filter_map(|c| c.parse::<u32>().ok()));
+                tree.extend(
+                    children
+                        .unwrap_or_default()
+                        .split_whitespace()
+                        .filter_map(|c| c.parse::<u32>().ok()),
+                );
             }
             i += 1;
         }
@@ -211,7 +235,10 @@ fn descendants(system: &System, root: Pid) -> Vec<Pid> {
     let mut i = 0;
     while i < tree.len() {
         let parent = tree[i];
-        let children = system.processes().iter().filter(|(_, p)| p.parent() == Some(parent) && p.thread_kind().is_none());
+        let children = system
+            .processes()
+            .iter()
+            .filter(|(_, p)| p.parent() == Some(parent) && p.thread_kind().is_none());
         tree.extend(children.map(|(pid, _)| *pid));
         i += 1;
     }
@@ -227,11 +254,15 @@ pub fn find_listener(port: u16) -> Result<(u32, String), String> {
 fn listener_pid(port: u16) -> Result<u32, String> {
     let mut inodes = Vec::new();
     for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        let Ok(text) = std::fs::read_to_string(table) else { continue };
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
         for line in text.lines().skip(1) {
             let fields: Vec<&str> = line.split_whitespace().collect();
             // local_address is HEX_IP:HEX_PORT; state 0A is LISTEN; field 9 is the socket inode.
-            let (Some(local), Some(state), Some(inode)) = (fields.get(1), fields.get(3), fields.get(9)) else { continue };
+            let (Some(local), Some(state), Some(inode)) = (fields.get(1), fields.get(3), fields.get(9)) else {
+                continue;
+            };
             let listening_port = local.rsplit(':').next().and_then(|p| u16::from_str_radix(p, 16).ok());
             if *state == "0A" && listening_port == Some(port) {
                 inodes.push(format!("socket:[{inode}]"));
@@ -243,26 +274,41 @@ fn listener_pid(port: u16) -> Result<u32, String> {
     }
     let procs = std::fs::read_dir("/proc").map_err(|e| format!("reading /proc: {e}"))?;
     for entry in procs.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
-        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else { continue };
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
+            continue;
+        };
         for fd in fds.flatten() {
-            if std::fs::read_link(fd.path()).is_ok_and(|target| inodes.iter().any(|i| target.as_os_str() == i.as_str())) {
+            if std::fs::read_link(fd.path()).is_ok_and(|target| inodes.iter().any(|i| target.as_os_str() == i.as_str()))
+            {
                 return Ok(pid);
             }
         }
     }
-    Err(format!("a socket listens on port {port}, but its process is not visible (another user's, or in a container)"))
+    Err(format!(
+        "a socket listens on port {port}, but its process is not visible (another user's, or in a container)"
+    ))
 }
 
 #[cfg(target_os = "macos")]
 fn listener_pid(port: u16) -> Result<u32, String> {
-    let out = std::process::Command::new("lsof").args(["-nP", &format!("-iTCP:{port}"), "-sTCP:LISTEN", "-t"]).output().map_err(|e| format!("running lsof: {e}"))?;
-    String::from_utf8_lossy(&out.stdout).lines().find_map(|l| l.trim().parse().ok()).ok_or_else(|| format!("lsof finds nothing listening on port {port}"))
+    let out = std::process::Command::new("lsof")
+        .args(["-nP", &format!("-iTCP:{port}"), "-sTCP:LISTEN", "-t"])
+        .output()
+        .map_err(|e| format!("running lsof: {e}"))?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.trim().parse().ok())
+        .ok_or_else(|| format!("lsof finds nothing listening on port {port}"))
 }
 
 #[cfg(not(any(target_os = "linux", target_os = "macos")))]
 fn listener_pid(port: u16) -> Result<u32, String> {
-    Err(format!("finding the process on port {port} is not supported on this OS; set `process_name` on the endpoint"))
+    Err(format!(
+        "finding the process on port {port} is not supported on this OS; set `process_name` on the endpoint"
+    ))
 }
 
 /// The oldest process named `name` (the server rather than a helper it started).
@@ -285,9 +331,18 @@ mod tests {
     #[test]
     fn steady_is_the_median_and_rates_are_per_gb_of_model() {
         let s = summarize(7, "test".into(), &[100, 300, 200, 250, 220], Some(200)).unwrap();
-        assert_eq!((s.idle_rss_bytes, s.peak_rss_bytes, s.steady_rss_bytes), (100, 300, 220));
-        assert_eq!((s.peak_rss_per_model_gb, s.steady_rss_per_model_gb), (Some(1.5), Some(1.1)));
-        assert_eq!(summarize(7, "test".into(), &[5], None).unwrap().steady_rss_per_model_gb, None);
+        assert_eq!(
+            (s.idle_rss_bytes, s.peak_rss_bytes, s.steady_rss_bytes),
+            (100, 300, 220)
+        );
+        assert_eq!(
+            (s.peak_rss_per_model_gb, s.steady_rss_per_model_gb),
+            (Some(1.5), Some(1.1))
+        );
+        assert_eq!(
+            summarize(7, "test".into(), &[5], None).unwrap().steady_rss_per_model_gb,
+            None
+        );
         assert!(summarize(7, "test".into(), &[], None).is_none());
     }
 
@@ -299,10 +354,17 @@ mod tests {
             assert_eq!(find_listener(port).unwrap().0, std::process::id());
         }
         // This test process has several threads; its RSS must be counted once.
-        let threads: Vec<_> = (0..4).map(|_| std::thread::spawn(|| std::thread::sleep(Duration::from_millis(500)))).collect();
-        let own = TreeSampler::new(Pid::from_u32(std::process::id())).sample(true).unwrap();
+        let threads: Vec<_> = (0..4)
+            .map(|_| std::thread::spawn(|| std::thread::sleep(Duration::from_millis(500))))
+            .collect();
+        let own = TreeSampler::new(Pid::from_u32(std::process::id()))
+            .sample(true)
+            .unwrap();
         if let Some(vm_rss) = own_vm_rss() {
-            assert!(own as f64 <= vm_rss as f64 * 1.5, "{own} B counted, the kernel says {vm_rss} B");
+            assert!(
+                own as f64 <= vm_rss as f64 * 1.5,
+                "{own} B counted, the kernel says {vm_rss} B"
+            );
         }
         threads.into_iter().for_each(|t| t.join().unwrap());
         let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
@@ -313,12 +375,22 @@ mod tests {
         for _ in 0..100 {
             sampler.sample(true).unwrap();
         }
-        println!("one sample with re-discovery: {:?} wall, {:?} CPU", started.elapsed() / 100, (thread_cpu() - cpu) / 100);
-        assert!(sampler.tree.contains(&Pid::from_u32(child.id())), "the child is part of the tree");
+        println!(
+            "one sample with re-discovery: {:?} wall, {:?} CPU",
+            started.elapsed() / 100,
+            (thread_cpu() - cpu) / 100
+        );
+        assert!(
+            sampler.tree.contains(&Pid::from_u32(child.id())),
+            "the child is part of the tree"
+        );
         assert!(own_and_child > 0);
         child.kill().unwrap();
         child.wait().unwrap();
-        assert!(TreeSampler::new(Pid::from_u32(u32::MAX - 1)).sample(true).is_none(), "no such process");
+        assert!(
+            TreeSampler::new(Pid::from_u32(u32::MAX - 1)).sample(true).is_none(),
+            "no such process"
+        );
     }
 
     fn thread_cpu() -> Duration {
@@ -331,7 +403,14 @@ mod tests {
     /// This process's resident memory as Linux reports it.
     fn own_vm_rss() -> Option<u64> {
         let status = std::fs::read_to_string("/proc/self/status").ok()?;
-        let kb: u64 = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?.trim().trim_end_matches("kB").trim().parse().ok()?;
+        let kb: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()?;
         Some(kb * 1024)
     }
 }

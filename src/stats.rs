@@ -105,7 +105,14 @@ pub fn t_quantile(df: f64, p: f64) -> Option<f64> {
 pub fn mean_ci(x: &[f64], level: f64) -> Option<Estimate> {
     let (mean, var, n) = moments(x)?;
     let half = two_sided_t(n - 1.0, level)? * (var / n).sqrt();
-    Some(Estimate { point: mean, interval: Some(Interval { lower: mean - half, upper: mean + half, level }) })
+    Some(Estimate {
+        point: mean,
+        interval: Some(Interval {
+            lower: mean - half,
+            upper: mean + half,
+            level,
+        }),
+    })
 }
 
 /// Geometric mean with the t-interval of `mean_ci` computed on ln(x) and back-transformed.
@@ -113,7 +120,10 @@ pub fn mean_ci(x: &[f64], level: f64) -> Option<Estimate> {
 pub fn geometric_mean_ci(x: &[f64], level: f64) -> Option<Estimate> {
     let logs = logs(x)?;
     let e = mean_ci(&logs, level)?;
-    Some(Estimate { point: e.point.exp(), interval: e.interval.map(exp_interval) })
+    Some(Estimate {
+        point: e.point.exp(),
+        interval: e.interval.map(exp_interval),
+    })
 }
 
 /// Coefficient of variation: sample standard deviation (n − 1) over the mean.
@@ -140,7 +150,11 @@ pub fn quantile_ci(x: &[f64], p: f64, level: f64) -> Option<QuantileEstimate> {
     Some(QuantileEstimate {
         p,
         point,
-        interval: bounds.map(|(l, u, _)| Interval { lower: sorted[l - 1], upper: sorted[u - 1], level }),
+        interval: bounds.map(|(l, u, _)| Interval {
+            lower: sorted[l - 1],
+            upper: sorted[u - 1],
+            level,
+        }),
         coverage: bounds.map(|(_, _, c)| c),
         order_stats: bounds.map(|(l, u, _)| (l, u)),
     })
@@ -187,7 +201,8 @@ pub fn tukey_outliers(x: &[f64]) -> TukeyCounts {
     sorted.sort_by(f64::total_cmp);
     let (q1, q3) = (quantile_type7(&sorted, 0.25), quantile_type7(&sorted, 0.75));
     let iqr = q3 - q1;
-    let (low_severe, low_mild, high_mild, high_severe) = (q1 - 3.0 * iqr, q1 - 1.5 * iqr, q3 + 1.5 * iqr, q3 + 3.0 * iqr);
+    let (low_severe, low_mild, high_mild, high_severe) =
+        (q1 - 3.0 * iqr, q1 - 1.5 * iqr, q3 + 1.5 * iqr, q3 + 3.0 * iqr);
     for &v in x {
         if v < low_severe {
             counts.low_severe += 1;
@@ -229,7 +244,14 @@ pub fn ratio_of_sums_ci(y: &[f64], x: &[f64], level: f64) -> Option<Estimate> {
     let mean_x = sum_x / nf;
     let ss: f64 = x.iter().zip(y).map(|(xi, yi)| (yi - r * xi).powi(2)).sum();
     let half = two_sided_t(nf - 1.0, level)? * (ss / (nf * (nf - 1.0) * mean_x * mean_x)).sqrt();
-    Some(Estimate { point: r, interval: Some(Interval { lower: r - half, upper: r + half, level }) })
+    Some(Estimate {
+        point: r,
+        interval: Some(Interval {
+            lower: r - half,
+            upper: r + half,
+            level,
+        }),
+    })
 }
 
 /// Welch two-sample t-test on ln(values): the ratio of geometric means `candidate / baseline`,
@@ -255,7 +277,12 @@ pub fn welch_log_ratio(baseline: &[f64], candidate: &[f64], level: f64) -> Optio
 /// its own sampling noise, which two or three nearly equal runs would otherwise hide. Ratio
 /// exp(d). None for k < 2, non-positive or non-finite values, zero variance, or `level` outside
 /// (0, 1).
-pub fn run_level_log_ratio(baseline_runs: &[f64], candidate: f64, min_run_variance: f64, level: f64) -> Option<RatioTest> {
+pub fn run_level_log_ratio(
+    baseline_runs: &[f64],
+    candidate: f64,
+    min_run_variance: f64,
+    level: f64,
+) -> Option<RatioTest> {
     let (mb, vb, k) = moments(&logs(baseline_runs)?)?;
     let c = logs(&[candidate])?[0];
     let se = (vb.max(min_run_variance) * (1.0 + 1.0 / k)).sqrt();
@@ -280,7 +307,11 @@ pub fn paired_log_ratio(baseline: &[f64], candidate: &[f64], level: f64) -> Opti
     if baseline.len() != candidate.len() {
         return None;
     }
-    let d: Vec<f64> = logs(candidate)?.iter().zip(logs(baseline)?).map(|(c, b)| c - b).collect();
+    let d: Vec<f64> = logs(candidate)?
+        .iter()
+        .zip(logs(baseline)?)
+        .map(|(c, b)| c - b)
+        .collect();
     let (mean, var, n) = moments(&d)?;
     if var <= 0.0 {
         return None;
@@ -292,7 +323,16 @@ pub fn paired_log_ratio(baseline: &[f64], candidate: &[f64], level: f64) -> Opti
 fn log_ratio_test(diff: f64, se: f64, df: f64, level: f64) -> Option<RatioTest> {
     let half = two_sided_t(df, level)? * se;
     let p_value = 2.0 * StudentsT::new(0.0, 1.0, df).ok()?.sf((diff / se).abs());
-    Some(RatioTest { ratio: diff.exp(), interval: exp_interval(Interval { lower: diff - half, upper: diff + half, level }), p_value, df })
+    Some(RatioTest {
+        ratio: diff.exp(),
+        interval: exp_interval(Interval {
+            lower: diff - half,
+            upper: diff + half,
+            level,
+        }),
+        p_value,
+        df,
+    })
 }
 
 /// Two-sided Mann–Whitney U test, as scipy's `mannwhitneyu(method="auto")`: `(U of the baseline
@@ -303,8 +343,13 @@ pub fn mann_whitney(baseline: &[f64], candidate: &[f64]) -> Option<(f64, f64)> {
     if baseline.iter().chain(candidate).any(|v| v.is_nan()) {
         return None;
     }
-    let (u1, asymptotic_p) =
-        mannwhitneyu(baseline, candidate, MannWhitneyUMethod::AsymptoticInclContinuityCorrection, Alternative::TwoSided).ok()?;
+    let (u1, asymptotic_p) = mannwhitneyu(
+        baseline,
+        candidate,
+        MannWhitneyUMethod::AsymptoticInclContinuityCorrection,
+        Alternative::TwoSided,
+    )
+    .ok()?;
     let (n1, n2) = (baseline.len(), candidate.len());
     let mut all: Vec<f64> = baseline.iter().chain(candidate).copied().collect();
     all.sort_by(f64::total_cmp);
@@ -390,7 +435,11 @@ pub fn wilcoxon_signed_rank(d: &[f64]) -> Option<(f64, f64)> {
     let (mut w_plus, mut tie_term) = (0.0, 0.0);
     let mut start = 0;
     while start < nonzero.len() {
-        let end = start + nonzero[start..].iter().take_while(|v| v.abs() == nonzero[start].abs()).count();
+        let end = start
+            + nonzero[start..]
+                .iter()
+                .take_while(|v| v.abs() == nonzero[start].abs())
+                .count();
         let t = (end - start) as f64;
         let rank = (start + 1 + end) as f64 / 2.0;
         w_plus += rank * nonzero[start..end].iter().filter(|&&v| v > 0.0).count() as f64;
@@ -400,7 +449,13 @@ pub fn wilcoxon_signed_rank(d: &[f64]) -> Option<(f64, f64)> {
     let mean = n * (n + 1.0) / 4.0;
     let sd = (n * (n + 1.0) * (2.0 * n + 1.0) / 24.0 - tie_term / 48.0).sqrt();
     // Continuity correction toward the mean, none when W+ is the mean (scipy's 0.5·sign).
-    let correction = if w_plus > mean { 0.5 } else if w_plus < mean { -0.5 } else { 0.0 };
+    let correction = if w_plus > mean {
+        0.5
+    } else if w_plus < mean {
+        -0.5
+    } else {
+        0.0
+    };
     let z = (w_plus - mean - correction) / sd;
     Some((w_plus, (2.0 * Normal::standard().sf(z.abs())).min(1.0)))
 }
@@ -455,7 +510,11 @@ fn two_sided_t(df: f64, level: f64) -> Option<f64> {
 }
 
 fn exp_interval(i: Interval) -> Interval {
-    Interval { lower: i.lower.exp(), upper: i.upper.exp(), level: i.level }
+    Interval {
+        lower: i.lower.exp(),
+        upper: i.upper.exp(),
+        level: i.level,
+    }
 }
 
 #[cfg(test)]
@@ -526,7 +585,14 @@ mod tests {
         close(q.coverage.unwrap(), 0.978515625, 1e-9);
         // numpy.quantile(x10, 0.5, method="median_unbiased") (type 8) = 8.5; sorted x10[1], x10[8] = 4, 12.
         close(q.point, 8.5, 1e-12);
-        assert_eq!(q.interval, Some(Interval { lower: 4.0, upper: 12.0, level: 0.95 }));
+        assert_eq!(
+            q.interval,
+            Some(Interval {
+                lower: 4.0,
+                upper: 12.0,
+                level: 0.95
+            })
+        );
 
         let x30: Vec<f64> = (1..=30).map(|i| i as f64 * 1.5).collect();
         let q = quantile_ci(&x30, 0.5, 0.95).unwrap();
@@ -565,7 +631,15 @@ mod tests {
         // numpy.percentile (type 7): q1 = 11.75, q3 = 15.25, fences 1.25 / 6.5 / 20.5 / 25.75,
         // so −5 is low severe, 24 high mild, 40 high severe.
         let x = [10.0, 11.0, 12.0, 12.0, 13.0, 13.0, 14.0, 15.0, 16.0, 24.0, 40.0, -5.0];
-        assert_eq!(tukey_outliers(&x), TukeyCounts { low_severe: 1, low_mild: 0, high_mild: 1, high_severe: 1 });
+        assert_eq!(
+            tukey_outliers(&x),
+            TukeyCounts {
+                low_severe: 1,
+                low_mild: 0,
+                high_mild: 1,
+                high_severe: 1
+            }
+        );
         assert_eq!(tukey_outliers(&[]), TukeyCounts::default());
     }
 
@@ -676,7 +750,10 @@ mod tests {
         assert!((r.interval.lower - (d - 4.302653 * se).exp()).abs() < 1e-6);
         assert!((r.interval.upper - (d + 4.302653 * se).exp()).abs() < 1e-6);
         assert_eq!(r.df, 2.0);
-        assert!(run_level_log_ratio(&[100.0], 80.0, 0.0, 0.95).is_none(), "one baseline run has no spread");
+        assert!(
+            run_level_log_ratio(&[100.0], 80.0, 0.0, 0.95).is_none(),
+            "one baseline run has no spread"
+        );
         // Two identical run means: the floor (each run mean's own sampling variance) keeps the
         // interval from collapsing.
         let floored = run_level_log_ratio(&[100.0, 100.0], 100.0, 0.01, 0.95).unwrap();
@@ -719,7 +796,10 @@ mod tests {
     fn wilson_intervals_match_published_values() {
         // 7 of 10: [0.3968, 0.8922], the usual worked example (e.g. Newcombe 1998).
         let i = wilson_interval(7, 10, 0.95).unwrap();
-        assert!((i.lower - 0.3968).abs() < 5e-4 && (i.upper - 0.8922).abs() < 5e-4, "{i:?}");
+        assert!(
+            (i.lower - 0.3968).abs() < 5e-4 && (i.upper - 0.8922).abs() < 5e-4,
+            "{i:?}"
+        );
         let none = wilson_interval(0, 10, 0.95).unwrap();
         assert!(none.lower == 0.0 && (none.upper - 0.2775).abs() < 5e-4, "{none:?}");
         let all = wilson_interval(10, 10, 0.95).unwrap();

@@ -38,14 +38,26 @@ impl GroupStop {
     /// (a server that rejects every request: wrong model, wrong path), once `enough` have;
     /// `failures` are (status, error) of each failed warm-up.
     pub fn rejected_warmups(failures: &[(Option<u16>, String)], enough: u32) -> Option<String> {
-        let (Some(first), Some((_, last))) = (failures.first().and_then(|f| f.0), failures.last()) else { return None };
+        let (Some(first), Some((_, last))) = (failures.first().and_then(|f| f.0), failures.last()) else {
+            return None;
+        };
         let same = failures.iter().all(|f| f.0 == Some(first));
-        (same && failures.len() as u32 >= enough.max(1)).then(|| format!("all {} warm-ups of its first benchmark were rejected: {last}", failures.len()))
+        (same && failures.len() as u32 >= enough.max(1)).then(|| {
+            format!(
+                "all {} warm-ups of its first benchmark were rejected: {last}",
+                failures.len()
+            )
+        })
     }
 
     /// "smollm2/q4_1 did not start: …" or "smollm2/q4_1 was stopped: …".
     pub fn text(&self) -> String {
-        format!("{} {}: {}", self.group, if self.started { "was stopped" } else { "did not start" }, self.reason)
+        format!(
+            "{} {}: {}",
+            self.group,
+            if self.started { "was stopped" } else { "did not start" },
+            self.reason
+        )
     }
 }
 
@@ -105,10 +117,20 @@ pub struct DraftSummary {
 }
 
 fn draft(ok: &[&GenerationRecord]) -> Option<DraftSummary> {
-    let counts: Vec<(&str, u64, u64)> = ok.iter().filter_map(|r| r.server.as_ref()).filter_map(|s| Some((s.source.as_str(), s.draft_n?, s.draft_accepted?))).collect();
+    let counts: Vec<(&str, u64, u64)> = ok
+        .iter()
+        .filter_map(|r| r.server.as_ref())
+        .filter_map(|s| Some((s.source.as_str(), s.draft_n?, s.draft_accepted?)))
+        .collect();
     let (source, _, _) = counts.first()?;
     let (drafted, accepted) = counts.iter().fold((0, 0), |(d, a), (_, dn, an)| (d + dn, a + an));
-    Some(DraftSummary { source: (*source).to_owned(), samples: counts.len() as u32, drafted, accepted, acceptance: (drafted > 0).then(|| accepted as f64 / drafted as f64) })
+    Some(DraftSummary {
+        source: (*source).to_owned(),
+        samples: counts.len() as u32,
+        drafted,
+        accepted,
+        acceptance: (drafted > 0).then(|| accepted as f64 / drafted as f64),
+    })
 }
 
 /// How many checked answers passed, with a Wilson 95 % interval on the pass rate.
@@ -134,7 +156,12 @@ pub fn quality(ok: &[&GenerationRecord]) -> Option<QualitySummary> {
         point: f64::from(passed) / f64::from(scored),
         interval: crate::stats::wilson_interval(passed.into(), scored.into(), analysis::LEVEL),
     });
-    Some(QualitySummary { scored, passed, unverified: scores.len() as u32 - scored, pass_rate })
+    Some(QualitySummary {
+        scored,
+        passed,
+        unverified: scores.len() as u32 - scored,
+        pass_rate,
+    })
 }
 
 /// What happened to a benchmark besides its records.
@@ -166,14 +193,29 @@ pub fn summarize(run: &str, records: &[GenerationRecord], notes: &[BenchmarkNote
         .into_iter()
         .map(|(group, category)| {
             let of_bench = records.iter().filter(|r| r.group == group && r.category == category);
-            let note = notes.iter().find(|n| n.group == group && n.category == category).cloned().unwrap_or_default();
+            let note = notes
+                .iter()
+                .find(|n| n.group == group && n.category == category)
+                .cloned()
+                .unwrap_or_default();
             benchmark(&group, &category, of_bench, note)
         })
         .collect();
-    Summary { schema: SUMMARY_SCHEMA, run: run.to_owned(), benchmarks, group_stops: Vec::new(), roofline: Vec::new() }
+    Summary {
+        schema: SUMMARY_SCHEMA,
+        run: run.to_owned(),
+        benchmarks,
+        group_stops: Vec::new(),
+        roofline: Vec::new(),
+    }
 }
 
-fn benchmark<'a>(group: &str, category: &str, records: impl Iterator<Item = &'a GenerationRecord>, note: BenchmarkNote) -> BenchmarkSummary {
+fn benchmark<'a>(
+    group: &str,
+    category: &str,
+    records: impl Iterator<Item = &'a GenerationRecord>,
+    note: BenchmarkNote,
+) -> BenchmarkSummary {
     let (warmups, samples): (Vec<_>, Vec<_>) = records.partition(|r| r.warmup);
     let ok: Vec<&GenerationRecord> = samples.iter().copied().filter(|r| r.ok).collect();
     let mut failures = BTreeMap::new();
@@ -190,7 +232,10 @@ fn benchmark<'a>(group: &str, category: &str, records: impl Iterator<Item = &'a 
             *flags.entry(serde_name(flag)).or_insert(0) += 1;
         }
     }
-    let metrics = analysis::METRICS.iter().filter_map(|def| analysis::metric_stats(def, &analysis::values(def, &ok)).map(|s| (def.name.to_owned(), s))).collect();
+    let metrics = analysis::METRICS
+        .iter()
+        .filter_map(|def| analysis::metric_stats(def, &analysis::values(def, &ok)).map(|s| (def.name.to_owned(), s)))
+        .collect();
     let attempted = samples.len() as u32;
     BenchmarkSummary {
         group: group.to_owned(),
@@ -218,8 +263,10 @@ fn benchmark<'a>(group: &str, category: &str, records: impl Iterator<Item = &'a 
 /// Decode rates of the successful samples in the order they ran (records are kept in that order;
 /// adaptive sampling continues the index).
 fn in_sample_order(ok: &[&GenerationRecord]) -> Vec<f64> {
-    let mut rates: Vec<(u32, f64)> = ok.iter().filter_map(|r| Some((r.sample, r.metrics.decode_rate?))).collect();
+    let mut rates: Vec<(u32, f64)> = ok
+        .iter()
+        .filter_map(|r| Some((r.sample, r.metrics.decode_rate?)))
+        .collect();
     rates.sort_by_key(|(sample, _)| *sample);
     rates.into_iter().map(|(_, rate)| rate).collect()
 }
-

@@ -19,5 +19,10 @@ pub fn decide(baseline_name: String, baseline: Side<'_>, candidate: Side<'_>, no
     let fidelity = crate::fidelity::verdict::rows(baseline.fidelity, candidate.fidelity);
     let sessions = crate::session::analysis::verdict_rows(baseline.records, candidate.records);
     let comparisons = compare::decide([speed, fidelity, sessions].concat(), noise);
-    ComparisonReport { baseline: baseline_name, noise_threshold: noise, alpha: compare::ALPHA, comparisons }
+    ComparisonReport {
+        baseline: baseline_name,
+        noise_threshold: noise,
+        alpha: compare::ALPHA,
+        comparisons,
+    }
 }

@@ -18,15 +18,33 @@ fn reference_gguf_tensor_sizes_tile_the_files_and_give_bytes_per_token() {
         tensors.sort_by_key(|t| t.offset);
         for pair in tensors.windows(2) {
             let end = pair[0].offset + pair[0].bytes().unwrap();
-            assert!(end <= pair[1].offset && pair[1].offset - end < 32, "{}: {} ends at {end}, {} starts at {}", model.quant, pair[0].name, pair[1].name, pair[1].offset);
+            assert!(
+                end <= pair[1].offset && pair[1].offset - end < 32,
+                "{}: {} ends at {end}, {} starts at {}",
+                model.quant,
+                pair[0].name,
+                pair[1].name,
+                pair[1].offset
+            );
         }
         let last = tensors.last().unwrap();
         let end = last.offset + last.bytes().unwrap();
-        assert!(end <= data && data - end < 32, "{}: the tensors end at {end} of {data} data bytes", model.quant);
+        assert!(
+            end <= data && data - end < 32,
+            "{}: the tensors end at {end} of {data} data bytes",
+            model.quant
+        );
         let w = roofline::weights_per_token(&model.path).unwrap();
         assert!(w.tied_embedding && w.experts.is_none(), "{}: {w:?}", model.quant);
         assert_eq!(w.bytes_per_token, w.total_bytes);
         assert_eq!(w.total_bytes, tensors.iter().map(|t| t.bytes().unwrap()).sum::<u64>());
-        eprintln!("{}: {} tensors, {:.1} MB per token of a {:.1} MB file ({})", model.quant, tensors.len(), w.bytes_per_token as f64 / 1e6, file_len as f64 / 1e6, w.source);
+        eprintln!(
+            "{}: {} tensors, {:.1} MB per token of a {:.1} MB file ({})",
+            model.quant,
+            tensors.len(),
+            w.bytes_per_token as f64 / 1e6,
+            file_len as f64 / 1e6,
+            w.source
+        );
     }
 }

@@ -32,7 +32,11 @@ fn cache_model_server(report_cache: bool) -> ScriptedServer {
             if method != "POST" || !path.ends_with("/chat/completions") {
                 return None;
             }
-            let prompt: Vec<u8> = body["messages"].as_array()?.iter().flat_map(|m| m.to_string().into_bytes()).collect();
+            let prompt: Vec<u8> = body["messages"]
+                .as_array()?
+                .iter()
+                .flat_map(|m| m.to_string().into_bytes())
+                .collect();
             let mut previous = last.lock().unwrap();
             let common = prompt.iter().zip(previous.iter()).take_while(|(a, b)| a == b).count() as u64;
             *previous = prompt.clone();
@@ -52,7 +56,11 @@ fn cache_model_server(report_cache: bool) -> ScriptedServer {
                 steps.push(step(at, content(&format!(" t{i}"))));
                 completion += 1;
             }
-            let details = if report_cache { serde_json::json!({"cached_tokens": cached}) } else { serde_json::Value::Null };
+            let details = if report_cache {
+                serde_json::json!({"cached_tokens": cached})
+            } else {
+                serde_json::Value::Null
+            };
             let usage = serde_json::json!({"choices":[],"usage":{"prompt_tokens":tokens,"completion_tokens":completion,"prompt_tokens_details":details}});
             steps.extend([step(at, finish("stop")), step(at, data(usage)), step(at, done())]);
             Some(Script::ok(steps))
@@ -61,9 +69,19 @@ fn cache_model_server(report_cache: bool) -> ScriptedServer {
     )
 }
 
-fn run(server: &ScriptedServer, quants: &[&str]) -> (tempfile::TempDir, SessionReport, Vec<quantbench::record::GenerationRecord>) {
+fn run(
+    server: &ScriptedServer,
+    quants: &[&str],
+) -> (
+    tempfile::TempDir,
+    SessionReport,
+    Vec<quantbench::record::GenerationRecord>,
+) {
     let tmp = tempfile::tempdir().unwrap();
-    let quants: String = quants.iter().map(|q| format!("[models.m.quants.{q}]\nmodel_id = \"scripted-{q}\"\n")).collect();
+    let quants: String = quants
+        .iter()
+        .map(|q| format!("[models.m.quants.{q}]\nmodel_id = \"scripted-{q}\"\n"))
+        .collect();
     let body = format!(
         "[run]\nsession_repeats = 3\nsessions = [\"fix-failing-test-small-en\"]\n[models.m]\nendpoint = {{ url = {:?}, kind = \"openai\" }}\n{quants}",
         server.url
@@ -71,7 +89,8 @@ fn run(server: &ScriptedServer, quants: &[&str]) -> (tempfile::TempDir, SessionR
     let config = config(tmp.path(), &body);
     let outcome = run_suite(tmp.path(), &config, "/session$").unwrap();
     let dir = outcome.run_dir.unwrap();
-    let report: SessionReport = serde_json::from_str(&std::fs::read_to_string(dir.join("sessions.json")).unwrap()).unwrap();
+    let report: SessionReport =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("sessions.json")).unwrap()).unwrap();
     let records = quantbench::store::read_records(&dir.join("generations.jsonl")).unwrap();
     (tmp, report, records)
 }
@@ -86,9 +105,18 @@ fn turns_follow_the_cache_model_schedule() {
         assert!(r.ok, "{:?}", r.error);
         let (prompt, cached) = (r.tokens.prompt.unwrap(), r.tokens.prompt_cached.unwrap());
         let ttft = r.metrics.ttft_s.unwrap();
-        assert!((ttft - scheduled_ttft(prompt, cached)).abs() < TOLERANCE_S, "turn {}: TTFT {ttft:.3} s, scheduled {:.3} s", tag.turn, scheduled_ttft(prompt, cached));
+        assert!(
+            (ttft - scheduled_ttft(prompt, cached)).abs() < TOLERANCE_S,
+            "turn {}: TTFT {ttft:.3} s, scheduled {:.3} s",
+            tag.turn,
+            scheduled_ttft(prompt, cached)
+        );
         let tool = r.t.first_tool_call_ns.unwrap() as f64 / 1e9;
-        assert!((tool - ttft - TOOL_CALL_AFTER.as_secs_f64()).abs() < TOLERANCE_S, "turn {}: first tool call {tool:.3} s", tag.turn);
+        assert!(
+            (tool - ttft - TOOL_CALL_AFTER.as_secs_f64()).abs() < TOLERANCE_S,
+            "turn {}: first tool call {tool:.3} s",
+            tag.turn
+        );
         // No tokenizer endpoint: the ideal is the previous turn's prompt, flagged as estimated;
         // the model server caches exactly that prefix.
         match tag.turn {
@@ -101,7 +129,10 @@ fn turns_follow_the_cache_model_schedule() {
     }
     let turns: Vec<&quantbench::session::analysis::TurnRow> = report.turns.iter().collect();
     assert_eq!(turns.len(), 5);
-    assert!(turns.windows(2).all(|w| w[1].cached_tokens > w[0].cached_tokens), "cached tokens grow turn by turn");
+    assert!(
+        turns.windows(2).all(|w| w[1].cached_tokens > w[0].cached_tokens),
+        "cached tokens grow turn by turn"
+    );
     assert!(turns.iter().all(|t| !t.cache_mismatch));
     let session = &report.sessions[0];
     assert_eq!((session.complete, session.turns), (3, 5));
@@ -109,15 +140,27 @@ fn turns_follow_the_cache_model_schedule() {
     // famstack's effective tok/s from the schedule: Σ output tokens / Σ E2E per repeat.
     let per_repeat: Vec<f64> = (0..3)
         .map(|rep| {
-            let of: Vec<_> = records.iter().filter(|r| r.session.as_ref().unwrap().repeat == rep).collect();
+            let of: Vec<_> = records
+                .iter()
+                .filter(|r| r.session.as_ref().unwrap().repeat == rep)
+                .collect();
             let out: u64 = of.iter().map(|r| r.tokens.completion.unwrap()).sum();
-            let e2e: f64 = of.iter().map(|r| scheduled_ttft(r.tokens.prompt.unwrap(), r.tokens.prompt_cached.unwrap()) + (TOOL_CALL_AFTER + GAP * (CONTENT_TOKENS - 1) as u32).as_secs_f64()).sum();
+            let e2e: f64 = of
+                .iter()
+                .map(|r| {
+                    scheduled_ttft(r.tokens.prompt.unwrap(), r.tokens.prompt_cached.unwrap())
+                        + (TOOL_CALL_AFTER + GAP * (CONTENT_TOKENS - 1) as u32).as_secs_f64()
+                })
+                .sum();
             out as f64 / e2e
         })
         .collect();
     let expected = per_repeat.iter().sum::<f64>() / 3.0;
     let measured = session.effective_tok_s.unwrap().point;
-    assert!((measured - expected).abs() / expected < 0.10, "effective {measured:.2} tok/s, scheduled {expected:.2}");
+    assert!(
+        (measured - expected).abs() / expected < 0.10,
+        "effective {measured:.2} tok/s, scheduled {expected:.2}"
+    );
 }
 
 #[test]
@@ -125,7 +168,14 @@ fn replay_sends_byte_identical_contexts_to_two_groups() {
     let server = cache_model_server(true);
     let (_tmp, _report, records) = run(&server, &["a", "b"]);
     assert_eq!(records.len(), 2 * 15);
-    let chats: Vec<serde_json::Value> = server.routed.lock().unwrap().iter().filter(|r| r.path.ends_with("/chat/completions")).map(|r| r.body.clone()).collect();
+    let chats: Vec<serde_json::Value> = server
+        .routed
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.path.ends_with("/chat/completions"))
+        .map(|r| r.body.clone())
+        .collect();
     assert_eq!(chats.len(), 30);
     let (a, b) = chats.split_at(15);
     for (i, (a, b)) in a.iter().zip(b).enumerate() {
@@ -141,7 +191,10 @@ fn a_server_without_cache_figures_gives_not_reported_never_zero() {
     let server = cache_model_server(false);
     let (_tmp, report, records) = run(&server, &["q"]);
     assert!(records.iter().all(|r| r.ok && r.tokens.prompt_cached.is_none()));
-    assert!(report.turns.iter().all(|t| t.cached_tokens.is_none() && t.cached_reported == 0));
+    assert!(report
+        .turns
+        .iter()
+        .all(|t| t.cached_tokens.is_none() && t.cached_reported == 0));
     assert_eq!(report.sessions[0].cache_efficiency, None);
     assert!(quantbench::report::console::sessions(&report).contains("not reported"));
 }

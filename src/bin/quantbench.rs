@@ -33,7 +33,13 @@ fn install_vllm(which: &[&str]) -> anyhow::Result<()> {
     use quantbench::reference::vllm::{ensure_installed, Server};
     let servers = match which {
         [] => vec![Server::Vllm, Server::VllmMlx],
-        names => names.iter().map(|n| serde_json::from_value(serde_json::Value::from(*n)).map_err(|_| anyhow::anyhow!("unknown server {n:?}: vllm or vllm-mlx"))).collect::<anyhow::Result<_>>()?,
+        names => names
+            .iter()
+            .map(|n| {
+                serde_json::from_value(serde_json::Value::from(*n))
+                    .map_err(|_| anyhow::anyhow!("unknown server {n:?}: vllm or vllm-mlx"))
+            })
+            .collect::<anyhow::Result<_>>()?,
     };
     for server in servers {
         let m = ensure_installed(server, &|m| eprintln!("quantbench: {m}"))?;
@@ -92,7 +98,9 @@ fn resummarize(dir: &std::path::Path) -> anyhow::Result<()> {
     use quantbench::summary::{BenchmarkNote, Summary};
     let records = quantbench::store::read_records(&RunDir::new(dir).generations())?;
     let run = records.first().map(|r| r.run.clone()).unwrap_or_default();
-    let previous: Option<Summary> = std::fs::read_to_string(RunDir::new(dir).summary()).ok().and_then(|t| serde_json::from_str(&t).ok());
+    let previous: Option<Summary> = std::fs::read_to_string(RunDir::new(dir).summary())
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok());
     let notes: Vec<BenchmarkNote> = previous
         .iter()
         .flat_map(|s| &s.benchmarks)
@@ -108,7 +116,10 @@ fn resummarize(dir: &std::path::Path) -> anyhow::Result<()> {
     let mut summary = quantbench::summary::summarize(&run, &records, &notes);
     summary.group_stops = previous.map(|s| s.group_stops).unwrap_or_default();
     let files = RunDir::new(dir);
-    let metadata: serde_json::Value = std::fs::read_to_string(files.metadata()).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
+    let metadata: serde_json::Value = std::fs::read_to_string(files.metadata())
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
     summary.roofline = quantbench::roofline::from_metadata(&records, &metadata);
     quantbench::util::write_json_atomic(&files.summary(), &summary)?;
     println!("{}", files.summary().display());
@@ -119,8 +130,12 @@ fn resummarize(dir: &std::path::Path) -> anyhow::Result<()> {
 fn export(format: &str, dir: &str) -> anyhow::Result<()> {
     use quantbench::export::Format;
     let names: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
-    let format = Format::from_name(format).ok_or_else(|| anyhow::anyhow!("unknown format {format:?}; one of {}", names.join(", ")))?;
-    println!("{}", quantbench::export::write(std::path::Path::new(dir), format)?.display());
+    let format = Format::from_name(format)
+        .ok_or_else(|| anyhow::anyhow!("unknown format {format:?}; one of {}", names.join(", ")))?;
+    println!(
+        "{}",
+        quantbench::export::write(std::path::Path::new(dir), format)?.display()
+    );
     Ok(())
 }
 
@@ -129,11 +144,16 @@ fn probe(url: &str, options: &[&str]) -> anyhow::Result<()> {
     let (mut kind, mut model) = (None, None);
     let mut options = options.iter();
     while let Some(option) = options.next() {
-        let value = options.next().ok_or_else(|| anyhow::anyhow!("{option} needs a value"))?;
+        let value = options
+            .next()
+            .ok_or_else(|| anyhow::anyhow!("{option} needs a value"))?;
         match *option {
             "--kind" => {
                 let names: Vec<&str> = quantbench::dialect::ServerKind::ALL.iter().map(|k| k.name()).collect();
-                kind = Some(quantbench::dialect::ServerKind::from_name(value).ok_or_else(|| anyhow::anyhow!("unknown kind {value:?}; one of {}", names.join(", ")))?);
+                kind = Some(
+                    quantbench::dialect::ServerKind::from_name(value)
+                        .ok_or_else(|| anyhow::anyhow!("unknown kind {value:?}; one of {}", names.join(", ")))?,
+                );
             }
             "--model" => model = Some(value.to_string()),
             other => anyhow::bail!("unknown option {other:?}; probe takes --kind and --model"),
@@ -151,14 +171,28 @@ fn compare(old: &str, new: &str) -> anyhow::Result<bool> {
     use quantbench::verdicts::{self, Side};
     let (old_fidelity, new_fidelity) = (fidelity_of(old)?, fidelity_of(new)?);
     let (old_records, new_records) = (records_of(old)?, records_of(new)?);
-    let baseline = Side { records: &old_records, fidelity: &old_fidelity };
-    let candidate = Side { records: &new_records, fidelity: &new_fidelity };
-    let rows = verdicts::decide(old.to_owned(), baseline, candidate, quantbench::compare::noise_threshold()?).comparisons;
+    let baseline = Side {
+        records: &old_records,
+        fidelity: &old_fidelity,
+    };
+    let candidate = Side {
+        records: &new_records,
+        fidelity: &new_fidelity,
+    };
+    let rows = verdicts::decide(
+        old.to_owned(),
+        baseline,
+        candidate,
+        quantbench::compare::noise_threshold()?,
+    )
+    .comparisons;
     if rows.is_empty() {
         anyhow::bail!("the two have no benchmark in common with enough successful samples (n ≥ 2 each)");
     }
     print!("{}", quantbench::report::console::verdicts(&rows));
-    Ok(rows.iter().any(|r| r.verdict == quantbench::compare::Verdict::Regressed))
+    Ok(rows
+        .iter()
+        .any(|r| r.verdict == quantbench::compare::Verdict::Regressed))
 }
 
 /// Fidelity results of a run directory, or of a baseline by name (none if it has none).

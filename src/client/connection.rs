@@ -54,14 +54,30 @@ pub async fn open(authority: &Authority) -> Opened {
     let connection = async {
         let stream = tokio::time::timeout(CONNECT_LIMIT, TcpStream::connect(authority.0.as_str()))
             .await
-            .map_err(|_| format!("could not connect to {}: no answer in {} s", authority.0, CONNECT_LIMIT.as_secs()))?
+            .map_err(|_| {
+                format!(
+                    "could not connect to {}: no answer in {} s",
+                    authority.0,
+                    CONNECT_LIMIT.as_secs()
+                )
+            })?
             .map_err(|e| format!("could not connect to {}: {e}", authority.0))?;
-        stream.set_nodelay(true).map_err(|e| format!("setting TCP_NODELAY: {e}"))?;
-        let (sender, driver) = http1::handshake(TokioIo::new(stream)).await.map_err(|e| format!("HTTP handshake with {}: {e}", authority.0))?;
-        Ok(Connection { sender, driver: Some(Box::pin(driver)) })
+        stream
+            .set_nodelay(true)
+            .map_err(|e| format!("setting TCP_NODELAY: {e}"))?;
+        let (sender, driver) = http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| format!("HTTP handshake with {}: {e}", authority.0))?;
+        Ok(Connection {
+            sender,
+            driver: Some(Box::pin(driver)),
+        })
     }
     .await;
-    Opened { connection, took: started.elapsed() }
+    Opened {
+        connection,
+        took: started.elapsed(),
+    }
 }
 
 impl Connection {
@@ -119,7 +135,9 @@ mod tests {
         assert_eq!((a.0.as_str(), p.as_str()), ("127.0.0.1:8080", "/v1/chat/completions"));
         let (a, p) = split_url("http://localhost/api/chat?x=1").unwrap();
         assert_eq!((a.0.as_str(), p.as_str()), ("localhost:80", "/api/chat?x=1"));
-        assert!(split_url("https://example.test/v1").unwrap_err().contains("only http://"));
+        assert!(split_url("https://example.test/v1")
+            .unwrap_err()
+            .contains("only http://"));
         assert!(split_url("not a url").is_err());
     }
 }

@@ -63,13 +63,26 @@ impl Prepared {
         let (url, body, wire) = request(endpoint, req);
         let (authority, path) = connection::split_url(&url)?;
         let body = serde_json::to_vec(&body).expect("JSON values serialize");
-        let mut builder = hyper::Request::post(path).header(hyper::header::HOST, &authority.0).header(hyper::header::CONTENT_TYPE, "application/json");
+        let mut builder = hyper::Request::post(path)
+            .header(hyper::header::HOST, &authority.0)
+            .header(hyper::header::CONTENT_TYPE, "application/json");
         if let Some(key) = &endpoint.api_key {
             builder = builder.header(hyper::header::AUTHORIZATION, format!("Bearer {key}"));
         }
-        let request = builder.body(http_body_util::Full::new(bytes::Bytes::from(body))).map_err(|e| format!("building the request to {url}: {e}"))?;
-        let metrics_url = endpoint.dialect.metrics_path().map(|path| format!("{}{path}", endpoint.server_root()));
-        Ok(Prepared { authority, request, wire, metrics_url, max_token_events: max_token_events(req.max_tokens) })
+        let request = builder
+            .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+            .map_err(|e| format!("building the request to {url}: {e}"))?;
+        let metrics_url = endpoint
+            .dialect
+            .metrics_path()
+            .map(|path| format!("{}{path}", endpoint.server_root()));
+        Ok(Prepared {
+            authority,
+            request,
+            wire,
+            metrics_url,
+            max_token_events: max_token_events(req.max_tokens),
+        })
     }
 }
 
@@ -78,8 +91,16 @@ impl Prepared {
 pub fn request(endpoint: &Endpoint, req: &GenerationRequest<'_>) -> (String, serde_json::Value, Wire) {
     let messages = dialect::messages_to_send(endpoint.dialect.as_ref(), req.messages);
     match endpoint.dialect.native_request(&endpoint.model_id, req, &messages) {
-        Some(native) => (format!("{}{}", endpoint.server_root(), native.path), native.body, native.wire),
-        None => (endpoint.chat_url(), request_body(endpoint, req, &messages), Wire::OpenAiSse),
+        Some(native) => (
+            format!("{}{}", endpoint.server_root(), native.path),
+            native.body,
+            native.wire,
+        ),
+        None => (
+            endpoint.chat_url(),
+            request_body(endpoint, req, &messages),
+            Wire::OpenAiSse,
+        ),
     }
 }
 
@@ -115,7 +136,9 @@ pub async fn server_info(http: &reqwest::Client, endpoint: &Endpoint) -> Option<
             Some(key) => builder.bearer_auth(key),
             None => builder,
         };
-        let Ok(response) = builder.send().await.and_then(reqwest::Response::error_for_status) else { continue };
+        let Ok(response) = builder.send().await.and_then(reqwest::Response::error_for_status) else {
+            continue;
+        };
         if let Ok(json) = response.json::<serde_json::Value>().await {
             info.insert(path, json);
         }
@@ -129,21 +152,47 @@ pub async fn server_info(http: &reqwest::Client, endpoint: &Endpoint) -> Option<
 pub async fn model_not_served(http: &reqwest::Client, endpoint: &Endpoint) -> Option<String> {
     const SHOWN: usize = 20;
     let path = endpoint.dialect.model_listing()?;
-    let listing = native_json(http, endpoint.server_root(), endpoint.api_key.as_deref(), path, None, Duration::from_secs(10)).await.ok()?;
+    let listing = native_json(
+        http,
+        endpoint.server_root(),
+        endpoint.api_key.as_deref(),
+        path,
+        None,
+        Duration::from_secs(10),
+    )
+    .await
+    .ok()?;
     let served = endpoint.dialect.listed_ids(&listing);
     if served.is_empty() || endpoint.dialect.serves(&endpoint.model_id, &served) {
         return None;
     }
     let more = served.len().saturating_sub(SHOWN);
-    let shown = served.iter().take(SHOWN).map(|m| format!("{m:?}")).collect::<Vec<_>>().join(", ");
-    let more = if more > 0 { format!(" and {more} more") } else { String::new() };
-    Some(format!("the server does not serve the model_id {:?} (GET {path}); it serves {shown}{more}", endpoint.model_id))
+    let shown = served
+        .iter()
+        .take(SHOWN)
+        .map(|m| format!("{m:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let more = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    Some(format!(
+        "the server does not serve the model_id {:?} (GET {path}); it serves {shown}{more}",
+        endpoint.model_id
+    ))
 }
 
 /// Runs one streamed generation: prepares it, opens its connection, then sends. Never panics
 /// on what the server sends; failures are in `Observation::error` with everything measured up
 /// to that point.
-pub async fn generate(http: &reqwest::Client, endpoint: &Endpoint, req: &GenerationRequest<'_>, limits: &Limits) -> Observation {
+pub async fn generate(
+    http: &reqwest::Client,
+    endpoint: &Endpoint,
+    req: &GenerationRequest<'_>,
+    limits: &Limits,
+) -> Observation {
     let prepared = match Prepared::new(endpoint, req) {
         Ok(p) => p,
         Err(reason) => return Observation::default().failed(reason),
@@ -156,18 +205,36 @@ pub async fn generate(http: &reqwest::Client, endpoint: &Endpoint, req: &Generat
 /// the dialect's metrics scraped just before and after when it names an endpoint for them.
 pub async fn send(http: &reqwest::Client, prepared: &Prepared, opened: Opened, limits: &Limits) -> Observation {
     let scrape = |url: Option<String>| async move {
-        let response = http.get(url?).timeout(Duration::from_secs(5)).send().await.ok()?.error_for_status().ok()?;
+        let response = http
+            .get(url?)
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .ok()?
+            .error_for_status()
+            .ok()?;
         response.text().await.ok()
     };
     let metrics_before = scrape(prepared.metrics_url.clone()).await;
     let obs = generate_stream(prepared, opened, limits).await;
-    let metrics_after = if metrics_before.is_some() { scrape(prepared.metrics_url.clone()).await } else { None };
-    Observation { metrics_before, metrics_after, ..obs }
+    let metrics_after = if metrics_before.is_some() {
+        scrape(prepared.metrics_url.clone()).await
+    } else {
+        None
+    };
+    Observation {
+        metrics_before,
+        metrics_after,
+        ..obs
+    }
 }
 
 /// The timed part: stamp the send on the open connection, then read the stream as it arrives.
 async fn generate_stream(prepared: &Prepared, opened: Opened, limits: &Limits) -> Observation {
-    let mut obs = Observation { connect: Some(opened.took), ..Observation::default() };
+    let mut obs = Observation {
+        connect: Some(opened.took),
+        ..Observation::default()
+    };
     let mut connection = match opened.connection {
         Ok(c) => c,
         Err(reason) => return obs.failed(reason),
@@ -179,7 +246,10 @@ async fn generate_stream(prepared: &Prepared, opened: Opened, limits: &Limits) -
     let deadline = sent + limits.total;
     let next_deadline = |now: Instant, deadline: Instant| (now + limits.idle).min(deadline);
     let response = connection.sender.send_request(request);
-    let response = match connection.drive(timeout_at(next_deadline(sent, deadline), response)).await {
+    let response = match connection
+        .drive(timeout_at(next_deadline(sent, deadline), response))
+        .await
+    {
         Err(_) => return obs.failed(timeout_reason(Instant::now(), deadline, limits, "response headers")),
         Ok(Err(e)) => return obs.failed(format!("request failed: {}", error_chain(&e))),
         Ok(Ok(r)) => r,
@@ -189,7 +259,13 @@ async fn generate_stream(prepared: &Prepared, opened: Opened, limits: &Limits) -
     obs.http_status = Some(status.as_u16());
     let mut body = response.into_body();
     if !status.is_success() {
-        let text = connection.drive(timeout_at(next_deadline(Instant::now(), deadline), error_body(&mut body))).await.unwrap_or_default();
+        let text = connection
+            .drive(timeout_at(
+                next_deadline(Instant::now(), deadline),
+                error_body(&mut body),
+            ))
+            .await
+            .unwrap_or_default();
         let message = Some(chunk::error_message(&text)).filter(|m| !m.is_empty());
         let message = message.unwrap_or_else(|| status.canonical_reason().unwrap_or("no message").to_owned());
         return obs.failed(format!("HTTP {}: {message}", status.as_u16()));
@@ -197,7 +273,9 @@ async fn generate_stream(prepared: &Prepared, opened: Opened, limits: &Limits) -
 
     let mut parser = StreamParser::for_wire(prepared.wire, obs, limits.max_line_bytes, prepared.max_token_events);
     loop {
-        let next = connection.drive(timeout_at(next_deadline(Instant::now(), deadline), body.frame())).await;
+        let next = connection
+            .drive(timeout_at(next_deadline(Instant::now(), deadline), body.frame()))
+            .await;
         let now = Instant::now();
         let at = now - sent;
         match next {
@@ -243,8 +321,19 @@ impl StreamParser {
 
     /// A parser for a stream in `wire`'s format.
     pub fn for_wire(wire: Wire, obs: Observation, max_line_bytes: usize, max_token_events: u64) -> StreamParser {
-        let decoder = if wire.is_ndjson() { SseDecoder::ndjson(max_line_bytes) } else { SseDecoder::new(max_line_bytes) };
-        StreamParser { obs, decoder, failure: None, body_ended: false, max_token_events, read: wire.reader() }
+        let decoder = if wire.is_ndjson() {
+            SseDecoder::ndjson(max_line_bytes)
+        } else {
+            SseDecoder::new(max_line_bytes)
+        };
+        StreamParser {
+            obs,
+            decoder,
+            failure: None,
+            body_ended: false,
+            max_token_events,
+            read: wire.reader(),
+        }
     }
 
     /// Bytes that arrived `at` after the request was sent.
@@ -261,7 +350,10 @@ impl StreamParser {
             self.fail(e.to_string());
         }
         if self.obs.events.token_events > self.max_token_events {
-            self.fail(format!("the server ignored max_tokens: more than {} token events", self.max_token_events));
+            self.fail(format!(
+                "the server ignored max_tokens: more than {} token events",
+                self.max_token_events
+            ));
         }
     }
 
@@ -319,9 +411,14 @@ async fn error_body(body: &mut hyper::body::Incoming) -> String {
 
 fn timeout_reason(now: Instant, deadline: Instant, limits: &Limits, waiting_for: &str) -> String {
     if now >= deadline {
-        format!("timed out: the request exceeded its {:.1} s total limit waiting for {waiting_for}", limits.total.as_secs_f64())
+        format!(
+            "timed out: the request exceeded its {:.1} s total limit waiting for {waiting_for}",
+            limits.total.as_secs_f64()
+        )
     } else {
-        format!("timed out: no bytes for {:.1} s waiting for {waiting_for}", limits.idle.as_secs_f64())
+        format!(
+            "timed out: no bytes for {:.1} s waiting for {waiting_for}",
+            limits.idle.as_secs_f64()
+        )
     }
 }
-

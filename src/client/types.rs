@@ -20,7 +20,11 @@ pub struct Sampling {
 impl Default for Sampling {
     /// The seeds' settings: temperature 0.7, top_p 0.9, seed 42.
     fn default() -> Self {
-        Sampling { temperature: 0.7, top_p: 0.9, seed: Some(42) }
+        Sampling {
+            temperature: 0.7,
+            top_p: 0.9,
+            seed: Some(42),
+        }
     }
 }
 
@@ -37,7 +41,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { idle: Duration::from_secs(300), total: Duration::from_secs(3600), max_line_bytes: 4 << 20 }
+        Limits {
+            idle: Duration::from_secs(300),
+            total: Duration::from_secs(3600),
+            max_line_bytes: 4 << 20,
+        }
     }
 }
 

@@ -50,8 +50,15 @@ pub enum ServerKind {
 }
 
 impl ServerKind {
-    pub const ALL: [ServerKind; 7] =
-        [ServerKind::Lmstudio, ServerKind::LlamaServer, ServerKind::MlxLm, ServerKind::VllmMlx, ServerKind::Ollama, ServerKind::Vllm, ServerKind::Openai];
+    pub const ALL: [ServerKind; 7] = [
+        ServerKind::Lmstudio,
+        ServerKind::LlamaServer,
+        ServerKind::MlxLm,
+        ServerKind::VllmMlx,
+        ServerKind::Ollama,
+        ServerKind::Vllm,
+        ServerKind::Openai,
+    ];
 
     /// The name a config uses, e.g. `llama-server`.
     pub fn name(self) -> &'static str {
@@ -127,7 +134,12 @@ pub trait Dialect: Send + Sync {
     fn extend_request(&self, _body: &mut Map<String, Value>) {}
 
     /// The request in the server's native API, when that is where its own stats are.
-    fn native_request(&self, _model_id: &str, _req: &GenerationRequest<'_>, _messages: &[Message]) -> Option<NativeRequest> {
+    fn native_request(
+        &self,
+        _model_id: &str,
+        _req: &GenerationRequest<'_>,
+        _messages: &[Message],
+    ) -> Option<NativeRequest> {
         None
     }
 
@@ -164,8 +176,15 @@ pub trait Dialect: Send + Sync {
 
     /// The model ids in what [`Dialect::model_listing`] returned (OpenAI: `data[].id`).
     fn listed_ids(&self, listing: &Value) -> Vec<String> {
-        let models = listing.get("data").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
-        models.iter().filter_map(|m| m.get("id")?.as_str().map(str::to_owned)).collect()
+        let models = listing
+            .get("data")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        models
+            .iter()
+            .filter_map(|m| m.get("id")?.as_str().map(str::to_owned))
+            .collect()
     }
 
     /// Whether `model_id` names one of the `listed` models.
@@ -252,7 +271,9 @@ pub fn lifecycle(kind: ServerKind) -> Option<&'static dyn ModelLifecycle> {
     match kind {
         ServerKind::Lmstudio => Some(&lmstudio::LmStudioModels),
         ServerKind::Ollama => Some(&ollama::OllamaModels),
-        ServerKind::LlamaServer | ServerKind::MlxLm | ServerKind::VllmMlx | ServerKind::Vllm | ServerKind::Openai => None,
+        ServerKind::LlamaServer | ServerKind::MlxLm | ServerKind::VllmMlx | ServerKind::Vllm | ServerKind::Openai => {
+            None
+        }
     }
 }
 
@@ -274,7 +295,9 @@ fn salt() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     static NONCE: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
     let nonce = NONCE.get_or_init(|| {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
         nanos ^ std::process::id().rotate_left(16)
     });
     format!("[qb-{nonce:08x}{:08x}] ", COUNTER.fetch_add(1, Ordering::Relaxed))
@@ -284,7 +307,11 @@ fn salt() -> String {
 /// decoding is asked for and ids are known.
 fn suppress_end_tokens(options: &DialectOptions, body: &mut Map<String, Value>) {
     if options.fixed_length && !options.eos_token_ids.is_empty() {
-        let bias: Map<String, Value> = options.eos_token_ids.iter().map(|id| (id.to_string(), Value::from(-100))).collect();
+        let bias: Map<String, Value> = options
+            .eos_token_ids
+            .iter()
+            .map(|id| (id.to_string(), Value::from(-100)))
+            .collect();
         body.insert("logit_bias".into(), bias.into());
     }
 }
@@ -315,18 +342,45 @@ mod tests {
     #[test]
     fn salts_are_unique_equally_long_and_only_where_needed() {
         let plain = for_kind(ServerKind::VllmMlx, DialectOptions::default());
-        let (a, b) = (messages_to_send(plain.as_ref(), &user("hi")).into_owned(), messages_to_send(plain.as_ref(), &user("hi")).into_owned());
+        let (a, b) = (
+            messages_to_send(plain.as_ref(), &user("hi")).into_owned(),
+            messages_to_send(plain.as_ref(), &user("hi")).into_owned(),
+        );
         assert!(a[0].content.ends_with("] hi") && a[0].content.starts_with("[qb-"));
         assert_ne!(a[0].content, b[0].content);
         assert_eq!(a[0].content.len(), b[0].content.len());
         let llama = for_kind(ServerKind::LlamaServer, DialectOptions::default());
-        assert_eq!(messages_to_send(llama.as_ref(), &user("hi"))[0].content, "hi", "cache_prompt: false does it");
+        assert_eq!(
+            messages_to_send(llama.as_ref(), &user("hi"))[0].content,
+            "hi",
+            "cache_prompt: false does it"
+        );
         let vllm = for_kind(ServerKind::Vllm, DialectOptions::default());
-        assert_eq!(messages_to_send(vllm.as_ref(), &user("hi"))[0].content, "hi", "a unique cache_salt does it");
-        let cached = for_kind(ServerKind::VllmMlx, DialectOptions { prefix_cache: true, ..Default::default() });
+        assert_eq!(
+            messages_to_send(vllm.as_ref(), &user("hi"))[0].content,
+            "hi",
+            "a unique cache_salt does it"
+        );
+        let cached = for_kind(
+            ServerKind::VllmMlx,
+            DialectOptions {
+                prefix_cache: true,
+                ..Default::default()
+            },
+        );
         assert_eq!(messages_to_send(cached.as_ref(), &user("hi"))[0].content, "hi");
-        let cache_off = for_kind(ServerKind::MlxLm, DialectOptions { server_cache_off: true, ..Default::default() });
-        assert_eq!(messages_to_send(cache_off.as_ref(), &user("hi"))[0].content, "hi", "a server started without a cache needs no salt");
+        let cache_off = for_kind(
+            ServerKind::MlxLm,
+            DialectOptions {
+                server_cache_off: true,
+                ..Default::default()
+            },
+        );
+        assert_eq!(
+            messages_to_send(cache_off.as_ref(), &user("hi"))[0].content,
+            "hi",
+            "a server started without a cache needs no salt"
+        );
     }
 
     #[test]

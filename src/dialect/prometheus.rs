@@ -14,7 +14,12 @@ pub fn sum(text: &str, name: &str) -> Option<f64> {
             },
             _ => continue, // a longer metric name that starts with `name`
         };
-        if let Some(v) = value_part.split_whitespace().next().and_then(|v| v.parse::<f64>().ok()).filter(|v| v.is_finite()) {
+        if let Some(v) = value_part
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|v| v.is_finite())
+        {
             *total.get_or_insert(0.0) += v;
         }
     }
@@ -38,9 +43,24 @@ mod tests {
         let text = "# HELP vllm:generation_tokens_total x\nvllm:generation_tokens_total{model_name=\"a\"} 100.0\nvllm:generation_tokens_total{model_name=\"b\"} 5e1\nvllm:generation_tokens_total_created 17e8\nvllm:num_requests_running 1\n";
         assert_eq!(sum(text, "vllm:generation_tokens_total"), Some(150.0));
         assert_eq!(sum(text, "vllm:prompt_tokens_total"), None);
-        assert_eq!(delta(text, &text.replace("100.0", "164.0"), "vllm:generation_tokens_total"), Some(64.0));
-        assert_eq!(delta(&text.replace("100.0", "164.0"), text, "vllm:generation_tokens_total"), None, "went backwards");
-        assert_eq!(delta("", text, "vllm:generation_tokens_total"), Some(150.0), "created by the generation");
-        assert_eq!(delta(text, "", "vllm:generation_tokens_total"), None, "gone: not a count");
+        assert_eq!(
+            delta(text, &text.replace("100.0", "164.0"), "vllm:generation_tokens_total"),
+            Some(64.0)
+        );
+        assert_eq!(
+            delta(&text.replace("100.0", "164.0"), text, "vllm:generation_tokens_total"),
+            None,
+            "went backwards"
+        );
+        assert_eq!(
+            delta("", text, "vllm:generation_tokens_total"),
+            Some(150.0),
+            "created by the generation"
+        );
+        assert_eq!(
+            delta(text, "", "vllm:generation_tokens_total"),
+            None,
+            "gone: not a count"
+        );
     }
 }

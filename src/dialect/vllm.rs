@@ -8,9 +8,9 @@
 
 use super::prometheus::delta;
 use super::{text_at, Dialect, DialectOptions, TokenScoring};
-use crate::environment::ServerDescription;
 use crate::client::types::Observation;
 use crate::client::types::ServerReport;
+use crate::environment::ServerDescription;
 use serde_json::{Map, Value};
 
 pub struct Vllm {
@@ -59,7 +59,9 @@ impl Dialect for Vllm {
         ServerDescription {
             backend: Some("vllm".into()),
             backend_version: info.get("/version").and_then(|v| text_at(v, "/version")),
-            context_length: info.pointer("/~1v1~1models/data/0/max_model_len").and_then(Value::as_u64),
+            context_length: info
+                .pointer("/~1v1~1models/data/0/max_model_len")
+                .and_then(Value::as_u64),
             ..ServerDescription::default()
         }
     }

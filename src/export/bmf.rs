@@ -14,8 +14,13 @@ pub fn document(measures: &[Measure]) -> Value {
             metric.insert("lower_value".into(), json!(lower));
             metric.insert("upper_value".into(), json!(upper));
         }
-        let entry = benchmarks.entry(m.benchmark.clone()).or_insert_with(|| Value::Object(Map::new()));
-        entry.as_object_mut().expect("benchmarks are objects").insert(m.name.into(), Value::Object(metric));
+        let entry = benchmarks
+            .entry(m.benchmark.clone())
+            .or_insert_with(|| Value::Object(Map::new()));
+        entry
+            .as_object_mut()
+            .expect("benchmarks are objects")
+            .insert(m.name.into(), Value::Object(metric));
     }
     Value::Object(benchmarks)
 }

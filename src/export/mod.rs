@@ -70,21 +70,49 @@ pub struct Measure {
 /// percentage (median decode). Each with its 95 % interval where the summary has one.
 pub fn measures(summary: &Summary, metadata: &serde_json::Value) -> Vec<Measure> {
     let mut out = Vec::new();
-    let shown = [("decode_rate", "decode_rate", "tok/s", 1.0, true), ("ttft_s", "ttft", "ms", 1e3, false), ("e2e_s", "e2e", "s", 1.0, false), ("effective_tok_s", "effective_tok_s", "tok/s", 1.0, true)];
+    let shown = [
+        ("decode_rate", "decode_rate", "tok/s", 1.0, true),
+        ("ttft_s", "ttft", "ms", 1e3, false),
+        ("e2e_s", "e2e", "s", 1.0, false),
+        ("effective_tok_s", "effective_tok_s", "tok/s", 1.0, true),
+    ];
     for b in &summary.benchmarks {
         let benchmark = format!("{}/{}", b.group, b.category);
         for (metric, name, unit, scale, bigger_is_better) in shown {
             let Some(stats) = b.metrics.get(metric) else { continue };
-            let Some(mean) = stats.mean.or_else(|| stats.median.map(|m| crate::stats::Estimate { point: m.point, interval: None })) else { continue };
+            let Some(mean) = stats.mean.or_else(|| {
+                stats.median.map(|m| crate::stats::Estimate {
+                    point: m.point,
+                    interval: None,
+                })
+            }) else {
+                continue;
+            };
             let kind = crate::util::serde_name(stats.mean_kind);
             let note = format!("{kind} mean of {} samples, 95 % interval", stats.n);
-            out.push(measure(&benchmark, name, unit, bigger_is_better, mean.point * scale, mean.interval.map(|i| (i.lower * scale, i.upper * scale)), note));
+            out.push(measure(
+                &benchmark,
+                name,
+                unit,
+                bigger_is_better,
+                mean.point * scale,
+                mean.interval.map(|i| (i.lower * scale, i.upper * scale)),
+                note,
+            ));
         }
         let bound = summary.roofline.iter().find(|r| r.group == b.group);
         if let (Some(r), Some(mean)) = (bound, b.metrics.get("decode_rate").and_then(|m| m.mean)) {
             let pct = crate::roofline::percent_of(r.bound_tok_s, mean.point, mean.interval.as_ref());
             let note = format!("mean decode rate / bound of {:.1} tok/s", r.bound_tok_s);
-            out.push(measure(&benchmark, "roofline_pct", "%", true, pct.point, pct.interval.map(|i| (i.lower, i.upper)), note));
+            out.push(measure(
+                &benchmark,
+                "roofline_pct",
+                "%",
+                true,
+                pct.point,
+                pct.interval.map(|i| (i.lower, i.upper)),
+                note,
+            ));
         }
     }
     let mut groups: Vec<&str> = Vec::new();
@@ -94,25 +122,76 @@ pub fn measures(summary: &Summary, metadata: &serde_json::Value) -> Vec<Measure>
         }
     }
     for group in groups {
-        let run = metadata.get("groups").and_then(|g| g.as_array()).and_then(|g| g.iter().rev().find(|g| g.get("name").and_then(|n| n.as_str()) == Some(group)));
+        let run = metadata.get("groups").and_then(|g| g.as_array()).and_then(|g| {
+            g.iter()
+                .rev()
+                .find(|g| g.get("name").and_then(|n| n.as_str()) == Some(group))
+        });
         if let Some(load) = run.and_then(|g| g.get("load_time_s")?.as_f64()) {
-            out.push(measure(group, "load_time", "s", false, load, None, "server start (or load request) until ready, one measurement".into()));
+            out.push(measure(
+                group,
+                "load_time",
+                "s",
+                false,
+                load,
+                None,
+                "server start (or load request) until ready, one measurement".into(),
+            ));
         }
         if let Some(peak) = run.and_then(|g| g.pointer("/memory/peak_rss_bytes")?.as_f64()) {
-            out.push(measure(group, "rss_peak", "bytes", false, peak, None, "peak resident memory of the server's process tree".into()));
+            out.push(measure(
+                group,
+                "rss_peak",
+                "bytes",
+                false,
+                peak,
+                None,
+                "peak resident memory of the server's process tree".into(),
+            ));
         }
         if let Some(r) = summary.roofline.iter().find(|r| r.group == group) {
-            let note = format!("median decode rate / (bandwidth {:.1} GB/s ÷ {} bytes per token)", r.bandwidth.bytes_per_s / 1e9, r.bytes_per_token);
-            out.push(measure(group, "roofline_pct", "%", true, r.percent.point, r.percent.interval.map(|i| (i.lower, i.upper)), note));
+            let note = format!(
+                "median decode rate / (bandwidth {:.1} GB/s ÷ {} bytes per token)",
+                r.bandwidth.bytes_per_s / 1e9,
+                r.bytes_per_token
+            );
+            out.push(measure(
+                group,
+                "roofline_pct",
+                "%",
+                true,
+                r.percent.point,
+                r.percent.interval.map(|i| (i.lower, i.upper)),
+                note,
+            ));
         }
     }
     out.retain(|m| m.value.is_finite());
     out
 }
 
-fn measure(benchmark: &str, name: &'static str, unit: &'static str, bigger_is_better: bool, value: f64, interval: Option<(f64, f64)>, note: String) -> Measure {
-    let (lower, upper) = interval.filter(|(l, u)| l.is_finite() && u.is_finite()).map_or((None, None), |(l, u)| (Some(l), Some(u)));
-    Measure { benchmark: benchmark.to_owned(), name, unit, bigger_is_better, value, lower, upper, note }
+fn measure(
+    benchmark: &str,
+    name: &'static str,
+    unit: &'static str,
+    bigger_is_better: bool,
+    value: f64,
+    interval: Option<(f64, f64)>,
+    note: String,
+) -> Measure {
+    let (lower, upper) = interval
+        .filter(|(l, u)| l.is_finite() && u.is_finite())
+        .map_or((None, None), |(l, u)| (Some(l), Some(u)));
+    Measure {
+        benchmark: benchmark.to_owned(),
+        name,
+        unit,
+        bigger_is_better,
+        value,
+        lower,
+        upper,
+        note,
+    }
 }
 
 /// The document of `format` for these measures.
@@ -127,9 +206,15 @@ pub fn render(format: Format, measures: &[Measure]) -> serde_json::Value {
 /// Writes `format` into the run directory `dir` (atomically) from its `summary.json` and
 /// `metadata.json`; returns the file written.
 pub fn write(dir: &Path, format: Format) -> Result<PathBuf> {
-    let read = |name: &str| -> Result<String> { std::fs::read_to_string(dir.join(name)).with_context(|| format!("reading {}", dir.join(name).display())) };
-    let summary: Summary = serde_json::from_str(&read("summary.json")?).with_context(|| format!("parsing {}", dir.join("summary.json").display()))?;
-    let metadata: serde_json::Value = read("metadata.json").ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
+    let read = |name: &str| -> Result<String> {
+        std::fs::read_to_string(dir.join(name)).with_context(|| format!("reading {}", dir.join(name).display()))
+    };
+    let summary: Summary = serde_json::from_str(&read("summary.json")?)
+        .with_context(|| format!("parsing {}", dir.join("summary.json").display()))?;
+    let metadata: serde_json::Value = read("metadata.json")
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
     let measures = measures(&summary, &metadata);
     if measures.is_empty() {
         bail!("{} has no measured figure to export", dir.display());

@@ -51,7 +51,10 @@ impl LoadSettings {
 
     /// The load benchmarks this group has: concurrency and prefill always, open loop when rates are set.
     pub fn kinds(&self) -> Vec<LoadKind> {
-        LoadKind::ALL.into_iter().filter(|k| *k != LoadKind::OpenLoop || !self.open_loop_rates.is_empty()).collect()
+        LoadKind::ALL
+            .into_iter()
+            .filter(|k| *k != LoadKind::OpenLoop || !self.open_loop_rates.is_empty())
+            .collect()
     }
 
     /// Requests at closed-loop level `n`: `concurrency_requests`, but at least 2 per stream so
@@ -69,8 +72,14 @@ impl LoadSettings {
 /// One level to run.
 #[derive(Clone, Debug)]
 pub enum Shape {
-    Closed { streams: u32 },
-    Open { rate_per_s: f64, arrivals: Arrivals, seed: u64 },
+    Closed {
+        streams: u32,
+    },
+    Open {
+        rate_per_s: f64,
+        arrivals: Arrivals,
+        seed: u64,
+    },
 }
 
 /// A finished request of a level: its tag, prompt and budget, and what the client observed.
@@ -104,7 +113,9 @@ pub fn client_threads() -> anyhow::Result<usize> {
             Ok(n) if n >= 1 => Ok(n),
             _ => anyhow::bail!("{CLIENT_THREADS_ENV}={text:?}: expected a whole number of threads, at least 1"),
         },
-        Err(_) => Ok(default_client_threads(std::thread::available_parallelism().map_or(1, |n| n.get()))),
+        Err(_) => Ok(default_client_threads(
+            std::thread::available_parallelism().map_or(1, |n| n.get()),
+        )),
     }
 }
 
@@ -128,7 +139,17 @@ pub const CONNECT_AHEAD: Duration = Duration::from_millis(50);
 pub async fn run_level(cx: &LevelContext<'_>, kind: LoadKind, shape: &Shape, jobs: &[Job<'_>]) -> Vec<Finished> {
     let prepared: Vec<Result<Prepared, String>> = jobs
         .iter()
-        .map(|job| Prepared::new(cx.endpoint, &GenerationRequest { messages: &job.prompt.messages, max_tokens: job.max_tokens, sampling: cx.sampling, tools: None }))
+        .map(|job| {
+            Prepared::new(
+                cx.endpoint,
+                &GenerationRequest {
+                    messages: &job.prompt.messages,
+                    max_tokens: job.max_tokens,
+                    sampling: cx.sampling,
+                    tools: None,
+                },
+            )
+        })
         .collect();
     let shared = Arc::new((cx.http.clone(), cx.limits.clone()));
     let (start, runs): (Instant, Vec<JoinHandle<Vec<Sent>>>) = match *shape {
@@ -146,13 +167,26 @@ pub async fn run_level(cx: &LevelContext<'_>, kind: LoadKind, shape: &Shape, job
             }))
             .await;
             let start = Instant::now();
-            let runs = lists.into_iter().zip(first).map(|(list, first)| tokio::spawn(closed_stream(shared.clone(), list, first, start))).collect();
+            let runs = lists
+                .into_iter()
+                .zip(first)
+                .map(|(list, first)| tokio::spawn(closed_stream(shared.clone(), list, first, start)))
+                .collect();
             (start, runs)
         }
-        Shape::Open { rate_per_s, arrivals, seed } => {
+        Shape::Open {
+            rate_per_s,
+            arrivals,
+            seed,
+        } => {
             let schedule = schedule::arrivals(arrivals, rate_per_s, jobs.len() as u32, seed);
             let start = Instant::now() + CONNECT_AHEAD;
-            let runs = prepared.into_iter().zip(schedule).enumerate().map(|(i, (p, at))| tokio::spawn(open_request(shared.clone(), i, p, start + at))).collect();
+            let runs = prepared
+                .into_iter()
+                .zip(schedule)
+                .enumerate()
+                .map(|(i, (p, at))| tokio::spawn(open_request(shared.clone(), i, p, start + at)))
+                .collect();
             (start, runs)
         }
     };
@@ -171,25 +205,36 @@ pub async fn run_level(cx: &LevelContext<'_>, kind: LoadKind, shape: &Shape, job
         Shape::Open { .. } => None,
     };
     sent.into_iter()
-        .map(|Sent { index: i, due, observation }| {
-            let tag = LoadTag {
-                benchmark: kind,
-                level: match shape {
-                    Shape::Closed { streams } => Some(*streams),
-                    Shape::Open { .. } => None,
-                },
-                rate_per_s: match shape {
-                    Shape::Closed { .. } => None,
-                    Shape::Open { rate_per_s, .. } => Some(*rate_per_s),
-                },
-                stream: streams.map_or(i as u32, |n| i as u32 % n),
-                request: i as u32,
-                class_max_tokens: jobs[i].max_tokens,
-                scheduled_ns: offset(due),
-                sent_ns: offset(observation.sent.unwrap_or(due)),
-            };
-            Finished { tag, prompt_id: jobs[i].prompt.id.clone(), max_tokens: jobs[i].max_tokens, observation }
-        })
+        .map(
+            |Sent {
+                 index: i,
+                 due,
+                 observation,
+             }| {
+                let tag = LoadTag {
+                    benchmark: kind,
+                    level: match shape {
+                        Shape::Closed { streams } => Some(*streams),
+                        Shape::Open { .. } => None,
+                    },
+                    rate_per_s: match shape {
+                        Shape::Closed { .. } => None,
+                        Shape::Open { rate_per_s, .. } => Some(*rate_per_s),
+                    },
+                    stream: streams.map_or(i as u32, |n| i as u32 % n),
+                    request: i as u32,
+                    class_max_tokens: jobs[i].max_tokens,
+                    scheduled_ns: offset(due),
+                    sent_ns: offset(observation.sent.unwrap_or(due)),
+                };
+                Finished {
+                    tag,
+                    prompt_id: jobs[i].prompt.id.clone(),
+                    max_tokens: jobs[i].max_tokens,
+                    observation,
+                }
+            },
+        )
         .collect()
 }
 
@@ -205,7 +250,12 @@ type Shared = Arc<(reqwest::Client, Limits)>;
 
 /// One closed-loop stream: its requests in order, each due when the previous one ended. The
 /// first request's connection was opened before the level's clock.
-async fn closed_stream(shared: Shared, list: Vec<(usize, Result<Prepared, String>)>, mut first: Option<Opened>, start: Instant) -> Vec<Sent> {
+async fn closed_stream(
+    shared: Shared,
+    list: Vec<(usize, Result<Prepared, String>)>,
+    mut first: Option<Opened>,
+    start: Instant,
+) -> Vec<Sent> {
     let (http, limits) = &*shared;
     let mut done = Vec::with_capacity(list.len());
     let mut due = start;
@@ -220,7 +270,11 @@ async fn closed_stream(shared: Shared, list: Vec<(usize, Result<Prepared, String
             }
             Err(reason) => Observation::unsent(reason),
         };
-        done.push(Sent { index, due, observation });
+        done.push(Sent {
+            index,
+            due,
+            observation,
+        });
         // The next request is due the moment the client has finished with this one.
         due = Instant::now();
     }
@@ -240,5 +294,9 @@ async fn open_request(shared: Shared, index: usize, prepared: Result<Prepared, S
         }
         Err(reason) => Observation::unsent(reason),
     };
-    vec![Sent { index, due, observation }]
+    vec![Sent {
+        index,
+        due,
+        observation,
+    }]
 }

@@ -69,7 +69,12 @@ impl Reply {
     /// The assistant message this reply appends; `content` replaces the recorded text (live mode).
     pub fn message(&self, content: Option<&str>) -> Message {
         let tool_calls = (!self.tool_calls.is_empty()).then(|| self.tool_calls.clone());
-        Message { role: "assistant".into(), content: content.unwrap_or(&self.content).to_owned(), tool_calls, tool_call_id: None }
+        Message {
+            role: "assistant".into(),
+            content: content.unwrap_or(&self.content).to_owned(),
+            tool_calls,
+            tool_call_id: None,
+        }
     }
 }
 
@@ -95,10 +100,16 @@ impl SessionFile {
     /// Checks everything a run relies on, naming the turn at fault.
     pub fn validate(&self) -> Result<()> {
         if self.schema != SESSION_SCHEMA {
-            bail!("session schema {} is not supported (this build reads schema {SESSION_SCHEMA})", self.schema);
+            bail!(
+                "session schema {} is not supported (this build reads schema {SESSION_SCHEMA})",
+                self.schema
+            );
         }
         if !crate::util::is_valid_name(&self.id) {
-            bail!("session id {:?} must be lowercase letters, digits, '_', '-' or '.'", self.id);
+            bail!(
+                "session id {:?} must be lowercase letters, digits, '_', '-' or '.'",
+                self.id
+            );
         }
         if self.language.is_empty() || self.system.is_empty() || self.turns.is_empty() {
             bail!("a session needs a language, a system prompt and at least one turn");
@@ -124,10 +135,15 @@ impl SessionFile {
                 match (m.role.as_str(), &m.tool_call_id) {
                     ("user", None) if m.tool_calls.is_none() => {}
                     ("tool", Some(id)) => {
-                        let Some(i) = open.iter().position(|o| o == id) else { bail!("{at}: tool result for {id:?}, which the previous reply did not call (or was answered already)") };
+                        let Some(i) = open.iter().position(|o| o == id) else {
+                            bail!("{at}: tool result for {id:?}, which the previous reply did not call (or was answered already)")
+                        };
                         open.remove(i);
                     }
-                    _ => bail!("{at}: appended messages are `user` (text only) or `tool` (with tool_call_id); found role {:?}", m.role),
+                    _ => bail!(
+                        "{at}: appended messages are `user` (text only) or `tool` (with tool_call_id); found role {:?}",
+                        m.role
+                    ),
                 }
             }
             if !open.is_empty() {
@@ -137,12 +153,21 @@ impl SessionFile {
                 bail!("{at}: the recorded reply is empty");
             }
             for call in &turn.reply.tool_calls {
-                let id = call.get("id").and_then(|i| i.as_str()).with_context(|| format!("{at}: a tool call without an id"))?;
-                let name = call.pointer("/function/name").and_then(|n| n.as_str()).unwrap_or_default();
+                let id = call
+                    .get("id")
+                    .and_then(|i| i.as_str())
+                    .with_context(|| format!("{at}: a tool call without an id"))?;
+                let name = call
+                    .pointer("/function/name")
+                    .and_then(|n| n.as_str())
+                    .unwrap_or_default();
                 if !names.contains(name) {
                     bail!("{at}: tool call {id:?} names {name:?}, which is not among the session's tools");
                 }
-                let args = call.pointer("/function/arguments").and_then(|a| a.as_str()).unwrap_or_default();
+                let args = call
+                    .pointer("/function/arguments")
+                    .and_then(|a| a.as_str())
+                    .unwrap_or_default();
                 if !serde_json::from_str::<serde_json::Value>(args).is_ok_and(|v| v.is_object()) {
                     bail!("{at}: tool call {id:?}: arguments must be a JSON object in a string");
                 }
@@ -160,14 +185,23 @@ pub fn load_dir(dir: &Path) -> Result<Vec<SessionFile>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e).with_context(|| format!("reading the session directory {}", dir.display())),
     };
-    let mut paths: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "json")).collect();
+    let mut paths: Vec<_> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
     paths.sort();
     let mut sessions: Vec<SessionFile> = Vec::new();
     for path in paths {
-        let parsed = std::fs::read_to_string(&path).map_err(anyhow::Error::from).and_then(|text| parse(&text));
+        let parsed = std::fs::read_to_string(&path)
+            .map_err(anyhow::Error::from)
+            .and_then(|text| parse(&text));
         let session = parsed.with_context(|| format!("in session file {}", path.display()))?;
         if sessions.iter().any(|s| s.id == session.id) {
-            bail!("session id {:?} is used twice (second in {})", session.id, path.display());
+            bail!(
+                "session id {:?} is used twice (second in {})",
+                session.id,
+                path.display()
+            );
         }
         sessions.push(session);
     }
@@ -177,7 +211,9 @@ pub fn load_dir(dir: &Path) -> Result<Vec<SessionFile>> {
 /// One session file's text, parsed and checked.
 pub fn parse(json: &str) -> Result<SessionFile> {
     let session: SessionFile = serde_json::from_str(json)?;
-    session.validate().with_context(|| format!("session {:?}", session.id))?;
+    session
+        .validate()
+        .with_context(|| format!("session {:?}", session.id))?;
     Ok(session)
 }
 
@@ -203,32 +239,66 @@ mod tests {
         assert_eq!(roles(&second), ["system", "user", "assistant", "tool"]);
         assert_eq!(second[2].tool_calls.as_ref().unwrap()[0]["id"], "c1");
         assert_eq!(s.context(1, &[Some("live text".into())])[2].content, "live text");
-        assert!(s.context(0, &[]).iter().all(|m| s.context(1, &[])[..2].contains(m)), "turn 2 extends turn 1");
+        assert!(
+            s.context(0, &[]).iter().all(|m| s.context(1, &[])[..2].contains(m)),
+            "turn 2 extends turn 1"
+        );
     }
 
     #[test]
     fn shipped_sessions_are_valid_in_both_languages() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("prompts").join(SESSIONS_DIR);
         let sessions = load_dir(&dir).unwrap();
-        for id in ["fix-failing-test", "fix-failing-test-small", "refactor-multi-file", "doc-qa-gpl3", "doc-qa-small"] {
+        for id in [
+            "fix-failing-test",
+            "fix-failing-test-small",
+            "refactor-multi-file",
+            "doc-qa-gpl3",
+            "doc-qa-small",
+        ] {
             for lang in ["en", "zh"] {
-                let s = sessions.iter().find(|s| s.id == format!("{id}-{lang}")).unwrap_or_else(|| panic!("{id}-{lang} missing"));
+                let s = sessions
+                    .iter()
+                    .find(|s| s.id == format!("{id}-{lang}"))
+                    .unwrap_or_else(|| panic!("{id}-{lang} missing"));
                 assert_eq!(s.language, lang);
             }
         }
         let fix = sessions.iter().find(|s| s.id == "fix-failing-test-en").unwrap();
-        assert!(fix.turns.iter().any(|t| t.reply.tool_calls.iter().any(|c| c["function"]["name"] == "run_tests")));
+        assert!(fix
+            .turns
+            .iter()
+            .any(|t| t.reply.tool_calls.iter().any(|c| c["function"]["name"] == "run_tests")));
     }
 
     #[test]
     fn broken_sessions_name_the_turn_and_the_fault() {
         let cases = [
             (session(RESULT), "turn 1: tool result for \"c1\""),
-            (session(&format!("{CALL},{}", CALL.replace("c1", "c2"))), "turn 2: the previous reply's tool calls [\"c1\"]"),
-            (session(&CALL.replace("read_file\",\"arg", "rm\",\"arg")), "names \"rm\""),
-            (session(&CALL.replace(r#"{\"path\":\"a.py\"}"#, "nope")), "arguments must be a JSON object"),
-            (session(&RESULT.replace(r#""tool","tool_call_id":"c1""#, r#""system""#)), "found role \"system\""),
-            (session(&RESULT.replace("\"max_tokens\":8", "\"max_tokens\":0").replace(r#""tool","tool_call_id":"c1""#, r#""user""#)), "max_tokens"),
+            (
+                session(&format!("{CALL},{}", CALL.replace("c1", "c2"))),
+                "turn 2: the previous reply's tool calls [\"c1\"]",
+            ),
+            (
+                session(&CALL.replace("read_file\",\"arg", "rm\",\"arg")),
+                "names \"rm\"",
+            ),
+            (
+                session(&CALL.replace(r#"{\"path\":\"a.py\"}"#, "nope")),
+                "arguments must be a JSON object",
+            ),
+            (
+                session(&RESULT.replace(r#""tool","tool_call_id":"c1""#, r#""system""#)),
+                "found role \"system\"",
+            ),
+            (
+                session(
+                    &RESULT
+                        .replace("\"max_tokens\":8", "\"max_tokens\":0")
+                        .replace(r#""tool","tool_call_id":"c1""#, r#""user""#),
+                ),
+                "max_tokens",
+            ),
         ];
         for (json, expected) in cases {
             let err = format!("{:#}", parse(&json).unwrap_err());

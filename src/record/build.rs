@@ -27,7 +27,12 @@ pub struct SampleContext<'a> {
 }
 
 pub fn to_record(ctx: &SampleContext<'_>, obs: Observation, dialect: &dyn Dialect) -> GenerationRecord {
-    let counts = counts::resolve(obs.usage.as_ref(), obs.timings.as_ref(), obs.events, obs.finish_reason.as_deref() == Some("stop"));
+    let counts = counts::resolve(
+        obs.usage.as_ref(),
+        obs.timings.as_ref(),
+        obs.events,
+        obs.finish_reason.as_deref() == Some("stop"),
+    );
     let mut flags = counts::flags(&counts);
     let mut error = obs.error.clone();
     if error.is_none() && counts.completion == Some(0) {
@@ -70,7 +75,9 @@ pub fn to_record(ctx: &SampleContext<'_>, obs: Observation, dialect: &dyn Dialec
     if ok && dialect.options().fixed_length && counts.completion != Some(u64::from(ctx.max_tokens)) {
         flags.push(Flag::LengthMismatch);
     }
-    let server = dialect.server_report(&obs).map(|report| cross_check(report, &metrics, counts.completion));
+    let server = dialect
+        .server_report(&obs)
+        .map(|report| cross_check(report, &metrics, counts.completion));
     if ok && server.as_ref().is_some_and(server_disagrees) {
         flags.push(Flag::ServerDisagrees);
     }
@@ -124,17 +131,36 @@ fn cross_check(mut report: ServerReport, ours: &Metrics, completion: Option<u64>
     report.timings_decode_rate = timings.map(|(n, s)| (n - 1) as f64 / s);
     let rel = |a: f64, b: f64| (a - b) / b;
     report.completion_diff = match (completion, report.predicted_n) {
-        (Some(ours), Some(server)) => i64::try_from(ours).ok().zip(i64::try_from(server).ok()).map(|(a, b)| a - b),
+        (Some(ours), Some(server)) => i64::try_from(ours)
+            .ok()
+            .zip(i64::try_from(server).ok())
+            .map(|(a, b)| a - b),
         _ => None,
     };
-    report.decode_rate_rel_diff = ours.decode_rate.zip(report.timings_decode_rate.or(report.decode_rate)).map(|(o, s)| rel(o, s));
+    report.decode_rate_rel_diff = ours
+        .decode_rate
+        .zip(report.timings_decode_rate.or(report.decode_rate))
+        .map(|(o, s)| rel(o, s));
     // Builds differ on counting N or N − 1 tokens over the decode time: the nearer of the two.
     let nearer = |reported: f64, intervals: f64, n: u64| {
-        let (fewer, all) = (rel(reported, intervals), rel(reported, intervals * n as f64 / (n - 1).max(1) as f64));
-        if fewer.abs() <= all.abs() { fewer } else { all }
+        let (fewer, all) = (
+            rel(reported, intervals),
+            rel(reported, intervals * n as f64 / (n - 1).max(1) as f64),
+        );
+        if fewer.abs() <= all.abs() {
+            fewer
+        } else {
+            all
+        }
     };
-    report.reported_vs_timings_rel_diff = report.decode_rate.zip(timings).map(|(reported, (n, s))| nearer(reported, (n - 1) as f64 / s, n));
-    report.reported_vs_ours_rel_diff = report.decode_rate.zip(ours.decode_rate).map(|(reported, o)| nearer(reported, o, completion.unwrap_or(0).max(2)));
+    report.reported_vs_timings_rel_diff = report
+        .decode_rate
+        .zip(timings)
+        .map(|(reported, (n, s))| nearer(reported, (n - 1) as f64 / s, n));
+    report.reported_vs_ours_rel_diff = report
+        .decode_rate
+        .zip(ours.decode_rate)
+        .map(|(reported, o)| nearer(reported, o, completion.unwrap_or(0).max(2)));
     report.ttft_minus_prompt_ms = match (ours.ttft_s, report.prompt_ms) {
         (Some(ttft), Some(prompt_ms)) => Some(ttft * 1000.0 - prompt_ms),
         _ => None,
@@ -144,6 +170,10 @@ fn cross_check(mut report: ServerReport, ours: &Metrics, completion: Option<u64>
 
 /// Whether the server's account disagrees with itself or with ours beyond the tolerance.
 fn server_disagrees(report: &ServerReport) -> bool {
-    let rates = [report.decode_rate_rel_diff, report.reported_vs_timings_rel_diff, report.reported_vs_ours_rel_diff];
+    let rates = [
+        report.decode_rate_rel_diff,
+        report.reported_vs_timings_rel_diff,
+        report.reported_vs_ours_rel_diff,
+    ];
     rates.iter().flatten().any(|d| d.abs() > SERVER_DECODE_TOLERANCE) || report.completion_diff.is_some_and(|d| d != 0)
 }

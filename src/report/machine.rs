@@ -20,12 +20,33 @@ fn preflight(run: &RunData) -> Option<Preflight> {
 pub fn section(page: &mut String, run: &RunData) -> Result<()> {
     let end: Option<&MachineState> = run.info.machine_state.end.as_ref();
     let pre = preflight(run);
-    let per_benchmark = run.summary.benchmarks.iter().filter_map(|b| Some((format!("{}/{}", b.group, b.category), b.machine_state.as_ref()?)));
+    let per_benchmark = run
+        .summary
+        .benchmarks
+        .iter()
+        .filter_map(|b| Some((format!("{}/{}", b.group, b.category), b.machine_state.as_ref()?)));
     let mut rows: Vec<Vec<String>> = Vec::new();
-    let mut row = |when: String, s: &MachineState, notes: Vec<String>| rows.push(vec![td(&when), td(&s.at), td(&machine_state::state_text(s)), td(&notes.join("; "))]);
+    let mut row = |when: String, s: &MachineState, notes: Vec<String>| {
+        rows.push(vec![
+            td(&when),
+            td(&s.at),
+            td(&machine_state::state_text(s)),
+            td(&notes.join("; ")),
+        ])
+    };
     if let Some(p) = &pre {
-        let quiet = p.others_cores.map_or("no warning".into(), |c| format!("no warning (other processes used {c:.1} CPU cores)"));
-        row("pre-flight (run start)".into(), &p.state, if p.warnings.is_empty() { vec![quiet] } else { p.warnings.clone() });
+        let quiet = p.others_cores.map_or("no warning".into(), |c| {
+            format!("no warning (other processes used {c:.1} CPU cores)")
+        });
+        row(
+            "pre-flight (run start)".into(),
+            &p.state,
+            if p.warnings.is_empty() {
+                vec![quiet]
+            } else {
+                p.warnings.clone()
+            },
+        );
     }
     for (id, s) in per_benchmark {
         row(format!("before {id}"), s, s.concerns());
@@ -43,7 +64,15 @@ pub fn section(page: &mut String, run: &RunData) -> Result<()> {
         .iter()
         .filter_map(|b| {
             let d = b.drift.as_ref()?;
-            Some(vec![td(&format!("{}/{}", b.group, b.category)), td(&crate::drift::text(d)), td(if d.flagged { "speed changed during the benchmark" } else { "no trend" })])
+            Some(vec![
+                td(&format!("{}/{}", b.group, b.category)),
+                td(&crate::drift::text(d)),
+                td(if d.flagged {
+                    "speed changed during the benchmark"
+                } else {
+                    "no trend"
+                }),
+            ])
         })
         .collect();
     if !drift.is_empty() {
@@ -54,14 +83,34 @@ pub fn section(page: &mut String, run: &RunData) -> Result<()> {
 }
 
 fn roofline(page: &mut String, run: &RunData) -> Result<()> {
-    let Some(first) = run.summary.roofline.first() else { return Ok(()) };
+    let Some(first) = run.summary.roofline.first() else {
+        return Ok(());
+    };
     write!(page, "<h3>Roofline: decode rate against the memory-bandwidth bound</h3>\n<p class=\"small\">Bound = bandwidth ÷ bytes of weights read per generated token (for a mixture of experts: the shared weights plus the active experts' share; the token embedding counts one row unless the output reuses it). KV-cache reads are not counted, so the bound is optimistic. Bandwidth: {}.</p>\n", escape(&first.bandwidth.source))?;
     let rows: Vec<Vec<String>> = run
         .summary
         .roofline
         .iter()
-        .map(|r| vec![td(&r.group), td_num(&format!("{:.1}", r.bytes_per_token as f64 / 1e6)), td_num(&format!("{:.0}", r.bound_tok_s)), td_num(&super::quantile_text(Some(&r.decode), 1.0)), td_num(&crate::roofline::percent_text(r))])
+        .map(|r| {
+            vec![
+                td(&r.group),
+                td_num(&format!("{:.1}", r.bytes_per_token as f64 / 1e6)),
+                td_num(&format!("{:.0}", r.bound_tok_s)),
+                td_num(&super::quantile_text(Some(&r.decode), 1.0)),
+                td_num(&crate::roofline::percent_text(r)),
+            ]
+        })
         .collect();
-    table(page, &["group", "MB per token", "bound tok/s", "decode tok/s (median)", "of the bound"], &rows);
+    table(
+        page,
+        &[
+            "group",
+            "MB per token",
+            "bound tok/s",
+            "decode tok/s (median)",
+            "of the bound",
+        ],
+        &rows,
+    );
     Ok(())
 }

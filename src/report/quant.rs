@@ -28,7 +28,11 @@ pub struct QuantRow<'a> {
 pub fn rows(run: &RunData) -> Option<Vec<QuantRow<'_>>> {
     let fidelity: &[GroupFidelity] = run.fidelity.as_ref().map_or(&[], |f| f.groups.as_slice());
     let mut groups = run.groups();
-    groups.extend(super::distinct(fidelity.iter().map(|f| f.group.as_str())).into_iter().filter(|g| !run.groups().contains(g)));
+    groups.extend(
+        super::distinct(fidelity.iter().map(|f| f.group.as_str()))
+            .into_iter()
+            .filter(|g| !run.groups().contains(g)),
+    );
     let rows: Vec<QuantRow> = groups
         .iter()
         .enumerate()
@@ -42,8 +46,12 @@ pub fn rows(run: &RunData) -> Option<Vec<QuantRow<'_>>> {
                 model_bytes: run.model_bytes(group),
                 decode: stats::quantile_ci(&decode, 0.5, crate::analysis::LEVEL),
                 ttft: stats::quantile_ci(&ttft, 0.5, crate::analysis::LEVEL),
-                peak_rss_bytes: run.info.group_run(group).and_then(|m| Some(m.memory.as_ref()?.peak_rss_bytes as f64)),
-                checked: crate::summary::quality(&samples).and_then(|q| Some((q.passed as usize, q.scored as usize, q.pass_rate?.interval?))),
+                peak_rss_bytes: run
+                    .info
+                    .group_run(group)
+                    .and_then(|m| Some(m.memory.as_ref()?.peak_rss_bytes as f64)),
+                checked: crate::summary::quality(&samples)
+                    .and_then(|q| Some((q.passed as usize, q.scored as usize, q.pass_rate?.interval?))),
                 fidelity: fidelity.iter().rev().find(|f| f.group == group),
                 roofline: run.summary.roofline.iter().find(|r| r.group == group),
             }
@@ -60,13 +68,22 @@ impl QuantRow<'_> {
     }
 
     pub fn checked_text(&self) -> String {
-        self.checked.map_or("–".into(), |(passed, scored, i)| format!("{passed}/{scored} ({:.0} % [{:.0}, {:.0}])", 100.0 * passed as f64 / scored as f64, i.lower * 100.0, i.upper * 100.0))
+        self.checked.map_or("–".into(), |(passed, scored, i)| {
+            format!(
+                "{passed}/{scored} ({:.0} % [{:.0}, {:.0}])",
+                100.0 * passed as f64 / scored as f64,
+                i.lower * 100.0,
+                i.upper * 100.0
+            )
+        })
     }
 
     /// Greedy match, mean first divergence, top-1 agreement and KL ("–" without a fidelity
     /// pass), or why the pass measured nothing.
     pub fn fidelity_texts(&self) -> Result<[String; 4], String> {
-        let Some(f) = self.fidelity else { return Ok(["–".into(), "–".into(), "–".into(), "–".into()]) };
+        let Some(f) = self.fidelity else {
+            return Ok(["–".into(), "–".into(), "–".into(), "–".into()]);
+        };
         match (&f.summary, &f.unavailable) {
             (Some(s), _) => Ok([
                 format!("{}/{}", s.greedy_matches, s.prompts),
@@ -74,7 +91,13 @@ impl QuantRow<'_> {
                 fidelity::estimate_text(&s.top1_agreement, 3),
                 fidelity::estimate_text(&s.kl, 4),
             ]),
-            (None, reason) => Err(format!("not measured: {}", reason.clone().or_else(|| f.prompts.iter().find_map(|p| p.error.clone())).unwrap_or_else(|| "no prompt measured".into()))),
+            (None, reason) => Err(format!(
+                "not measured: {}",
+                reason
+                    .clone()
+                    .or_else(|| f.prompts.iter().find_map(|p| p.error.clone()))
+                    .unwrap_or_else(|| "no prompt measured".into())
+            )),
         }
     }
 

@@ -54,12 +54,18 @@ const APPLE_CHIPS: &[Chip] = &[
 /// `cores` tells the two M3 Max and M4 Max variants apart. None for other chips.
 pub fn apple_published(brand: &str, cores: Option<usize>) -> Option<Bandwidth> {
     let chip = brand.trim().strip_prefix("Apple ")?;
-    let (name, gb_s, smaller) = APPLE_CHIPS.iter().find(|(name, ..)| chip == *name || chip.starts_with(&format!("{name} ")))?;
+    let (name, gb_s, smaller) = APPLE_CHIPS
+        .iter()
+        .find(|(name, ..)| chip == *name || chip.starts_with(&format!("{name} ")))?;
     let gb_s = match (smaller, cores) {
         (Some((few, small)), Some(n)) if n <= *few => *small,
         _ => *gb_s,
     };
-    let variant = if smaller.is_some() { format!(", {} CPU cores", cores.map_or("unknown".into(), |n| n.to_string())) } else { String::new() };
+    let variant = if smaller.is_some() {
+        format!(", {} CPU cores", cores.map_or("unknown".into(), |n| n.to_string()))
+    } else {
+        String::new()
+    };
     Some(Bandwidth {
         bytes_per_s: gb_s * 1e9,
         kind: BandwidthKind::Published,
@@ -103,7 +109,11 @@ pub fn measure_cpu_read() -> Bandwidth {
 /// The machine's figure: Apple's published one for an Apple chip, else a measured CPU read.
 pub fn for_machine(machine: &crate::sysmon::Machine) -> Bandwidth {
     let cores = machine.physical_cores.or(Some(machine.logical_cores));
-    machine.chip.as_deref().and_then(|chip| apple_published(chip, cores)).unwrap_or_else(measure_cpu_read)
+    machine
+        .chip
+        .as_deref()
+        .and_then(|chip| apple_published(chip, cores))
+        .unwrap_or_else(measure_cpu_read)
 }
 
 #[cfg(test)]
@@ -121,6 +131,9 @@ mod tests {
         assert_eq!(gb("Apple M4 Pro", Some(14)), Some(273.0));
         assert_eq!(gb("Intel(R) Xeon(R) CPU", Some(2)), None);
         assert_eq!(gb("Apple M9", None), None);
-        assert!(apple_published("Apple M4 Max", Some(14)).unwrap().source.contains("410 GB/s"));
+        assert!(apple_published("Apple M4 Max", Some(14))
+            .unwrap()
+            .source
+            .contains("410 GB/s"));
     }
 }

@@ -91,7 +91,12 @@ impl Header {
 
     /// Where the tensor data starts in the file.
     pub fn data_start(&self) -> u64 {
-        let alignment = self.metadata.get("general.alignment").and_then(Value::as_u64).filter(|a| *a > 0).unwrap_or(32);
+        let alignment = self
+            .metadata
+            .get("general.alignment")
+            .and_then(Value::as_u64)
+            .filter(|a| *a > 0)
+            .unwrap_or(32);
         self.header_bytes.next_multiple_of(alignment)
     }
 }
@@ -101,40 +106,40 @@ impl Header {
 pub fn block_size(ggml_type: u32) -> Option<(u64, u64)> {
     const QK_K: u64 = 256;
     Some(match ggml_type {
-        0 => (1, 4),                                     // F32
-        1 => (1, 2),                                     // F16
-        2 => (32, 18),                                   // Q4_0
-        3 => (32, 20),                                   // Q4_1
-        6 => (32, 22),                                   // Q5_0
-        7 => (32, 24),                                   // Q5_1
-        8 => (32, 34),                                   // Q8_0
-        9 => (32, 36),                                   // Q8_1
-        10 => (QK_K, 4 + QK_K / 16 + QK_K / 4),          // Q2_K
-        11 => (QK_K, 2 + QK_K / 4 + QK_K / 8 + 12),      // Q3_K
-        12 => (QK_K, 4 + QK_K / 2 + 12),                 // Q4_K
-        13 => (QK_K, 4 + QK_K / 2 + QK_K / 8 + 12),      // Q5_K
-        14 => (QK_K, 2 + QK_K / 2 + QK_K / 4 + QK_K / 16), // Q6_K
-        15 => (QK_K, 4 + QK_K + QK_K / 8),               // Q8_K
-        16 => (QK_K, 2 + QK_K / 4),                      // IQ2_XXS
-        17 => (QK_K, 2 + QK_K / 4 + QK_K / 32),          // IQ2_XS
-        18 => (QK_K, 2 + QK_K / 4 + QK_K / 8),           // IQ3_XXS
-        19 => (QK_K, 2 + QK_K / 8 + QK_K / 16),          // IQ1_S
-        20 => (32, 18),                                  // IQ4_NL
+        0 => (1, 4),                                           // F32
+        1 => (1, 2),                                           // F16
+        2 => (32, 18),                                         // Q4_0
+        3 => (32, 20),                                         // Q4_1
+        6 => (32, 22),                                         // Q5_0
+        7 => (32, 24),                                         // Q5_1
+        8 => (32, 34),                                         // Q8_0
+        9 => (32, 36),                                         // Q8_1
+        10 => (QK_K, 4 + QK_K / 16 + QK_K / 4),                // Q2_K
+        11 => (QK_K, 2 + QK_K / 4 + QK_K / 8 + 12),            // Q3_K
+        12 => (QK_K, 4 + QK_K / 2 + 12),                       // Q4_K
+        13 => (QK_K, 4 + QK_K / 2 + QK_K / 8 + 12),            // Q5_K
+        14 => (QK_K, 2 + QK_K / 2 + QK_K / 4 + QK_K / 16),     // Q6_K
+        15 => (QK_K, 4 + QK_K + QK_K / 8),                     // Q8_K
+        16 => (QK_K, 2 + QK_K / 4),                            // IQ2_XXS
+        17 => (QK_K, 2 + QK_K / 4 + QK_K / 32),                // IQ2_XS
+        18 => (QK_K, 2 + QK_K / 4 + QK_K / 8),                 // IQ3_XXS
+        19 => (QK_K, 2 + QK_K / 8 + QK_K / 16),                // IQ1_S
+        20 => (32, 18),                                        // IQ4_NL
         21 => (QK_K, 2 + QK_K / 4 + QK_K / 8 + QK_K / 32 + 4), // IQ3_S
-        22 => (QK_K, 2 + QK_K / 4 + QK_K / 16),          // IQ2_S
-        23 => (QK_K, 4 + QK_K / 2 + QK_K / 64),          // IQ4_XS
-        24 => (1, 1),                                    // I8
-        25 => (1, 2),                                    // I16
-        26 => (1, 4),                                    // I32
-        27 | 28 => (1, 8),                               // I64, F64
-        29 => (QK_K, QK_K / 8 + QK_K / 16 + QK_K / 32),  // IQ1_M
-        30 => (1, 2),                                    // BF16
-        34 => (QK_K, 2 + 4 * 13),                        // TQ1_0
-        35 => (QK_K, 2 + 64),                            // TQ2_0
-        39 => (32, 17),                                  // MXFP4
-        40 => (64, 36),                                  // NVFP4
-        41 => (128, 18),                                 // Q1_0
-        42 => (64, 18),                                  // Q2_0
+        22 => (QK_K, 2 + QK_K / 4 + QK_K / 16),                // IQ2_S
+        23 => (QK_K, 4 + QK_K / 2 + QK_K / 64),                // IQ4_XS
+        24 => (1, 1),                                          // I8
+        25 => (1, 2),                                          // I16
+        26 => (1, 4),                                          // I32
+        27 | 28 => (1, 8),                                     // I64, F64
+        29 => (QK_K, QK_K / 8 + QK_K / 16 + QK_K / 32),        // IQ1_M
+        30 => (1, 2),                                          // BF16
+        34 => (QK_K, 2 + 4 * 13),                              // TQ1_0
+        35 => (QK_K, 2 + 64),                                  // TQ2_0
+        39 => (32, 17),                                        // MXFP4
+        40 => (64, 36),                                        // NVFP4
+        41 => (128, 18),                                       // Q1_0
+        42 => (64, 18),                                        // Q2_0
         _ => return None,
     })
 }
@@ -191,9 +196,19 @@ pub fn parse(r: impl Read) -> Result<Header> {
         }
         let dims = (0..n_dims).map(|_| u64_le(&mut r)).collect::<Result<Vec<_>>>()?;
         let (ggml_type, offset) = (u32_le(&mut r)?, u64_le(&mut r)?);
-        tensors.push(TensorInfo { name, dims, ggml_type, offset });
+        tensors.push(TensorInfo {
+            name,
+            dims,
+            ggml_type,
+            offset,
+        });
     }
-    Ok(Header { version, header_bytes: r.count, metadata, tensors })
+    Ok(Header {
+        version,
+        header_bytes: r.count,
+        metadata,
+        tensors,
+    })
 }
 
 fn value(r: &mut impl Read, kind: u32) -> Result<Value> {
@@ -279,7 +294,12 @@ pub fn write_header(arch: &str, u32_keys: &[(&str, u32)], tensors: &[(&str, &[u6
         }
         out.extend(ggml_type.to_le_bytes());
         out.extend(offset.to_le_bytes());
-        let info = TensorInfo { name: (*name).into(), dims: dims.to_vec(), ggml_type: *ggml_type, offset };
+        let info = TensorInfo {
+            name: (*name).into(),
+            dims: dims.to_vec(),
+            ggml_type: *ggml_type,
+            offset,
+        };
         offset += info.bytes().unwrap_or(0).next_multiple_of(32);
     }
     out
@@ -291,7 +311,14 @@ mod tests {
 
     #[test]
     fn reads_back_a_written_header_and_rejects_other_files() {
-        let bytes = write_header("llama", &[("llama.block_count", 2)], &[("token_embd.weight", &[64, 100], 1), ("blk.0.attn_q.weight", &[256, 64], 12)]);
+        let bytes = write_header(
+            "llama",
+            &[("llama.block_count", 2)],
+            &[
+                ("token_embd.weight", &[64, 100], 1),
+                ("blk.0.attn_q.weight", &[256, 64], 12),
+            ],
+        );
         let h = parse(bytes.as_slice()).unwrap();
         assert_eq!(h.architecture(), Some("llama"));
         assert_eq!(h.arch_u64("block_count"), Some(2));
@@ -301,9 +328,25 @@ mod tests {
         assert_eq!(h.tensors[1].offset, (64 * 100 * 2u64).next_multiple_of(32));
         assert_eq!(h.header_bytes, bytes.len() as u64);
         assert_eq!(h.data_start(), (bytes.len() as u64).next_multiple_of(32));
-        assert!(parse(&b"GGML\x03\0\0\0"[..]).unwrap_err().to_string().contains("not a GGUF file"));
-        assert!(parse(&bytes[..bytes.len() - 3]).is_err(), "a cut header is an error, not a short list");
-        assert_eq!(TensorInfo { name: "x".into(), dims: vec![100], ggml_type: 12, offset: 0 }.bytes(), None, "100 elements do not fill Q4_K blocks");
+        assert!(parse(&b"GGML\x03\0\0\0"[..])
+            .unwrap_err()
+            .to_string()
+            .contains("not a GGUF file"));
+        assert!(
+            parse(&bytes[..bytes.len() - 3]).is_err(),
+            "a cut header is an error, not a short list"
+        );
+        assert_eq!(
+            TensorInfo {
+                name: "x".into(),
+                dims: vec![100],
+                ggml_type: 12,
+                offset: 0
+            }
+            .bytes(),
+            None,
+            "100 elements do not fill Q4_K blocks"
+        );
         assert_eq!(block_size(4), None);
     }
 }

@@ -2,9 +2,9 @@
 //! the records (`sessions.json`). Intervals are over the repeats: geometric means with Student-t
 //! intervals on the logs, and paired t-intervals on log-ratios for cache on against off.
 
-use crate::prompts::session::Mode;
 use crate::analysis::{Better, LEVEL};
 use crate::compare::{Comparison, Method, Verdict};
+use crate::prompts::session::Mode;
 use crate::record::{GenerationRecord, IdealSource, SessionTag};
 use crate::stats::{self, Estimate, RatioTest};
 use serde::{Deserialize, Serialize};
@@ -129,7 +129,10 @@ pub struct DepthRow {
 pub fn estimate(values: &[f64]) -> Option<Estimate> {
     match values {
         [] => None,
-        [one] => Some(Estimate { point: *one, interval: None }),
+        [one] => Some(Estimate {
+            point: *one,
+            interval: None,
+        }),
         _ => stats::geometric_mean_ci(values, LEVEL).or_else(|| stats::mean_ci(values, LEVEL)),
     }
 }
@@ -144,22 +147,43 @@ fn secs(ns: Option<u64>) -> Option<f64> {
 
 /// The figures of every session and depth record; None when there are none and nothing was cut.
 pub fn report(run: &str, records: &[GenerationRecord], cuts: &[Cut]) -> Option<SessionReport> {
-    let turns_of: Vec<(&GenerationRecord, &SessionTag)> = records.iter().filter_map(|r| Some((r, r.session.as_ref()?))).collect();
+    let turns_of: Vec<(&GenerationRecord, &SessionTag)> =
+        records.iter().filter_map(|r| Some((r, r.session.as_ref()?))).collect();
     let mut keys: Vec<(&str, &str, bool)> = Vec::new();
     for (r, t) in &turns_of {
         if !keys.contains(&(r.group.as_str(), t.session.as_str(), t.prefix_cache)) {
             keys.push((&r.group, &t.session, t.prefix_cache));
         }
     }
-    let mut report = SessionReport { schema: SESSIONS_SCHEMA, run: run.into(), sessions: Vec::new(), turns: Vec::new(), paired: Vec::new(), depths: depth_rows(records), cuts: cuts.to_vec() };
+    let mut report = SessionReport {
+        schema: SESSIONS_SCHEMA,
+        run: run.into(),
+        sessions: Vec::new(),
+        turns: Vec::new(),
+        paired: Vec::new(),
+        depths: depth_rows(records),
+        cuts: cuts.to_vec(),
+    };
     for &(group, session, cache) in &keys {
-        let of: Vec<(&GenerationRecord, &SessionTag)> = turns_of.iter().copied().filter(|(r, t)| r.group == group && t.session == session && t.prefix_cache == cache).collect();
+        let of: Vec<(&GenerationRecord, &SessionTag)> = turns_of
+            .iter()
+            .copied()
+            .filter(|(r, t)| r.group == group && t.session == session && t.prefix_cache == cache)
+            .collect();
         report.sessions.push(session_row(group, session, cache, &of));
         let last = of.iter().map(|(_, t)| t.turn).max().unwrap_or(0);
-        report.turns.extend((0..=last).map(|k| turn_row(group, session, cache, k, &of)));
+        report
+            .turns
+            .extend((0..=last).map(|k| turn_row(group, session, cache, k, &of)));
         if !cache {
-            let on: Vec<(&GenerationRecord, &SessionTag)> = turns_of.iter().copied().filter(|(r, t)| r.group == group && t.session == session && t.prefix_cache).collect();
-            report.paired.extend((0..=last).map(|k| paired_turn(group, session, k, &on, &of)));
+            let on: Vec<(&GenerationRecord, &SessionTag)> = turns_of
+                .iter()
+                .copied()
+                .filter(|(r, t)| r.group == group && t.session == session && t.prefix_cache)
+                .collect();
+            report
+                .paired
+                .extend((0..=last).map(|k| paired_turn(group, session, k, &on, &of)));
         }
     }
     (!report.sessions.is_empty() || !report.depths.is_empty() || !report.cuts.is_empty()).then_some(report)
@@ -172,7 +196,11 @@ fn repeats<'a>(of: &[(&'a GenerationRecord, &'a SessionTag)]) -> Vec<Vec<&'a Gen
     ids.dedup();
     ids.iter()
         .map(|&rep| {
-            let mut turns: Vec<(&GenerationRecord, u32)> = of.iter().filter(|(_, t)| t.repeat == rep).map(|(r, t)| (*r, t.turn)).collect();
+            let mut turns: Vec<(&GenerationRecord, u32)> = of
+                .iter()
+                .filter(|(_, t)| t.repeat == rep)
+                .map(|(r, t)| (*r, t.turn))
+                .collect();
             turns.sort_by_key(|(_, k)| *k);
             turns.into_iter().map(|(r, _)| r).collect()
         })
@@ -184,13 +212,23 @@ fn repeats<'a>(of: &[(&'a GenerationRecord, &'a SessionTag)]) -> Vec<Vec<&'a Gen
 pub fn session_row(group: &str, session: &str, cache: bool, of: &[(&GenerationRecord, &SessionTag)]) -> SessionRow {
     let all = repeats(of);
     let turns = all.iter().map(Vec::len).max().unwrap_or(0);
-    let complete: Vec<&Vec<&GenerationRecord>> = all.iter().filter(|r| r.len() == turns && r.iter().all(|t| t.ok)).collect();
-    let per = |f: &dyn Fn(&[&GenerationRecord]) -> Option<f64>| -> Vec<f64> { complete.iter().filter_map(|r| f(r)).collect() };
-    let sum = |r: &[&GenerationRecord], m: &dyn Fn(&GenerationRecord) -> Option<f64>| -> Option<f64> { r.iter().map(|t| m(t)).sum() };
+    let complete: Vec<&Vec<&GenerationRecord>> = all
+        .iter()
+        .filter(|r| r.len() == turns && r.iter().all(|t| t.ok))
+        .collect();
+    let per = |f: &dyn Fn(&[&GenerationRecord]) -> Option<f64>| -> Vec<f64> {
+        complete.iter().filter_map(|r| f(r)).collect()
+    };
+    let sum = |r: &[&GenerationRecord], m: &dyn Fn(&GenerationRecord) -> Option<f64>| -> Option<f64> {
+        r.iter().map(|t| m(t)).sum()
+    };
     let e2e = |t: &GenerationRecord| t.metrics.e2e_s;
     let effective = per(&|r| Some(sum(r, &|t| t.tokens.completion.map(|n| n as f64))? / sum(r, &e2e)?));
     let share = per(&|r| Some(sum(r, &|t| t.metrics.ttft_s)? / sum(r, &e2e)?));
-    let context = per(&|r| r.last().and_then(|t| Some((t.tokens.prompt? + t.tokens.completion?) as f64)));
+    let context = per(&|r| {
+        r.last()
+            .and_then(|t| Some((t.tokens.prompt? + t.tokens.completion?) as f64))
+    });
     let (mut cached, mut ideal) = (0.0, 0.0);
     let mut source = None;
     for (r, t) in of.iter().filter(|(r, _)| r.ok) {
@@ -221,13 +259,22 @@ pub fn session_row(group: &str, session: &str, cache: bool, of: &[(&GenerationRe
 pub fn turn_row(group: &str, session: &str, cache: bool, k: u32, of: &[(&GenerationRecord, &SessionTag)]) -> TurnRow {
     let at: Vec<(&GenerationRecord, &SessionTag)> = of.iter().copied().filter(|(_, t)| t.turn == k).collect();
     let ok: Vec<&GenerationRecord> = at.iter().filter(|(r, _)| r.ok).map(|(r, _)| *r).collect();
-    let values = |f: &dyn Fn(&GenerationRecord) -> Option<f64>| -> Vec<f64> { ok.iter().filter_map(|r| f(r)).collect() };
+    let values =
+        |f: &dyn Fn(&GenerationRecord) -> Option<f64>| -> Vec<f64> { ok.iter().filter_map(|r| f(r)).collect() };
     let cached = values(&|r| r.tokens.prompt_cached.map(|c| c as f64));
-    let ideal: Vec<f64> = at.iter().filter(|(r, _)| r.ok).filter_map(|(_, t)| t.ideal_reusable.map(|i| i as f64)).collect();
+    let ideal: Vec<f64> = at
+        .iter()
+        .filter(|(r, _)| r.ok)
+        .filter_map(|(_, t)| t.ideal_reusable.map(|i| i as f64))
+        .collect();
     let tool = values(&|r| secs(r.t.first_tool_call_ns));
     let (cached_mean, ideal_mean) = (mean(&cached), mean(&ideal));
     // Compared sample by sample: a sample with no ideal (the first request) must not skew it.
-    let gaps: Vec<f64> = at.iter().filter(|(r, _)| r.ok).filter_map(|(r, t)| Some((r.tokens.prompt_cached? as f64 - t.ideal_reusable? as f64).abs())).collect();
+    let gaps: Vec<f64> = at
+        .iter()
+        .filter(|(r, _)| r.ok)
+        .filter_map(|(r, t)| Some((r.tokens.prompt_cached? as f64 - t.ideal_reusable? as f64).abs()))
+        .collect();
     TurnRow {
         group: group.into(),
         session: session.into(),
@@ -251,24 +298,52 @@ pub fn turn_row(group: &str, session: &str, cache: bool, k: u32, of: &[(&Generat
 }
 
 /// Turn `k`'s TTFT with the cache off over on, paired by repeat.
-fn paired_turn(group: &str, session: &str, k: u32, on: &[(&GenerationRecord, &SessionTag)], off: &[(&GenerationRecord, &SessionTag)]) -> PairedTurn {
-    let ttft = |side: &[(&GenerationRecord, &SessionTag)], rep: u32| side.iter().find(|(r, t)| t.turn == k && t.repeat == rep && r.ok).and_then(|(r, _)| r.metrics.ttft_s);
-    let pairs: Vec<(f64, f64)> = off.iter().filter(|(_, t)| t.turn == k).filter_map(|(_, t)| ttft(on, t.repeat).zip(ttft(off, t.repeat))).collect();
+fn paired_turn(
+    group: &str,
+    session: &str,
+    k: u32,
+    on: &[(&GenerationRecord, &SessionTag)],
+    off: &[(&GenerationRecord, &SessionTag)],
+) -> PairedTurn {
+    let ttft = |side: &[(&GenerationRecord, &SessionTag)], rep: u32| {
+        side.iter()
+            .find(|(r, t)| t.turn == k && t.repeat == rep && r.ok)
+            .and_then(|(r, _)| r.metrics.ttft_s)
+    };
+    let pairs: Vec<(f64, f64)> = off
+        .iter()
+        .filter(|(_, t)| t.turn == k)
+        .filter_map(|(_, t)| ttft(on, t.repeat).zip(ttft(off, t.repeat)))
+        .collect();
     let (a, b): (Vec<f64>, Vec<f64>) = pairs.iter().copied().unzip();
-    PairedTurn { group: group.into(), session: session.into(), turn: k, pairs: pairs.len(), ttft_off_over_on: stats::paired_log_ratio(&a, &b, LEVEL) }
+    PairedTurn {
+        group: group.into(),
+        session: session.into(),
+        turn: k,
+        pairs: pairs.len(),
+        ttft_off_over_on: stats::paired_log_ratio(&a, &b, LEVEL),
+    }
 }
 
 /// Per group and depth, the measured follow-ups (priming requests left out).
 pub fn depth_rows(records: &[GenerationRecord]) -> Vec<DepthRow> {
-    let measured: Vec<(&GenerationRecord, u32)> = records.iter().filter_map(|r| r.depth.as_ref().filter(|d| !d.setup).map(|d| (r, d.depth))).collect();
+    let measured: Vec<(&GenerationRecord, u32)> = records
+        .iter()
+        .filter_map(|r| r.depth.as_ref().filter(|d| !d.setup).map(|d| (r, d.depth)))
+        .collect();
     let mut rows: Vec<DepthRow> = Vec::new();
     for (r, depth) in &measured {
         if rows.iter().any(|row| row.group == r.group && row.depth == *depth) {
             continue;
         }
-        let of: Vec<&GenerationRecord> = measured.iter().filter(|(o, d)| o.group == r.group && d == depth).map(|(o, _)| *o).collect();
+        let of: Vec<&GenerationRecord> = measured
+            .iter()
+            .filter(|(o, d)| o.group == r.group && d == depth)
+            .map(|(o, _)| *o)
+            .collect();
         let ok: Vec<&GenerationRecord> = of.iter().copied().filter(|o| o.ok).collect();
-        let values = |f: &dyn Fn(&GenerationRecord) -> Option<f64>| -> Vec<f64> { ok.iter().filter_map(|o| f(o)).collect() };
+        let values =
+            |f: &dyn Fn(&GenerationRecord) -> Option<f64>| -> Vec<f64> { ok.iter().filter_map(|o| f(o)).collect() };
         rows.push(DepthRow {
             group: r.group.clone(),
             depth: *depth,
@@ -288,7 +363,15 @@ pub fn estimate_text(e: Option<&Estimate>, scale: f64, digits: usize) -> String 
     match e {
         None => "–".into(),
         Some(Estimate { point, interval: None }) => format!("{:.digits$}", point * scale),
-        Some(Estimate { point, interval: Some(i) }) => format!("{:.digits$} [{:.digits$}, {:.digits$}]", point * scale, i.lower * scale, i.upper * scale),
+        Some(Estimate {
+            point,
+            interval: Some(i),
+        }) => format!(
+            "{:.digits$} [{:.digits$}, {:.digits$}]",
+            point * scale,
+            i.lower * scale,
+            i.upper * scale
+        ),
     }
 }
 
@@ -298,12 +381,23 @@ pub fn estimate_text(e: Option<&Estimate>, scale: f64, digits: usize) -> String 
 pub fn verdict_rows(baseline: &[GenerationRecord], candidate: &[GenerationRecord]) -> Vec<Comparison> {
     let mut rows = Vec::new();
     let sessions = |records: &[GenerationRecord], group: &str, session: &str| -> Vec<f64> {
-        let of: Vec<(&GenerationRecord, &SessionTag)> = records.iter().filter_map(|r| Some((r, r.session.as_ref()?))).filter(|(r, t)| r.group == group && t.session == session && t.prefix_cache).collect();
+        let of: Vec<(&GenerationRecord, &SessionTag)> = records
+            .iter()
+            .filter_map(|r| Some((r, r.session.as_ref()?)))
+            .filter(|(r, t)| r.group == group && t.session == session && t.prefix_cache)
+            .collect();
         let all = repeats(&of);
         let turns = all.iter().map(Vec::len).max().unwrap_or(0);
         all.iter()
             .filter(|r| r.len() == turns && r.iter().all(|t| t.ok))
-            .filter_map(|r| Some(r.iter().map(|t| t.tokens.completion.map(|n| n as f64)).sum::<Option<f64>>()? / r.iter().map(|t| t.metrics.e2e_s).sum::<Option<f64>>()?))
+            .filter_map(|r| {
+                Some(
+                    r.iter()
+                        .map(|t| t.tokens.completion.map(|n| n as f64))
+                        .sum::<Option<f64>>()?
+                        / r.iter().map(|t| t.metrics.e2e_s).sum::<Option<f64>>()?,
+                )
+            })
             .collect()
     };
     let mut keys: Vec<(String, String)> = Vec::new();
@@ -316,22 +410,61 @@ pub fn verdict_rows(baseline: &[GenerationRecord], candidate: &[GenerationRecord
     }
     for (group, session) in &keys {
         let category = format!("{}/{session}", super::SESSION);
-        rows.extend(verdict_row(group, &category, "effective_tok_s", Better::Higher, &sessions(baseline, group, session), &sessions(candidate, group, session)));
+        rows.extend(verdict_row(
+            group,
+            &category,
+            "effective_tok_s",
+            Better::Higher,
+            &sessions(baseline, group, session),
+            &sessions(candidate, group, session),
+        ));
     }
-    let depth = |records: &[GenerationRecord], group: &str, depth: u32, metric: &dyn Fn(&GenerationRecord) -> Option<f64>| -> Vec<f64> {
-        records.iter().filter(|r| r.ok && r.group == group && r.depth.as_ref().is_some_and(|d| !d.setup && d.depth == depth)).filter_map(metric).collect()
+    let depth = |records: &[GenerationRecord],
+                 group: &str,
+                 depth: u32,
+                 metric: &dyn Fn(&GenerationRecord) -> Option<f64>|
+     -> Vec<f64> {
+        records
+            .iter()
+            .filter(|r| r.ok && r.group == group && r.depth.as_ref().is_some_and(|d| !d.setup && d.depth == depth))
+            .filter_map(metric)
+            .collect()
     };
     for row in depth_rows(candidate) {
         let category = format!("{}/{}", super::DEPTH, row.depth);
-        let (ttft, decode) = (|r: &GenerationRecord| r.metrics.ttft_s, |r: &GenerationRecord| r.metrics.decode_rate);
-        rows.extend(verdict_row(&row.group, &category, "ttft_s", Better::Lower, &depth(baseline, &row.group, row.depth, &ttft), &depth(candidate, &row.group, row.depth, &ttft)));
-        rows.extend(verdict_row(&row.group, &category, "decode_rate", Better::Higher, &depth(baseline, &row.group, row.depth, &decode), &depth(candidate, &row.group, row.depth, &decode)));
+        let (ttft, decode) = (
+            |r: &GenerationRecord| r.metrics.ttft_s,
+            |r: &GenerationRecord| r.metrics.decode_rate,
+        );
+        rows.extend(verdict_row(
+            &row.group,
+            &category,
+            "ttft_s",
+            Better::Lower,
+            &depth(baseline, &row.group, row.depth, &ttft),
+            &depth(candidate, &row.group, row.depth, &ttft),
+        ));
+        rows.extend(verdict_row(
+            &row.group,
+            &category,
+            "decode_rate",
+            Better::Higher,
+            &depth(baseline, &row.group, row.depth, &decode),
+            &depth(candidate, &row.group, row.depth, &decode),
+        ));
     }
     rows
 }
 
 /// One undecided comparison of `metric` over repeats; None when either side has too few values.
-fn verdict_row(group: &str, category: &str, metric: &str, better: Better, base: &[f64], cand: &[f64]) -> Option<Comparison> {
+fn verdict_row(
+    group: &str,
+    category: &str,
+    metric: &str,
+    better: Better,
+    base: &[f64],
+    cand: &[f64],
+) -> Option<Comparison> {
     let test = stats::welch_log_ratio(base, cand, LEVEL)?;
     Some(Comparison {
         group: group.into(),
@@ -358,15 +491,38 @@ mod tests {
     use super::*;
 
     /// A successful turn with the given counts and times (seconds).
-    fn turn(repeat: u32, k: u32, completion: u64, ttft: f64, e2e: f64, cached: Option<u64>, ideal: Option<u64>) -> GenerationRecord {
-        let mut r: GenerationRecord = serde_json::from_str(include_str!("../../fixtures/runs/reference-1-thread/generations.jsonl").lines().next().unwrap()).unwrap();
+    fn turn(
+        repeat: u32,
+        k: u32,
+        completion: u64,
+        ttft: f64,
+        e2e: f64,
+        cached: Option<u64>,
+        ideal: Option<u64>,
+    ) -> GenerationRecord {
+        let mut r: GenerationRecord = serde_json::from_str(
+            include_str!("../../fixtures/runs/reference-1-thread/generations.jsonl")
+                .lines()
+                .next()
+                .unwrap(),
+        )
+        .unwrap();
         (r.ok, r.group) = (true, "m/q".into());
         r.tokens.completion = Some(completion);
         r.tokens.prompt = Some(1000 * u64::from(k + 1));
         r.tokens.prompt_cached = cached;
         (r.metrics.ttft_s, r.metrics.e2e_s) = (Some(ttft), Some(e2e));
         let ideal_source = ideal.map(|_| IdealSource::ServerTokenizer);
-        r.session = Some(SessionTag { session: "s".into(), mode: Mode::Replay, repeat, turn: k, prefix_cache: true, prompt_tokens_tokenized: None, ideal_reusable: ideal, ideal_source });
+        r.session = Some(SessionTag {
+            session: "s".into(),
+            mode: Mode::Replay,
+            repeat,
+            turn: k,
+            prefix_cache: true,
+            prompt_tokens_tokenized: None,
+            ideal_reusable: ideal,
+            ideal_source,
+        });
         r
     }
 
@@ -389,20 +545,35 @@ mod tests {
         assert!((s.effective_tok_s.unwrap().point - 80f64.sqrt()).abs() < 1e-9);
         assert!((s.prefill_share.unwrap().point - (1.5 / 4.0 * 1.5 / 5.0f64).sqrt()).abs() < 1e-9);
         assert!((s.cache_efficiency.unwrap() - 1998.0 / 2000.0).abs() < 1e-9);
-        assert_eq!(s.final_context, Some((2030.0 + 2020.0) / 2.0), "last prompt + output, mean over the complete repeats");
+        assert_eq!(
+            s.final_context,
+            Some((2030.0 + 2020.0) / 2.0),
+            "last prompt + output, mean over the complete repeats"
+        );
         let second = &report.turns[1];
         assert_eq!((second.ok, second.requests, second.cached_reported), (2, 3, 2));
-        assert!(!second.cache_mismatch, "a mean 1 token from the ideal is within the tolerance");
+        assert!(
+            !second.cache_mismatch,
+            "a mean 1 token from the ideal is within the tolerance"
+        );
     }
 
     #[test]
     fn verdicts_compare_effective_rates_over_repeats() {
-        let session = |e2e: [f64; 3]| -> Vec<GenerationRecord> { e2e.iter().enumerate().map(|(rep, &t)| turn(rep as u32, 0, 20, 0.5, t, None, None)).collect() };
+        let session = |e2e: [f64; 3]| -> Vec<GenerationRecord> {
+            e2e.iter()
+                .enumerate()
+                .map(|(rep, &t)| turn(rep as u32, 0, 20, 0.5, t, None, None))
+                .collect()
+        };
         let (baseline, slower) = (session([2.0, 2.1, 1.9]), session([4.0, 4.2, 3.8]));
         let rows = verdict_rows(&baseline, &slower);
         assert_eq!(rows.len(), 1);
         let row = &rows[0];
-        assert_eq!((row.category.as_str(), row.metric.as_str(), row.better), ("session/s", "effective_tok_s", Better::Higher));
+        assert_eq!(
+            (row.category.as_str(), row.metric.as_str(), row.better),
+            ("session/s", "effective_tok_s", Better::Higher)
+        );
         assert!((row.ratio - 0.5).abs() < 0.01 && row.interval.upper < 1.0, "{row:?}");
         let decided = crate::compare::decide(rows, 0.03);
         assert_eq!(decided[0].verdict, Verdict::Regressed);
@@ -410,14 +581,28 @@ mod tests {
 
     #[test]
     fn cached_counts_far_from_the_ideal_are_flagged_and_missing_ones_are_not_zero() {
-        let records = [turn(0, 1, 10, 0.1, 1.0, Some(500), Some(1000)), turn(1, 1, 10, 0.1, 1.0, Some(500), Some(1000))];
-        let of: Vec<(&GenerationRecord, &SessionTag)> = records.iter().map(|r| (r, r.session.as_ref().unwrap())).collect();
+        let records = [
+            turn(0, 1, 10, 0.1, 1.0, Some(500), Some(1000)),
+            turn(1, 1, 10, 0.1, 1.0, Some(500), Some(1000)),
+        ];
+        let of: Vec<(&GenerationRecord, &SessionTag)> =
+            records.iter().map(|r| (r, r.session.as_ref().unwrap())).collect();
         assert!(turn_row("m/q", "s", true, 1, &of).cache_mismatch);
         let silent = [turn(0, 1, 10, 0.1, 1.0, None, Some(1000))];
-        let of: Vec<(&GenerationRecord, &SessionTag)> = silent.iter().map(|r| (r, r.session.as_ref().unwrap())).collect();
+        let of: Vec<(&GenerationRecord, &SessionTag)> =
+            silent.iter().map(|r| (r, r.session.as_ref().unwrap())).collect();
         let row = turn_row("m/q", "s", true, 1, &of);
-        assert_eq!((row.cached_tokens, row.cached_reported, row.cache_mismatch), (None, 0, false));
-        assert_eq!(estimate(&[2.0]), Some(Estimate { point: 2.0, interval: None }));
+        assert_eq!(
+            (row.cached_tokens, row.cached_reported, row.cache_mismatch),
+            (None, 0, false)
+        );
+        assert_eq!(
+            estimate(&[2.0]),
+            Some(Estimate {
+                point: 2.0,
+                interval: None
+            })
+        );
         assert_eq!(estimate(&[]), None);
     }
 }

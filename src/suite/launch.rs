@@ -17,19 +17,41 @@ use anyhow::{Context, Result};
 impl Harness<'_> {
     /// Starts the reference server for one quant; returns its endpoint, the process and what
     /// the metadata records about it.
-    pub(super) fn start_reference(&self, g: &Group, backend: Backend, quant: &str, slots: u32) -> Result<(Endpoint, Option<ManagedServer>, GroupServer)> {
+    pub(super) fn start_reference(
+        &self,
+        g: &Group,
+        backend: Backend,
+        quant: &str,
+        slots: u32,
+    ) -> Result<(Endpoint, Option<ManagedServer>, GroupServer)> {
         let port = managed::free_port()?;
         let log_path = lock(self.journal).store.dir.server_log(&g.name);
         let not_installed = || format!("the {} reference is not installed", backend.name());
         let mut launch = match backend {
             Backend::LlamaServer => {
                 let manifest = self.reference.with_context(not_installed)?;
-                let model = manifest.model(quant).with_context(|| format!("the reference install has no {quant} model"))?;
-                let threads = g.settings.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get() as u32));
-                let model_id = model.path.file_stem().map_or_else(|| quant.to_owned(), |s| s.to_string_lossy().into_owned());
+                let model = manifest
+                    .model(quant)
+                    .with_context(|| format!("the reference install has no {quant} model"))?;
+                let threads = g
+                    .settings
+                    .threads
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get() as u32));
+                let model_id = model
+                    .path
+                    .file_stem()
+                    .map_or_else(|| quant.to_owned(), |s| s.to_string_lossy().into_owned());
                 let draft = g.variant.as_ref().and_then(|v| v.draft.as_deref());
                 ReferenceLaunch {
-                    spec: reference::launch_spec_with_draft(manifest, quant, draft, port, threads, slots, log_path.clone())?,
+                    spec: reference::launch_spec_with_draft(
+                        manifest,
+                        quant,
+                        draft,
+                        port,
+                        threads,
+                        slots,
+                        log_path.clone(),
+                    )?,
                     model,
                     model_id,
                     kind: ServerKind::LlamaServer,
@@ -42,7 +64,9 @@ impl Harness<'_> {
                 let manifest = self.mlx_reference.with_context(not_installed)?;
                 ReferenceLaunch {
                     spec: mlx_reference::launch_spec(manifest, quant, port, g.settings.prefix_cache, log_path.clone())?,
-                    model: manifest.model(quant).with_context(|| format!("the MLX reference install has no {quant} model"))?,
+                    model: manifest
+                        .model(quant)
+                        .with_context(|| format!("the MLX reference install has no {quant} model"))?,
                     model_id: mlx_reference::SERVED_MODEL_ID.into(),
                     kind: ServerKind::MlxLm,
                     server_cache_off: !g.settings.prefix_cache,
@@ -54,7 +78,9 @@ impl Harness<'_> {
                 let manifest = self.vllm_reference.with_context(not_installed)?;
                 ReferenceLaunch {
                     spec: vllm_reference::vllm_launch_spec(manifest, port, log_path.clone())?,
-                    model: manifest.model(quant).with_context(|| format!("the vLLM reference install has no {quant} model"))?,
+                    model: manifest
+                        .model(quant)
+                        .with_context(|| format!("the vLLM reference install has no {quant} model"))?,
                     model_id: manifest.model_id().into(),
                     kind: ServerKind::Vllm,
                     server_cache_off: false,
@@ -65,12 +91,23 @@ impl Harness<'_> {
             Backend::VllmMlx => {
                 let manifest = self.vllm_mlx_reference.with_context(not_installed)?;
                 ReferenceLaunch {
-                    spec: vllm_reference::vllm_mlx_launch_spec(manifest, port, g.settings.prefix_cache, slots, log_path.clone())?,
-                    model: manifest.model(quant).with_context(|| format!("the vllm-mlx reference install has no {quant} model"))?,
+                    spec: vllm_reference::vllm_mlx_launch_spec(
+                        manifest,
+                        port,
+                        g.settings.prefix_cache,
+                        slots,
+                        log_path.clone(),
+                    )?,
+                    model: manifest
+                        .model(quant)
+                        .with_context(|| format!("the vllm-mlx reference install has no {quant} model"))?,
                     model_id: manifest.model_id().into(),
                     kind: ServerKind::VllmMlx,
                     server_cache_off: !g.settings.prefix_cache,
-                    detail: format!("vllm-mlx {} on MLX's CPU backend, {slots} stream(s)", vllm_reference::VLLM_MLX_VERSION),
+                    detail: format!(
+                        "vllm-mlx {} on MLX's CPU backend, {slots} stream(s)",
+                        vllm_reference::VLLM_MLX_VERSION
+                    ),
                     known_info: None,
                 }
             }
@@ -79,19 +116,41 @@ impl Harness<'_> {
             launch.spec.args.extend(variant.server_args.iter().cloned());
             launch.spec.env.extend(variant.env.iter().cloned());
         }
-        let retry: &[&str] = if backend == Backend::LlamaServer { &[reference::NO_REPACK] } else { &[] };
-        let (server, retried) = self.rt.block_on(managed::start_with_retry(&launch.spec, self.http, retry))?;
-        let installed = self.reference.filter(|_| backend == Backend::LlamaServer).and_then(|m| reference::install_fallback(m, quant));
+        let retry: &[&str] = if backend == Backend::LlamaServer {
+            &[reference::NO_REPACK]
+        } else {
+            &[]
+        };
+        let (server, retried) = self
+            .rt
+            .block_on(managed::start_with_retry(&launch.spec, self.http, retry))?;
+        let installed = self
+            .reference
+            .filter(|_| backend == Backend::LlamaServer)
+            .and_then(|m| reference::install_fallback(m, quant));
         let fallback = retried.or(installed);
         if let Some(f) = &fallback {
             self.say(&format!("quantbench: {}: started with {} ({})", g.name, f.args, f.why));
         }
-        self.say(&format!("quantbench: {}: {} ready in {:.2} s (pid {}, {})", g.name, backend.name(), server.load_time.as_secs_f64(), server.pid(), launch.detail));
+        self.say(&format!(
+            "quantbench: {}: {} ready in {:.2} s (pid {}, {})",
+            g.name,
+            backend.name(),
+            server.load_time.as_secs_f64(),
+            server.pid(),
+            launch.detail
+        ));
         let endpoint = Endpoint {
             base_url: server.base_url.clone(),
             model_id: launch.model_id.clone(),
             api_key: None,
-            dialect: dialect::for_kind(launch.kind, DialectOptions { server_cache_off: launch.server_cache_off, ..g.settings.dialect_options() }),
+            dialect: dialect::for_kind(
+                launch.kind,
+                DialectOptions {
+                    server_cache_off: launch.server_cache_off,
+                    ..g.settings.dialect_options()
+                },
+            ),
         };
         let info = GroupServer {
             name: g.name.clone(),

@@ -16,7 +16,11 @@ pub fn check_machine() -> Result<machine_state::Preflight> {
         eprintln!("quantbench: pre-flight: {w}");
     }
     if machine_state::strict() && !check.warnings.is_empty() {
-        bail!("{}=1 and the pre-flight check warned ({}); nothing was measured", machine_state::STRICT_ENV, check.warnings.join("; "));
+        bail!(
+            "{}=1 and the pre-flight check warned ({}); nothing was measured",
+            machine_state::STRICT_ENV,
+            check.warnings.join("; ")
+        );
     }
     Ok(check)
 }
@@ -25,7 +29,12 @@ pub fn check_machine() -> Result<machine_state::Preflight> {
 pub async fn preflight(groups: &[&Group], http: &reqwest::Client) -> Result<()> {
     let mut problems = Vec::new();
     for g in groups {
-        let Target::External { url, kind, api_key_env, .. } = &g.target else { continue };
+        let Target::External {
+            url, kind, api_key_env, ..
+        } = &g.target
+        else {
+            continue;
+        };
         if let Some(var) = api_key_env {
             if std::env::var(var).map_or(true, |v| v.is_empty()) {
                 problems.push(format!("{}: the API key variable {var} is not set", g.name));
@@ -34,7 +43,13 @@ pub async fn preflight(groups: &[&Group], http: &reqwest::Client) -> Result<()> 
         }
         let models = format!("{url}/models");
         if let Err(e) = http.get(&models).timeout(Duration::from_secs(5)).send().await {
-            problems.push(format!("{}: no {} server answers at {url} ({}).\n    {}", g.name, crate::util::serde_name(kind), client::error_chain(&e), start_hint(*kind, url)));
+            problems.push(format!(
+                "{}: no {} server answers at {url} ({}).\n    {}",
+                g.name,
+                crate::util::serde_name(kind),
+                client::error_chain(&e),
+                start_hint(*kind, url)
+            ));
         }
     }
     if problems.is_empty() {
@@ -48,8 +63,13 @@ pub async fn preflight(groups: &[&Group], http: &reqwest::Client) -> Result<()> 
 
 fn start_hint(kind: ServerKind, url: &str) -> String {
     match kind {
-        ServerKind::Lmstudio => "Start LM Studio's server and load the model: `lms server start --port 1234` then `lms load <model>`.".into(),
-        ServerKind::LlamaServer => format!("Start it: `llama-server -m <model.gguf> --port <port>` so that {url} answers."),
+        ServerKind::Lmstudio => {
+            "Start LM Studio's server and load the model: `lms server start --port 1234` then `lms load <model>`."
+                .into()
+        }
+        ServerKind::LlamaServer => {
+            format!("Start it: `llama-server -m <model.gguf> --port <port>` so that {url} answers.")
+        }
         ServerKind::MlxLm => format!("Start it: `mlx_lm.server --model <model> --port <port>` so that {url} answers."),
         ServerKind::VllmMlx => format!("Start it: `vllm-mlx serve <model> --port <port>` so that {url} answers."),
         ServerKind::Ollama => "Start it: `ollama serve` (and `ollama pull <model>`).".into(),

@@ -45,7 +45,17 @@ impl<'a> Generation<'a> {
             max_tokens: 0,
             pair: None,
         };
-        Generation { ctx, group, of: 0, label, check: None, concurrency: None, prefill: None, session: None, depth: None }
+        Generation {
+            ctx,
+            group,
+            of: 0,
+            label,
+            check: None,
+            concurrency: None,
+            prefill: None,
+            session: None,
+            depth: None,
+        }
     }
 }
 
@@ -66,20 +76,41 @@ impl Harness<'_> {
         if let (true, Some(check)) = (record.ok, g.check) {
             record.quality = Some(crate::quality::score(check, &record.output.content));
         }
-        lock(self.journal).record(record.clone()).context("cannot keep records; stopping the run")?;
-        self.progress.borrow_mut().generation(&g.label, g.ctx.sample, g.of, &record);
+        lock(self.journal)
+            .record(record.clone())
+            .context("cannot keep records; stopping the run")?;
+        self.progress
+            .borrow_mut()
+            .generation(&g.label, g.ctx.sample, g.of, &record);
         Ok(record)
     }
 
     /// Sends one prompt of a benchmark with the group's settings and keeps the generation.
-    pub fn generate<'a>(&self, mut g: Generation<'a>, prompt: &'a Prompt, endpoint: &Endpoint) -> Result<GenerationRecord> {
+    pub fn generate<'a>(
+        &self,
+        mut g: Generation<'a>,
+        prompt: &'a Prompt,
+        endpoint: &Endpoint,
+    ) -> Result<GenerationRecord> {
         let s = &g.group.settings;
-        g.ctx.max_tokens = s.max_tokens_cap.map_or(prompt.max_tokens, |cap| prompt.max_tokens.min(cap));
+        g.ctx.max_tokens = s
+            .max_tokens_cap
+            .map_or(prompt.max_tokens, |cap| prompt.max_tokens.min(cap));
         g.check = prompt.check.as_ref();
         g.ctx.started_at = crate::util::now();
-        let sampling = Sampling { temperature: prompt.temperature.unwrap_or(s.sampling.temperature), ..s.sampling.clone() };
-        let request = GenerationRequest { messages: &prompt.messages, max_tokens: g.ctx.max_tokens, sampling: &sampling, tools: None };
-        let observation = self.rt.block_on(client::generate(self.http, endpoint, &request, &s.limits));
+        let sampling = Sampling {
+            temperature: prompt.temperature.unwrap_or(s.sampling.temperature),
+            ..s.sampling.clone()
+        };
+        let request = GenerationRequest {
+            messages: &prompt.messages,
+            max_tokens: g.ctx.max_tokens,
+            sampling: &sampling,
+            tools: None,
+        };
+        let observation = self
+            .rt
+            .block_on(client::generate(self.http, endpoint, &request, &s.limits));
         let unpaired = g.ctx.pair.is_none();
         let mut record = build::to_record(&g.ctx, observation, endpoint.dialect.as_ref());
         if unpaired {

@@ -10,11 +10,11 @@ use crate::config::{Config, Group, Lifecycle, Target};
 use crate::dialect::lifecycle::{self, Held};
 use crate::dialect::{self, DialectOptions, ServerKind};
 use crate::environment;
+use crate::machine_state;
 use crate::managed::ManagedServer;
 use crate::memory::{self, MemorySampler};
 use crate::metadata::{self, GroupServer, Metadata, RunStatus};
 use crate::progress::Progress;
-use crate::machine_state;
 use crate::record::Flag;
 use crate::reference::mlx::{self as mlx_reference, MlxManifest};
 use crate::reference::vllm::{self as vllm_reference, VllmManifest};
@@ -42,17 +42,41 @@ pub struct Setup {
 
 /// Checks the endpoints and the machine, installs the references the plan uses, creates the run
 /// directory and writes its first metadata.
-pub fn prepare(config: &Config, opts: &SuiteOptions, planned: &[PlannedGroup<'_>], pairs: &[super::PlannedPair<'_>], rt: &tokio::runtime::Runtime, http: &reqwest::Client, planned_generations: u64) -> Result<Setup> {
-    let groups: Vec<&Group> = planned.iter().map(|p| p.group).chain(pairs.iter().flat_map(|p| [p.a, p.b])).collect();
+pub fn prepare(
+    config: &Config,
+    opts: &SuiteOptions,
+    planned: &[PlannedGroup<'_>],
+    pairs: &[super::PlannedPair<'_>],
+    rt: &tokio::runtime::Runtime,
+    http: &reqwest::Client,
+    planned_generations: u64,
+) -> Result<Setup> {
+    let groups: Vec<&Group> = planned
+        .iter()
+        .map(|p| p.group)
+        .chain(pairs.iter().flat_map(|p| [p.a, p.b]))
+        .collect();
     rt.block_on(super::preflight::preflight(&groups, http))?;
     let machine_check = super::preflight::check_machine()?;
-    let uses = |b: Backend| groups.iter().any(|g| matches!(g.target, Target::Reference { backend, .. } if backend == b));
+    let uses = |b: Backend| {
+        groups
+            .iter()
+            .any(|g| matches!(g.target, Target::Reference { backend, .. } if backend == b))
+    };
     let say = |m: &str| eprintln!("quantbench: {m}");
-    let reference = uses(Backend::LlamaServer).then(|| reference::ensure_installed(&say)).transpose()?;
-    let mlx_reference = uses(Backend::MlxLm).then(|| mlx_reference::ensure_installed(&say)).transpose()?;
+    let reference = uses(Backend::LlamaServer)
+        .then(|| reference::ensure_installed(&say))
+        .transpose()?;
+    let mlx_reference = uses(Backend::MlxLm)
+        .then(|| mlx_reference::ensure_installed(&say))
+        .transpose()?;
     let vllm = |server| vllm_reference::ensure_installed(server, &say);
-    let vllm_reference = uses(Backend::Vllm).then(|| vllm(vllm_reference::Server::Vllm)).transpose()?;
-    let vllm_mlx_reference = uses(Backend::VllmMlx).then(|| vllm(vllm_reference::Server::VllmMlx)).transpose()?;
+    let vllm_reference = uses(Backend::Vllm)
+        .then(|| vllm(vllm_reference::Server::Vllm))
+        .transpose()?;
+    let vllm_mlx_reference = uses(Backend::VllmMlx)
+        .then(|| vllm(vllm_reference::Server::VllmMlx))
+        .transpose()?;
 
     let store = RunStore::create(&opts.reports_root, &store::new_run_id())?;
     let run_id = store.run_id();
@@ -68,10 +92,18 @@ pub fn prepare(config: &Config, opts: &SuiteOptions, planned: &[PlannedGroup<'_>
         git: metadata::git_info(std::path::Path::new(env!("CARGO_MANIFEST_DIR"))),
         config_path: config.path.clone(),
         // A group in both a plain and a paired benchmark is listed once.
-        config: groups.iter().enumerate().filter(|(i, g)| !groups[..*i].iter().any(|o| o.name == g.name)).map(|(_, &g)| g.clone()).collect(),
+        config: groups
+            .iter()
+            .enumerate()
+            .filter(|(i, g)| !groups[..*i].iter().any(|o| o.name == g.name))
+            .map(|(_, &g)| g.clone())
+            .collect(),
         machine: sysmon::machine(),
         memory_bandwidth: None,
-        machine_state: machine_state::RunStates { preflight: Some(machine_check), end: None },
+        machine_state: machine_state::RunStates {
+            preflight: Some(machine_check),
+            end: None,
+        },
         client_threads: rt.metrics().num_workers(),
         reference: reference.clone(),
         reference_mlx: mlx_reference.clone(),
@@ -80,16 +112,40 @@ pub fn prepare(config: &Config, opts: &SuiteOptions, planned: &[PlannedGroup<'_>
         groups: Vec::new(),
         counts: None,
     };
-    let journal = Journal { store, metadata, records: Vec::new(), notes: Vec::new(), group_stops: Vec::new(), fidelity: Vec::new(), paired: Vec::new() };
+    let journal = Journal {
+        store,
+        metadata,
+        records: Vec::new(),
+        notes: Vec::new(),
+        group_stops: Vec::new(),
+        fidelity: Vec::new(),
+        paired: Vec::new(),
+    };
     let journal = Arc::new(Mutex::new(journal));
     lock(&journal).save_metadata()?;
-    eprintln!("quantbench: run {run_id}: records in {}", lock(&journal).store.dir.path().display());
+    eprintln!(
+        "quantbench: run {run_id}: records in {}",
+        lock(&journal).store.dir.path().display()
+    );
     let progress = RefCell::new(Progress::new(planned_generations));
-    Ok(Setup { journal, run_id, reference, mlx_reference, vllm_reference, vllm_mlx_reference, progress })
+    Ok(Setup {
+        journal,
+        run_id,
+        reference,
+        mlx_reference,
+        vllm_reference,
+        vllm_mlx_reference,
+        progress,
+    })
 }
 
 impl Setup {
-    pub fn harness<'a>(&'a self, rt: &'a tokio::runtime::Runtime, http: &'a reqwest::Client, opts: &SuiteOptions) -> Harness<'a> {
+    pub fn harness<'a>(
+        &'a self,
+        rt: &'a tokio::runtime::Runtime,
+        http: &'a reqwest::Client,
+        opts: &SuiteOptions,
+    ) -> Harness<'a> {
         Harness {
             rt,
             http,
@@ -133,7 +189,12 @@ impl GroupContext<'_> {
             Target::Reference { backend, .. } => backend.server_kind(),
         };
         let e = &self.endpoint;
-        Endpoint { base_url: e.base_url.clone(), model_id: e.model_id.clone(), api_key: e.api_key.clone(), dialect: dialect::for_kind(kind, options) }
+        Endpoint {
+            base_url: e.base_url.clone(),
+            model_id: e.model_id.clone(),
+            api_key: e.api_key.clone(),
+            dialect: dialect::for_kind(kind, options),
+        }
     }
 
     pub fn lost(&self) -> bool {
@@ -187,18 +248,40 @@ impl GroupContext<'_> {
 impl Harness<'_> {
     /// Brings up the group's server; with only load benchmarks planned, a managed server starts
     /// with their slots right away. The error is the reason its benchmarks are abandoned.
-    pub fn open_group<'a>(&'a self, p: &'a PlannedGroup<'a>, criterion: &'a mut Criterion) -> std::result::Result<GroupContext<'a>, String> {
+    pub fn open_group<'a>(
+        &'a self,
+        p: &'a PlannedGroup<'a>,
+        criterion: &'a mut Criterion,
+    ) -> std::result::Result<GroupContext<'a>, String> {
         let g = p.group;
-        let slots = if p.categories.is_empty() && p.agent.is_empty() && !p.load.is_empty() { g.settings.load.max_streams() } else { 1 };
+        let slots = if p.categories.is_empty() && p.agent.is_empty() && !p.load.is_empty() {
+            g.settings.load.max_streams()
+        } else {
+            1
+        };
         let (endpoint, server) = self.open_endpoint(g, slots).map_err(|e| format!("{e:#}"))?;
         let sampler = self.start_memory_sampler(g, server.as_ref());
-        Ok(GroupContext { harness: self, planned: p, criterion, endpoint, server, sampler, slots, lost: false, stopped: None })
+        Ok(GroupContext {
+            harness: self,
+            planned: p,
+            criterion,
+            endpoint,
+            server,
+            sampler,
+            slots,
+            lost: false,
+            stopped: None,
+        })
     }
 
     /// Marks the benchmarks of a group that did not start, or that is stopped as a whole, and
     /// says why once: one note for the group, its benchmarks pointing to it.
     pub fn abandon_group(&self, group: &str, started: bool, benchmarks: &[&str], reason: &str) -> Result<()> {
-        let stop = GroupStop { group: group.into(), started, reason: reason.into() };
+        let stop = GroupStop {
+            group: group.into(),
+            started,
+            reason: reason.into(),
+        };
         self.say(&format!("\nquantbench: {}", stop.text()));
         let mut journal = lock(self.journal);
         for b in benchmarks {
@@ -224,10 +307,26 @@ impl Harness<'_> {
     /// when the suite manages it — and records it in the metadata.
     pub fn open_endpoint(&self, g: &Group, slots: u32) -> Result<(Endpoint, Option<ManagedServer>)> {
         let (endpoint, server, run_info) = match &g.target {
-            Target::External { url, kind, model_id, api_key_env, .. } => {
+            Target::External {
+                url,
+                kind,
+                model_id,
+                api_key_env,
+                ..
+            } => {
                 let api_key = api_key_env.as_ref().and_then(|v| std::env::var(v).ok());
-                let endpoint = Endpoint { base_url: url.clone(), model_id: model_id.clone(), api_key, dialect: dialect::for_kind(*kind, g.settings.dialect_options()) };
-                let mut info = GroupServer { name: g.name.clone(), base_url: url.clone(), model_id: model_id.clone(), ..GroupServer::default() };
+                let endpoint = Endpoint {
+                    base_url: url.clone(),
+                    model_id: model_id.clone(),
+                    api_key,
+                    dialect: dialect::for_kind(*kind, g.settings.dialect_options()),
+                };
+                let mut info = GroupServer {
+                    name: g.name.clone(),
+                    base_url: url.clone(),
+                    model_id: model_id.clone(),
+                    ..GroupServer::default()
+                };
                 if let Some(problem) = self.rt.block_on(client::model_not_served(self.http, &endpoint)) {
                     bail!(problem);
                 }
@@ -236,9 +335,7 @@ impl Harness<'_> {
                 info.server_info = self.rt.block_on(client::server_info(self.http, &endpoint));
                 (endpoint, None, info)
             }
-            Target::Reference { backend, quant } => {
-                self.start_reference(g, *backend, quant, slots)?
-            }
+            Target::Reference { backend, quant } => self.start_reference(g, *backend, quant, slots)?,
         };
         let run_info = self.describe_environment(&endpoint, run_info);
         if g.settings.fixed_length && !endpoint.dialect.forces_length() {
@@ -257,8 +354,14 @@ impl Harness<'_> {
     /// Adds what the server said about itself, and the model file's identity when the file is
     /// on this machine (named by the config's reference install or by the server).
     fn describe_environment(&self, endpoint: &Endpoint, mut info: GroupServer) -> GroupServer {
-        let description = info.server_info.as_ref().map(|i| endpoint.dialect.describe(&endpoint.model_id, i));
-        let model_path = info.model_file.clone().or_else(|| description.as_ref()?.model_path.clone());
+        let description = info
+            .server_info
+            .as_ref()
+            .map(|i| endpoint.dialect.describe(&endpoint.model_id, i));
+        let model_path = info
+            .model_file
+            .clone()
+            .or_else(|| description.as_ref()?.model_path.clone());
         match model_path.as_deref().map(roofline::weights_per_token) {
             Some(Ok(weights)) => info.weights_per_token = Some(weights),
             Some(Err(e)) => info.weights_per_token_unavailable = Some(format!("{e:#}")),
@@ -271,7 +374,10 @@ impl Harness<'_> {
                     info.model_file_bytes = Some(identity.bytes);
                     info.model_file_identity = Some(identity);
                 }
-                Err(e) => self.say(&format!("quantbench: {}: cannot identify the model file: {e:#}", info.name)),
+                Err(e) => self.say(&format!(
+                    "quantbench: {}: cannot identify the model file: {e:#}",
+                    info.name
+                )),
             }
         }
         info.server_description = description;
@@ -292,17 +398,52 @@ impl Harness<'_> {
             info.lifecycle_notes.push(note);
             return Ok(());
         };
-        let server = lifecycle::Server { root: endpoint.server_root().to_owned(), api_key: endpoint.api_key.clone() };
-        let load = lifecycle::load(self.http, &server, lifecycle, &endpoint.model_id, g.settings.context_length, g.settings.limits.total);
-        let report = self.rt.block_on(load).context("model_lifecycle = \"manage\": the model was not loaded")?;
-        info.lifecycle_notes.extend(report.unloaded_before.iter().map(|i| format!("unloaded the instance {i:?}, loaded before the group, so that the load was cold")));
+        let server = lifecycle::Server {
+            root: endpoint.server_root().to_owned(),
+            api_key: endpoint.api_key.clone(),
+        };
+        let load = lifecycle::load(
+            self.http,
+            &server,
+            lifecycle,
+            &endpoint.model_id,
+            g.settings.context_length,
+            g.settings.limits.total,
+        );
+        let report = self
+            .rt
+            .block_on(load)
+            .context("model_lifecycle = \"manage\": the model was not loaded")?;
+        info.lifecycle_notes.extend(
+            report
+                .unloaded_before
+                .iter()
+                .map(|i| format!("unloaded the instance {i:?}, loaded before the group, so that the load was cold")),
+        );
         info.load_time_s = Some(report.wall.as_secs_f64());
         info.load_time_source = Some(lifecycle.load_time_source().into());
         info.load_time_server_s = report.loaded.server_load_s;
-        info.load_time_server_source = report.loaded.server_load_s.and(lifecycle.server_figure()).map(Into::into);
-        let server_says = report.loaded.server_load_s.map_or(String::new(), |s| format!(" (the server says {s:.2} s)"));
-        self.say(&format!("quantbench: {}: {} loaded in {:.2} s{server_says}", g.name, endpoint.model_id, report.wall.as_secs_f64()));
-        self.held.borrow_mut().push(Held { group: g.name.clone(), server, lifecycle, instance: report.loaded.instance });
+        info.load_time_server_source = report
+            .loaded
+            .server_load_s
+            .and(lifecycle.server_figure())
+            .map(Into::into);
+        let server_says = report
+            .loaded
+            .server_load_s
+            .map_or(String::new(), |s| format!(" (the server says {s:.2} s)"));
+        self.say(&format!(
+            "quantbench: {}: {} loaded in {:.2} s{server_says}",
+            g.name,
+            endpoint.model_id,
+            report.wall.as_secs_f64()
+        ));
+        self.held.borrow_mut().push(Held {
+            group: g.name.clone(),
+            server,
+            lifecycle,
+            instance: report.loaded.instance,
+        });
         Ok(())
     }
 
@@ -313,7 +454,10 @@ impl Harness<'_> {
         for concern in state.concerns() {
             self.say(&format!("quantbench: {group}/{category}: warning: {concern}"));
         }
-        let flags = [(state.throttled(), Flag::Throttled), (state.on_battery == Some(true), Flag::OnBattery)];
+        let flags = [
+            (state.throttled(), Flag::Throttled),
+            (state.on_battery == Some(true), Flag::OnBattery),
+        ];
         *self.machine_flags.borrow_mut() = flags.into_iter().filter_map(|(on, flag)| on.then_some(flag)).collect();
         lock(self.journal).note(group, category).machine_state = Some(state);
     }
@@ -321,7 +465,11 @@ impl Harness<'_> {
     /// Unloads what [`Harness::manage_model`] loaded for these groups. A failed unload is a warning
     /// in the group's metadata: the measurements stand, the run goes on.
     pub fn release_models(&self, groups: &[&str]) -> Result<()> {
-        let held: Vec<Held> = self.held.borrow_mut().extract_if(.., |h| groups.contains(&h.group.as_str())).collect();
+        let held: Vec<Held> = self
+            .held
+            .borrow_mut()
+            .extract_if(.., |h| groups.contains(&h.group.as_str()))
+            .collect();
         for h in held {
             let group = h.group.as_str();
             if let Err(e) = self.rt.block_on(h.unload(self.http)) {
@@ -342,7 +490,10 @@ impl Harness<'_> {
         let Some(sampler) = sampler else { return Ok(()) };
         let mut journal = lock(self.journal);
         if let Some(info) = journal.group_run(&g.name) {
-            info.memory = sampler.stop(info.model_file_bytes.or(info.server_description.as_ref().and_then(|d| d.model_bytes)));
+            info.memory = sampler.stop(
+                info.model_file_bytes
+                    .or(info.server_description.as_ref().and_then(|d| d.model_bytes)),
+            );
         }
         journal.save_metadata()
     }
@@ -353,8 +504,16 @@ impl Harness<'_> {
     fn start_memory_sampler(&self, g: &Group, managed: Option<&ManagedServer>) -> Option<MemorySampler> {
         let found = match (&g.target, managed) {
             (_, Some(server)) => Ok((server.pid(), "managed by the suite".to_owned())),
-            (Target::External { process_name: Some(name), .. }, None) => memory::find_by_name(name),
-            (Target::External { url, .. }, None) => local_port(url).ok_or_else(|| format!("{url} is not on this machine; set `process_name` on the endpoint")).and_then(memory::find_listener),
+            (
+                Target::External {
+                    process_name: Some(name),
+                    ..
+                },
+                None,
+            ) => memory::find_by_name(name),
+            (Target::External { url, .. }, None) => local_port(url)
+                .ok_or_else(|| format!("{url} is not on this machine; set `process_name` on the endpoint"))
+                .and_then(memory::find_listener),
             (Target::Reference { .. }, None) => Err("the reference server is not running".to_owned()),
         };
         match found {

@@ -64,11 +64,18 @@ pub fn all<'a>(pairs: &'a [PlannedPair<'a>]) -> Vec<Box<dyn Workload + 'a>> {
 
 /// A planned benchmark whose samples the workload decides (not criterion).
 fn planned(group: &str, benchmark: &str) -> Planned {
-    Planned { group: group.into(), benchmark: benchmark.into(), samples: 0 }
+    Planned {
+        group: group.into(),
+        benchmark: benchmark.into(),
+        samples: 0,
+    }
 }
 
 /// The distinct (group, benchmark) keys of the successful measured records `key` recognises.
-fn ran_by(records: &[GenerationRecord], key: impl Fn(&GenerationRecord) -> Option<(String, String)>) -> Vec<(String, String)> {
+fn ran_by(
+    records: &[GenerationRecord],
+    key: impl Fn(&GenerationRecord) -> Option<(String, String)>,
+) -> Vec<(String, String)> {
     let mut ran: Vec<(String, String)> = Vec::new();
     for k in records.iter().filter(|r| r.ok && !r.warmup).filter_map(key) {
         if !ran.contains(&k) {
@@ -92,7 +99,12 @@ pub fn list(workloads: &[Box<dyn Workload + '_>], planned: &[PlannedGroup<'_>], 
 
 /// Brings up each planned group's server, runs every workload on it and closes it; then the
 /// workloads that run on servers of their own.
-pub fn run_all(workloads: &mut [Box<dyn Workload + '_>], planned: &[PlannedGroup<'_>], harness: &Harness<'_>, criterion: &mut Criterion) -> Result<()> {
+pub fn run_all(
+    workloads: &mut [Box<dyn Workload + '_>],
+    planned: &[PlannedGroup<'_>],
+    harness: &Harness<'_>,
+    criterion: &mut Criterion,
+) -> Result<()> {
     for p in planned {
         let mut cx = match harness.open_group(p, criterion) {
             Ok(cx) => cx,
