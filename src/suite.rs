@@ -475,6 +475,8 @@ fn ran_outside_summary(records: &[GenerationRecord], fidelity: &[GroupFidelity])
             (r.group.clone(), LoadKind::Prefill.name().to_owned())
         } else if let Some(pair) = &r.pair {
             (format!("paired/{}", pair.name), r.category.clone())
+        } else if r.session.is_some() {
+            (r.group.clone(), r.category.clone()) // `session` or `depth`
         } else {
             continue;
         };
@@ -487,7 +489,7 @@ fn ran_outside_summary(records: &[GenerationRecord], fidelity: &[GroupFidelity])
 }
 
 /// Every benchmark the run plans, for its status: prompt categories (with their samples), load
-/// benchmarks, fidelity passes and paired categories.
+/// benchmarks, fidelity passes, agent workloads (sessions, depth) and paired categories.
 fn planned_benchmarks(planned: &[PlannedGroup<'_>], pairs: &[PlannedPair<'_>], sample_size: Option<u32>) -> Vec<run_status::Planned> {
     let one = |group: &str, benchmark: &str, samples: u32| run_status::Planned { group: group.into(), benchmark: benchmark.into(), samples };
     let mut out = Vec::new();
@@ -496,6 +498,7 @@ fn planned_benchmarks(planned: &[PlannedGroup<'_>], pairs: &[PlannedPair<'_>], s
         out.extend(p.categories.iter().map(|c| one(g, c.name, samples_for(sample_size, p.group))));
         out.extend(p.load.iter().map(|k| one(g, k.name(), 0)));
         out.extend(p.fidelity.as_ref().map(|_| one(g, fidelity::BENCHMARK, 0)));
+        out.extend(p.agent.iter().map(|a| one(g, a, 0)));
     }
     out.extend(pairs.iter().flat_map(|p| p.categories.iter().map(move |c| one(&format!("paired/{}", p.spec.name), c.name, 0))));
     out
