@@ -122,7 +122,9 @@ class Workspace:
 
     def search(self, pattern, path="."):
         run = subprocess.run(["grep", "-rnE", "--include=*.py", pattern, path], cwd=self.root, capture_output=True, text=True)
-        return run.stdout.rstrip() or "(no matches)"
+        # Sorted by file, then line: grep walks directories in the file system's order.
+        by_place = lambda hit: (hit.split(":")[0], int(hit.split(":")[1]))
+        return "\n".join(sorted(run.stdout.splitlines(), key=by_place)) or "(no matches)"
 
     def tree(self):
         run = subprocess.run(["find", ".", "-name", "__pycache__", "-prune", "-o", "-type", "f", "-print"], cwd=self.root, capture_output=True, text=True)
@@ -181,29 +183,33 @@ FIX = {
         "ask": "CI has been red on order-service since this morning's merge. Please find out why the tests fail and fix it. The workspace is the repository root:\n\n```\n{tree}\n```",
         "ask_small": "The unit tests of order-service fail since this morning. Find the cause and fix it.",
         "start": "I'll start by running the whole test suite to see what fails.",
-        "two_failures": "Two failures, both about the bulk discount at exactly 10 items: `discount_rate` returns 0 instead of 5. I'll read the pricing tests and the pricing module together.",
+        "two_failures": "Three failures, all about the bulk discount at exactly 10 items: `discount_rate` returns 0 instead of 5, the ten-pen order gets no discount, and its invoice has no discount line. The invoice test fails only because the discount is missing, so I'll start with the pricing tests and the pricing module.",
         "read_pricing": "Both failures point at the bulk discount. I'll read the pricing module.",
-        "cause": "Found it: the comment on `BULK_THRESHOLD` says *at or above it, BULK_RATE percent off*, and the test expects 10 items to qualify, but `discount_rate` compares with `>`, so the discount only starts at 11 items. Before editing I'll check how `item_count` is computed and what `percent` does, so the fix doesn't hide a second problem.",
-        "edit": "`item_count` sums the quantities of the lines (merging repeated products), and `percent` is unrounded, so the counting and the arithmetic are right. The only fault is the comparison. I'll change `>` to `>=`, as the documented rule says.",
+        "cause": "Found it: the comment on `BULK_THRESHOLD` says *at or above it, BULK_RATE percent off*, and the test expects 10 items to qualify, but `discount_rate` compares with `>`, so the discount only starts at 11 items. Before editing I'll check how `item_count` is computed and what `percent` does, so the fix doesn't hide a second problem, and read the README the pricing docstring refers to, which should be the specification.",
+        "edit": "The README settles it: *orders of 10 items or more get 5 % off*, counted over all lines. `item_count` sums the quantities of the lines (merging repeated products), and `percent` is unrounded, so the counting and the arithmetic are right. The only fault is the comparison. I'll change `>` to `>=`, as the documented rule says.",
         "rerun": "Edited. Running the full suite again.",
-        "done": "All 17 tests pass.\n\n**Cause**: `app/services/pricing.py`, `discount_rate`: the bulk discount used `order.item_count > BULK_THRESHOLD`, while the documented rule (comment on `BULK_THRESHOLD`, and `test_bulk_discount_starts_at_exactly_ten_items`) is *at or above* 10 items. Orders of exactly 10 items got no discount, which also made `test_bulk_order_of_ten_pens` fail (discount 0.00 instead of 0.60, total 19.18 instead of 18.47).\n\n**Change**: `>` → `>=` in that one line.\n\n**Evidence**: `python -m unittest discover` → 17 tests, OK.\n\nOne thing for you to decide: orders of exactly 10 items placed since the merge were charged without the discount; you may want to refund the difference.",
-        "follow_up": "Thanks. Could the same mistake be elsewhere? Check every place that uses the threshold or counts items, including orders and payments, and tell me if anything else needs changing.",
-        "look": "I'll search for every use of the threshold and of item counts, and read the order and payment services they could affect.",
-        "final": "Nothing else needs changing.\n\n- `BULK_THRESHOLD` is used only in `discount_rate` (`app/services/pricing.py`, now `>=`).\n- `item_count` is defined in `app/models.py` and used only there, in `discount_rate` and in `test_adding_the_same_product_twice_merges_lines`.\n- `app/services/orders.py` calls `totals()` once, in `OrderBook.place`, and never compares counts itself; its tests pass (`test_place_pay_ship` checks a 2-item total of 25.13).\n- `app/services/payments.py` works only on amounts (authorise, capture, refund) and rounds with `round_money`; it has no item logic.\n\nThe suite is green with the one-line fix.",
+        "done": "All 28 tests pass.\n\n**Cause**: `app/services/pricing.py`, `discount_rate`: the bulk discount used `order.item_count > BULK_THRESHOLD`, while the documented rule (the README's pricing rules, the comment on `BULK_THRESHOLD`, and `test_bulk_discount_starts_at_exactly_ten_items`) is *10 items or more*. Orders of exactly 10 items got no discount, which also made `test_bulk_order_of_ten_pens` fail (discount 0.00 instead of 0.60, total 19.18 instead of 18.47) and left the invoice without its `Discount 5 %` line (`test_invoice_of_ten_pens_shows_the_bulk_discount`).\n\n**Change**: `>` → `>=` in that one line.\n\n**Evidence**: `python -m unittest discover` → 28 tests, OK.\n\nOne thing for you to decide: orders of exactly 10 items placed since the merge were charged and invoiced without the discount; you may want to refund the difference.",
+        "done_small": "All 10 tests pass.\n\n**Cause**: `app/services/pricing.py`, `discount_rate`: the bulk discount used `order.item_count > BULK_THRESHOLD`, while the documented rule (comment on `BULK_THRESHOLD`, and `test_bulk_discount_starts_at_exactly_ten_items`) is *at or above* 10 items. Orders of exactly 10 items got no discount, which also made `test_bulk_order_of_ten_pens` fail (discount 0.00 instead of 0.60, total 19.18 instead of 18.47).\n\n**Change**: `>` → `>=` in that one line.\n\n**Evidence**: `python -m unittest app.services.test_pricing` → 10 tests, OK.\n\nOne thing for you to decide: orders of exactly 10 items placed since the merge were charged without the discount; you may want to refund the difference.",
+        "follow_up": "Thanks. Could the same mistake be elsewhere? Check every threshold the services compare against (discounts, free shipping, stock levels) and everything that counts items, including orders, inventory, invoices and payments, and tell me if anything else needs changing.",
+        "look": "I'll search for the thresholds and item counts first, then read the modules they lead to.",
+        "read_more": "The thresholds are `BULK_THRESHOLD` (now `>=`), `FREE_SHIPPING_FROM` (`>=`, matching the README's *50.00 or more*) and the stock `reorder_level` (`<=`, matching *at or below*). To be sure nothing compares counts or amounts without these names, I'll read the inventory, invoice, order and payment services.",
+        "final": "Nothing else needs changing.\n\n- **Bulk discount**: `BULK_THRESHOLD` is used only in `discount_rate` (`app/services/pricing.py:37`, now `>=`). `app/services/invoices.py` takes its rate from `discount_rate`, so the invoice's discount line and VAT summary were fixed by the same line (that is why the invoice test passes again).\n- **Free shipping**: `gross >= FREE_SHIPPING_FROM` (`pricing.py:56`) matches the README's *free when the discounted gross is 50.00 or more*.\n- **Stock**: `low_stock()` uses `available <= reorder_level` (`inventory.py:74`), as its docstring says (*at or below*), and `test_low_stock_at_or_below_the_reorder_level` covers the boundary; `reserve` refuses only when `available < quantity`, so an order may take the last unit.\n- **Orders**: `OrderBook` only checks states and calls `totals()` once in `place`; it never compares counts.\n- **Payments**: `refund` accepts `0 < amount <= left`, so a full refund of what is left is allowed, as `test_partial_then_full_refund` checks.\n\nOne gap, not a bug: no test pins free shipping at exactly 50.00. The code is right, but a test at that boundary would have caught a mistake like this one; I can add it if you like.",
     },
     "zh": {
         "ask": "今天早上合并之后，order-service 的 CI 一直是红的。请找出测试失败的原因并修复。工作区是仓库根目录：\n\n```\n{tree}\n```",
         "ask_small": "order-service 的单元测试从今天早上开始失败。请找出原因并修复。",
         "start": "我先运行整个测试套件，看看哪些测试失败。",
-        "two_failures": "有两个失败，都和恰好 10 件商品时的批量折扣有关：`discount_rate` 返回 0 而不是 5。我同时读一下定价测试和定价模块。",
+        "two_failures": "有三个失败，都和恰好 10 件商品时的批量折扣有关：`discount_rate` 返回 0 而不是 5，十支笔的订单没有折扣，它的发票也没有折扣行。发票测试失败只是因为折扣缺失，所以我先读定价测试和定价模块。",
         "read_pricing": "两个失败都指向批量折扣。我来读一下定价模块。",
-        "cause": "找到了：`BULK_THRESHOLD` 的注释写着“达到或超过该数量时，减 BULK_RATE 个百分点”，测试也期望 10 件商品就能享受折扣，但 `discount_rate` 用的是 `>`，所以折扣要到 11 件才开始。修改之前，我先确认 `item_count` 的计算方式和 `percent` 的行为，避免这次修复掩盖另一个问题。",
-        "edit": "`item_count` 是各行数量之和（重复的商品会合并），`percent` 不做舍入，所以计数和算术都没问题。唯一的错误就是这个比较。我按照文档中的规则把 `>` 改成 `>=`。",
+        "cause": "找到了：`BULK_THRESHOLD` 的注释写着“达到或超过该数量时，减 BULK_RATE 个百分点”，测试也期望 10 件商品就能享受折扣，但 `discount_rate` 用的是 `>`，所以折扣要到 11 件才开始。修改之前，我先确认 `item_count` 的计算方式和 `percent` 的行为，避免这次修复掩盖另一个问题，并阅读定价模块文档字符串提到的 README，它应该就是规范。",
+        "edit": "README 给出了结论：“10 件或以上的订单减 5%”，按所有行合计。`item_count` 是各行数量之和（重复的商品会合并），`percent` 不做舍入，所以计数和算术都没问题。唯一的错误就是这个比较。我按照文档中的规则把 `>` 改成 `>=`。",
         "rerun": "已修改。重新运行全部测试。",
-        "done": "17 个测试全部通过。\n\n**原因**：`app/services/pricing.py` 中的 `discount_rate`：批量折扣使用了 `order.item_count > BULK_THRESHOLD`，而文档规定（`BULK_THRESHOLD` 的注释以及 `test_bulk_discount_starts_at_exactly_ten_items`）是“达到或超过” 10 件。恰好 10 件的订单没有折扣，这也导致 `test_bulk_order_of_ten_pens` 失败（折扣为 0.00 而不是 0.60，总价 19.18 而不是 18.47）。\n\n**改动**：只改了这一行，`>` → `>=`。\n\n**证据**：`python -m unittest discover` → 17 个测试，OK。\n\n有一件事需要你来决定：合并之后下单、恰好 10 件商品的订单没有拿到折扣，你可能需要退还差额。",
-        "follow_up": "谢谢。同样的错误会不会出现在别的地方？检查所有使用这个阈值或统计商品数量的地方，包括订单和支付模块，告诉我还有没有需要修改的。",
-        "look": "我搜索所有使用该阈值和商品数量的地方，并阅读可能受影响的订单和支付服务。",
-        "final": "没有其他需要修改的地方。\n\n- `BULK_THRESHOLD` 只在 `discount_rate` 中使用（`app/services/pricing.py`，现在是 `>=`）。\n- `item_count` 定义在 `app/models.py` 中，只在 `discount_rate` 和 `test_adding_the_same_product_twice_merges_lines` 中使用。\n- `app/services/orders.py` 只在 `OrderBook.place` 中调用一次 `totals()`，自身从不比较数量；它的测试通过（`test_place_pay_ship` 检查 2 件商品的总价 25.13）。\n- `app/services/payments.py` 只处理金额（授权、扣款、退款），用 `round_money` 舍入，没有任何与商品数量相关的逻辑。\n\n只改这一行，测试就全部通过了。",
+        "done": "28 个测试全部通过。\n\n**原因**：`app/services/pricing.py` 中的 `discount_rate`：批量折扣使用了 `order.item_count > BULK_THRESHOLD`，而文档规定（README 的定价规则、`BULK_THRESHOLD` 的注释以及 `test_bulk_discount_starts_at_exactly_ten_items`）是“10 件或以上”。恰好 10 件的订单没有折扣，这也导致 `test_bulk_order_of_ten_pens` 失败（折扣为 0.00 而不是 0.60，总价 19.18 而不是 18.47），发票也缺少 `Discount 5 %` 这一行（`test_invoice_of_ten_pens_shows_the_bulk_discount`）。\n\n**改动**：只改了这一行，`>` → `>=`。\n\n**证据**：`python -m unittest discover` → 28 个测试，OK。\n\n有一件事需要你来决定：合并之后下单、恰好 10 件商品的订单在收费和开发票时都没有拿到折扣，你可能需要退还差额。",
+        "done_small": "10 个测试全部通过。\n\n**原因**：`app/services/pricing.py` 中的 `discount_rate`：批量折扣使用了 `order.item_count > BULK_THRESHOLD`，而文档规定（`BULK_THRESHOLD` 的注释以及 `test_bulk_discount_starts_at_exactly_ten_items`）是“达到或超过” 10 件。恰好 10 件的订单没有折扣，这也导致 `test_bulk_order_of_ten_pens` 失败（折扣为 0.00 而不是 0.60，总价 19.18 而不是 18.47）。\n\n**改动**：只改了这一行，`>` → `>=`。\n\n**证据**：`python -m unittest app.services.test_pricing` → 10 个测试，OK。\n\n有一件事需要你来决定：合并之后下单、恰好 10 件商品的订单没有拿到折扣，你可能需要退还差额。",
+        "follow_up": "谢谢。同样的错误会不会出现在别的地方？检查各个服务比较的每一个阈值（折扣、免运费、库存水平）以及所有统计商品数量的地方，包括订单、库存、发票和支付模块，告诉我还有没有需要修改的。",
+        "look": "我先搜索这些阈值和商品数量，再阅读它们涉及的模块。",
+        "read_more": "阈值有三个：`BULK_THRESHOLD`（现在是 `>=`）、`FREE_SHIPPING_FROM`（`>=`，与 README 的“50.00 或以上”一致）和库存的 `reorder_level`（`<=`，与“达到或低于”一致）。为了确认没有不经这些名字就比较数量或金额的地方，我阅读库存、发票、订单和支付服务。",
+        "final": "没有其他需要修改的地方。\n\n- **批量折扣**：`BULK_THRESHOLD` 只在 `discount_rate` 中使用（`app/services/pricing.py:37`，现在是 `>=`）。`app/services/invoices.py` 的折扣率来自 `discount_rate`，所以发票的折扣行和增值税汇总也被同一行修复了（这就是发票测试重新通过的原因）。\n- **免运费**：`gross >= FREE_SHIPPING_FROM`（`pricing.py:56`）与 README 的“折扣后含税总额达到 50.00 或以上免运费”一致。\n- **库存**：`low_stock()` 使用 `available <= reorder_level`（`inventory.py:74`），与文档字符串的“达到或低于”一致，`test_low_stock_at_or_below_the_reorder_level` 覆盖了这个边界；`reserve` 只在 `available < quantity` 时拒绝，所以订单可以拿走最后一件。\n- **订单**：`OrderBook` 只检查状态，并且只在 `place` 中调用一次 `totals()`，从不比较数量。\n- **支付**：`refund` 接受 `0 < amount <= left`，所以允许全额退还剩余金额，`test_partial_then_full_refund` 检查了这一点。\n\n有一个缺口，但不是错误：没有测试固定恰好 50.00 时的免运费。代码是对的，但在这个边界上的测试本可以发现类似这次的错误；如果需要，我可以加上。",
     },
 }
 
@@ -216,13 +222,15 @@ def fix_failing_test(lang):
     b = Builder(Workspace("order-service", os.path.join(HERE, "order_service")))
     b.turn(t["ask"].format(tree=b.ws.tree()), t["start"], [("run_tests", {})], 256)
     b.turn(None, t["two_failures"], [("read_file", {"path": "app/services/test_pricing.py"}), ("read_file", {"path": "app/services/pricing.py"})], 256)
-    b.turn(None, t["cause"], [("read_file", {"path": "app/models.py"}), ("read_file", {"path": "app/utils.py"})], 512)
+    b.turn(None, t["cause"], [("read_file", {"path": "app/models.py"}), ("read_file", {"path": "app/utils.py"}), ("read_file", {"path": "README.md"})], 512)
     b.turn(None, t["edit"], [("edit_file", {"path": "app/services/pricing.py", "old_string": BUG, "new_string": FIXED})], 512)
     b.turn(None, t["rerun"], [("run_tests", {})], 128)
     b.turn(None, t["done"], [], 1024)
-    b.turn(t["follow_up"], t["look"], [("search", {"pattern": "BULK_THRESHOLD|item_count"}), ("read_file", {"path": "app/services/orders.py"}), ("read_file", {"path": "app/services/payments.py"}), ("read_file", {"path": "app/services/test_orders.py"})], 256)
+    b.turn(t["follow_up"], t["look"], [("search", {"pattern": "THRESHOLD|FREE_SHIPPING_FROM|reorder_level|item_count"})], 256)
+    modules = ("inventory", "invoices", "orders", "payments")
+    b.turn(None, t["read_more"], [("read_file", {"path": f"app/services/{m}.py"}) for m in modules], 256)
     b.turn(None, t["final"], [], 1024)
-    write_session(f"fix-failing-test-{lang}", lang, "Fix a failing test in the seeds' order-service repository (code_agent): run the tests, read the code, edit, re-run, then check for the same fault elsewhere. Every tool result is real output.", SYSTEM[lang], b.turns)
+    write_session(f"fix-failing-test-{lang}", lang, "Fix a failing test in the seeds' order-service repository (code_agent): run the tests, read the code and the README, edit, re-run, then search for the same fault elsewhere and read the services it could affect. Every tool result is real output.", SYSTEM[lang], b.turns)
 
 
 def fix_failing_test_small(lang):
@@ -232,7 +240,7 @@ def fix_failing_test_small(lang):
     b.turn(None, t["read_pricing"], [("read_file", {"path": "app/services/pricing.py"})], 256)
     b.turn(None, t["cause"].split(" Before")[0].split("修改之前")[0], [("edit_file", {"path": "app/services/pricing.py", "old_string": BUG, "new_string": FIXED})], 512)
     b.turn(None, t["rerun"], [("run_tests", {"target": "app.services.test_pricing"})], 128)
-    b.turn(None, t["done"].replace("17", "10"), [], 1024)
+    b.turn(None, t["done_small"], [], 1024)
     write_session(f"fix-failing-test-small-{lang}", lang, "Small version (fits an 8k context) of fix-failing-test: run the pricing tests, read the module, edit, re-run. Every tool result is real output.", SYSTEM[lang].split("\n\n")[0], b.turns)
 
 
