@@ -5,12 +5,16 @@ Every tool result in a session is real: files are read from the projects here (n
 agent's read tool shows them), tests are run for real with this machine's Python, edits are
 applied to a scratch copy and shown as unified diffs. The projects come from the seeds' coder
 scenarios: order_service (code_agent: the order-service repository) and todo (multi_file: the
-single-file todo.py to split into modules). The long-document sessions quote license texts as
-shipped in /usr/share/common-licenses (GPL-3, Apache-2.0).
+single-file todo.py to split into modules), with todo_full, a grown 283-line todo.py, for the full
+refactor; todo_app, todo_full_app and todo_full_phase2 hold the code the agent writes there. The
+long-document sessions quote license texts as shipped in /usr/share/common-licenses (GPL-3,
+Apache-2.0).
 
 Run from anywhere: python3 prompts/sessions/src/make_sessions.py
 Tool output contains the scratch path /tmp/qb-sessions/... so that reruns give identical files
-(apart from test timings, which are real and vary).
+(apart from test timings and the tests' own temporary directories, which are real and vary).
+Where a recorded reply states what a tool result shows (a number of failures, a green run),
+`expect` checks the result says so, and the build stops if it does not.
 """
 
 import difflib
@@ -176,6 +180,14 @@ def write_session(sid, lang, description, system, turns, tools=True):
     print(f"{sid}: {len(turns)} turns, {sum(len(json.dumps(t, ensure_ascii=False)) for t in turns) + len(system)} characters")
 
 
+def expect(b, *texts):
+    """Fails the build when the last tool results do not say what the recorded reply says."""
+    results = "\n".join(m["content"] for m in b.pending)
+    for text in texts:
+        if text not in results:
+            raise SystemExit(f"turn {len(b.turns)}: expected {text!r} in the tool results:\n{results[-2000:]}")
+
+
 # --- (a) fix a failing test: order-service (seeds: code_agent) -------------------------------------
 
 FIX = {
@@ -221,10 +233,12 @@ def fix_failing_test(lang):
     t = FIX[lang]
     b = Builder(Workspace("order-service", os.path.join(HERE, "order_service")))
     b.turn(t["ask"].format(tree=b.ws.tree()), t["start"], [("run_tests", {})], 256)
+    expect(b, "Ran 28 tests", "FAILED (failures=3)")
     b.turn(None, t["two_failures"], [("read_file", {"path": "app/services/test_pricing.py"}), ("read_file", {"path": "app/services/pricing.py"})], 256)
     b.turn(None, t["cause"], [("read_file", {"path": "app/models.py"}), ("read_file", {"path": "app/utils.py"}), ("read_file", {"path": "README.md"})], 512)
     b.turn(None, t["edit"], [("edit_file", {"path": "app/services/pricing.py", "old_string": BUG, "new_string": FIXED})], 512)
     b.turn(None, t["rerun"], [("run_tests", {})], 128)
+    expect(b, "Ran 28 tests", "\nOK")
     b.turn(None, t["done"], [], 1024)
     b.turn(t["follow_up"], t["look"], [("search", {"pattern": "THRESHOLD|FREE_SHIPPING_FROM|reorder_level|item_count"})], 256)
     modules = ("inventory", "invoices", "orders", "payments")
@@ -237,14 +251,19 @@ def fix_failing_test_small(lang):
     t = FIX[lang]
     b = Builder(Workspace("order-service", os.path.join(HERE, "order_service")))
     b.turn(t["ask_small"], t["start"], [("run_tests", {"target": "app.services.test_pricing"})], 256)
+    expect(b, "Ran 10 tests", "FAILED (failures=2)")
     b.turn(None, t["read_pricing"], [("read_file", {"path": "app/services/pricing.py"})], 256)
     b.turn(None, t["cause"].split(" Before")[0].split("修改之前")[0], [("edit_file", {"path": "app/services/pricing.py", "old_string": BUG, "new_string": FIXED})], 512)
     b.turn(None, t["rerun"], [("run_tests", {"target": "app.services.test_pricing"})], 128)
+    expect(b, "Ran 10 tests", "\nOK")
     b.turn(None, t["done_small"], [], 1024)
     write_session(f"fix-failing-test-small-{lang}", lang, "Small version (fits an 8k context) of fix-failing-test: run the pricing tests, read the module, edit, re-run. Every tool result is real output.", SYSTEM[lang].split("\n\n")[0], b.turns)
 
 
 # --- (b) multi-file refactor: todo.py (seeds: multi_file) ----------------------------------------
+# The full session splits todo_full/todo.py (a 283-line CLI) into the modules of todo_full_app/,
+# then adds unit tests (todo_full_phase2/) and an `edit` command; the small one splits the
+# seeds' 67-line todo/todo.py into todo_app/.
 
 SHIM_BROKEN = '"""Entry point kept for existing scripts and aliases: python todo.py ..."""\n\nfrom todo_app.cli import main\n\nif __name__ == "__main__":\n    main()\n'
 SHIM_FIXED_OLD = 'from todo_app.cli import main\n\nif __name__ == "__main__":\n    main()'
@@ -252,49 +271,113 @@ SHIM_FIXED_NEW = 'import sys\n\nfrom todo_app.cli import main\n\nif __name__ == 
 
 EDIT_FUNCTION = '''
 
-def edit(todo_id: int, title: str | None, due: str | None, priority: int | None) -> tuple[int, str]:
+def edit(todo_id: int, title: str | None, due: str | None, priority: int | None) -> Result:
+    """Changes only the fields given; the others stay as they are."""
+    todos, next_id = storage.load()
+    t = _find(todos, todo_id)
+    if t is None:
+        return 1, f"no todo #{todo_id}"
     try:
-        parse_due(due)
+        check_date(due)
     except ValueError:
         return 1, f"bad date: {due}"
-    todos = storage.load()
-    for t in todos:
-        if t.id == todo_id:
-            if title is not None:
-                t.title = title
-            if due is not None:
-                t.due = due
-            if priority is not None:
-                t.priority = priority
-            storage.save(todos)
-            return 0, f"edited #{todo_id}"
-    return 1, f"no todo #{todo_id}"
+    if title is not None:
+        t.title = title
+    if due is not None:
+        t.due = due
+    if priority is not None:
+        t.priority = priority
+    storage.save(todos, next_id)
+    return 0, f"edited #{todo_id}"
 
 
-def finish('''
-EDIT_TESTS = '''    def test_edit_changes_only_the_given_fields(self):
-        commands.add("a", "2026-05-01", 3)
+def undo('''
+EDIT_PARSER = '''    for name in ("done", "undo", "rm"):
+        sub.add_parser(name).add_argument("id", type=int)
+    edit_p = sub.add_parser("edit", help="change a todo's title, due date or priority")
+    edit_p.add_argument("id", type=int)
+    edit_p.add_argument("--title")
+    edit_p.add_argument("--due", help="YYYY-MM-DD")
+    edit_p.add_argument("--priority", type=int, choices=(1, 2, 3))
+'''
+EDIT_UNIT_TESTS = '''class EditTest(ScratchFileTest):
+    def setUp(self):
+        super().setUp()
+        commands.add("a", "2026-05-01", 3, ["x"], None, TODAY)
+
+    def test_only_the_given_fields_change(self):
         self.assertEqual(commands.edit(1, None, None, 1), (0, "edited #1"))
-        t = storage.load()[0]
-        self.assertEqual((t.title, t.due, t.priority), ("a", "2026-05-01", 1))
+        t = self.todos()[0]
+        self.assertEqual((t.title, t.due, t.priority, t.tags), ("a", "2026-05-01", 1, ["x"]))
 
-    def test_edit_refuses_a_bad_date(self):
-        commands.add("a", None, 2)
-        self.assertEqual(commands.edit(1, None, "01/05", None), (1, "bad date: 01/05"))
-        self.assertIsNone(storage.load()[0].due)
+    def test_a_bad_date_changes_nothing(self):
+        self.assertEqual(commands.edit(1, "b", "01/05", None), (1, "bad date: 01/05"))
+        self.assertEqual(self.todos()[0].title, "a")
 
-    def test_edit_unknown_id(self):
-        self.assertEqual(commands.edit(4, "x", None, None), (1, "no todo #4"))
+    def test_priorities_outside_1_to_3_are_refused(self):
+        self.assertEqual(commands.edit(1, None, None, 5), (1, "priority must be 1, 2 or 3"))
+        self.assertEqual(self.todos()[0].priority, 3)
 
-    def test_finish_unknown_id(self):'''
+    def test_unknown_id(self):
+        self.assertEqual(commands.edit(9, "b", None, None), (1, "no todo #9"))
+
+
+if __name__ == "__main__":'''
+EDIT_E2E_TEST = '''    def test_edit(self):
+        self.todo("add", "a", "--priority", "3", "--due", "2026-04-01")
+        self.assertEqual(self.todo("edit", "1", "--title", "b", "--priority", "1"), "edited #1\\n")
+        self.assertIn("#1   !!! b  due 2026-04-01", self.todo("list"))
+
+    def test_no_command_prints_help(self):'''
 EDIT_COMMAND = [
-    {"path": "todo_app/commands.py", "old_string": "\n\ndef finish(", "new_string": EDIT_FUNCTION},
-    {"path": "todo_app/cli.py", "old_string": '    sub.add_parser("list")\n', "new_string": '    sub.add_parser("list")\n    edit_p = sub.add_parser("edit")\n    edit_p.add_argument("id", type=int)\n    edit_p.add_argument("--title")\n    edit_p.add_argument("--due", help="YYYY-MM-DD")\n    edit_p.add_argument("--priority", type=int)\n'},
-    {"path": "todo_app/cli.py", "old_string": '    elif args.cmd in ("done", "rm"):', "new_string": '    elif args.cmd == "edit":\n        code, out = commands.edit(args.id, args.title, args.due, args.priority)\n    elif args.cmd in ("done", "rm"):'},
-    {"path": "test_commands.py", "old_string": "    def test_finish_unknown_id(self):", "new_string": EDIT_TESTS},
+    {"path": "todo_app/commands.py", "old_string": "\n\ndef undo(", "new_string": EDIT_FUNCTION},
+    {"path": "todo_app/cli.py", "old_string": '    for name in ("done", "undo", "rm"):\n        sub.add_parser(name).add_argument("id", type=int)\n', "new_string": EDIT_PARSER},
+    {"path": "todo_app/cli.py", "old_string": '    if args.cmd == "undo":', "new_string": '    if args.cmd == "edit":\n        return commands.edit(args.id, args.title, args.due, args.priority)\n    if args.cmd == "undo":'},
+    {"path": "test_commands.py", "old_string": 'if __name__ == "__main__":', "new_string": EDIT_UNIT_TESTS},
+    {"path": "test_todo.py", "old_string": "    def test_no_command_prints_help(self):", "new_string": EDIT_E2E_TEST},
 ]
+EDIT_PRIORITY_CHECK = {
+    "path": "todo_app/commands.py",
+    "old_string": '        return 1, f"bad date: {due}"\n    if title is not None:',
+    "new_string": '        return 1, f"bad date: {due}"\n    if priority is not None and priority not in PRIORITY_MARKS:\n        return 1, "priority must be 1, 2 or 3"\n    if title is not None:',
+}
 
 REFACTOR = {
+    "en": {
+        "ask": "todo.py has grown to almost 300 lines: a 150-line `main()` parses the arguments, reads and writes the JSON file and formats every command's output, and the helpers around it print and exit on their own. Split it into a small package with separate modules for the data model, storage, output formatting, the commands and the CLI. Requirements: `python todo.py ...` must keep working with exactly the same output and exit codes, the JSON file format must not change (version 2, including the upgrade of version-1 files), and test_todo.py must pass unchanged.",
+        "read": "I'll read the script and its end-to-end tests first.",
+        "plan": "Plan, keeping behaviour identical:\n\n1. `todo_app/models.py`: a `Todo` dataclass whose fields, in order, are the file's version-2 layout (so `asdict` writes the same JSON and version-1 items load through the defaults), the date check, `next_due` for repeats, and the sort keys.\n2. `todo_app/storage.py`: `load`/`save` of `$TODO_FILE` or `~/.todo.json`, the path resolved per call, the atomic write and the version-1 upgrade; an unknown version raises `StorageError` instead of exiting.\n3. `todo_app/render.py`: the list line, the statistics, and the CSV and Markdown exports.\n4. `todo_app/commands.py`: one function per command returning `(exit code, output)`; none prints or exits.\n5. `todo_app/cli.py`: the same argparse options, `$TODO_TODAY`, dispatch; a `StorageError` goes to stderr with exit code 2.\n6. `todo.py`: a thin entry point.\n\nThe modules don't depend on each other's details beyond that, so I'll write them all in one step.",
+        "test": "All modules are written. Running the end-to-end tests.",
+        "diagnose": "Seven failures, one cause: each of them expects a non-zero exit code (1 for bad input, an unknown id, a todo already done, no search match or a bad CSV row; 2 for an unknown file version) and got 0, while the outputs are right. The commands now *return* the code instead of calling `sys.exit`, and the entry point drops what `main()` returns. `todo.py` must pass it to `sys.exit`.",
+        "retest": "Fixed the entry point. Running the tests again.",
+        "done": "All 21 tests pass, with test_todo.py unchanged.\n\n**New layout**\n- `todo_app/models.py` — `Todo` (fields in the file's order, overdue rule, next occurrence), `check_date`, `next_due`, `sort_key`\n- `todo_app/storage.py` — `load`/`save`, atomic write, version-1 upgrade, `StorageError`\n- `todo_app/render.py` — list line, statistics, CSV and Markdown export\n- `todo_app/commands.py` — one function per command, each returning `(exit code, output)`\n- `todo_app/cli.py` — argparse, `$TODO_TODAY`, dispatch; `main()` returns the exit code\n- `todo.py` — entry point: `sys.exit(main())`\n\n**Found on the way**: the first entry point called `main()` without `sys.exit`, so every error exited with 0; seven tests caught it and it is fixed.\n\nThe JSON format is unchanged: `Todo`'s fields are the file's keys in the same order. Commands are now plain functions, so they can be unit-tested without subprocesses; I left test_todo.py as is, as you asked.",
+        "more": "Good. Two more things: add unit tests for `todo_app.commands` and `todo_app.storage` that call the functions directly (no subprocess), and add an `edit` command: `todo.py edit ID [--title T] [--due D] [--priority P]`, changing only what is given, with the same date check and the same `no todo #N` error.",
+        "more_start": "I'll write unit tests for storage and the existing commands, and re-read the modules they exercise: `models.py` and `storage.py`, and `commands.py` and `cli.py`, where `edit` goes.",
+        "more_edit": "`edit` goes into `commands.py` beside `done` and `undo` (the same load/save and the same `no todo #N` and `bad date` errors); the CLI gets a subparser whose options default to `None`, so that only the given fields change; the unit tests get an `EditTest` class and test_todo.py one end-to-end case.",
+        "more_test": "Running the whole suite: the end-to-end tests and the unit tests.",
+        "more_fix": "One failure, and it is a real gap: `commands.edit` accepts priority 5 and stores it (the CLI's `choices` protects only the command line), after which `list` would fail on the missing priority mark. `edit` must refuse priorities outside 1 to 3 itself.",
+        "more_retest": "Added the check. Running the suite again.",
+        "more_done": "All 37 tests pass (22 end-to-end, 15 unit).\n\n- `todo_app/commands.py`: `edit(todo_id, title, due, priority)` changes only the fields given; `no todo #N`, `bad date: …` and `priority must be 1, 2 or 3` exit with 1 and change nothing.\n- `todo_app/cli.py`: `edit ID [--title] [--due] [--priority]`, options default to `None`.\n- `test_commands.py`: 15 unit tests of storage (missing file, the version-2 layout key by key, the version-1 upgrade, unknown versions, no temporary files left) and of the commands, with `TODO_FILE` in a scratch directory; they run in a fraction of a second.\n- `test_todo.py`: one end-to-end case for `edit`.\n\n**Found on the way**: the unit tests showed that `edit` stored any priority when called directly; it now checks 1 to 3 like the CLI.\n\nThe JSON format is unchanged: `edit` rewrites the same fields. You cannot clear a due date with `edit` yet; say if you want a `--no-due` option.",
+    },
+    "zh": {
+        "ask": "todo.py 已经长到将近 300 行：一个 150 行的 `main()` 负责解析参数、读写 JSON 文件、格式化每个命令的输出，周围的辅助函数还会自己打印和退出。请把它拆分成一个小的包，数据模型、存储、输出格式、命令和命令行分别放在不同的模块里。要求：`python todo.py ...` 必须继续工作，输出和退出码完全相同；JSON 文件格式不能改变（版本 2，包括对版本 1 文件的升级）；test_todo.py 不做任何修改也必须通过。",
+        "read": "我先读一下这个脚本和它的端到端测试。",
+        "plan": "计划（保持行为完全一致）：\n\n1. `todo_app/models.py`：`Todo` 数据类，字段及其顺序就是文件版本 2 的布局（这样 `asdict` 写出相同的 JSON，版本 1 的条目通过默认值加载），以及日期检查、用于重复任务的 `next_due` 和排序键。\n2. `todo_app/storage.py`：读写 `$TODO_FILE` 或 `~/.todo.json`，每次调用时解析路径，原子写入，升级版本 1；未知版本抛出 `StorageError`，而不是直接退出。\n3. `todo_app/render.py`：列表行、统计，以及 CSV 和 Markdown 导出。\n4. `todo_app/commands.py`：每个命令一个函数，返回 `(退出码, 输出)`；都不打印也不退出。\n5. `todo_app/cli.py`：相同的 argparse 选项、`$TODO_TODAY` 和分发；`StorageError` 输出到 stderr，退出码为 2。\n6. `todo.py`：一个很薄的入口。\n\n除此之外这些模块互不依赖对方的细节，所以我一次把它们都写好。",
+        "test": "所有模块都写好了。运行端到端测试。",
+        "diagnose": "七个失败，原因相同：它们都期望非零的退出码（错误输入、不存在的编号、重复完成、搜索无结果或错误的 CSV 行为 1，未知文件版本为 2），实际却是 0，而输出都是对的。命令现在*返回*退出码，而不是调用 `sys.exit`，入口又把 `main()` 的返回值丢掉了。`todo.py` 必须把它传给 `sys.exit`。",
+        "retest": "入口已修复。再次运行测试。",
+        "done": "21 个测试全部通过，test_todo.py 没有任何修改。\n\n**新结构**\n- `todo_app/models.py` —— `Todo`（字段顺序与文件一致、逾期规则、下一次重复）、`check_date`、`next_due`、`sort_key`\n- `todo_app/storage.py` —— `load`/`save`、原子写入、版本 1 升级、`StorageError`\n- `todo_app/render.py` —— 列表行、统计、CSV 和 Markdown 导出\n- `todo_app/commands.py` —— 每个命令一个函数，都返回 `(退出码, 输出)`\n- `todo_app/cli.py` —— argparse、`$TODO_TODAY` 和分发；`main()` 返回退出码\n- `todo.py` —— 入口：`sys.exit(main())`\n\n**过程中发现的问题**：第一版入口调用 `main()` 时没有使用 `sys.exit`，导致所有错误的退出码都是 0；七个测试发现了这个问题，已经修复。\n\nJSON 格式没有变化：`Todo` 的字段就是文件中的键，顺序相同。现在命令都是普通函数，可以不通过子进程直接做单元测试；按照你的要求，我没有修改 test_todo.py。",
+        "more": "很好。还有两件事：为 `todo_app.commands` 和 `todo_app.storage` 添加直接调用函数（不通过子进程）的单元测试；再添加一个 `edit` 命令：`todo.py edit ID [--title T] [--due D] [--priority P]`，只修改给出的字段，日期检查和 `no todo #N` 错误与现有命令相同。",
+        "more_start": "我先为存储和现有命令写单元测试，同时重新读一下它们涉及的模块：`models.py` 和 `storage.py`，以及 `edit` 要放进去的 `commands.py` 和 `cli.py`。",
+        "more_edit": "`edit` 放在 `commands.py` 中 `done` 和 `undo` 旁边（同样的读取/保存，同样的 `no todo #N` 和 `bad date` 错误）；命令行添加一个子命令，其选项默认为 `None`，这样只有给出的字段会被修改；单元测试增加一个 `EditTest` 类，test_todo.py 增加一个端到端用例。",
+        "more_test": "运行整个测试套件：端到端测试和单元测试。",
+        "more_fix": "一个失败，而且是真正的漏洞：`commands.edit` 接受优先级 5 并把它存了下来（命令行的 `choices` 只保护命令行），之后 `list` 会因为找不到优先级标记而出错。`edit` 必须自己拒绝 1 到 3 以外的优先级。",
+        "more_retest": "已加上检查。再次运行测试套件。",
+        "more_done": "37 个测试全部通过（22 个端到端，15 个单元测试）。\n\n- `todo_app/commands.py`：`edit(todo_id, title, due, priority)` 只修改给出的字段；`no todo #N`、`bad date: …` 和 `priority must be 1, 2 or 3` 的退出码为 1，且不做任何修改。\n- `todo_app/cli.py`：`edit ID [--title] [--due] [--priority]`，选项默认为 `None`。\n- `test_commands.py`：15 个单元测试，覆盖存储（文件不存在、逐个键检查版本 2 布局、版本 1 升级、未知版本、不留下临时文件）和各个命令，`TODO_FILE` 指向临时目录；不到一秒就能跑完。\n- `test_todo.py`：为 `edit` 增加了一个端到端用例。\n\n**过程中发现的问题**：单元测试发现，直接调用 `edit` 时它会保存任意优先级；现在它和命令行一样只接受 1 到 3。\n\nJSON 格式没有变化：`edit` 只是重写相同的字段。目前还不能用 `edit` 清除截止日期；如果需要，可以加一个 `--no-due` 选项。",
+    },
+}
+
+REFACTOR_SMALL = {
     "en": {
         "ask": "todo.py has grown into one 70-line `main()` that parses arguments, reads and writes the JSON file, and formats output all at once. Split it into a small package with separate modules for the data model, storage, the commands and the CLI. Requirements: `python todo.py ...` must keep working with exactly the same output and exit codes, the JSON file format must not change, and test_todo.py must pass unchanged.",
         "read": "I'll read the script and its tests first.",
@@ -303,11 +386,6 @@ REFACTOR = {
         "test": "All modules are written. Running the end-to-end tests.",
         "diagnose": "Two failures, same cause: the commands now *return* the exit code instead of calling `sys.exit(1)`, and the entry point drops it, so errors exit with 0. The entry point must pass `main()`'s result to `sys.exit`.",
         "retest": "Fixed the entry point. Running the tests again.",
-        "more": "Nice. Two more things: add unit tests for `todo_app.commands` that call the functions directly (no subprocess), and add an `edit` command: `todo.py edit ID [--title T] [--due D] [--priority P]`, changing only what is given, with the same date check and the same `no todo #N` error.",
-        "more_start": "I'll write the unit tests for the existing commands and re-read the two modules the `edit` command touches.",
-        "more_edit": "`edit` goes into `commands.py` beside `finish` (same load/save and the same errors), the CLI gets a subparser whose options default to `None` so that only given fields change, and the unit tests get cases for a partial edit, a bad date and an unknown id.",
-        "more_test": "Running the whole suite: the end-to-end tests and the new unit tests.",
-        "more_done": "All 12 tests pass (5 end-to-end, 7 unit).\n\n- `todo_app/commands.py`: `edit(todo_id, title, due, priority)` changes only the fields given; `bad date: …` and `no todo #N` exit with 1 like `add` and `done`.\n- `todo_app/cli.py`: `edit ID [--title] [--due] [--priority]`, options default to `None`.\n- `test_commands.py`: 7 tests calling the commands directly with HOME in a scratch directory (no subprocess), so they run in milliseconds.\n\nThe JSON format is unchanged: `edit` rewrites the same fields.",
         "done": "All 5 tests pass, with test_todo.py unchanged.\n\n**New layout**\n- `todo_app/models.py` — `Todo` (sort key, overdue rule, list line), `parse_due`\n- `todo_app/storage.py` — `load`/`save` of `~/.todo.json` (same JSON format, path resolved per call)\n- `todo_app/commands.py` — `add`, `list_todos`, `finish`, each returning `(exit code, output)`\n- `todo_app/cli.py` — argparse and dispatch; `main()` returns the exit code\n- `todo.py` — entry point: `sys.exit(main())`\n\n**Found on the way**: the first version of `todo.py` called `main()` without `sys.exit`, so `bad date` and `no todo #N` exited with 0; the tests caught it and it is fixed.\n\nCommands are now plain functions, so they can be unit-tested without subprocesses; I left test_todo.py as is, as you asked.",
     },
     "zh": {
@@ -318,33 +396,52 @@ REFACTOR = {
         "test": "所有模块都写好了。运行端到端测试。",
         "diagnose": "两个失败，原因相同：命令现在*返回*退出码，而不是调用 `sys.exit(1)`，而入口把返回值丢掉了，所以出错时退出码是 0。入口必须把 `main()` 的结果传给 `sys.exit`。",
         "retest": "入口已修复。再次运行测试。",
-        "more": "很好。还有两件事：为 `todo_app.commands` 添加直接调用函数（不通过子进程）的单元测试；再添加一个 `edit` 命令：`todo.py edit ID [--title T] [--due D] [--priority P]`，只修改给出的字段，日期检查和 `no todo #N` 错误与现有命令相同。",
-        "more_start": "我先为现有命令写单元测试，同时重新读一下 `edit` 命令会涉及的两个模块。",
-        "more_edit": "`edit` 放在 `commands.py` 中 `finish` 旁边（同样的读取/保存和同样的错误），命令行添加一个子命令，其选项默认为 `None`，这样只有给出的字段会被修改；单元测试增加部分修改、错误日期和不存在的编号三种情况。",
-        "more_test": "运行整个测试套件：端到端测试和新的单元测试。",
-        "more_done": "12 个测试全部通过（5 个端到端，7 个单元测试）。\n\n- `todo_app/commands.py`：`edit(todo_id, title, due, priority)` 只修改给出的字段；`bad date: …` 和 `no todo #N` 的退出码为 1，与 `add` 和 `done` 一致。\n- `todo_app/cli.py`：`edit ID [--title] [--due] [--priority]`，选项默认为 `None`。\n- `test_commands.py`：7 个测试直接调用命令函数，HOME 指向临时目录（不使用子进程），几毫秒就能跑完。\n\nJSON 格式没有变化：`edit` 只是重写相同的字段。",
         "done": "5 个测试全部通过，test_todo.py 没有任何修改。\n\n**新结构**\n- `todo_app/models.py` —— `Todo`（排序键、逾期规则、列表行）、`parse_due`\n- `todo_app/storage.py` —— 读写 `~/.todo.json`（JSON 格式不变，每次调用解析路径）\n- `todo_app/commands.py` —— `add`、`list_todos`、`finish`，都返回 `(退出码, 输出)`\n- `todo_app/cli.py` —— argparse 和分发；`main()` 返回退出码\n- `todo.py` —— 入口：`sys.exit(main())`\n\n**过程中发现的问题**：第一版 `todo.py` 调用 `main()` 时没有使用 `sys.exit`，导致 `bad date` 和 `no todo #N` 的退出码为 0；测试发现了这个问题，已经修复。\n\n现在命令都是普通函数，可以不通过子进程直接做单元测试；按照你的要求，我没有修改 test_todo.py。",
     },
 }
 
 
-def refactor(lang, small=False):
+def refactor(lang):
     t = REFACTOR[lang]
+    b = Builder(Workspace("todo-full", os.path.join(HERE, "todo_full")))
+    module = lambda d, name: open(os.path.join(HERE, d, name)).read()
+    modules = ("models.py", "storage.py", "render.py", "commands.py", "cli.py", "__init__.py")
+    b.turn(t["ask"], t["read"], [("read_file", {"path": "todo.py"}), ("read_file", {"path": "test_todo.py"})], 256)
+    writes = [("write_file", {"path": f"todo_app/{n}", "content": module("todo_full_app", n)}) for n in modules]
+    b.turn(None, t["plan"], writes + [("write_file", {"path": "todo.py", "content": SHIM_BROKEN})], 6144)
+    b.turn(None, t["test"], [("run_tests", {})], 128)
+    expect(b, "FAILED (failures=7)")
+    b.turn(None, t["diagnose"], [("edit_file", {"path": "todo.py", "old_string": SHIM_FIXED_OLD, "new_string": SHIM_FIXED_NEW})], 512)
+    b.turn(None, t["retest"], [("run_tests", {})], 128)
+    expect(b, "Ran 21 tests", "\nOK")
+    b.turn(None, t["done"], [], 1024)
+    tests = ("write_file", {"path": "test_commands.py", "content": module("todo_full_phase2", "test_commands.py")})
+    reads = [("read_file", {"path": f"todo_app/{n}"}) for n in ("models.py", "storage.py", "commands.py", "cli.py")]
+    b.turn(t["more"], t["more_start"], [tests] + reads, 2048)
+    b.turn(None, t["more_edit"], [("edit_file", e) for e in EDIT_COMMAND], 1536)
+    b.turn(None, t["more_test"], [("run_tests", {})], 128)
+    expect(b, "FAIL: test_priorities_outside_1_to_3_are_refused", "FAILED (failures=1)")
+    b.turn(None, t["more_fix"], [("edit_file", EDIT_PRIORITY_CHECK)], 512)
+    b.turn(None, t["more_retest"], [("run_tests", {})], 128)
+    expect(b, "Ran 37 tests", "\nOK")
+    b.turn(None, t["more_done"], [], 1024)
+    write_session(f"refactor-multi-file-{lang}", lang, "Multi-file refactor (seeds: multi_file) of a 283-line single-file todo CLI into a package of six modules: read, write the modules, run the end-to-end tests, fix what they catch, re-run; then unit tests and a new command across three files, a failure the new tests catch, its fix and a green run. Every tool result is real output.", SYSTEM[lang], b.turns)
+
+
+def refactor_small(lang):
+    t = REFACTOR_SMALL[lang]
     b = Builder(Workspace("todo", os.path.join(HERE, "todo")))
     src = lambda name: open(os.path.join(HERE, "todo_app", name)).read()
     b.turn(t["ask"], t["read"], [("read_file", {"path": "todo.py"}), ("read_file", {"path": "test_todo.py"})], 256)
     b.turn(None, t["plan"], [("write_file", {"path": "todo_app/models.py", "content": src("models.py")}), ("write_file", {"path": "todo_app/storage.py", "content": src("storage.py")})], 1536)
     b.turn(None, t["commands"], [("write_file", {"path": f"todo_app/{n}", "content": src(n)}) for n in ("commands.py", "cli.py", "__init__.py")] + [("write_file", {"path": "todo.py", "content": SHIM_BROKEN})], 1536)
     b.turn(None, t["test"], [("run_tests", {})], 128)
+    expect(b, "FAILED (failures=2)")
     b.turn(None, t["diagnose"], [("edit_file", {"path": "todo.py", "old_string": SHIM_FIXED_OLD, "new_string": SHIM_FIXED_NEW})], 512)
     b.turn(None, t["retest"], [("run_tests", {})], 128)
+    expect(b, "Ran 5 tests", "\nOK")
     b.turn(None, t["done"], [], 1024)
-    phase2 = lambda name: open(os.path.join(HERE, "todo_app_phase2", name)).read()
-    b.turn(t["more"], t["more_start"], [("write_file", {"path": "test_commands.py", "content": phase2("test_commands.py")}), ("read_file", {"path": "todo_app/commands.py"}), ("read_file", {"path": "todo_app/cli.py"})], 1024)
-    b.turn(None, t["more_edit"], [("edit_file", e) for e in EDIT_COMMAND], 1536)
-    b.turn(None, t["more_test"], [("run_tests", {})], 128)
-    b.turn(None, t["more_done"], [], 1024)
-    write_session(f"refactor-multi-file-{lang}", lang, "Multi-file refactor of the seeds' single-file todo.py (multi_file) into a package: read, write the modules, run the end-to-end tests, fix what they catch, re-run. Every tool result is real output.", SYSTEM[lang], b.turns)
+    write_session(f"refactor-multi-file-small-{lang}", lang, "Small version (fits an 8k context) of refactor-multi-file: the seeds' 67-line todo.py (multi_file) split into four modules, the end-to-end tests catch a dropped exit code, fixed and re-run. Every tool result is real output.", SYSTEM[lang], b.turns)
 
 
 # --- (c) long-document Q&A: a license text --------------------------------------------------------
@@ -397,6 +494,7 @@ def main():
         fix_failing_test(lang)
         fix_failing_test_small(lang)
         refactor(lang)
+        refactor_small(lang)
         doc_qa("GPL-3", lang, f"doc-qa-gpl3-{lang}", "Long-document Q&A: the full GNU GPL v3 text (as shipped in /usr/share/common-licenses), then five questions an engineering team asks before shipping.")
         doc_qa("Apache-2.0", lang, f"doc-qa-small-{lang}", "Small version (fits an 8k context) of the long-document Q&A: the Apache License 2.0 text, then three questions.")
     shutil.rmtree(SCRATCH, ignore_errors=True)
