@@ -207,7 +207,7 @@ mod tests {
     fn shipped_sessions_are_valid_in_both_languages() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("prompts").join(crate::session::SESSIONS_DIR);
         let sessions = load_dir(&dir).unwrap();
-        for id in ["fix-failing-test", "fix-failing-test-small", "refactor-multi-file", "doc-qa-gpl3", "doc-qa-small"] {
+        for id in ["fix-failing-test", "fix-failing-test-small", "refactor-multi-file", "refactor-multi-file-small", "doc-qa-gpl3", "doc-qa-small"] {
             for lang in ["en", "zh"] {
                 let s = sessions.iter().find(|s| s.id == format!("{id}-{lang}")).unwrap_or_else(|| panic!("{id}-{lang} missing"));
                 assert_eq!(s.language, lang);
