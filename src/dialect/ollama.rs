@@ -1,8 +1,8 @@
 //! Ollama through its native `/api/chat` (NDJSON): the only API where it reports its own
 //! timings — `prompt_eval_count`/`eval_count` and durations in nanoseconds on the final object,
 //! which may also carry the last piece of text (docs/api.md, docs/api/streaming.mdx) — and where
-//! reasoning arrives as `message.thinking`, at times in the same line as `content`. Since Ollama
-//! runs llama-server for GGUF models, `eval_duration` is llama-server's `predicted_ms` and
+//! reasoning arrives as `message.thinking`, at times in the same line as `content`. Recent Ollama
+//! (2026) runs llama-server for GGUF models, so `eval_duration` is llama-server's `predicted_ms` and
 //! `prompt_eval_count` counts the whole prompt, cached tokens included (`cache_n + prompt_n`,
 //! llm/llama_server.go; its MLX runner likewise counts every prompt token), while
 //! `prompt_eval_duration` covers only the uncached part; the cached share is not reported. It
