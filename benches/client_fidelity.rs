@@ -1,6 +1,7 @@
 //! Does the client measure what a server does, at 1, 64 and 256 streams? A scripted (simulated)
 //! streaming server runs in a process of its own — this executable started again with
-//! `--serve` — with a thread per connection and blocking writes, so its schedule does not depend
+//! `--serve` — with threads made beforehand that each accept a connection and answer it with
+//! blocking writes, so its schedule does not depend
 //! on the client's runtime. It sends each token at a fixed offset from the moment it received the
 //! request, and notes (CLOCK_MONOTONIC, shared by both processes) when it really wrote it.
 //!
@@ -18,7 +19,8 @@
 //! - client CPU (whole process) per token.
 //!
 //! `cargo bench --bench client_fidelity -- [--levels 1,64,256] [--client-threads 1,2,4]
-//! [--tokens 256] [--ttft-us 20000] [--gap-us 1500] [--requests 4] [--out FILE.json]`; the built
+//! [--tokens 256] [--ttft-us 20000] [--gap-us 1500] [--requests 4] [--server-cpus 0-11]
+//! [--client-cpus 12-15] [--out FILE.json]`; the built
 //! executable runs alone with the same options. Not part of the default `cargo bench`.
 
 use quantbench::client::{http_client, Endpoint, Limits, Sampling};
@@ -44,6 +46,10 @@ struct Options {
     gap_us: u64,
     requests: u32,
     out: Option<String>,
+    /// CPUs for the server process and for the client, e.g. `0-11` and `12-15`: apart, neither
+    /// can take the other's cores, so what is left in the errors is the client's own.
+    server_cpus: Option<String>,
+    client_cpus: Option<String>,
 }
 
 fn parse_options(args: &[String]) -> Options {
@@ -55,6 +61,8 @@ fn parse_options(args: &[String]) -> Options {
         gap_us: 1_500,
         requests: 4,
         out: None,
+        server_cpus: None,
+        client_cpus: None,
     };
     let list = |v: &str| {
         v.split(',')
@@ -72,6 +80,8 @@ fn parse_options(args: &[String]) -> Options {
             "--gap-us" => o.gap_us = value().parse().expect("--gap-us N"),
             "--requests" => o.requests = value().parse().expect("--requests N"),
             "--out" => o.out = Some(value()),
+            "--server-cpus" => o.server_cpus = Some(value()),
+            "--client-cpus" => o.client_cpus = Some(value()),
             _ => {} // `--bench` and other arguments cargo passes
         }
     }
@@ -94,6 +104,32 @@ fn process_cpu() -> Duration {
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
+/// Restricts this process (and the threads it creates from now on) to `cpus`, a list such as
+/// `0-7,12`.
+fn pin(cpus: &str) {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET writes within it for indices
+    // below CPU_SETSIZE, which is checked; sched_setaffinity reads the set it is given.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for part in cpus.split(',') {
+            let (a, b) = part.split_once('-').unwrap_or((part, part));
+            let (a, b): (usize, usize) = (
+                a.trim().parse().expect("--*-cpus: a CPU list"),
+                b.trim().parse().expect("--*-cpus: a CPU list"),
+            );
+            for cpu in a..=b {
+                assert!(cpu < libc::CPU_SETSIZE as usize, "CPU {cpu} out of range");
+                libc::CPU_SET(cpu, &mut set);
+            }
+        }
+        assert_eq!(
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set),
+            0,
+            "sched_setaffinity({cpus})"
+        );
+    }
+}
+
 // --- The server process -------------------------------------------------------------------------
 
 /// What the server did for one request: its id (from the prompt), when it was received and
@@ -110,6 +146,9 @@ fn serve(o: &Options) {
     // created from here on inherit it.
     // SAFETY: prctl with PR_SET_TIMERSLACK takes one integer argument and touches no memory.
     unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong) };
+    if let Some(cpus) = &o.server_cpus {
+        pin(cpus);
+    }
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     // A backlog for 256 connects at once (std listens with 128; a full queue drops SYNs, and a
     // dropped SYN is retried after a second).
@@ -118,13 +157,20 @@ fn serve(o: &Options) {
     println!("port {}", listener.local_addr().unwrap().port());
     std::io::stdout().flush().unwrap();
     let log: Arc<Mutex<Vec<Served>>> = Arc::default();
-    let (schedule, l) = (o.clone(), log.clone());
-    std::thread::spawn(move || {
-        for socket in listener.incoming().flatten() {
-            let (schedule, l) = (schedule.clone(), l.clone());
-            std::thread::spawn(move || answer(socket, &schedule, &l));
-        }
-    });
+    // Threads made beforehand, each accepting and answering in turn: a thread spawned per
+    // connection made 256 new connections wait for 256 thread creations behind one accept loop,
+    // which showed as our send → the server's read. Enough for every stream of the largest level
+    // and its next connection.
+    let listener = Arc::new(listener);
+    let threads = 2 * o.levels.iter().max().copied().unwrap_or(1) as usize + 8;
+    for _ in 0..threads {
+        let (listener, schedule, l) = (listener.clone(), o.clone(), log.clone());
+        std::thread::spawn(move || {
+            while let Ok((socket, _)) = listener.accept() {
+                answer(socket, &schedule, &l);
+            }
+        });
+    }
     // The parent asks for the log with a line "dump" and closes stdin when done.
     for line in std::io::stdin().lock().lines() {
         if line.unwrap_or_default().trim() == "dump" {
@@ -469,24 +515,35 @@ fn main() {
     if args.iter().any(|a| a == "--serve") {
         return serve(&o);
     }
-    let server_args: Vec<String> = [
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()); // before pinning
+    let levels = o.levels.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+    let mut server_args: Vec<String> = [
         "--tokens",
         &o.tokens.to_string(),
         "--ttft-us",
         &o.ttft_us.to_string(),
         "--gap-us",
         &o.gap_us.to_string(),
+        "--levels",
+        &levels,
     ]
     .map(String::from)
     .to_vec();
+    if let Some(cpus) = &o.server_cpus {
+        server_args.extend(["--server-cpus".into(), cpus.clone()]);
+    }
     let mut server = Server::start(&server_args);
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if let Some(cpus) = &o.client_cpus {
+        pin(cpus); // after the server started, which would otherwise inherit it
+    }
     println!(
-        "client fidelity: {} tokens per request, server TTFT {} ms, a token every {} ms, {} requests per stream, {cores} logical cores, load average {}",
+        "client fidelity: {} tokens per request, server TTFT {} ms, a token every {} ms, {} requests per stream, {cores} logical cores, server CPUs {}, client CPUs {}, load average {}",
         o.tokens,
         o.ttft_us as f64 / 1e3,
         o.gap_us as f64 / 1e3,
         o.requests,
+        o.server_cpus.as_deref().unwrap_or("any"),
+        o.client_cpus.as_deref().unwrap_or("any"),
         std::fs::read_to_string("/proc/loadavg").unwrap_or_default().split_whitespace().take(3).collect::<Vec<_>>().join(" ")
     );
     println!("all times ms, p50 / p99; TTFT error = our TTFT − the server's; server lag = its writes behind its own schedule");
@@ -558,7 +615,7 @@ fn main() {
         );
     }
     if let Some(path) = &o.out {
-        let json = serde_json::json!({ "cores": cores, "tokens": o.tokens, "ttft_us": o.ttft_us, "gap_us": o.gap_us, "requests_per_stream": o.requests, "levels": results });
+        let json = serde_json::json!({ "cores": cores, "server_cpus": o.server_cpus, "client_cpus": o.client_cpus, "tokens": o.tokens, "ttft_us": o.ttft_us, "gap_us": o.gap_us, "requests_per_stream": o.requests, "levels": results });
         std::fs::write(path, serde_json::to_string_pretty(&json).unwrap()).expect("writing --out");
     }
 }

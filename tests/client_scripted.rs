@@ -33,8 +33,9 @@ fn secs(ns: Option<u64>) -> f64 {
     ns.unwrap() as f64 / 1e9
 }
 
-/// TTFT and the mean inter-token gap match the schedule: 2 ms / 2 %. Role chunk and keep-alive
-/// comments come first and must not end TTFT.
+/// TTFT and the inter-token gaps are the server's writes as they arrived. Role chunk and
+/// keep-alive comments come first and must not end TTFT. Its bounds are orders, not precision claims
+/// ("Timing in these tests", tests/support/mod.rs).
 #[test]
 fn ttft_and_gaps_follow_a_known_schedule() {
     let mut steps = vec![
@@ -48,30 +49,34 @@ fn ttft_and_gaps_follow_a_known_schedule() {
     let r = run_one(&server, 31);
     assert!(r.ok, "{:?}", r.error);
 
+    // Token i was written at `written[3 + i]`, after the role chunk and the two keep-alives.
     let served = &server.served()[0];
-    let first_written = (served.written[3] - served.received).as_secs_f64();
+    let written = |i: u64| (served.written[3 + i as usize] - served.received).as_secs_f64();
     let ttft = r.metrics.ttft_s.unwrap();
-    // Against when the server really wrote the first token (same clock, same process).
+    // Sent before the server received it, stamped after the server wrote it: TTFT ≥ the server's
+    // own (exact; a keep-alive ending TTFT would be 80 ms short), and stamped before the next token.
     assert!(
-        (ttft - first_written).abs() < 0.002,
-        "ttft {ttft} vs written {first_written}"
-    );
-    assert!(
-        (ttft - 0.100).abs() < 0.002 + (first_written - 0.100).abs(),
-        "ttft {ttft}"
+        ttft >= written(0) && ttft < written(1),
+        "ttft {ttft}, tokens written at {} and {}",
+        written(0),
+        written(1)
     );
 
-    let mean_gap = (secs(r.t.last_token_ns) - secs(r.t.first_token_ns)) / (n - 1) as f64;
-    assert!((mean_gap - 0.020).abs() / 0.020 < 0.02, "mean gap {mean_gap}");
+    let span = secs(r.t.last_token_ns) - secs(r.t.first_token_ns);
+    let server_span = written(n - 1) - written(0);
+    assert!(
+        (span - server_span).abs() < gap.as_secs_f64(),
+        "first-to-last token {span} s, written {server_span} s"
+    );
     assert_eq!(r.itl_us.len() as u64, n - 1);
     assert_eq!(
         (r.tokens.completion, r.tokens.completion_source),
         (Some(n), Some(CountSource::Usage))
     );
     assert_eq!(r.tokens.prompt, Some(12));
-    // (N − 1) tokens over (N − 1) gaps of 20 ms: 50 tokens/s.
+    // (N − 1) tokens over the first-to-last span.
     assert!(
-        (r.metrics.decode_rate.unwrap() - 50.0).abs() / 50.0 < 0.02,
+        (r.metrics.decode_rate.unwrap() * span - (n - 1) as f64).abs() < 1e-6,
         "{:?}",
         r.metrics.decode_rate
     );
@@ -104,8 +109,14 @@ fn reasoning_only_deltas_are_tokens_and_estimates_are_flagged() {
     assert_eq!(r.flags, vec![Flag::CompletionEstimated, Flag::ReasoningEstimated]);
     assert_eq!(r.output.reasoning, "think ".repeat(5));
     assert_eq!(r.output.content, "ok ".repeat(3));
-    // TTFT ends at the first reasoning delta, not at the first visible text.
-    assert!(r.metrics.ttft_s.unwrap() < 0.019, "{:?}", r.metrics.ttft_s);
+    // TTFT ends at the first reasoning delta, before the first visible text was even written.
+    let served = &server.served()[0];
+    let first_text = (served.written[6] - served.received).as_secs_f64();
+    assert!(
+        r.metrics.ttft_s.unwrap() < first_text,
+        "{:?} vs text written at {first_text}",
+        r.metrics.ttft_s
+    );
 }
 
 #[test]
@@ -127,10 +138,11 @@ fn several_tokens_per_chunk_take_the_count_from_usage() {
         (Some(20), Some(CountSource::Usage))
     );
     assert_eq!(r.tokens.first_event_tokens, Some(5.0));
-    // 15 tokens after the first event, over 150 ms.
+    // 15 tokens after the first event, over its first-to-last span.
+    let span = secs(r.t.last_token_ns) - secs(r.t.first_token_ns);
     assert!(
-        (r.metrics.decode_rate.unwrap() - 100.0).abs() < 5.0,
-        "{:?}",
+        (r.metrics.decode_rate.unwrap() * span - 15.0).abs() < 1e-6,
+        "{:?} over {span} s",
         r.metrics.decode_rate
     );
     assert!(r.flags.is_empty(), "{:?}", r.flags);
@@ -152,11 +164,18 @@ fn three_tokens_per_event_give_the_exact_decode_rate() {
     assert!(r.ok, "{:?}", r.error);
     assert_eq!((r.tokens.after_last_event, r.tokens.first_event_tokens), (0, Some(3.0)));
     let written = &server.served()[0].written;
-    let truth = 93.0 / (written[32] - written[1]).as_secs_f64();
-    let rate = r.metrics.decode_rate.unwrap();
+    let (span, server_span) = (
+        secs(r.t.last_token_ns) - secs(r.t.first_token_ns),
+        (written[32] - written[1]).as_secs_f64(),
+    );
     assert!(
-        (rate - truth).abs() / truth < 0.003,
-        "ours {rate} vs the server's writes {truth}"
+        (r.metrics.decode_rate.unwrap() * span - 93.0).abs() < 1e-6,
+        "{:?} over {span} s",
+        r.metrics.decode_rate
+    );
+    assert!(
+        (span - server_span).abs() < 0.010,
+        "first-to-last event {span} s, written {server_span} s (one gap apart at most)"
     );
 }
 
@@ -173,8 +192,9 @@ fn a_slow_connect_is_timed_apart_from_the_ttft() {
     assert!(connect >= 0.050, "connect {connect} s");
     let served = &server.served()[0];
     let first_written = (served.written[1] - served.received).as_secs_f64();
+    // TTFT ≥ the server's own (exact); with the connect in it, it would be ≥ 50 ms longer still.
     assert!(
-        (ttft - first_written).abs() < 0.010,
+        ttft >= first_written && ttft < first_written + 0.050,
         "ttft {ttft} vs the server's {first_written} (connect {connect})"
     );
 }
@@ -226,8 +246,9 @@ fn a_reported_rate_its_own_timings_do_not_give_is_flagged() {
         "{report:?}"
     );
     assert!(report.reported_vs_ours_rel_diff.unwrap() > 0.2, "{report:?}");
+    // Our clock agrees with its timings to within one 10 ms gap over the 200 ms span.
     assert!(
-        report.decode_rate_rel_diff.unwrap().abs() < 0.03,
+        report.decode_rate_rel_diff.unwrap().abs() < 0.05,
         "our clock agrees with its timings: {report:?}"
     );
     assert!(r.flags.contains(&Flag::ServerDisagrees), "{:?}", r.flags);

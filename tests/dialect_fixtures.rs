@@ -151,6 +151,83 @@ fn lmstudio_inline_think_is_split_out_of_the_content() {
     assert!(r.server.is_none(), "the OpenAI-compatible API carries no stats");
 }
 
+/// With a draft model: LM Studio's draft counts, the ignored drafts (never sent to the main model)
+/// left out of the drafted count so the acceptance rate compares with llama-server's.
+#[test]
+fn lmstudio_draft_counts_from_chat_end_stats() {
+    let r = Replay::new(
+        ServerKind::Lmstudio,
+        Wire::LmStudioEvents,
+        "lmstudio/api-v1-chat-draft.sse",
+        64,
+    )
+    .run();
+    assert!(r.ok, "{:?}", r.error);
+    assert_eq!(r.output.content, "def add(a, b): return a + b");
+    assert_eq!(
+        (r.tokens.completion, r.tokens.prompt, r.tokens.token_events),
+        (Some(8), Some(30), 8)
+    );
+    let server = r.server.as_ref().unwrap();
+    assert_eq!((server.draft_n, server.draft_accepted), (Some(9 - 1), Some(5)));
+    assert_eq!((server.predicted_n, server.completion_diff), (Some(8), Some(0)));
+    // Message deltas at 50 … 120 ms.
+    assert!(close(r.metrics.decode_rate, 7.0 / 0.070) && close(server.decode_rate_rel_diff, (100.0 - 101.2) / 101.2));
+    assert!(!r.flags.contains(&Flag::ServerDisagrees), "{:?}", r.flags);
+
+    let plain = Replay::new(
+        ServerKind::Lmstudio,
+        Wire::LmStudioEvents,
+        "lmstudio/api-v1-chat-reasoning.sse",
+        64,
+    )
+    .run();
+    let server = plain.server.unwrap();
+    assert_eq!(
+        (server.draft_n, server.draft_accepted),
+        (None, None),
+        "no draft model: no counts, never zeros"
+    );
+}
+
+/// LM Studio's OpenAI API with its reasoning setting on: `reasoning_content`, the role in every
+/// delta, and usage without a reasoning breakdown.
+#[test]
+fn lmstudio_reasoning_content_with_the_role_in_every_delta() {
+    let r = Replay::new(
+        ServerKind::Lmstudio,
+        Wire::OpenAiSse,
+        "lmstudio/openai-reasoning-content.sse",
+        64,
+    )
+    .run();
+    assert!(r.ok, "{:?}", r.error);
+    assert_eq!(
+        (r.output.reasoning.as_str(), r.output.content.as_str()),
+        ("Two+two.", "4.")
+    );
+    assert_eq!(
+        (r.tokens.completion, r.tokens.completion_source),
+        (Some(7), Some(CountSource::Usage))
+    );
+    assert_eq!(
+        (
+            r.tokens.token_events,
+            r.tokens.reasoning_events,
+            r.tokens.after_last_event
+        ),
+        (6, 4, 1)
+    );
+    assert_eq!(
+        (r.tokens.reasoning, r.tokens.reasoning_source),
+        (Some(4), Some(CountSource::EventsEstimate))
+    );
+    assert!(r.flags.contains(&Flag::ReasoningEstimated));
+    // 6 text events at 0 … 50 ms; 7 counted, the end token never streamed.
+    assert!(close(r.metrics.decode_rate, 5.0 / 0.050), "{:?}", r.metrics.decode_rate);
+    assert!(r.server.is_none());
+}
+
 #[test]
 fn ollama_native_stream_thinking_and_nanosecond_durations() {
     let r = Replay::new(
@@ -202,6 +279,49 @@ fn ollama_native_stream_thinking_and_nanosecond_durations() {
         .replace("\"eval_duration\":81000000", "\"eval_duration\":50000000");
     let r = replay.run();
     assert!(r.flags.contains(&Flag::ServerDisagrees), "{:?}", r.flags);
+}
+
+/// Ollama's last object carrying the last text, a line with thinking and content together, and
+/// the length limit: every text line is a token event, and `eval_count` settles the count.
+#[test]
+fn ollama_final_object_with_text_and_a_mixed_line() {
+    let mut replay = Replay::new(
+        ServerKind::Ollama,
+        Wire::OllamaNdjson,
+        "ollama/api-chat-final-text.ndjson",
+        8,
+    );
+    replay.options.fixed_length = true;
+    let r = replay.run();
+    assert!(r.ok, "{:?}", r.error);
+    assert_eq!(
+        (r.output.reasoning.as_str(), r.output.content.as_str()),
+        ("Short check.", "Yes, it is.")
+    );
+    assert_eq!(
+        (r.tokens.completion, r.tokens.prompt, r.finish_reason.as_deref()),
+        (Some(8), Some(20), Some("length"))
+    );
+    assert_eq!(
+        (
+            r.tokens.token_events,
+            r.tokens.reasoning_events,
+            r.tokens.after_last_event
+        ),
+        (7, 3, 0)
+    );
+    // 7 text lines at 0 … 60 ms carry 8 tokens: the first is taken as 8/7 of them.
+    let ours = (8.0 - 8.0 / 7.0) / 0.060;
+    assert!(close(r.metrics.decode_rate, ours), "{:?}", r.metrics.decode_rate);
+    let server = r.server.as_ref().unwrap();
+    assert_eq!(
+        (server.predicted_n, server.prompt_n, server.completion_diff),
+        (Some(8), Some(20), Some(0))
+    );
+    assert!(close(server.predicted_ms, 62.0) && close(server.prompt_ms, 24.0));
+    assert!(close(server.decode_rate_rel_diff, (ours - 7.0 / 0.062) / (7.0 / 0.062)));
+    let disagrees_or_short = |f: &Flag| matches!(f, Flag::ServerDisagrees | Flag::LengthMismatch | Flag::EarlyStop);
+    assert!(!r.flags.iter().any(disagrees_or_short), "{:?}", r.flags);
 }
 
 #[test]

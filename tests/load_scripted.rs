@@ -103,32 +103,28 @@ fn per_request_schedule(n: usize) -> Script {
     Script::ok(steps)
 }
 
-/// Absolute errors, milliseconds, sorted: of every token's arrival time as the client stamped it
-/// against the moment the server wrote it (same process, same monotonic clock), and of each
-/// request's TTFT and inter-token gaps against the server's actual schedule.
-struct Errors {
+/// Lags, milliseconds, sorted: of every token's arrival time as the client stamped it after the
+/// moment the server began writing it (same process, same monotonic clock, so never negative),
+/// and of each request's TTFT and inter-token gaps against the server's actual schedule.
+struct Lags {
     stamps: Vec<f64>,
     ttft: Vec<f64>,
     itl: Vec<f64>,
-    /// Our TTFT − the server's (first token written − request received), ms: for the level's
-    /// first wave (all streams' first requests) and for the later requests.
-    ttft_vs_server_first_wave: Vec<f64>,
-    ttft_vs_server_later: Vec<f64>,
+    /// First-token lags of the level's first wave (every stream's first request) and of the rest.
+    first_wave: Vec<f64>,
+    later: Vec<f64>,
 }
 
-fn abs_ms(a: std::time::Duration, b: std::time::Duration) -> f64 {
-    (a.as_secs_f64() - b.as_secs_f64()).abs() * 1e3
-}
-
-fn timing_errors(server: &ScriptedServer, finished: &[Finished]) -> Errors {
+fn lags(server: &ScriptedServer, finished: &[Finished]) -> Lags {
     let served = server.served();
-    let mut errors = Errors {
+    let mut lags = Lags {
         stamps: Vec::new(),
         ttft: Vec::new(),
         itl: Vec::new(),
-        ttft_vs_server_first_wave: Vec::new(),
-        ttft_vs_server_later: Vec::new(),
+        first_wave: Vec::new(),
+        later: Vec::new(),
     };
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
     for f in finished {
         let obs = &f.observation;
         assert!(obs.error.is_none(), "{:?}", obs.error);
@@ -144,37 +140,40 @@ fn timing_errors(server: &ScriptedServer, finished: &[Finished]) -> Errors {
         let s = served.iter().find(|s| s.request == n).expect("the server served it");
         assert_eq!(obs.token_times.len(), 12);
         let sent = obs.sent.unwrap();
+        assert!(sent <= s.received, "request {n} received before it was sent");
         // The server's schedule as it really wrote it (step 0 is the role chunk): a busy machine
         // makes the server late too, which is not the client's error.
         let written: Vec<std::time::Duration> = s.written[1..13].iter().map(|w| *w - sent).collect();
-        for (at, w) in obs.token_times.iter().zip(&written) {
-            errors.stamps.push(abs_ms(*at, *w));
+        for (i, (at, w)) in obs.token_times.iter().zip(&written).enumerate() {
+            assert!(
+                at >= w,
+                "request {n} token {i} stamped {at:?} after sending, before it was written ({w:?})"
+            );
+            lags.stamps.push(ms(*at - *w));
         }
-        errors.ttft.push(abs_ms(obs.token_times[0], written[0]));
-        let versus_server = (obs.token_times[0].as_secs_f64() - (s.written[1] - s.received).as_secs_f64()) * 1e3;
+        lags.ttft.push(ms(obs.token_times[0] - written[0]));
         let first_wave = f.tag.level.is_some_and(|streams| f.tag.request < streams);
         if first_wave {
-            &mut errors.ttft_vs_server_first_wave
+            &mut lags.first_wave
         } else {
-            &mut errors.ttft_vs_server_later
+            &mut lags.later
         }
-        .push(versus_server);
+        .push(ms(obs.token_times[0] - written[0]));
         for (measured, scheduled) in obs.token_times.windows(2).zip(written.windows(2)) {
-            errors
-                .itl
-                .push(abs_ms(measured[1] - measured[0], scheduled[1] - scheduled[0]));
+            lags.itl
+                .push((ms(measured[1] - measured[0]) - ms(scheduled[1] - scheduled[0])).abs());
         }
     }
     for v in [
-        &mut errors.stamps,
-        &mut errors.ttft,
-        &mut errors.itl,
-        &mut errors.ttft_vs_server_first_wave,
-        &mut errors.ttft_vs_server_later,
+        &mut lags.stamps,
+        &mut lags.ttft,
+        &mut lags.itl,
+        &mut lags.first_wave,
+        &mut lags.later,
     ] {
         v.sort_by(f64::total_cmp);
     }
-    errors
+    lags
 }
 
 /// Timing tests run one at a time: in parallel they would measure each other.
@@ -190,35 +189,39 @@ fn check_streams(streams: u32) {
         2 * streams as usize,
     );
     assert_eq!(finished.len(), 2 * streams as usize);
-    let errors = timing_errors(&server, &finished);
-    // Tolerance: 1 ms at the median, 50 ms at p99. On a quiet machine the errors are a tenth of
-    // that (see `benches/client_overhead.rs` for the precise figures); on a shared, busy one the
-    // client's thread waits for a CPU now and then. A client that stamped after parsing a batch,
-    // or served streams in turn, would be off by whole inter-token gaps (4–8 ms) at the median.
+    // Every token stamped no earlier than it was written (exact, checked in `lags`). At the median,
+    // stamped before the server's next write (≥ 4 ms later): a client that stamped after parsing a
+    // batch, or served streams in turn, would be whole gaps late. An order, not a precision claim
+    // ("Timing in these tests", tests/support/mod.rs); the client's real lag (~0.1 ms at 64
+    // streams) and the first wave's against later requests are measured by benches/client_fidelity.rs.
+    let lags = lags(&server, &finished);
     for (what, e) in [
-        ("timestamp", &errors.stamps),
-        ("TTFT", &errors.ttft),
-        ("inter-token gap", &errors.itl),
+        ("timestamp", &lags.stamps),
+        ("TTFT", &lags.ttft),
+        ("inter-token gap", &lags.itl),
     ] {
         let (p50, p99) = (e[e.len() / 2], e[e.len() * 99 / 100]);
         println!(
-            "{streams} streams: {what} error p50 {p50:.3} ms, p99 {p99:.3} ms, max {:.3} ms (n = {})",
+            "{streams} streams: {what} lag p50 {p50:.3} ms, p99 {p99:.3} ms, max {:.3} ms (n = {})",
             e.last().unwrap(),
             e.len()
         );
-        assert!(p50 <= 1.0, "median {what} error {p50:.3} ms at {streams} streams");
-        assert!(p99 <= 50.0, "p99 {what} error {p99:.3} ms at {streams} streams");
+        assert!(
+            p50 < 4.0,
+            "median {what} lag {p50:.3} ms at {streams} streams: as long as the shortest gap"
+        );
     }
-    // A level's first wave starts on connections opened before its clock, with its bodies
-    // already serialized: its TTFT error is no worse than later requests' (1 ms for noise).
-    let median = |v: &[f64]| v[v.len() / 2];
+    // The first wave starts on connections opened before the level's clock, with its bodies
+    // serialized: its first tokens are read no later than the rest's, to within one gap. (How
+    // long the scripted server, sharing these cores, takes to read 64 requests at once is its
+    // own delay, not the client's: that is why the lag is taken from the server's write.)
     let (first, later) = (
-        median(&errors.ttft_vs_server_first_wave),
-        median(&errors.ttft_vs_server_later),
+        lags.first_wave[lags.first_wave.len() / 2],
+        lags.later[lags.later.len() / 2],
     );
-    println!("{streams} streams: TTFT − the server's, median: first wave {first:.3} ms, later {later:.3} ms");
+    println!("{streams} streams: first-token lag, median: first wave {first:.3} ms, later {later:.3} ms");
     assert!(
-        first <= later + 1.0,
+        first < later + 4.0,
         "first wave {first:.3} ms vs later {later:.3} ms at {streams} streams"
     );
     let tags: Vec<_> = finished.iter().map(|f| &f.tag).collect();

@@ -78,6 +78,7 @@ fn run(
     Vec<quantbench::record::GenerationRecord>,
 ) {
     let tmp = tempfile::tempdir().unwrap();
+    let quants_n = quants.len() as u32;
     let quants: String = quants
         .iter()
         .map(|q| format!("[models.m.quants.{q}]\nmodel_id = \"scripted-{q}\"\n"))
@@ -88,6 +89,13 @@ fn run(
     );
     let config = config(tmp.path(), &body);
     let outcome = run_suite(tmp.path(), &config, "/session$").unwrap();
+    // A run of sessions alone plans one `session` benchmark per group, and says it ran.
+    let (status, counts) = outcome.status.clone().unwrap();
+    assert_eq!(
+        (status, counts.benchmarks_planned, counts.benchmarks_not_run),
+        (quantbench::metadata::RunStatus::Complete, quants_n, 0),
+        "{counts:?}"
+    );
     let dir = outcome.run_dir.unwrap();
     let report: SessionReport =
         serde_json::from_str(&std::fs::read_to_string(dir.join("sessions.json")).unwrap()).unwrap();

@@ -1,10 +1,13 @@
 //! LM Studio. Generations go through its native `/api/v1/chat` stream, whose `chat.end` event
 //! carries the server's `stats` (input/output/reasoning token counts, tokens per second, time to
-//! first token; docs 1_developer/_2_rest/streaming-events.md). That API takes one user message
-//! and a system prompt and has no `seed` or `logit_bias`, so a multi-turn prompt, or
-//! `fixed_length` (which needs `logit_bias` on configured end-token ids), goes through
-//! `/v1/chat/completions` instead, without per-generation stats. `/api/v0/models/<id>` (quant,
-//! format, context) and `/api/v1/models` (size_bytes) go into the metadata.
+//! first token; lmstudio-ai/docs 1_developer/2_rest/streaming-events.md and chat.md) and, with a
+//! draft model, draft-token counts under the snake_case names LM Studio's REST `stats` use
+//! (api-changelog 0.3.10; the v1 pages list none, so they are read only where they appear).
+//! That API takes one user message and a system prompt and has no `seed` or `logit_bias`, so a
+//! multi-turn prompt, or `fixed_length` (which needs `logit_bias` on configured end-token ids),
+//! goes through `/v1/chat/completions` instead, without per-generation stats.
+//! `/api/v0/models/<id>` (quant, format, context) and `/api/v1/models` (size_bytes) go into the
+//! metadata.
 //!
 //! Model lifecycle ([`LmStudioModels`]) through the v1 REST API (0.4+): `GET /api/v1/models` lists
 //! each model's `loaded_instances`; `POST /api/v1/models/load` blocks until the model is loaded
@@ -129,9 +132,19 @@ impl Dialect for LmStudio {
             prompt_ms: number(stats, "time_to_first_token_seconds").map(|s| s * 1000.0),
             predicted_n: count(stats, "total_output_tokens"),
             decode_rate: number(stats, "tokens_per_second"),
+            draft_n: verified_drafts(stats),
+            draft_accepted: count(stats, "accepted_draft_tokens_count"),
             ..ServerReport::default()
         })
     }
+}
+
+/// Draft tokens the main model checked: the total less the `ignored` ones, which were never sent
+/// to it (total = accepted + rejected + ignored: lmstudio-js LLMPredictionStats.ts), so the
+/// acceptance rate means what llama-server's `draft_n_accepted / draft_n` does.
+fn verified_drafts(stats: &Value) -> Option<u64> {
+    let total = count(stats, "total_draft_tokens_count")?;
+    Some(total.saturating_sub(count(stats, "ignored_draft_tokens_count").unwrap_or(0)))
 }
 
 /// The models `GET /api/v1/models` lists.

@@ -1,7 +1,13 @@
 //! Ollama through its native `/api/chat` (NDJSON): the only API where it reports its own
-//! timings — `prompt_eval_count`/`eval_count` and durations in nanoseconds on the final object
-//! (docs/api.md) — and where reasoning arrives as `message.thinking`. It has no way to force a
-//! length (ollama#12065): with `fixed_length`, samples that stop early are flagged.
+//! timings — `prompt_eval_count`/`eval_count` and durations in nanoseconds on the final object,
+//! which may also carry the last piece of text (docs/api.md, docs/api/streaming.mdx) — and where
+//! reasoning arrives as `message.thinking`, at times in the same line as `content`. Recent Ollama
+//! (2026) runs llama-server for GGUF models, so `eval_duration` is llama-server's `predicted_ms` and
+//! `prompt_eval_count` counts the whole prompt, cached tokens included (`cache_n + prompt_n`,
+//! llm/llama_server.go; its MLX runner likewise counts every prompt token), while
+//! `prompt_eval_duration` covers only the uncached part; the cached share is not reported. It
+//! has no way to force a length (ollama#12065): with `fixed_length`, samples that stop early
+//! are flagged.
 //! `/api/ps` (size, size_vram, quantization) and `/api/version` go into the metadata.
 //!
 //! Model lifecycle ([`OllamaModels`]): `POST /api/generate` with an empty prompt loads the model

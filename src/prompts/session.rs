@@ -253,6 +253,7 @@ mod tests {
             "fix-failing-test",
             "fix-failing-test-small",
             "refactor-multi-file",
+            "refactor-multi-file-small",
             "doc-qa-gpl3",
             "doc-qa-small",
         ] {

@@ -1,6 +1,14 @@
 //! Test helpers. `ScriptedServer` is a simulated OpenAI-style endpoint for tests only: it plays a
 //! fixed, known schedule of bytes, records when it really wrote each step, and counts the
 //! connections and requests it receives. Real servers cannot give exact timings or faults on cue.
+//!
+//! Timing in these tests: the server and the client share one process and one monotonic clock,
+//! so causality gives exact bounds (a token is stamped no earlier than it was written, a request
+//! is sent no later than it was received). Upper bounds are orders, never precision claims: a
+//! token is stamped before the server's next write, a span is off by less than one scripted gap.
+//! A client that stamped per batch, or counted a keep-alive as a token, breaks them; a loaded CI
+//! machine does not. How close the client really is (~0.1 ms) is measured, with statistics, by
+//! `benches/client_overhead.rs` and `benches/client_fidelity.rs`.
 
 #![allow(dead_code)] // each test binary uses a different part of the helpers
 
@@ -67,7 +75,8 @@ pub struct Served {
     pub head: String,
     pub body: serde_json::Value,
     pub received: Instant,
-    /// When each step was actually written (after flushing).
+    /// When each step was actually written: the instant its write began (the scripted offset
+    /// plus however late the server's thread was).
     pub written: Vec<Instant>,
 }
 
@@ -268,7 +277,7 @@ async fn connection(
 }
 
 /// Writes a script's answer but for the end of the body: after `head_delay` the head, then each
-/// step at its offset from `received`. Returns when each step was written; None when the peer
+/// step at its offset from `received`. Returns when each step's write began; None when the peer
 /// went away.
 async fn write_script(
     socket: &mut TcpStream,
@@ -296,9 +305,10 @@ async fn write_script(
             b"\r\n".to_vec(),
         ]
         .concat();
+        // Taken before the bytes go out, so a client can never stamp a step earlier than this.
+        written.push(Instant::now());
         socket.write_all(&chunk).await.ok()?;
         socket.flush().await.ok()?;
-        written.push(Instant::now());
     }
     Some(written)
 }
