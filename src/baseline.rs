@@ -254,7 +254,11 @@ mod tests {
         );
         let mut future = r;
         future.schema = RECORD_SCHEMA + 1;
-        assert!(err(&[future]).contains("line 1: record schema 3 is not known"));
+        let expected = format!(
+            "line 1: record schema {} is not known (this build reads 1 to {RECORD_SCHEMA})",
+            RECORD_SCHEMA + 1
+        );
+        assert!(err(&[future]).contains(&expected));
     }
 
     #[test]

@@ -310,7 +310,7 @@ fn depth_html(page: &mut String, report: &SessionReport) -> Result<()> {
 /// The section of `summary.md`.
 pub fn markdown(md: &mut String, run: &RunData) -> Result<()> {
     let Some(report) = &run.sessions else { return Ok(()) };
-    let cell = |t: &str| t.replace('|', "\\|").replace(['\n', '\r'], " ");
+    let cell = super::sanitize::markdown;
     md.push_str("\n## Agent sessions\n\nEffective tok/s = Σ output tokens / Σ (TTFT + generation time) over a session (famstack's definition); geometric means with 95 % t-intervals on the logs over repeats.\n\n");
     md.push_str("| Group | Session | Cache | Repeats | Turns | Effective tok/s [95 %] | TTFT turn 1 ms | TTFT last turn ms | Time in prefill | Final context | Cache efficiency |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
     for s in &report.sessions {
