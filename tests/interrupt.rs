@@ -30,14 +30,7 @@ fn sigint_keeps_records_marks_the_run_and_spares_the_baseline() {
     let mut child = suite_command(tmp.path(), &["--bench", "m/q", "--save-baseline", "keep"])
         .spawn()
         .unwrap();
-    let run_dir = || {
-        reports
-            .read_dir()
-            .ok()?
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .find(|p| p.join("generations.jsonl").is_file())
-    };
+    let run_dir = || run_dir_in(&reports);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let lines = run_dir()
@@ -88,14 +81,7 @@ fn a_run_killed_outright_reads_crashed_after_the_next_report() {
     config(tmp.path(), &body);
     let reports = tmp.path().join("reports");
     let mut child = suite_command(tmp.path(), &["--bench", "m/q/short"]).spawn().unwrap();
-    let run_dir = || {
-        reports
-            .read_dir()
-            .ok()?
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .find(|p| p.join("generations.jsonl").is_file())
-    };
+    let run_dir = || run_dir_in(&reports);
     let deadline = Instant::now() + Duration::from_secs(60);
     while run_dir()
         .and_then(|d| std::fs::read_to_string(d.join("generations.jsonl")).ok())

@@ -77,12 +77,7 @@ fn hostile_server_text_is_neutralised_in_every_sink_and_the_key_is_redacted() {
         "{stderr}"
     );
 
-    let dir = reports
-        .read_dir()
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.join("generations.jsonl").is_file())
-        .unwrap();
+    let dir = run_dir_in(&reports).unwrap();
     for file in [
         "generations.jsonl",
         "generations.csv",

@@ -181,12 +181,7 @@ fn a_full_disk_fails_the_run_naming_the_records_file() {
         "{:#}",
         run_suite(tmp.path(), &config(tmp.path(), &body), "--bench m/q/short").unwrap_err()
     );
-    let dir = reports
-        .read_dir()
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.join("generations.jsonl").is_file())
-        .unwrap();
+    let dir = run_dir_in(&reports).unwrap();
     let file = dir.join("generations.jsonl");
     assert_eq!(
         err,

@@ -507,6 +507,16 @@ pub fn suite_command(dir: &std::path::Path, args: &[&str]) -> std::process::Comm
     command
 }
 
+/// The run directory (the one with records) under `reports`, once there is one.
+pub fn run_dir_in(reports: &std::path::Path) -> Option<std::path::PathBuf> {
+    reports
+        .read_dir()
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.join("generations.jsonl").is_file())
+}
+
 // --- One generation against a URL ------------------------------------------------------------
 
 /// One streamed generation of "hi" against the OpenAI-compatible endpoint at `url` (…/v1).
