@@ -160,11 +160,15 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
         });
     }
     let noise = compare::noise_threshold_or(opts.cli.noise_threshold)?;
-    let categories: Vec<(String, String)> = planned
+    let planned_all: Vec<_> = workloads
         .iter()
-        .flat_map(|p| p.categories.iter().map(|c| (p.group.name.clone(), c.name.to_owned())))
+        .flat_map(|w| w.planned_benchmarks(&planned, opts.cli.sample_size))
         .collect();
-    let baseline = baseline_to_compare(&opts, &categories)?;
+    let benchmarks: Vec<(String, String)> = planned_all
+        .iter()
+        .map(|p| (p.group.clone(), p.benchmark.clone()))
+        .collect();
+    let baseline = baseline_to_compare(&opts, &benchmarks)?;
 
     let client_threads = crate::load::client_threads()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -201,10 +205,6 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
     };
     let missing_comparisons = missing_comparisons(&opts, &journal.records, comparisons.as_ref());
     let measured = journal.records.iter().filter(|r| r.ok && !r.warmup).count();
-    let planned_all: Vec<_> = workloads
-        .iter()
-        .flat_map(|w| w.planned_benchmarks(&planned, opts.cli.sample_size))
-        .collect();
     let ran_elsewhere: Vec<_> = workloads.iter().flat_map(|w| w.ran_outside_summary(&journal)).collect();
     let (status, counts) = run_status::assess(&planned_all, &journal.summary(), &ran_elsewhere, measured);
     journal.metadata.counts = Some(counts.clone());
@@ -252,17 +252,17 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
 }
 
 /// The baseline this run is compared with: `--baseline NAME`, or, as criterion does, the previous
-/// contents of `--save-baseline NAME` when they share a benchmark with the run (`categories`,
-/// the planned group/category pairs). A missing (unless `--baseline-lenient`) or broken
+/// contents of `--save-baseline NAME` when they share a benchmark with the run (`benchmarks`,
+/// the planned group/benchmark pairs). A missing (unless `--baseline-lenient`) or broken
 /// `--baseline`, or one with nothing in common, is an error before anything runs.
 fn baseline_to_compare(
     opts: &SuiteOptions,
-    categories: &[(String, String)],
+    benchmarks: &[(String, String)],
 ) -> Result<Option<(String, Vec<GenerationRecord>)>> {
     if let Some(b) = &opts.cli.baseline {
         let missing = !store::baseline_dir(&opts.reports_root, &b.name).has_records();
         return match crate::baseline::load(&opts.reports_root, &b.name) {
-            Ok(records) => crate::baseline::check_in_common(&b.name, &records, categories)
+            Ok(records) => crate::baseline::check_in_common(&b.name, &records, benchmarks)
                 .map(|()| Some((b.name.clone(), records))),
             Err(e) if b.lenient && missing => {
                 eprintln!(
@@ -281,7 +281,7 @@ fn baseline_to_compare(
         .filter(|name| store::baseline_dir(&opts.reports_root, name).has_records());
     let Some(name) = previous else { return Ok(None) };
     let records = crate::baseline::load(&opts.reports_root, name)?;
-    Ok(crate::baseline::check_in_common(name, &records, categories)
+    Ok(crate::baseline::check_in_common(name, &records, benchmarks)
         .is_ok()
         .then(|| (name.clone(), records)))
 }

@@ -81,7 +81,6 @@ fn compact_numbers() {
     assert_eq!(crate::stats::quantile_type7(&[1.0, 2.0, 3.0, 4.0], 0.5), 2.5);
 }
 
-
 /// The `<text>` elements of an SVG that read as numbers (tick labels).
 fn numeric_labels(svg: &str) -> Vec<f64> {
     svg.split("<text")
@@ -89,7 +88,6 @@ fn numeric_labels(svg: &str) -> Vec<f64> {
         .filter_map(|t| t.split_once('>')?.1.split_once("</text>")?.0.trim().parse().ok())
         .collect()
 }
-
 
 #[test]
 fn a_group_without_data_has_no_bar_slot_and_no_legend_entry() {
@@ -149,7 +147,6 @@ fn a_group_without_data_has_no_bar_slot_and_no_legend_entry() {
     .unwrap();
     assert!(!svg.contains("smollm2/failed"), "{svg}");
 }
-
 
 #[test]
 fn a_narrow_log_axis_still_has_labelled_ticks() {
