@@ -23,6 +23,7 @@ pub mod progress;
 pub mod prompts;
 pub mod quality;
 pub mod record;
+pub mod record_stream;
 pub mod reference;
 pub mod report;
 pub mod run_status;

@@ -91,6 +91,15 @@ impl RunDir {
     }
 }
 
+/// The run directory `what` names: a path to one (relative to the current directory), or a run
+/// id, a directory of `root`. None when neither holds records. Returned absolute, so that the
+/// directory holding it (the history page's) is known whatever the current directory.
+pub fn find_run(what: &str, root: &Path) -> Option<RunDir> {
+    let candidates = [Path::new(what).to_owned(), root.join(what)];
+    let found = candidates.into_iter().find(|dir| RunDir::new(dir).has_records())?;
+    Some(RunDir::new(std::path::absolute(&found).unwrap_or(found)))
+}
+
 pub struct RunStore {
     pub dir: RunDir,
     generations: File,
@@ -189,22 +198,15 @@ pub fn save_baseline(root: &Path, name: &str, records: &[GenerationRecord]) -> R
 }
 
 /// Reads a `generations.jsonl`, naming the line of any bad record. A last line without its
-/// newline is a record a killed process was writing: it is skipped, with a warning.
+/// newline is a record a killed process was writing: it is skipped, with a warning. Whole
+/// records: readers of a long run's figures use `record_stream` instead.
 pub fn read_records(path: &Path) -> Result<Vec<GenerationRecord>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let (complete, torn) = match text.rfind('\n') {
-        Some(end) => text.split_at(end + 1),
-        None => ("", text.as_str()),
-    };
-    if !torn.trim().is_empty() {
-        eprintln!("quantbench: {}: ignoring an unfinished last line ({} bytes)", path.display(), torn.len());
-    }
-    complete
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| serde_json::from_str(l).with_context(|| format!("{} line {}", path.display(), i + 1)))
-        .collect()
+    let mut records = Vec::new();
+    crate::record_stream::for_each(path, |_, r| {
+        records.push(r);
+        Ok(())
+    })?;
+    Ok(records)
 }
 
 #[cfg(test)]

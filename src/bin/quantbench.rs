@@ -13,6 +13,7 @@ commands:
   summary RUN_DIR     recompute summary.json of a run directory from its generations.jsonl
   report RUN_DIR      (re)write a run's index.html, summary.md and generations.csv, and the
                       index.html of all runs beside it
+                      (RUN_DIR: a run directory, or a run id in $QUANTBENCH_REPORTS_DIR or target-reports/)
   probe URL [--kind K] [--model ID]
                       try what the endpoint supports (usage in streams, reasoning field,
                       fixed-length decoding, logprobs, server timings); suggest a config entry
@@ -37,8 +38,8 @@ fn main() -> ExitCode {
             Some(m) => serde_json::to_string_pretty(&m).map(|s| println!("{s}")).map_err(Into::into),
             None => Err(anyhow::anyhow!("the MLX reference endpoint is not installed; run: cargo run --release --bin quantbench -- install-reference-mlx")),
         },
-        ["summary", dir] => resummarize(std::path::Path::new(dir)),
-        ["report", dir] => quantbench::report::write(std::path::Path::new(dir)).map(|files| {
+        ["summary", dir] => run_dir(dir).and_then(|dir| resummarize(&dir)),
+        ["report", dir] => run_dir(dir).and_then(|dir| quantbench::report::write(&dir)).map(|files| {
             for f in files {
                 println!("{}", f.display());
             }
@@ -66,7 +67,7 @@ fn main() -> ExitCode {
 /// benchmarks (early stops, adaptive-sampling stops), which the records alone do not show.
 fn resummarize(dir: &std::path::Path) -> anyhow::Result<()> {
     use quantbench::summary::{BenchmarkNote, Summary};
-    let records = quantbench::store::read_records(&RunDir::new(dir).generations())?;
+    let records = quantbench::record_stream::read_without_bulk(&RunDir::new(dir).generations())?;
     let run = records.first().map(|r| r.run.clone()).unwrap_or_default();
     let previous: Option<Summary> = std::fs::read_to_string(RunDir::new(dir).summary()).ok().and_then(|t| serde_json::from_str(&t).ok());
     let notes: Vec<BenchmarkNote> = previous
@@ -118,20 +119,27 @@ fn compare(old: &str, new: &str) -> anyhow::Result<bool> {
     Ok(rows.iter().any(|r| r.verdict == quantbench::compare::Verdict::Regressed))
 }
 
-/// Fidelity results of a run directory, or of a baseline by name (none if it has none).
+/// Fidelity results of a run directory (a path or a run id), or of a baseline by name (none if
+/// it has none).
 fn fidelity_of(what: &str) -> anyhow::Result<Vec<quantbench::fidelity::GroupFidelity>> {
-    let dir = std::path::Path::new(what);
-    if RunDir::new(dir).has_records() {
-        return quantbench::fidelity::read_report(dir).map(|r| r.map(|r| r.groups).unwrap_or_default());
+    if let Some(dir) = quantbench::store::find_run(what, &quantbench::store::reports_root()) {
+        return quantbench::fidelity::read_report(dir.path()).map(|r| r.map(|r| r.groups).unwrap_or_default());
     }
     quantbench::fidelity::load_baseline(&quantbench::store::reports_root(), what)
 }
 
-/// Records of a run directory, or of a baseline by name.
+/// A run directory given as a path or as a run id (a directory of the reports root).
+fn run_dir(what: &str) -> anyhow::Result<std::path::PathBuf> {
+    let root = quantbench::store::reports_root();
+    let found = quantbench::store::find_run(what, &root);
+    found.map(|d| d.path().to_owned()).ok_or_else(|| anyhow::anyhow!("{what:?} is not a run directory (no generations.jsonl there) nor a run id in {}", root.display()))
+}
+
+/// Records of a run directory (a path or a run id), or of a baseline by name; a run's without
+/// their bulk (the verdicts need none of it).
 fn records_of(what: &str) -> anyhow::Result<Vec<quantbench::record::GenerationRecord>> {
-    let dir = std::path::Path::new(what);
-    if RunDir::new(dir).has_records() {
-        return quantbench::store::read_records(&RunDir::new(dir).generations());
+    if let Some(dir) = quantbench::store::find_run(what, &quantbench::store::reports_root()) {
+        return quantbench::record_stream::read_without_bulk(&dir.generations());
     }
     quantbench::store::load_baseline(&quantbench::store::reports_root(), what)
 }

@@ -145,7 +145,9 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
     let summary = journal.finish(status, (status == RunStatus::Failed).then(|| format!("nothing was measured: {}", counts.text())))?;
     crate::report::console::run_end(&journal.store.dir, &journal.metadata.groups)?;
     if let Some(name) = &opts.cli.save_baseline {
-        let (dir, runs) = store::save_baseline(&opts.reports_root, name, &journal.records)?;
+        // A baseline keeps whole records: read back from the file (the journal keeps them slim).
+        let records = store::read_records(&journal.store.dir.generations())?;
+        let (dir, runs) = store::save_baseline(&opts.reports_root, name, &records)?;
         crate::fidelity::save_baseline(&opts.reports_root, name, &journal.fidelity)?;
         println!("quantbench: saved baseline {name:?} in {} ({runs} run(s) per benchmark, up to {})", dir.display(), store::BASELINE_RUNS);
     }
