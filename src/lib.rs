@@ -12,6 +12,7 @@ pub mod config;
 pub mod dialect;
 pub mod environment;
 pub mod fidelity;
+pub mod gap_distribution;
 pub mod load;
 pub mod managed;
 pub mod memory;

@@ -4,7 +4,7 @@
 
 use super::charts::{self, Axes, Point, Series};
 use super::markup::{css_class, escape, head, table, td, td_num};
-use super::{Exporter, RunData, Severity, Shown, DECODE, E2E, PREFILL, TTFT};
+use super::{thinning, Exporter, RunData, Severity, Shown, DECODE, E2E, PREFILL, TTFT};
 use crate::compare::Verdict;
 use crate::record::GenerationRecord;
 use anyhow::Result;
@@ -153,26 +153,12 @@ fn distribution_charts(page: &mut String, run: &RunData) -> Result<()> {
     page.push_str("<h2>Distributions</h2>\n");
     page.push_str(&charts::grouped_boxes(&Axes { title: "TTFT per sample (box: quartiles; whiskers: 1.5 IQR)", x: "prompt category", y: "TTFT, ms (log scale)" }, &labels, &boxes(|r| r.metrics.ttft_s.map(|s| s * 1e3)))?);
     page.push_str(&charts::grouped_boxes(&Axes { title: "End-to-end time per sample", x: "prompt category", y: "E2E, s (log scale)" }, &labels, &boxes(|r| r.metrics.e2e_s))?);
-
-    // Inter-token gaps of every sample of a group, as a CDF (one network read can deliver two
-    // events: their zero gap is kept — the CDF starts above 0 then).
-    let cdfs: Vec<Series<Vec<(f64, f64)>>> = run
-        .groups()
-        .iter()
-        .enumerate()
-        .map(|(i, g)| {
-            let mut gaps: Vec<f64> = run.samples(g, None).flat_map(|r| r.itl_us.iter().map(|us| *us as f64 / 1e3)).collect();
-            gaps.sort_by(f64::total_cmp);
-            // The top 1 % would stretch the axis over a handful of points.
-            gaps.truncate((gaps.len() as f64 * 0.99).ceil() as usize);
-            let n = gaps.len() as f64;
-            Series { name: g.to_string(), colour: charts::colour(i), values: gaps.iter().enumerate().map(|(k, x)| (*x, (k + 1) as f64 / n)).collect() }
-        })
-        .collect();
-    page.push_str(&charts::lines(&Axes { title: "Inter-token gaps, all samples of each group (up to p99)", x: "gap between token events, ms", y: "fraction of gaps ≤ x" }, &cdfs, true)?);
+    page.push_str("<p class=\"small\">Dots: samples beyond the whiskers, one per pixel row (dots that would overlap are drawn once); every sample is in generations.csv.</p>\n");
+    gap_cdf(page, run)?;
 
     // A typical generation per group, token events against time: the flat start is the prefill.
     let Some(category) = categories.iter().max_by_key(|c| run.records.iter().filter(|r| r.category == **c).map(|r| r.tokens.token_events).max().unwrap_or(0)) else { return Ok(()) };
+    let mut most_events = (0, 1);
     let timelines: Vec<Series<Vec<(f64, f64)>>> = run
         .groups()
         .iter()
@@ -186,13 +172,44 @@ fn distribution_charts(page: &mut String, run: &RunData) -> Result<()> {
                 t += *gap as f64 / 1e6;
                 points.push((t, (k + 2) as f64));
             }
+            let (points, stride) = thinning::timeline(&points);
+            most_events = most_events.max((r.itl_us.len() + 1, stride));
             Some(Series { name: format!("{g} (sample {})", r.sample), colour: charts::colour(i), values: points })
         })
         .collect();
     if !timelines.is_empty() {
         let title = format!("Token timeline of a typical \"{category}\" generation (decode rate nearest the median)");
         page.push_str(&charts::lines(&Axes { title: &title, x: "time since the request was sent, s", y: "token events received" }, &timelines, true)?);
+        if let (events, stride @ 2..) = most_events {
+            writeln!(page, "<p class=\"small\">Drawn at screen resolution: every {stride}th of up to {events} token events, and the last; every gap is in generations.jsonl.</p>")?;
+        }
     }
+    Ok(())
+}
+
+/// Inter-token gaps of every measured sample of a group, as a CDF drawn from quantiles of all
+/// its gaps (one network read can deliver two events: their zero gap is kept — the CDF starts
+/// above 0 then), with each group's exact p50, p99 and maximum in a table below.
+fn gap_cdf(page: &mut String, run: &RunData) -> Result<()> {
+    let colour = |g: &str| charts::colour(run.groups().iter().position(|x| *x == g).unwrap_or(0));
+    let groups: Vec<(&String, &crate::gap_distribution::GapDistribution)> = run.gaps.iter().filter(|(_, d)| !d.is_empty()).collect();
+    // The top 1 % would stretch the axis over a handful of points.
+    let ps = thinning::cdf_probabilities(0.99);
+    let cdfs: Vec<Series<Vec<(f64, f64)>>> =
+        groups.iter().map(|(g, d)| Series { name: g.to_string(), colour: colour(g), values: d.quantiles_us(&ps).iter().zip(&ps).map(|(us, p)| (us / 1e3, *p)).collect() }).collect();
+    let marks: Vec<Series<Vec<(f64, f64)>>> =
+        groups.iter().map(|(g, d)| Series { name: g.to_string(), colour: colour(g), values: d.quantiles_us(&[0.5, 0.99]).iter().zip([0.5, 0.99]).map(|(us, p)| (us / 1e3, p)).collect() }).collect();
+    let axes = Axes { title: "Inter-token gaps, all samples of each group (up to p99; dots: p50 and p99)", x: "gap between token events, ms", y: "fraction of gaps ≤ x" };
+    page.push_str(&charts::lines_marked(&axes, &cdfs, false, &marks)?);
+    let rows: Vec<Vec<String>> = groups
+        .iter()
+        .map(|(g, d)| {
+            let ms = |p: f64| d.quantile_us(p).map_or("–".into(), |us| super::num(us / 1e3));
+            vec![format!("<td>{}</td>", swatch(run, g)), td_num(&d.len().to_string()), td_num(&ms(0.5)), td_num(&ms(0.99)), td_num(&d.max_us().map_or("–".into(), |us| super::num(us as f64 / 1e3)))]
+        })
+        .collect();
+    table(page, &["group", "gaps", "p50 ms", "p99 ms", "max ms"], &rows);
+    writeln!(page, "<p class=\"small\">Each line is drawn from {} quantiles of all the group's gaps (exact, from a count per microsecond value); p50, p99 and the maximum above are exact. Every gap is in generations.jsonl.</p>", thinning::CDF_POINTS + 1)?;
     Ok(())
 }
 
@@ -413,8 +430,12 @@ fn failures(page: &mut String, run: &RunData) -> Result<()> {
         return Ok(());
     }
     writeln!(page, "<h2>Failed generations ({})</h2>", failed.len())?;
+    if failed.len() > FAILURES_LISTED {
+        writeln!(page, "<p class=\"small\">The first {FAILURES_LISTED}; every failure is in generations.csv (column <code>ok</code>).</p>")?;
+    }
     let rows: Vec<Vec<String>> = failed
         .iter()
+        .take(FAILURES_LISTED)
         .map(|r| {
             let kind = if r.warmup { "warm-up" } else { "sample" };
             vec![format!("<td>{}</td>", swatch(run, &r.group)), td(&r.category), td(&format!("{kind} {}", r.sample)), td_num(&r.http_status.map_or("–".into(), |s| s.to_string())), td(r.error.as_deref().unwrap_or(""))]
@@ -423,6 +444,9 @@ fn failures(page: &mut String, run: &RunData) -> Result<()> {
     table(page, &["group", "category", "generation", "HTTP", "reason"], &rows);
     Ok(())
 }
+
+/// Failed generations listed on the page; a long run may have thousands.
+const FAILURES_LISTED: usize = 100;
 
 /// The answer of each group's typical generation, so a reader sees what was measured.
 fn examples(page: &mut String, run: &RunData) -> Result<()> {
