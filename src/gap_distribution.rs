@@ -5,19 +5,39 @@
 
 use std::collections::BTreeMap;
 
+/// Gaps shorter than this (65.5 ms: the decode gaps of most models) are counted in an array
+/// indexed by the gap, longer ones in a map: the array keeps counting as fast as parsing.
+const DENSE_US: usize = 1 << 16;
+
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct GapDistribution {
-    /// Gap in microseconds → how many gaps had it.
-    counts: BTreeMap<u64, u64>,
+    /// Gap in microseconds → how many gaps had it, for gaps < `DENSE_US` (empty until one comes).
+    dense: Vec<u64>,
+    /// The same for longer gaps.
+    sparse: BTreeMap<u64, u64>,
     n: u64,
 }
 
 impl GapDistribution {
     pub fn add(&mut self, gaps_us: &[u64]) {
-        for gap in gaps_us {
-            *self.counts.entry(*gap).or_insert(0) += 1;
+        for &gap in gaps_us {
+            match usize::try_from(gap) {
+                Ok(i) if i < DENSE_US => {
+                    if self.dense.is_empty() {
+                        self.dense = vec![0; DENSE_US];
+                    }
+                    self.dense[i] += 1;
+                }
+                _ => *self.sparse.entry(gap).or_insert(0) += 1,
+            }
         }
         self.n += gaps_us.len() as u64;
+    }
+
+    /// (gap, count) of every distinct gap, shortest first.
+    fn counts(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        let dense = self.dense.iter().enumerate().filter(|(_, c)| **c > 0).map(|(gap, c)| (gap as u64, *c));
+        dense.chain(self.sparse.iter().map(|(gap, c)| (*gap, *c)))
     }
 
     /// How many gaps were added.
@@ -30,7 +50,8 @@ impl GapDistribution {
     }
 
     pub fn max_us(&self) -> Option<u64> {
-        self.counts.keys().next_back().copied()
+        let dense_max = || self.dense.iter().rposition(|c| *c > 0).map(|gap| gap as u64);
+        self.sparse.keys().next_back().copied().or_else(dense_max)
     }
 
     /// The p-quantiles (each in [0, 1]) in microseconds, as `stats::quantile_type7` gives them
@@ -40,10 +61,13 @@ impl GapDistribution {
             return Vec::new();
         }
         // The k-th smallest gap (from 0): the first value whose cumulative count exceeds k.
-        let cumulative: Vec<(u64, u64)> = self.counts.iter().scan(0, |total, (value, count)| {
-            *total += count;
-            Some((*value, *total))
-        }).collect();
+        let cumulative: Vec<(u64, u64)> = self
+            .counts()
+            .scan(0, |total, (value, count)| {
+                *total += count;
+                Some((value, *total))
+            })
+            .collect();
         let order_statistic = |k: u64| cumulative[cumulative.partition_point(|(_, total)| *total <= k)].0 as f64;
         ps.iter()
             .map(|p| {
@@ -66,7 +90,8 @@ mod tests {
 
     #[test]
     fn quantiles_equal_those_of_all_gaps_sorted() {
-        let gaps: Vec<u64> = (0..1000u64).map(|i| (i * 7919) % 613 + if i % 50 == 0 { 5000 } else { 0 }).collect();
+        // Short gaps (counted in the array) and long ones (in the map) alike.
+        let gaps: Vec<u64> = (0..1000u64).map(|i| (i * 7919) % 613 + if i % 50 == 0 { 70_000 + i } else { 0 }).collect();
         let mut d = GapDistribution::default();
         d.add(&gaps[..400]);
         d.add(&gaps[400..]);
@@ -77,5 +102,8 @@ mod tests {
         }
         assert_eq!((d.len(), d.max_us()), (1000, Some(sorted[999] as u64)));
         assert_eq!(GapDistribution::default().quantile_us(0.5), None);
+        let mut short = GapDistribution::default();
+        short.add(&[5, 3, 0]);
+        assert_eq!((short.max_us(), short.quantile_us(0.5)), (Some(5), Some(3.0)));
     }
 }

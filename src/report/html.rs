@@ -143,12 +143,18 @@ fn speed_charts(page: &mut String, run: &RunData) -> Result<()> {
 fn distribution_charts(page: &mut String, run: &RunData) -> Result<()> {
     let categories = run.categories();
     let labels: Vec<String> = categories.iter().map(|c| c.to_string()).collect();
+    // One pass over a group's samples for all its categories (a long run has many records).
     let boxes = |get: fn(&GenerationRecord) -> Option<f64>| -> Vec<Series<Vec<Vec<f64>>>> {
-        run.groups()
-            .iter()
-            .enumerate()
-            .map(|(i, g)| Series { name: g.to_string(), colour: charts::colour(i), values: categories.iter().map(|c| run.samples(g, Some(c)).filter_map(get).collect()).collect() })
-            .collect()
+        let by_category = |g: &str| {
+            let mut values = vec![Vec::new(); categories.len()];
+            for r in run.samples(g, None) {
+                if let (Some(c), Some(v)) = (categories.iter().position(|c| *c == r.category), get(r)) {
+                    values[c].push(v);
+                }
+            }
+            values
+        };
+        run.groups().iter().enumerate().map(|(i, g)| Series { name: g.to_string(), colour: charts::colour(i), values: by_category(g) }).collect()
     };
     page.push_str("<h2>Distributions</h2>\n");
     page.push_str(&charts::grouped_boxes(&Axes { title: "TTFT per sample (box: quartiles; whiskers: 1.5 IQR)", x: "prompt category", y: "TTFT, ms (log scale)" }, &labels, &boxes(|r| r.metrics.ttft_s.map(|s| s * 1e3)))?);
