@@ -19,7 +19,7 @@ pub fn cdf_probabilities(upto: f64) -> Vec<f64> {
 pub fn timeline(points: &[(f64, f64)]) -> (Vec<(f64, f64)>, usize) {
     let stride = points.len().div_ceil(TIMELINE_POINTS).max(1);
     let mut kept: Vec<(f64, f64)> = points.iter().step_by(stride).copied().collect();
-    if let Some(last) = points.last().filter(|_| (points.len() - 1) % stride != 0) {
+    if let Some(last) = points.last().filter(|_| !(points.len() - 1).is_multiple_of(stride)) {
         kept.push(*last);
     }
     (kept, stride)
