@@ -6,6 +6,7 @@
 
 #![allow(dead_code)] // the test and the benchmark each use part of it
 
+use quantbench::load::schedule::SplitMix64;
 use quantbench::record::GenerationRecord;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -31,24 +32,6 @@ pub const FAIL_EVERY: usize = 47;
 
 const CATEGORIES: [&str; 7] = ["short", "code", "long", "reasoning", "chat", "tools", "summarise"];
 
-/// A small, fast, deterministic generator (SplitMix64): the same run on every machine.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
 /// The real record every synthetic one starts from: a measured code sample of smollm2/q8_0.
 pub fn template() -> GenerationRecord {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/runs/reference-matrix/generations.jsonl");
@@ -63,7 +46,7 @@ pub fn write_run(root: &Path, run_id: &str, shape: Shape) -> PathBuf {
     let template = template();
     let file = std::fs::File::create(dir.join("generations.jsonl")).unwrap();
     let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-    let mut rng = SplitMix(0x5eed);
+    let mut rng = SplitMix64(0x5eed);
     for g in 0..shape.groups {
         for c in 0..shape.categories {
             for s in 0..shape.samples {
@@ -79,7 +62,7 @@ pub fn write_run(root: &Path, run_id: &str, shape: Shape) -> PathBuf {
 
 /// Sample `s` of category `c` of group `g`: gaps around a per-group decode speed with jitter and
 /// an occasional stall, and timings and metrics consistent with them.
-fn generation(template: &GenerationRecord, run: &str, (g, c, s): (usize, usize, usize), gaps: usize, rng: &mut SplitMix) -> GenerationRecord {
+fn generation(template: &GenerationRecord, run: &str, (g, c, s): (usize, usize, usize), gaps: usize, rng: &mut SplitMix64) -> GenerationRecord {
     let mut r = template.clone();
     r.run = run.to_owned();
     r.model = format!("model-{}", g / 4);
@@ -98,11 +81,11 @@ fn generation(template: &GenerationRecord, run: &str, (g, c, s): (usize, usize, 
     let base_us = 8_000.0 + 700.0 * g as f64;
     r.itl_us = (0..gaps)
         .map(|_| {
-            let stall = if rng.unit() < 0.01 { 6.0 } else { 1.0 };
-            (base_us * stall * (0.75 + 0.5 * rng.unit())) as u64
+            let stall = if rng.next_unit() < 0.01 { 6.0 } else { 1.0 };
+            (base_us * stall * (0.75 + 0.5 * rng.next_unit())) as u64
         })
         .collect();
-    let ttft_ns = (120e6 * (1.0 + c as f64 * 0.5) * (0.9 + 0.2 * rng.unit())) as u64;
+    let ttft_ns = (120e6 * (1.0 + c as f64 * 0.5) * (0.9 + 0.2 * rng.next_unit())) as u64;
     let span_ns: u64 = r.itl_us.iter().sum::<u64>() * 1000;
     let end_ns = ttft_ns + span_ns + 4_000_000;
     r.t.first_token_ns = Some(ttft_ns);
