@@ -64,3 +64,24 @@ fn for_each_line(path: &Path, mut each: impl FnMut(usize, &[u8]) -> Result<()>) 
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chosen_lines_come_back_whole_and_the_rest_without_bulk() {
+        let lines: Vec<&str> = include_str!("../fixtures/runs/reference-1-thread/generations.jsonl").lines().collect();
+        let all: Vec<GenerationRecord> = lines.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("generations.jsonl");
+        // A blank line counts as a line: indices are the file's.
+        std::fs::write(&path, format!("{}\n\n{}\n", lines[0], lines[1..].join("\n"))).unwrap();
+        let found = read_lines(&path, &[2, 0]).unwrap();
+        assert_eq!(found, vec![(0, all[0].clone()), (2, all[1].clone())]);
+        let slim = read_without_bulk(&path).unwrap();
+        assert_eq!(slim.len(), all.len());
+        assert!(slim.iter().all(|r| r.itl_us.is_empty() && r.output.content.is_empty()));
+        assert_eq!(slim[3].metrics, all[3].metrics);
+    }
+}
