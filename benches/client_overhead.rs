@@ -34,7 +34,11 @@ fn answer(n: usize, gap: Duration) -> Script {
     let mut steps = vec![step(ms(0), role())];
     steps.extend((0..TOKENS).map(|i| step(gap * i, content(&if i == 0 { format!("r{n} ") } else { "tok ".into() }))));
     let end = gap * (TOKENS - 1);
-    steps.extend([step(end, finish("length")), step(end, usage(8, u64::from(TOKENS))), step(end, done())]);
+    steps.extend([
+        step(end, finish("length")),
+        step(end, usage(8, u64::from(TOKENS))),
+        step(end, done()),
+    ]);
     Script::ok(steps)
 }
 
@@ -62,20 +66,49 @@ struct Client {
 impl Client {
     fn new(server: &ScriptedServer) -> Client {
         Client {
-            rt: tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap(),
+            rt: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap(),
             http: http_client().unwrap(),
-            endpoint: Endpoint { base_url: server.url.clone(), model_id: "scripted".into(), api_key: None, dialect: dialect::for_kind(ServerKind::Openai, DialectOptions::default()) },
-            prompt: Prompt { id: "p".into(), category: "c".into(), lang: None, messages: vec![Message { role: "user".into(), content: "hi".into() }], max_tokens: TOKENS, temperature: None, check: None, set: "b".into() },
+            endpoint: Endpoint {
+                base_url: server.url.clone(),
+                model_id: "scripted".into(),
+                api_key: None,
+                dialect: dialect::for_kind(ServerKind::Openai, DialectOptions::default()),
+            },
+            prompt: Prompt {
+                id: "p".into(),
+                category: "c".into(),
+                lang: None,
+                messages: vec![Message::text("user", "hi")],
+                max_tokens: TOKENS,
+                temperature: None,
+                check: None,
+                set: "b".into(),
+            },
         }
     }
 
     /// One closed-loop level: `streams` requests at once.
     fn run(&self, streams: u32) -> LevelRun {
         let (sampling, limits) = (Sampling::default(), Limits::default());
-        let cx = LevelContext { http: &self.http, endpoint: &self.endpoint, sampling: &sampling, limits: &limits };
-        let jobs: Vec<Job> = (0..streams).map(|_| Job { prompt: &self.prompt, max_tokens: TOKENS }).collect();
+        let cx = LevelContext {
+            http: &self.http,
+            endpoint: &self.endpoint,
+            sampling: &sampling,
+            limits: &limits,
+        };
+        let jobs: Vec<Job> = (0..streams)
+            .map(|_| Job {
+                prompt: &self.prompt,
+                max_tokens: TOKENS,
+            })
+            .collect();
         let (cpu0, wall0) = (thread_cpu(), Instant::now());
-        let finished = self.rt.block_on(run_level(&cx, LoadKind::Concurrency, &Shape::Closed { streams }, &jobs));
+        let finished = self
+            .rt
+            .block_on(run_level(&cx, LoadKind::Concurrency, &Shape::Closed { streams }, &jobs));
         let (cpu, wall) = (thread_cpu() - cpu0, wall0.elapsed());
         for f in &finished {
             assert!(f.observation.error.is_none(), "{:?}", f.observation.error);
@@ -92,11 +125,26 @@ fn timestamp_errors_ms(server: &ScriptedServer, run: &LevelRun) -> Vec<f64> {
     for f in &run.finished {
         let obs = &f.observation;
         let sent = obs.sent.unwrap();
-        let n: usize = obs.output.content.trim_start_matches('r').split(' ').next().and_then(|n| n.parse().ok()).expect("the first token names the request");
+        let n: usize = obs
+            .output
+            .content
+            .trim_start_matches('r')
+            .split(' ')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .expect("the first token names the request");
         let s = served.iter().find(|s| s.request == n).expect("the server served it");
         for (i, at) in obs.token_times.iter().enumerate() {
             let (arrived, written) = (sent + *at, s.written[1 + i]);
-            errors.push(if arrived >= written { arrived - written } else { written - arrived }.as_secs_f64() * 1e3);
+            errors.push(
+                if arrived >= written {
+                    arrived - written
+                } else {
+                    written - arrived
+                }
+                .as_secs_f64()
+                    * 1e3,
+            );
         }
     }
     errors.sort_by(f64::total_cmp);
@@ -108,20 +156,29 @@ fn quantile(sorted: &[f64], p: f64) -> f64 {
 }
 
 fn main() {
-    let mut criterion = Criterion::default().configure_from_args().sample_size(10).warm_up_time(Duration::from_millis(1)).measurement_time(Duration::from_millis(1));
+    let mut criterion = Criterion::default()
+        .configure_from_args()
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(1))
+        .measurement_time(Duration::from_millis(1));
     let zero = ScriptedServer::start(|n| answer(n, Duration::ZERO));
     let client = Client::new(&zero);
     let mut group = criterion.benchmark_group("client_overhead");
     for streams in STREAM_COUNTS {
         group.throughput(Throughput::Elements(u64::from(streams * TOKENS)));
-        group.bench_function(format!("cpu_{streams}_streams"), |b| b.iter_custom(|iters| (0..iters).map(|_| client.run(streams).cpu).sum()));
+        group.bench_function(format!("cpu_{streams}_streams"), |b| {
+            b.iter_custom(|iters| (0..iters).map(|_| client.run(streams).cpu).sum())
+        });
     }
     group.finish();
 
     let paced = ScriptedServer::start(|n| answer(n, ms(5)));
     let paced_client = Client::new(&paced);
     println!("\nclient overhead: {TOKENS} tokens per stream, one event per token, one connection per stream");
-    println!("{:>8} {:>14} {:>14} {:>30} {:>30}", "streams", "CPU µs/token", "events/s", "ts error zero-delay p50/p99 ms", "ts error paced 5ms p50/p99/max ms");
+    println!(
+        "{:>8} {:>14} {:>14} {:>30} {:>30}",
+        "streams", "CPU µs/token", "events/s", "ts error zero-delay p50/p99 ms", "ts error paced 5ms p50/p99/max ms"
+    );
     for streams in STREAM_COUNTS {
         let runs: Vec<LevelRun> = (0..3).map(|_| client.run(streams)).collect();
         let tokens = f64::from(streams * TOKENS) * runs.len() as f64;
@@ -131,8 +188,17 @@ fn main() {
         let paced_errors = timestamp_errors_ms(&paced, &paced_client.run(streams));
         println!(
             "{streams:>8} {cpu_us:>14.2} {events_per_s:>14.0} {:>30} {:>30}",
-            format!("{:.3} / {:.3}", quantile(&zero_errors, 0.5), quantile(&zero_errors, 0.99)),
-            format!("{:.3} / {:.3} / {:.3}", quantile(&paced_errors, 0.5), quantile(&paced_errors, 0.99), paced_errors.last().unwrap())
+            format!(
+                "{:.3} / {:.3}",
+                quantile(&zero_errors, 0.5),
+                quantile(&zero_errors, 0.99)
+            ),
+            format!(
+                "{:.3} / {:.3} / {:.3}",
+                quantile(&paced_errors, 0.5),
+                quantile(&paced_errors, 0.99),
+                paced_errors.last().unwrap()
+            )
         );
     }
     criterion.final_summary();

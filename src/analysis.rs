@@ -42,14 +42,62 @@ pub struct MetricDef {
 
 /// The metrics analysed, in report order.
 pub const METRICS: [MetricDef; 8] = [
-    MetricDef { name: "decode_rate", unit: "tok/s", get: |m| m.decode_rate, mean: MeanKind::Arithmetic, better: Better::Higher },
-    MetricDef { name: "ttft_s", unit: "s", get: |m| m.ttft_s, mean: MeanKind::Geometric, better: Better::Lower },
-    MetricDef { name: "e2e_s", unit: "s", get: |m| m.e2e_s, mean: MeanKind::Geometric, better: Better::Lower },
-    MetricDef { name: "output_rate", unit: "tok/s", get: |m| m.output_rate, mean: MeanKind::Arithmetic, better: Better::Higher },
-    MetricDef { name: "prefill_rate", unit: "tok/s", get: |m| m.prefill_rate, mean: MeanKind::Arithmetic, better: Better::Higher },
-    MetricDef { name: "itl_p50_s", unit: "s", get: |m| m.itl_p50_s, mean: MeanKind::Geometric, better: Better::Lower },
-    MetricDef { name: "itl_p90_s", unit: "s", get: |m| m.itl_p90_s, mean: MeanKind::Geometric, better: Better::Lower },
-    MetricDef { name: "itl_p99_s", unit: "s", get: |m| m.itl_p99_s, mean: MeanKind::Geometric, better: Better::Lower },
+    MetricDef {
+        name: "decode_rate",
+        unit: "tok/s",
+        get: |m| m.decode_rate,
+        mean: MeanKind::Arithmetic,
+        better: Better::Higher,
+    },
+    MetricDef {
+        name: "ttft_s",
+        unit: "s",
+        get: |m| m.ttft_s,
+        mean: MeanKind::Geometric,
+        better: Better::Lower,
+    },
+    MetricDef {
+        name: "e2e_s",
+        unit: "s",
+        get: |m| m.e2e_s,
+        mean: MeanKind::Geometric,
+        better: Better::Lower,
+    },
+    MetricDef {
+        name: "output_rate",
+        unit: "tok/s",
+        get: |m| m.output_rate,
+        mean: MeanKind::Arithmetic,
+        better: Better::Higher,
+    },
+    MetricDef {
+        name: "prefill_rate",
+        unit: "tok/s",
+        get: |m| m.prefill_rate,
+        mean: MeanKind::Arithmetic,
+        better: Better::Higher,
+    },
+    MetricDef {
+        name: "itl_p50_s",
+        unit: "s",
+        get: |m| m.itl_p50_s,
+        mean: MeanKind::Geometric,
+        better: Better::Lower,
+    },
+    MetricDef {
+        name: "itl_p90_s",
+        unit: "s",
+        get: |m| m.itl_p90_s,
+        mean: MeanKind::Geometric,
+        better: Better::Lower,
+    },
+    MetricDef {
+        name: "itl_p99_s",
+        unit: "s",
+        get: |m| m.itl_p99_s,
+        mean: MeanKind::Geometric,
+        better: Better::Lower,
+    },
 ];
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -87,10 +135,12 @@ pub fn metric_stats(def: &MetricDef, values: &[f64]) -> Option<MetricStats> {
         MeanKind::Geometric => stats::geometric_mean_ci(values, LEVEL),
     };
     let p90 = stats::quantile_ci(values, 0.9, LEVEL);
-    let p90_note = p90
-        .as_ref()
-        .filter(|q| q.interval.is_none())
-        .map(|_| format!("n too small: a 95 % interval for p90 needs n ≥ 29 (have {})", values.len()));
+    let p90_note = p90.as_ref().filter(|q| q.interval.is_none()).map(|_| {
+        format!(
+            "n too small: a 95 % interval for p90 needs n ≥ 29 (have {})",
+            values.len()
+        )
+    });
     Some(MetricStats {
         n: values.len(),
         unit: def.unit.into(),
@@ -108,7 +158,11 @@ pub fn metric_stats(def: &MetricDef, values: &[f64]) -> Option<MetricStats> {
 
 /// The values of one metric over successful, non-warm-up records.
 pub fn values(def: &MetricDef, records: &[&GenerationRecord]) -> Vec<f64> {
-    records.iter().filter(|r| r.ok && !r.warmup).filter_map(|r| (def.get)(&r.metrics)).collect()
+    records
+        .iter()
+        .filter(|r| r.ok && !r.warmup)
+        .filter_map(|r| (def.get)(&r.metrics))
+        .collect()
 }
 
 /// Rates as Σtokens / Σtime over the samples, with delta-method intervals.
@@ -125,10 +179,15 @@ pub fn pooled_rates(records: &[&GenerationRecord]) -> PooledRates {
     let (mut decode_tokens, mut decode_secs) = (Vec::new(), Vec::new());
     let (mut out_tokens, mut out_secs) = (Vec::new(), Vec::new());
     for r in ok() {
-        let (Some(n), Some(end)) = (r.tokens.completion, r.t.end_ns) else { continue };
+        let (Some(n), Some(end)) = (r.tokens.completion, r.t.end_ns) else {
+            continue;
+        };
         out_tokens.push(n as f64);
         out_secs.push(end as f64 / 1e9);
-        let span = r.t.first_token_ns.zip(r.t.last_token_ns).and_then(|(first, last)| last.checked_sub(first));
+        let span =
+            r.t.first_token_ns
+                .zip(r.t.last_token_ns)
+                .and_then(|(first, last)| last.checked_sub(first));
         if let (Some(span), Some(n1), true) = (span, r.tokens.first_event_tokens, r.metrics.decode_rate.is_some()) {
             decode_tokens.push(n as f64 - n1 - r.tokens.after_last_event as f64);
             decode_secs.push(span as f64 / 1e9);

@@ -7,9 +7,27 @@ use regex::Regex;
 
 /// criterion options that take a value (`--opt value` or `--opt=value`).
 const VALUE_OPTIONS: &[&str] = &[
-    "-c", "--color", "--colour", "-s", "--save-baseline", "-b", "--baseline", "--baseline-lenient", "--load-baseline", "--format", "--profile-time",
-    "--sample-size", "--warm-up-time", "--measurement-time", "--nresamples", "--noise-threshold", "--confidence-level", "--significance-level",
-    "--plotting-backend", "--output-format", "-Z",
+    "-c",
+    "--color",
+    "--colour",
+    "-s",
+    "--save-baseline",
+    "-b",
+    "--baseline",
+    "--baseline-lenient",
+    "--load-baseline",
+    "--format",
+    "--profile-time",
+    "--sample-size",
+    "--warm-up-time",
+    "--measurement-time",
+    "--nresamples",
+    "--noise-threshold",
+    "--confidence-level",
+    "--significance-level",
+    "--plotting-backend",
+    "--output-format",
+    "-Z",
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,10 +121,26 @@ impl CliArgs {
                     }
                 };
                 match name {
-                    "--sample-size" => sample_size = Some(value.parse().map_err(|_| anyhow::anyhow!("--sample-size {value:?} is not a number"))?),
+                    "--sample-size" => {
+                        sample_size = Some(
+                            value
+                                .parse()
+                                .map_err(|_| anyhow::anyhow!("--sample-size {value:?} is not a number"))?,
+                        )
+                    }
                     "-s" | "--save-baseline" => save_baseline = Some(value),
-                    "-b" | "--baseline" => baseline = Some(Baseline { name: value, lenient: false }),
-                    "--baseline-lenient" => baseline = Some(Baseline { name: value, lenient: true }),
+                    "-b" | "--baseline" => {
+                        baseline = Some(Baseline {
+                            name: value,
+                            lenient: false,
+                        })
+                    }
+                    "--baseline-lenient" => {
+                        baseline = Some(Baseline {
+                            name: value,
+                            lenient: true,
+                        })
+                    }
                     _ => {}
                 }
             } else if arg == "--bench" {
@@ -123,7 +157,10 @@ impl CliArgs {
         let filter = match positional.first() {
             None => Filter::All,
             Some(f) if exact => Filter::Exact(f.clone()),
-            Some(f) => Filter::Regex(Regex::new(f).map_err(|e| anyhow::anyhow!("the filter {f:?} is not a valid regular expression: {e}"))?),
+            Some(f) => Filter::Regex(
+                Regex::new(f)
+                    .map_err(|e| anyhow::anyhow!("the filter {f:?} is not a valid regular expression: {e}"))?,
+            ),
         };
         if positional.len() > 1 {
             bail!("only one filter may be given, got {positional:?}");
@@ -135,7 +172,13 @@ impl CliArgs {
         } else {
             Mode::Test
         };
-        Ok(CliArgs { mode, filter, sample_size, save_baseline, baseline })
+        Ok(CliArgs {
+            mode,
+            filter,
+            sample_size,
+            save_baseline,
+            baseline,
+        })
     }
 }
 
@@ -156,7 +199,13 @@ mod tests {
         assert_eq!(a.save_baseline.as_deref(), Some("before"));
         let a = parse("--bench --baseline=old --noise-threshold 0.05 smollm2");
         assert!(a.filter.matches("smollm2/q8_0/short") && !a.filter.matches("old"));
-        assert_eq!(a.baseline, Some(Baseline { name: "old".into(), lenient: false }));
+        assert_eq!(
+            a.baseline,
+            Some(Baseline {
+                name: "old".into(),
+                lenient: false
+            })
+        );
     }
 
     #[test]

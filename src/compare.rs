@@ -71,7 +71,12 @@ impl Comparison {
     /// "regressed −7.1 % [−9.8 %, −4.4 %]" style change of the metric's value.
     pub fn change_text(&self) -> String {
         let pct = |r: f64| format!("{:+.1} %", (r - 1.0) * 100.0);
-        format!("{} [{}, {}]", pct(self.ratio), pct(self.interval.lower), pct(self.interval.upper))
+        format!(
+            "{} [{}, {}]",
+            pct(self.ratio),
+            pct(self.interval.lower),
+            pct(self.interval.upper)
+        )
     }
 }
 
@@ -86,7 +91,10 @@ pub struct ComparisonReport {
 
 /// One benchmark's records, paired A/B and load generations excluded (analysed elsewhere).
 fn of<'a>(records: &'a [GenerationRecord], group: &str, category: &str) -> Vec<&'a GenerationRecord> {
-    records.iter().filter(|r| r.group == group && r.category == category && r.is_ordinary()).collect()
+    records
+        .iter()
+        .filter(|r| r.group == group && r.category == category && r.is_ordinary())
+        .collect()
 }
 
 /// Compares every benchmark and metric present in both; regressions sort first.
@@ -127,7 +135,12 @@ pub fn decide(mut rows: Vec<Comparison>, noise: f64) -> Vec<Comparison> {
 fn runs(def: &MetricDef, records: &[&GenerationRecord]) -> Vec<Vec<f64>> {
     record::run_ids(records.iter().copied())
         .iter()
-        .map(|id| analysis::values(def, &records.iter().copied().filter(|r| r.run == *id).collect::<Vec<_>>()))
+        .map(|id| {
+            analysis::values(
+                def,
+                &records.iter().copied().filter(|r| r.run == *id).collect::<Vec<_>>(),
+            )
+        })
         .filter(|v| !v.is_empty())
         .collect()
 }
@@ -142,20 +155,40 @@ fn run_means(runs: &[Vec<f64>]) -> Option<Vec<f64>> {
         .collect()
 }
 
-fn compare_metric(def: &MetricDef, group: &str, category: &str, base: &[Vec<f64>], cand: &[Vec<f64>]) -> Option<Comparison> {
+fn compare_metric(
+    def: &MetricDef,
+    group: &str,
+    category: &str,
+    base: &[Vec<f64>],
+    cand: &[Vec<f64>],
+) -> Option<Comparison> {
     let (base_all, cand_all) = (base.concat(), cand.concat());
     let (method, test) = if base.len() < 2 {
-        (Method::WithinRun, stats::welch_log_ratio(&base_all, &cand_all, analysis::LEVEL)?)
+        (
+            Method::WithinRun,
+            stats::welch_log_ratio(&base_all, &cand_all, analysis::LEVEL)?,
+        )
     } else {
         // Each run is one observation: its geometric mean. A run mean varies at least by its own
         // sampling noise (the mean of the runs' s²/n), which a few nearly equal runs would hide.
-        let within: Vec<f64> = base.iter().chain(cand).filter_map(|v| stats::log_mean_variance(v)).collect();
-        let floor = if within.is_empty() { 0.0 } else { within.iter().sum::<f64>() / within.len() as f64 };
+        let within: Vec<f64> = base
+            .iter()
+            .chain(cand)
+            .filter_map(|v| stats::log_mean_variance(v))
+            .collect();
+        let floor = if within.is_empty() {
+            0.0
+        } else {
+            within.iter().sum::<f64>() / within.len() as f64
+        };
         // Several candidate runs are pooled into one (their geometric mean) and treated as a
         // single new run: conservative, since their average varies less than one run does.
         let cand_means = run_means(cand)?;
         let candidate = (cand_means.iter().map(|m| m.ln()).sum::<f64>() / cand_means.len() as f64).exp();
-        (Method::BetweenRuns, stats::run_level_log_ratio(&run_means(base)?, candidate, floor, analysis::LEVEL)?)
+        (
+            Method::BetweenRuns,
+            stats::run_level_log_ratio(&run_means(base)?, candidate, floor, analysis::LEVEL)?,
+        )
     };
     Some(Comparison {
         group: group.into(),
@@ -209,15 +242,28 @@ mod tests {
     use super::*;
 
     fn ci(lower: f64, upper: f64) -> Interval {
-        Interval { lower, upper, level: 0.95 }
+        Interval {
+            lower,
+            upper,
+            level: 0.95,
+        }
     }
 
     #[test]
     fn verdicts_are_direction_aware_and_need_both_significance_and_size() {
         // Decode rate down 8 % [−10 %, −6 %]: the whole interval must clear the 5 % threshold.
-        assert_eq!(verdict(&ci(0.90, 0.94), 0.001, Better::Higher, 0.05), Verdict::Regressed);
-        assert_eq!(verdict(&ci(0.90, 0.96), 0.001, Better::Higher, 0.05), Verdict::Inconclusive);
-        assert_eq!(verdict(&ci(0.90, 0.94), 0.2, Better::Higher, 0.05), Verdict::Inconclusive);
+        assert_eq!(
+            verdict(&ci(0.90, 0.94), 0.001, Better::Higher, 0.05),
+            Verdict::Regressed
+        );
+        assert_eq!(
+            verdict(&ci(0.90, 0.96), 0.001, Better::Higher, 0.05),
+            Verdict::Inconclusive
+        );
+        assert_eq!(
+            verdict(&ci(0.90, 0.94), 0.2, Better::Higher, 0.05),
+            Verdict::Inconclusive
+        );
         // TTFT up 10 %: lower is better, so that is a regression.
         assert_eq!(verdict(&ci(1.07, 1.13), 0.001, Better::Lower, 0.05), Verdict::Regressed);
         assert_eq!(verdict(&ci(0.87, 0.93), 0.001, Better::Lower, 0.05), Verdict::Improved);

@@ -89,6 +89,20 @@ pub struct RunSettings {
     pub model_lifecycle: Option<Lifecycle>,
     /// Context length, tokens, sent with LM Studio's load request (needs `model_lifecycle = "manage"`).
     pub context_length: Option<u32>,
+    /// Agent sessions (`model/quant/session`): repeats of each session (default 5).
+    pub session_repeats: Option<u32>,
+    /// `replay` (default: the recorded replies are appended) or `live` (the model's own).
+    pub session_mode: Option<crate::prompts::session::Mode>,
+    /// Session ids to run (default: every session in the group's languages).
+    pub sessions: Option<Vec<String>>,
+    /// Each repeat also runs the session with the prefix cache off, interleaved (default false).
+    pub session_cache_off_pairs: Option<bool>,
+    /// Context depth (`model/quant/depth`): depths in tokens (default 0, 4096, 16384, 32768).
+    pub depths: Option<Vec<u32>>,
+    /// Repeats at each depth (default 3).
+    pub depth_repeats: Option<u32>,
+    /// Tokens decoded at each depth (default 32).
+    pub depth_decode_tokens: Option<u32>,
 }
 
 /// Who loads the model on a server the user runs (see [`RunSettings::model_lifecycle`]).
@@ -107,10 +121,44 @@ impl RunSettings {
             ($($f:ident),*) => { RunSettings { $($f: self.$f.clone().or_else(|| lower.$f.clone())),* } };
         }
         pick!(
-            samples, warmup, max_failures, prompt_sets, languages, categories, max_tokens_cap, temperature, top_p, seed, prefix_cache, fixed_length, eos_token_ids, idle_timeout_s,
-            total_timeout_s, threads, adaptive_half_width, adaptive_max_samples, adaptive_max_seconds, concurrency_levels, concurrency_requests, load_mix,
-            open_loop_rates, open_loop_arrivals, open_loop_requests, prefill_sizes, prefill_samples, fidelity_tokens, fidelity_top_k, model_lifecycle,
-            context_length
+            samples,
+            warmup,
+            max_failures,
+            prompt_sets,
+            languages,
+            categories,
+            max_tokens_cap,
+            temperature,
+            top_p,
+            seed,
+            prefix_cache,
+            fixed_length,
+            eos_token_ids,
+            idle_timeout_s,
+            total_timeout_s,
+            threads,
+            adaptive_half_width,
+            adaptive_max_samples,
+            adaptive_max_seconds,
+            concurrency_levels,
+            concurrency_requests,
+            load_mix,
+            open_loop_rates,
+            open_loop_arrivals,
+            open_loop_requests,
+            prefill_sizes,
+            prefill_samples,
+            fidelity_tokens,
+            fidelity_top_k,
+            model_lifecycle,
+            context_length,
+            session_repeats,
+            session_mode,
+            sessions,
+            session_cache_off_pairs,
+            depths,
+            depth_repeats,
+            depth_decode_tokens
         )
     }
 }
@@ -158,6 +206,11 @@ pub struct VariantEntry {
     /// Extra arguments for a server the suite starts.
     #[serde(default)]
     pub server_args: Vec<String>,
+    /// Speculative decoding on the llama-server reference: another of its quants as the draft
+    /// model (`--model-draft`), e.g. `draft = "q2_k"` on `f16`.
+    pub draft: Option<String>,
+    /// Run this variant when no filter is given (default: as its quant).
+    pub default: Option<bool>,
     /// Settings over the quant's.
     #[serde(default)]
     pub run: RunSettings,
@@ -224,7 +277,13 @@ pub struct Paired {
 #[serde(rename_all = "snake_case", tag = "type")]
 pub enum Target {
     /// A server the user runs.
-    External { url: String, kind: ServerKind, model_id: String, api_key_env: Option<String>, process_name: Option<String> },
+    External {
+        url: String,
+        kind: ServerKind,
+        model_id: String,
+        api_key_env: Option<String>,
+        process_name: Option<String>,
+    },
     /// A built-in reference server, installed and managed by the suite.
     Reference { backend: reference::Backend, quant: String },
 }
@@ -250,6 +309,7 @@ pub struct Settings {
     pub threads: Option<u32>,
     pub adaptive: Option<Adaptive>,
     pub load: crate::load::LoadSettings,
+    pub session: crate::session::SessionSettings,
     pub fidelity_tokens: u32,
     pub fidelity_top_k: u32,
     pub model_lifecycle: Lifecycle,
@@ -262,6 +322,9 @@ pub struct Variant {
     pub name: String,
     pub env: Vec<(String, String)>,
     pub server_args: Vec<String>,
+    /// The reference quant served as the draft model (speculative decoding).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub draft: Option<String>,
 }
 
 /// Adaptive sampling bounds (see [`RunSettings::adaptive_half_width`]).
@@ -302,7 +365,12 @@ pub struct Config {
 impl Settings {
     /// What the group's dialect is asked to do.
     pub fn dialect_options(&self) -> DialectOptions {
-        DialectOptions { prefix_cache: self.prefix_cache, fixed_length: self.fixed_length, eos_token_ids: self.eos_token_ids.clone(), server_cache_off: false }
+        DialectOptions {
+            prefix_cache: self.prefix_cache,
+            fixed_length: self.fixed_length,
+            eos_token_ids: self.eos_token_ids.clone(),
+            server_cache_off: false,
+        }
     }
 }
 
@@ -314,22 +382,31 @@ impl Config {
 
 /// The config path: `$QUANTBENCH_CONFIG`, else `quantbench.toml` in the crate root.
 pub fn default_path() -> PathBuf {
-    std::env::var_os(CONFIG_ENV).map(PathBuf::from).unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("quantbench.toml"))
+    std::env::var_os(CONFIG_ENV)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("quantbench.toml"))
 }
 
 impl Config {
     pub fn load(path: &Path) -> Result<Config> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading the config file {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading the config file {}", path.display()))?;
         Config::parse(&text, path)
     }
 
     pub fn parse(text: &str, path: &Path) -> Result<Config> {
         let file: ConfigFile = toml::from_str(text).with_context(|| format!("{}: invalid config", path.display()))?;
         let groups = resolve(&file).with_context(|| format!("{}: invalid config", path.display()))?;
-        let paired = resolve_paired(&file.paired, &groups).with_context(|| format!("{}: invalid config", path.display()))?;
+        let paired =
+            resolve_paired(&file.paired, &groups).with_context(|| format!("{}: invalid config", path.display()))?;
         let base = path.parent().unwrap_or(Path::new("."));
         let prompts_dir = base.join(file.prompts_dir.as_deref().unwrap_or(Path::new("prompts")));
-        Ok(Config { path: path.to_owned(), prompts_dir, groups, paired })
+        Ok(Config {
+            path: path.to_owned(),
+            prompts_dir,
+            groups,
+            paired,
+        })
     }
 }
 
@@ -351,8 +428,15 @@ fn resolve(file: &ConfigFile) -> Result<Vec<Group>> {
         if entry.reference.is_some() && entry.endpoint.is_some() {
             bail!("{at}: give either `reference` or `endpoint`, not both");
         }
-        if let Some(r) = entry.quality_reference.as_ref().filter(|r| !entry.quants.contains_key(*r)) {
-            bail!("{at}: quality_reference = {r:?} is not one of its quants ({})", entry.quants.keys().cloned().collect::<Vec<_>>().join(", "));
+        if let Some(r) = entry
+            .quality_reference
+            .as_ref()
+            .filter(|r| !entry.quants.contains_key(*r))
+        {
+            bail!(
+                "{at}: quality_reference = {r:?} is not one of its quants ({})",
+                entry.quants.keys().cloned().collect::<Vec<_>>().join(", ")
+            );
         }
         let fidelity_reference = entry.quality_reference.as_ref().map(|r| format!("{model}/{r}"));
         for (quant, q) in &entry.quants {
@@ -361,12 +445,22 @@ fn resolve(file: &ConfigFile) -> Result<Vec<Group>> {
                 bail!("{at}: the name must be lowercase letters, digits, '_', '-' or '.'");
             }
             check_settings(&format!("{at}.run"), &q.run)?;
-            let target = match (q.reference.as_ref().or(entry.reference.as_ref()), q.endpoint.as_ref().or(entry.endpoint.as_ref())) {
+            let target = match (
+                q.reference.as_ref().or(entry.reference.as_ref()),
+                q.endpoint.as_ref().or(entry.endpoint.as_ref()),
+            ) {
                 (Some(backend), None) => {
                     if !backend.quants().contains(&quant.as_str()) {
-                        bail!("{at}: the {} reference has no quant {quant:?} (it has {})", backend.name(), backend.quants().join(", "));
+                        bail!(
+                            "{at}: the {} reference has no quant {quant:?} (it has {})",
+                            backend.name(),
+                            backend.quants().join(", ")
+                        );
                     }
-                    Target::Reference { backend: *backend, quant: quant.clone() }
+                    Target::Reference {
+                        backend: *backend,
+                        quant: quant.clone(),
+                    }
                 }
                 (Some(_), Some(_)) => bail!("{at}: a reference model's quants cannot name an endpoint"),
                 (None, Some(ep)) => external_target(&at, ep, q)?,
@@ -395,13 +489,30 @@ fn resolve(file: &ConfigFile) -> Result<Vec<Group>> {
                 if matches!(target, Target::External { .. }) && (!v.env.is_empty() || !v.server_args.is_empty()) {
                     bail!("{at}: `env` and `server_args` apply only to servers the suite starts; for your own server, set them where you start it and give the variant only `run` settings");
                 }
+                if let Some(draft) = &v.draft {
+                    let backend = reference::Backend::LlamaServer;
+                    if !matches!(target, Target::Reference { backend: b, .. } if b == backend) {
+                        bail!("{at}: `draft` applies only to the llama-server reference (it starts the server with --model-draft)");
+                    }
+                    if !backend.quants().contains(&draft.as_str()) {
+                        bail!(
+                            "{at}: draft = {draft:?} is not a quant of the llama-server reference (it has {})",
+                            backend.quants().join(", ")
+                        );
+                    }
+                }
                 groups.push(Group {
                     name: format!("{model}/{quant}@{name}"),
                     model: model.clone(),
                     quant: format!("{quant}@{name}"),
-                    variant: Some(Variant { name: name.clone(), env: v.env.clone().into_iter().collect(), server_args: v.server_args.clone() }),
+                    variant: Some(Variant {
+                        name: name.clone(),
+                        env: v.env.clone().into_iter().collect(),
+                        server_args: v.server_args.clone(),
+                        draft: v.draft.clone(),
+                    }),
                     description: entry.description.clone(),
-                    default: q.default.unwrap_or(entry.default),
+                    default: v.default.or(q.default).unwrap_or(entry.default),
                     target: target.clone(),
                     fidelity_reference: fidelity_reference.clone(),
                     settings: settings(v.run.over(&merged)),
@@ -434,7 +545,12 @@ fn resolve_paired(entries: &[PairedEntry], groups: &[Group]) -> Result<Vec<Paire
         if pairs < 2 {
             bail!("{at}: pairs = {pairs}: at least 2 pairs are needed for an interval");
         }
-        out.push(Paired { name: e.name.clone(), a: e.a.clone(), b: e.b.clone(), pairs });
+        out.push(Paired {
+            name: e.name.clone(),
+            a: e.a.clone(),
+            b: e.b.clone(),
+            pairs,
+        });
     }
     Ok(out)
 }
@@ -449,7 +565,13 @@ fn external_target(at: &str, ep: &EndpointEntry, q: &QuantEntry) -> Result<Targe
             bail!("{at}: api_key_env is empty; name an environment variable");
         }
     }
-    Ok(Target::External { url, kind: ep.kind, model_id, api_key_env: ep.api_key_env.clone(), process_name: ep.process_name.clone() })
+    Ok(Target::External {
+        url,
+        kind: ep.kind,
+        model_id,
+        api_key_env: ep.api_key_env.clone(),
+        process_name: ep.process_name.clone(),
+    })
 }
 
 /// Parses and checks a base URL; ensures it ends in `/v1`.
@@ -464,7 +586,11 @@ pub fn normalize_url(raw: &str) -> Result<String> {
         bail!("no host");
     }
     let trimmed = url.as_str().trim_end_matches('/');
-    Ok(if trimmed.ends_with("/v1") { trimmed.to_owned() } else { format!("{trimmed}/v1") })
+    Ok(if trimmed.ends_with("/v1") {
+        trimmed.to_owned()
+    } else {
+        format!("{trimmed}/v1")
+    })
 }
 
 fn check_settings(at: &str, s: &RunSettings) -> Result<()> {
@@ -484,19 +610,31 @@ fn check_settings(at: &str, s: &RunSettings) -> Result<()> {
     if let Some(p) = s.top_p.filter(|p| !(*p > 0.0 && *p <= 1.0)) {
         fail(format!("top_p = {p}: must be in (0, 1]"))?;
     }
-    for (name, v) in [("idle_timeout_s", s.idle_timeout_s), ("total_timeout_s", s.total_timeout_s)] {
+    for (name, v) in [
+        ("idle_timeout_s", s.idle_timeout_s),
+        ("total_timeout_s", s.total_timeout_s),
+    ] {
         if let Some(v) = v.filter(|v| !(v.is_finite() && *v > 0.0 && *v <= MAX_SECONDS)) {
-            fail(format!("{name} = {v}: must be a positive number of seconds, at most {MAX_SECONDS}"))?;
+            fail(format!(
+                "{name} = {v}: must be a positive number of seconds, at most {MAX_SECONDS}"
+            ))?;
         }
     }
     if s.threads == Some(0) {
         fail("threads must be at least 1".into())?;
     }
     if let Some(h) = s.adaptive_half_width.filter(|h| !(*h > 0.0 && *h < 1.0)) {
-        fail(format!("adaptive_half_width = {h}: must be a fraction in (0, 1), e.g. 0.03"))?;
+        fail(format!(
+            "adaptive_half_width = {h}: must be a fraction in (0, 1), e.g. 0.03"
+        ))?;
     }
-    if let Some(v) = s.adaptive_max_seconds.filter(|v| !(v.is_finite() && *v > 0.0 && *v <= MAX_SECONDS)) {
-        fail(format!("adaptive_max_seconds = {v}: must be a positive number of seconds, at most {MAX_SECONDS}"))?;
+    if let Some(v) = s
+        .adaptive_max_seconds
+        .filter(|v| !(v.is_finite() && *v > 0.0 && *v <= MAX_SECONDS))
+    {
+        fail(format!(
+            "adaptive_max_seconds = {v}: must be a positive number of seconds, at most {MAX_SECONDS}"
+        ))?;
     }
     if s.context_length == Some(0) {
         fail("context_length must be at least 1".into())?;
@@ -532,7 +670,22 @@ fn check_load_settings(s: &RunSettings) -> Result<()> {
     if let Some(sizes) = s.prefill_sizes.as_ref().filter(|v| v.is_empty() || v.contains(&0)) {
         bail!("prefill_sizes = {sizes:?}: give one or more prompt sizes in tokens, each at least 1");
     }
-    for (name, v) in [("concurrency_requests", s.concurrency_requests), ("open_loop_requests", s.open_loop_requests), ("prefill_samples", s.prefill_samples)] {
+    if let Some(depths) = s.depths.as_ref().filter(|v| v.is_empty()) {
+        bail!("depths = {depths:?}: give one or more context depths in tokens");
+    }
+    let counts = [
+        ("session_repeats", s.session_repeats),
+        ("depth_repeats", s.depth_repeats),
+        ("depth_decode_tokens", s.depth_decode_tokens),
+    ];
+    for (name, v) in [
+        ("concurrency_requests", s.concurrency_requests),
+        ("open_loop_requests", s.open_loop_requests),
+        ("prefill_samples", s.prefill_samples),
+    ]
+    .into_iter()
+    .chain(counts)
+    {
         if let Some(v) = v.filter(|&v| v == 0 || v > 100_000) {
             bail!("{name} = {v}: must be from 1 to 100000");
         }
@@ -546,7 +699,11 @@ fn check_load_settings(s: &RunSettings) -> Result<()> {
     if let Some(mix) = s.load_mix.as_ref().filter(|m| m.is_empty() || m.contains(&0)) {
         bail!("load_mix = {mix:?}: give one or more max_tokens values, each at least 1");
     }
-    if let Some(rates) = s.open_loop_rates.as_ref().filter(|r| r.iter().any(|v| !(v.is_finite() && *v > 0.0 && *v <= 1e6))) {
+    if let Some(rates) = s
+        .open_loop_rates
+        .as_ref()
+        .filter(|r| r.iter().any(|v| !(v.is_finite() && *v > 0.0 && *v <= 1e6)))
+    {
         bail!("open_loop_rates = {rates:?}: each rate must be a positive number of requests per second");
     }
     Ok(())
@@ -574,7 +731,11 @@ fn settings(s: RunSettings) -> Settings {
         prefix_cache: s.prefix_cache.unwrap_or(false),
         fixed_length: s.fixed_length.unwrap_or(false),
         eos_token_ids: s.eos_token_ids.unwrap_or_default(),
-        limits: Limits { idle: Duration::from_secs_f64(idle), total: Duration::from_secs_f64(total), ..limits },
+        limits: Limits {
+            idle: Duration::from_secs_f64(idle),
+            total: Duration::from_secs_f64(total),
+            ..limits
+        },
         idle_timeout_s: idle,
         total_timeout_s: total,
         threads: s.threads,
@@ -584,14 +745,41 @@ fn settings(s: RunSettings) -> Settings {
             max_seconds: s.adaptive_max_seconds.unwrap_or(1800.0),
         }),
         load: crate::load::LoadSettings {
-            concurrency_levels: s.concurrency_levels.unwrap_or_else(|| crate::load::LoadSettings::DEFAULT_LEVELS.to_vec()),
-            concurrency_requests: s.concurrency_requests.unwrap_or(crate::load::LoadSettings::DEFAULT_REQUESTS),
-            load_mix: s.load_mix.unwrap_or_else(|| crate::load::LoadSettings::DEFAULT_MIX.to_vec()),
+            concurrency_levels: s
+                .concurrency_levels
+                .unwrap_or_else(|| crate::load::LoadSettings::DEFAULT_LEVELS.to_vec()),
+            concurrency_requests: s
+                .concurrency_requests
+                .unwrap_or(crate::load::LoadSettings::DEFAULT_REQUESTS),
+            load_mix: s
+                .load_mix
+                .unwrap_or_else(|| crate::load::LoadSettings::DEFAULT_MIX.to_vec()),
             open_loop_rates: s.open_loop_rates.unwrap_or_default(),
             open_loop_arrivals: s.open_loop_arrivals.unwrap_or(crate::load::schedule::Arrivals::Poisson),
-            open_loop_requests: s.open_loop_requests.unwrap_or(crate::load::LoadSettings::DEFAULT_REQUESTS),
-            prefill_sizes: s.prefill_sizes.unwrap_or_else(|| crate::prefill::DEFAULT_SIZES.to_vec()),
+            open_loop_requests: s
+                .open_loop_requests
+                .unwrap_or(crate::load::LoadSettings::DEFAULT_REQUESTS),
+            prefill_sizes: s
+                .prefill_sizes
+                .unwrap_or_else(|| crate::prefill::DEFAULT_SIZES.to_vec()),
             prefill_samples: s.prefill_samples.unwrap_or(crate::prefill::DEFAULT_SAMPLES),
+        },
+        session: crate::session::SessionSettings {
+            repeats: s
+                .session_repeats
+                .unwrap_or(crate::session::SessionSettings::DEFAULT_REPEATS),
+            mode: s.session_mode.unwrap_or_default(),
+            ids: s.sessions.unwrap_or_default(),
+            cache_off_pairs: s.session_cache_off_pairs.unwrap_or(false),
+            depths: s
+                .depths
+                .unwrap_or_else(|| crate::session::SessionSettings::DEFAULT_DEPTHS.to_vec()),
+            depth_repeats: s
+                .depth_repeats
+                .unwrap_or(crate::session::SessionSettings::DEFAULT_DEPTH_REPEATS),
+            depth_decode_tokens: s
+                .depth_decode_tokens
+                .unwrap_or(crate::session::SessionSettings::DEFAULT_DEPTH_DECODE_TOKENS),
         },
         fidelity_tokens: s.fidelity_tokens.unwrap_or(32),
         fidelity_top_k: s.fidelity_top_k.unwrap_or(20),
@@ -601,164 +789,4 @@ fn settings(s: RunSettings) -> Settings {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(text: &str) -> Result<Config> {
-        Config::parse(text, Path::new("/cfg/quantbench.toml"))
-    }
-
-    fn error(text: &str) -> String {
-        format!("{:#}", parse(text).unwrap_err())
-    }
-
-    #[test]
-    fn shipped_config_resolves_with_layered_settings() {
-        let cfg = Config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("quantbench.toml")).unwrap();
-        let names: Vec<&str> = cfg.groups.iter().map(|g| g.name.as_str()).collect();
-        assert_eq!(names[..5], ["smollm2/q4_1", "smollm2/q4_k_s", "smollm2/q4_k_m", "smollm2/q6_k", "smollm2/q8_0"], "file order is kept");
-        for expected in ["smollm2/q4_1", "smollm2/q8_0", "minimax/q4_k_s", "minimax/mlx-4bit", "qwen3-coder-next/q4_k_m"] {
-            assert!(names.contains(&expected), "{expected} missing from {names:?}");
-        }
-        let minimax = cfg.groups.iter().find(|g| g.name == "minimax/q4_k_s").unwrap();
-        assert!(!minimax.default);
-        assert!(matches!(&minimax.target, Target::External { url, kind: ServerKind::Lmstudio, .. } if url == "http://localhost:1234/v1"));
-        assert_eq!(minimax.settings.sampling, Sampling { temperature: 0.7, top_p: 0.9, seed: Some(42) });
-        let mlx = cfg.groups.iter().find(|g| g.name == "smollm2/mlx-4bit").unwrap();
-        assert!(!mlx.default, "MLX on a CPU is slow: only when a filter names it");
-        assert_eq!(mlx.target, Target::Reference { backend: reference::Backend::MlxLm, quant: "mlx-4bit".into() });
-    }
-
-    #[test]
-    fn every_quant_of_a_model_with_a_quality_reference_is_compared_with_it() {
-        let cfg = parse("[models.m]\nreference = \"llama-server\"\nquality_reference = \"f16\"\nrun = { fidelity_tokens = 16 }\n[models.m.quants.q4_1]\n[models.m.quants.f16]\n[models.n]\nreference = \"llama-server\"\n[models.n.quants.q8_0]\n").unwrap();
-        let refs: Vec<(&str, Option<&str>, u32)> = cfg.groups.iter().map(|g| (g.name.as_str(), g.fidelity_reference.as_deref(), g.settings.fidelity_tokens)).collect();
-        assert_eq!(refs, [("m/q4_1", Some("m/f16"), 16), ("m/f16", Some("m/f16"), 16), ("n/q8_0", None, 32)]);
-    }
-
-    #[test]
-    fn a_quant_can_use_another_reference_backend() {
-        let cfg = parse("[models.m]\nreference = \"llama-server\"\n[models.m.quants.q4_1]\n[models.m.quants.mlx-8bit]\nreference = \"mlx-lm\"\ndefault = false\n").unwrap();
-        let targets: Vec<(&Target, bool)> = cfg.groups.iter().map(|g| (&g.target, g.default)).collect();
-        assert_eq!(
-            targets,
-            [
-                (&Target::Reference { backend: reference::Backend::LlamaServer, quant: "q4_1".into() }, true),
-                (&Target::Reference { backend: reference::Backend::MlxLm, quant: "mlx-8bit".into() }, false)
-            ]
-        );
-    }
-
-    #[test]
-    fn quant_overrides_model_overrides_suite() {
-        let cfg = parse(
-            r#"
-            [run]
-            samples = 20
-            warmup = 2
-            [models.m]
-            endpoint = { url = "http://127.0.0.1:8080", kind = "openai" }
-            run = { warmup = 3, max_tokens_cap = 64 }
-            [models.m.quants.a]
-            model_id = "a"
-            run = { max_tokens_cap = 32 }
-            "#,
-        )
-        .unwrap();
-        let s = &cfg.groups[0].settings;
-        assert_eq!((s.samples, s.warmup, s.max_tokens_cap), (20, 3, Some(32)));
-        assert!(matches!(&cfg.groups[0].target, Target::External { url, .. } if url == "http://127.0.0.1:8080/v1"));
-        assert_eq!(cfg.prompts_dir, Path::new("/cfg/prompts"));
-    }
-
-    #[test]
-    fn variants_are_groups_of_their_own() {
-        let cfg = parse(
-            r#"
-            [models.m]
-            reference = "llama-server"
-            [models.m.quants.q4_1]
-            run = { samples = 12 }
-            variants.one-thread = { server_args = ["--threads", "1"], env = { GGML_SCHED_MAX_COPIES = "1" }, run = { warmup = 3 } }
-            "#,
-        )
-        .unwrap();
-        let names: Vec<&str> = cfg.groups.iter().map(|g| g.name.as_str()).collect();
-        assert_eq!(names, ["m/q4_1", "m/q4_1@one-thread"]);
-        let v = &cfg.groups[1];
-        assert_eq!((v.quant.as_str(), v.settings.samples, v.settings.warmup), ("q4_1@one-thread", 12, 3));
-        assert!(matches!(&v.target, Target::Reference { quant, .. } if quant == "q4_1"));
-        let variant = v.variant.as_ref().unwrap();
-        assert_eq!((variant.server_args.clone(), variant.env.clone()), (vec!["--threads".to_owned(), "1".to_owned()], vec![("GGML_SCHED_MAX_COPIES".to_owned(), "1".to_owned())]));
-        let err = error("[models.m]\nendpoint = { url = \"http://x:1\", kind = \"ollama\" }\n[models.m.quants.a]\nmodel_id = \"a\"\nvariants.v = { env = { OLLAMA_FLASH_ATTENTION = \"1\" } }");
-        assert!(err.contains("models.m.quants.a.variants.v: `env` and `server_args` apply only"), "{err}");
-    }
-
-    #[test]
-    fn bad_configs_name_file_entry_and_problem() {
-        let ep = r#"endpoint = { url = "http://localhost:1234/v1", kind = "lmstudio" }"#;
-        let cases = [
-            ("[models.m]\nendpoint = { url = \"http://x:1\", kind = \"tgi\" }\n[models.m.quants.a]\nmodel_id = \"a\"".to_string(), "unknown variant `tgi`"),
-            (format!("[models.m]\n{ep}\n[models.m.quants.a]\n"), "models.m.quants.a: `model_id`"),
-            ("[models.m]\nendpoint = { url = \"localhost:1234\", kind = \"openai\" }\n[models.m.quants.a]\nmodel_id = \"a\"".to_string(), "models.m.quants.a: endpoint url"),
-            (format!("[models.m]\n{ep}\nrun = {{ samples = \"ten\" }}\n[models.m.quants.a]\nmodel_id = \"a\""), "invalid type: string \"ten\""),
-            (format!("[models.m]\n{ep}\nrun = {{ samples = 5 }}\n[models.m.quants.a]\nmodel_id = \"a\""), "models.m.run: samples = 5"),
-            (format!("[models.m]\n{ep}\nrun = {{ total_timeout_s = 1e20 }}\n[models.m.quants.a]\nmodel_id = \"a\""), "total_timeout_s = 100000000000000000000"),
-            (format!("[models.m]\n{ep}\n[models.m.quants.a]\nmodel_id = \"a\"\n[models.m.quants.a]\nmodel_id = \"b\""), "duplicate key"),
-            (format!("[models.M]\n{ep}\n[models.M.quants.a]\nmodel_id = \"a\""), "models.M: the name"),
-            ("[models.m]\nreference = \"llama-server\"\n[models.m.quants.q3]\n".into(), "has no quant \"q3\""),
-            ("[models.m]\nreference = \"llama-server\"\nquality_reference = \"f32\"\n[models.m.quants.q4_1]\n".into(), "quality_reference = \"f32\" is not one of its quants (q4_1)"),
-            ("[run]\nfidelity_top_k = 1\n[models.m]\nreference = \"llama-server\"\n[models.m.quants.q4_1]\n".into(), "fidelity_top_k = 1: must be from 2 to 100"),
-            ("[models.m]\nreference = \"llama-server\"\n[models.m.quants.mlx-4bit]\n".into(), "the llama-server reference has no quant \"mlx-4bit\""),
-            (format!("[models.m]\n{ep}\n[models.m.quants.a]\nreference = \"mlx-lm\""), "a reference model's quants cannot name an endpoint"),
-            (format!("[models.m]\n{ep}\n[models.m.quants.a]\nmodel_id = \"a\"\ncolour = 1"), "unknown field `colour`"),
-        ];
-        for (text, expected) in cases {
-            let err = error(&text);
-            assert!(err.contains("/cfg/quantbench.toml") && err.contains(expected), "expected {expected:?} in: {err}");
-        }
-    }
-
-    #[test]
-    fn lifecycle_settings_are_layered_and_checked() {
-        let ep = r#"endpoint = { url = "http://localhost:1234/v1", kind = "lmstudio" }"#;
-        let cfg = parse(&format!("[run]\nmodel_lifecycle = \"manage\"\n[models.m]\n{ep}\n[models.m.quants.a]\nmodel_id = \"a\"\nrun = {{ context_length = 8192 }}\n[models.m.quants.b]\nmodel_id = \"b\"\nrun = {{ model_lifecycle = \"leave\" }}")).unwrap();
-        let s: Vec<(Lifecycle, Option<u32>)> = cfg.groups.iter().map(|g| (g.settings.model_lifecycle, g.settings.context_length)).collect();
-        assert_eq!(s, [(Lifecycle::Manage, Some(8192)), (Lifecycle::Leave, None)]);
-        let default = parse(&format!("[models.m]\n{ep}\n[models.m.quants.a]\nmodel_id = \"a\"")).unwrap();
-        assert_eq!(default.groups[0].settings.model_lifecycle, Lifecycle::Leave, "opt-in");
-        let ollama = r#"endpoint = { url = "http://localhost:11434", kind = "ollama" }"#;
-        let cases = [
-            (format!("[models.m]\n{ep}\n[models.m.quants.a]\nmodel_id = \"a\"\nrun = {{ context_length = 4096 }}"), "models.m.quants.a: context_length = 4096 is sent when the suite loads the model: set model_lifecycle = \"manage\""),
-            (format!("[models.m]\n{ollama}\nrun = {{ model_lifecycle = \"manage\", context_length = 4096 }}\n[models.m.quants.a]\nmodel_id = \"a\""), "models.m.quants.a: context_length applies only to lmstudio endpoints"),
-            ("[models.m]\nreference = \"llama-server\"\n[models.m.quants.q4_1]\nrun = { context_length = 2048 }".into(), "--ctx-size"),
-            (format!("[models.m]\n{ep}\nrun = {{ model_lifecycle = \"manage\", context_length = 0 }}\n[models.m.quants.a]\nmodel_id = \"a\""), "models.m.run: context_length must be at least 1"),
-            (format!("[models.m]\n{ep}\nrun = {{ model_lifecycle = \"load\" }}\n[models.m.quants.a]\nmodel_id = \"a\""), "unknown variant `load`"),
-        ];
-        for (text, expected) in cases {
-            let err = error(&text);
-            assert!(err.contains(expected), "expected {expected:?} in: {err}");
-        }
-    }
-
-    #[test]
-    fn load_settings_have_defaults_and_are_checked() {
-        let ep = r#"endpoint = { url = "http://localhost:1234/v1", kind = "lmstudio" }"#;
-        let cfg = parse(&format!("[models.m]\n{ep}\n[models.m.quants.a]\nmodel_id = \"a\"")).unwrap();
-        let load = &cfg.groups[0].settings.load;
-        assert_eq!((load.concurrency_levels.as_slice(), load.load_mix.as_slice()), (&[1, 2, 4, 8, 16][..], &[100, 500, 2000][..]));
-        assert_eq!(load.kinds(), [crate::load::LoadKind::Concurrency, crate::load::LoadKind::Prefill], "open loop only with rates");
-        let cases = [
-            ("concurrency_levels = []", "concurrency_levels = []"),
-            ("concurrency_levels = [0, 4]", "concurrency_levels = [0, 4]"),
-            ("load_mix = [100, 0]", "load_mix = [100, 0]"),
-            ("open_loop_rates = [-1.0]", "open_loop_rates = [-1.0]"),
-            ("open_loop_arrivals = \"bursty\"", "unknown variant `bursty`"),
-            ("prefill_sizes = []", "prefill_sizes = []"),
-        ];
-        for (setting, expected) in cases {
-            let err = error(&format!("[run]\n{setting}\n[models.m]\n{ep}\n[models.m.quants.a]\nmodel_id = \"a\""));
-            assert!(err.contains(expected), "expected {expected:?} in: {err}");
-        }
-    }
-}
+mod tests;

@@ -25,11 +25,20 @@ pub struct ModelFileIdentity {
 
 pub fn identify_model_file(path: &Path) -> Result<ModelFileIdentity> {
     let file = std::fs::File::open(path).with_context(|| format!("opening the model file {}", path.display()))?;
-    let bytes = file.metadata().with_context(|| format!("reading the size of {}", path.display()))?.len();
+    let bytes = file
+        .metadata()
+        .with_context(|| format!("reading the size of {}", path.display()))?
+        .len();
     let mut hasher = Sha256::new();
-    let hashed_bytes = std::io::copy(&mut file.take(HASHED_PREFIX_BYTES), &mut hasher).with_context(|| format!("reading {}", path.display()))?;
+    let hashed_bytes = std::io::copy(&mut file.take(HASHED_PREFIX_BYTES), &mut hasher)
+        .with_context(|| format!("reading {}", path.display()))?;
     let sha256_prefix = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    Ok(ModelFileIdentity { path: path.to_owned(), bytes, sha256_prefix, hashed_bytes })
+    Ok(ModelFileIdentity {
+        path: path.to_owned(),
+        bytes,
+        sha256_prefix,
+        hashed_bytes,
+    })
 }
 
 /// What a server said about itself and the model it serves; each field absent when not said.
@@ -61,13 +70,22 @@ mod tests {
         f.write_all(b"abc").unwrap();
         let id = identify_model_file(f.path()).unwrap();
         assert_eq!((id.bytes, id.hashed_bytes), (3, 3));
-        assert_eq!(id.sha256_prefix, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", "sha256(\"abc\")");
+        assert_eq!(
+            id.sha256_prefix, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+            "sha256(\"abc\")"
+        );
 
         let big = tempfile::NamedTempFile::new().unwrap();
         big.as_file().set_len(HASHED_PREFIX_BYTES + 1000).unwrap(); // sparse: nothing written
         let id = identify_model_file(big.path()).unwrap();
-        assert_eq!((id.bytes, id.hashed_bytes), (HASHED_PREFIX_BYTES + 1000, HASHED_PREFIX_BYTES));
-        let err = format!("{:#}", identify_model_file(Path::new("/nonexistent/m.gguf")).unwrap_err());
+        assert_eq!(
+            (id.bytes, id.hashed_bytes),
+            (HASHED_PREFIX_BYTES + 1000, HASHED_PREFIX_BYTES)
+        );
+        let err = format!(
+            "{:#}",
+            identify_model_file(Path::new("/nonexistent/m.gguf")).unwrap_err()
+        );
         assert!(err.contains("/nonexistent/m.gguf"), "{err}");
     }
 }

@@ -36,7 +36,12 @@ impl GapDistribution {
 
     /// (gap, count) of every distinct gap, shortest first.
     fn counts(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
-        let dense = self.dense.iter().enumerate().filter(|(_, c)| **c > 0).map(|(gap, c)| (gap as u64, *c));
+        let dense = self
+            .dense
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c > 0)
+            .map(|(gap, c)| (gap as u64, *c));
         dense.chain(self.sparse.iter().map(|(gap, c)| (*gap, *c)))
     }
 
@@ -74,7 +79,11 @@ impl GapDistribution {
                 let rank = p * (self.n - 1) as f64;
                 let (lo, frac) = (rank.floor() as u64, rank.fract());
                 let low = order_statistic(lo);
-                if lo + 1 < self.n { low + (order_statistic(lo + 1) - low) * frac } else { low }
+                if lo + 1 < self.n {
+                    low + (order_statistic(lo + 1) - low) * frac
+                } else {
+                    low
+                }
             })
             .collect()
     }
@@ -91,14 +100,20 @@ mod tests {
     #[test]
     fn quantiles_equal_those_of_all_gaps_sorted() {
         // Short gaps (counted in the array) and long ones (in the map) alike.
-        let gaps: Vec<u64> = (0..1000u64).map(|i| (i * 7919) % 613 + if i % 50 == 0 { 70_000 + i } else { 0 }).collect();
+        let gaps: Vec<u64> = (0..1000u64)
+            .map(|i| (i * 7919) % 613 + if i % 50 == 0 { 70_000 + i } else { 0 })
+            .collect();
         let mut d = GapDistribution::default();
         d.add(&gaps[..400]);
         d.add(&gaps[400..]);
         let mut sorted: Vec<f64> = gaps.iter().map(|g| *g as f64).collect();
         sorted.sort_by(f64::total_cmp);
         for p in [0.0, 0.01, 0.25, 0.5, 0.9, 0.99, 0.999, 1.0] {
-            assert_eq!(d.quantile_us(p), Some(crate::stats::quantile_type7(&sorted, p)), "p = {p}");
+            assert_eq!(
+                d.quantile_us(p),
+                Some(crate::stats::quantile_type7(&sorted, p)),
+                "p = {p}"
+            );
         }
         assert_eq!((d.len(), d.max_us()), (1000, Some(sorted[999] as u64)));
         assert_eq!(GapDistribution::default().quantile_us(0.5), None);

@@ -5,6 +5,7 @@ use crate::config::Group;
 use crate::environment::{ModelFileIdentity, ServerDescription};
 use crate::memory::MemoryStats;
 use crate::reference::mlx::MlxManifest;
+use crate::reference::vllm::VllmManifest;
 use crate::reference::Manifest;
 use crate::sysmon::Machine;
 use serde::{Deserialize, Serialize};
@@ -83,6 +84,12 @@ pub struct GroupServer {
     /// A managed server that a signal ended while it loaded, started again with other arguments.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback: Option<crate::managed::Fallback>,
+    /// Bytes one generated token reads from the model's weights (see `roofline`), or why that
+    /// is unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights_per_token: Option<crate::roofline::WeightsPerToken>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights_per_token_unavailable: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -100,9 +107,20 @@ pub struct Metadata {
     /// The resolved groups selected for this run (API keys appear only as variable names).
     pub config: Vec<Group>,
     pub machine: Machine,
+    /// The memory bandwidth decode rates are set against (see `roofline::bandwidth`).
+    pub memory_bandwidth: Option<crate::roofline::Bandwidth>,
+    /// The pre-flight check and the state at the end (each benchmark's is in the summary).
+    pub machine_state: crate::machine_state::RunStates,
+    /// Worker threads of the client's runtime (`load::client_threads`).
+    pub client_threads: usize,
     pub reference: Option<Manifest>,
     /// The MLX reference install, when an MLX reference group ran.
     pub reference_mlx: Option<MlxManifest>,
+    /// The vLLM and vllm-mlx reference installs, when their groups ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference_vllm: Option<VllmManifest>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference_vllm_mlx: Option<VllmManifest>,
     pub groups: Vec<GroupServer>,
     /// Planned against run, when the run ended (see `run_status`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -130,10 +148,16 @@ impl RunCounts {
     pub fn text(&self) -> String {
         let mut parts = Vec::new();
         if self.groups_not_started > 0 {
-            parts.push(format!("{} of {} groups did not start", self.groups_not_started, self.groups_planned));
+            parts.push(format!(
+                "{} of {} groups did not start",
+                self.groups_not_started, self.groups_planned
+            ));
         }
         if self.benchmarks_not_run > 0 {
-            parts.push(format!("{} of {} benchmarks did not run", self.benchmarks_not_run, self.benchmarks_planned));
+            parts.push(format!(
+                "{} of {} benchmarks did not run",
+                self.benchmarks_not_run, self.benchmarks_planned
+            ));
         }
         if parts.is_empty() {
             return format!("all {} benchmarks ran", self.benchmarks_planned);
@@ -160,6 +184,9 @@ pub struct RecordedMetadata {
     pub config: Vec<RecordedGroup>,
     pub groups: Vec<GroupServer>,
     pub counts: Option<RunCounts>,
+    /// The pre-flight check and the state at the end; absent in runs written before it.
+    pub machine_state: crate::machine_state::RunStates,
+    pub memory_bandwidth: Option<crate::roofline::Bandwidth>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
@@ -224,27 +251,67 @@ impl RecordedMetadata {
 /// said it runs. Anything not measured is said to be so.
 pub fn server_line(g: &GroupServer) -> String {
     const GB: f64 = 1e9;
-    let server = g.load_time_server_s.map_or(String::new(), |s| format!(" (server says {s:.2} s)"));
-    let load = g.load_time_s.map_or("load time not measured".into(), |s| format!("load {s:.2} s{server}"));
+    let server = g
+        .load_time_server_s
+        .map_or(String::new(), |s| format!(" (server says {s:.2} s)"));
+    let load = g
+        .load_time_s
+        .map_or("load time not measured".into(), |s| format!("load {s:.2} s{server}"));
     let memory = match (&g.memory, &g.memory_unavailable) {
         (Some(m), _) => {
-            let per_gb = m.peak_rss_per_model_gb.map_or(String::new(), |r| format!(", {r:.2} GB per GB of model"));
-            format!("RSS idle {:.3} GB, peak {:.3} GB, steady {:.3} GB ({} samples{per_gb})", m.idle_rss_bytes as f64 / GB, m.peak_rss_bytes as f64 / GB, m.steady_rss_bytes as f64 / GB, m.samples)
+            let per_gb = m
+                .peak_rss_per_model_gb
+                .map_or(String::new(), |r| format!(", {r:.2} GB per GB of model"));
+            format!(
+                "RSS idle {:.3} GB, peak {:.3} GB, steady {:.3} GB ({} samples{per_gb})",
+                m.idle_rss_bytes as f64 / GB,
+                m.peak_rss_bytes as f64 / GB,
+                m.steady_rss_bytes as f64 / GB,
+                m.samples
+            )
         }
         (None, Some(why)) => format!("memory not sampled: {why}"),
         (None, None) => "memory not sampled".into(),
     };
     let d = g.server_description.clone().unwrap_or_default();
-    let backend = [d.backend, d.backend_version, d.quant].into_iter().flatten().collect::<Vec<_>>().join(" ");
-    let reported = d.model_bytes.map_or(String::new(), |b| format!("; server-reported model size {:.3} GB", b as f64 / GB));
-    let fallback = g.fallback.as_ref().map_or(String::new(), |f| format!("; started with {} ({})", f.args, f.why));
-    format!("{}: {load}; {memory}{reported}{}{fallback}", g.name, if backend.is_empty() { String::new() } else { format!("; {backend}") })
+    let backend = [d.backend, d.backend_version, d.quant]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let reported = d.model_bytes.map_or(String::new(), |b| {
+        format!("; server-reported model size {:.3} GB", b as f64 / GB)
+    });
+    let fallback = g
+        .fallback
+        .as_ref()
+        .map_or(String::new(), |f| format!("; started with {} ({})", f.args, f.why));
+    format!(
+        "{}: {load}; {memory}{reported}{}{fallback}",
+        g.name,
+        if backend.is_empty() {
+            String::new()
+        } else {
+            format!("; {backend}")
+        }
+    )
 }
 
 /// The checkout's revision and whether it had uncommitted changes; absent outside git.
 pub fn git_info(dir: &Path) -> Option<GitInfo> {
-    let git = |args: &[&str]| Command::new("git").arg("-C").arg(dir).args(args).output().ok().filter(|o| o.status.success());
-    let revision = String::from_utf8(git(&["rev-parse", "HEAD"])?.stdout).ok()?.trim().to_owned();
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+    };
+    let revision = String::from_utf8(git(&["rev-parse", "HEAD"])?.stdout)
+        .ok()?
+        .trim()
+        .to_owned();
     let dirty = git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|o| !o.stdout.is_empty());
     Some(GitInfo { revision, dirty })
 }

@@ -33,7 +33,9 @@ pub fn analyze(name: &str, a: &str, b: &str, records: &[GenerationRecord]) -> Ve
     // (category, pair index) → (A record, B record)
     let mut pairs: BTreeMap<(String, u32), [Option<&GenerationRecord>; 2]> = BTreeMap::new();
     for r in records.iter().filter(|r| r.ok && !r.warmup) {
-        let Some(tag) = r.pair.as_ref().filter(|t| t.name == name) else { continue };
+        let Some(tag) = r.pair.as_ref().filter(|t| t.name == name) else {
+            continue;
+        };
         let side = usize::from(tag.side == "b");
         pairs.entry((r.category.clone(), tag.index)).or_default()[side] = Some(r);
     }
@@ -47,12 +49,17 @@ pub fn analyze(name: &str, a: &str, b: &str, records: &[GenerationRecord]) -> Ve
                 if *c != category {
                     continue;
                 }
-                if let (Some(va), Some(vb)) = (ra.and_then(|r| (def.get)(&r.metrics)), rb.and_then(|r| (def.get)(&r.metrics))) {
+                if let (Some(va), Some(vb)) = (
+                    ra.and_then(|r| (def.get)(&r.metrics)),
+                    rb.and_then(|r| (def.get)(&r.metrics)),
+                ) {
                     xa.push(va);
                     xb.push(vb);
                 }
             }
-            let Some(test) = stats::paired_log_ratio(&xa, &xb, analysis::LEVEL) else { continue };
+            let Some(test) = stats::paired_log_ratio(&xa, &xb, analysis::LEVEL) else {
+                continue;
+            };
             let log_ratios: Vec<f64> = xa.iter().zip(&xb).map(|(va, vb)| (vb / va).ln()).collect();
             out.push(PairedComparison {
                 name: name.into(),
@@ -71,4 +78,3 @@ pub fn analyze(name: &str, a: &str, b: &str, records: &[GenerationRecord]) -> Ve
     }
     out
 }
-

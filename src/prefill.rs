@@ -36,7 +36,13 @@ pub fn planned_requests(sizes: usize, samples: u32) -> u32 {
 
 /// A prompt of `reps` filler repetitions after `salt` (which makes its prefix unique).
 pub fn messages(salt: &str, reps: u32) -> Vec<Message> {
-    vec![Message { role: "user".into(), content: format!("[{salt}]\n{}\nSummarize the text above in one sentence.", FILLER.repeat(reps as usize)) }]
+    vec![Message::text(
+        "user",
+        format!(
+            "[{salt}]\n{}\nSummarize the text above in one sentence.",
+            FILLER.repeat(reps as usize)
+        ),
+    )]
 }
 
 /// Prompt tokens as a function of filler repetitions, from two server counts.
@@ -50,7 +56,10 @@ impl Calibration {
     /// From the prompt counts with no filler and with `reps` repetitions; None if they make no sense.
     pub fn from_counts(base_tokens: u64, with_reps: u64, reps: u32) -> Option<Calibration> {
         let per_rep = with_reps.checked_sub(base_tokens)? as f64 / f64::from(reps);
-        (per_rep > 0.0).then_some(Calibration { base_tokens, tokens_per_rep: per_rep })
+        (per_rep > 0.0).then_some(Calibration {
+            base_tokens,
+            tokens_per_rep: per_rep,
+        })
     }
 
     /// Repetitions for a prompt of about `target` tokens.
@@ -62,15 +71,26 @@ impl Calibration {
 /// Why a size cannot run on a server with context `n_ctx`, if it cannot.
 pub fn skip_reason(target: u32, n_ctx: Option<u64>) -> Option<String> {
     let n_ctx = n_ctx?;
-    (u64::from(target) + u64::from(MAX_TOKENS) > n_ctx)
-        .then(|| format!("{target} prompt tokens + {MAX_TOKENS} generated exceed the server's context window of {n_ctx} tokens"))
+    (u64::from(target) + u64::from(MAX_TOKENS) > n_ctx).then(|| {
+        format!("{target} prompt tokens + {MAX_TOKENS} generated exceed the server's context window of {n_ctx} tokens")
+    })
 }
 
 /// llama-server's context window per slot (`/props`); None when the server does not say.
 pub async fn context_window(http: &reqwest::Client, base_url: &str) -> Option<u64> {
     let root = base_url.trim_end_matches('/').trim_end_matches("/v1");
-    let props: serde_json::Value = http.get(format!("{root}/props")).timeout(Duration::from_secs(5)).send().await.ok()?.json().await.ok()?;
-    props.pointer("/default_generation_settings/n_ctx").and_then(serde_json::Value::as_u64)
+    let props: serde_json::Value = http
+        .get(format!("{root}/props"))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    props
+        .pointer("/default_generation_settings/n_ctx")
+        .and_then(serde_json::Value::as_u64)
 }
 
 /// `prefill.json`: prefill rate against context length, per group.
@@ -116,24 +136,38 @@ pub const PREFILL_SCHEMA: u32 = 1;
 /// The prefill rows of `records` (measured samples only) and the sizes `skipped`; None when
 /// there are neither.
 pub fn report(run: &str, records: &[GenerationRecord], skipped: &[Skipped]) -> Option<PrefillReport> {
-    let measured: Vec<(&GenerationRecord, &PrefillTag)> = records.iter().filter_map(|r| Some((r, r.prefill.as_ref().filter(|t| !t.setup)?))).collect();
+    let measured: Vec<(&GenerationRecord, &PrefillTag)> = records
+        .iter()
+        .filter_map(|r| Some((r, r.prefill.as_ref().filter(|t| !t.setup)?)))
+        .collect();
     let mut rows: Vec<PrefillRow> = Vec::new();
     for (r, t) in &measured {
-        if rows.iter().any(|row| row.group == r.group && row.target_tokens == t.target_tokens && row.cache == t.cache) {
+        if rows
+            .iter()
+            .any(|row| row.group == r.group && row.target_tokens == t.target_tokens && row.cache == t.cache)
+        {
             continue;
         }
-        let of: Vec<&GenerationRecord> = measured.iter().filter(|(o, ot)| o.group == r.group && ot.target_tokens == t.target_tokens && ot.cache == t.cache).map(|(o, _)| *o).collect();
+        let of: Vec<&GenerationRecord> = measured
+            .iter()
+            .filter(|(o, ot)| o.group == r.group && ot.target_tokens == t.target_tokens && ot.cache == t.cache)
+            .map(|(o, _)| *o)
+            .collect();
         let ok: Vec<&GenerationRecord> = of.iter().copied().filter(|o| o.ok).collect();
         let median = |v: Vec<f64>| stats::quantile_ci(&v, 0.5, LEVEL);
         let cached: Vec<u64> = ok.iter().filter_map(|o| o.tokens.prompt_cached).collect();
-        let verified = cached.iter().filter(|&&c| (c > 0) == (t.cache == CacheState::Warm)).count();
+        let verified = cached
+            .iter()
+            .filter(|&&c| (c > 0) == (t.cache == CacheState::Warm))
+            .count();
         rows.push(PrefillRow {
             group: r.group.clone(),
             target_tokens: t.target_tokens,
             cache: t.cache,
             requests: of.len(),
             ok: ok.len(),
-            prompt_tokens_p50: median(ok.iter().filter_map(|o| o.tokens.prompt.map(|n| n as f64)).collect()).map(|q| q.point),
+            prompt_tokens_p50: median(ok.iter().filter_map(|o| o.tokens.prompt.map(|n| n as f64)).collect())
+                .map(|q| q.point),
             cache_verified: verified,
             cache_reported: cached.len(),
             cached_tokens_p50: median(cached.iter().map(|&c| c as f64).collect()).map(|q| q.point),
@@ -141,7 +175,12 @@ pub fn report(run: &str, records: &[GenerationRecord], skipped: &[Skipped]) -> O
             prefill_rate: median(ok.iter().filter_map(|o| o.metrics.prefill_rate).collect()),
         });
     }
-    (!rows.is_empty() || !skipped.is_empty()).then(|| PrefillReport { schema: PREFILL_SCHEMA, run: run.into(), rows, skipped: skipped.to_vec() })
+    (!rows.is_empty() || !skipped.is_empty()).then(|| PrefillReport {
+        schema: PREFILL_SCHEMA,
+        run: run.into(),
+        rows,
+        skipped: skipped.to_vec(),
+    })
 }
 
 #[cfg(test)]
@@ -154,7 +193,11 @@ mod tests {
         assert_eq!(c.tokens_per_rep, 35.0);
         assert_eq!(c.reps_for(1000), 27); // (1000 − 40) / 35 = 27.4
         assert_eq!(c.reps_for(10), 0);
-        assert_eq!(Calibration::from_counts(40, 40, 32), None, "filler that adds no tokens is no calibration");
+        assert_eq!(
+            Calibration::from_counts(40, 40, 32),
+            None,
+            "filler that adds no tokens is no calibration"
+        );
     }
 
     #[test]
@@ -162,6 +205,10 @@ mod tests {
         assert_eq!(skip_reason(8000, Some(8192)), None);
         let reason = skip_reason(32000, Some(8192)).unwrap();
         assert!(reason.contains("32000") && reason.contains("8192"), "{reason}");
-        assert_eq!(skip_reason(32000, None), None, "unknown window: try, and record what happens");
+        assert_eq!(
+            skip_reason(32000, None),
+            None,
+            "unknown window: try, and record what happens"
+        );
     }
 }

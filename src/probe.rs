@@ -43,12 +43,20 @@ pub struct ProbeReport {
 
 impl ProbeReport {
     pub fn supports(&self, name: &str) -> bool {
-        self.checks.iter().any(|c| c.name == name && matches!(c.support, Support::Yes(_)))
+        self.checks
+            .iter()
+            .any(|c| c.name == name && matches!(c.support, Support::Yes(_)))
     }
 
     /// A plain-text report followed by the suggested config entry.
     pub fn text(&self) -> String {
-        let mut out = format!("endpoint {}\nkind     {} ({})\nmodel    {}\n\n", self.base_url, self.kind.name(), self.kind_reason, self.model_id);
+        let mut out = format!(
+            "endpoint {}\nkind     {} ({})\nmodel    {}\n\n",
+            self.base_url,
+            self.kind.name(),
+            self.kind_reason,
+            self.model_id
+        );
         for c in &self.checks {
             let (mark, detail) = match &c.support {
                 Support::Yes(d) => ("yes", d),
@@ -65,8 +73,19 @@ impl ProbeReport {
         // The model's own name: the last part of an id that may be a path, without `.gguf`.
         let last = self.model_id.rsplit(['/', '\\']).next().unwrap_or(&self.model_id);
         let last = last.strip_suffix(".gguf").unwrap_or(last).to_lowercase();
-        let name: String = last.chars().map(|c| if c.is_ascii_alphanumeric() || "_-".contains(c) { c } else { '-' }).collect();
-        let name = Some(name.trim_matches('-')).filter(|n| !n.is_empty()).unwrap_or("model");
+        let name: String = last
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "_-".contains(c) {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        let name = Some(name.trim_matches('-'))
+            .filter(|n| !n.is_empty())
+            .unwrap_or("model");
         let mut entry = format!(
             "[models.{name:?}]\ndefault = false\nendpoint = {{ url = {:?}, kind = {:?} }}\n\n[models.{name:?}.quants.default]\nmodel_id = {:?}\n",
             self.base_url,
@@ -81,43 +100,83 @@ impl ProbeReport {
 }
 
 /// Probes the endpoint at `url`; `kind` and `model` when known, else found out.
-pub async fn probe(http: &reqwest::Client, url: &str, kind: Option<ServerKind>, model: Option<String>) -> Result<ProbeReport> {
+pub async fn probe(
+    http: &reqwest::Client,
+    url: &str,
+    kind: Option<ServerKind>,
+    model: Option<String>,
+) -> Result<ProbeReport> {
     let base_url = config::normalize_url(url).with_context(|| format!("endpoint url {url:?}"))?;
     let root = base_url.strip_suffix("/v1").unwrap_or(&base_url).to_owned();
-    let models = get_json(http, &format!("{base_url}/models")).await.with_context(|| format!("no OpenAI-compatible server answers at {base_url}/models"))?;
+    let models = get_json(http, &format!("{base_url}/models"))
+        .await
+        .with_context(|| format!("no OpenAI-compatible server answers at {base_url}/models"))?;
     let model_id = match model {
         Some(m) => m,
-        None => models.pointer("/data/0/id").and_then(Value::as_str).map(str::to_owned).context("the server lists no model; name one with --model")?,
+        None => models
+            .pointer("/data/0/id")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .context("the server lists no model; name one with --model")?,
     };
     let (kind, kind_reason) = match kind {
         Some(k) => (k, "given".to_owned()),
         None => detect_kind(http, &root).await,
     };
-    let endpoint = |options: DialectOptions| Endpoint { base_url: base_url.clone(), model_id: model_id.clone(), api_key: None, dialect: dialect::for_kind(kind, options) };
+    let endpoint = |options: DialectOptions| Endpoint {
+        base_url: base_url.clone(),
+        model_id: model_id.clone(),
+        api_key: None,
+        dialect: dialect::for_kind(kind, options),
+    };
 
     let mut checks = Vec::new();
     let plain = raw_stream(http, &base_url, &model_id, json!({})).await;
     checks.push(FeatureCheck {
         name: "usage in streams",
         support: match &plain {
-            Ok(body) if body.contains("\"usage\":{") => Support::Yes("stream_options.include_usage is honoured: counts come from the server".into()),
+            Ok(body) if body.contains("\"usage\":{") => {
+                Support::Yes("stream_options.include_usage is honoured: counts come from the server".into())
+            }
             Ok(_) => Support::No("no usage in the stream: counts will be estimates from stream events".into()),
             Err(e) => Support::Unknown(format!("{e:#}")),
         },
     });
-    checks.push(FeatureCheck { name: "reasoning field", support: reasoning_field(http, &base_url, &model_id).await });
-    let timed = client::generate(http, &endpoint(DialectOptions::default()), &request(&short_prompt(), 8), &limits()).await;
+    checks.push(FeatureCheck {
+        name: "reasoning field",
+        support: reasoning_field(http, &base_url, &model_id).await,
+    });
+    let timed = client::generate(
+        http,
+        &endpoint(DialectOptions::default()),
+        &request(&short_prompt(), 8),
+        &limits(),
+    )
+    .await;
     checks.push(FeatureCheck {
         name: "server timings",
-        support: match (&timed.error, endpoint(DialectOptions::default()).dialect.server_report(&timed)) {
+        support: match (
+            &timed.error,
+            endpoint(DialectOptions::default()).dialect.server_report(&timed),
+        ) {
             (None, Some(report)) => Support::Yes(format!("{} (cross-checked per generation)", report.source)),
-            (None, None) => Support::No(format!("the {} dialect finds no per-generation stats here", kind.name())),
+            (None, None) => Support::No(format!(
+                "the {} dialect finds no per-generation stats here",
+                kind.name()
+            )),
             (Some(e), _) => Support::Unknown(format!("the request failed: {e}")),
         },
     });
-    let fixed = endpoint(DialectOptions { fixed_length: true, ..DialectOptions::default() });
+    let fixed = endpoint(DialectOptions {
+        fixed_length: true,
+        ..DialectOptions::default()
+    });
     let forced = client::generate(http, &fixed, &request(&short_prompt(), FIXED_LENGTH_TOKENS), &limits()).await;
-    let produced = forced.usage.as_ref().and_then(|u| u.completion_tokens).or(forced.timings.as_ref().and_then(|t| t.predicted_n));
+    let produced = forced
+        .usage
+        .as_ref()
+        .and_then(|u| u.completion_tokens)
+        .or(forced.timings.as_ref().and_then(|t| t.predicted_n));
     checks.push(FeatureCheck {
         name: "fixed-length decoding",
         support: match (&forced.error, produced) {
@@ -136,18 +195,30 @@ pub async fn probe(http: &reqwest::Client, url: &str, kind: Option<ServerKind>, 
             Err(e) => Support::No(format!("refused: {e:#}")),
         },
     });
-    Ok(ProbeReport { base_url, kind, kind_reason, model_id, checks })
+    Ok(ProbeReport {
+        base_url,
+        kind,
+        kind_reason,
+        model_id,
+        checks,
+    })
 }
 
 /// Guesses the server kind from the endpoints only it has.
 async fn detect_kind(http: &reqwest::Client, root: &str) -> (ServerKind, String) {
-    if get_json(http, &format!("{root}/props")).await.is_ok_and(|v| v.get("build_info").is_some()) {
+    if get_json(http, &format!("{root}/props"))
+        .await
+        .is_ok_and(|v| v.get("build_info").is_some())
+    {
         return (ServerKind::LlamaServer, "/props answers with build_info".into());
     }
     if get_json(http, &format!("{root}/api/v0/models")).await.is_ok() {
         return (ServerKind::Lmstudio, "/api/v0/models answers".into());
     }
-    if get_json(http, &format!("{root}/api/version")).await.is_ok_and(|v| v.get("version").is_some()) {
+    if get_json(http, &format!("{root}/api/version"))
+        .await
+        .is_ok_and(|v| v.get("version").is_some())
+    {
         return (ServerKind::Ollama, "/api/version answers".into());
     }
     if let Ok(metrics) = get_text(http, &format!("{root}/metrics")).await {
@@ -158,17 +229,33 @@ async fn detect_kind(http: &reqwest::Client, root: &str) -> (ServerKind, String)
             return (ServerKind::Vllm, "/metrics has vllm: series".into());
         }
     }
-    (ServerKind::Openai, "no server-specific endpoint answered (mlx_lm.server looks like this too; pass --kind mlx-lm)".into())
+    (
+        ServerKind::Openai,
+        "no server-specific endpoint answered (mlx_lm.server looks like this too; pass --kind mlx-lm)".into(),
+    )
 }
 
 /// Which field reasoning arrives in, from a raw stream of a question that invites thinking.
 async fn reasoning_field(http: &reqwest::Client, base_url: &str, model_id: &str) -> Support {
-    let messages = [Message { role: "user".into(), content: "Think step by step, briefly: what is 17 + 25?".into() }];
-    let body = match raw_stream(http, base_url, model_id, json!({ "messages": messages, "max_tokens": 64 })).await {
+    let messages = [Message::text("user", "Think step by step, briefly: what is 17 + 25?")];
+    let body = match raw_stream(
+        http,
+        base_url,
+        model_id,
+        json!({ "messages": messages, "max_tokens": 64 }),
+    )
+    .await
+    {
         Ok(body) => body,
         Err(e) => return Support::Unknown(format!("{e:#}")),
     };
-    let non_empty = |key: &str| body.contains(&format!("\"{key}\":\"")) && !body.split(&format!("\"{key}\":\"")).skip(1).all(|rest| rest.starts_with('"'));
+    let non_empty = |key: &str| {
+        body.contains(&format!("\"{key}\":\""))
+            && !body
+                .split(&format!("\"{key}\":\""))
+                .skip(1)
+                .all(|rest| rest.starts_with('"'))
+    };
     if non_empty("reasoning_content") {
         Support::Yes("delta.reasoning_content".into())
     } else if non_empty("reasoning") {
@@ -181,16 +268,29 @@ async fn reasoning_field(http: &reqwest::Client, base_url: &str, model_id: &str)
 }
 
 fn short_prompt() -> Vec<Message> {
-    vec![Message { role: "user".into(), content: "Reply with one word: hello.".into() }]
+    vec![Message::text("user", "Reply with one word: hello.")]
 }
 
 fn request(messages: &[Message], max_tokens: u32) -> GenerationRequest<'_> {
-    static SAMPLING: Sampling = Sampling { temperature: 0.0, top_p: 1.0, seed: Some(42) };
-    GenerationRequest { messages, max_tokens, sampling: &SAMPLING }
+    static SAMPLING: Sampling = Sampling {
+        temperature: 0.0,
+        top_p: 1.0,
+        seed: Some(42),
+    };
+    GenerationRequest {
+        messages,
+        max_tokens,
+        sampling: &SAMPLING,
+        tools: None,
+    }
 }
 
 fn limits() -> Limits {
-    Limits { idle: PROBE_TIMEOUT, total: PROBE_TIMEOUT, ..Limits::default() }
+    Limits {
+        idle: PROBE_TIMEOUT,
+        total: PROBE_TIMEOUT,
+        ..Limits::default()
+    }
 }
 
 /// The whole body of a streamed chat completion, as text; `extra` overrides or adds fields.
@@ -206,9 +306,18 @@ async fn raw_stream(http: &reqwest::Client, base_url: &str, model_id: &str, extr
     for (k, v) in extra.as_object().into_iter().flatten() {
         body[k] = v.clone();
     }
-    let response = http.post(format!("{base_url}/chat/completions")).json(&body).timeout(PROBE_TIMEOUT).send().await.map_err(|e| anyhow::anyhow!(client::error_chain(&e)))?;
+    let response = http
+        .post(format!("{base_url}/chat/completions"))
+        .json(&body)
+        .timeout(PROBE_TIMEOUT)
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!(client::error_chain(&e)))?;
     let status = response.status();
-    let text = response.text().await.map_err(|e| anyhow::anyhow!(client::error_chain(&e)))?;
+    let text = response
+        .text()
+        .await
+        .map_err(|e| anyhow::anyhow!(client::error_chain(&e)))?;
     if !status.is_success() {
         bail!("HTTP {}: {}", status.as_u16(), client::chunk::error_message(&text));
     }
@@ -216,7 +325,12 @@ async fn raw_stream(http: &reqwest::Client, base_url: &str, model_id: &str, extr
 }
 
 async fn get_text(http: &reqwest::Client, url: &str) -> Result<String> {
-    let response = http.get(url).timeout(Duration::from_secs(5)).send().await.map_err(|e| anyhow::anyhow!(client::error_chain(&e)))?;
+    let response = http
+        .get(url)
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!(client::error_chain(&e)))?;
     let response = response.error_for_status()?;
     Ok(response.text().await?)
 }

@@ -22,8 +22,16 @@ impl Progress {
     /// `planned`: generations the run expects (warm-ups and samples of every benchmark).
     pub fn new(planned: u64) -> Progress {
         let now = Instant::now();
-        let bar = std::io::stderr().is_terminal().then(|| make_bar(planned, 0, Duration::ZERO));
-        Progress { bar, started: now, last_line: now, planned, done: 0 }
+        let bar = std::io::stderr()
+            .is_terminal()
+            .then(|| make_bar(planned, 0, Duration::ZERO));
+        Progress {
+            bar,
+            started: now,
+            last_line: now,
+            planned,
+            done: 0,
+        }
     }
 
     /// Prints a line without tearing the bar.
@@ -39,8 +47,14 @@ impl Progress {
         self.done += 1;
         let phase = if record.warmup { "warm-up" } else { "sample" };
         let outcome = if record.ok {
-            let rate = record.metrics.decode_rate.map_or("–".into(), |r| format!("{r:.1} tok/s"));
-            let ttft = record.metrics.ttft_s.map_or("–".into(), |t| format!("{:.0} ms", t * 1e3));
+            let rate = record
+                .metrics
+                .decode_rate
+                .map_or("–".into(), |r| format!("{r:.1} tok/s"));
+            let ttft = record
+                .metrics
+                .ttft_s
+                .map_or("–".into(), |t| format!("{:.0} ms", t * 1e3));
             format!("decode {rate}, TTFT {ttft}")
         } else {
             format!("FAILED: {}", record.error.as_deref().unwrap_or("?"))
@@ -51,7 +65,13 @@ impl Progress {
                 bar.set_position(self.done.min(self.planned));
                 bar.set_message(status);
                 if !record.ok {
-                    bar.suspend(|| eprintln!("{benchmark} {phase} {}/{of} failed: {}", index + 1, record.error.as_deref().unwrap_or("?")));
+                    bar.suspend(|| {
+                        eprintln!(
+                            "{benchmark} {phase} {}/{of} failed: {}",
+                            index + 1,
+                            record.error.as_deref().unwrap_or("?")
+                        )
+                    });
                 }
                 if !record.warmup && index + 1 == of {
                     // criterion prints its analysis next: leave the terminal to it.
@@ -63,7 +83,13 @@ impl Progress {
                 let last_of_benchmark = !record.warmup && index + 1 == of;
                 if !record.ok || last_of_benchmark || self.last_line.elapsed() >= PLAIN_INTERVAL {
                     self.last_line = Instant::now();
-                    eprintln!("[quantbench {} elapsed, {}/{} generations, ETA {}] {status}", fmt_duration(self.started.elapsed()), self.done, self.planned, self.eta());
+                    eprintln!(
+                        "[quantbench {} elapsed, {}/{} generations, ETA {}] {status}",
+                        fmt_duration(self.started.elapsed()),
+                        self.done,
+                        self.planned,
+                        self.eta()
+                    );
                 }
             }
         }
@@ -86,7 +112,10 @@ impl Progress {
 
 fn make_bar(planned: u64, done: u64, elapsed: Duration) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(Some(planned), ProgressDrawTarget::stderr_with_hz(4)).with_elapsed(elapsed);
-    bar.set_style(ProgressStyle::with_template("{spinner} [{elapsed_precise} ETA {eta}] {bar:30} {pos}/{len} {msg}").expect("valid template"));
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise} ETA {eta}] {bar:30} {pos}/{len} {msg}")
+            .expect("valid template"),
+    );
     bar.set_position(done.min(planned));
     bar
 }

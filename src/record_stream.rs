@@ -34,7 +34,10 @@ pub fn read_lines(path: &Path, wanted: &[usize]) -> Result<Vec<(usize, Generatio
     let mut found = Vec::new();
     for_each_line(path, |index, line| {
         if wanted.binary_search(&index).is_ok() {
-            found.push((index, serde_json::from_slice(line).with_context(|| format!("{} line {}", path.display(), index + 1))?));
+            found.push((
+                index,
+                serde_json::from_slice(line).with_context(|| format!("{} line {}", path.display(), index + 1))?,
+            ));
         }
         Ok(())
     })?;
@@ -48,13 +51,21 @@ fn for_each_line(path: &Path, mut each: impl FnMut(usize, &[u8]) -> Result<()>) 
     let mut line = Vec::new();
     for index in 0.. {
         line.clear();
-        if reader.read_until(b'\n', &mut line).with_context(|| format!("reading {}", path.display()))? == 0 {
+        if reader
+            .read_until(b'\n', &mut line)
+            .with_context(|| format!("reading {}", path.display()))?
+            == 0
+        {
             break;
         }
         let blank = line.iter().all(u8::is_ascii_whitespace);
         if line.last() != Some(&b'\n') {
             if !blank {
-                eprintln!("quantbench: {}: ignoring an unfinished last line ({} bytes)", path.display(), line.len());
+                eprintln!(
+                    "quantbench: {}: ignoring an unfinished last line ({} bytes)",
+                    path.display(),
+                    line.len()
+                );
             }
             break;
         }
@@ -71,7 +82,9 @@ mod tests {
 
     #[test]
     fn chosen_lines_come_back_whole_and_the_rest_without_bulk() {
-        let lines: Vec<&str> = include_str!("../fixtures/runs/reference-1-thread/generations.jsonl").lines().collect();
+        let lines: Vec<&str> = include_str!("../fixtures/runs/reference-1-thread/generations.jsonl")
+            .lines()
+            .collect();
         let all: Vec<GenerationRecord> = lines.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("generations.jsonl");

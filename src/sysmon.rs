@@ -40,7 +40,11 @@ pub fn machine() -> Machine {
         os_version: System::long_os_version().ok(),
         kernel: System::kernel_version().ok(),
         arch: std::env::consts::ARCH.into(),
-        cpu_model: sys.as_ref().and_then(|s| s.cpus().first()).map(|c| c.brand().trim().to_owned()).filter(|b| !b.is_empty()),
+        cpu_model: sys
+            .as_ref()
+            .and_then(|s| s.cpus().first())
+            .map(|c| c.brand().trim().to_owned())
+            .filter(|b| !b.is_empty()),
         physical_cores: System::physical_core_count().ok(),
         logical_cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
         memory_bytes: sys.as_ref().map(|s| s.total_memory()),
@@ -55,7 +59,11 @@ fn macos_sysctl(key: &str) -> Option<String> {
     if !cfg!(target_os = "macos") {
         return None;
     }
-    let out = std::process::Command::new("sysctl").args(["-n", key]).output().ok().filter(|o| o.status.success())?;
+    let out = std::process::Command::new("sysctl")
+        .args(["-n", key])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())?;
     Some(String::from_utf8_lossy(&out.stdout).trim().to_owned()).filter(|v| !v.is_empty())
 }
 
@@ -72,9 +80,18 @@ mod tests {
 
     #[test]
     fn only_backend_variables_are_recorded() {
-        let vars = [("GGML_METAL_NO_RESIDENCY", "1"), ("HOME", "/root"), ("OLLAMA_NUM_PARALLEL", "1"), ("MLXX", "no"), ("LLAMA_ARG_THREADS", "4")];
+        let vars = [
+            ("GGML_METAL_NO_RESIDENCY", "1"),
+            ("HOME", "/root"),
+            ("OLLAMA_NUM_PARALLEL", "1"),
+            ("MLXX", "no"),
+            ("LLAMA_ARG_THREADS", "4"),
+        ];
         let env = recorded_env(vars.into_iter().map(|(k, v)| (k.into(), v.into())));
-        assert_eq!(env.keys().collect::<Vec<_>>(), ["GGML_METAL_NO_RESIDENCY", "LLAMA_ARG_THREADS", "OLLAMA_NUM_PARALLEL"]);
+        assert_eq!(
+            env.keys().collect::<Vec<_>>(),
+            ["GGML_METAL_NO_RESIDENCY", "LLAMA_ARG_THREADS", "OLLAMA_NUM_PARALLEL"]
+        );
         let m = machine();
         assert!(m.logical_cores >= 1 && m.memory_bytes.is_some_and(|b| b > 0));
         assert_eq!(m.chip.is_some(), cfg!(target_os = "macos"));

@@ -1,5 +1,6 @@
-//! Verdicts of a candidate against a baseline: every speed metric (`compare`) and every fidelity
-//! figure (`fidelity::verdict`) decided as one family (Holm), regressions first. The one entry
+//! Verdicts of a candidate against a baseline: every speed metric (`compare`), every fidelity
+//! figure (`fidelity::verdict`) and every agent-session figure (`session::analysis`) decided as
+//! one family (Holm), regressions first. The one entry
 //! point for the suite's `--baseline` and for `quantbench compare`.
 
 use crate::compare::{self, ComparisonReport};
@@ -16,6 +17,12 @@ pub struct Side<'a> {
 pub fn decide(baseline_name: String, baseline: Side<'_>, candidate: Side<'_>, noise: f64) -> ComparisonReport {
     let speed = compare::speed_rows(baseline.records, candidate.records);
     let fidelity = crate::fidelity::verdict::rows(baseline.fidelity, candidate.fidelity);
-    let comparisons = compare::decide([speed, fidelity].concat(), noise);
-    ComparisonReport { baseline: baseline_name, noise_threshold: noise, alpha: compare::ALPHA, comparisons }
+    let sessions = crate::session::analysis::verdict_rows(baseline.records, candidate.records);
+    let comparisons = compare::decide([speed, fidelity, sessions].concat(), noise);
+    ComparisonReport {
+        baseline: baseline_name,
+        noise_threshold: noise,
+        alpha: compare::ALPHA,
+        comparisons,
+    }
 }

@@ -15,7 +15,12 @@ use std::path::{Path, PathBuf};
 fn src_has_no_import_cycle() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let modules = modules(&src);
-    assert!(modules.len() > 20, "found only {} modules under {}", modules.len(), src.display());
+    assert!(
+        modules.len() > 20,
+        "found only {} modules under {}",
+        modules.len(),
+        src.display()
+    );
     let graph = uses(&modules);
     let cycles: Vec<Vec<String>> = strongly_connected(&graph).into_iter().filter(|c| c.len() > 1).collect();
     let described: Vec<String> = cycles.iter().map(|c| describe(c, &graph)).collect();
@@ -31,7 +36,12 @@ fn the_checker_sees_paths_groups_super_and_children() {
     for expected in ["crate::a::b::C", "crate::a::d", "super::e", "crate::h::i", "self::f::j"] {
         assert!(shown.contains(&expected.to_owned()), "{expected} not in {shown:?}");
     }
-    assert!(!shown.iter().any(|p| p.contains("commented") || p.contains("only_in_tests")), "{shown:?}");
+    assert!(
+        !shown
+            .iter()
+            .any(|p| p.contains("commented") || p.contains("only_in_tests")),
+        "{shown:?}"
+    );
 }
 
 /// Module path (`report::html`) → file.
@@ -49,7 +59,9 @@ fn modules(src: &Path) -> BTreeMap<String, PathBuf> {
             }
             let rel = path.strip_prefix(src).unwrap().with_extension("");
             let mut parts: Vec<String> = rel.iter().map(|p| p.to_string_lossy().into_owned()).collect();
-            if path.extension().is_none_or(|e| e != "rs") || (parts.len() == 1 && matches!(parts[0].as_str(), "lib" | "main")) {
+            if path.extension().is_none_or(|e| e != "rs")
+                || (parts.len() == 1 && matches!(parts[0].as_str(), "lib" | "main"))
+            {
                 continue;
             }
             if parts.last().is_some_and(|p| p == "mod") {
@@ -85,7 +97,10 @@ fn uses(modules: &BTreeMap<String, PathBuf>) -> BTreeMap<String, BTreeSet<String
             }
             absolute.extend(rest.iter().map(String::as_str));
             // The longest prefix that is a module is what the path reaches into.
-            let target = (1..=absolute.len()).rev().map(|n| absolute[..n].join("::")).find(|m| modules.contains_key(m));
+            let target = (1..=absolute.len())
+                .rev()
+                .map(|n| absolute[..n].join("::"))
+                .find(|m| modules.contains_key(m));
             if let Some(target) = target {
                 let is_ancestor = name.starts_with(&format!("{target}::"));
                 if target != *name && !is_ancestor {
@@ -107,7 +122,9 @@ fn code_of(text: &str) -> String {
         code.push('\n');
     }
     while let Some(start) = code.find("#[cfg(test)]") {
-        let Some(open) = code[start..].find('{').map(|i| start + i) else { break };
+        let Some(open) = code[start..].find('{').map(|i| start + i) else {
+            break;
+        };
         let mut depth = 0;
         let mut end = code.len();
         for (i, c) in code[open..].char_indices() {
@@ -150,7 +167,11 @@ fn paths_in(code: &str) -> Vec<(Vec<String>, usize)> {
     let children: Vec<String> = code
         .lines()
         .filter_map(|l| {
-            let l = l.trim().strip_prefix("pub ").or_else(|| l.trim().strip_prefix("pub(crate) ")).unwrap_or(l.trim());
+            let l = l
+                .trim()
+                .strip_prefix("pub ")
+                .or_else(|| l.trim().strip_prefix("pub(crate) "))
+                .unwrap_or(l.trim());
             let name = l.strip_prefix("mod ")?.strip_suffix(';')?;
             Some(name.trim().to_owned())
         })
@@ -173,7 +194,11 @@ fn paths_in(code: &str) -> Vec<(Vec<String>, usize)> {
         if !roots || !code[i..].starts_with("::") {
             continue;
         }
-        let prefix = if matches!(first, "crate" | "super" | "self") { vec![first.to_owned()] } else { vec!["self".to_owned(), first.to_owned()] };
+        let prefix = if matches!(first, "crate" | "super" | "self") {
+            vec![first.to_owned()]
+        } else {
+            vec!["self".to_owned(), first.to_owned()]
+        };
         let (found, end) = path_tail(code, i, prefix);
         paths.extend(found.into_iter().map(|p| (p, start)));
         i = end;
@@ -209,7 +234,11 @@ fn path_tail(code: &str, mut i: usize, prefix: Vec<String>) -> (Vec<Vec<String>>
                 if name != "self" && !name.is_empty() {
                     item.push(name.to_owned());
                 }
-                let (inner, end) = if code[i..].starts_with("::") { path_tail(code, i, item) } else { (vec![item], i) };
+                let (inner, end) = if code[i..].starts_with("::") {
+                    path_tail(code, i, item)
+                } else {
+                    (vec![item], i)
+                };
                 all.extend(inner);
                 i = end;
                 // Skip `as alias` and anything else up to the next item.
@@ -272,7 +301,14 @@ fn strongly_connected(graph: &BTreeMap<String, BTreeSet<String>>) -> Vec<Vec<Str
             s.found.push(component);
         }
     }
-    let mut s = State { graph, index: BTreeMap::new(), low: BTreeMap::new(), stack: Vec::new(), on_stack: BTreeSet::new(), found: Vec::new() };
+    let mut s = State {
+        graph,
+        index: BTreeMap::new(),
+        low: BTreeMap::new(),
+        stack: Vec::new(),
+        on_stack: BTreeSet::new(),
+        found: Vec::new(),
+    };
     for v in graph.keys() {
         if !s.index.contains_key(v.as_str()) {
             visit(v, &mut s);
@@ -285,7 +321,12 @@ fn strongly_connected(graph: &BTreeMap<String, BTreeSet<String>>) -> Vec<Vec<Str
 fn describe(component: &[String], graph: &BTreeMap<String, BTreeSet<String>>) -> String {
     let edges: Vec<String> = component
         .iter()
-        .flat_map(|a| graph[a].iter().filter(|b| component.contains(b)).map(move |b| format!("{a} → {b}")))
+        .flat_map(|a| {
+            graph[a]
+                .iter()
+                .filter(|b| component.contains(b))
+                .map(move |b| format!("{a} → {b}"))
+        })
         .collect();
     format!("  {} modules: {}", component.len(), edges.join(", "))
 }

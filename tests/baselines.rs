@@ -38,7 +38,14 @@ fn run(root: &std::path::Path, url: &str, flags: &str) -> anyhow::Result<RunOutc
 }
 
 fn verdict_of(outcome: &RunOutcome, metric: &str) -> Verdict {
-    outcome.comparisons.as_ref().unwrap().iter().find(|c| c.metric == metric).unwrap().verdict
+    outcome
+        .comparisons
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|c| c.metric == metric)
+        .unwrap()
+        .verdict
 }
 
 #[test]
@@ -52,14 +59,23 @@ fn save_compare_and_detect_a_slower_decode() {
     // A/A: the same server again.
     let again = run(tmp.path(), &fast.url, "--baseline before").unwrap();
     for c in again.comparisons.as_ref().unwrap() {
-        assert!(!matches!(c.verdict, Verdict::Regressed | Verdict::Improved), "A/A alarm: {c:?}");
+        assert!(
+            !matches!(c.verdict, Verdict::Regressed | Verdict::Improved),
+            "A/A alarm: {c:?}"
+        );
     }
     assert_eq!(verdict_of(&again, "decode_rate"), Verdict::Unchanged);
 
     // Tokens 30 % further apart: decode rate regressed by about 23 %.
     let slow = server(3900);
     let slower = run(tmp.path(), &slow.url, "--baseline before").unwrap();
-    let decode = slower.comparisons.as_ref().unwrap().iter().find(|c| c.metric == "decode_rate").unwrap();
+    let decode = slower
+        .comparisons
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|c| c.metric == "decode_rate")
+        .unwrap();
     assert_eq!(decode.verdict, Verdict::Regressed, "{decode:?}");
     assert!((decode.ratio - 1.0 / 1.3).abs() < 0.05, "{decode:?}");
     assert_eq!(verdict_of(&slower, "e2e_s"), Verdict::Regressed);
@@ -72,7 +88,10 @@ fn a_missing_baseline_is_a_clear_error_before_measuring() {
     let tmp = tempfile::tempdir().unwrap();
     let s = server(1000);
     let err = format!("{:#}", run(tmp.path(), &s.url, "--baseline nope").unwrap_err());
-    assert!(err.contains("baseline \"nope\" not found") && err.contains("--save-baseline nope"), "{err}");
+    assert!(
+        err.contains("baseline \"nope\" not found") && err.contains("--save-baseline nope"),
+        "{err}"
+    );
     assert_eq!(s.requests.load(std::sync::atomic::Ordering::SeqCst), 0);
     // Lenient: runs, without a comparison.
     let outcome = run(tmp.path(), &s.url, "--baseline-lenient nope").unwrap();
@@ -85,12 +104,25 @@ fn several_baseline_runs_put_the_run_to_run_spread_in_the_interval() {
     let fast = server(3000);
     for i in 0..3 {
         let saved = run(tmp.path(), &fast.url, "--save-baseline multi").unwrap();
-        assert_eq!(saved.comparisons.is_some(), i > 0, "from the second save on, the run is compared first");
+        assert_eq!(
+            saved.comparisons.is_some(),
+            i > 0,
+            "from the second save on, the run is compared first"
+        );
     }
     let slow = server(3900);
     let outcome = run(tmp.path(), &slow.url, "--baseline multi").unwrap();
-    let decode = outcome.comparisons.as_ref().unwrap().iter().find(|c| c.metric == "decode_rate").unwrap();
-    assert_eq!((decode.method, decode.baseline_runs, decode.candidate_runs), (Method::BetweenRuns, 3, 1));
+    let decode = outcome
+        .comparisons
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|c| c.metric == "decode_rate")
+        .unwrap();
+    assert_eq!(
+        (decode.method, decode.baseline_runs, decode.candidate_runs),
+        (Method::BetweenRuns, 3, 1)
+    );
     assert_eq!(decode.verdict, Verdict::Regressed, "{decode:?}");
 
     // A baseline keeps the last five runs of each benchmark.

@@ -22,7 +22,8 @@ fn sigint_keeps_records_marks_the_run_and_spares_the_baseline() {
     let reports = tmp.path().join("reports");
     let baseline = reports.join("baselines/keep/generations.jsonl");
     std::fs::create_dir_all(baseline.parent().unwrap()).unwrap();
-    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/runs/reference-1-thread/generations.jsonl");
+    let fixture =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/runs/reference-1-thread/generations.jsonl");
     std::fs::copy(&fixture, &baseline).unwrap();
     let before = std::fs::read(&baseline).unwrap();
 
@@ -33,10 +34,19 @@ fn sigint_keeps_records_marks_the_run_and_spares_the_baseline() {
         .env("CRITERION_HOME", tmp.path().join("criterion"))
         .spawn()
         .unwrap();
-    let run_dir = || reports.read_dir().ok()?.filter_map(Result::ok).map(|e| e.path()).find(|p| p.join("generations.jsonl").is_file());
+    let run_dir = || {
+        reports
+            .read_dir()
+            .ok()?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| p.join("generations.jsonl").is_file())
+    };
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let lines = run_dir().and_then(|d| std::fs::read_to_string(d.join("generations.jsonl")).ok()).map_or(0, |t| t.lines().count());
+        let lines = run_dir()
+            .and_then(|d| std::fs::read_to_string(d.join("generations.jsonl")).ok())
+            .map_or(0, |t| t.lines().count());
         if lines >= 3 {
             break;
         }
@@ -51,12 +61,21 @@ fn sigint_keeps_records_marks_the_run_and_spares_the_baseline() {
     let dir = run_dir().unwrap();
     let records = quantbench::store::read_records(&dir.join("generations.jsonl")).expect("every kept record is whole");
     assert!(records.len() >= 3 && records.len() < 22, "{}", records.len());
-    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("metadata.json")).unwrap()).unwrap();
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("metadata.json")).unwrap()).unwrap();
     assert_eq!(meta["status"], "interrupted");
-    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
     assert!(!summary["benchmarks"].as_array().unwrap().is_empty());
     // The report of what was measured is written too, and says the run did not finish.
     let page = std::fs::read_to_string(dir.join("index.html")).unwrap();
-    assert!(page.contains("The run is <b>interrupted</b>"), "the report does not say the run was interrupted");
-    assert_eq!(std::fs::read(&baseline).unwrap(), before, "the baseline was not touched");
+    assert!(
+        page.contains("The run is <b>interrupted</b>"),
+        "the report does not say the run was interrupted"
+    );
+    assert_eq!(
+        std::fs::read(&baseline).unwrap(),
+        before,
+        "the baseline was not touched"
+    );
 }

@@ -70,14 +70,26 @@ fn regression_corpus() {
         ("no-done-marker.sse", Ok("ab")),
     ];
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/fuzz");
-    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), expected.len(), "every corpus file has an expectation");
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        expected.len(),
+        "every corpus file has an expectation"
+    );
     for (name, outcome) in expected {
         let bytes = std::fs::read(dir.join(name)).unwrap();
         for cut in 0..=bytes.len() {
             let obs = parse(&bytes, &[cut]);
             match outcome {
-                Ok(content) => assert_eq!((obs.error.as_deref(), obs.output.content.as_str()), (None, content), "{name} cut at {cut}"),
-                Err(reason) => assert!(obs.error.as_deref().is_some_and(|e| e.contains(reason)), "{name} cut at {cut}: {:?}", obs.error),
+                Ok(content) => assert_eq!(
+                    (obs.error.as_deref(), obs.output.content.as_str()),
+                    (None, content),
+                    "{name} cut at {cut}"
+                ),
+                Err(reason) => assert!(
+                    obs.error.as_deref().is_some_and(|e| e.contains(reason)),
+                    "{name} cut at {cut}: {:?}",
+                    obs.error
+                ),
             }
         }
     }

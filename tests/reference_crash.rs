@@ -19,7 +19,8 @@ fn a_crashing_server_is_retried_without_repacking_and_a_group_that_still_crashes
     let outcome = run_suite(tmp.path(), &config(tmp.path(), body), "--bench smollm2/").unwrap();
     let dir = outcome.run_dir.clone().unwrap();
 
-    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("metadata.json")).unwrap()).unwrap();
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("metadata.json")).unwrap()).unwrap();
     assert_eq!(meta["status"], "partial");
     assert_eq!(meta["counts"]["groups_not_started"], 1);
     assert_eq!(meta["counts"]["benchmarks_not_run"], 2);
@@ -28,14 +29,32 @@ fn a_crashing_server_is_retried_without_repacking_and_a_group_that_still_crashes
     assert_eq!(groups.len(), 1, "{groups:#?}");
     assert_eq!(groups[0]["name"], "smollm2/q8_0");
     assert_eq!(groups[0]["fallback"]["args"], "--no-repack");
-    assert!(groups[0]["fallback"]["why"].as_str().unwrap().contains("SIGILL"), "{}", groups[0]["fallback"]);
+    assert!(
+        groups[0]["fallback"]["why"].as_str().unwrap().contains("SIGILL"),
+        "{}",
+        groups[0]["fallback"]
+    );
     let summary = outcome.summary.as_ref().unwrap();
-    assert!(summary.benchmarks.iter().filter(|b| b.group == "smollm2/q8_0").all(|b| b.ok == 10 && b.abandoned.is_none()), "{summary:#?}");
+    assert!(
+        summary
+            .benchmarks
+            .iter()
+            .filter(|b| b.group == "smollm2/q8_0")
+            .all(|b| b.ok == 10 && b.abandoned.is_none()),
+        "{summary:#?}"
+    );
 
     // q4_1 crashed both times: not started, the signal in words, the log named, no log text.
-    let [stop] = outcome.group_stops.as_slice() else { panic!("{:?}", outcome.group_stops) };
+    let [stop] = outcome.group_stops.as_slice() else {
+        panic!("{:?}", outcome.group_stops)
+    };
     assert_eq!((stop.group.as_str(), stop.started), ("smollm2/q4_1", false));
-    for part in ["SIGILL: the server used a CPU instruction this machine does not execute", "llama-server did not start: SIGILL", "also with --no-repack", "logs: server-smollm2_q4_1.log, server-smollm2_q4_1.no-repack.log"] {
+    for part in [
+        "SIGILL: the server used a CPU instruction this machine does not execute",
+        "llama-server did not start: SIGILL",
+        "also with --no-repack",
+        "logs: server-smollm2_q4_1.log, server-smollm2_q4_1.no-repack.log",
+    ] {
         assert!(stop.reason.contains(part), "{part:?} not in {:?}", stop.reason);
     }
     assert!(!stop.reason.contains('\n'), "one line: {:?}", stop.reason);
@@ -50,5 +69,8 @@ fn a_crashing_server_is_retried_without_repacking_and_a_group_that_still_crashes
         assert!(!text.contains(FAKE_LOG_LINE), "{report} quotes the server log");
     }
     let history = std::fs::read_to_string(dir.parent().unwrap().join("index.html")).unwrap();
-    assert!(history.contains("partial: 1 of 2 groups did not start; 2 of 4 benchmarks did not run"), "{history}");
+    assert!(
+        history.contains("partial: 1 of 2 groups did not start; 2 of 4 benchmarks did not run"),
+        "{history}"
+    );
 }

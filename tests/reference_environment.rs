@@ -19,28 +19,52 @@ fn a_reference_group_records_environment_memory_and_cross_checks() {
     let cfg = config(tmp.path(), body);
     let outcome = run_suite(tmp.path(), &cfg, "--bench --exact smollm2/q4_1@ctx2k/short").unwrap();
     let dir = outcome.run_dir.unwrap();
-    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("metadata.json")).unwrap()).unwrap();
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("metadata.json")).unwrap()).unwrap();
 
     assert!(meta["machine"]["env"].is_object() && meta["machine"]["logical_cores"].as_u64() >= Some(1));
     let group = &meta["groups"][0];
-    assert_eq!((group["name"].as_str(), meta["groups"].as_array().unwrap().len()), (Some("smollm2/q4_1@ctx2k"), 1));
+    assert_eq!(
+        (group["name"].as_str(), meta["groups"].as_array().unwrap().len()),
+        (Some("smollm2/q4_1@ctx2k"), 1)
+    );
     let identity = &group["model_file_identity"];
     let bytes = identity["bytes"].as_u64().unwrap();
-    assert_eq!(identity["hashed_bytes"].as_u64(), Some(bytes.min(quantbench::environment::HASHED_PREFIX_BYTES)));
+    assert_eq!(
+        identity["hashed_bytes"].as_u64(),
+        Some(bytes.min(quantbench::environment::HASHED_PREFIX_BYTES))
+    );
     assert_eq!(identity["sha256_prefix"].as_str().unwrap().len(), 64);
     assert_eq!(group["server_description"]["backend"], "llama.cpp");
-    assert_eq!(group["server_description"]["context_length"].as_u64(), Some(2048), "the variant's --ctx-size reached the server: {group:#}");
+    assert_eq!(
+        group["server_description"]["context_length"].as_u64(),
+        Some(2048),
+        "the variant's --ctx-size reached the server: {group:#}"
+    );
 
     let memory = &group["memory"];
-    let (idle, peak, steady) = (memory["idle_rss_bytes"].as_u64().unwrap(), memory["peak_rss_bytes"].as_u64().unwrap(), memory["steady_rss_bytes"].as_u64().unwrap());
-    eprintln!("memory: idle {idle} B, peak {peak} B, steady {steady} B, {} samples", memory["samples"]);
+    let (idle, peak, steady) = (
+        memory["idle_rss_bytes"].as_u64().unwrap(),
+        memory["peak_rss_bytes"].as_u64().unwrap(),
+        memory["steady_rss_bytes"].as_u64().unwrap(),
+    );
+    eprintln!(
+        "memory: idle {idle} B, peak {peak} B, steady {steady} B, {} samples",
+        memory["samples"]
+    );
     assert!(memory["samples"].as_u64() >= Some(10), "{memory:#}");
-    assert!(peak > idle, "generating raises the server's RSS above its idle value: {memory:#}");
+    assert!(
+        peak > idle,
+        "generating raises the server's RSS above its idle value: {memory:#}"
+    );
     assert!(steady >= idle && steady <= peak);
     assert!(memory["peak_rss_per_model_gb"].as_f64().is_some_and(|r| r > 0.0));
 
-    let records: Vec<GenerationRecord> =
-        std::fs::read_to_string(dir.join("generations.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let records: Vec<GenerationRecord> = std::fs::read_to_string(dir.join("generations.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     let ok: Vec<&GenerationRecord> = records.iter().filter(|r| r.ok && !r.warmup).collect();
     assert_eq!(ok.len(), 10);
     for r in &ok {
@@ -49,9 +73,20 @@ fn a_reference_group_records_environment_memory_and_cross_checks() {
     }
     // Our decode rate and the server's measure the same thing from two sides of the socket: the
     // median relative difference stays within the 5 % tolerance of the per-record flag.
-    let mut diffs: Vec<f64> = ok.iter().filter_map(|r| r.server.as_ref()?.decode_rate_rel_diff).collect();
+    let mut diffs: Vec<f64> = ok
+        .iter()
+        .filter_map(|r| r.server.as_ref()?.decode_rate_rel_diff)
+        .collect();
     diffs.sort_by(f64::total_cmp);
     let median = diffs[diffs.len() / 2];
-    eprintln!("decode-rate differences from the server's: median {:+.2} %, {} of {} flagged", median * 100.0, ok.iter().filter(|r| r.flags.contains(&Flag::ServerDisagrees)).count(), ok.len());
-    assert!(median.abs() <= quantbench::record::build::SERVER_DECODE_TOLERANCE, "median {median}");
+    eprintln!(
+        "decode-rate differences from the server's: median {:+.2} %, {} of {} flagged",
+        median * 100.0,
+        ok.iter().filter(|r| r.flags.contains(&Flag::ServerDisagrees)).count(),
+        ok.len()
+    );
+    assert!(
+        median.abs() <= quantbench::record::build::SERVER_DECODE_TOLERANCE,
+        "median {median}"
+    );
 }

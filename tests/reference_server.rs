@@ -5,8 +5,8 @@ mod support;
 
 use quantbench::client::{self, Endpoint, GenerationRequest, Limits, Sampling};
 use quantbench::dialect::{self, DialectOptions, ServerKind};
-use quantbench::record::build::{self, SampleContext};
 use quantbench::prompts::Message;
+use quantbench::record::build::{self, SampleContext};
 use quantbench::record::CountSource;
 
 #[test]
@@ -19,9 +19,17 @@ fn decode_rate_agrees_with_llama_servers_own_timings() {
         api_key: None,
         dialect: dialect::for_kind(ServerKind::LlamaServer, DialectOptions::default()),
     };
-    let messages = [Message { role: "user".into(), content: "Write a long, detailed story about a lighthouse keeper and a storm.".into() }];
+    let messages = [Message::text(
+        "user",
+        "Write a long, detailed story about a lighthouse keeper and a storm.",
+    )];
     let sampling = Sampling::default();
-    let request = GenerationRequest { messages: &messages, max_tokens: 128, sampling: &sampling };
+    let request = GenerationRequest {
+        messages: &messages,
+        max_tokens: 128,
+        sampling: &sampling,
+        tools: None,
+    };
     let ctx = SampleContext {
         run: "test",
         model: "smollm2",
@@ -45,7 +53,11 @@ fn decode_rate_agrees_with_llama_servers_own_timings() {
     assert!(n >= 32, "a long story should give at least 32 of 128 tokens, got {n}");
     assert!(r.metrics.ttft_s.unwrap() > 0.0);
     let server_report = r.server.as_ref().expect("llama-server reports timings");
-    assert_eq!(server_report.cache_n, Some(0), "cache_prompt=false: the prompt is processed in full");
+    assert_eq!(
+        server_report.cache_n,
+        Some(0),
+        "cache_prompt=false: the prompt is processed in full"
+    );
     // Both count token intervals: ours is (N − n₁ − n_after) / (t_last − t_first) from arrival
     // times; llama-server's predicted_per_second is (predicted_n − 1) / predicted_ms, measured
     // inside the server from the first sampled token (older builds divided predicted_n instead,
@@ -53,6 +65,9 @@ fn decode_rate_agrees_with_llama_servers_own_timings() {
     // window and the time to hand each token to HTTP. Within 5 % of the server's own figure.
     let ours = r.metrics.decode_rate.unwrap();
     let theirs = server_report.decode_rate.unwrap();
-    assert!((ours - theirs).abs() / theirs < 0.05, "ours {ours:.2} tok/s vs llama-server {theirs:.2} tok/s (N = {n})");
+    assert!(
+        (ours - theirs).abs() / theirs < 0.05,
+        "ours {ours:.2} tok/s vs llama-server {theirs:.2} tok/s (N = {n})"
+    );
     drop(server);
 }

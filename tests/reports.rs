@@ -19,12 +19,29 @@ fn run_dir(root: &Path, name: &str) -> (PathBuf, Vec<GenerationRecord>, compare:
     let dir = root.join(name);
     std::fs::create_dir_all(&dir).unwrap();
     let mut records = read_records(&fixture("reference-matrix").join("generations.jsonl")).unwrap();
-    let template = records.iter().find(|r| r.group == "smollm2/q8_0" && r.category == "code" && !r.warmup).unwrap().clone();
-    let failed = GenerationRecord { ok: false, error: Some(format!("HTTP 500: {HOSTILE}")), http_status: Some(500), sample: 10, ..template.clone() };
-    let mut estimated = GenerationRecord { sample: 11, ..template.clone() };
+    let template = records
+        .iter()
+        .find(|r| r.group == "smollm2/q8_0" && r.category == "code" && !r.warmup)
+        .unwrap()
+        .clone();
+    let failed = GenerationRecord {
+        ok: false,
+        error: Some(format!("HTTP 500: {HOSTILE}")),
+        http_status: Some(500),
+        sample: 10,
+        ..template.clone()
+    };
+    let mut estimated = GenerationRecord {
+        sample: 11,
+        ..template.clone()
+    };
     estimated.tokens.completion_source = Some(CountSource::EventsEstimate);
     estimated.flags.push(Flag::CompletionEstimated);
-    let mut hostile = records.iter().find(|r| r.group == "smollm2/q4_1" && !r.warmup).unwrap().clone();
+    let mut hostile = records
+        .iter()
+        .find(|r| r.group == "smollm2/q4_1" && !r.warmup)
+        .unwrap()
+        .clone();
     let hostile_index = records.iter().position(|r| *r == hostile).unwrap();
     hostile.output.content = HOSTILE.repeat(2);
     hostile.output.reasoning = HOSTILE.into();
@@ -36,18 +53,40 @@ fn run_dir(root: &Path, name: &str) -> (PathBuf, Vec<GenerationRecord>, compare:
         text.push('\n');
     }
     std::fs::write(dir.join("generations.jsonl"), text).unwrap();
-    let mut metadata: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fixture("reference-matrix").join("metadata.json")).unwrap()).unwrap();
+    let mut metadata: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("reference-matrix").join("metadata.json")).unwrap())
+            .unwrap();
     metadata["run"] = name.into();
     metadata["filter"] = HOSTILE.into();
     metadata["command"] = serde_json::json!(["llm", HOSTILE]);
     write_json_atomic(&dir.join("metadata.json"), &metadata).unwrap();
-    write_json_atomic(&dir.join("summary.json"), &quantbench::summary::summarize(name, &records, &[])).unwrap();
+    write_json_atomic(
+        &dir.join("summary.json"),
+        &quantbench::summary::summarize(name, &records, &[]),
+    )
+    .unwrap();
     let baseline = read_records(&fixture("reference-2-threads-a").join("generations.jsonl")).unwrap();
-    let doc = compare::ComparisonReport { baseline: format!("base{HOSTILE}"), noise_threshold: 0.05, alpha: 0.05, comparisons: compare::compare(&baseline, &records, 0.05) };
+    let doc = compare::ComparisonReport {
+        baseline: format!("base{HOSTILE}"),
+        noise_threshold: 0.05,
+        alpha: 0.05,
+        comparisons: compare::compare(&baseline, &records, 0.05),
+    };
     write_json_atomic(&dir.join("comparison.json"), &doc).unwrap();
     // The real fidelity pass of the three quants, plus a group whose server could not give one.
-    let mut fidelity = quantbench::fidelity::read_report(&fixture("reference-matrix")).unwrap().unwrap();
-    let unmeasured = quantbench::fidelity::pass::unavailable("smollm2/mlx-4bit", "smollm2/f16", quantbench::fidelity::pass::PassSettings { tokens: 32, top_k: 20, timeout: std::time::Duration::from_secs(1) }, HOSTILE.into());
+    let mut fidelity = quantbench::fidelity::read_report(&fixture("reference-matrix"))
+        .unwrap()
+        .unwrap();
+    let unmeasured = quantbench::fidelity::pass::unavailable(
+        "smollm2/mlx-4bit",
+        "smollm2/f16",
+        quantbench::fidelity::pass::PassSettings {
+            tokens: 32,
+            top_k: 20,
+            timeout: std::time::Duration::from_secs(1),
+        },
+        HOSTILE.into(),
+    );
     fidelity.groups.push(unmeasured);
     write_json_atomic(&quantbench::store::RunDir::new(&dir).fidelity(), &fidelity).unwrap();
     (dir, records, doc)
@@ -91,56 +130,122 @@ fn a_run_report_shows_every_benchmark_chart_verdict_and_failure_with_all_text_es
     let summary = quantbench::summary::summarize("x", &records, &[]);
     assert_eq!(summary.benchmarks.len(), 9, "3 quants × 3 categories");
     for b in &summary.benchmarks {
-        assert!(html.contains(&format!("{}</span></td><td>{}</td>", b.group, b.category)), "no summary row for {}/{}", b.group, b.category);
+        assert!(
+            html.contains(&format!("{}</span></td><td>{}</td>", b.group, b.category)),
+            "no summary row for {}/{}",
+            b.group,
+            b.category
+        );
     }
     // 2 speed bars, 2 box plots, gap CDF, timeline, load time, peak memory, rate per GB, 2 forest
     // plots, decode against top-1 agreement and against KL.
     assert_eq!(html.matches("<svg").count(), 13);
     assert_eq!(html.matches("</svg>").count(), 13);
-    for title in ["Decode rate against top-1 agreement", "Decode rate against KL divergence", "Decode rate (mean, 95 % interval)", "Time to first token", "TTFT per sample", "Inter-token gaps", "Token timeline", "Model load time", "Peak resident memory", "Decode rate per GB", "Decode ratio, new / baseline"] {
+    for title in [
+        "Decode rate against top-1 agreement",
+        "Decode rate against KL divergence",
+        "Decode rate (mean, 95 % interval)",
+        "Time to first token",
+        "TTFT per sample",
+        "Inter-token gaps",
+        "Token timeline",
+        "Model load time",
+        "Peak resident memory",
+        "Decode rate per GB",
+        "Decode ratio, new / baseline",
+    ] {
         assert!(html.contains(title), "missing chart {title}");
     }
     // The quant comparison: a row per group with its fidelity, the reference marked, the group
     // without a fidelity pass saying why.
     let quant = &html[html.find("Which quant?").unwrap()..html.find("Against baseline").unwrap()];
-    for (group, top1) in [("smollm2/q4_1", "0.991 [0.976, 1.000]"), ("smollm2/q4_k_m", "0.909 [0.856, 0.961]"), ("smollm2/q8_0", "0.988 [0.966, 1.000]")] {
-        assert!(quant.contains(&format!("{group}</span></td>")) && quant.contains(top1), "no fidelity row for {group}: {quant}");
+    for (group, top1) in [
+        ("smollm2/q4_1", "0.991 [0.976, 1.000]"),
+        ("smollm2/q4_k_m", "0.909 [0.856, 0.961]"),
+        ("smollm2/q8_0", "0.988 [0.966, 1.000]"),
+    ] {
+        assert!(
+            quant.contains(&format!("{group}</span></td>")) && quant.contains(top1),
+            "no fidelity row for {group}: {quant}"
+        );
     }
-    assert!(quant.contains("smollm2/f16</span> (reference)") && quant.contains("not measured: &lt;/pre&gt;"), "{quant}");
+    assert!(
+        quant.contains("smollm2/f16</span> (reference)") && quant.contains("not measured: &lt;/pre&gt;"),
+        "{quant}"
+    );
 
     // Self-contained: no scripts, no external resources.
-    assert!(!html.to_lowercase().contains("<script"), "a script tag reached the page");
-    assert!(!html.contains("src=\"http") && !html.contains("href=\"http") && !html.contains("url("), "external reference");
+    assert!(
+        !html.to_lowercase().contains("<script"),
+        "a script tag reached the page"
+    );
+    assert!(
+        !html.contains("src=\"http") && !html.contains("href=\"http") && !html.contains("url("),
+        "external reference"
+    );
 
     // Hostile text is shown as text: escaped in model output, error reasons, metadata, baseline name.
-    assert!(!html.contains("onerror=\"alert") && !html.contains("<img"), "an attribute broke out");
+    assert!(
+        !html.contains("onerror=\"alert") && !html.contains("<img"),
+        "an attribute broke out"
+    );
     let escaped = "&lt;/pre&gt;&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=&quot;alert(2)&quot;&gt; it&#39;s &quot;quoted&quot; &amp; &lt;b&gt;bold&lt;/b&gt;";
-    assert!(html.matches(escaped).count() >= 4, "escaped text missing (error, filter, command, baseline, answers)");
+    assert!(
+        html.matches(escaped).count() >= 4,
+        "escaped text missing (error, filter, command, baseline, answers)"
+    );
 
     // Provenance and failures are visible, not buried: the read-first box names them.
     let read_first = &html[html.find("Read before trusting").unwrap()..html.find("<h2>Summary").unwrap()];
-    assert!(read_first.contains("smollm2/q8_0/code: 1 of 12 samples failed"), "{read_first}");
-    assert!(read_first.contains("smollm2/q8_0/code: 1 of 11 token counts estimated from stream events"), "{read_first}");
+    assert!(
+        read_first.contains("smollm2/q8_0/code: 1 of 12 samples failed"),
+        "{read_first}"
+    );
+    assert!(
+        read_first.contains("smollm2/q8_0/code: 1 of 11 token counts estimated from stream events"),
+        "{read_first}"
+    );
     assert!(html.contains("<h2>Failed generations (1)</h2>") && html.contains("<td class=\"num\">500</td>"));
 
     // Verdicts: one row per comparison, regressed first, each coloured by its verdict.
-    let classes: Vec<&str> = html.match_indices("<tr class=\"").map(|(i, _)| html[i + 11..].split('"').next().unwrap()).collect();
-    let expected: Vec<String> = doc.comparisons.iter().map(|c| quantbench::util::serde_name(c.verdict)).collect();
+    let classes: Vec<&str> = html
+        .match_indices("<tr class=\"")
+        .map(|(i, _)| html[i + 11..].split('"').next().unwrap())
+        .collect();
+    let expected: Vec<String> = doc
+        .comparisons
+        .iter()
+        .map(|c| quantbench::util::serde_name(c.verdict))
+        .collect();
     assert_eq!(classes, expected);
     assert!(!doc.comparisons.is_empty());
 
     // Markdown: a row per benchmark with the decode interval; CSV: a row per generation.
     let md = read(&dir.join("summary.md"));
     assert_eq!(md.lines().filter(|l| l.starts_with("| smollm2 |")).count(), 9, "{md}");
-    let b = summary.benchmarks.iter().find(|b| b.group == "smollm2/q8_0" && b.category == "code").unwrap();
-    assert!(md.contains(&quantbench::report::mean_text(b, &quantbench::report::DECODE)), "{md}");
+    let b = summary
+        .benchmarks
+        .iter()
+        .find(|b| b.group == "smollm2/q8_0" && b.category == "code")
+        .unwrap();
+    assert!(
+        md.contains(&quantbench::report::mean_text(b, &quantbench::report::DECODE)),
+        "{md}"
+    );
     let csv = parse_csv(&read(&dir.join("generations.csv")));
     assert_eq!(csv.len(), records.len() + 1);
     assert!(csv.iter().all(|row| row.len() == csv[0].len()), "ragged CSV");
     let error_column = csv[0].iter().position(|c| c == "error").unwrap();
-    assert!(csv.iter().any(|row| row[error_column] == format!("HTTP 500: {HOSTILE}")), "the error text did not round-trip");
+    assert!(
+        csv.iter()
+            .any(|row| row[error_column] == format!("HTTP 500: {HOSTILE}")),
+        "the error text did not round-trip"
+    );
     let source_column = csv[0].iter().position(|c| c == "completion_source").unwrap();
-    assert_eq!(csv.iter().filter(|row| row[source_column] == "events_estimate").count(), 1);
+    assert_eq!(
+        csv.iter().filter(|row| row[source_column] == "events_estimate").count(),
+        1
+    );
 }
 
 #[test]
@@ -158,8 +263,15 @@ fn the_history_page_lists_runs_newest_first_with_a_trend_per_group() {
     std::fs::create_dir_all(&torn).unwrap();
     std::fs::write(torn.join("generations.jsonl"), "").unwrap();
     let index = read(&quantbench::report::history::write(tmp.path()).unwrap());
-    let position = |id: &str| index.find(&format!("<a href=\"{id}/index.html\">")).unwrap_or_else(|| panic!("{id} not linked"));
-    assert!(position("2026-11-22T18-00-00Z-1") < position("2026-11-20T10-00-00Z-1"), "newest first");
+    let position = |id: &str| {
+        index
+            .find(&format!("<a href=\"{id}/index.html\">"))
+            .unwrap_or_else(|| panic!("{id} not linked"))
+    };
+    assert!(
+        position("2026-11-22T18-00-00Z-1") < position("2026-11-20T10-00-00Z-1"),
+        "newest first"
+    );
     assert!(index.contains("2026-11-22T19-00-00Z-1") && index.contains("no summary (summary.json"));
     // Per group, a decode-rate and a TTFT trend.
     assert_eq!(index.matches("<svg").count(), 3 * 2);
@@ -170,13 +282,18 @@ fn the_history_page_lists_runs_newest_first_with_a_trend_per_group() {
 /// Debian's `chromium`, if installed (`.ci/run` installs it).
 fn chromium() -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).flat_map(|dir| ["chromium", "chromium-browser"].map(|name| dir.join(name))).find(|p| p.is_file())
+    std::env::split_paths(&path)
+        .flat_map(|dir| ["chromium", "chromium-browser"].map(|name| dir.join(name)))
+        .find(|p| p.is_file())
 }
 
 #[test]
 fn the_report_opens_in_headless_chromium_without_console_messages_and_is_not_blank() {
     let Some(browser) = chromium() else {
-        assert!(std::env::var_os("CI").is_none(), "CI must install Debian's chromium (see .ci/run)");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install Debian's chromium (see .ci/run)"
+        );
         eprintln!("skipped: no chromium on PATH (apt-get install chromium)");
         return;
     };
@@ -188,7 +305,17 @@ fn the_report_opens_in_headless_chromium_without_console_messages_and_is_not_bla
     let out = std::process::Command::new("timeout")
         .arg("120")
         .arg(&browser)
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars"])
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+        ])
         .arg(format!("--user-data-dir={}", tmp.path().join("profile").display()))
         .args(["--enable-logging=stderr", "--log-level=0", "--window-size=1100,3000"])
         .arg(format!("--screenshot={}", shot.display()))
@@ -208,7 +335,14 @@ fn the_report_opens_in_headless_chromium_without_console_messages_and_is_not_bla
     let channels = frame.color_type.samples();
     let rgb: Vec<&[u8]> = pixels[..frame.buffer_size()].chunks(channels).collect();
     let not_white = rgb.iter().filter(|p| p[..3] != [255, 255, 255]).count();
-    assert!(not_white * 20 > rgb.len(), "mostly blank: {not_white} of {} pixels drawn", rgb.len());
+    assert!(
+        not_white * 20 > rgb.len(),
+        "mostly blank: {not_white} of {} pixels drawn",
+        rgb.len()
+    );
     // The charts were drawn: the first group's bar colour (#4e79a7) is on screen.
-    assert!(rgb.iter().filter(|p| p[..3] == [0x4e, 0x79, 0xa7]).count() > 1000, "no chart bars visible");
+    assert!(
+        rgb.iter().filter(|p| p[..3] == [0x4e, 0x79, 0xa7]).count() > 1000,
+        "no chart bars visible"
+    );
 }

@@ -40,21 +40,41 @@ fn intervals_cover_the_true_value_about_95_percent_of_the_time() {
         let true_arith_mean = 50.0 * (sigma * sigma / 2.0_f64).exp();
         for _ in 0..EXPERIMENTS {
             let x = rng.lognormal(n, 50.0, sigma);
-            let covers = |e: Option<stats::Estimate>, truth: f64| e.and_then(|e| e.interval).is_some_and(|ci| ci.lower <= truth && truth <= ci.upper);
+            let covers = |e: Option<stats::Estimate>, truth: f64| {
+                e.and_then(|e| e.interval)
+                    .is_some_and(|ci| ci.lower <= truth && truth <= ci.upper)
+            };
             geo += usize::from(covers(stats::geometric_mean_ci(&x, 0.95), 50.0));
             arith += usize::from(covers(stats::mean_ci(&x, 0.95), true_arith_mean));
             let q = stats::quantile_ci(&x, 0.5, 0.95).unwrap();
             median += usize::from(q.interval.is_some_and(|ci| ci.lower <= 50.0 && 50.0 <= ci.upper));
         }
         let rate = |k: usize| k as f64 / EXPERIMENTS as f64;
-        eprintln!("n = {n}: coverage geometric {:.4}, arithmetic {:.4}, median {:.4}", rate(geo), rate(arith), rate(median));
+        eprintln!(
+            "n = {n}: coverage geometric {:.4}, arithmetic {:.4}, median {:.4}",
+            rate(geo),
+            rate(arith),
+            rate(median)
+        );
         // t-intervals: 93–97 %.
-        assert!((0.93..=0.97).contains(&rate(geo)), "geometric mean, n = {n}: {}", rate(geo));
-        assert!((0.93..=0.97).contains(&rate(arith)), "arithmetic mean, n = {n}: {}", rate(arith));
+        assert!(
+            (0.93..=0.97).contains(&rate(geo)),
+            "geometric mean, n = {n}: {}",
+            rate(geo)
+        );
+        assert!(
+            (0.93..=0.97).contains(&rate(arith)),
+            "arithmetic mean, n = {n}: {}",
+            rate(arith)
+        );
         // The order-statistic interval is discrete: its exact coverage is 97.85 % at n = 10 and
         // 95.72 % at n = 30 (binomial). It must match that, within simulation error (±1.5 %).
         let exact = if n == 10 { 0.9785 } else { 0.9572 };
-        assert!((rate(median) - exact).abs() < 0.015, "median, n = {n}: {} vs {exact}", rate(median));
+        assert!(
+            (rate(median) - exact).abs() < 0.015,
+            "median, n = {n}: {} vs {exact}",
+            rate(median)
+        );
     }
 }
 
@@ -69,7 +89,11 @@ fn run(rng: &mut Rng, metrics: usize, n: usize, sigma: f64, shift: f64) -> Vec<V
         })
         .collect();
     let holm = stats::holm(&tests.iter().map(|t| t.p_value).collect::<Vec<_>>());
-    tests.iter().zip(holm).map(|(t, p)| verdict(&t.interval, p, Better::Higher, DEFAULT_NOISE)).collect()
+    tests
+        .iter()
+        .zip(holm)
+        .map(|(t, p)| verdict(&t.interval, p, Better::Higher, DEFAULT_NOISE))
+        .collect()
 }
 
 #[test]
@@ -77,7 +101,11 @@ fn identical_distributions_rarely_raise_an_alarm() {
     let mut rng = Rng(7);
     for n in [10, 20] {
         let alarms = (0..EXPERIMENTS)
-            .filter(|_| run(&mut rng, 10, n, 0.05, 1.0).iter().any(|v| matches!(v, Verdict::Regressed | Verdict::Improved)))
+            .filter(|_| {
+                run(&mut rng, 10, n, 0.05, 1.0)
+                    .iter()
+                    .any(|v| matches!(v, Verdict::Regressed | Verdict::Improved))
+            })
             .count();
         let rate = alarms as f64 / EXPERIMENTS as f64;
         eprintln!("A/A, n = {n}, 10 metrics: family-wise false alarm rate {rate:.4}");
@@ -95,11 +123,45 @@ fn a_ten_percent_drop_at_cv_5_percent_is_detected_with_n_20() {
             let cand = rng.lognormal(20, 36.0, 0.05);
             let shifted = stats::welch_log_ratio(&base, &cand, 0.95).unwrap();
             let mut p: Vec<f64> = vec![shifted.p_value];
-            p.extend((0..9).map(|_| stats::welch_log_ratio(&rng.lognormal(20, 40.0, 0.05), &rng.lognormal(20, 40.0, 0.05), 0.95).unwrap().p_value));
+            p.extend((0..9).map(|_| {
+                stats::welch_log_ratio(&rng.lognormal(20, 40.0, 0.05), &rng.lognormal(20, 40.0, 0.05), 0.95)
+                    .unwrap()
+                    .p_value
+            }));
             verdict(&shifted.interval, stats::holm(&p)[0], Better::Higher, DEFAULT_NOISE) == Verdict::Regressed
         })
         .count();
     let power = detected as f64 / EXPERIMENTS as f64;
     eprintln!("−10 % at CV 5 %, n = 20: detected {power:.4}");
     assert!(power >= 0.90, "power {power}");
+}
+
+/// Drift within a benchmark (`drift`): 10 samples with 2 % noise. A steady 1 % slowdown per
+/// sample is flagged nearly always; with no change, the Mann–Kendall test flags at most 5 %.
+#[test]
+fn drift_is_flagged_for_a_steady_slowdown_and_rarely_otherwise() {
+    let mut rng = Rng(7);
+    let runs = 1000;
+    let (mut slowing_flagged, mut steady_flagged) = (0, 0);
+    for _ in 0..runs {
+        let noise = rng.lognormal(10, 100.0, 0.02);
+        let slowing: Vec<f64> = noise
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v * 0.99f64.powi(i as i32))
+            .collect();
+        slowing_flagged += usize::from(quantbench::drift::test("decode_rate", &slowing).unwrap().flagged);
+        steady_flagged += usize::from(
+            quantbench::drift::test("decode_rate", &rng.lognormal(10, 100.0, 0.02))
+                .unwrap()
+                .flagged,
+        );
+    }
+    let (power, false_rate) = (
+        slowing_flagged as f64 / runs as f64,
+        steady_flagged as f64 / runs as f64,
+    );
+    eprintln!("drift: flagged {power:.3} of slowing benchmarks, {false_rate:.3} of unchanged ones");
+    assert!(power >= 0.9, "a 1 %/sample slowdown was flagged in only {power}");
+    assert!(false_rate <= 0.05, "unchanged benchmarks flagged {false_rate}");
 }

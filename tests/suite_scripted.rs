@@ -34,7 +34,12 @@ fn one_group_runs_alone_and_a_cut_stream_is_a_recorded_failure() {
     let a = ScriptedServer::start(|n| {
         let steps = answer(ms(2), ms(1), 8, Some((9, 8)), "length");
         if n == 5 {
-            Script { status: 200, steps: steps.into_iter().take(4).collect(), ending: Ending::Cut, ..Script::default() }
+            Script {
+                status: 200,
+                steps: steps.into_iter().take(4).collect(),
+                ending: Ending::Cut,
+                ..Script::default()
+            }
         } else {
             Script::ok(steps)
         }
@@ -43,11 +48,21 @@ fn one_group_runs_alone_and_a_cut_stream_is_a_recorded_failure() {
     let tmp = tempfile::tempdir().unwrap();
     let outcome = run_suite(tmp.path(), &two_models(tmp.path(), &a.url, &b.url), "--bench ^a/").unwrap();
 
-    assert_eq!(b.connections.load(Ordering::SeqCst), 0, "the filtered-out group's endpoint was contacted");
+    assert_eq!(
+        b.connections.load(Ordering::SeqCst),
+        0,
+        "the filtered-out group's endpoint was contacted"
+    );
     assert!(outcome.abandoned.is_empty());
     let dir = outcome.run_dir.unwrap();
     let records = read_records(&dir.join("generations.jsonl")).unwrap();
-    for report in ["index.html", "summary.md", "generations.csv", "../index.html"] {
+    for report in [
+        "index.html",
+        "summary.md",
+        "generations.csv",
+        "../index.html",
+        "bmf.json",
+    ] {
         assert!(dir.join(report).is_file(), "{report} was not written");
     }
     // Per category: 2 warm-ups (the second is criterion's own warm-up call) and 10 samples,
@@ -69,19 +84,49 @@ fn one_group_runs_alone_and_a_cut_stream_is_a_recorded_failure() {
     let c = summary.benchmarks.iter().find(|b| b.category == "code").unwrap();
     assert_eq!((c.attempted, c.ok), (10, 10));
 
-    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("metadata.json")).unwrap()).unwrap();
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("metadata.json")).unwrap()).unwrap();
     assert_eq!(meta["status"], "complete");
     assert_eq!(meta["groups"].as_array().unwrap().len(), 1);
     assert!(meta["machine"]["logical_cores"].as_u64().unwrap() >= 1);
+    // The machine's state: the pre-flight check, each benchmark's start and the end; a trend
+    // test on each benchmark's samples; no roofline without a model file.
+    assert!(
+        meta["machine_state"]["preflight"]["warnings"].is_array() && meta["machine_state"]["end"]["at"].is_string()
+    );
+    assert!(summary
+        .benchmarks
+        .iter()
+        .all(|b| b.machine_state.is_some() && b.drift.as_ref().is_some_and(|d| d.n == 10)));
+    assert!(summary.roofline.is_empty() && meta["groups"][0]["weights_per_token_unavailable"].is_string());
+    let bmf: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("bmf.json")).unwrap()).unwrap();
+    assert_eq!(
+        bmf["a/q1/short"]["decode_rate"]["value"].as_f64(),
+        s.metrics["decode_rate"].mean.map(|m| m.point)
+    );
 }
 
 #[test]
 fn an_endpoint_that_always_fails_is_abandoned_without_numbers() {
-    let a = ScriptedServer::start(|_| Script { status: 500, steps: vec![step(ms(0), &b"overloaded"[..])], ending: Ending::Clean, ..Script::default() });
+    let a = ScriptedServer::start(|_| Script {
+        status: 500,
+        steps: vec![step(ms(0), &b"overloaded"[..])],
+        ending: Ending::Clean,
+        ..Script::default()
+    });
     let tmp = tempfile::tempdir().unwrap();
-    let outcome = run_suite(tmp.path(), &two_models(tmp.path(), &a.url, &a.url), "--bench ^a/q1/short").unwrap();
+    let outcome = run_suite(
+        tmp.path(),
+        &two_models(tmp.path(), &a.url, &a.url),
+        "--bench ^a/q1/short",
+    )
+    .unwrap();
     assert_eq!(outcome.abandoned.len(), 1);
-    assert!(outcome.abandoned[0].2.contains("HTTP 500: overloaded"), "{:?}", outcome.abandoned);
+    assert!(
+        outcome.abandoned[0].2.contains("HTTP 500: overloaded"),
+        "{:?}",
+        outcome.abandoned
+    );
     let s = &outcome.summary.unwrap().benchmarks[0];
     assert_eq!(s.ok, 0);
     assert!(s.metrics.is_empty(), "no numbers from failures");
@@ -90,10 +135,23 @@ fn an_endpoint_that_always_fails_is_abandoned_without_numbers() {
 
 #[test]
 fn an_unreachable_endpoint_stops_before_measuring_and_says_what_to_run() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let tmp = tempfile::tempdir().unwrap();
     let dead = format!("http://127.0.0.1:{port}/v1");
-    let err = format!("{:#}", run_suite(tmp.path(), &two_models(tmp.path(), &dead, &dead), "--bench ^a/").unwrap_err());
-    assert!(err.contains("no usable endpoint") && err.contains(&dead) && err.contains("cargo bench"), "{err}");
-    assert!(!tmp.path().join("reports").exists(), "nothing is written when nothing was measured");
+    let err = format!(
+        "{:#}",
+        run_suite(tmp.path(), &two_models(tmp.path(), &dead, &dead), "--bench ^a/").unwrap_err()
+    );
+    assert!(
+        err.contains("no usable endpoint") && err.contains(&dead) && err.contains("cargo bench"),
+        "{err}"
+    );
+    assert!(
+        !tmp.path().join("reports").exists(),
+        "nothing is written when nothing was measured"
+    );
 }

@@ -44,7 +44,11 @@ pub struct Delta<'a> {
 impl Delta<'_> {
     /// Reasoning text, whichever field the server used.
     pub fn reasoning_text(&self) -> Option<&str> {
-        [&self.reasoning_content, &self.reasoning].into_iter().flatten().map(|s| s.as_ref()).find(|s| !s.is_empty())
+        [&self.reasoning_content, &self.reasoning]
+            .into_iter()
+            .flatten()
+            .map(|s| s.as_ref())
+            .find(|s| !s.is_empty())
     }
 
     pub fn content_text(&self) -> Option<&str> {
@@ -53,7 +57,8 @@ impl Delta<'_> {
 
     /// A tool-call delta carries generated text unless it is an empty list.
     pub fn has_tool_calls(&self) -> bool {
-        self.tool_calls.is_some_and(|raw| !matches!(raw.get().trim(), "null" | "[]"))
+        self.tool_calls
+            .is_some_and(|raw| !matches!(raw.get().trim(), "null" | "[]"))
     }
 }
 
@@ -97,6 +102,9 @@ pub struct LlamaTimings {
     pub predicted_n: Option<u64>,
     pub predicted_ms: Option<f64>,
     pub predicted_per_second: Option<f64>,
+    /// With a draft model (`--model-draft`): tokens drafted and accepted in this generation.
+    pub draft_n: Option<u64>,
+    pub draft_n_accepted: Option<u64>,
 }
 
 /// The first 120 bytes of a stream item, for error messages.
@@ -114,8 +122,14 @@ pub fn error_message(body: &str) -> String {
         error: serde_json::Value,
     }
     let message = match serde_json::from_str::<Envelope>(body) {
-        Ok(Envelope { error: serde_json::Value::String(s) }) => s,
-        Ok(Envelope { error }) => error.get("message").and_then(|m| m.as_str()).map(str::to_owned).unwrap_or_else(|| error.to_string()),
+        Ok(Envelope {
+            error: serde_json::Value::String(s),
+        }) => s,
+        Ok(Envelope { error }) => error
+            .get("message")
+            .and_then(|m| m.as_str())
+            .map(str::to_owned)
+            .unwrap_or_else(|| error.to_string()),
         Err(_) => body.trim().to_owned(),
     };
     truncate(&message, 500)
@@ -125,15 +139,27 @@ pub fn error_message(body: &str) -> String {
 /// HTML page" without one; None for anything else.
 fn html_title(body: &str) -> Option<String> {
     let lower = body.trim_start().to_ascii_lowercase();
-    if !(lower.starts_with("<!doctype html") || lower.starts_with("<html") || lower.starts_with("<head") || lower.starts_with("<title")) {
+    if !(lower.starts_with("<!doctype html")
+        || lower.starts_with("<html")
+        || lower.starts_with("<head")
+        || lower.starts_with("<title"))
+    {
         return None;
     }
     let title = lower.find("<title").and_then(|start| {
         let open_end = start + lower[start..].find('>')? + 1;
         let close = open_end + lower[open_end..].find("</title")?;
-        Some(body.trim_start()[open_end..close].split_whitespace().collect::<Vec<_>>().join(" "))
+        Some(
+            body.trim_start()[open_end..close]
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" "),
+        )
     });
-    Some(title.filter(|t| !t.is_empty()).map_or_else(|| "an HTML page without a title".to_owned(), |t| format!("an HTML page titled {:?}", truncate(&t, 200))))
+    Some(title.filter(|t| !t.is_empty()).map_or_else(
+        || "an HTML page without a title".to_owned(),
+        |t| format!("an HTML page titled {:?}", truncate(&t, 200)),
+    ))
 }
 
 fn truncate(s: &str, max_chars: usize) -> String {
@@ -151,7 +177,10 @@ mod tests {
     fn an_html_error_page_is_reduced_to_its_title() {
         let page = "\n<!DOCTYPE html>\n<html><head><TITLE>502  Bad\n Gateway</TITLE><style>body{}</style></head><body>nginx</body></html>";
         assert_eq!(error_message(page), r#"an HTML page titled "502 Bad Gateway""#);
-        assert_eq!(error_message("<html><body>oops</body></html>"), "an HTML page without a title");
+        assert_eq!(
+            error_message("<html><body>oops</body></html>"),
+            "an HTML page without a title"
+        );
         assert_eq!(error_message("model <x> not found"), "model <x> not found");
     }
 
@@ -167,7 +196,10 @@ mod tests {
 
     #[test]
     fn reasoning_arrives_under_either_key() {
-        for body in [r#"{"choices":[{"delta":{"reasoning_content":"hm"}}]}"#, r#"{"choices":[{"delta":{"reasoning":"hm"}}]}"#] {
+        for body in [
+            r#"{"choices":[{"delta":{"reasoning_content":"hm"}}]}"#,
+            r#"{"choices":[{"delta":{"reasoning":"hm"}}]}"#,
+        ] {
             let c: Chunk = serde_json::from_str(body).unwrap();
             assert_eq!(c.choices[0].delta.as_ref().unwrap().reasoning_text(), Some("hm"));
         }
@@ -175,7 +207,10 @@ mod tests {
 
     #[test]
     fn error_messages_come_from_json_or_text() {
-        assert_eq!(error_message(r#"{"error":{"code":404,"message":"model not found"}}"#), "model not found");
+        assert_eq!(
+            error_message(r#"{"error":{"code":404,"message":"model not found"}}"#),
+            "model not found"
+        );
         assert_eq!(error_message(r#"{"error":"boom"}"#), "boom");
         assert_eq!(error_message("Bad Gateway\n"), "Bad Gateway");
     }

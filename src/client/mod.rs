@@ -6,7 +6,7 @@
 //! including how it failed; deriving counts and metrics from it is `record::build`'s job.
 
 pub mod chunk;
-mod connect_timing;
+pub mod connection;
 pub mod http;
 pub mod sse;
 pub mod think;
@@ -14,7 +14,8 @@ pub mod types;
 
 use crate::dialect::{self, Dialect, StreamReader, Wire};
 use crate::prompts::Message;
-use futures_util::StreamExt;
+use connection::{Authority, Opened};
+use http_body_util::BodyExt;
 use sse::SseDecoder;
 use std::time::Duration;
 use tokio::time::{timeout_at, Instant};
@@ -45,13 +46,61 @@ impl Endpoint {
     }
 }
 
+/// A generation ready to send, built before any clock starts: where it goes, its serialized
+/// body and headers, and how its stream is framed.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    pub authority: Authority,
+    request: hyper::Request<http_body_util::Full<bytes::Bytes>>,
+    wire: Wire,
+    metrics_url: Option<String>,
+    max_token_events: u64,
+}
+
+impl Prepared {
+    /// Builds the request of `req` to `endpoint`; an error when the endpoint's URL cannot be used.
+    pub fn new(endpoint: &Endpoint, req: &GenerationRequest<'_>) -> Result<Prepared, String> {
+        let (url, body, wire) = request(endpoint, req);
+        let (authority, path) = connection::split_url(&url)?;
+        let body = serde_json::to_vec(&body).expect("JSON values serialize");
+        let mut builder = hyper::Request::post(path)
+            .header(hyper::header::HOST, &authority.0)
+            .header(hyper::header::CONTENT_TYPE, "application/json");
+        if let Some(key) = &endpoint.api_key {
+            builder = builder.header(hyper::header::AUTHORIZATION, format!("Bearer {key}"));
+        }
+        let request = builder
+            .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+            .map_err(|e| format!("building the request to {url}: {e}"))?;
+        let metrics_url = endpoint
+            .dialect
+            .metrics_path()
+            .map(|path| format!("{}{path}", endpoint.server_root()));
+        Ok(Prepared {
+            authority,
+            request,
+            wire,
+            metrics_url,
+            max_token_events: max_token_events(req.max_tokens),
+        })
+    }
+}
+
 /// The URL, body and stream format of one generation: the dialect's native request, or OpenAI
 /// chat completions with the dialect's additions.
 pub fn request(endpoint: &Endpoint, req: &GenerationRequest<'_>) -> (String, serde_json::Value, Wire) {
     let messages = dialect::messages_to_send(endpoint.dialect.as_ref(), req.messages);
     match endpoint.dialect.native_request(&endpoint.model_id, req, &messages) {
-        Some(native) => (format!("{}{}", endpoint.server_root(), native.path), native.body, native.wire),
-        None => (endpoint.chat_url(), request_body(endpoint, req, &messages), Wire::OpenAiSse),
+        Some(native) => (
+            format!("{}{}", endpoint.server_root(), native.path),
+            native.body,
+            native.wire,
+        ),
+        None => (
+            endpoint.chat_url(),
+            request_body(endpoint, req, &messages),
+            Wire::OpenAiSse,
+        ),
     }
 }
 
@@ -69,6 +118,9 @@ fn request_body(endpoint: &Endpoint, req: &GenerationRequest<'_>, messages: &[Me
     if let Some(seed) = req.sampling.seed {
         map.insert("seed".into(), seed.into());
     }
+    if let Some(tools) = req.tools {
+        map.insert("tools".into(), tools.clone());
+    }
     endpoint.dialect.extend_request(map);
     body
 }
@@ -84,7 +136,9 @@ pub async fn server_info(http: &reqwest::Client, endpoint: &Endpoint) -> Option<
             Some(key) => builder.bearer_auth(key),
             None => builder,
         };
-        let Ok(response) = builder.send().await.and_then(reqwest::Response::error_for_status) else { continue };
+        let Ok(response) = builder.send().await.and_then(reqwest::Response::error_for_status) else {
+            continue;
+        };
         if let Ok(json) = response.json::<serde_json::Value>().await {
             info.insert(path, json);
         }
@@ -98,49 +152,104 @@ pub async fn server_info(http: &reqwest::Client, endpoint: &Endpoint) -> Option<
 pub async fn model_not_served(http: &reqwest::Client, endpoint: &Endpoint) -> Option<String> {
     const SHOWN: usize = 20;
     let path = endpoint.dialect.model_listing()?;
-    let listing = native_json(http, endpoint.server_root(), endpoint.api_key.as_deref(), path, None, Duration::from_secs(10)).await.ok()?;
+    let listing = native_json(
+        http,
+        endpoint.server_root(),
+        endpoint.api_key.as_deref(),
+        path,
+        None,
+        Duration::from_secs(10),
+    )
+    .await
+    .ok()?;
     let served = endpoint.dialect.listed_ids(&listing);
     if served.is_empty() || endpoint.dialect.serves(&endpoint.model_id, &served) {
         return None;
     }
     let more = served.len().saturating_sub(SHOWN);
-    let shown = served.iter().take(SHOWN).map(|m| format!("{m:?}")).collect::<Vec<_>>().join(", ");
-    let more = if more > 0 { format!(" and {more} more") } else { String::new() };
-    Some(format!("the server does not serve the model_id {:?} (GET {path}); it serves {shown}{more}", endpoint.model_id))
+    let shown = served
+        .iter()
+        .take(SHOWN)
+        .map(|m| format!("{m:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let more = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    Some(format!(
+        "the server does not serve the model_id {:?} (GET {path}); it serves {shown}{more}",
+        endpoint.model_id
+    ))
 }
 
-/// Runs one streamed generation. Never panics on what the server sends; failures are in
-/// `Observation::error` with everything measured up to that point.
-pub async fn generate(http: &reqwest::Client, endpoint: &Endpoint, req: &GenerationRequest<'_>, limits: &Limits) -> Observation {
-    let (url, body, wire) = request(endpoint, req);
-    let body = serde_json::to_vec(&body).expect("JSON values serialize");
-    let metrics_url = endpoint.dialect.metrics_path().map(|path| format!("{}{path}", endpoint.server_root()));
+/// Runs one streamed generation: prepares it, opens its connection, then sends. Never panics
+/// on what the server sends; failures are in `Observation::error` with everything measured up
+/// to that point.
+pub async fn generate(
+    http: &reqwest::Client,
+    endpoint: &Endpoint,
+    req: &GenerationRequest<'_>,
+    limits: &Limits,
+) -> Observation {
+    let prepared = match Prepared::new(endpoint, req) {
+        Ok(p) => p,
+        Err(reason) => return Observation::default().failed(reason),
+    };
+    let opened = connection::open(&prepared.authority).await;
+    send(http, &prepared, opened, limits).await
+}
+
+/// Sends a prepared generation on a connection opened before (and timed apart from) it, with
+/// the dialect's metrics scraped just before and after when it names an endpoint for them.
+pub async fn send(http: &reqwest::Client, prepared: &Prepared, opened: Opened, limits: &Limits) -> Observation {
     let scrape = |url: Option<String>| async move {
-        let response = http.get(url?).timeout(Duration::from_secs(5)).send().await.ok()?.error_for_status().ok()?;
+        let response = http
+            .get(url?)
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .ok()?
+            .error_for_status()
+            .ok()?;
         response.text().await.ok()
     };
-    let metrics_before = scrape(metrics_url.clone()).await;
-    let obs = generate_stream(http, endpoint, &url, body, wire, req, limits).await;
-    let metrics_after = if metrics_before.is_some() { scrape(metrics_url).await } else { None };
-    Observation { metrics_before, metrics_after, ..obs }
+    let metrics_before = scrape(prepared.metrics_url.clone()).await;
+    let obs = generate_stream(prepared, opened, limits).await;
+    let metrics_after = if metrics_before.is_some() {
+        scrape(prepared.metrics_url.clone()).await
+    } else {
+        None
+    };
+    Observation {
+        metrics_before,
+        metrics_after,
+        ..obs
+    }
 }
 
-/// The timed part of [`generate`]: send, then read the stream as it arrives.
-async fn generate_stream(http: &reqwest::Client, endpoint: &Endpoint, url: &str, body: Vec<u8>, wire: Wire, req: &GenerationRequest<'_>, limits: &Limits) -> Observation {
-    let build = || {
-        let builder = http.post(url).header(reqwest::header::CONTENT_TYPE, "application/json").body(body);
-        match &endpoint.api_key {
-            Some(key) => builder.bearer_auth(key),
-            None => builder,
-        }
+/// The timed part: stamp the send on the open connection, then read the stream as it arrives.
+async fn generate_stream(prepared: &Prepared, opened: Opened, limits: &Limits) -> Observation {
+    let mut obs = Observation {
+        connect: Some(opened.took),
+        ..Observation::default()
     };
+    let mut connection = match opened.connection {
+        Ok(c) => c,
+        Err(reason) => return obs.failed(reason),
+    };
+    connection.place_driver();
+    let request = prepared.request.clone();
     let sent = Instant::now();
-    let mut obs = Observation { sent: Some(sent), ..Observation::default() };
+    obs.sent = Some(sent);
     let deadline = sent + limits.total;
     let next_deadline = |now: Instant, deadline: Instant| (now + limits.idle).min(deadline);
-    let (response, connect) = connect_timing::measured(timeout_at(next_deadline(sent, deadline), build().send())).await;
-    obs.connect = connect;
-    let response = match response {
+    let response = connection.sender.send_request(request);
+    let response = match connection
+        .drive(timeout_at(next_deadline(sent, deadline), response))
+        .await
+    {
         Err(_) => return obs.failed(timeout_reason(Instant::now(), deadline, limits, "response headers")),
         Ok(Err(e)) => return obs.failed(format!("request failed: {}", error_chain(&e))),
         Ok(Ok(r)) => r,
@@ -148,24 +257,36 @@ async fn generate_stream(http: &reqwest::Client, endpoint: &Endpoint, url: &str,
     obs.headers = Some(sent.elapsed());
     let status = response.status();
     obs.http_status = Some(status.as_u16());
+    let mut body = response.into_body();
     if !status.is_success() {
-        let body = timeout_at(next_deadline(Instant::now(), deadline), error_body(response)).await.unwrap_or_default();
-        let message = Some(chunk::error_message(&body)).filter(|m| !m.is_empty());
+        let text = connection
+            .drive(timeout_at(
+                next_deadline(Instant::now(), deadline),
+                error_body(&mut body),
+            ))
+            .await
+            .unwrap_or_default();
+        let message = Some(chunk::error_message(&text)).filter(|m| !m.is_empty());
         let message = message.unwrap_or_else(|| status.canonical_reason().unwrap_or("no message").to_owned());
         return obs.failed(format!("HTTP {}: {message}", status.as_u16()));
     }
 
-    let mut stream = response.bytes_stream();
-    let mut parser = StreamParser::for_wire(wire, obs, limits.max_line_bytes, max_token_events(req.max_tokens));
+    let mut parser = StreamParser::for_wire(prepared.wire, obs, limits.max_line_bytes, prepared.max_token_events);
     loop {
-        let next = timeout_at(next_deadline(Instant::now(), deadline), stream.next()).await;
+        let next = connection
+            .drive(timeout_at(next_deadline(Instant::now(), deadline), body.frame()))
+            .await;
         let now = Instant::now();
         let at = now - sent;
         match next {
             Err(_) => parser.fail(timeout_reason(now, deadline, limits, "the next bytes")),
             Ok(None) => parser.end_of_body(at),
             Ok(Some(Err(e))) => parser.fail(format!("stream broken: {}", error_chain(&e))),
-            Ok(Some(Ok(bytes))) => parser.push(&bytes, at),
+            Ok(Some(Ok(frame))) => {
+                if let Some(bytes) = frame.data_ref() {
+                    parser.push(bytes, at);
+                }
+            }
         }
         if parser.is_done() {
             break;
@@ -200,8 +321,19 @@ impl StreamParser {
 
     /// A parser for a stream in `wire`'s format.
     pub fn for_wire(wire: Wire, obs: Observation, max_line_bytes: usize, max_token_events: u64) -> StreamParser {
-        let decoder = if wire.is_ndjson() { SseDecoder::ndjson(max_line_bytes) } else { SseDecoder::new(max_line_bytes) };
-        StreamParser { obs, decoder, failure: None, body_ended: false, max_token_events, read: wire.reader() }
+        let decoder = if wire.is_ndjson() {
+            SseDecoder::ndjson(max_line_bytes)
+        } else {
+            SseDecoder::new(max_line_bytes)
+        };
+        StreamParser {
+            obs,
+            decoder,
+            failure: None,
+            body_ended: false,
+            max_token_events,
+            read: wire.reader(),
+        }
     }
 
     /// Bytes that arrived `at` after the request was sent.
@@ -218,7 +350,10 @@ impl StreamParser {
             self.fail(e.to_string());
         }
         if self.obs.events.token_events > self.max_token_events {
-            self.fail(format!("the server ignored max_tokens: more than {} token events", self.max_token_events));
+            self.fail(format!(
+                "the server ignored max_tokens: more than {} token events",
+                self.max_token_events
+            ));
         }
     }
 
@@ -260,24 +395,30 @@ impl StreamParser {
 }
 
 /// The first 64 KiB of an error response's body, as text.
-async fn error_body(response: reqwest::Response) -> String {
+async fn error_body(body: &mut hyper::body::Incoming) -> String {
     const MAX: usize = 64 << 10;
-    let mut body = Vec::new();
-    let mut stream = response.bytes_stream();
-    while let Some(Ok(bytes)) = stream.next().await {
-        body.extend_from_slice(&bytes[..bytes.len().min(MAX - body.len())]);
-        if body.len() >= MAX {
+    let mut text = Vec::new();
+    while let Some(Ok(frame)) = body.frame().await {
+        if let Some(bytes) = frame.data_ref() {
+            text.extend_from_slice(&bytes[..bytes.len().min(MAX - text.len())]);
+        }
+        if text.len() >= MAX {
             break;
         }
     }
-    String::from_utf8_lossy(&body).into_owned()
+    String::from_utf8_lossy(&text).into_owned()
 }
 
 fn timeout_reason(now: Instant, deadline: Instant, limits: &Limits, waiting_for: &str) -> String {
     if now >= deadline {
-        format!("timed out: the request exceeded its {:.1} s total limit waiting for {waiting_for}", limits.total.as_secs_f64())
+        format!(
+            "timed out: the request exceeded its {:.1} s total limit waiting for {waiting_for}",
+            limits.total.as_secs_f64()
+        )
     } else {
-        format!("timed out: no bytes for {:.1} s waiting for {waiting_for}", limits.idle.as_secs_f64())
+        format!(
+            "timed out: no bytes for {:.1} s waiting for {waiting_for}",
+            limits.idle.as_secs_f64()
+        )
     }
 }
-

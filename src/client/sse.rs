@@ -42,12 +42,23 @@ pub struct SseDecoder {
 
 impl SseDecoder {
     pub fn new(max_line: usize) -> Self {
-        SseDecoder { pending: Vec::new(), data: Vec::new(), has_data: false, name: None, after_cr: false, max_line, ndjson: false }
+        SseDecoder {
+            pending: Vec::new(),
+            data: Vec::new(),
+            has_data: false,
+            name: None,
+            after_cr: false,
+            max_line,
+            ndjson: false,
+        }
     }
 
     /// A decoder of newline-delimited JSON: each non-empty line comes out as an unnamed event.
     pub fn ndjson(max_line: usize) -> Self {
-        SseDecoder { ndjson: true, ..SseDecoder::new(max_line) }
+        SseDecoder {
+            ndjson: true,
+            ..SseDecoder::new(max_line)
+        }
     }
 
     /// Feed bytes; `on_item` is called for every complete event or comment they finish.
@@ -108,7 +119,10 @@ impl SseDecoder {
         }
         if line.is_empty() {
             if self.has_data {
-                on_item(SseItem::Event { name: self.name.as_deref(), data: &self.data });
+                on_item(SseItem::Event {
+                    name: self.name.as_deref(),
+                    data: &self.data,
+                });
             }
             self.data.clear();
             self.has_data = false;
@@ -154,7 +168,9 @@ mod tests {
         for p in pieces {
             d.push(p, &mut |item| {
                 out.push(match item {
-                    SseItem::Event { name, data } => format!("{}|{}", name.unwrap_or("-"), String::from_utf8_lossy(data)),
+                    SseItem::Event { name, data } => {
+                        format!("{}|{}", name.unwrap_or("-"), String::from_utf8_lossy(data))
+                    }
                     SseItem::Comment => "comment".into(),
                 })
             })
@@ -175,18 +191,30 @@ mod tests {
 
     #[test]
     fn crlf_and_cr_line_endings() {
-        assert_eq!(decode(&[b"data: a\r\n\r\ndata: b\r\rdata: c\n\n"]), vec!["-|a", "-|b", "-|c"]);
+        assert_eq!(
+            decode(&[b"data: a\r\n\r\ndata: b\r\rdata: c\n\n"]),
+            vec!["-|a", "-|b", "-|c"]
+        );
         assert_eq!(decode(&[b"data: a\r", b"\n\r", b"\n"]), vec!["-|a"]);
     }
 
     #[test]
     fn overlong_lines_and_events_are_errors_however_they_arrive() {
         let mut d = SseDecoder::new(8);
-        assert_eq!(d.push(b"data: 0123456789", &mut |_| {}), Err(SseError::LineTooLong { limit: 8 }));
+        assert_eq!(
+            d.push(b"data: 0123456789", &mut |_| {}),
+            Err(SseError::LineTooLong { limit: 8 })
+        );
         let mut d = SseDecoder::new(8);
-        assert_eq!(d.push(b"data: 0123456789abcdef\n\n", &mut |_| {}), Err(SseError::LineTooLong { limit: 8 }));
+        assert_eq!(
+            d.push(b"data: 0123456789abcdef\n\n", &mut |_| {}),
+            Err(SseError::LineTooLong { limit: 8 })
+        );
         let mut d = SseDecoder::new(16);
-        assert_eq!(d.push(&b"data: 0123\n".repeat(5), &mut |_| {}), Err(SseError::EventTooLarge { limit: 16 }));
+        assert_eq!(
+            d.push(&b"data: 0123\n".repeat(5), &mut |_| {}),
+            Err(SseError::EventTooLarge { limit: 16 })
+        );
     }
 
     #[test]

@@ -79,20 +79,32 @@ mod tests {
     #[test]
     fn tags_split_across_events_are_found() {
         let (out, events) = stream(&["<think>", "Let me", " see.</th", "ink>\n\n", "Answer", "."]);
-        assert_eq!((out.reasoning.as_str(), out.content.as_str(), events), ("Let me see.", "Answer.", 4));
+        assert_eq!(
+            (out.reasoning.as_str(), out.content.as_str(), events),
+            ("Let me see.", "Answer.", 4)
+        );
     }
 
     #[test]
     fn only_a_closing_tag_when_the_template_opened_it() {
         let (out, events) = stream(&["Hmm", ", é", "</think>", "Yes"]);
-        assert_eq!((out.reasoning.as_str(), out.content.as_str(), events), ("Hmm, é", "Yes", 3));
+        assert_eq!(
+            (out.reasoning.as_str(), out.content.as_str(), events),
+            ("Hmm, é", "Yes", 3)
+        );
     }
 
     #[test]
     fn an_unclosed_think_is_all_reasoning_and_plain_answers_stay() {
         let (out, events) = stream(&["<think>", "still thinking"]);
-        assert_eq!((out.reasoning.as_str(), out.content.as_str(), events), ("still thinking", "", 2));
+        assert_eq!(
+            (out.reasoning.as_str(), out.content.as_str(), events),
+            ("still thinking", "", 2)
+        );
         let (out, events) = stream(&["No tags ", "<b>here</b>"]);
-        assert_eq!((out.reasoning.as_str(), out.content.as_str(), events), ("", "No tags <b>here</b>", 0));
+        assert_eq!(
+            (out.reasoning.as_str(), out.content.as_str(), events),
+            ("", "No tags <b>here</b>", 0)
+        );
     }
 }

@@ -20,7 +20,11 @@ pub struct Sampling {
 impl Default for Sampling {
     /// The seeds' settings: temperature 0.7, top_p 0.9, seed 42.
     fn default() -> Self {
-        Sampling { temperature: 0.7, top_p: 0.9, seed: Some(42) }
+        Sampling {
+            temperature: 0.7,
+            top_p: 0.9,
+            seed: Some(42),
+        }
     }
 }
 
@@ -37,7 +41,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { idle: Duration::from_secs(300), total: Duration::from_secs(3600), max_line_bytes: 4 << 20 }
+        Limits {
+            idle: Duration::from_secs(300),
+            total: Duration::from_secs(3600),
+            max_line_bytes: 4 << 20,
+        }
     }
 }
 
@@ -46,19 +54,24 @@ pub struct GenerationRequest<'a> {
     pub messages: &'a [Message],
     pub max_tokens: u32,
     pub sampling: &'a Sampling,
+    /// OpenAI function-tool schemas offered to the model (agent sessions); sent when present.
+    pub tools: Option<&'a serde_json::Value>,
 }
 
 /// Everything observed about one request, times relative to sending it.
 #[derive(Debug, Default)]
 pub struct Observation {
-    /// When the request was handed to the HTTP client; every offset here is from this instant.
+    /// When the request's first byte was handed to its already-open connection; every offset
+    /// here is from this instant.
     pub sent: Option<Instant>,
-    /// Time to open a new connection (TCP connect), when the request needed one; part of TTFT.
+    /// Time to open the request's connection (TCP connect), before `sent`: not part of TTFT.
     pub connect: Option<Duration>,
     pub http_status: Option<u16>,
     pub headers: Option<Duration>,
     /// Arrival time of every event that carried generated text.
     pub token_times: Vec<Duration>,
+    /// Arrival time of the first event that carried a tool-call delta.
+    pub first_tool_call: Option<Duration>,
     /// `[DONE]` or the end of the body, whichever came first.
     pub end: Option<Duration>,
     pub events: EventCounts,
@@ -77,6 +90,8 @@ pub struct Observation {
     pub metrics_after: Option<String>,
     /// Inline `<think>` tracking; applied when the stream is finished.
     pub think: InlineThink,
+    /// Consecutive token-bearing events, up to the last, that carried the server's running count.
+    pub counted_events: u32,
 }
 
 /// What the stream itself showed, counted without a tokenizer.
@@ -85,6 +100,10 @@ pub struct EventCounts {
     pub token_events: u64,
     pub reasoning_events: u64,
     pub tool_call_events: u64,
+    /// The server's running completion count on the last token-bearing event, when it sends one
+    /// on every event (vLLM `continuous_usage_stats`, llama-server per-token timings): the tokens
+    /// actually streamed.
+    pub streamed_tokens: Option<u64>,
 }
 
 /// The text the model produced, kept apart by channel.
@@ -104,10 +123,27 @@ pub struct ServerReport {
     pub predicted_n: Option<u64>,
     pub predicted_ms: Option<f64>,
     pub cache_n: Option<u64>,
-    /// The server's decode rate, tokens per second.
+    /// Speculative decoding: tokens the draft model proposed, and how many of them the target
+    /// accepted (llama-server `timings.draft_n` / `draft_n_accepted`); absent without a draft.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub draft_n: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub draft_accepted: Option<u64>,
+    /// The decode rate the server reports to its users, tokens per second.
     pub decode_rate: Option<f64>,
-    /// (ours − server's) / server's decode rate.
+    /// The decode rate its own timings give, counted like ours: (predicted_n − 1) / predicted_ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timings_decode_rate: Option<f64>,
+    /// (ours − server's) / server's decode rate: its timings' rate when it gives timings, else
+    /// its reported rate.
     pub decode_rate_rel_diff: Option<f64>,
+    /// (reported − its timings' rate) / its timings' rate, against whichever of (n − 1) / ms and
+    /// n / ms is nearer (builds differ in which they report).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reported_vs_timings_rel_diff: Option<f64>,
+    /// (reported − ours) / ours, ours taken over N or N − 1 tokens, whichever is nearer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reported_vs_ours_rel_diff: Option<f64>,
     /// Our TTFT minus the server's prompt time: HTTP, queueing and streaming overhead.
     pub ttft_minus_prompt_ms: Option<f64>,
     /// Our completion count minus the server's `predicted_n`.
@@ -116,6 +152,11 @@ pub struct ServerReport {
 }
 
 impl Observation {
+    /// A request that could not be sent at all (e.g. its URL is unusable).
+    pub fn unsent(reason: String) -> Self {
+        Observation::default().failed(reason)
+    }
+
     /// This observation, failed for `reason`.
     pub fn failed(mut self, reason: String) -> Self {
         self.error = Some(reason);
@@ -133,6 +174,12 @@ impl Observation {
     pub fn push_reasoning(&mut self, text: &str) {
         self.output.reasoning.push_str(text);
         self.events.reasoning_events += 1;
+    }
+
+    /// An event that carried a tool-call delta arrived `at` after sending.
+    pub fn tool_call_event(&mut self, at: Duration) {
+        self.events.tool_call_events += 1;
+        self.first_tool_call.get_or_insert(at);
     }
 
     /// An event that carried generated text arrived `at` after sending.

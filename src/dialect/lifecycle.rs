@@ -52,7 +52,13 @@ pub struct Server {
 
 impl Server {
     /// GET (no body) or POST a JSON body to a path from the root.
-    async fn request(&self, http: &reqwest::Client, path: &str, body: Option<&Value>, timeout: Duration) -> Result<Value> {
+    async fn request(
+        &self,
+        http: &reqwest::Client,
+        path: &str,
+        body: Option<&Value>,
+        timeout: Duration,
+    ) -> Result<Value> {
         crate::client::http::native_json(http, &self.root, self.api_key.as_deref(), path, body, timeout).await
     }
 }
@@ -77,8 +83,18 @@ pub struct MeasuredLoad {
 
 /// Unloads whatever instances of `model_id` the server has loaded, then loads it once and times
 /// the load. Errors say which step failed and what the server answered.
-pub async fn load(http: &reqwest::Client, server: &Server, lifecycle: &'static dyn ModelLifecycle, model_id: &str, context_length: Option<u32>, timeout: Duration) -> Result<MeasuredLoad> {
-    let listing = server.request(http, lifecycle.listing_path(), None, SHORT_TIMEOUT).await.context("listing the loaded models")?;
+pub async fn load(
+    http: &reqwest::Client,
+    server: &Server,
+    lifecycle: &'static dyn ModelLifecycle,
+    model_id: &str,
+    context_length: Option<u32>,
+    timeout: Duration,
+) -> Result<MeasuredLoad> {
+    let listing = server
+        .request(http, lifecycle.listing_path(), None, SHORT_TIMEOUT)
+        .await
+        .context("listing the loaded models")?;
     let unloaded_before = lifecycle.loaded_instances(model_id, &listing);
     for instance in &unloaded_before {
         let call = lifecycle.unload_call(instance);
@@ -88,18 +104,32 @@ pub async fn load(http: &reqwest::Client, server: &Server, lifecycle: &'static d
     }
     let call = lifecycle.load_call(model_id, context_length);
     let started = Instant::now();
-    let answer = server.request(http, &call.path, Some(&call.body), timeout).await.with_context(|| format!("loading {model_id:?}"))?;
+    let answer = server
+        .request(http, &call.path, Some(&call.body), timeout)
+        .await
+        .with_context(|| format!("loading {model_id:?}"))?;
     let wall = started.elapsed();
-    let loaded = lifecycle.parse_load(model_id, &answer).with_context(|| format!("loading {model_id:?}: the answer to POST {} does not confirm the load", call.path))?;
-    Ok(MeasuredLoad { wall, loaded, unloaded_before })
+    let loaded = lifecycle.parse_load(model_id, &answer).with_context(|| {
+        format!(
+            "loading {model_id:?}: the answer to POST {} does not confirm the load",
+            call.path
+        )
+    })?;
+    Ok(MeasuredLoad {
+        wall,
+        loaded,
+        unloaded_before,
+    })
 }
 
 impl Held {
     /// Unloads the instance the suite loaded.
     pub async fn unload(&self, http: &reqwest::Client) -> Result<()> {
         let call = self.lifecycle.unload_call(&self.instance);
-        self.server.request(http, &call.path, Some(&call.body), SHORT_TIMEOUT).await.with_context(|| format!("unloading {:?}", self.instance))?;
+        self.server
+            .request(http, &call.path, Some(&call.body), SHORT_TIMEOUT)
+            .await
+            .with_context(|| format!("unloading {:?}", self.instance))?;
         Ok(())
     }
 }
-

@@ -1,12 +1,12 @@
 //! llama.cpp's `llama-server`: `cache_prompt` and `ignore_eos` in the request, its per-request
 //! `timings`, and `/props` (build, model path) for the metadata.
 
+use super::Step;
 use super::{text_at, Dialect, DialectOptions, JsonCall, TokenScoring};
 use crate::client::types::Observation;
-use crate::environment::ServerDescription;
-use super::Step;
-use crate::prompts::Message;
 use crate::client::types::ServerReport;
+use crate::environment::ServerDescription;
+use crate::prompts::Message;
 use anyhow::{Context, Result};
 use serde_json::{json, Map, Value};
 
@@ -48,7 +48,9 @@ impl Dialect for LlamaServer {
         ServerDescription {
             backend: Some("llama.cpp".into()),
             backend_version: text_at(props, "/build_info"),
-            context_length: props.pointer("/default_generation_settings/n_ctx").and_then(Value::as_u64),
+            context_length: props
+                .pointer("/default_generation_settings/n_ctx")
+                .and_then(Value::as_u64),
             model_path: text_at(props, "/model_path").map(Into::into),
             model_bytes: info.pointer("/~1v1~1models/data/0/meta/size").and_then(Value::as_u64),
             ..ServerDescription::default()
@@ -68,6 +70,8 @@ impl Dialect for LlamaServer {
             predicted_n: t.predicted_n,
             predicted_ms: t.predicted_ms,
             cache_n: t.cache_n,
+            draft_n: t.draft_n,
+            draft_accepted: t.draft_n_accepted,
             decode_rate: t.predicted_per_second,
             ..ServerReport::default()
         })
@@ -82,8 +86,15 @@ impl Dialect for LlamaServer {
 /// request holds values computed in another batch, which differ in the last bits and made the
 /// same pass give KL figures up to 2× apart depending on what the server had served before.
 impl TokenScoring for LlamaServer {
-    fn render_request(&self, _model_id: &str, messages: &[Message]) -> JsonCall {
-        JsonCall { path: "/apply-template".into(), body: json!({ "messages": messages }) }
+    fn render_request(&self, _model_id: &str, messages: &[Message], tools: Option<&Value>) -> JsonCall {
+        let mut body = json!({ "messages": messages });
+        if let Some(tools) = tools {
+            body["tools"] = tools.clone();
+        }
+        JsonCall {
+            path: "/apply-template".into(),
+            body,
+        }
     }
 
     fn parse_render(&self, response: &Value) -> Result<String> {
@@ -91,12 +102,21 @@ impl TokenScoring for LlamaServer {
     }
 
     fn tokenize_request(&self, _model_id: &str, text: &str) -> JsonCall {
-        JsonCall { path: "/tokenize".into(), body: json!({ "content": text, "add_special": true, "parse_special": true }) }
+        JsonCall {
+            path: "/tokenize".into(),
+            body: json!({ "content": text, "add_special": true, "parse_special": true }),
+        }
     }
 
     fn parse_tokens(&self, response: &Value) -> Result<Vec<u32>> {
-        let tokens = response.get("tokens").and_then(Value::as_array).context("no `tokens` array in the /tokenize response")?;
-        tokens.iter().map(|t| token_id(t).context("a token in the /tokenize response is not a token id")).collect()
+        let tokens = response
+            .get("tokens")
+            .and_then(Value::as_array)
+            .context("no `tokens` array in the /tokenize response")?;
+        tokens
+            .iter()
+            .map(|t| token_id(t).context("a token in the /tokenize response is not a token id"))
+            .collect()
     }
 
     fn continue_request(&self, _model_id: &str, tokens: &[u32], steps: u32, top_k: u32, to_the_end: bool) -> JsonCall {
@@ -104,17 +124,29 @@ impl TokenScoring for LlamaServer {
             "prompt": tokens, "n_predict": steps, "n_probs": top_k, "temperature": 0, "return_tokens": true,
             "cache_prompt": false, "ignore_eos": to_the_end, "post_sampling_probs": false,
         });
-        JsonCall { path: "/completion".into(), body }
+        JsonCall {
+            path: "/completion".into(),
+            body,
+        }
     }
 
     fn parse_continuation(&self, response: &Value) -> Result<Vec<Step>> {
-        let steps = response.get("completion_probabilities").and_then(Value::as_array).context("no `completion_probabilities` in the /completion response (is n_probs supported?)")?;
+        let steps = response
+            .get("completion_probabilities")
+            .and_then(Value::as_array)
+            .context("no `completion_probabilities` in the /completion response (is n_probs supported?)")?;
         steps
             .iter()
             .enumerate()
             .map(|(i, s)| {
-                let token = s.get("id").and_then(token_id).with_context(|| format!("step {i}: no token id"))?;
-                let top = s.get("top_logprobs").and_then(Value::as_array).with_context(|| format!("step {i}: no top_logprobs"))?;
+                let token = s
+                    .get("id")
+                    .and_then(token_id)
+                    .with_context(|| format!("step {i}: no token id"))?;
+                let top = s
+                    .get("top_logprobs")
+                    .and_then(Value::as_array)
+                    .with_context(|| format!("step {i}: no top_logprobs"))?;
                 let top = top
                     .iter()
                     .map(|t| Some((t.get("id").and_then(token_id)?, t.get("logprob")?.as_f64()?)))

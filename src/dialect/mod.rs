@@ -50,8 +50,15 @@ pub enum ServerKind {
 }
 
 impl ServerKind {
-    pub const ALL: [ServerKind; 7] =
-        [ServerKind::Lmstudio, ServerKind::LlamaServer, ServerKind::MlxLm, ServerKind::VllmMlx, ServerKind::Ollama, ServerKind::Vllm, ServerKind::Openai];
+    pub const ALL: [ServerKind; 7] = [
+        ServerKind::Lmstudio,
+        ServerKind::LlamaServer,
+        ServerKind::MlxLm,
+        ServerKind::VllmMlx,
+        ServerKind::Ollama,
+        ServerKind::Vllm,
+        ServerKind::Openai,
+    ];
 
     /// The name a config uses, e.g. `llama-server`.
     pub fn name(self) -> &'static str {
@@ -127,7 +134,12 @@ pub trait Dialect: Send + Sync {
     fn extend_request(&self, _body: &mut Map<String, Value>) {}
 
     /// The request in the server's native API, when that is where its own stats are.
-    fn native_request(&self, _model_id: &str, _req: &GenerationRequest<'_>, _messages: &[Message]) -> Option<NativeRequest> {
+    fn native_request(
+        &self,
+        _model_id: &str,
+        _req: &GenerationRequest<'_>,
+        _messages: &[Message],
+    ) -> Option<NativeRequest> {
         None
     }
 
@@ -164,8 +176,15 @@ pub trait Dialect: Send + Sync {
 
     /// The model ids in what [`Dialect::model_listing`] returned (OpenAI: `data[].id`).
     fn listed_ids(&self, listing: &Value) -> Vec<String> {
-        let models = listing.get("data").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
-        models.iter().filter_map(|m| m.get("id")?.as_str().map(str::to_owned)).collect()
+        let models = listing
+            .get("data")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        models
+            .iter()
+            .filter_map(|m| m.get("id")?.as_str().map(str::to_owned))
+            .collect()
     }
 
     /// Whether `model_id` names one of the `listed` models.
@@ -194,8 +213,9 @@ pub trait Dialect: Send + Sync {
 /// continuation of any token sequence with the top-k log-probabilities at every step, so that
 /// two models can be compared on the same tokens (teacher forcing).
 pub trait TokenScoring: Send + Sync {
-    /// The request that renders `messages` with the model's chat template into prompt text.
-    fn render_request(&self, model_id: &str, messages: &[Message]) -> JsonCall;
+    /// The request that renders `messages` (and the `tools` offered, if any) with the model's
+    /// chat template into prompt text.
+    fn render_request(&self, model_id: &str, messages: &[Message], tools: Option<&Value>) -> JsonCall;
     fn parse_render(&self, response: &Value) -> anyhow::Result<String>;
     /// The request that turns rendered prompt text into token ids, special tokens included.
     fn tokenize_request(&self, model_id: &str, text: &str) -> JsonCall;
@@ -251,7 +271,9 @@ pub fn lifecycle(kind: ServerKind) -> Option<&'static dyn ModelLifecycle> {
     match kind {
         ServerKind::Lmstudio => Some(&lmstudio::LmStudioModels),
         ServerKind::Ollama => Some(&ollama::OllamaModels),
-        ServerKind::LlamaServer | ServerKind::MlxLm | ServerKind::VllmMlx | ServerKind::Vllm | ServerKind::Openai => None,
+        ServerKind::LlamaServer | ServerKind::MlxLm | ServerKind::VllmMlx | ServerKind::Vllm | ServerKind::Openai => {
+            None
+        }
     }
 }
 
@@ -273,7 +295,9 @@ fn salt() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     static NONCE: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
     let nonce = NONCE.get_or_init(|| {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
         nanos ^ std::process::id().rotate_left(16)
     });
     format!("[qb-{nonce:08x}{:08x}] ", COUNTER.fetch_add(1, Ordering::Relaxed))
@@ -283,7 +307,11 @@ fn salt() -> String {
 /// decoding is asked for and ids are known.
 fn suppress_end_tokens(options: &DialectOptions, body: &mut Map<String, Value>) {
     if options.fixed_length && !options.eos_token_ids.is_empty() {
-        let bias: Map<String, Value> = options.eos_token_ids.iter().map(|id| (id.to_string(), Value::from(-100))).collect();
+        let bias: Map<String, Value> = options
+            .eos_token_ids
+            .iter()
+            .map(|id| (id.to_string(), Value::from(-100)))
+            .collect();
         body.insert("logit_bias".into(), bias.into());
     }
 }
@@ -308,22 +336,51 @@ mod tests {
     use super::*;
 
     fn user(text: &str) -> Vec<Message> {
-        vec![Message { role: "user".into(), content: text.into() }]
+        vec![Message::text("user", text)]
     }
 
     #[test]
     fn salts_are_unique_equally_long_and_only_where_needed() {
-        let plain = for_kind(ServerKind::Vllm, DialectOptions::default());
-        let (a, b) = (messages_to_send(plain.as_ref(), &user("hi")).into_owned(), messages_to_send(plain.as_ref(), &user("hi")).into_owned());
+        let plain = for_kind(ServerKind::VllmMlx, DialectOptions::default());
+        let (a, b) = (
+            messages_to_send(plain.as_ref(), &user("hi")).into_owned(),
+            messages_to_send(plain.as_ref(), &user("hi")).into_owned(),
+        );
         assert!(a[0].content.ends_with("] hi") && a[0].content.starts_with("[qb-"));
         assert_ne!(a[0].content, b[0].content);
         assert_eq!(a[0].content.len(), b[0].content.len());
         let llama = for_kind(ServerKind::LlamaServer, DialectOptions::default());
-        assert_eq!(messages_to_send(llama.as_ref(), &user("hi"))[0].content, "hi", "cache_prompt: false does it");
-        let cached = for_kind(ServerKind::Vllm, DialectOptions { prefix_cache: true, ..Default::default() });
+        assert_eq!(
+            messages_to_send(llama.as_ref(), &user("hi"))[0].content,
+            "hi",
+            "cache_prompt: false does it"
+        );
+        let vllm = for_kind(ServerKind::Vllm, DialectOptions::default());
+        assert_eq!(
+            messages_to_send(vllm.as_ref(), &user("hi"))[0].content,
+            "hi",
+            "a unique cache_salt does it"
+        );
+        let cached = for_kind(
+            ServerKind::VllmMlx,
+            DialectOptions {
+                prefix_cache: true,
+                ..Default::default()
+            },
+        );
         assert_eq!(messages_to_send(cached.as_ref(), &user("hi"))[0].content, "hi");
-        let cache_off = for_kind(ServerKind::MlxLm, DialectOptions { server_cache_off: true, ..Default::default() });
-        assert_eq!(messages_to_send(cache_off.as_ref(), &user("hi"))[0].content, "hi", "a server started without a cache needs no salt");
+        let cache_off = for_kind(
+            ServerKind::MlxLm,
+            DialectOptions {
+                server_cache_off: true,
+                ..Default::default()
+            },
+        );
+        assert_eq!(
+            messages_to_send(cache_off.as_ref(), &user("hi"))[0].content,
+            "hi",
+            "a server started without a cache needs no salt"
+        );
     }
 
     #[test]

@@ -1,7 +1,13 @@
 //! Ollama through its native `/api/chat` (NDJSON): the only API where it reports its own
-//! timings — `prompt_eval_count`/`eval_count` and durations in nanoseconds on the final object
-//! (docs/api.md) — and where reasoning arrives as `message.thinking`. It has no way to force a
-//! length (ollama#12065): with `fixed_length`, samples that stop early are flagged.
+//! timings — `prompt_eval_count`/`eval_count` and durations in nanoseconds on the final object,
+//! which may also carry the last piece of text (docs/api.md, docs/api/streaming.mdx) — and where
+//! reasoning arrives as `message.thinking`, at times in the same line as `content`. Recent Ollama
+//! (2026) runs llama-server for GGUF models, so `eval_duration` is llama-server's `predicted_ms` and
+//! `prompt_eval_count` counts the whole prompt, cached tokens included (`cache_n + prompt_n`,
+//! llm/llama_server.go; its MLX runner likewise counts every prompt token), while
+//! `prompt_eval_duration` covers only the uncached part; the cached share is not reported. It
+//! has no way to force a length (ollama#12065): with `fixed_length`, samples that stop early
+//! are flagged.
 //! `/api/ps` (size, size_vram, quantization) and `/api/version` go into the metadata.
 //!
 //! Model lifecycle ([`OllamaModels`]): `POST /api/generate` with an empty prompt loads the model
@@ -10,18 +16,18 @@
 //! GenerateHandler). The load answer carries no `load_duration` (only generations do), so there is
 //! no server figure for the load: only the suite's own clock.
 
-use super::{count, number, JsonCall, text_at, Dialect, DialectOptions, NativeRequest, TokenScoring};
-use crate::environment::ServerDescription;
 use super::lifecycle::{Loaded, ModelLifecycle};
 use super::Wire;
-use crate::client::types::{GenerationRequest, Observation, ServerReport};
+use super::{count, number, text_at, Dialect, DialectOptions, JsonCall, NativeRequest, TokenScoring};
 use crate::client::chunk::{self, Usage};
 use crate::client::sse::SseItem;
+use crate::client::types::{GenerationRequest, Observation, ServerReport};
+use crate::environment::ServerDescription;
+use crate::prompts::Message;
+use anyhow::{bail, Result};
+use serde_json::{json, Value};
 use std::borrow::Cow;
 use std::time::Duration;
-use anyhow::{bail, Result};
-use crate::prompts::Message;
-use serde_json::{json, Value};
 
 pub struct Ollama {
     pub options: DialectOptions,
@@ -36,13 +42,22 @@ impl Dialect for Ollama {
         Err("Ollama takes prompts only as text, so it cannot be teacher-forced on the reference's token ids")
     }
 
-    fn native_request(&self, model_id: &str, req: &GenerationRequest<'_>, messages: &[Message]) -> Option<NativeRequest> {
+    fn native_request(
+        &self,
+        model_id: &str,
+        req: &GenerationRequest<'_>,
+        messages: &[Message],
+    ) -> Option<NativeRequest> {
         let mut options = json!({ "num_predict": req.max_tokens, "temperature": req.sampling.temperature, "top_p": req.sampling.top_p });
         if let Some(seed) = req.sampling.seed {
             options["seed"] = seed.into();
         }
         let body = json!({ "model": model_id, "messages": messages, "stream": true, "options": options });
-        Some(NativeRequest { path: "/api/chat".into(), body, wire: Wire::OllamaNdjson })
+        Some(NativeRequest {
+            path: "/api/chat".into(),
+            body,
+            wire: Wire::OllamaNdjson,
+        })
     }
 
     fn model_listing(&self) -> Option<&'static str> {
@@ -51,14 +66,23 @@ impl Dialect for Ollama {
 
     /// The pulled models by `name` (e.g. `qwen3:8b`).
     fn listed_ids(&self, listing: &Value) -> Vec<String> {
-        let models = listing.get("models").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
-        models.iter().filter_map(|m| m.get("name").or(m.get("model"))?.as_str().map(str::to_owned)).collect()
+        let models = listing
+            .get("models")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        models
+            .iter()
+            .filter_map(|m| m.get("name").or(m.get("model"))?.as_str().map(str::to_owned))
+            .collect()
     }
 
     /// An untagged id also names its `:latest`.
     fn serves(&self, model_id: &str, listed: &[String]) -> bool {
         let latest = format!("{model_id}:latest");
-        listed.iter().any(|m| m == model_id || (!model_id.contains(':') && *m == latest))
+        listed
+            .iter()
+            .any(|m| m == model_id || (!model_id.contains(':') && *m == latest))
     }
 
     fn info_paths(&self, _model_id: &str) -> Vec<String> {
@@ -66,10 +90,16 @@ impl Dialect for Ollama {
     }
 
     fn describe(&self, model_id: &str, info: &Value) -> ServerDescription {
-        let loaded = info.get("/api/ps").and_then(|ps| running(ps, model_id).next()).unwrap_or(&Value::Null);
+        let loaded = info
+            .get("/api/ps")
+            .and_then(|ps| running(ps, model_id).next())
+            .unwrap_or(&Value::Null);
         ServerDescription {
             backend: Some("ollama".into()),
-            backend_version: info.pointer("/~1api~1version/version").and_then(Value::as_str).map(str::to_owned),
+            backend_version: info
+                .pointer("/~1api~1version/version")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
             quant: text_at(loaded, "/details/quantization_level"),
             context_length: count(loaded, "context_length"),
             model_bytes: count(loaded, "size"),
@@ -88,7 +118,10 @@ impl Dialect for Ollama {
             prompt_ms: ms("prompt_eval_duration"),
             predicted_n,
             predicted_ms,
-            decode_rate: predicted_n.zip(predicted_ms).filter(|(_, ms)| *ms > 0.0).map(|(n, ms)| n as f64 / (ms / 1000.0)),
+            decode_rate: predicted_n
+                .zip(predicted_ms)
+                .filter(|(_, ms)| *ms > 0.0)
+                .map(|(n, ms)| n as f64 / (ms / 1000.0)),
             ..ServerReport::default()
         })
     }
@@ -98,8 +131,18 @@ impl Dialect for Ollama {
 /// matches its `:latest`, the tag Ollama gives it).
 fn running<'a>(ps: &'a Value, model_id: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
     let latest = (!model_id.contains(':')).then(|| format!("{model_id}:latest"));
-    let models = ps.get("models").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
-    models.iter().filter(move |m| [m.get("name"), m.get("model")].into_iter().flatten().filter_map(Value::as_str).any(|n| n == model_id || Some(n) == latest.as_deref()))
+    let models = ps
+        .get("models")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    models.iter().filter(move |m| {
+        [m.get("name"), m.get("model")]
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .any(|n| n == model_id || Some(n) == latest.as_deref())
+    })
 }
 
 /// How long a model loaded for a group stays loaded without requests (Ollama's `keep_alive`);
@@ -115,23 +158,37 @@ impl ModelLifecycle for OllamaModels {
     }
 
     fn loaded_instances(&self, model_id: &str, listing: &Value) -> Vec<String> {
-        running(listing, model_id).filter_map(|m| text_at(m, "/name").or_else(|| text_at(m, "/model"))).collect()
+        running(listing, model_id)
+            .filter_map(|m| text_at(m, "/name").or_else(|| text_at(m, "/model")))
+            .collect()
     }
 
     fn load_call(&self, model_id: &str, _context_length: Option<u32>) -> JsonCall {
-        JsonCall { path: "/api/generate".into(), body: json!({ "model": model_id, "prompt": "", "keep_alive": KEEP_ALIVE, "stream": false }) }
+        JsonCall {
+            path: "/api/generate".into(),
+            body: json!({ "model": model_id, "prompt": "", "keep_alive": KEEP_ALIVE, "stream": false }),
+        }
     }
 
     fn parse_load(&self, model_id: &str, answer: &Value) -> Result<Loaded> {
-        let (done, reason) = (answer.get("done").and_then(Value::as_bool), answer.get("done_reason").and_then(Value::as_str));
+        let (done, reason) = (
+            answer.get("done").and_then(Value::as_bool),
+            answer.get("done_reason").and_then(Value::as_str),
+        );
         if done != Some(true) || reason.is_some_and(|r| r != "load") {
             bail!("expected done: true, done_reason: \"load\"; got done: {done:?}, done_reason: {reason:?}");
         }
-        Ok(Loaded { instance: model_id.to_owned(), server_load_s: None })
+        Ok(Loaded {
+            instance: model_id.to_owned(),
+            server_load_s: None,
+        })
     }
 
     fn unload_call(&self, instance: &str) -> JsonCall {
-        JsonCall { path: "/api/generate".into(), body: json!({ "model": instance, "prompt": "", "keep_alive": 0, "stream": false }) }
+        JsonCall {
+            path: "/api/generate".into(),
+            body: json!({ "model": instance, "prompt": "", "keep_alive": 0, "stream": false }),
+        }
     }
 
     fn load_time_source(&self) -> &'static str {
@@ -152,15 +209,32 @@ mod tests {
         let ps = json!({"models": [{"name": "qwen3:8b", "model": "qwen3:8b", "size": 5}, {"name": "smollm2:latest", "model": "smollm2:latest"}]});
         let m = OllamaModels;
         assert_eq!(m.loaded_instances("qwen3:8b", &ps), ["qwen3:8b"]);
-        assert_eq!(m.loaded_instances("smollm2", &ps), ["smollm2:latest"], "an untagged id is :latest");
+        assert_eq!(
+            m.loaded_instances("smollm2", &ps),
+            ["smollm2:latest"],
+            "an untagged id is :latest"
+        );
         assert!(m.loaded_instances("qwen3:4b", &ps).is_empty());
         assert!(m.loaded_instances("qwen3:8b", &json!({})).is_empty());
-        assert_eq!(m.load_call("qwen3:8b", None).body, json!({"model": "qwen3:8b", "prompt": "", "keep_alive": "30m", "stream": false}));
+        assert_eq!(
+            m.load_call("qwen3:8b", None).body,
+            json!({"model": "qwen3:8b", "prompt": "", "keep_alive": "30m", "stream": false})
+        );
         assert_eq!(m.unload_call("qwen3:8b").body["keep_alive"], 0);
 
         let answer = json!({"model": "qwen3:8b", "created_at": "2025-01-01T00:00:00Z", "response": "", "done": true, "done_reason": "load"});
-        assert_eq!(m.parse_load("qwen3:8b", &answer).unwrap(), Loaded { instance: "qwen3:8b".into(), server_load_s: None });
-        for bad in [json!({"done": false}), json!({"done": true, "done_reason": "stop"}), json!({"error": "model not found"})] {
+        assert_eq!(
+            m.parse_load("qwen3:8b", &answer).unwrap(),
+            Loaded {
+                instance: "qwen3:8b".into(),
+                server_load_s: None
+            }
+        );
+        for bad in [
+            json!({"done": false}),
+            json!({"done": true, "done_reason": "stop"}),
+            json!({"error": "model not found"}),
+        ] {
             assert!(m.parse_load("qwen3:8b", &bad).is_err(), "{bad}");
         }
     }
@@ -168,8 +242,11 @@ mod tests {
 
 /// One line of Ollama's native `/api/chat` stream.
 pub fn read_line(obs: &mut Observation, item: SseItem<'_>, at: Duration) -> Result<(), String> {
-    let SseItem::Event { data, .. } = item else { return Ok(()) };
-    let line: OllamaLine = serde_json::from_slice(data).map_err(|e| format!("malformed JSON in stream: {e} (line starts {:?})", chunk::preview(data)))?;
+    let SseItem::Event { data, .. } = item else {
+        return Ok(());
+    };
+    let line: OllamaLine = serde_json::from_slice(data)
+        .map_err(|e| format!("malformed JSON in stream: {e} (line starts {:?})", chunk::preview(data)))?;
     if let Some(error) = line.error {
         return Err(format!("server error in stream: {error}"));
     }
@@ -183,8 +260,11 @@ pub fn read_line(obs: &mut Observation, item: SseItem<'_>, at: Duration) -> Resu
             obs.push_reasoning(text);
             carried_text = true;
         }
-        if message.tool_calls.is_some_and(|raw| !matches!(raw.get().trim(), "null" | "[]")) {
-            obs.events.tool_call_events += 1;
+        if message
+            .tool_calls
+            .is_some_and(|raw| !matches!(raw.get().trim(), "null" | "[]"))
+        {
+            obs.tool_call_event(at);
             carried_text = true;
         }
     }
@@ -193,7 +273,8 @@ pub fn read_line(obs: &mut Observation, item: SseItem<'_>, at: Duration) -> Resu
     }
     if line.done {
         // The last line: its counts are what Ollama's OpenAI API reports as usage.
-        let stats: serde_json::Value = serde_json::from_slice(data).map_err(|e| format!("malformed JSON in stream: {e}"))?;
+        let stats: serde_json::Value =
+            serde_json::from_slice(data).map_err(|e| format!("malformed JSON in stream: {e}"))?;
         obs.usage = Some(Usage {
             prompt_tokens: stats.get("prompt_eval_count").and_then(|v| v.as_u64()),
             completion_tokens: stats.get("eval_count").and_then(|v| v.as_u64()),

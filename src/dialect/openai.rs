@@ -18,7 +18,9 @@ impl Dialect for OpenAi {
 
 /// One item of an OpenAI chat-completion SSE stream: a `data:` chunk or `[DONE]`.
 pub fn read_chunk(obs: &mut Observation, item: SseItem<'_>, at: Duration) -> Result<(), String> {
-    let SseItem::Event { name, data } = item else { return Ok(()) };
+    let SseItem::Event { name, data } = item else {
+        return Ok(());
+    };
     if !matches!(name, None | Some("message")) {
         return Ok(()); // named events (progress, status) are not chat-completion chunks
     }
@@ -26,9 +28,13 @@ pub fn read_chunk(obs: &mut Observation, item: SseItem<'_>, at: Duration) -> Res
         obs.stream_done(at);
         return Ok(());
     }
-    let chunk: Chunk = serde_json::from_slice(data).map_err(|e| format!("malformed JSON in stream: {e} (data starts {:?})", chunk::preview(data)))?;
+    let chunk: Chunk = serde_json::from_slice(data)
+        .map_err(|e| format!("malformed JSON in stream: {e} (data starts {:?})", chunk::preview(data)))?;
     if let Some(error) = chunk.error {
-        return Err(format!("server error in stream: {}", chunk::error_message(&format!("{{\"error\":{}}}", error.get()))));
+        return Err(format!(
+            "server error in stream: {}",
+            chunk::error_message(&format!("{{\"error\":{}}}", error.get()))
+        ));
     }
     let mut carried_text = false;
     for choice in &chunk.choices {
@@ -42,7 +48,7 @@ pub fn read_chunk(obs: &mut Observation, item: SseItem<'_>, at: Duration) -> Res
                 carried_text = true;
             }
             if delta.has_tool_calls() {
-                obs.events.tool_call_events += 1;
+                obs.tool_call_event(at);
                 carried_text = true;
             }
         }
@@ -52,6 +58,17 @@ pub fn read_chunk(obs: &mut Observation, item: SseItem<'_>, at: Duration) -> Res
     }
     if carried_text {
         obs.token_event(at);
+        // A running count on a token-bearing event: usage on every chunk (vLLM
+        // `continuous_usage_stats`) or per-token timings (llama-server). Trusted from the
+        // second such event on, so that a final usage riding on the last text is not taken
+        // for one.
+        let running = chunk
+            .usage
+            .as_ref()
+            .and_then(|u| u.completion_tokens)
+            .or(chunk.timings.as_ref().and_then(|t| t.predicted_n));
+        obs.counted_events = if running.is_some() { obs.counted_events + 1 } else { 0 };
+        obs.events.streamed_tokens = running.filter(|_| obs.counted_events >= 2);
     }
     if chunk.usage.is_some() {
         obs.usage = chunk.usage;

@@ -35,7 +35,10 @@ impl Dialect for VllmMlx {
             prompt_n: d("vllm_mlx_prompt_tokens_total").map(|v| v as u64),
             prompt_ms: ttft_s.map(|s| s * 1000.0),
             predicted_n: d("vllm_mlx_completion_tokens_total").map(|v| v as u64),
-            predicted_ms: ttft_s.zip(duration_s).map(|(ttft, total)| (total - ttft) * 1000.0).filter(|ms| *ms > 0.0),
+            predicted_ms: ttft_s
+                .zip(duration_s)
+                .map(|(ttft, total)| (total - ttft) * 1000.0)
+                .filter(|ms| *ms > 0.0),
             ..ServerReport::default()
         };
         (report.predicted_n.is_some() || report.prompt_n.is_some()).then_some(report)

@@ -47,7 +47,11 @@ pub fn compare(reference: &Step, compared: &Step) -> Position {
     }
     kl += term((1.0 - p_in).max(0.0), (1.0 - q_in).max(0.0));
     let top1_agrees = argmax(&compared.top) == Some(reference.token);
-    Position { kl: kl.max(0.0), top1_agrees, bounded }
+    Position {
+        kl: kl.max(0.0),
+        top1_agrees,
+        bounded,
+    }
 }
 
 /// p·ln(p/q), 0 for p = 0.
@@ -68,7 +72,10 @@ mod tests {
     use super::*;
 
     fn step(token: u32, probs: &[(u32, f64)]) -> Step {
-        Step { token, top: probs.iter().map(|&(id, p)| (id, p.ln())).collect() }
+        Step {
+            token,
+            top: probs.iter().map(|&(id, p)| (id, p.ln())).collect(),
+        }
     }
 
     #[test]
@@ -112,7 +119,10 @@ mod tests {
     #[test]
     fn a_near_impossible_token_gives_a_finite_divergence() {
         let r = step(1, &[(1, 0.5), (2, 0.5)]);
-        let c = Step { token: 1, top: vec![(1, 0.0), (2, -1e6)] };
+        let c = Step {
+            token: 1,
+            top: vec![(1, 0.0), (2, -1e6)],
+        };
         assert!(compare(&r, &c).kl.is_finite());
     }
 }

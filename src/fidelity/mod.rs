@@ -28,7 +28,6 @@ pub const SCHEMA: u32 = 1;
 /// Benchmark name of the pass, as filters match it: `model/quant/fidelity`.
 pub const BENCHMARK: &str = "fidelity";
 
-
 /// `fidelity.json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FidelityReport {
@@ -120,7 +119,12 @@ pub struct Forcing<'r> {
 
 impl<'r> Forcing<'r> {
     pub fn new(reference: &'r [Step]) -> Self {
-        Forcing { reference, positions: Vec::new(), first_divergence: None, requests: 0 }
+        Forcing {
+            reference,
+            positions: Vec::new(),
+            first_divergence: None,
+            requests: 0,
+        }
     }
 
     /// How many reference tokens to append to the prompt for the next request, and how many
@@ -134,14 +138,18 @@ impl<'r> Forcing<'r> {
     /// the reference at its position while the sampled tokens follow the reference; after the
     /// first that does not, the rest are off the reference's context and are dropped.
     pub fn absorb(&mut self, steps: &[Step]) -> Result<()> {
-        let Some((at, _)) = self.next() else { bail!("a continuation after every position was scored") };
+        let Some((at, _)) = self.next() else {
+            bail!("a continuation after every position was scored")
+        };
         if steps.is_empty() {
             bail!("the server returned no tokens for a continuation at position {at}");
         }
         self.requests += 1;
         for (i, step) in steps.iter().enumerate() {
             let pos = at + i;
-            let Some(reference) = self.reference.get(pos) else { break };
+            let Some(reference) = self.reference.get(pos) else {
+                break;
+            };
             let scored = divergence::compare(reference, step);
             if !scored.top1_agrees && self.first_divergence.is_none() {
                 self.first_divergence = Some(pos as u32);
@@ -192,7 +200,10 @@ impl PromptFidelity {
 
 /// The group's figures over its measured prompts; None without any.
 pub fn summarize(prompts: &[PromptFidelity]) -> Option<FidelitySummary> {
-    let measured: Vec<&PromptFidelity> = prompts.iter().filter(|p| p.positions > 0 && p.top1_agreement.is_some() && p.kl_mean.is_some()).collect();
+    let measured: Vec<&PromptFidelity> = prompts
+        .iter()
+        .filter(|p| p.positions > 0 && p.top1_agreement.is_some() && p.kl_mean.is_some())
+        .collect();
     if measured.is_empty() {
         return None;
     }
@@ -200,17 +211,37 @@ pub fn summarize(prompts: &[PromptFidelity]) -> Option<FidelitySummary> {
     let greedy_matches = measured.iter().filter(|p| p.first_divergence.is_none()).count();
     // A t-interval over prompts, cut to the values the measure can take.
     let estimate = |values: Vec<f64>, range: (f64, f64)| match stats::mean_ci(&values, crate::analysis::LEVEL) {
-        Some(Estimate { point, interval: Some(i) }) => Estimate { point, interval: Some(Interval { lower: i.lower.max(range.0), upper: i.upper.min(range.1), ..i }) },
-        _ => Estimate { point: values.iter().sum::<f64>() / values.len() as f64, interval: None },
+        Some(Estimate {
+            point,
+            interval: Some(i),
+        }) => Estimate {
+            point,
+            interval: Some(Interval {
+                lower: i.lower.max(range.0),
+                upper: i.upper.min(range.1),
+                ..i
+            }),
+        },
+        _ => Estimate {
+            point: values.iter().sum::<f64>() / values.len() as f64,
+            interval: None,
+        },
     };
     Some(FidelitySummary {
         prompts: n,
         greedy_matches,
         greedy_match_rate: greedy_matches as f64 / n as f64,
         greedy_match_interval: stats::wilson_interval(greedy_matches as u64, n as u64, crate::analysis::LEVEL),
-        mean_first_divergence: measured.iter().map(|p| f64::from(p.first_divergence.unwrap_or(p.positions))).sum::<f64>() / n as f64,
+        mean_first_divergence: measured
+            .iter()
+            .map(|p| f64::from(p.first_divergence.unwrap_or(p.positions)))
+            .sum::<f64>()
+            / n as f64,
         top1_agreement: estimate(measured.iter().filter_map(|p| p.top1_agreement).collect(), (0.0, 1.0)),
-        kl: estimate(measured.iter().filter_map(|p| p.kl_mean).collect(), (0.0, f64::INFINITY)),
+        kl: estimate(
+            measured.iter().filter_map(|p| p.kl_mean).collect(),
+            (0.0, f64::INFINITY),
+        ),
         positions: measured.iter().map(|p| u64::from(p.positions)).sum(),
     })
 }
@@ -222,7 +253,9 @@ pub fn read_report(run_dir: &std::path::Path) -> Result<Option<FidelityReport>> 
         return Ok(None);
     }
     let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    serde_json::from_str(&text).map(Some).with_context(|| format!("{}: not a fidelity report", path.display()))
+    serde_json::from_str(&text)
+        .map(Some)
+        .with_context(|| format!("{}: not a fidelity report", path.display()))
 }
 
 /// Fidelity results kept with baseline NAME (one per group, the newest), for verdicts on them.
@@ -259,14 +292,23 @@ mod tests {
     use super::*;
 
     fn step(token: u32, top: &[(u32, f64)]) -> Step {
-        Step { token, top: top.iter().map(|&(id, p)| (id, p.ln())).collect() }
+        Step {
+            token,
+            top: top.iter().map(|&(id, p)| (id, p.ln())).collect(),
+        }
     }
 
     /// A simulated model that agrees with the reference except at the given positions, where it
     /// prefers token 99.
     fn simulated(reference: &[Step], disagree_at: &[usize], from: usize) -> Vec<Step> {
         (from..reference.len())
-            .map(|pos| if disagree_at.contains(&pos) { step(99, &[(99, 0.6), (reference[pos].token, 0.4)]) } else { reference[pos].clone() })
+            .map(|pos| {
+                if disagree_at.contains(&pos) {
+                    step(99, &[(99, 0.6), (reference[pos].token, 0.4)])
+                } else {
+                    reference[pos].clone()
+                }
+            })
             .collect()
     }
 
@@ -282,7 +324,10 @@ mod tests {
         }
         let result = forcing.finish("p", "c", 10);
         assert_eq!(prefixes, vec![0, 3, 5], "a restart one token past each disagreement");
-        assert_eq!((result.positions, result.requests, result.first_divergence), (6, 3, Some(2)));
+        assert_eq!(
+            (result.positions, result.requests, result.first_divergence),
+            (6, 3, Some(2))
+        );
         assert!((result.top1_agreement.unwrap() - 4.0 / 6.0).abs() < 1e-12);
         assert!(result.kl_mean.unwrap() > 0.0);
     }
@@ -310,14 +355,26 @@ mod tests {
     fn summaries_have_intervals_over_prompts_and_skip_failed_prompts() {
         let mut prompts: Vec<PromptFidelity> = [(1.0, 0.01, None), (0.9, 0.03, Some(5)), (0.8, 0.05, Some(2))]
             .iter()
-            .map(|&(top1, kl, div)| PromptFidelity { top1_agreement: Some(top1), kl_mean: Some(kl), first_divergence: div, ..PromptFidelity::failed("p", "c", String::new()) })
-            .map(|p| PromptFidelity { positions: 10, error: None, ..p })
+            .map(|&(top1, kl, div)| PromptFidelity {
+                top1_agreement: Some(top1),
+                kl_mean: Some(kl),
+                first_divergence: div,
+                ..PromptFidelity::failed("p", "c", String::new())
+            })
+            .map(|p| PromptFidelity {
+                positions: 10,
+                error: None,
+                ..p
+            })
             .collect();
         prompts.push(PromptFidelity::failed("q", "c", "tokenized differently".into()));
         let s = summarize(&prompts).unwrap();
         assert_eq!((s.prompts, s.greedy_matches, s.positions), (3, 1, 30));
         assert!((s.top1_agreement.point - 0.9).abs() < 1e-12 && (s.kl.point - 0.03).abs() < 1e-12);
-        assert!((s.mean_first_divergence - (10.0 + 5.0 + 2.0) / 3.0).abs() < 1e-12, "no divergence counts as the compared length");
+        assert!(
+            (s.mean_first_divergence - (10.0 + 5.0 + 2.0) / 3.0).abs() < 1e-12,
+            "no divergence counts as the compared length"
+        );
         let i = s.kl.interval.unwrap();
         assert!(i.lower < 0.03 && 0.03 < i.upper);
         assert!(summarize(&prompts[3..]).is_none());

@@ -3,8 +3,8 @@
 //! pass goes on.
 
 use super::{summarize, Forcing, GroupFidelity, PromptFidelity};
-use crate::dialect::Step;
 use crate::client::{self, Endpoint};
+use crate::dialect::Step;
 use crate::dialect::{JsonCall, TokenScoring};
 use crate::prompts::Prompt;
 use anyhow::{bail, Context, Result};
@@ -42,8 +42,17 @@ impl ReferenceAnswers {
 
 /// The reference group's pass: its answers, and its own figures forced along them (the noise
 /// floor of the server's numerics; 0 and full agreement on a deterministic server).
-pub async fn reference(http: &reqwest::Client, endpoint: &Endpoint, group: &str, prompts: &[&Prompt], settings: PassSettings) -> (ReferenceAnswers, GroupFidelity) {
-    let mut answers = ReferenceAnswers { group: group.into(), answers: Vec::new() };
+pub async fn reference(
+    http: &reqwest::Client,
+    endpoint: &Endpoint,
+    group: &str,
+    prompts: &[&Prompt],
+    settings: PassSettings,
+) -> (ReferenceAnswers, GroupFidelity) {
+    let mut answers = ReferenceAnswers {
+        group: group.into(),
+        answers: Vec::new(),
+    };
     let mut result = empty(group, group, settings);
     let scoring = match endpoint.dialect.token_scoring() {
         Ok(s) => s,
@@ -59,14 +68,23 @@ pub async fn reference(http: &reqwest::Client, endpoint: &Endpoint, group: &str,
             Err(e) => PromptFidelity::failed(&prompt.id, &prompt.category, format!("{e:#}")),
         };
         result.prompts.push(measured);
-        answers.answers.push((prompt.id.clone(), answer.map_err(|e| format!("{e:#}"))));
+        answers
+            .answers
+            .push((prompt.id.clone(), answer.map_err(|e| format!("{e:#}"))));
     }
     result.summary = summarize(&result.prompts);
     (answers, result)
 }
 
 /// A group's pass against the reference's answers.
-pub async fn compare(http: &reqwest::Client, endpoint: &Endpoint, group: &str, prompts: &[&Prompt], reference: &ReferenceAnswers, settings: PassSettings) -> GroupFidelity {
+pub async fn compare(
+    http: &reqwest::Client,
+    endpoint: &Endpoint,
+    group: &str,
+    prompts: &[&Prompt],
+    reference: &ReferenceAnswers,
+    settings: PassSettings,
+) -> GroupFidelity {
     let mut result = empty(group, &reference.group, settings);
     let scoring = match endpoint.dialect.token_scoring() {
         Ok(s) => s,
@@ -95,25 +113,67 @@ pub async fn compare(http: &reqwest::Client, endpoint: &Endpoint, group: &str, p
 }
 
 /// One of the scoring dialect's requests.
-async fn call(http: &reqwest::Client, endpoint: &Endpoint, request: &JsonCall, settings: PassSettings) -> Result<serde_json::Value> {
-    client::native_json(http, endpoint.server_root(), endpoint.api_key.as_deref(), &request.path, Some(&request.body), settings.timeout).await
+async fn call(
+    http: &reqwest::Client,
+    endpoint: &Endpoint,
+    request: &JsonCall,
+    settings: PassSettings,
+) -> Result<serde_json::Value> {
+    client::native_json(
+        http,
+        endpoint.server_root(),
+        endpoint.api_key.as_deref(),
+        &request.path,
+        Some(&request.body),
+        settings.timeout,
+    )
+    .await
 }
 
 /// A group result for a pass that could not run, and why.
 pub fn unavailable(group: &str, reference: &str, settings: PassSettings, reason: String) -> GroupFidelity {
-    GroupFidelity { unavailable: Some(reason), ..empty(group, reference, settings) }
+    GroupFidelity {
+        unavailable: Some(reason),
+        ..empty(group, reference, settings)
+    }
 }
 
 /// A group result with nothing measured yet.
 fn empty(group: &str, reference: &str, settings: PassSettings) -> GroupFidelity {
-    GroupFidelity { group: group.into(), reference: reference.into(), tokens: settings.tokens, top_k: settings.top_k, unavailable: None, prompts: Vec::new(), summary: None }
+    GroupFidelity {
+        group: group.into(),
+        reference: reference.into(),
+        tokens: settings.tokens,
+        top_k: settings.top_k,
+        unavailable: None,
+        prompts: Vec::new(),
+        summary: None,
+    }
 }
 
 /// The prompt's token ids, rendered by the server's chat template.
-async fn prompt_tokens(http: &reqwest::Client, endpoint: &Endpoint, scoring: &dyn TokenScoring, prompt: &Prompt, settings: PassSettings) -> Result<Vec<u32>> {
-    let rendered = call(http, endpoint, &scoring.render_request(&endpoint.model_id, &prompt.messages), settings).await?;
+async fn prompt_tokens(
+    http: &reqwest::Client,
+    endpoint: &Endpoint,
+    scoring: &dyn TokenScoring,
+    prompt: &Prompt,
+    settings: PassSettings,
+) -> Result<Vec<u32>> {
+    let rendered = call(
+        http,
+        endpoint,
+        &scoring.render_request(&endpoint.model_id, &prompt.messages, None),
+        settings,
+    )
+    .await?;
     let text = scoring.parse_render(&rendered)?;
-    let tokens = call(http, endpoint, &scoring.tokenize_request(&endpoint.model_id, &text), settings).await?;
+    let tokens = call(
+        http,
+        endpoint,
+        &scoring.tokenize_request(&endpoint.model_id, &text),
+        settings,
+    )
+    .await?;
     let tokens = scoring.parse_tokens(&tokens)?;
     if tokens.is_empty() {
         bail!("the prompt tokenized to nothing");
@@ -122,9 +182,21 @@ async fn prompt_tokens(http: &reqwest::Client, endpoint: &Endpoint, scoring: &dy
 }
 
 /// The greedy answer (stopping at the end-of-generation token, which is kept as a step).
-async fn answer(http: &reqwest::Client, endpoint: &Endpoint, scoring: &dyn TokenScoring, prompt: &Prompt, settings: PassSettings) -> Result<ReferenceAnswer> {
+async fn answer(
+    http: &reqwest::Client,
+    endpoint: &Endpoint,
+    scoring: &dyn TokenScoring,
+    prompt: &Prompt,
+    settings: PassSettings,
+) -> Result<ReferenceAnswer> {
     let prompt_tokens = prompt_tokens(http, endpoint, scoring, prompt, settings).await?;
-    let request = scoring.continue_request(&endpoint.model_id, &prompt_tokens, settings.tokens, settings.top_k, false);
+    let request = scoring.continue_request(
+        &endpoint.model_id,
+        &prompt_tokens,
+        settings.tokens,
+        settings.top_k,
+        false,
+    );
     let steps = scoring.parse_continuation(&call(http, endpoint, &request, settings).await?)?;
     if steps.is_empty() {
         bail!("the reference generated no tokens");
@@ -135,14 +207,27 @@ async fn answer(http: &reqwest::Client, endpoint: &Endpoint, scoring: &dyn Token
 
 /// Teacher forcing along `reference` (see [`Forcing`]); past end-of-generation tokens, so that
 /// a model that would stop early is still scored on the reference's context.
-async fn force(http: &reqwest::Client, endpoint: &Endpoint, scoring: &dyn TokenScoring, prompt: &Prompt, prompt_tokens: &[u32], reference: &[Step], settings: PassSettings) -> PromptFidelity {
+async fn force(
+    http: &reqwest::Client,
+    endpoint: &Endpoint,
+    scoring: &dyn TokenScoring,
+    prompt: &Prompt,
+    prompt_tokens: &[u32],
+    reference: &[Step],
+    settings: PassSettings,
+) -> PromptFidelity {
     let mut forcing = Forcing::new(reference);
     while let Some((at, steps)) = forcing.next() {
-        let context: Vec<u32> = prompt_tokens.iter().copied().chain(reference[..at].iter().map(|s| s.token)).collect();
+        let context: Vec<u32> = prompt_tokens
+            .iter()
+            .copied()
+            .chain(reference[..at].iter().map(|s| s.token))
+            .collect();
         let request = scoring.continue_request(&endpoint.model_id, &context, steps, settings.top_k, true);
-        let absorbed = async { forcing.absorb(&scoring.parse_continuation(&call(http, endpoint, &request, settings).await?)?) }
-            .await
-            .with_context(|| format!("at position {at}"));
+        let absorbed =
+            async { forcing.absorb(&scoring.parse_continuation(&call(http, endpoint, &request, settings).await?)?) }
+                .await
+                .with_context(|| format!("at position {at}"));
         if let Err(e) = absorbed {
             return PromptFidelity::failed(&prompt.id, &prompt.category, format!("{e:#}"));
         }

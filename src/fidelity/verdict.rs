@@ -16,8 +16,16 @@ struct FidelityMetric {
 }
 
 const METRICS: [FidelityMetric; 2] = [
-    FidelityMetric { name: "top1_agreement", better: Better::Higher, value: |p| p.top1_agreement },
-    FidelityMetric { name: "kl_divergence", better: Better::Lower, value: |p| p.kl_mean },
+    FidelityMetric {
+        name: "top1_agreement",
+        better: Better::Higher,
+        value: |p| p.top1_agreement,
+    },
+    FidelityMetric {
+        name: "kl_divergence",
+        better: Better::Lower,
+        value: |p| p.kl_mean,
+    },
 ];
 
 /// Rows for every group measured in both (not a reference's noise floor), undecided: pass them to
@@ -25,7 +33,13 @@ const METRICS: [FidelityMetric; 2] = [
 pub fn rows(baseline: &[GroupFidelity], candidate: &[GroupFidelity]) -> Vec<Comparison> {
     let mut rows = Vec::new();
     for cand in candidate.iter().filter(|g| g.reference != g.group) {
-        let Some(base) = baseline.iter().rev().find(|b| b.group == cand.group && b.reference == cand.reference) else { continue };
+        let Some(base) = baseline
+            .iter()
+            .rev()
+            .find(|b| b.group == cand.group && b.reference == cand.reference)
+        else {
+            continue;
+        };
         for metric in &METRICS {
             if let Some(row) = row(metric, base, cand) {
                 rows.push(row);
@@ -56,7 +70,15 @@ fn row(metric: &FidelityMetric, base: &GroupFidelity, cand: &GroupFidelity) -> O
         // all: the interval is that factor, and only a change is significant.
         None => {
             let r = c[0] / b[0];
-            (r, Interval { lower: r, upper: r, level: analysis::LEVEL }, if r == 1.0 { 1.0 } else { 0.0 })
+            (
+                r,
+                Interval {
+                    lower: r,
+                    upper: r,
+                    level: analysis::LEVEL,
+                },
+                if r == 1.0 { 1.0 } else { 0.0 },
+            )
         }
     };
     Some(Comparison {
@@ -88,20 +110,62 @@ mod tests {
         let prompts = values
             .iter()
             .enumerate()
-            .map(|(i, &(top1, kl))| PromptFidelity { positions: 32, top1_agreement: Some(top1), kl_mean: Some(kl), error: None, ..PromptFidelity::failed(&format!("p{i}"), "c", String::new()) })
+            .map(|(i, &(top1, kl))| PromptFidelity {
+                positions: 32,
+                top1_agreement: Some(top1),
+                kl_mean: Some(kl),
+                error: None,
+                ..PromptFidelity::failed(&format!("p{i}"), "c", String::new())
+            })
             .collect();
-        GroupFidelity { group: name.into(), reference: "m/f16".into(), tokens: 32, top_k: 20, unavailable: None, prompts, summary: None }
+        GroupFidelity {
+            group: name.into(),
+            reference: "m/f16".into(),
+            tokens: 32,
+            top_k: 20,
+            unavailable: None,
+            prompts,
+            summary: None,
+        }
     }
 
     #[test]
     fn a_drop_in_agreement_and_a_rise_in_divergence_are_regressions() {
-        let base = group("m/q4", &[(0.95, 0.010), (0.90, 0.020), (0.97, 0.012), (0.92, 0.015), (0.94, 0.011), (0.91, 0.018)]);
-        let worse = group("m/q4", &[(0.80, 0.030), (0.74, 0.050), (0.82, 0.029), (0.78, 0.041), (0.80, 0.027), (0.75, 0.049)]);
+        let base = group(
+            "m/q4",
+            &[
+                (0.95, 0.010),
+                (0.90, 0.020),
+                (0.97, 0.012),
+                (0.92, 0.015),
+                (0.94, 0.011),
+                (0.91, 0.018),
+            ],
+        );
+        let worse = group(
+            "m/q4",
+            &[
+                (0.80, 0.030),
+                (0.74, 0.050),
+                (0.82, 0.029),
+                (0.78, 0.041),
+                (0.80, 0.027),
+                (0.75, 0.049),
+            ],
+        );
         let rows = decide(rows(std::slice::from_ref(&base), &[worse]), 0.05);
         assert_eq!(rows.len(), 2);
-        assert!(rows.iter().all(|r| r.verdict == Verdict::Regressed && r.method == Method::PairedPrompts && r.category == "fidelity"), "{rows:?}");
+        assert!(
+            rows.iter().all(|r| r.verdict == Verdict::Regressed
+                && r.method == Method::PairedPrompts
+                && r.category == "fidelity"),
+            "{rows:?}"
+        );
         let same = decide(rows_of(&base, &base), 0.05);
-        assert!(same.iter().all(|r| r.verdict == Verdict::Unchanged && r.ratio == 1.0), "{same:?}");
+        assert!(
+            same.iter().all(|r| r.verdict == Verdict::Unchanged && r.ratio == 1.0),
+            "{same:?}"
+        );
     }
 
     fn rows_of(a: &GroupFidelity, b: &GroupFidelity) -> Vec<Comparison> {

@@ -3,7 +3,7 @@
 //! Everything is computed from the records alone (their [`LoadTag`]s and timestamps), so
 //! `concurrency.json` can be rebuilt from `generations.jsonl` at any time.
 
-use super::{LoadTag, LoadKind};
+use super::{LoadKind, LoadTag};
 use crate::analysis::LEVEL;
 use crate::record::GenerationRecord;
 use crate::stats::{self, QuantileEstimate};
@@ -96,7 +96,12 @@ pub struct Percentiles {
 impl Percentiles {
     pub fn of(values: &[f64]) -> Percentiles {
         let q = |p| stats::quantile_ci(values, p, LEVEL);
-        Percentiles { n: values.len(), p50: q(0.5), p95: q(0.95), p99: q(0.99) }
+        Percentiles {
+            n: values.len(),
+            p50: q(0.5),
+            p95: q(0.95),
+            p99: q(0.99),
+        }
     }
 
     pub fn median(&self) -> Option<f64> {
@@ -118,27 +123,43 @@ pub struct ClassResult {
 }
 
 const CLOSED_WINDOW: &str = "from the moment the last of the N streams sent its first request (all N in flight) until the first stream's last request ended (one stream out of work): ramp-up and drain excluded";
-const OPEN_WINDOW: &str = "from the first to the last scheduled arrival (arrivals ongoing); requests still running after it are drain";
+const OPEN_WINDOW: &str =
+    "from the first to the last scheduled arrival (arrivals ongoing); requests still running after it are drain";
 
 /// The load results of `records`; None when they hold no load generations.
 pub fn report(run: &str, records: &[GenerationRecord]) -> Option<LoadReport> {
     let mut benchmarks: Vec<LoadResult> = Vec::new();
-    let tagged: Vec<(&GenerationRecord, &LoadTag)> = records.iter().filter(|r| !r.warmup).filter_map(|r| Some((r, r.concurrency.as_ref()?))).collect();
+    let tagged: Vec<(&GenerationRecord, &LoadTag)> = records
+        .iter()
+        .filter(|r| !r.warmup)
+        .filter_map(|r| Some((r, r.concurrency.as_ref()?)))
+        .collect();
     for (r, tag) in &tagged {
-        if !benchmarks.iter().any(|b| b.group == r.group && b.benchmark == tag.benchmark) {
+        if !benchmarks
+            .iter()
+            .any(|b| b.group == r.group && b.benchmark == tag.benchmark)
+        {
             let window_definition = match tag.benchmark {
                 LoadKind::Concurrency => CLOSED_WINDOW,
                 LoadKind::OpenLoop => OPEN_WINDOW,
                 LoadKind::Prefill => "none: prefill requests run one at a time (see prefill.json)",
             };
-            benchmarks.push(LoadResult { group: r.group.clone(), benchmark: tag.benchmark, window_definition: window_definition.into(), levels: Vec::new() });
+            benchmarks.push(LoadResult {
+                group: r.group.clone(),
+                benchmark: tag.benchmark,
+                window_definition: window_definition.into(),
+                levels: Vec::new(),
+            });
         }
     }
     if benchmarks.is_empty() {
         return None;
     }
     for b in &mut benchmarks {
-        let mine: Vec<&(&GenerationRecord, &LoadTag)> = tagged.iter().filter(|(r, t)| r.group == b.group && t.benchmark == b.benchmark).collect();
+        let mine: Vec<&(&GenerationRecord, &LoadTag)> = tagged
+            .iter()
+            .filter(|(r, t)| r.group == b.group && t.benchmark == b.benchmark)
+            .collect();
         let mut keys: Vec<(Option<u32>, Option<f64>)> = Vec::new();
         for (_, t) in &mine {
             if !keys.contains(&(t.level, t.rate_per_s)) {
@@ -146,10 +167,18 @@ pub fn report(run: &str, records: &[GenerationRecord]) -> Option<LoadReport> {
             }
         }
         for (level, rate) in keys {
-            let at: Vec<(&GenerationRecord, &LoadTag)> = mine.iter().filter(|(_, t)| t.level == level && t.rate_per_s == rate).map(|&&x| x).collect();
+            let at: Vec<(&GenerationRecord, &LoadTag)> = mine
+                .iter()
+                .filter(|(_, t)| t.level == level && t.rate_per_s == rate)
+                .map(|&&x| x)
+                .collect();
             b.levels.push(level_result(level, rate, &at));
         }
-        let base = b.levels.iter().find(|l| l.level == Some(1)).and_then(|l| l.aggregate_rate);
+        let base = b
+            .levels
+            .iter()
+            .find(|l| l.level == Some(1))
+            .and_then(|l| l.aggregate_rate);
         for l in &mut b.levels {
             if let (Some(n), Some(base), Some(rate)) = (l.level, base, l.aggregate_rate) {
                 l.speedup = Some(rate / base);
@@ -157,7 +186,11 @@ pub fn report(run: &str, records: &[GenerationRecord]) -> Option<LoadReport> {
             }
         }
     }
-    Some(LoadReport { schema: CONCURRENCY_SCHEMA, run: run.into(), benchmarks })
+    Some(LoadReport {
+        schema: CONCURRENCY_SCHEMA,
+        run: run.into(),
+        benchmarks,
+    })
 }
 
 /// Seconds from the level's start at which a request's client-side activity ended.
@@ -170,11 +203,15 @@ fn level_result(level: Option<u32>, rate_per_s: Option<f64>, at: &[(&GenerationR
     let ok: Vec<&(&GenerationRecord, &LoadTag)> = at.iter().filter(|(r, _)| r.ok).collect();
     let mut failures = BTreeMap::new();
     for (r, _) in at.iter().filter(|(r, _)| !r.ok) {
-        *failures.entry(r.error.clone().unwrap_or_else(|| "unknown".into())).or_insert(0) += 1;
+        *failures
+            .entry(r.error.clone().unwrap_or_else(|| "unknown".into()))
+            .or_insert(0) += 1;
     }
     let mut completion_sources = BTreeMap::new();
     for (r, _) in &ok {
-        *completion_sources.entry(r.tokens.completion_source.map_or("none".into(), serde_name)).or_insert(0) += 1;
+        *completion_sources
+            .entry(r.tokens.completion_source.map_or("none".into(), serde_name))
+            .or_insert(0) += 1;
     }
     let (window, window_note) = match steady_window(level, at) {
         Ok((start_s, end_s)) => {
@@ -188,8 +225,13 @@ fn level_result(level: Option<u32>, rate_per_s: Option<f64>, at: &[(&GenerationR
     let last_end = at.iter().map(|(r, t)| ended_s(r, t)).reduce(f64::max);
     let makespan_s = first_sent.zip(last_end).map(|(a, b)| b - a).filter(|s| *s > 0.0);
     let produced: Option<u64> = ok.iter().map(|(r, _)| r.tokens.completion).sum();
-    let makespan_rate = makespan_s.zip(produced).filter(|_| !ok.is_empty()).map(|(s, n)| n as f64 / s);
-    let metric = |get: fn(&GenerationRecord) -> Option<f64>, set: &[&(&GenerationRecord, &LoadTag)]| Percentiles::of(&set.iter().filter_map(|(r, _)| get(r)).collect::<Vec<_>>());
+    let makespan_rate = makespan_s
+        .zip(produced)
+        .filter(|_| !ok.is_empty())
+        .map(|(s, n)| n as f64 / s);
+    let metric = |get: fn(&GenerationRecord) -> Option<f64>, set: &[&(&GenerationRecord, &LoadTag)]| {
+        Percentiles::of(&set.iter().filter_map(|(r, _)| get(r)).collect::<Vec<_>>())
+    };
     let decode: Vec<f64> = ok.iter().filter_map(|(r, _)| r.metrics.decode_rate).collect();
     let all: Vec<&(&GenerationRecord, &LoadTag)> = at.iter().collect();
     let mut class_tokens: Vec<u32> = at.iter().map(|(_, t)| t.class_max_tokens).collect();
@@ -198,9 +240,14 @@ fn level_result(level: Option<u32>, rate_per_s: Option<f64>, at: &[(&GenerationR
     let classes = class_tokens
         .into_iter()
         .map(|max_tokens| {
-            let of_class: Vec<&(&GenerationRecord, &LoadTag)> = at.iter().filter(|(_, t)| t.class_max_tokens == max_tokens).collect();
-            let ok_class: Vec<&(&GenerationRecord, &LoadTag)> = of_class.iter().copied().filter(|(r, _)| r.ok).collect();
-            let completions: Vec<f64> = ok_class.iter().filter_map(|(r, _)| r.tokens.completion.map(|n| n as f64)).collect();
+            let of_class: Vec<&(&GenerationRecord, &LoadTag)> =
+                at.iter().filter(|(_, t)| t.class_max_tokens == max_tokens).collect();
+            let ok_class: Vec<&(&GenerationRecord, &LoadTag)> =
+                of_class.iter().copied().filter(|(r, _)| r.ok).collect();
+            let completions: Vec<f64> = ok_class
+                .iter()
+                .filter_map(|(r, _)| r.tokens.completion.map(|n| n as f64))
+                .collect();
             ClassResult {
                 max_tokens,
                 requests: of_class.len(),
@@ -233,7 +280,11 @@ fn level_result(level: Option<u32>, rate_per_s: Option<f64>, at: &[(&GenerationR
         headers_s: metric(|r| r.t.headers_ns.map(|ns| ns as f64 / 1e9), &all),
         ttft_minus_prefill_s: metric(|r| r.server.as_ref()?.ttft_minus_prompt_ms.map(|ms| ms / 1e3), &ok),
         connect_s: metric(|r| r.t.connect_ns.map(|ns| ns as f64 / 1e9), &all),
-        client_wait_s: Percentiles::of(&at.iter().map(|(_, t)| t.sent_ns.saturating_sub(t.scheduled_ns) as f64 / 1e9).collect::<Vec<_>>()),
+        client_wait_s: Percentiles::of(
+            &at.iter()
+                .map(|(_, t)| t.sent_ns.saturating_sub(t.scheduled_ns) as f64 / 1e9)
+                .collect::<Vec<_>>(),
+        ),
         classes,
     }
 }
@@ -252,11 +303,16 @@ fn steady_window(level: Option<u32>, at: &[(&GenerationRecord, &LoadTag)]) -> Re
             let end = streams.values().map(|s| s.1).reduce(f64::min);
             (start, end)
         }
-        None => (at.iter().map(|(_, t)| t.scheduled_ns as f64 / 1e9).reduce(f64::min), at.iter().map(|(_, t)| t.scheduled_ns as f64 / 1e9).reduce(f64::max)),
+        None => (
+            at.iter().map(|(_, t)| t.scheduled_ns as f64 / 1e9).reduce(f64::min),
+            at.iter().map(|(_, t)| t.scheduled_ns as f64 / 1e9).reduce(f64::max),
+        ),
     };
     match (start, end) {
         (Some(start), Some(end)) if end > start => Ok((start, end)),
-        (Some(_), Some(_)) => Err("no steady state: the first stream (or arrival) ended before the last one started".into()),
+        (Some(_), Some(_)) => {
+            Err("no steady state: the first stream (or arrival) ended before the last one started".into())
+        }
         _ => Err("no requests".into()),
     }
 }
@@ -264,7 +320,9 @@ fn steady_window(level: Option<u32>, at: &[(&GenerationRecord, &LoadTag)]) -> Re
 /// A successful request's tokens generated within [start_s, end_s]: its completion count spread
 /// evenly over its token events, counting the events that arrived in the window.
 fn tokens_between(r: &GenerationRecord, t: &LoadTag, start_s: f64, end_s: f64) -> f64 {
-    let (Some(n), Some(first_ns)) = (r.tokens.completion, r.t.first_token_ns) else { return 0.0 };
+    let (Some(n), Some(first_ns)) = (r.tokens.completion, r.t.first_token_ns) else {
+        return 0.0;
+    };
     let events = r.itl_us.len() + 1;
     let mut at_ns = t.sent_ns + first_ns;
     let mut inside = 0usize;

@@ -66,7 +66,12 @@ pub struct Job<'a> {
 pub fn mix_jobs<'a>(categories: &[Category<'a>], mix: &[u32], n: u32) -> Option<Vec<Job<'a>>> {
     let per_class: Vec<&Category> = mix
         .iter()
-        .map(|&budget| categories.iter().filter(|c| !c.prompts.is_empty()).min_by_key(|c| c.prompts[0].max_tokens.abs_diff(budget)))
+        .map(|&budget| {
+            categories
+                .iter()
+                .filter(|c| !c.prompts.is_empty())
+                .min_by_key(|c| c.prompts[0].max_tokens.abs_diff(budget))
+        })
         .collect::<Option<_>>()?;
     let mut used = vec![0usize; mix.len()];
     let jobs = (0..n as usize)
@@ -75,7 +80,10 @@ pub fn mix_jobs<'a>(categories: &[Category<'a>], mix: &[u32], n: u32) -> Option<
             let prompts = &per_class[class].prompts;
             let prompt = prompts[used[class] % prompts.len()];
             used[class] += 1;
-            Job { prompt, max_tokens: mix[class] }
+            Job {
+                prompt,
+                max_tokens: mix[class],
+            }
         })
         .collect();
     Some(jobs)
@@ -111,11 +119,23 @@ mod tests {
             lib
         };
         let sets = ["standard".to_owned()];
-        let cats = lib.select(&crate::prompts::Selection { sets: &sets, languages: &[], categories: &[] }).unwrap();
+        let cats = lib
+            .select(&crate::prompts::Selection {
+                sets: &sets,
+                languages: &[],
+                categories: &[],
+            })
+            .unwrap();
         let jobs = mix_jobs(&cats, &[100, 500, 2000], 6).unwrap();
-        let got: Vec<(u32, &str)> = jobs.iter().map(|j| (j.max_tokens, j.prompt.category.as_str())).collect();
+        let got: Vec<(u32, &str)> = jobs
+            .iter()
+            .map(|j| (j.max_tokens, j.prompt.category.as_str()))
+            .collect();
         assert_eq!(got[..3], [(100, "short"), (500, "code"), (2000, "long")]);
         assert_eq!(got[3].0, 100);
-        assert_ne!(jobs[0].prompt.id, jobs[3].prompt.id, "a class cycles through its category's prompts");
+        assert_ne!(
+            jobs[0].prompt.id, jobs[3].prompt.id,
+            "a class cycles through its category's prompts"
+        );
     }
 }

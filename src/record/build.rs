@@ -27,7 +27,12 @@ pub struct SampleContext<'a> {
 }
 
 pub fn to_record(ctx: &SampleContext<'_>, obs: Observation, dialect: &dyn Dialect) -> GenerationRecord {
-    let counts = counts::resolve(obs.usage.as_ref(), obs.timings.as_ref(), obs.events, obs.finish_reason.as_deref() == Some("stop"));
+    let counts = counts::resolve(
+        obs.usage.as_ref(),
+        obs.timings.as_ref(),
+        obs.events,
+        obs.finish_reason.as_deref() == Some("stop"),
+    );
     let mut flags = counts::flags(&counts);
     let mut error = obs.error.clone();
     if error.is_none() && counts.completion == Some(0) {
@@ -39,6 +44,7 @@ pub fn to_record(ctx: &SampleContext<'_>, obs: Observation, dialect: &dyn Dialec
         connect_ns: obs.connect.map(nanos),
         headers_ns: obs.headers.map(nanos),
         first_token_ns: obs.token_times.first().copied().map(nanos),
+        first_tool_call_ns: obs.first_tool_call.map(nanos),
         last_token_ns: obs.token_times.last().copied().map(nanos),
         end_ns: obs.end.map(nanos),
     };
@@ -69,10 +75,10 @@ pub fn to_record(ctx: &SampleContext<'_>, obs: Observation, dialect: &dyn Dialec
     if ok && dialect.options().fixed_length && counts.completion != Some(u64::from(ctx.max_tokens)) {
         flags.push(Flag::LengthMismatch);
     }
-    let server = dialect.server_report(&obs).map(|report| cross_check(report, &metrics, counts.completion));
-    let rate_disagrees = server.as_ref().and_then(|s| s.decode_rate_rel_diff).is_some_and(|d| d.abs() > SERVER_DECODE_TOLERANCE);
-    let count_disagrees = server.as_ref().and_then(|s| s.completion_diff).is_some_and(|d| d != 0);
-    if ok && (rate_disagrees || count_disagrees) {
+    let server = dialect
+        .server_report(&obs)
+        .map(|report| cross_check(report, &metrics, counts.completion));
+    if ok && server.as_ref().is_some_and(server_disagrees) {
         flags.push(Flag::ServerDisagrees);
     }
     flags.sort();
@@ -104,31 +110,70 @@ pub fn to_record(ctx: &SampleContext<'_>, obs: Observation, dialect: &dyn Dialec
         quality: None,
         concurrency: None,
         prefill: None,
+        session: None,
+        depth: None,
     }
 }
 
-/// Compares like with like: our decode rate counts token intervals (see `metrics`), so the
-/// server's side is (predicted_n − 1) / predicted_ms — llama-server's `predicted_ms` starts when
-/// the first token is sampled from the prompt batch. Current llama-server builds report exactly
-/// that as `predicted_per_second`; older ones reported predicted_n / predicted_ms, optimistic by
-/// N / (N − 1). Computing it here keeps the check right for both. A server that reports only a
-/// rate (LM Studio) is compared by that rate.
+/// Cross-checks the server's account against itself and our clock.
+///
+/// Like with like: our decode rate counts token intervals (see `metrics`), so the rate of the
+/// server's timings is (predicted_n − 1) / predicted_ms — llama-server's `predicted_ms` starts
+/// when the first token is sampled from the prompt batch. The rate a server reports to its users
+/// (`predicted_per_second`, LM Studio's `tokens_per_second`) is checked too, against its timings
+/// and against ours (builds differ on N or N − 1, so the nearer of the two): a reported number
+/// that its own timings do not give is flagged like any other disagreement.
 fn cross_check(mut report: ServerReport, ours: &Metrics, completion: Option<u64>) -> ServerReport {
-    let server_like_ours = match (report.predicted_n, report.predicted_ms) {
-        (Some(n), Some(ms)) if n >= 2 && ms > 0.0 => Some((n - 1) as f64 / (ms / 1000.0)),
-        _ => report.decode_rate,
+    let timings = match (report.predicted_n, report.predicted_ms) {
+        (Some(n), Some(ms)) if n >= 2 && ms > 0.0 => Some((n, ms / 1000.0)),
+        _ => None,
     };
+    report.timings_decode_rate = timings.map(|(n, s)| (n - 1) as f64 / s);
+    let rel = |a: f64, b: f64| (a - b) / b;
     report.completion_diff = match (completion, report.predicted_n) {
-        (Some(ours), Some(server)) => i64::try_from(ours).ok().zip(i64::try_from(server).ok()).map(|(a, b)| a - b),
+        (Some(ours), Some(server)) => i64::try_from(ours)
+            .ok()
+            .zip(i64::try_from(server).ok())
+            .map(|(a, b)| a - b),
         _ => None,
     };
-    report.decode_rate_rel_diff = match (ours.decode_rate, server_like_ours) {
-        (Some(ours), Some(server)) => Some((ours - server) / server),
-        _ => None,
+    report.decode_rate_rel_diff = ours
+        .decode_rate
+        .zip(report.timings_decode_rate.or(report.decode_rate))
+        .map(|(o, s)| rel(o, s));
+    // Builds differ on counting N or N − 1 tokens over the decode time: the nearer of the two.
+    let nearer = |reported: f64, intervals: f64, n: u64| {
+        let (fewer, all) = (
+            rel(reported, intervals),
+            rel(reported, intervals * n as f64 / (n - 1).max(1) as f64),
+        );
+        if fewer.abs() <= all.abs() {
+            fewer
+        } else {
+            all
+        }
     };
+    report.reported_vs_timings_rel_diff = report
+        .decode_rate
+        .zip(timings)
+        .map(|(reported, (n, s))| nearer(reported, (n - 1) as f64 / s, n));
+    report.reported_vs_ours_rel_diff = report
+        .decode_rate
+        .zip(ours.decode_rate)
+        .map(|(reported, o)| nearer(reported, o, completion.unwrap_or(0).max(2)));
     report.ttft_minus_prompt_ms = match (ours.ttft_s, report.prompt_ms) {
         (Some(ttft), Some(prompt_ms)) => Some(ttft * 1000.0 - prompt_ms),
         _ => None,
     };
     report
+}
+
+/// Whether the server's account disagrees with itself or with ours beyond the tolerance.
+fn server_disagrees(report: &ServerReport) -> bool {
+    let rates = [
+        report.decode_rate_rel_diff,
+        report.reported_vs_timings_rel_diff,
+        report.reported_vs_ours_rel_diff,
+    ];
+    rates.iter().flatten().any(|d| d.abs() > SERVER_DECODE_TOLERANCE) || report.completion_diff.is_some_and(|d| d != 0)
 }

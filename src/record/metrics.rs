@@ -62,7 +62,16 @@ pub fn derive(i: &MetricInputs) -> Metrics {
         _ => None,
     };
     let [itl_p50_s, itl_p90_s, itl_p99_s] = gap_percentiles(i.gaps_us);
-    Metrics { ttft_s: ttft, decode_rate, e2e_s: e2e, output_rate, prefill_rate, itl_p50_s, itl_p90_s, itl_p99_s }
+    Metrics {
+        ttft_s: ttft,
+        decode_rate,
+        e2e_s: e2e,
+        output_rate,
+        prefill_rate,
+        itl_p50_s,
+        itl_p90_s,
+        itl_p99_s,
+    }
 }
 
 /// p50, p90 and p99 of the gaps in seconds (statrs' quantile, Hyndman–Fan type 8).
@@ -124,13 +133,28 @@ mod tests {
     #[test]
     fn an_unstreamed_end_token_is_not_decode_time() {
         // 11 counted tokens, 10 streamed (one per 100 ms), the 11th is the end-of-generation token.
-        let m = derive(&MetricInputs { first_token: ms(0), last_token: ms(900), end: ms(950), completion: Some(11), token_events: 10, after_last_event: 1, ..Default::default() });
+        let m = derive(&MetricInputs {
+            first_token: ms(0),
+            last_token: ms(900),
+            end: ms(950),
+            completion: Some(11),
+            token_events: 10,
+            after_last_event: 1,
+            ..Default::default()
+        });
         assert!((m.decode_rate.unwrap() - 10.0).abs() < 1e-9, "{:?}", m.decode_rate);
     }
 
     #[test]
     fn unmeasurable_metrics_are_absent_not_zero() {
-        let m = derive(&MetricInputs { first_token: ms(100), last_token: ms(100), end: ms(150), completion: Some(1), token_events: 1, ..Default::default() });
+        let m = derive(&MetricInputs {
+            first_token: ms(100),
+            last_token: ms(100),
+            end: ms(150),
+            completion: Some(1),
+            token_events: 1,
+            ..Default::default()
+        });
         assert_eq!(m.decode_rate, None);
         assert_eq!(m.prefill_rate, None);
         assert_eq!(m.itl_p50_s, None);

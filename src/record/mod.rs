@@ -11,10 +11,10 @@ mod tags;
 use serde::{Deserialize, Serialize};
 
 pub use crate::client::types::{Output, ServerReport};
-pub use tags::{CacheState, LoadTag, LoadKind, PairTag, PrefillTag};
+pub use tags::{CacheState, DepthTag, IdealSource, LoadKind, LoadTag, PairTag, PrefillTag, SessionTag};
 
 /// Version of the record layout written by this build.
-pub const RECORD_SCHEMA: u32 = 2;
+pub const RECORD_SCHEMA: u32 = 3;
 
 /// Where a token count came from, best first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,6 +51,11 @@ pub enum Flag {
     NoDoneMarker,
     /// The server produced more tokens than `max_tokens` asked for: it did not honour the limit.
     OverMaxTokens,
+    /// The machine was throttled when the benchmark started (macOS CPU speed limit under 100 %,
+    /// or a Linux thermal zone at its passive trip point; see `machine_state`).
+    Throttled,
+    /// The machine ran on battery power when the benchmark started.
+    OnBattery,
     /// Written by builds before 2026-11-22 that re-sent a request once when a kept-alive
     /// connection turned out closed (timing from the re-send); no longer produced — every
     /// generation now opens its own connection. Kept so those records stay readable.
@@ -61,12 +66,16 @@ pub enum Flag {
 /// from a monotonic clock as the bytes arrived. Absent when the stream never got there.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Timestamps {
-    /// Opening a new connection (TCP connect), inside the TTFT; absent when no new connection
-    /// was opened or in records written before it was measured.
+    /// Opening the request's connection (TCP connect). Schema 3: opened before the request was
+    /// sent, so not part of any other offset; schema 2: inside the TTFT. Absent in records
+    /// written before it was measured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connect_ns: Option<u64>,
     pub headers_ns: Option<u64>,
     pub first_token_ns: Option<u64>,
+    /// The first event carrying a tool-call delta; absent when none did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_tool_call_ns: Option<u64>,
     pub last_token_ns: Option<u64>,
     pub end_ns: Option<u64>,
 }
@@ -156,13 +165,23 @@ pub struct GenerationRecord {
     /// Set on long-context prefill generations; analysed only in `prefill.json`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefill: Option<PrefillTag>,
+    /// Set on agent-session turns; analysed only per session (`session::analysis`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<SessionTag>,
+    /// Set on context-depth generations; analysed only per depth (`session::analysis`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depth: Option<DepthTag>,
 }
 
 impl GenerationRecord {
     /// Whether this generation belongs to an ordinary benchmark (group × category); paired A/B,
-    /// load and prefill generations are analysed only as pairs, per load level or per prompt size.
+    /// load, prefill, session and depth generations are analysed only in their own way.
     pub fn is_ordinary(&self) -> bool {
-        self.pair.is_none() && self.concurrency.is_none() && self.prefill.is_none()
+        self.pair.is_none()
+            && self.concurrency.is_none()
+            && self.prefill.is_none()
+            && self.session.is_none()
+            && self.depth.is_none()
     }
 
     /// The record without what only the records file needs to keep: the answer's text and,

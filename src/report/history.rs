@@ -39,12 +39,27 @@ fn runs(root: &Path) -> Result<Vec<RunEntry>> {
         if !run.has_records() {
             continue;
         }
-        let read = |file: PathBuf| std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.file_name().unwrap_or_default().to_string_lossy()));
+        let read = |file: PathBuf| {
+            std::fs::read_to_string(&file)
+                .map_err(|e| format!("{}: {e}", file.file_name().unwrap_or_default().to_string_lossy()))
+        };
         // A run whose metadata cannot be read is still listed, by its id.
-        let metadata = read(run.metadata()).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
-        let summary = read(run.summary()).and_then(|t| serde_json::from_str::<Summary>(&t).map_err(|e| format!("summary.json: {e}")));
-        let id = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        entries.push(RunEntry { id, metadata, summary, has_page: run.page().is_file() });
+        let metadata = read(run.metadata())
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default();
+        let summary = read(run.summary())
+            .and_then(|t| serde_json::from_str::<Summary>(&t).map_err(|e| format!("summary.json: {e}")));
+        let id = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        entries.push(RunEntry {
+            id,
+            metadata,
+            summary,
+            has_page: run.page().is_file(),
+        });
     }
     // Run ids start with their UTC start time; metadata's start time orders renamed directories.
     entries.sort_by(|a, b| a.started().cmp(b.started()).then_with(|| a.id.cmp(&b.id)));
@@ -64,15 +79,29 @@ fn render(runs: &[RunEntry]) -> Result<String> {
     writeln!(page, "<h1>quantbench runs ({})</h1>", runs.len())?;
     page.push_str("<table><tr><th>run</th><th>started</th><th>status</th><th>filter</th><th>git</th><th>benchmarks</th><th>samples ok / attempted</th></tr>\n");
     for run in runs.iter().rev() {
-        let link = if run.has_page { format!("<a href=\"{0}/index.html\">{0}</a>", escape(&run.id)) } else { escape(&run.id) };
+        let link = if run.has_page {
+            format!("<a href=\"{0}/index.html\">{0}</a>", escape(&run.id))
+        } else {
+            escape(&run.id)
+        };
         let m = &run.metadata;
         let text = |value: &Option<String>| value.as_deref().unwrap_or("–").to_owned();
         let git = m.git.as_ref().map_or("–".to_owned(), |g| g.revision.clone());
         let dirty = m.git.as_ref().is_some_and(|g| g.dirty);
         let (benchmarks, samples) = match (&run.summary, &m.counts) {
             // Planned benchmarks, and attempts including the planned samples of those that did not run.
-            (_, Some(c)) => (c.benchmarks_planned.to_string(), format!("{} / {}", c.samples_ok, c.samples_attempted)),
-            (Ok(s), None) => (s.benchmarks.len().to_string(), format!("{} / {}", s.benchmarks.iter().map(|b| b.ok).sum::<u32>(), s.benchmarks.iter().map(|b| b.attempted).sum::<u32>())),
+            (_, Some(c)) => (
+                c.benchmarks_planned.to_string(),
+                format!("{} / {}", c.samples_ok, c.samples_attempted),
+            ),
+            (Ok(s), None) => (
+                s.benchmarks.len().to_string(),
+                format!(
+                    "{} / {}",
+                    s.benchmarks.iter().map(|b| b.ok).sum::<u32>(),
+                    s.benchmarks.iter().map(|b| b.attempted).sum::<u32>()
+                ),
+            ),
             (Err(e), None) => ("–".into(), format!("no summary ({e})")),
         };
         writeln!(
@@ -95,31 +124,68 @@ fn render(runs: &[RunEntry]) -> Result<String> {
 
 /// Per group, decode rate and TTFT per category across the runs that measured the group.
 fn trends(page: &mut String, runs: &[RunEntry]) -> Result<()> {
-    let summaries: Vec<(&RunEntry, &Summary)> = runs.iter().filter_map(|r| r.summary.as_ref().ok().map(|s| (r, s))).collect();
-    let groups = super::distinct(summaries.iter().flat_map(|(_, s)| s.benchmarks.iter().map(|b| b.group.as_str())));
+    let summaries: Vec<(&RunEntry, &Summary)> = runs
+        .iter()
+        .filter_map(|r| r.summary.as_ref().ok().map(|s| (r, s)))
+        .collect();
+    let groups = super::distinct(
+        summaries
+            .iter()
+            .flat_map(|(_, s)| s.benchmarks.iter().map(|b| b.group.as_str())),
+    );
     if groups.is_empty() {
         return Ok(());
     }
     page.push_str("<h2>Trends across runs</h2>\n<p class=\"small\">Each point is one run's mean with its 95 % interval (which covers noise within that run, not drift between runs: compare with a multi-run baseline before calling a change).</p>\n");
     for group in groups {
-        let runs_of_group: Vec<&(&RunEntry, &Summary)> = summaries.iter().filter(|(_, s)| s.benchmarks.iter().any(|b| b.group == group)).collect();
-        let steps: Vec<String> = runs_of_group.iter().map(|(r, _)| r.started().get(..16).unwrap_or(&r.id).replace('T', " ")).collect();
-        let categories = super::distinct(runs_of_group.iter().flat_map(|(_, s)| s.benchmarks.iter().filter(|b| b.group == group).map(|b| b.category.as_str())));
+        let runs_of_group: Vec<&(&RunEntry, &Summary)> = summaries
+            .iter()
+            .filter(|(_, s)| s.benchmarks.iter().any(|b| b.group == group))
+            .collect();
+        let steps: Vec<String> = runs_of_group
+            .iter()
+            .map(|(r, _)| r.started().get(..16).unwrap_or(&r.id).replace('T', " "))
+            .collect();
+        let categories = super::distinct(runs_of_group.iter().flat_map(|(_, s)| {
+            s.benchmarks
+                .iter()
+                .filter(|b| b.group == group)
+                .map(|b| b.category.as_str())
+        }));
         writeln!(page, "<h3>{}</h3>", escape(group))?;
         for shown in [&DECODE, &TTFT] {
             let series: Vec<Series<Vec<Option<Point>>>> = categories
                 .iter()
                 .enumerate()
-                .map(|(i, c)| Series { name: c.to_string(), colour: charts::colour(i), values: runs_of_group.iter().map(|(_, s)| mean_point(s, group, c, shown)).collect() })
+                .map(|(i, c)| Series {
+                    name: c.to_string(),
+                    colour: charts::colour(i),
+                    values: runs_of_group
+                        .iter()
+                        .map(|(_, s)| mean_point(s, group, c, shown))
+                        .collect(),
+                })
                 .collect();
             let title = format!("{group}: {} per run (mean, 95 % interval)", shown.label);
             let y = format!("{}, {}", shown.label, shown.unit);
-            page.push_str(&charts::trend(&Axes { title: &title, x: "run (UTC start)", y: &y }, &steps, &series)?);
+            page.push_str(&charts::trend(
+                &Axes {
+                    title: &title,
+                    x: "run (UTC start)",
+                    y: &y,
+                },
+                &steps,
+                &series,
+            )?);
         }
     }
     Ok(())
 }
 
 fn mean_point(summary: &Summary, group: &str, category: &str, shown: &Shown) -> Option<Point> {
-    summary.benchmarks.iter().find(|b| b.group == group && b.category == category).and_then(|b| super::mean_point(b, shown))
+    summary
+        .benchmarks
+        .iter()
+        .find(|b| b.group == group && b.category == category)
+        .and_then(|b| super::mean_point(b, shown))
 }

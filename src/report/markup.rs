@@ -21,7 +21,15 @@ pub fn escape(text: &str) -> String {
 
 /// A CSS class name made only of `[a-z0-9_-]`, whatever the input.
 pub fn css_class(name: &str) -> String {
-    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c.to_ascii_lowercase() } else { '-' }).collect()
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect()
 }
 
 /// The start of an HTML page: doctype, title and the shared style sheet.

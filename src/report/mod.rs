@@ -6,22 +6,25 @@
 pub mod charts;
 pub mod console;
 mod csv;
+mod gap_cdf;
 pub mod history;
 mod html;
 mod load;
+mod machine;
 mod markdown;
 mod markup;
 mod quant;
+mod session;
 mod thinning;
 
 use crate::compare::ComparisonReport;
+use crate::gap_distribution::GapDistribution;
 use crate::metadata::RecordedMetadata;
-use crate::store::RunDir;
 use crate::paired::PairedComparison;
 use crate::record::{GenerationRecord, PairTag};
 use crate::stats::Interval;
-use crate::summary::{BenchmarkSummary, BenchmarkNote, Summary};
-use crate::gap_distribution::GapDistribution;
+use crate::store::RunDir;
+use crate::summary::{BenchmarkNote, BenchmarkSummary, Summary};
 use anyhow::{Context, Result};
 use indexmap::IndexMap;
 use std::path::{Path, PathBuf};
@@ -62,6 +65,8 @@ pub struct RunData {
     pub prefill: Option<crate::prefill::PrefillReport>,
     /// `fidelity.json`, when a fidelity pass ran.
     pub fidelity: Option<crate::fidelity::FidelityReport>,
+    /// `sessions.json`, when the agent session or depth workloads ran.
+    pub sessions: Option<crate::session::analysis::SessionReport>,
 }
 
 impl RunData {
@@ -83,14 +88,31 @@ impl RunData {
         })?;
         let metadata_path = files.metadata();
         let metadata = read_json::<serde_json::Value>(&metadata_path)?.unwrap_or(serde_json::Value::Null);
-        let info = RecordedMetadata::from_json(&metadata).with_context(|| format!("reading {}", metadata_path.display()))?;
-        let run = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let info =
+            RecordedMetadata::from_json(&metadata).with_context(|| format!("reading {}", metadata_path.display()))?;
+        let run = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let summary = match read_json::<Summary>(&files.summary())? {
             Some(summary) => summary,
             None => crate::summary::summarize(&run, &records, &Vec::<BenchmarkNote>::new()),
         };
-        let typical: Vec<usize> = summary.benchmarks.iter().filter_map(|b| typical(&records, b)).map(|i| lines[i]).collect();
-        let examples = crate::record_stream::read_lines(&files.generations(), &typical)?.into_iter().map(|(_, r)| r).collect();
+        // A run stopped during its session workload has records but no `sessions.json` yet.
+        let sessions = match read_json(&files.sessions())? {
+            Some(report) => Some(report),
+            None => crate::session::analysis::report(&run, &records, &[]),
+        };
+        let typical: Vec<usize> = summary
+            .benchmarks
+            .iter()
+            .filter_map(|b| typical(&records, b))
+            .map(|i| lines[i])
+            .collect();
+        let examples = crate::record_stream::read_lines(&files.generations(), &typical)?
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect();
         Ok(RunData {
             dir: dir.to_owned(),
             run,
@@ -105,6 +127,7 @@ impl RunData {
             load: read_json(&files.load())?,
             prefill: read_json(&files.prefill())?,
             fidelity: read_json(&files.fidelity())?,
+            sessions,
         })
     }
 
@@ -119,12 +142,21 @@ impl RunData {
     }
 
     pub fn benchmark(&self, group: &str, category: &str) -> Option<&BenchmarkSummary> {
-        self.summary.benchmarks.iter().find(|b| b.group == group && b.category == category)
+        self.summary
+            .benchmarks
+            .iter()
+            .find(|b| b.group == group && b.category == category)
     }
 
     /// Successful measured samples of a benchmark (no warm-ups, no paired or load generations).
-    pub fn samples<'a>(&'a self, group: &'a str, category: Option<&'a str>) -> impl Iterator<Item = &'a GenerationRecord> + 'a {
-        self.records.iter().filter(move |r| is_sample(r) && r.group == group && category.is_none_or(|c| r.category == c))
+    pub fn samples<'a>(
+        &'a self,
+        group: &'a str,
+        category: Option<&'a str>,
+    ) -> impl Iterator<Item = &'a GenerationRecord> + 'a {
+        self.records
+            .iter()
+            .filter(move |r| is_sample(r) && r.group == group && category.is_none_or(|c| r.category == c))
     }
 
     /// A group's model file size in bytes, when known.
@@ -152,7 +184,9 @@ pub fn distinct<'a>(values: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
 /// Reads a JSON document; None when the file does not exist.
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>> {
     match std::fs::read_to_string(path) {
-        Ok(text) => serde_json::from_str(&text).map(Some).with_context(|| format!("reading {}", path.display())),
+        Ok(text) => serde_json::from_str(&text)
+            .map(Some)
+            .with_context(|| format!("reading {}", path.display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
     }
@@ -165,13 +199,19 @@ pub fn write(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut written = Vec::new();
     for exporter in exporters() {
         let path = dir.join(exporter.file_name());
-        let text = exporter.render(&run).with_context(|| format!("rendering {}", path.display()))?;
+        let text = exporter
+            .render(&run)
+            .with_context(|| format!("rendering {}", path.display()))?;
         crate::util::write_atomic(&path, text.as_bytes())?;
         written.push(path);
     }
     // A bare run id names a directory of the current one.
     if let Some(root) = dir.parent() {
-        written.push(history::write(if root.as_os_str().is_empty() { Path::new(".") } else { root })?);
+        written.push(history::write(if root.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            root
+        })?);
     }
     Ok(written)
 }
@@ -184,10 +224,30 @@ pub struct Shown {
     pub scale: f64,
 }
 
-pub const DECODE: Shown = Shown { metric: "decode_rate", label: "Decode", unit: "tok/s", scale: 1.0 };
-pub const TTFT: Shown = Shown { metric: "ttft_s", label: "TTFT", unit: "ms", scale: 1e3 };
-pub const E2E: Shown = Shown { metric: "e2e_s", label: "E2E", unit: "s", scale: 1.0 };
-pub const PREFILL: Shown = Shown { metric: "prefill_rate", label: "Prefill", unit: "tok/s", scale: 1.0 };
+pub const DECODE: Shown = Shown {
+    metric: "decode_rate",
+    label: "Decode",
+    unit: "tok/s",
+    scale: 1.0,
+};
+pub const TTFT: Shown = Shown {
+    metric: "ttft_s",
+    label: "TTFT",
+    unit: "ms",
+    scale: 1e3,
+};
+pub const E2E: Shown = Shown {
+    metric: "e2e_s",
+    label: "E2E",
+    unit: "s",
+    scale: 1.0,
+};
+pub const PREFILL: Shown = Shown {
+    metric: "prefill_rate",
+    label: "Prefill",
+    unit: "tok/s",
+    scale: 1.0,
+};
 
 /// A number, three significant digits.
 pub fn num(v: f64) -> String {
@@ -197,19 +257,34 @@ pub fn num(v: f64) -> String {
 /// "132 [128, 136]"; the interval is left out when there is none.
 pub fn with_interval(point: f64, interval: Option<&Interval>, scale: f64) -> String {
     match interval {
-        Some(i) => format!("{} [{}, {}]", num(point * scale), num(i.lower * scale), num(i.upper * scale)),
+        Some(i) => format!(
+            "{} [{}, {}]",
+            num(point * scale),
+            num(i.lower * scale),
+            num(i.upper * scale)
+        ),
         None => num(point * scale),
     }
 }
 
 /// A benchmark's mean (the metric's own kind of mean) with its interval, or "–".
 pub fn mean_text(b: &BenchmarkSummary, shown: &Shown) -> String {
-    b.metrics.get(shown.metric).and_then(|m| m.mean.as_ref()).map_or("–".into(), |e| with_interval(e.point, e.interval.as_ref(), shown.scale))
+    b.metrics
+        .get(shown.metric)
+        .and_then(|m| m.mean.as_ref())
+        .map_or("–".into(), |e| {
+            with_interval(e.point, e.interval.as_ref(), shown.scale)
+        })
 }
 
 /// A benchmark's median with its distribution-free interval, or "–".
 pub fn median_text(b: &BenchmarkSummary, shown: &Shown) -> String {
-    b.metrics.get(shown.metric).and_then(|m| m.median.as_ref()).map_or("–".into(), |q| with_interval(q.point, q.interval.as_ref(), shown.scale))
+    b.metrics
+        .get(shown.metric)
+        .and_then(|m| m.median.as_ref())
+        .map_or("–".into(), |q| {
+            with_interval(q.point, q.interval.as_ref(), shown.scale)
+        })
 }
 
 /// A benchmark's mean as a chart point in the shown unit, with its interval (a point without
@@ -222,7 +297,11 @@ pub fn mean_point(b: &BenchmarkSummary, shown: &Shown) -> Option<charts::Point> 
 /// An estimate as a chart point (scaled); a point without bars when it has no interval.
 pub fn scaled_point(point: f64, interval: Option<&Interval>, scale: f64) -> charts::Point {
     let (lower, upper) = interval.map_or((point, point), |i| (i.lower, i.upper));
-    charts::Point { value: point * scale, lower: lower * scale, upper: upper * scale }
+    charts::Point {
+        value: point * scale,
+        lower: lower * scale,
+        upper: upper * scale,
+    }
 }
 
 /// A quantile as a chart point (scaled), its interval when n allowed one.
@@ -242,7 +321,12 @@ pub fn quality_text(b: &BenchmarkSummary) -> Option<String> {
     let mut text = format!("{}/{} passed", q.passed, q.scored);
     if let Some(rate) = &q.pass_rate {
         match &rate.interval {
-            Some(i) => text.push_str(&format!(" ({} % [{}, {}])", pct(rate.point), pct(i.lower), pct(i.upper))),
+            Some(i) => text.push_str(&format!(
+                " ({} % [{}, {}])",
+                pct(rate.point),
+                pct(i.lower),
+                pct(i.upper)
+            )),
             None => text.push_str(&format!(" ({} %)", pct(rate.point))),
         }
     }
@@ -274,22 +358,48 @@ pub fn provenance_notes(b: &BenchmarkSummary) -> Vec<(Severity, String)> {
         None => {}
     }
     if b.failed > 0 {
-        notes.push((Severity::Warning, format!("{} of {} samples failed", b.failed, b.attempted)));
+        notes.push((
+            Severity::Warning,
+            format!("{} of {} samples failed", b.failed, b.attempted),
+        ));
     }
     let flag = |name: &str| b.flags.get(name).copied().unwrap_or(0);
     if let Some(n) = b.completion_sources.get("events_estimate") {
-        notes.push((Severity::Warning, format!("{n} of {} token counts estimated from stream events (no usage, no server timings)", b.ok)));
+        notes.push((
+            Severity::Warning,
+            format!(
+                "{n} of {} token counts estimated from stream events (no usage, no server timings)",
+                b.ok
+            ),
+        ));
     }
     let warnings = [
         ("reasoning_estimated", "reasoning counts estimated from stream events"),
-        ("server_disagrees", "decode rate disagrees with the server's own timings"),
-        ("over_max_tokens", "more tokens than max_tokens (the server ignored the limit)"),
+        (
+            "server_disagrees",
+            "decode rate disagrees with the server's own timings",
+        ),
+        (
+            "over_max_tokens",
+            "more tokens than max_tokens (the server ignored the limit)",
+        ),
         ("stale_connection_retried", "timed from a re-sent request (older build)"),
+        ("throttled", "measured while the machine was throttled"),
+        ("on_battery", "measured on battery power"),
     ];
     for (name, text) in warnings {
         if flag(name) > 0 {
             notes.push((Severity::Warning, format!("{} of {}: {text}", flag(name), b.ok)));
         }
+    }
+    if let Some(d) = b.drift.as_ref().filter(|d| d.flagged) {
+        notes.push((
+            Severity::Warning,
+            format!(
+                "the machine's speed changed during this benchmark: {}",
+                crate::drift::text(d)
+            ),
+        ));
     }
     let infos = [
         ("early_stop", "stopped before max_tokens (shorter answers)"),
@@ -317,8 +427,12 @@ pub fn representative<'a>(run: &'a RunData, group: &str, category: &str) -> Opti
 fn typical(records: &[GenerationRecord], b: &BenchmarkSummary) -> Option<usize> {
     let median = b.metrics.get("decode_rate")?.median.as_ref()?.point;
     let distance = |r: &GenerationRecord| (r.metrics.decode_rate.unwrap_or(f64::NAN) - median).abs();
-    let samples = records.iter().enumerate().filter(|(_, r)| is_sample(r) && r.group == b.group && r.category == b.category && r.metrics.decode_rate.is_some());
-    samples.min_by(|(_, x), (_, y)| distance(x).total_cmp(&distance(y))).map(|(i, _)| i)
+    let samples = records.iter().enumerate().filter(|(_, r)| {
+        is_sample(r) && r.group == b.group && r.category == b.category && r.metrics.decode_rate.is_some()
+    });
+    samples
+        .min_by(|(_, x), (_, y)| distance(x).total_cmp(&distance(y)))
+        .map(|(i, _)| i)
 }
 
 /// "pair name #i (a)" for paired generations, for tables that list them.

@@ -49,7 +49,10 @@ mod tests {
 
     #[test]
     fn dots_on_one_pixel_are_drawn_once() {
-        assert_eq!(one_per_pixel([1.0, 1.2, 2.0, 2.9, 7.0], |v| v.floor() as i64), vec![1.0, 2.0, 7.0]);
+        assert_eq!(
+            one_per_pixel([1.0, 1.2, 2.0, 2.9, 7.0], |v| v.floor() as i64),
+            vec![1.0, 2.0, 7.0]
+        );
         assert_eq!(cdf_probabilities(0.99).len(), CDF_POINTS + 1);
     }
 }

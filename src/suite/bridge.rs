@@ -19,7 +19,9 @@ pub struct Fatal(pub anyhow::Error);
 /// criterion's own warm-up and measurement times shrunk to nothing: each of its calls is one
 /// timed generation per iteration, and the warm-ups are ours.
 pub fn one_call_per_sample(criterion: Criterion) -> Criterion {
-    criterion.warm_up_time(Duration::from_nanos(1)).measurement_time(Duration::from_nanos(1))
+    criterion
+        .warm_up_time(Duration::from_nanos(1))
+        .measurement_time(Duration::from_nanos(1))
 }
 
 /// Abandons the benchmark being measured.

@@ -46,10 +46,18 @@ impl Journal {
 
     /// The note of one benchmark, created empty the first time.
     pub fn note(&mut self, group: &str, category: &str) -> &mut BenchmarkNote {
-        let i = match self.notes.iter().position(|n| n.group == group && n.category == category) {
+        let i = match self
+            .notes
+            .iter()
+            .position(|n| n.group == group && n.category == category)
+        {
             Some(i) => i,
             None => {
-                self.notes.push(BenchmarkNote { group: group.into(), category: category.into(), ..Default::default() });
+                self.notes.push(BenchmarkNote {
+                    group: group.into(),
+                    category: category.into(),
+                    ..Default::default()
+                });
                 self.notes.len() - 1
             }
         };
@@ -58,7 +66,10 @@ impl Journal {
 
     /// Benchmarks stopped early: (group, category, reason).
     pub fn abandoned(&self) -> Vec<(String, String, String)> {
-        self.notes.iter().filter_map(|n| n.abandoned.clone().map(|r| (n.group.clone(), n.category.clone(), r))).collect()
+        self.notes
+            .iter()
+            .filter_map(|n| n.abandoned.clone().map(|r| (n.group.clone(), n.category.clone(), r)))
+            .collect()
     }
 
     /// The metadata of the group's latest server (a group restarted for more slots has two).
@@ -67,7 +78,13 @@ impl Journal {
     }
 
     pub fn summary(&self) -> Summary {
-        Summary { group_stops: self.group_stops.clone(), ..summary::summarize(&self.metadata.run, &self.records, &self.notes) }
+        let mut summary = Summary {
+            group_stops: self.group_stops.clone(),
+            ..summary::summarize(&self.metadata.run, &self.records, &self.notes)
+        };
+        summary.roofline =
+            crate::roofline::from_metadata(&self.records, &serde_json::to_value(&self.metadata).unwrap_or_default());
+        summary
     }
 
     pub fn save_summary(&self) -> Result<()> {
@@ -84,7 +101,11 @@ impl Journal {
     }
 
     pub fn fidelity_report(&self) -> FidelityReport {
-        FidelityReport { schema: fidelity::SCHEMA, run: self.metadata.run.clone(), groups: self.fidelity.clone() }
+        FidelityReport {
+            schema: fidelity::SCHEMA,
+            run: self.metadata.run.clone(),
+            groups: self.fidelity.clone(),
+        }
     }
 
     /// Marks the run ended with `status`, writes metadata and summary, and renders the reports.
@@ -92,12 +113,27 @@ impl Journal {
         self.metadata.status = status;
         self.metadata.error = error;
         self.metadata.ended_at = Some(now());
+        self.metadata.machine_state.end = Some(crate::machine_state::sample());
         self.save_metadata()?;
         let summary = self.summary();
         self.store.write(&self.store.dir.summary(), &summary)?;
         // A report that cannot be drawn must not cost the run its records: warn and go on.
         if let Err(e) = crate::report::write(self.store.dir.path()) {
-            eprintln!("quantbench: writing the reports of {} failed: {e:#}", self.store.dir.path().display());
+            eprintln!(
+                "quantbench: writing the reports of {} failed: {e:#}",
+                self.store.dir.path().display()
+            );
+        }
+        let exported = summary
+            .benchmarks
+            .iter()
+            .any(|b| b.ok > 0)
+            .then(|| crate::export::write(self.store.dir.path(), crate::export::Format::Bmf));
+        if let Some(Err(e)) = exported {
+            eprintln!(
+                "quantbench: writing bmf.json in {} failed: {e:#}",
+                self.store.dir.path().display()
+            );
         }
         Ok(summary)
     }
@@ -107,7 +143,9 @@ impl Journal {
 /// written so far (the lock waits for a record being written), exit 130.
 pub async fn stop_on_signal(journal: SharedJournal) {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else { return };
+    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+        return;
+    };
     tokio::select! {
         _ = int.recv() => {}
         _ = term.recv() => {}
@@ -118,6 +156,9 @@ pub async fn stop_on_signal(journal: SharedJournal) {
     managed::stop_all();
     let kept = journal.records.len();
     let _ = journal.finish(RunStatus::Interrupted, Some("interrupted by a signal".into()));
-    eprintln!("\nquantbench: interrupted; {kept} records kept in {}", journal.store.dir.path().display());
+    eprintln!(
+        "\nquantbench: interrupted; {kept} records kept in {}",
+        journal.store.dir.path().display()
+    );
     std::process::exit(130);
 }

@@ -1,14 +1,14 @@
-//! The plan: which groups, prompt categories, load benchmarks, fidelity passes and paired
-//! comparisons the filter selects — decided before any endpoint is touched — and how many
-//! generations they will make.
+//! The plan: which groups, prompt categories, load benchmarks, fidelity passes, agent workloads
+//! and paired comparisons the filter selects — decided before any endpoint is touched.
 
 use crate::cli_args::Filter;
 use crate::config::{Config, Group, Paired};
 use crate::fidelity;
 use crate::load::LoadKind;
+use crate::prompts::session::SessionFile;
 use crate::prompts::{Category, Prompt, PromptLibrary, Selection};
-use crate::run_status::Planned;
-use anyhow::{Context, Result};
+use crate::session;
+use anyhow::{bail, Context, Result};
 
 /// One group and the categories the filter selected in it.
 #[derive(Debug)]
@@ -21,13 +21,24 @@ pub struct PlannedGroup<'a> {
     pub load_prompts: Vec<Category<'a>>,
     /// The prompts of the fidelity pass (`group/fidelity`), when it runs.
     pub fidelity: Option<Vec<&'a Prompt>>,
+    /// Agent workloads the filter named (`group/session`, `group/depth`; see `session`), and
+    /// the sessions the group's settings select.
+    pub agent: Vec<&'static str>,
+    pub sessions: Vec<&'a SessionFile>,
 }
 
 impl PlannedGroup<'_> {
     /// Every benchmark planned on the group, by name: what is abandoned when its server fails.
     pub fn benchmarks(&self) -> Vec<&str> {
         let fidelity = self.fidelity.as_ref().map(|_| fidelity::BENCHMARK);
-        self.categories.iter().map(|c| c.name).chain(self.load.iter().map(|k| k.name())).chain(fidelity).collect()
+        let load = self.load.iter().map(|k| k.name());
+        self.categories
+            .iter()
+            .map(|c| c.name)
+            .chain(load)
+            .chain(fidelity)
+            .chain(self.agent.iter().copied())
+            .collect()
     }
 }
 
@@ -44,13 +55,35 @@ pub fn plan<'a>(config: &'a Config, prompts: &'a PromptLibrary, filter: &Filter)
         if filter.is_all() && !group.default {
             continue;
         }
-        let selected = prompts.select(&selection(group)).with_context(|| format!("{}: group {}", config.path.display(), group.name))?;
-        let categories: Vec<Category> = selected.iter().filter(|c| filter.matches(&benchmark_id(group, c.name))).cloned().collect();
+        let selected = prompts
+            .select(&selection(group))
+            .with_context(|| format!("{}: group {}", config.path.display(), group.name))?;
+        let categories: Vec<Category> = selected
+            .iter()
+            .filter(|c| filter.matches(&benchmark_id(group, c.name)))
+            .cloned()
+            .collect();
         let load = load_plan(group, filter);
-        let fidelity = (group.fidelity_reference.is_some() && filter.matches(&benchmark_id(group, fidelity::BENCHMARK))).then(|| all_prompts(&selected));
+        let fidelity = (group.fidelity_reference.is_some()
+            && filter.matches(&benchmark_id(group, fidelity::BENCHMARK)))
+        .then(|| all_prompts(&selected));
         let load_prompts = if load.is_empty() { Vec::new() } else { selected };
-        if !categories.is_empty() || !load.is_empty() || fidelity.is_some() {
-            planned.push(PlannedGroup { group, categories, load, load_prompts, fidelity });
+        let agent = named_workloads(group, filter, &[session::SESSION, session::DEPTH]);
+        let sessions = if agent.contains(&session::SESSION) {
+            select_sessions(group, prompts)?
+        } else {
+            Vec::new()
+        };
+        if !categories.is_empty() || !load.is_empty() || fidelity.is_some() || !agent.is_empty() {
+            planned.push(PlannedGroup {
+                group,
+                categories,
+                load,
+                load_prompts,
+                fidelity,
+                agent,
+                sessions,
+            });
         }
     }
     fidelity_references_first(config, prompts, planned)
@@ -63,21 +96,43 @@ fn all_prompts<'a>(categories: &[Category<'a>]) -> Vec<&'a Prompt> {
 /// A group's fidelity pass needs its reference's answers from this run: the reference group runs
 /// just before the first group compared with it — with only its fidelity pass when the filter
 /// left it out.
-fn fidelity_references_first<'a>(config: &'a Config, prompts: &'a PromptLibrary, planned: Vec<PlannedGroup<'a>>) -> Result<Vec<PlannedGroup<'a>>> {
+fn fidelity_references_first<'a>(
+    config: &'a Config,
+    prompts: &'a PromptLibrary,
+    planned: Vec<PlannedGroup<'a>>,
+) -> Result<Vec<PlannedGroup<'a>>> {
     let mut pending: Vec<Option<PlannedGroup<'a>>> = planned.into_iter().map(Some).collect();
     let mut ordered: Vec<PlannedGroup<'a>> = Vec::new();
     for i in 0..pending.len() {
         let Some(p) = pending[i].take() else { continue };
-        if let Some(reference) = p.fidelity.as_ref().and(p.group.fidelity_reference.as_deref()).filter(|r| *r != p.group.name) {
-            let group = config.group(reference).expect("validated: the reference is one of the model's quants");
+        if let Some(reference) = p
+            .fidelity
+            .as_ref()
+            .and(p.group.fidelity_reference.as_deref())
+            .filter(|r| *r != p.group.name)
+        {
+            let group = config
+                .group(reference)
+                .expect("validated: the reference is one of the model's quants");
             let reference_prompts = || prompts.select(&selection(group)).map(|c| all_prompts(&c));
             match ordered.iter_mut().find(|o| o.group.name == reference) {
                 // Already run before this one (for its speed benchmarks): add its pass.
                 Some(earlier) if earlier.fidelity.is_none() => earlier.fidelity = Some(reference_prompts()?),
                 Some(_) => {}
                 None => {
-                    let later = pending.iter_mut().find(|q| q.as_ref().is_some_and(|q| q.group.name == reference)).and_then(Option::take);
-                    let mut first = later.unwrap_or(PlannedGroup { group, categories: Vec::new(), load: Vec::new(), load_prompts: Vec::new(), fidelity: None });
+                    let later = pending
+                        .iter_mut()
+                        .find(|q| q.as_ref().is_some_and(|q| q.group.name == reference))
+                        .and_then(Option::take);
+                    let mut first = later.unwrap_or(PlannedGroup {
+                        group,
+                        categories: Vec::new(),
+                        load: Vec::new(),
+                        load_prompts: Vec::new(),
+                        fidelity: None,
+                        agent: Vec::new(),
+                        sessions: Vec::new(),
+                    });
                     if first.fidelity.is_none() {
                         first.fidelity = Some(reference_prompts()?);
                     }
@@ -94,17 +149,65 @@ fn fidelity_references_first<'a>(config: &'a Config, prompts: &'a PromptLibrary,
 /// (`concurrency`, `open_loop`, `prefill`), so `cargo bench -- smollm2/q4_1` keeps meaning the
 /// group's prompt categories: they take minutes and restart a managed server with more slots.
 fn load_plan(group: &Group, filter: &Filter) -> Vec<LoadKind> {
+    let names: Vec<&str> = group.settings.load.kinds().into_iter().map(LoadKind::name).collect();
+    let named = named_workloads(group, filter, &names);
+    group
+        .settings
+        .load
+        .kinds()
+        .into_iter()
+        .filter(|k| named.contains(&k.name()))
+        .collect()
+}
+
+/// The opt-in workloads among `names` that a filter both matches and spells.
+fn named_workloads<'n>(group: &Group, filter: &Filter, names: &[&'n str]) -> Vec<&'n str> {
     if filter.is_all() {
         return Vec::new();
     }
-    let named = |k: &LoadKind| filter.spells(k.name()) && filter.matches(&benchmark_id(group, k.name()));
-    group.settings.load.kinds().into_iter().filter(named).collect()
+    names
+        .iter()
+        .copied()
+        .filter(|name| filter.spells(name) && filter.matches(&benchmark_id(group, name)))
+        .collect()
+}
+
+/// The sessions a group runs: those its `sessions` setting names, else every session in its
+/// languages.
+fn select_sessions<'a>(g: &Group, prompts: &'a PromptLibrary) -> Result<Vec<&'a SessionFile>> {
+    let s = &g.settings;
+    for id in &s.session.ids {
+        if !prompts.sessions.iter().any(|f| &f.id == id) {
+            let known: Vec<&str> = prompts.sessions.iter().map(|f| f.id.as_str()).collect();
+            bail!("{}: session {id:?} not found (available: {})", g.name, known.join(", "));
+        }
+    }
+    let wanted = |f: &&SessionFile| {
+        if s.session.ids.is_empty() {
+            s.languages.is_empty() || s.languages.contains(&f.language)
+        } else {
+            s.session.ids.contains(&f.id)
+        }
+    };
+    let chosen: Vec<&SessionFile> = prompts.sessions.iter().filter(wanted).collect();
+    if chosen.is_empty() {
+        bail!(
+            "{}: no session file in the group's languages ({})",
+            g.name,
+            s.languages.join(", ")
+        );
+    }
+    Ok(chosen)
 }
 
 /// The prompts a group's settings select.
 fn selection(g: &Group) -> Selection<'_> {
     let s = &g.settings;
-    Selection { sets: &s.prompt_sets, languages: &s.languages, categories: &s.categories }
+    Selection {
+        sets: &s.prompt_sets,
+        languages: &s.languages,
+        categories: &s.categories,
+    }
 }
 
 /// A paired A/B comparison and the categories the filter selected for it.
@@ -118,13 +221,20 @@ pub struct PlannedPair<'a> {
 
 /// Paired comparisons run only when a filter names them (`paired/<name>[/<category>]`); they
 /// use side A's prompts, in the categories side B also has.
-pub fn plan_paired<'a>(config: &'a Config, prompts: &'a PromptLibrary, filter: &Filter) -> Result<Vec<PlannedPair<'a>>> {
+pub fn plan_paired<'a>(
+    config: &'a Config,
+    prompts: &'a PromptLibrary,
+    filter: &Filter,
+) -> Result<Vec<PlannedPair<'a>>> {
     let mut planned = Vec::new();
     if filter.is_all() {
         return Ok(planned);
     }
     for spec in &config.paired {
-        let (a, b) = (config.group(&spec.a).expect("validated"), config.group(&spec.b).expect("validated"));
+        let (a, b) = (
+            config.group(&spec.a).expect("validated"),
+            config.group(&spec.b).expect("validated"),
+        );
         let select = |g: &'a Group| prompts.select(&selection(g));
         let b_names: Vec<&str> = select(b)?.iter().map(|c| c.name).collect();
         let categories: Vec<Category> = select(a)?
@@ -141,19 +251,4 @@ pub fn plan_paired<'a>(config: &'a Config, prompts: &'a PromptLibrary, filter: &
 /// Measured samples per benchmark: `--sample-size` if given, else the config's `samples`.
 pub fn samples_for(cli_sample_size: Option<u32>, g: &Group) -> u32 {
     cli_sample_size.unwrap_or(g.settings.samples)
-}
-
-/// Every benchmark the run plans, for its status: prompt categories (with their samples), load
-/// benchmarks, fidelity passes and paired categories.
-pub fn planned_benchmarks(planned: &[PlannedGroup<'_>], pairs: &[PlannedPair<'_>], sample_size: Option<u32>) -> Vec<Planned> {
-    let one = |group: &str, benchmark: &str, samples: u32| Planned { group: group.into(), benchmark: benchmark.into(), samples };
-    let mut out = Vec::new();
-    for p in planned {
-        let g = &p.group.name;
-        out.extend(p.categories.iter().map(|c| one(g, c.name, samples_for(sample_size, p.group))));
-        out.extend(p.load.iter().map(|k| one(g, k.name(), 0)));
-        out.extend(p.fidelity.as_ref().map(|_| one(g, fidelity::BENCHMARK, 0)));
-    }
-    out.extend(pairs.iter().flat_map(|p| p.categories.iter().map(move |c| one(&format!("paired/{}", p.spec.name), c.name, 0))));
-    out
 }

@@ -10,12 +10,16 @@ use crate::config::{Config, Group, Lifecycle, Target};
 use crate::dialect::lifecycle::{self, Held};
 use crate::dialect::{self, DialectOptions, ServerKind};
 use crate::environment;
-use crate::managed::{self, ManagedServer};
+use crate::machine_state;
+use crate::managed::ManagedServer;
 use crate::memory::{self, MemorySampler};
 use crate::metadata::{self, GroupServer, Metadata, RunStatus};
 use crate::progress::Progress;
+use crate::record::Flag;
 use crate::reference::mlx::{self as mlx_reference, MlxManifest};
-use crate::reference::{self, Backend, Manifest, ModelFile};
+use crate::reference::vllm::{self as vllm_reference, VllmManifest};
+use crate::reference::{self, Backend, Manifest};
+use crate::roofline;
 use crate::store::{self, RunStore};
 use crate::summary::GroupStop;
 use crate::sysmon;
@@ -24,7 +28,6 @@ use anyhow::{bail, Context, Result};
 use criterion::Criterion;
 use std::cell::RefCell;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 /// What the run sets up before its first group.
 pub struct Setup {
@@ -32,18 +35,48 @@ pub struct Setup {
     run_id: String,
     reference: Option<Manifest>,
     mlx_reference: Option<MlxManifest>,
+    vllm_reference: Option<VllmManifest>,
+    vllm_mlx_reference: Option<VllmManifest>,
     progress: RefCell<Progress>,
 }
 
-/// Checks the endpoints, installs the references the plan uses, creates the run directory and
-/// writes its first metadata.
-pub fn prepare(config: &Config, opts: &SuiteOptions, planned: &[PlannedGroup<'_>], pairs: &[super::PlannedPair<'_>], rt: &tokio::runtime::Runtime, http: &reqwest::Client, planned_generations: u64) -> Result<Setup> {
-    let groups: Vec<&Group> = planned.iter().map(|p| p.group).chain(pairs.iter().flat_map(|p| [p.a, p.b])).collect();
-    rt.block_on(preflight(&groups, http))?;
-    let uses = |b: Backend| groups.iter().any(|g| matches!(g.target, Target::Reference { backend, .. } if backend == b));
+/// Checks the endpoints and the machine, installs the references the plan uses, creates the run
+/// directory and writes its first metadata.
+pub fn prepare(
+    config: &Config,
+    opts: &SuiteOptions,
+    planned: &[PlannedGroup<'_>],
+    pairs: &[super::PlannedPair<'_>],
+    rt: &tokio::runtime::Runtime,
+    http: &reqwest::Client,
+    planned_generations: u64,
+) -> Result<Setup> {
+    let groups: Vec<&Group> = planned
+        .iter()
+        .map(|p| p.group)
+        .chain(pairs.iter().flat_map(|p| [p.a, p.b]))
+        .collect();
+    rt.block_on(super::preflight::preflight(&groups, http))?;
+    let machine_check = super::preflight::check_machine()?;
+    let uses = |b: Backend| {
+        groups
+            .iter()
+            .any(|g| matches!(g.target, Target::Reference { backend, .. } if backend == b))
+    };
     let say = |m: &str| eprintln!("quantbench: {m}");
-    let reference = uses(Backend::LlamaServer).then(|| reference::ensure_installed(&say)).transpose()?;
-    let mlx_reference = uses(Backend::MlxLm).then(|| mlx_reference::ensure_installed(&say)).transpose()?;
+    let reference = uses(Backend::LlamaServer)
+        .then(|| reference::ensure_installed(&say))
+        .transpose()?;
+    let mlx_reference = uses(Backend::MlxLm)
+        .then(|| mlx_reference::ensure_installed(&say))
+        .transpose()?;
+    let vllm = |server| vllm_reference::ensure_installed(server, &say);
+    let vllm_reference = uses(Backend::Vllm)
+        .then(|| vllm(vllm_reference::Server::Vllm))
+        .transpose()?;
+    let vllm_mlx_reference = uses(Backend::VllmMlx)
+        .then(|| vllm(vllm_reference::Server::VllmMlx))
+        .transpose()?;
 
     let store = RunStore::create(&opts.reports_root, &store::new_run_id())?;
     let run_id = store.run_id();
@@ -59,22 +92,60 @@ pub fn prepare(config: &Config, opts: &SuiteOptions, planned: &[PlannedGroup<'_>
         git: metadata::git_info(std::path::Path::new(env!("CARGO_MANIFEST_DIR"))),
         config_path: config.path.clone(),
         // A group in both a plain and a paired benchmark is listed once.
-        config: groups.iter().enumerate().filter(|(i, g)| !groups[..*i].iter().any(|o| o.name == g.name)).map(|(_, &g)| g.clone()).collect(),
+        config: groups
+            .iter()
+            .enumerate()
+            .filter(|(i, g)| !groups[..*i].iter().any(|o| o.name == g.name))
+            .map(|(_, &g)| g.clone())
+            .collect(),
         machine: sysmon::machine(),
+        memory_bandwidth: None,
+        machine_state: machine_state::RunStates {
+            preflight: Some(machine_check),
+            end: None,
+        },
+        client_threads: rt.metrics().num_workers(),
         reference: reference.clone(),
         reference_mlx: mlx_reference.clone(),
+        reference_vllm: vllm_reference.clone(),
+        reference_vllm_mlx: vllm_mlx_reference.clone(),
         groups: Vec::new(),
         counts: None,
     };
-    let journal = Journal { store, metadata, records: Vec::new(), notes: Vec::new(), group_stops: Vec::new(), fidelity: Vec::new(), paired: Vec::new() };
+    let journal = Journal {
+        store,
+        metadata,
+        records: Vec::new(),
+        notes: Vec::new(),
+        group_stops: Vec::new(),
+        fidelity: Vec::new(),
+        paired: Vec::new(),
+    };
     let journal = Arc::new(Mutex::new(journal));
     lock(&journal).save_metadata()?;
-    eprintln!("quantbench: run {run_id}: records in {}", lock(&journal).store.dir.path().display());
-    Ok(Setup { journal, run_id, reference, mlx_reference, progress: RefCell::new(Progress::new(planned_generations)) })
+    eprintln!(
+        "quantbench: run {run_id}: records in {}",
+        lock(&journal).store.dir.path().display()
+    );
+    let progress = RefCell::new(Progress::new(planned_generations));
+    Ok(Setup {
+        journal,
+        run_id,
+        reference,
+        mlx_reference,
+        vllm_reference,
+        vllm_mlx_reference,
+        progress,
+    })
 }
 
 impl Setup {
-    pub fn harness<'a>(&'a self, rt: &'a tokio::runtime::Runtime, http: &'a reqwest::Client, opts: &SuiteOptions) -> Harness<'a> {
+    pub fn harness<'a>(
+        &'a self,
+        rt: &'a tokio::runtime::Runtime,
+        http: &'a reqwest::Client,
+        opts: &SuiteOptions,
+    ) -> Harness<'a> {
         Harness {
             rt,
             http,
@@ -83,9 +154,12 @@ impl Setup {
             run_id: &self.run_id,
             reference: self.reference.as_ref(),
             mlx_reference: self.mlx_reference.as_ref(),
+            vllm_reference: self.vllm_reference.as_ref(),
+            vllm_mlx_reference: self.vllm_mlx_reference.as_ref(),
             sample_size: opts.cli.sample_size,
             mode: opts.cli.mode,
             held: RefCell::default(),
+            machine_flags: RefCell::default(),
         }
     }
 }
@@ -107,6 +181,22 @@ pub struct GroupContext<'a> {
 }
 
 impl GroupContext<'_> {
+    /// The group's endpoint with other request options (prefix cache, fixed length).
+    pub fn endpoint_with(&self, options: DialectOptions) -> Endpoint {
+        let g = self.planned.group;
+        let kind = match &g.target {
+            Target::External { kind, .. } => *kind,
+            Target::Reference { backend, .. } => backend.server_kind(),
+        };
+        let e = &self.endpoint;
+        Endpoint {
+            base_url: e.base_url.clone(),
+            model_id: e.model_id.clone(),
+            api_key: e.api_key.clone(),
+            dialect: dialect::for_kind(kind, options),
+        }
+    }
+
     pub fn lost(&self) -> bool {
         self.lost
     }
@@ -158,18 +248,40 @@ impl GroupContext<'_> {
 impl Harness<'_> {
     /// Brings up the group's server; with only load benchmarks planned, a managed server starts
     /// with their slots right away. The error is the reason its benchmarks are abandoned.
-    pub fn open_group<'a>(&'a self, p: &'a PlannedGroup<'a>, criterion: &'a mut Criterion) -> std::result::Result<GroupContext<'a>, String> {
+    pub fn open_group<'a>(
+        &'a self,
+        p: &'a PlannedGroup<'a>,
+        criterion: &'a mut Criterion,
+    ) -> std::result::Result<GroupContext<'a>, String> {
         let g = p.group;
-        let slots = if p.categories.is_empty() && !p.load.is_empty() { g.settings.load.max_streams() } else { 1 };
+        let slots = if p.categories.is_empty() && p.agent.is_empty() && !p.load.is_empty() {
+            g.settings.load.max_streams()
+        } else {
+            1
+        };
         let (endpoint, server) = self.open_endpoint(g, slots).map_err(|e| format!("{e:#}"))?;
         let sampler = self.start_memory_sampler(g, server.as_ref());
-        Ok(GroupContext { harness: self, planned: p, criterion, endpoint, server, sampler, slots, lost: false, stopped: None })
+        Ok(GroupContext {
+            harness: self,
+            planned: p,
+            criterion,
+            endpoint,
+            server,
+            sampler,
+            slots,
+            lost: false,
+            stopped: None,
+        })
     }
 
     /// Marks the benchmarks of a group that did not start, or that is stopped as a whole, and
     /// says why once: one note for the group, its benchmarks pointing to it.
     pub fn abandon_group(&self, group: &str, started: bool, benchmarks: &[&str], reason: &str) -> Result<()> {
-        let stop = GroupStop { group: group.into(), started, reason: reason.into() };
+        let stop = GroupStop {
+            group: group.into(),
+            started,
+            reason: reason.into(),
+        };
         self.say(&format!("\nquantbench: {}", stop.text()));
         let mut journal = lock(self.journal);
         for b in benchmarks {
@@ -195,10 +307,26 @@ impl Harness<'_> {
     /// when the suite manages it — and records it in the metadata.
     pub fn open_endpoint(&self, g: &Group, slots: u32) -> Result<(Endpoint, Option<ManagedServer>)> {
         let (endpoint, server, run_info) = match &g.target {
-            Target::External { url, kind, model_id, api_key_env, .. } => {
+            Target::External {
+                url,
+                kind,
+                model_id,
+                api_key_env,
+                ..
+            } => {
                 let api_key = api_key_env.as_ref().and_then(|v| std::env::var(v).ok());
-                let endpoint = Endpoint { base_url: url.clone(), model_id: model_id.clone(), api_key, dialect: dialect::for_kind(*kind, g.settings.dialect_options()) };
-                let mut info = GroupServer { name: g.name.clone(), base_url: url.clone(), model_id: model_id.clone(), ..GroupServer::default() };
+                let endpoint = Endpoint {
+                    base_url: url.clone(),
+                    model_id: model_id.clone(),
+                    api_key,
+                    dialect: dialect::for_kind(*kind, g.settings.dialect_options()),
+                };
+                let mut info = GroupServer {
+                    name: g.name.clone(),
+                    base_url: url.clone(),
+                    model_id: model_id.clone(),
+                    ..GroupServer::default()
+                };
                 if let Some(problem) = self.rt.block_on(client::model_not_served(self.http, &endpoint)) {
                     bail!(problem);
                 }
@@ -207,15 +335,17 @@ impl Harness<'_> {
                 info.server_info = self.rt.block_on(client::server_info(self.http, &endpoint));
                 (endpoint, None, info)
             }
-            Target::Reference { backend, quant } => {
-                self.start_reference(g, *backend, quant, slots)?
-            }
+            Target::Reference { backend, quant } => self.start_reference(g, *backend, quant, slots)?,
         };
         let run_info = self.describe_environment(&endpoint, run_info);
         if g.settings.fixed_length && !endpoint.dialect.forces_length() {
             self.say(&format!("quantbench: {}: fixed_length: this server cannot be made to generate exactly max_tokens (no ignore_eos, or no eos_token_ids for logit_bias); samples with another count are flagged length_mismatch", g.name));
         }
         let mut journal = lock(self.journal);
+        if journal.metadata.memory_bandwidth.is_none() && run_info.weights_per_token.is_some() {
+            // Measured (off Apple silicon) once, between groups: nothing streams now.
+            journal.metadata.memory_bandwidth = Some(roofline::bandwidth::for_machine(&journal.metadata.machine));
+        }
         journal.metadata.groups.push(run_info);
         journal.save_metadata()?;
         Ok((endpoint, server))
@@ -224,16 +354,30 @@ impl Harness<'_> {
     /// Adds what the server said about itself, and the model file's identity when the file is
     /// on this machine (named by the config's reference install or by the server).
     fn describe_environment(&self, endpoint: &Endpoint, mut info: GroupServer) -> GroupServer {
-        let description = info.server_info.as_ref().map(|i| endpoint.dialect.describe(&endpoint.model_id, i));
-        let file = info.model_file.clone().or_else(|| description.as_ref()?.model_path.clone()).filter(|p| p.is_file());
-        if let Some(path) = file {
+        let description = info
+            .server_info
+            .as_ref()
+            .map(|i| endpoint.dialect.describe(&endpoint.model_id, i));
+        let model_path = info
+            .model_file
+            .clone()
+            .or_else(|| description.as_ref()?.model_path.clone());
+        match model_path.as_deref().map(roofline::weights_per_token) {
+            Some(Ok(weights)) => info.weights_per_token = Some(weights),
+            Some(Err(e)) => info.weights_per_token_unavailable = Some(format!("{e:#}")),
+            None => info.weights_per_token_unavailable = Some("the server names no model file on this machine".into()),
+        }
+        if let Some(path) = model_path.filter(|p| p.is_file()) {
             match environment::identify_model_file(&path) {
                 Ok(identity) => {
                     info.model_file = Some(identity.path.clone());
                     info.model_file_bytes = Some(identity.bytes);
                     info.model_file_identity = Some(identity);
                 }
-                Err(e) => self.say(&format!("quantbench: {}: cannot identify the model file: {e:#}", info.name)),
+                Err(e) => self.say(&format!(
+                    "quantbench: {}: cannot identify the model file: {e:#}",
+                    info.name
+                )),
             }
         }
         info.server_description = description;
@@ -254,24 +398,78 @@ impl Harness<'_> {
             info.lifecycle_notes.push(note);
             return Ok(());
         };
-        let server = lifecycle::Server { root: endpoint.server_root().to_owned(), api_key: endpoint.api_key.clone() };
-        let load = lifecycle::load(self.http, &server, lifecycle, &endpoint.model_id, g.settings.context_length, g.settings.limits.total);
-        let report = self.rt.block_on(load).context("model_lifecycle = \"manage\": the model was not loaded")?;
-        info.lifecycle_notes.extend(report.unloaded_before.iter().map(|i| format!("unloaded the instance {i:?}, loaded before the group, so that the load was cold")));
+        let server = lifecycle::Server {
+            root: endpoint.server_root().to_owned(),
+            api_key: endpoint.api_key.clone(),
+        };
+        let load = lifecycle::load(
+            self.http,
+            &server,
+            lifecycle,
+            &endpoint.model_id,
+            g.settings.context_length,
+            g.settings.limits.total,
+        );
+        let report = self
+            .rt
+            .block_on(load)
+            .context("model_lifecycle = \"manage\": the model was not loaded")?;
+        info.lifecycle_notes.extend(
+            report
+                .unloaded_before
+                .iter()
+                .map(|i| format!("unloaded the instance {i:?}, loaded before the group, so that the load was cold")),
+        );
         info.load_time_s = Some(report.wall.as_secs_f64());
         info.load_time_source = Some(lifecycle.load_time_source().into());
         info.load_time_server_s = report.loaded.server_load_s;
-        info.load_time_server_source = report.loaded.server_load_s.and(lifecycle.server_figure()).map(Into::into);
-        let server_says = report.loaded.server_load_s.map_or(String::new(), |s| format!(" (the server says {s:.2} s)"));
-        self.say(&format!("quantbench: {}: {} loaded in {:.2} s{server_says}", g.name, endpoint.model_id, report.wall.as_secs_f64()));
-        self.held.borrow_mut().push(Held { group: g.name.clone(), server, lifecycle, instance: report.loaded.instance });
+        info.load_time_server_source = report
+            .loaded
+            .server_load_s
+            .and(lifecycle.server_figure())
+            .map(Into::into);
+        let server_says = report
+            .loaded
+            .server_load_s
+            .map_or(String::new(), |s| format!(" (the server says {s:.2} s)"));
+        self.say(&format!(
+            "quantbench: {}: {} loaded in {:.2} s{server_says}",
+            g.name,
+            endpoint.model_id,
+            report.wall.as_secs_f64()
+        ));
+        self.held.borrow_mut().push(Held {
+            group: g.name.clone(),
+            server,
+            lifecycle,
+            instance: report.loaded.instance,
+        });
         Ok(())
+    }
+
+    /// Samples the machine's state before a benchmark (outside its measurement), keeps it in the
+    /// benchmark's note and flags its records when the machine is throttled or on battery.
+    pub fn sample_machine_state(&self, group: &str, category: &str) {
+        let state = machine_state::sample();
+        for concern in state.concerns() {
+            self.say(&format!("quantbench: {group}/{category}: warning: {concern}"));
+        }
+        let flags = [
+            (state.throttled(), Flag::Throttled),
+            (state.on_battery == Some(true), Flag::OnBattery),
+        ];
+        *self.machine_flags.borrow_mut() = flags.into_iter().filter_map(|(on, flag)| on.then_some(flag)).collect();
+        lock(self.journal).note(group, category).machine_state = Some(state);
     }
 
     /// Unloads what [`Harness::manage_model`] loaded for these groups. A failed unload is a warning
     /// in the group's metadata: the measurements stand, the run goes on.
     pub fn release_models(&self, groups: &[&str]) -> Result<()> {
-        let held: Vec<Held> = self.held.borrow_mut().extract_if(.., |h| groups.contains(&h.group.as_str())).collect();
+        let held: Vec<Held> = self
+            .held
+            .borrow_mut()
+            .extract_if(.., |h| groups.contains(&h.group.as_str()))
+            .collect();
         for h in held {
             let group = h.group.as_str();
             if let Err(e) = self.rt.block_on(h.unload(self.http)) {
@@ -292,7 +490,10 @@ impl Harness<'_> {
         let Some(sampler) = sampler else { return Ok(()) };
         let mut journal = lock(self.journal);
         if let Some(info) = journal.group_run(&g.name) {
-            info.memory = sampler.stop(info.model_file_bytes.or(info.server_description.as_ref().and_then(|d| d.model_bytes)));
+            info.memory = sampler.stop(
+                info.model_file_bytes
+                    .or(info.server_description.as_ref().and_then(|d| d.model_bytes)),
+            );
         }
         journal.save_metadata()
     }
@@ -303,8 +504,16 @@ impl Harness<'_> {
     fn start_memory_sampler(&self, g: &Group, managed: Option<&ManagedServer>) -> Option<MemorySampler> {
         let found = match (&g.target, managed) {
             (_, Some(server)) => Ok((server.pid(), "managed by the suite".to_owned())),
-            (Target::External { process_name: Some(name), .. }, None) => memory::find_by_name(name),
-            (Target::External { url, .. }, None) => local_port(url).ok_or_else(|| format!("{url} is not on this machine; set `process_name` on the endpoint")).and_then(memory::find_listener),
+            (
+                Target::External {
+                    process_name: Some(name),
+                    ..
+                },
+                None,
+            ) => memory::find_by_name(name),
+            (Target::External { url, .. }, None) => local_port(url)
+                .ok_or_else(|| format!("{url} is not on this machine; set `process_name` on the endpoint"))
+                .and_then(memory::find_listener),
             (Target::Reference { .. }, None) => Err("the reference server is not running".to_owned()),
         };
         match found {
@@ -318,132 +527,6 @@ impl Harness<'_> {
                 None
             }
         }
-    }
-
-    /// Starts the reference server for one quant; returns its endpoint, the process and what
-    /// the metadata records about it.
-    fn start_reference(&self, g: &Group, backend: Backend, quant: &str, slots: u32) -> Result<(Endpoint, Option<ManagedServer>, GroupServer)> {
-        let port = managed::free_port()?;
-        let log_path = lock(self.journal).store.dir.server_log(&g.name);
-        let not_installed = || format!("the {} reference is not installed", backend.name());
-        let mut launch = match backend {
-            Backend::LlamaServer => {
-                let manifest = self.reference.with_context(not_installed)?;
-                let model = manifest.model(quant).with_context(|| format!("the reference install has no {quant} model"))?;
-                let threads = g.settings.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get() as u32));
-                let model_id = model.path.file_stem().map_or_else(|| quant.to_owned(), |s| s.to_string_lossy().into_owned());
-                ReferenceLaunch {
-                    spec: reference::launch_spec_with_slots(manifest, quant, port, threads, slots, log_path.clone())?,
-                    model,
-                    model_id,
-                    kind: ServerKind::LlamaServer,
-                    server_cache_off: false,
-                    detail: format!("{threads} threads, {slots} slot(s)"),
-                    known_info: None,
-                }
-            }
-            Backend::MlxLm => {
-                let manifest = self.mlx_reference.with_context(not_installed)?;
-                ReferenceLaunch {
-                    spec: mlx_reference::launch_spec(manifest, quant, port, g.settings.prefix_cache, log_path.clone())?,
-                    model: manifest.model(quant).with_context(|| format!("the MLX reference install has no {quant} model"))?,
-                    model_id: mlx_reference::SERVED_MODEL_ID.into(),
-                    kind: ServerKind::MlxLm,
-                    server_cache_off: !g.settings.prefix_cache,
-                    detail: format!("MLX {} on the CPU", manifest.mlx),
-                    known_info: Some(mlx_reference::server_info(manifest)),
-                }
-            }
-        };
-        if let Some(variant) = &g.variant {
-            launch.spec.args.extend(variant.server_args.iter().cloned());
-            launch.spec.env.extend(variant.env.iter().cloned());
-        }
-        let retry: &[&str] = if backend == Backend::LlamaServer { &[reference::NO_REPACK] } else { &[] };
-        let (server, fallback) = self.rt.block_on(managed::start_with_retry(&launch.spec, self.http, retry))?;
-        if let Some(f) = &fallback {
-            self.say(&format!("quantbench: {}: started with {} after the first start failed ({})", g.name, f.args, f.why));
-        }
-        self.say(&format!("quantbench: {}: {} ready in {:.2} s (pid {}, {})", g.name, backend.name(), server.load_time.as_secs_f64(), server.pid(), launch.detail));
-        let endpoint = Endpoint {
-            base_url: server.base_url.clone(),
-            model_id: launch.model_id.clone(),
-            api_key: None,
-            dialect: dialect::for_kind(launch.kind, DialectOptions { server_cache_off: launch.server_cache_off, ..g.settings.dialect_options() }),
-        };
-        let info = GroupServer {
-            name: g.name.clone(),
-            base_url: server.base_url.clone(),
-            model_id: launch.model_id,
-            managed: true,
-            load_time_s: Some(server.load_time.as_secs_f64()),
-            load_time_source: Some(launch.spec.load_time_source()),
-            model_file: Some(launch.model.path.clone()),
-            model_file_bytes: Some(launch.model.bytes),
-            // MLX reports nothing about itself over HTTP: what the install knows stands in.
-            server_info: match launch.known_info {
-                Some(known) => Some(known),
-                None => self.rt.block_on(client::server_info(self.http, &endpoint)),
-            },
-            server_log: Some(server.log_path.clone()),
-            server_pid: Some(server.pid()),
-            fallback,
-            ..GroupServer::default()
-        };
-        Ok((endpoint, Some(server), info))
-    }
-}
-
-/// How one reference backend is started and described.
-struct ReferenceLaunch<'m> {
-    spec: managed::LaunchSpec,
-    model: &'m ModelFile,
-    /// The `model` field the server answers to.
-    model_id: String,
-    kind: ServerKind,
-    /// Started with its prompt cache off, so requests need no salt.
-    server_cache_off: bool,
-    /// For the "ready" line: threads, or the MLX version.
-    detail: String,
-    /// Server info known without asking the server (MLX reports nothing about itself over HTTP);
-    /// otherwise the dialect's info paths (llama-server: `/props`, `/v1/models`) are read.
-    known_info: Option<serde_json::Value>,
-}
-
-/// Checks external endpoints answer and their API keys are set, before anything is measured.
-async fn preflight(groups: &[&Group], http: &reqwest::Client) -> Result<()> {
-    let mut problems = Vec::new();
-    for g in groups {
-        let Target::External { url, kind, api_key_env, .. } = &g.target else { continue };
-        if let Some(var) = api_key_env {
-            if std::env::var(var).map_or(true, |v| v.is_empty()) {
-                problems.push(format!("{}: the API key variable {var} is not set", g.name));
-                continue;
-            }
-        }
-        let models = format!("{url}/models");
-        if let Err(e) = http.get(&models).timeout(Duration::from_secs(5)).send().await {
-            problems.push(format!("{}: no {} server answers at {url} ({}).\n    {}", g.name, crate::util::serde_name(kind), client::error_chain(&e), start_hint(*kind, url)));
-        }
-    }
-    if problems.is_empty() {
-        return Ok(());
-    }
-    bail!(
-        "no usable endpoint, nothing was measured:\n  {}\n  To run only the built-in reference endpoint instead: cargo bench --bench llm -- smollm2",
-        problems.join("\n  ")
-    )
-}
-
-fn start_hint(kind: ServerKind, url: &str) -> String {
-    match kind {
-        ServerKind::Lmstudio => "Start LM Studio's server and load the model: `lms server start --port 1234` then `lms load <model>`.".into(),
-        ServerKind::LlamaServer => format!("Start it: `llama-server -m <model.gguf> --port <port>` so that {url} answers."),
-        ServerKind::MlxLm => format!("Start it: `mlx_lm.server --model <model> --port <port>` so that {url} answers."),
-        ServerKind::VllmMlx => format!("Start it: `vllm-mlx serve <model> --port <port>` so that {url} answers."),
-        ServerKind::Ollama => "Start it: `ollama serve` (and `ollama pull <model>`).".into(),
-        ServerKind::Vllm => format!("Start it: `vllm serve <model> --port <port>` so that {url} answers."),
-        ServerKind::Openai => format!("Start the server so that {url} answers, or fix the url in the config."),
     }
 }
 

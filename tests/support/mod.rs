@@ -1,6 +1,14 @@
 //! Test helpers. `ScriptedServer` is a simulated OpenAI-style endpoint for tests only: it plays a
 //! fixed, known schedule of bytes, records when it really wrote each step, and counts the
 //! connections and requests it receives. Real servers cannot give exact timings or faults on cue.
+//!
+//! Timing in these tests: the server and the client share one process and one monotonic clock,
+//! so causality gives exact bounds (a token is stamped no earlier than it was written, a request
+//! is sent no later than it was received). Upper bounds are orders, never precision claims: a
+//! token is stamped before the server's next write, a span is off by less than one scripted gap.
+//! A client that stamped per batch, or counted a keep-alive as a token, breaks them; a loaded CI
+//! machine does not. How close the client really is (~0.1 ms) is measured, with statistics, by
+//! `benches/client_overhead.rs` and `benches/client_fidelity.rs`.
 
 #![allow(dead_code)] // each test binary uses a different part of the helpers
 
@@ -8,7 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 /// Bytes written at a fixed offset from the moment the request was fully received.
@@ -37,13 +45,21 @@ pub struct Script {
 
 impl Default for Script {
     fn default() -> Script {
-        Script { status: 200, steps: Vec::new(), ending: Ending::Clean, head_delay: Duration::ZERO }
+        Script {
+            status: 200,
+            steps: Vec::new(),
+            ending: Ending::Clean,
+            head_delay: Duration::ZERO,
+        }
     }
 }
 
 impl Script {
     pub fn ok(steps: Vec<Step>) -> Script {
-        Script { steps, ..Script::default() }
+        Script {
+            steps,
+            ..Script::default()
+        }
     }
 }
 
@@ -56,7 +72,8 @@ pub struct Served {
     pub head: String,
     pub body: serde_json::Value,
     pub received: Instant,
-    /// When each step was actually written (after flushing).
+    /// When each step was actually written: the instant its write began (the scripted offset
+    /// plus however late the server's thread was).
     pub written: Vec<Instant>,
 }
 
@@ -98,6 +115,25 @@ impl ScriptedServer {
         routes: impl Fn(&str, &str, &serde_json::Value) -> Option<Script> + Send + Sync + 'static,
         script: impl Fn(usize) -> Script + Send + Sync + 'static,
     ) -> ScriptedServer {
+        ScriptedServer::launch(routes, script, None)
+    }
+
+    /// As [`ScriptedServer::start`], but connecting is slow: the listener's accept queue (room
+    /// for one) is held full by a connection of its own for `hold`, so the kernel drops a
+    /// client's SYN and the client connects only on its retransmission (about 1 s on Linux).
+    /// That extra connection is counted in `connections`.
+    pub fn with_slow_connect(
+        hold: Duration,
+        script: impl Fn(usize) -> Script + Send + Sync + 'static,
+    ) -> ScriptedServer {
+        ScriptedServer::launch(|_, _, _| None, script, Some(hold))
+    }
+
+    fn launch(
+        routes: impl Fn(&str, &str, &serde_json::Value) -> Option<Script> + Send + Sync + 'static,
+        script: impl Fn(usize) -> Script + Send + Sync + 'static,
+        hold_accept_queue: Option<Duration>,
+    ) -> ScriptedServer {
         let script: ScriptFn = Arc::new(script);
         let routes: RouteFn = Arc::new(routes);
         let connections = Arc::new(AtomicUsize::new(0));
@@ -107,20 +143,49 @@ impl ScriptedServer {
         let (tx, rx) = std::sync::mpsc::channel();
         let (c, r, s, log) = (connections.clone(), requests.clone(), served.clone(), routed.clone());
         std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(async move {
-                let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-                tx.send(listener.local_addr().unwrap().port()).unwrap();
+                let socket = tokio::net::TcpSocket::new_v4().unwrap();
+                socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+                let listener = socket
+                    .listen(if hold_accept_queue.is_some() { 0 } else { 1024 })
+                    .unwrap();
+                let address = listener.local_addr().unwrap();
+                if let Some(hold) = hold_accept_queue {
+                    let filler = TcpStream::connect(address).await.unwrap();
+                    tx.send(address.port()).unwrap();
+                    tokio::time::sleep(hold).await;
+                    drop(filler);
+                } else {
+                    tx.send(address.port()).unwrap();
+                }
                 loop {
                     let (socket, _) = listener.accept().await.unwrap();
                     socket.set_nodelay(true).unwrap();
                     c.fetch_add(1, Ordering::SeqCst);
-                    tokio::spawn(connection(socket, script.clone(), routes.clone(), log.clone(), r.clone(), s.clone()));
+                    tokio::spawn(connection(
+                        socket,
+                        script.clone(),
+                        routes.clone(),
+                        log.clone(),
+                        r.clone(),
+                        s.clone(),
+                    ));
                 }
             });
         });
         let port = rx.recv().unwrap();
-        ScriptedServer { url: format!("http://127.0.0.1:{port}/v1"), connections, requests, served, routed }
+        ScriptedServer {
+            url: format!("http://127.0.0.1:{port}/v1"),
+            connections,
+            requests,
+            served,
+            routed,
+        }
     }
 
     /// What the server did for each request it received. A request is noted after its last step
@@ -138,24 +203,48 @@ impl ScriptedServer {
     }
 }
 
-async fn connection(mut socket: TcpStream, script: ScriptFn, routes: RouteFn, routed: Arc<Mutex<Vec<Routed>>>, requests: Arc<AtomicUsize>, served: Arc<Mutex<Vec<Served>>>) {
+async fn connection(
+    mut socket: TcpStream,
+    script: ScriptFn,
+    routes: RouteFn,
+    routed: Arc<Mutex<Vec<Routed>>>,
+    requests: Arc<AtomicUsize>,
+    served: Arc<Mutex<Vec<Served>>>,
+) {
     let mut buf = Vec::new();
     loop {
-        let Some((head_text, body)) = read_request(&mut socket, &mut buf).await else { return };
+        let Some((head_text, body)) = read_request(&mut socket, &mut buf).await else {
+            return;
+        };
         let received = Instant::now();
         let mut request_line = head_text.split_whitespace();
-        let (method, path) = (request_line.next().unwrap_or_default().to_owned(), request_line.next().unwrap_or_default().to_owned());
+        let (method, path) = (
+            request_line.next().unwrap_or_default().to_owned(),
+            request_line.next().unwrap_or_default().to_owned(),
+        );
         let json_body = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
         if let Some(answer) = routes(&method, &path, &json_body) {
-            routed.lock().unwrap().push(Routed { method, path, body: json_body, received });
-            if write_script(&mut socket, &answer, received, "application/json").await.is_none() || !end_body(&mut socket, answer.ending).await {
+            routed.lock().unwrap().push(Routed {
+                method,
+                path,
+                body: json_body,
+                received,
+            });
+            if write_script(&mut socket, &answer, received, "application/json")
+                .await
+                .is_none()
+                || !end_body(&mut socket, answer.ending).await
+            {
                 return;
             }
             continue;
         }
         if head_text.starts_with("GET ") {
             let reply = b"{\"data\":[]}";
-            let msg = format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n", reply.len());
+            let msg = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                reply.len()
+            );
             if socket.write_all(msg.as_bytes()).await.is_err() || socket.write_all(reply).await.is_err() {
                 return;
             }
@@ -163,9 +252,21 @@ async fn connection(mut socket: TcpStream, script: ScriptFn, routes: RouteFn, ro
         }
         let n = requests.fetch_add(1, Ordering::SeqCst);
         let script = script(n);
-        let content_type = if script.status == 200 { "text/event-stream" } else { "application/json" };
-        let Some(written) = write_script(&mut socket, &script, received, content_type).await else { return };
-        served.lock().unwrap().push(Served { request: n, head: head_text.clone(), body: json_body, received, written });
+        let content_type = if script.status == 200 {
+            "text/event-stream"
+        } else {
+            "application/json"
+        };
+        let Some(written) = write_script(&mut socket, &script, received, content_type).await else {
+            return;
+        };
+        served.lock().unwrap().push(Served {
+            request: n,
+            head: head_text.clone(),
+            body: json_body,
+            received,
+            written,
+        });
         if !end_body(&mut socket, script.ending).await {
             return;
         }
@@ -173,19 +274,33 @@ async fn connection(mut socket: TcpStream, script: ScriptFn, routes: RouteFn, ro
 }
 
 /// Writes a script's answer but for the end of the body: after `head_delay` the head, then each
-/// step at its offset from `received`. Returns when each step was written; None when the peer
+/// step at its offset from `received`. Returns when each step's write began; None when the peer
 /// went away.
-async fn write_script(socket: &mut TcpStream, script: &Script, received: Instant, content_type: &str) -> Option<Vec<Instant>> {
+async fn write_script(
+    socket: &mut TcpStream,
+    script: &Script,
+    received: Instant,
+    content_type: &str,
+) -> Option<Vec<Instant>> {
     tokio::time::sleep(script.head_delay).await;
-    let head = format!("HTTP/1.1 {} X\r\ncontent-type: {content_type}\r\ntransfer-encoding: chunked\r\n\r\n", script.status);
+    let head = format!(
+        "HTTP/1.1 {} X\r\ncontent-type: {content_type}\r\ntransfer-encoding: chunked\r\n\r\n",
+        script.status
+    );
     socket.write_all(head.as_bytes()).await.ok()?;
     let mut written = Vec::new();
     for step in &script.steps {
         tokio::time::sleep_until(received + step.at).await;
-        let chunk = [format!("{:x}\r\n", step.bytes.len()).into_bytes(), step.bytes.clone(), b"\r\n".to_vec()].concat();
+        let chunk = [
+            format!("{:x}\r\n", step.bytes.len()).into_bytes(),
+            step.bytes.clone(),
+            b"\r\n".to_vec(),
+        ]
+        .concat();
+        // Taken before the bytes go out, so a client can never stamp a step earlier than this.
+        written.push(Instant::now());
         socket.write_all(&chunk).await.ok()?;
         socket.flush().await.ok()?;
-        written.push(Instant::now());
     }
     Some(written)
 }
@@ -199,7 +314,12 @@ async fn end_body(socket: &mut TcpStream, ending: Ending) -> bool {
 /// A JSON answer after `delay` (a simulated native API's reply; the delay stands for work such
 /// as loading a model).
 pub fn json_reply(status: u16, delay: Duration, body: &serde_json::Value) -> Script {
-    Script { status, steps: vec![step(ms(0), body.to_string())], ending: Ending::Clean, head_delay: delay }
+    Script {
+        status,
+        steps: vec![step(ms(0), body.to_string())],
+        ending: Ending::Clean,
+        head_delay: delay,
+    }
 }
 
 /// Reads one request (head and content-length body); None when the peer closed.
@@ -209,7 +329,11 @@ async fn read_request(socket: &mut TcpStream, buf: &mut Vec<u8>) -> Option<(Stri
             let head = String::from_utf8_lossy(&buf[..end]).to_string();
             let len = head
                 .lines()
-                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                })
                 .unwrap_or(0);
             while buf.len() < end + 4 + len {
                 let mut tmp = [0u8; 8192];
@@ -239,7 +363,10 @@ pub fn ms(v: u64) -> Duration {
 }
 
 pub fn step(at: Duration, bytes: impl Into<Vec<u8>>) -> Step {
-    Step { at, bytes: bytes.into() }
+    Step {
+        at,
+        bytes: bytes.into(),
+    }
 }
 
 pub fn data(json: serde_json::Value) -> Vec<u8> {
@@ -263,7 +390,9 @@ pub fn finish(reason: &str) -> Vec<u8> {
 }
 
 pub fn usage(prompt: u64, completion: u64) -> Vec<u8> {
-    data(serde_json::json!({"choices":[],"usage":{"prompt_tokens":prompt,"completion_tokens":completion,"total_tokens":prompt+completion}}))
+    data(
+        serde_json::json!({"choices":[],"usage":{"prompt_tokens":prompt,"completion_tokens":completion,"total_tokens":prompt+completion}}),
+    )
 }
 
 pub fn done() -> Vec<u8> {
@@ -276,7 +405,13 @@ pub fn keepalive() -> Vec<u8> {
 
 /// A well-formed answer: role chunk at 0, first token at `first`, then `n − 1` more tokens
 /// every `gap`, finish, usage (when given) and `[DONE]`.
-pub fn answer(first: Duration, gap: Duration, n: u64, usage_tokens: Option<(u64, u64)>, finish_reason: &str) -> Vec<Step> {
+pub fn answer(
+    first: Duration,
+    gap: Duration,
+    n: u64,
+    usage_tokens: Option<(u64, u64)>,
+    finish_reason: &str,
+) -> Vec<Step> {
     let mut steps = vec![step(ms(0), role())];
     for i in 0..n {
         steps.push(step(first + gap * i as u32, content(&format!("t{i} "))));
@@ -301,37 +436,88 @@ pub fn config(dir: &std::path::Path, body: &str) -> quantbench::config::Config {
 }
 
 /// Runs the suite as `cargo bench -- ARGS` would, writing everything under `dir`.
-pub fn run_suite(dir: &std::path::Path, config: &quantbench::config::Config, args: &str) -> anyhow::Result<quantbench::suite::RunOutcome> {
-    let cli = quantbench::cli_args::CliArgs::parse(&args.split_whitespace().map(String::from).collect::<Vec<_>>()).unwrap();
-    let opts = quantbench::suite::SuiteOptions { cli, command: vec![], reports_root: dir.join("reports") };
-    let criterion = criterion::Criterion::default().output_directory(&dir.join("criterion")).without_plots();
+pub fn run_suite(
+    dir: &std::path::Path,
+    config: &quantbench::config::Config,
+    args: &str,
+) -> anyhow::Result<quantbench::suite::RunOutcome> {
+    let cli =
+        quantbench::cli_args::CliArgs::parse(&args.split_whitespace().map(String::from).collect::<Vec<_>>()).unwrap();
+    let opts = quantbench::suite::SuiteOptions {
+        cli,
+        command: vec![],
+        reports_root: dir.join("reports"),
+    };
+    let criterion = criterion::Criterion::default()
+        .output_directory(&dir.join("criterion"))
+        .without_plots();
     quantbench::suite::run(config, opts, criterion)
 }
 
 // --- One generation against a URL ------------------------------------------------------------
 
 /// One streamed generation of "hi" against the OpenAI-compatible endpoint at `url` (…/v1).
-pub fn generate_once(url: &str, max_tokens: u32, limits: &quantbench::client::Limits) -> (quantbench::client::Observation, quantbench::client::Endpoint) {
+pub fn generate_once(
+    url: &str,
+    max_tokens: u32,
+    limits: &quantbench::client::Limits,
+) -> (quantbench::client::Observation, quantbench::client::Endpoint) {
     use quantbench::client::{self, Endpoint, GenerationRequest, Sampling};
     use quantbench::dialect::{self, DialectOptions, ServerKind};
-    let endpoint = Endpoint { base_url: url.into(), model_id: "scripted".into(), api_key: None, dialect: dialect::for_kind(ServerKind::Openai, DialectOptions::default()) };
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let messages = [quantbench::prompts::Message { role: "user".into(), content: "hi".into() }];
+    let endpoint = Endpoint {
+        base_url: url.into(),
+        model_id: "scripted".into(),
+        api_key: None,
+        dialect: dialect::for_kind(ServerKind::Openai, DialectOptions::default()),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let messages = [quantbench::prompts::Message::text("user", "hi")];
     let sampling = Sampling::default();
-    let request = GenerationRequest { messages: &messages, max_tokens, sampling: &sampling };
-    let obs = rt.block_on(client::generate(&client::http_client().unwrap(), &endpoint, &request, limits));
+    let request = GenerationRequest {
+        messages: &messages,
+        max_tokens,
+        sampling: &sampling,
+        tools: None,
+    };
+    let obs = rt.block_on(client::generate(
+        &client::http_client().unwrap(),
+        &endpoint,
+        &request,
+        limits,
+    ));
     (obs, endpoint)
 }
 
 /// The real reference llama-server (q4_1, 2 threads, its log in `dir`), installed on first use,
 /// with the runtime and HTTP client to talk to it; stopped when the server is dropped.
-pub fn reference_llama_server(dir: &std::path::Path) -> (tokio::runtime::Runtime, reqwest::Client, quantbench::managed::ManagedServer) {
+pub fn reference_llama_server(
+    dir: &std::path::Path,
+) -> (
+    tokio::runtime::Runtime,
+    reqwest::Client,
+    quantbench::managed::ManagedServer,
+) {
     use quantbench::{client, managed, reference};
     let manifest = reference::ensure_installed(&|m| eprintln!("{m}")).expect("reference install");
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let http = client::http_client().unwrap();
-    let spec = reference::launch_spec(&manifest, "q4_1", managed::free_port().unwrap(), 2, dir.join("server.log")).unwrap();
-    let server = rt.block_on(managed::ManagedServer::start(&spec, &http)).expect("llama-server starts");
+    let spec = reference::launch_spec(
+        &manifest,
+        "q4_1",
+        managed::free_port().unwrap(),
+        2,
+        dir.join("server.log"),
+    )
+    .unwrap();
+    let server = rt
+        .block_on(managed::ManagedServer::start(&spec, &http))
+        .expect("llama-server starts");
     (rt, http, server)
 }
 
@@ -377,7 +563,10 @@ pub fn fake_reference_install(dir: &std::path::Path, crash_always: &[&str]) {
     let bin = dir.join("fake-bin");
     std::fs::create_dir_all(&bin).unwrap();
     std::fs::write(bin.join("server.py"), FAKE_SERVER_PY).unwrap();
-    let crash: String = crash_always.iter().map(|m| format!("  *{m}*) kill -ILL $$ ;;\n")).collect();
+    let crash: String = crash_always
+        .iter()
+        .map(|m| format!("  *{m}*) kill -ILL $$ ;;\n"))
+        .collect();
     let script = format!(
         "#!/bin/sh\necho '{FAKE_LOG_LINE}'\ncase \"$*\" in\n{crash}esac\ncase \" $* \" in\n  *' --no-repack '*) exec python3 \"$(dirname \"$0\")/server.py\" \"$@\" ;;\nesac\nkill -ILL $$\n"
     );
@@ -390,7 +579,11 @@ pub fn fake_reference_install(dir: &std::path::Path, crash_always: &[&str]) {
         .map(|q| {
             let path = dir.join(format!("fake-{q}.gguf"));
             std::fs::write(&path, b"").unwrap();
-            ModelFile { quant: q.to_string(), path, bytes: 0 }
+            ModelFile {
+                quant: q.to_string(),
+                path,
+                bytes: 0,
+            }
         })
         .collect();
     let flags = reference::build_flags();

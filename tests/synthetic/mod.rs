@@ -36,7 +36,10 @@ const CATEGORIES: [&str; 7] = ["short", "code", "long", "reasoning", "chat", "to
 pub fn template() -> GenerationRecord {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/runs/reference-matrix/generations.jsonl");
     let records = quantbench::store::read_records(&path).expect("the reference-matrix fixture");
-    records.into_iter().find(|r| r.ok && !r.warmup && r.group == "smollm2/q8_0" && r.category == "code").expect("a q8_0 code sample")
+    records
+        .into_iter()
+        .find(|r| r.ok && !r.warmup && r.group == "smollm2/q8_0" && r.category == "code")
+        .expect("a q8_0 code sample")
 }
 
 /// Writes `root/<run_id>/generations.jsonl` of `shape` and returns the run directory.
@@ -62,7 +65,13 @@ pub fn write_run(root: &Path, run_id: &str, shape: Shape) -> PathBuf {
 
 /// Sample `s` of category `c` of group `g`: gaps around a per-group decode speed with jitter and
 /// an occasional stall, and timings and metrics consistent with them.
-fn generation(template: &GenerationRecord, run: &str, (g, c, s): (usize, usize, usize), gaps: usize, rng: &mut SplitMix64) -> GenerationRecord {
+fn generation(
+    template: &GenerationRecord,
+    run: &str,
+    (g, c, s): (usize, usize, usize),
+    gaps: usize,
+    rng: &mut SplitMix64,
+) -> GenerationRecord {
     let mut r = template.clone();
     r.run = run.to_owned();
     r.model = format!("model-{}", g / 4);

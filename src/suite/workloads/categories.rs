@@ -12,10 +12,10 @@ use crate::analysis;
 use crate::cli_args::Mode;
 use crate::client::Endpoint;
 use crate::config::{Adaptive, Group};
-use crate::fidelity;
 use crate::managed::ManagedServer;
 use crate::prompts::Category;
 use crate::record::GenerationRecord;
+use crate::run_status::Planned;
 use crate::stats;
 use crate::summary::GroupStop;
 use anyhow::Result;
@@ -26,7 +26,22 @@ pub struct Categories;
 
 impl Workload for Categories {
     fn planned_generations(&self, planned: &[PlannedGroup<'_>], sample_size: Option<u32>) -> u64 {
-        planned.iter().map(|p| p.categories.len() as u64 * u64::from(p.group.settings.warmup + samples_for(sample_size, p.group))).sum()
+        planned
+            .iter()
+            .map(|p| p.categories.len() as u64 * u64::from(p.group.settings.warmup + samples_for(sample_size, p.group)))
+            .sum()
+    }
+
+    fn planned_benchmarks(&self, planned: &[PlannedGroup<'_>], sample_size: Option<u32>) -> Vec<Planned> {
+        let of = |p: &PlannedGroup<'_>| {
+            let one = |c: &Category<'_>| Planned {
+                group: p.group.name.clone(),
+                benchmark: c.name.into(),
+                samples: samples_for(sample_size, p.group),
+            };
+            p.categories.iter().map(one).collect::<Vec<_>>()
+        };
+        planned.iter().flat_map(of).collect()
     }
 
     fn list(&self, p: &PlannedGroup<'_>, criterion: &mut Criterion) {
@@ -52,12 +67,16 @@ impl Workload for Categories {
             let ended = match cx.server.as_mut().and_then(ManagedServer::exited) {
                 Some(reason) => Ended::GroupStopped(reason),
                 None => {
+                    h.sample_machine_state(&g.name, category.name);
                     let mut bench = BenchmarkRun::new(h, g, category, &cx.endpoint, i == 0);
                     bridge::catch(|| {
                         group.bench_function(category.name, |b| b.iter_custom(|iters| bench.measure(iters)));
                         if let (Some(adaptive), Mode::Benchmark) = (&g.settings.adaptive, h.mode) {
                             let stop = bench.sample_until_precise(adaptive);
-                            h.say(&format!("quantbench: {}: adaptive sampling stopped: {stop}", benchmark_id(g, category.name)));
+                            h.say(&format!(
+                                "quantbench: {}: adaptive sampling stopped: {stop}",
+                                benchmark_id(g, category.name)
+                            ));
                             lock(h.journal).note(&g.name, category.name).sampling_stop = Some(stop);
                         }
                     })?
@@ -69,8 +88,7 @@ impl Workload for Categories {
                 Ended::GroupStopped(reason) => {
                     // This benchmark and everything after it on the group: one note for the group.
                     let p = cx.planned;
-                    let fidelity = p.fidelity.as_ref().map(|_| fidelity::BENCHMARK);
-                    let rest: Vec<&str> = p.categories[i..].iter().map(|c| c.name).chain(p.load.iter().map(|k| k.name())).chain(fidelity).collect();
+                    let rest: Vec<&str> = p.benchmarks().into_iter().skip(i).collect();
                     h.abandon_group(&g.name, true, &rest, &reason)?;
                     stopped = Some(reason);
                     break;
@@ -105,9 +123,27 @@ struct BenchmarkRun<'a> {
 }
 
 impl<'a> BenchmarkRun<'a> {
-    fn new(harness: &'a Harness<'a>, group: &'a Group, category: &'a Category<'a>, endpoint: &'a Endpoint, first_of_group: bool) -> Self {
+    fn new(
+        harness: &'a Harness<'a>,
+        group: &'a Group,
+        category: &'a Category<'a>,
+        endpoint: &'a Endpoint,
+        first_of_group: bool,
+    ) -> Self {
         let decode_rates = Vec::new();
-        BenchmarkRun { harness, group, category, endpoint, calls: 0, warmups: 0, samples: 0, failures: 0, decode_rates, first_of_group, warmup_failures: Vec::new() }
+        BenchmarkRun {
+            harness,
+            group,
+            category,
+            endpoint,
+            calls: 0,
+            warmups: 0,
+            samples: 0,
+            failures: 0,
+            decode_rates,
+            first_of_group,
+            warmup_failures: Vec::new(),
+        }
     }
 
     /// criterion's `iter_custom`: run `iters` successful generations and return the sum of their
@@ -135,13 +171,22 @@ impl<'a> BenchmarkRun<'a> {
             let precision = half_width.map_or("not yet computable".into(), |h| format!("±{:.1} %", h * 100.0));
             let n = self.decode_rates.len();
             if half_width.is_some_and(|h| h <= a.half_width) {
-                return format!("target reached: median decode rate known to {precision} (target ±{:.1} %) after {n} samples", a.half_width * 100.0);
+                return format!(
+                    "target reached: median decode rate known to {precision} (target ±{:.1} %) after {n} samples",
+                    a.half_width * 100.0
+                );
             }
             if self.samples >= a.max_samples {
-                return format!("max_samples = {} reached; median decode rate known to {precision}", a.max_samples);
+                return format!(
+                    "max_samples = {} reached; median decode rate known to {precision}",
+                    a.max_samples
+                );
             }
             if started.elapsed().as_secs_f64() >= a.max_seconds {
-                return format!("adaptive_max_seconds = {} reached after {n} samples; median decode rate known to {precision}", a.max_seconds);
+                return format!(
+                    "adaptive_max_seconds = {} reached after {n} samples; median decode rate known to {precision}",
+                    a.max_seconds
+                );
             }
             self.successful_generation(false);
         }
@@ -157,7 +202,8 @@ impl<'a> BenchmarkRun<'a> {
             }
             self.failures += 1;
             if warmup && self.first_of_group {
-                self.warmup_failures.push((record.http_status, record.error.clone().unwrap_or_default()));
+                self.warmup_failures
+                    .push((record.http_status, record.error.clone().unwrap_or_default()));
                 let enough = self.group.settings.warmup.min(self.group.settings.max_failures + 1);
                 if let Some(reason) = GroupStop::rejected_warmups(&self.warmup_failures, enough) {
                     bridge::abandon_group(reason);
@@ -183,8 +229,15 @@ impl<'a> BenchmarkRun<'a> {
         let mut generation = Generation::new(self.harness.run_id, g, category, &prompt.id, benchmark_id(g, category));
         generation.ctx.sample = index;
         generation.ctx.warmup = warmup;
-        generation.of = if warmup { g.settings.warmup } else { samples_for(self.harness.sample_size, g) };
-        let record = self.harness.generate(generation, prompt, self.endpoint).unwrap_or_else(|e| bridge::fatal(e));
+        generation.of = if warmup {
+            g.settings.warmup
+        } else {
+            samples_for(self.harness.sample_size, g)
+        };
+        let record = self
+            .harness
+            .generate(generation, prompt, self.endpoint)
+            .unwrap_or_else(|e| bridge::fatal(e));
         if let (false, Some(rate)) = (warmup, record.metrics.decode_rate) {
             self.decode_rates.push(rate);
         }

@@ -3,13 +3,14 @@
 //! kept when the level ends: writing and syncing them while its streams run would stall the very
 //! reads being timed.
 
-use super::super::journal::lock;
+use super::super::journal::{lock, Journal};
 use super::super::plan::{benchmark_id, PlannedGroup};
 use super::super::recorder::Generation;
 use super::super::servers::GroupContext;
 use super::Workload;
 use crate::load::{self, LoadKind};
 use crate::managed::ManagedServer;
+use crate::run_status::Planned;
 use anyhow::Result;
 use criterion::Criterion;
 use std::time::Duration;
@@ -29,9 +30,24 @@ impl Workload for Load {
                 LoadKind::Concurrency => l.concurrency_levels.iter().map(|&n| u64::from(l.requests_at(n))).sum(),
                 _ => l.open_loop_rates.len() as u64 * u64::from(l.open_loop_requests),
             };
-            kinds(p).map(|kind| u64::from(p.group.settings.warmup) + measured(kind)).sum::<u64>()
+            kinds(p)
+                .map(|kind| u64::from(p.group.settings.warmup) + measured(kind))
+                .sum::<u64>()
         };
         planned.iter().map(per_group).sum()
+    }
+
+    fn planned_benchmarks(&self, planned: &[PlannedGroup<'_>], _sample_size: Option<u32>) -> Vec<Planned> {
+        planned
+            .iter()
+            .flat_map(|p| kinds(p).map(|k| super::planned(&p.group.name, k.name())))
+            .collect()
+    }
+
+    fn ran_outside_summary(&self, journal: &Journal) -> Vec<(String, String)> {
+        super::ran_by(&journal.records, |r| {
+            Some((r.group.clone(), r.concurrency.as_ref()?.benchmark.name().to_owned()))
+        })
     }
 
     fn list(&self, p: &PlannedGroup<'_>, _criterion: &mut Criterion) {
@@ -46,7 +62,12 @@ impl Workload for Load {
             return Ok(());
         }
         let (l, s) = (&g.settings.load, &g.settings);
-        let lcx = load::LevelContext { http: h.http, endpoint: &cx.endpoint, sampling: &s.sampling, limits: &s.limits };
+        let lcx = load::LevelContext {
+            http: h.http,
+            endpoint: &cx.endpoint,
+            sampling: &s.sampling,
+            limits: &s.limits,
+        };
         let seed = s.sampling.seed.unwrap_or(0);
         for kind in kinds(cx.planned) {
             let id = benchmark_id(g, kind.name());
@@ -54,28 +75,69 @@ impl Workload for Load {
                 LoadKind::OpenLoop => l
                     .open_loop_rates
                     .iter()
-                    .map(|&rate| (format!("{rate} req/s"), load::Shape::Open { rate_per_s: rate, arrivals: l.open_loop_arrivals, seed }, l.open_loop_requests))
+                    .map(|&rate| {
+                        (
+                            format!("{rate} req/s"),
+                            load::Shape::Open {
+                                rate_per_s: rate,
+                                arrivals: l.open_loop_arrivals,
+                                seed,
+                            },
+                            l.open_loop_requests,
+                        )
+                    })
                     .collect(),
-                _ => l.concurrency_levels.iter().map(|&n| (format!("{n} streams"), load::Shape::Closed { streams: n }, l.requests_at(n))).collect(),
+                _ => l
+                    .concurrency_levels
+                    .iter()
+                    .map(|&n| {
+                        (
+                            format!("{n} streams"),
+                            load::Shape::Closed { streams: n },
+                            l.requests_at(n),
+                        )
+                    })
+                    .collect(),
             };
             let Some(warmups) = load::schedule::mix_jobs(&cx.planned.load_prompts, &l.load_mix, s.warmup) else {
-                h.abandon(&g.name, &[kind.name()], "the group selects no prompts for the workload mix")?;
+                h.abandon(
+                    &g.name,
+                    &[kind.name()],
+                    "the group selects no prompts for the workload mix",
+                )?;
                 continue;
             };
-            h.say(&format!("quantbench: {id}: {} warm-up request(s), then {} level(s)", warmups.len(), levels.len()));
-            let warm = h.rt.block_on(load::run_level(&lcx, kind, &load::Shape::Closed { streams: 1 }, &warmups));
+            h.say(&format!(
+                "quantbench: {id}: {} warm-up request(s), then {} level(s)",
+                warmups.len(),
+                levels.len()
+            ));
+            let warm = h.rt.block_on(load::run_level(
+                &lcx,
+                kind,
+                &load::Shape::Closed { streams: 1 },
+                &warmups,
+            ));
             keep_level(cx, kind, true, warm)?;
             for (label, shape, n) in &levels {
                 if let Some(reason) = cx.server.as_mut().and_then(ManagedServer::exited) {
                     h.abandon(&g.name, &[kind.name()], &reason)?;
                     break;
                 }
-                let jobs = load::schedule::mix_jobs(&cx.planned.load_prompts, &l.load_mix, *n).expect("the mix found prompts for the warm-ups");
+                let jobs = load::schedule::mix_jobs(&cx.planned.load_prompts, &l.load_mix, *n)
+                    .expect("the mix found prompts for the warm-ups");
                 h.say(&format!("quantbench: {id}: {label}: {n} requests"));
                 let finished = h.rt.block_on(load::run_level(&lcx, kind, shape, &jobs));
                 let failed = keep_level(cx, kind, false, finished)?;
                 if failed > s.max_failures {
-                    h.abandon(&g.name, &[kind.name()], &format!("{failed} requests failed at {label} (max_failures = {})", s.max_failures))?;
+                    h.abandon(
+                        &g.name,
+                        &[kind.name()],
+                        &format!(
+                            "{failed} requests failed at {label} (max_failures = {})",
+                            s.max_failures
+                        ),
+                    )?;
                     break;
                 }
             }

@@ -1,7 +1,7 @@
 //! The workloads: what the suite runs on a group's server once it is up. Each owns its state
 //! (a fidelity reference's answers, prefill sizes skipped) and writes its own results.
 //!
-//! Adding one (say, agent sessions): a file here implementing [`Workload`], its benchmark in
+//! Adding one: a file here implementing [`Workload`], its benchmark in
 //! [`PlannedGroup`](super::plan::PlannedGroup), and its line in [`all`].
 
 mod categories;
@@ -9,10 +9,14 @@ mod fidelity;
 mod load;
 mod paired;
 mod prefill;
+mod sessions;
 
+use super::journal::Journal;
 use super::plan::{PlannedGroup, PlannedPair};
 use super::servers::GroupContext;
 use super::Harness;
+use crate::record::GenerationRecord;
+use crate::run_status::Planned;
 use anyhow::Result;
 use criterion::Criterion;
 
@@ -20,6 +24,15 @@ use criterion::Criterion;
 pub trait Workload {
     /// Generations it will make over the whole plan, warm-ups included (for the progress bar).
     fn planned_generations(&self, planned: &[PlannedGroup<'_>], sample_size: Option<u32>) -> u64;
+    /// The benchmarks it plans, for the run's status (with the samples each plans, where
+    /// criterion takes them; 0 where the workload decides).
+    fn planned_benchmarks(&self, planned: &[PlannedGroup<'_>], sample_size: Option<u32>) -> Vec<Planned>;
+    /// The (group, benchmark) pairs that measured something but are analysed outside the summary
+    /// (load, prefill, paired, fidelity, sessions): they count as run though the summary does not
+    /// list them.
+    fn ran_outside_summary(&self, _journal: &Journal) -> Vec<(String, String)> {
+        Vec::new()
+    }
     /// Shows what it would run on `group` (`--list`).
     fn list(&self, group: &PlannedGroup<'_>, criterion: &mut Criterion);
     /// Shows what it would run on servers of its own (`--list`).
@@ -42,10 +55,34 @@ pub fn all<'a>(pairs: &'a [PlannedPair<'a>]) -> Vec<Box<dyn Workload + 'a>> {
     vec![
         Box::new(categories::Categories),
         Box::new(fidelity::Fidelity::default()),
+        Box::new(sessions::Sessions::default()),
         Box::new(load::Load),
         Box::new(prefill::Prefill::default()),
         Box::new(paired::Paired { pairs }),
     ]
+}
+
+/// A planned benchmark whose samples the workload decides (not criterion).
+fn planned(group: &str, benchmark: &str) -> Planned {
+    Planned {
+        group: group.into(),
+        benchmark: benchmark.into(),
+        samples: 0,
+    }
+}
+
+/// The distinct (group, benchmark) keys of the successful measured records `key` recognises.
+fn ran_by(
+    records: &[GenerationRecord],
+    key: impl Fn(&GenerationRecord) -> Option<(String, String)>,
+) -> Vec<(String, String)> {
+    let mut ran: Vec<(String, String)> = Vec::new();
+    for k in records.iter().filter(|r| r.ok && !r.warmup).filter_map(key) {
+        if !ran.contains(&k) {
+            ran.push(k);
+        }
+    }
+    ran
 }
 
 /// `--list`: every benchmark the filter selects, without running anything.
@@ -62,7 +99,12 @@ pub fn list(workloads: &[Box<dyn Workload + '_>], planned: &[PlannedGroup<'_>], 
 
 /// Brings up each planned group's server, runs every workload on it and closes it; then the
 /// workloads that run on servers of their own.
-pub fn run_all(workloads: &mut [Box<dyn Workload + '_>], planned: &[PlannedGroup<'_>], harness: &Harness<'_>, criterion: &mut Criterion) -> Result<()> {
+pub fn run_all(
+    workloads: &mut [Box<dyn Workload + '_>],
+    planned: &[PlannedGroup<'_>],
+    harness: &Harness<'_>,
+    criterion: &mut Criterion,
+) -> Result<()> {
     for p in planned {
         let mut cx = match harness.open_group(p, criterion) {
             Ok(cx) => cx,

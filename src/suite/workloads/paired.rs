@@ -2,7 +2,7 @@
 //! one function each): warm-ups on both sides, then pairs in the order A B, B A, A B, … on the
 //! same prompts; analysed as pairs into `paired.json` once all have run.
 
-use super::super::journal::lock;
+use super::super::journal::{lock, Journal};
 use super::super::plan::{PlannedGroup, PlannedPair};
 use super::super::recorder::Generation;
 use super::super::Harness;
@@ -11,6 +11,7 @@ use crate::client::Endpoint;
 use crate::config::Group;
 use crate::paired;
 use crate::record::PairTag;
+use crate::run_status::Planned;
 use anyhow::Result;
 use criterion::Criterion;
 
@@ -20,7 +21,29 @@ pub struct Paired<'a> {
 
 impl Workload for Paired<'_> {
     fn planned_generations(&self, _planned: &[PlannedGroup<'_>], _sample_size: Option<u32>) -> u64 {
-        self.pairs.iter().map(|p| p.categories.len() as u64 * u64::from(p.a.settings.warmup + p.b.settings.warmup + 2 * p.spec.pairs)).sum()
+        self.pairs
+            .iter()
+            .map(|p| {
+                p.categories.len() as u64 * u64::from(p.a.settings.warmup + p.b.settings.warmup + 2 * p.spec.pairs)
+            })
+            .sum()
+    }
+
+    fn planned_benchmarks(&self, _planned: &[PlannedGroup<'_>], _sample_size: Option<u32>) -> Vec<Planned> {
+        self.pairs
+            .iter()
+            .flat_map(|p| {
+                p.categories
+                    .iter()
+                    .map(move |c| super::planned(&format!("paired/{}", p.spec.name), c.name))
+            })
+            .collect()
+    }
+
+    fn ran_outside_summary(&self, journal: &Journal) -> Vec<(String, String)> {
+        super::ran_by(&journal.records, |r| {
+            Some((format!("paired/{}", r.pair.as_ref()?.name), r.category.clone()))
+        })
     }
 
     fn list(&self, _group: &PlannedGroup<'_>, _criterion: &mut Criterion) {}
@@ -28,7 +51,10 @@ impl Workload for Paired<'_> {
     fn list_after_groups(&self) {
         for p in self.pairs {
             for c in &p.categories {
-                println!("paired/{}/{}: paired A/B ({} vs {})", p.spec.name, c.name, p.a.name, p.b.name);
+                println!(
+                    "paired/{}/{}: paired A/B ({} vs {})",
+                    p.spec.name, c.name, p.a.name, p.b.name
+                );
             }
         }
     }
@@ -38,7 +64,11 @@ impl Workload for Paired<'_> {
             run_pair(harness, p)?;
         }
         let journal = &mut *lock(harness.journal);
-        journal.paired = self.pairs.iter().flat_map(|p| paired::analyze(&p.spec.name, &p.a.name, &p.b.name, &journal.records)).collect();
+        journal.paired = self
+            .pairs
+            .iter()
+            .flat_map(|p| paired::analyze(&p.spec.name, &p.a.name, &p.b.name, &journal.records))
+            .collect();
         if !journal.paired.is_empty() {
             journal.store.write(&journal.store.dir.paired(), &journal.paired)?;
         }
@@ -64,7 +94,11 @@ fn run_pair(h: &Harness<'_>, p: &PlannedPair<'_>) -> Result<()> {
             let mut generation = Generation::new(h.run_id, group, category.name, &prompt.id, label);
             generation.ctx.sample = index;
             generation.ctx.warmup = warmup;
-            generation.ctx.pair = Some(PairTag { name: p.spec.name.clone(), index, side: side.into() });
+            generation.ctx.pair = Some(PairTag {
+                name: p.spec.name.clone(),
+                index,
+                side: side.into(),
+            });
             generation.of = if warmup { group.settings.warmup } else { p.spec.pairs };
             let record = h.generate(generation, prompt, endpoint)?;
             failures += u32::from(!record.ok);

@@ -1,4 +1,7 @@
-//! Prompt sets: JSON files in `prompts/`, each a named set of prompts grouped by category.
+//! Prompt sets: JSON files in `prompts/`, each a named set of prompts grouped by category; and
+//! the recorded agent sessions of `prompts/sessions/` ([`session`]).
+
+pub mod session;
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -8,11 +11,31 @@ use std::path::Path;
 /// Layout version of prompt-set files.
 pub const PROMPT_SCHEMA: u32 = 1;
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// One chat message as sent. Prompt files use `role` and `content`; agent sessions (`session`)
+/// also carry the OpenAI tool-call fields, sent only when present.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Message {
     pub role: String,
     pub content: String,
+    /// An assistant message's tool calls (`[{"id", "type": "function", "function": {"name",
+    /// "arguments"}}]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<serde_json::Value>>,
+    /// A `tool` message: the id of the call it answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+}
+
+impl Message {
+    /// A plain text message.
+    pub fn text(role: &str, content: impl Into<String>) -> Message {
+        Message {
+            role: role.into(),
+            content: content.into(),
+            ..Message::default()
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -47,10 +70,12 @@ struct PromptFile {
     prompts: Vec<Prompt>,
 }
 
-/// Every prompt of every set found in a directory, in file order.
+/// Every prompt of every set found in a directory, in file order, and the agent sessions of
+/// its `sessions/` directory.
 #[derive(Clone, Debug, Default)]
 pub struct PromptLibrary {
     pub prompts: Vec<Prompt>,
+    pub sessions: Vec<session::SessionFile>,
 }
 
 /// Which prompts a group runs.
@@ -81,8 +106,11 @@ impl PromptLibrary {
         let mut library = PromptLibrary::default();
         for path in paths {
             let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-            library.add_file(&text).with_context(|| format!("in prompt file {}", path.display()))?;
+            library
+                .add_file(&text)
+                .with_context(|| format!("in prompt file {}", path.display()))?;
         }
+        library.sessions = session::load_dir(&dir.join(session::SESSIONS_DIR))?;
         Ok(library)
     }
 
@@ -90,7 +118,10 @@ impl PromptLibrary {
     pub fn add_file(&mut self, json: &str) -> Result<()> {
         let file: PromptFile = serde_json::from_str(json)?;
         if file.schema != PROMPT_SCHEMA {
-            bail!("prompt file schema {} is not supported (this build reads schema {PROMPT_SCHEMA})", file.schema);
+            bail!(
+                "prompt file schema {} is not supported (this build reads schema {PROMPT_SCHEMA})",
+                file.schema
+            );
         }
         if self.prompts.iter().any(|p| p.set == file.set) {
             bail!("prompt set {:?} is defined twice", file.set);
@@ -102,7 +133,10 @@ impl PromptLibrary {
                 bail!("prompt id {id:?} is used twice");
             }
             if !crate::util::is_valid_name(&prompt.category) {
-                bail!("prompt {id:?}: category {:?} must be lowercase letters, digits, '_', '-' or '.'", prompt.category);
+                bail!(
+                    "prompt {id:?}: category {:?} must be lowercase letters, digits, '_', '-' or '.'",
+                    prompt.category
+                );
             }
             if prompt.messages.is_empty() {
                 bail!("prompt {id:?} has no messages");
@@ -129,19 +163,29 @@ impl PromptLibrary {
     pub fn select(&self, sel: &Selection<'_>) -> Result<Vec<Category<'_>>> {
         for set in sel.sets {
             if !self.prompts.iter().any(|p| &p.set == set) {
-                bail!("prompt set {set:?} not found (available: {})", self.set_names().join(", "));
+                bail!(
+                    "prompt set {set:?} not found (available: {})",
+                    self.set_names().join(", ")
+                );
             }
         }
         let mut categories: Vec<Category<'_>> = Vec::new();
         // Sets in the order the selection names them, prompts in file order within a set.
-        let chosen = sel.sets.iter().flat_map(|set| self.prompts.iter().filter(move |p| &p.set == set)).filter(|p| {
-            (sel.languages.is_empty() || p.lang.as_ref().is_some_and(|l| sel.languages.contains(l)))
-                && (sel.categories.is_empty() || sel.categories.contains(&p.category))
-        });
+        let chosen = sel
+            .sets
+            .iter()
+            .flat_map(|set| self.prompts.iter().filter(move |p| &p.set == set))
+            .filter(|p| {
+                (sel.languages.is_empty() || p.lang.as_ref().is_some_and(|l| sel.languages.contains(l)))
+                    && (sel.categories.is_empty() || sel.categories.contains(&p.category))
+            });
         for prompt in chosen {
             match categories.iter_mut().find(|c| c.name == prompt.category) {
                 Some(category) => category.prompts.push(prompt),
-                None => categories.push(Category { name: &prompt.category, prompts: vec![prompt] }),
+                None => categories.push(Category {
+                    name: &prompt.category,
+                    prompts: vec![prompt],
+                }),
             }
         }
         for wanted in sel.categories {
@@ -166,11 +210,25 @@ mod tests {
         let lib = shipped();
         let all = [String::from("standard"), String::from("coder")];
         let zh = [String::from("zh")];
-        let cats = lib.select(&Selection { sets: &all, languages: &zh, categories: &[] }).unwrap();
+        let cats = lib
+            .select(&Selection {
+                sets: &all,
+                languages: &zh,
+                categories: &[],
+            })
+            .unwrap();
         let budgets: Vec<(&str, u32)> = cats.iter().map(|c| (c.name, c.prompts[0].max_tokens)).collect();
         assert_eq!(
             budgets,
-            [("short", 100), ("code", 500), ("long", 2000), ("reasoning", 500), ("instruction", 400), ("code_agent", 1000), ("multi_file", 1500)]
+            [
+                ("short", 100),
+                ("code", 500),
+                ("long", 2000),
+                ("reasoning", 500),
+                ("instruction", 400),
+                ("code_agent", 1000),
+                ("multi_file", 1500)
+            ]
         );
         assert_eq!(cats[0].prompts[0].messages[0].content, "请用一句话解释量子计算");
     }
@@ -179,9 +237,19 @@ mod tests {
     fn bad_files_and_selections_are_explained() {
         let mut lib = shipped();
         let dup = r#"{"schema":1,"set":"mine","prompts":[{"id":"short-en","category":"short","messages":[{"role":"user","content":"x"}],"max_tokens":5}]}"#;
-        assert!(lib.add_file(dup).unwrap_err().to_string().contains("\"short-en\" is used twice"));
+        assert!(lib
+            .add_file(dup)
+            .unwrap_err()
+            .to_string()
+            .contains("\"short-en\" is used twice"));
         let sets = [String::from("nope")];
-        let err = lib.select(&Selection { sets: &sets, ..Default::default() }).unwrap_err().to_string();
+        let err = lib
+            .select(&Selection {
+                sets: &sets,
+                ..Default::default()
+            })
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("\"nope\" not found"), "{err}");
     }
 }

@@ -1,0 +1,1 @@
+"""order-service: orders, pricing and payments for a small web shop."""

@@ -1,0 +1,1 @@
+"""todo_app: the todo manager, split into models, storage, commands and the CLI."""
