@@ -109,6 +109,15 @@ impl RunDir {
     }
 }
 
+/// The run directory `what` names: a path to one (relative to the current directory), or a run
+/// id, a directory of `root`. None when neither holds records. Returned absolute, so that the
+/// directory holding it (the history page's) is known whatever the current directory.
+pub fn find_run(what: &str, root: &Path) -> Option<RunDir> {
+    let candidates = [Path::new(what).to_owned(), root.join(what)];
+    let found = candidates.into_iter().find(|dir| RunDir::new(dir).has_records())?;
+    Some(RunDir::new(std::path::absolute(&found).unwrap_or(found)))
+}
+
 pub struct RunStore {
     pub dir: RunDir,
     generations: File,
@@ -172,9 +181,15 @@ pub fn baseline_dir(root: &Path, name: &str) -> RunDir {
 }
 
 /// Reads a `generations.jsonl`, naming the line of any bad record. A last line without its
-/// newline is a record a killed process was writing: it is skipped, with a warning.
+/// newline is a record a killed process was writing: it is skipped, with a warning. Whole
+/// records: readers of a long run's figures use `record_stream` instead.
 pub fn read_records(path: &Path) -> Result<Vec<GenerationRecord>> {
-    Ok(read_numbered_records(path)?.into_iter().map(|(_, r)| r).collect())
+    let mut records = Vec::new();
+    crate::record_stream::for_each(path, |_, r| {
+        records.push(r);
+        Ok(())
+    })?;
+    Ok(records)
 }
 
 /// As [`read_records`], each record with its line number (from 1).

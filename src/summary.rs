@@ -182,8 +182,8 @@ pub struct BenchmarkNote {
 /// Summarises records of one run, with the notes kept while it ran. Benchmarks appear in the
 /// order of their first record (or note). Paired A/B and load generations are left to `paired` and `load`.
 pub fn summarize(run: &str, records: &[GenerationRecord], notes: &[BenchmarkNote]) -> Summary {
-    let records: Vec<GenerationRecord> = records.iter().filter(|r| r.is_ordinary()).cloned().collect();
-    let mut keys = crate::record::benchmarks(&records);
+    let mut keys = crate::record::benchmarks(records);
+    let records: Vec<&GenerationRecord> = records.iter().filter(|r| r.is_ordinary()).collect();
     for n in notes {
         if !keys.iter().any(|(g, c)| *g == n.group && *c == n.category) {
             keys.push((n.group.clone(), n.category.clone()));
@@ -192,7 +192,10 @@ pub fn summarize(run: &str, records: &[GenerationRecord], notes: &[BenchmarkNote
     let benchmarks = keys
         .into_iter()
         .map(|(group, category)| {
-            let of_bench = records.iter().filter(|r| r.group == group && r.category == category);
+            let of_bench = records
+                .iter()
+                .copied()
+                .filter(|r| r.group == group && r.category == category);
             let note = notes
                 .iter()
                 .find(|n| n.group == group && n.category == category)

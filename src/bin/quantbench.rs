@@ -22,7 +22,7 @@ fn command() -> Command {
             .value_name("RUN_DIR")
             .required(true)
             .value_parser(value_parser!(PathBuf))
-            .help("a run directory, e.g. target-reports/<run-id>")
+            .help("a run directory, or a run id of the reports directory (e.g. target-reports/<run-id> or <run-id>)")
     };
     let kinds: Vec<&str> = quantbench::dialect::ServerKind::ALL.iter().map(|k| k.name()).collect();
     let kind = || {
@@ -112,9 +112,13 @@ fn main() -> ExitCode {
             None => Err(anyhow::anyhow!("the MLX reference endpoint is not installed; run: cargo run --release --bin quantbench -- install-reference-mlx")),
         },
         Some(("install-reference-vllm", m)) => install_vllm(&m.get_many::<String>("server").into_iter().flatten().map(String::as_str).collect::<Vec<_>>()),
-        Some(("summary", m)) => resummarize(run_dir(m)),
-        Some(("report", m)) => report(run_dir(m)).map(|files| files.iter().for_each(|f| println!("{}", f.display()))),
-        Some(("export", m)) => export(m.get_one::<String>("format").expect("required"), run_dir(m)),
+        Some(("summary", m)) => run_dir(m, &reports).and_then(|dir| resummarize(&dir)),
+        Some(("report", m)) => run_dir(m, &reports)
+            .and_then(|dir| report(&dir))
+            .map(|files| files.iter().for_each(|f| println!("{}", f.display()))),
+        Some(("export", m)) => {
+            run_dir(m, &reports).and_then(|dir| export(m.get_one::<String>("format").expect("required"), &dir))
+        }
         Some(("probe", m)) => probe(m),
         Some(("compare", m)) => match compare(m, &reports) {
             Ok(true) if quantbench::suite::gate_enabled() => return ExitCode::from(3),
@@ -137,8 +141,20 @@ fn main() -> ExitCode {
     }
 }
 
-fn run_dir(m: &ArgMatches) -> &Path {
-    m.get_one::<PathBuf>("run_dir").expect("required")
+/// The RUN_DIR argument: a run directory, or a run id of the reports directory.
+fn run_dir(m: &ArgMatches, reports: &Path) -> anyhow::Result<PathBuf> {
+    let what = m
+        .get_one::<PathBuf>("run_dir")
+        .expect("required")
+        .to_string_lossy()
+        .into_owned();
+    let found = quantbench::store::find_run(&what, reports);
+    found.map(|d| d.path().to_owned()).ok_or_else(|| {
+        anyhow::anyhow!(
+            "{what:?} is not a run directory (no generations.jsonl there) nor a run id in {}",
+            reports.display()
+        )
+    })
 }
 
 /// `quantbench run`: the suite on the given server; its exit codes (0 complete, 1 partial,
@@ -212,7 +228,7 @@ fn report(dir: &std::path::Path) -> anyhow::Result<Vec<std::path::PathBuf>> {
 /// benchmarks (early stops, adaptive-sampling stops), which the records alone do not show.
 fn resummarize(dir: &std::path::Path) -> anyhow::Result<()> {
     use quantbench::summary::{BenchmarkNote, Summary};
-    let records = quantbench::store::read_records(&RunDir::new(dir).generations())?;
+    let records = quantbench::record_stream::read_without_bulk(&RunDir::new(dir).generations())?;
     let run = records.first().map(|r| r.run.clone()).unwrap_or_default();
     let previous: Option<Summary> = std::fs::read_to_string(RunDir::new(dir).summary())
         .ok()
@@ -300,18 +316,17 @@ fn compare(m: &ArgMatches, reports: &Path) -> anyhow::Result<bool> {
 
 /// Fidelity results of a run directory, or of a baseline by name (none if it has none).
 fn fidelity_of(what: &str, reports: &Path) -> anyhow::Result<Vec<quantbench::fidelity::GroupFidelity>> {
-    let dir = std::path::Path::new(what);
-    if RunDir::new(dir).has_records() {
-        return quantbench::fidelity::read_report(dir).map(|r| r.map(|r| r.groups).unwrap_or_default());
+    if let Some(dir) = quantbench::store::find_run(what, reports) {
+        return quantbench::fidelity::read_report(dir.path()).map(|r| r.map(|r| r.groups).unwrap_or_default());
     }
     quantbench::fidelity::load_baseline(reports, what)
 }
 
-/// Records of a run directory, or of a baseline by name.
+/// Records of a run directory (a path or a run id), or of a baseline by name; a run's without
+/// their bulk (the verdicts need none of it).
 fn records_of(what: &str, reports: &Path) -> anyhow::Result<Vec<quantbench::record::GenerationRecord>> {
-    let dir = std::path::Path::new(what);
-    if RunDir::new(dir).has_records() {
-        return quantbench::store::read_records(&RunDir::new(dir).generations());
+    if let Some(dir) = quantbench::store::find_run(what, reports) {
+        return quantbench::record_stream::read_without_bulk(&dir.generations());
     }
     quantbench::baseline::load(reports, what)
 }

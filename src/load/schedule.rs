@@ -34,11 +34,11 @@ pub fn arrivals(kind: Arrivals, rate_per_s: f64, n: u32, seed: u64) -> Vec<Durat
 }
 
 /// SplitMix64 (Steele, Lea & Flood 2014): a tiny, well-mixed generator; enough for schedules and
-/// no extra dependency.
-struct SplitMix64(u64);
+/// no extra dependency. Public for the synthetic runs of the scale test and benchmark.
+pub struct SplitMix64(pub u64);
 
 impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -47,7 +47,7 @@ impl SplitMix64 {
     }
 
     /// Uniform in [0, 1).
-    fn next_unit(&mut self) -> f64 {
+    pub fn next_unit(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 }

@@ -183,6 +183,17 @@ impl GenerationRecord {
             && self.session.is_none()
             && self.depth.is_none()
     }
+
+    /// The record without what only the records file needs to keep: the answer's text and,
+    /// outside load benchmarks (whose analysis places each token in its window), the
+    /// inter-token gaps. Most of a record's size; no summary figure or verdict reads them.
+    pub fn without_bulk(mut self) -> GenerationRecord {
+        self.output = Output::default();
+        if self.concurrency.is_none() {
+            self.itl_us = Vec::new();
+        }
+        self
+    }
 }
 
 /// The benchmarks (group, category) of `records`, in first-seen order; paired A/B and load

@@ -260,10 +260,14 @@ pub fn grouped_boxes(axes: &Axes<'_>, slots: &[String], series: &[Series<Vec<Vec
                     Rectangle::new([(x0, q1), (x1, q3)], line),
                 ])?;
                 chart.draw_series([PathElement::new(vec![(x0, q2), (x1, q2)], BLACK.stroke_width(2))])?;
+                // Beyond the whiskers, one dot per pixel row: a long run has thousands there.
+                let row = |x: f64| ((x.ln() - lo.ln()) / (hi.ln() - lo.ln()) * f64::from(HEIGHT)).round() as i64;
+                let beyond = v.iter().copied().filter(|x| *x < fence.0 || *x > fence.1);
+                let beyond = super::thinning::one_per_pixel(beyond, row);
                 chart.draw_series(
-                    v.iter()
-                        .filter(|x| **x < fence.0 || **x > fence.1)
-                        .map(|x| Circle::new((mid, log(*x)), 2, s.colour.filled())),
+                    beyond
+                        .into_iter()
+                        .map(|x| Circle::new((mid, log(x)), 2, s.colour.filled())),
                 )?;
             }
         }
@@ -274,6 +278,16 @@ pub fn grouped_boxes(axes: &Axes<'_>, slots: &[String], series: &[Series<Vec<Vec
 /// Lines through (x, y) points, e.g. a CDF or a token timeline. `steps` draws each series as a
 /// staircase (a value holds until the next point).
 pub fn lines(axes: &Axes<'_>, series: &[Series<Vec<(f64, f64)>>], steps: bool) -> Result<String> {
+    lines_marked(axes, series, steps, &[])
+}
+
+/// As [`lines`], with dots at marked points of each series (e.g. a CDF's exact p50 and p99).
+pub fn lines_marked(
+    axes: &Axes<'_>,
+    series: &[Series<Vec<(f64, f64)>>],
+    steps: bool,
+    marks: &[Series<Vec<(f64, f64)>>],
+) -> Result<String> {
     let series = with_data(series, |v| !v.is_empty());
     let points = || {
         series
@@ -301,6 +315,10 @@ pub fn lines(axes: &Axes<'_>, series: &[Series<Vec<(f64, f64)>>], steps: bool) -
                 s.values.clone()
             };
             chart.draw_series(LineSeries::new(path, s.colour.stroke_width(2)))?;
+        }
+        for m in marks {
+            chart.draw_series(m.values.iter().map(|p| Circle::new(*p, 4, m.colour.filled())))?;
+            chart.draw_series(m.values.iter().map(|p| Circle::new(*p, 4, BLACK.stroke_width(1))))?;
         }
         Ok(())
     })

@@ -4,7 +4,7 @@
 
 use super::charts::{self, Axes, Point, Series};
 use super::markup::{css_class, escape, head, table, td, td_num};
-use super::{Exporter, RunData, Severity, Shown, DECODE, E2E, PREFILL, TTFT};
+use super::{thinning, Exporter, RunData, Severity, Shown, DECODE, E2E, PREFILL, TTFT};
 use crate::compare::Verdict;
 use crate::record::GenerationRecord;
 use anyhow::Result;
@@ -215,17 +215,24 @@ fn speed_charts(page: &mut String, run: &RunData) -> Result<()> {
 fn distribution_charts(page: &mut String, run: &RunData) -> Result<()> {
     let categories = run.categories();
     let labels: Vec<String> = categories.iter().map(|c| c.to_string()).collect();
+    // One pass over a group's samples for all its categories (a long run has many records).
     let boxes = |get: fn(&GenerationRecord) -> Option<f64>| -> Vec<Series<Vec<Vec<f64>>>> {
+        let by_category = |g: &str| {
+            let mut values = vec![Vec::new(); categories.len()];
+            for r in run.samples(g, None) {
+                if let (Some(c), Some(v)) = (categories.iter().position(|c| *c == r.category), get(r)) {
+                    values[c].push(v);
+                }
+            }
+            values
+        };
         run.groups()
             .iter()
             .enumerate()
             .map(|(i, g)| Series {
                 name: g.to_string(),
                 colour: charts::colour(i),
-                values: categories
-                    .iter()
-                    .map(|c| run.samples(g, Some(c)).filter_map(get).collect())
-                    .collect(),
+                values: by_category(g),
             })
             .collect()
     };
@@ -249,37 +256,11 @@ fn distribution_charts(page: &mut String, run: &RunData) -> Result<()> {
         &boxes(|r| r.metrics.e2e_s),
     )?);
 
-    // Inter-token gaps of every sample of a group, as a CDF (one network read can deliver two
-    // events: their zero gap is kept — the CDF starts above 0 then).
-    let cdfs: Vec<Series<Vec<(f64, f64)>>> = run
-        .groups()
-        .iter()
-        .enumerate()
-        .map(|(i, g)| {
-            let mut gaps: Vec<f64> = run
-                .samples(g, None)
-                .flat_map(|r| r.itl_us.iter().map(|us| *us as f64 / 1e3))
-                .collect();
-            gaps.sort_by(f64::total_cmp);
-            // The top 1 % would stretch the axis over a handful of points.
-            gaps.truncate((gaps.len() as f64 * 0.99).ceil() as usize);
-            let n = gaps.len() as f64;
-            Series {
-                name: g.to_string(),
-                colour: charts::colour(i),
-                values: gaps.iter().enumerate().map(|(k, x)| (*x, (k + 1) as f64 / n)).collect(),
-            }
-        })
-        .collect();
-    page.push_str(&charts::lines(
-        &Axes {
-            title: "Inter-token gaps, all samples of each group (up to p99)",
-            x: "gap between token events, ms",
-            y: "fraction of gaps ≤ x",
-        },
-        &cdfs,
-        true,
-    )?);
+    page.push_str(
+        "<p class=\"small\">Dots: samples beyond the whiskers, one per pixel row (dots that would overlap are \
+         drawn once); every sample is in generations.csv.</p>\n",
+    );
+    super::gap_cdf::write(page, run, &|g| swatch(run, g))?;
 
     // A typical generation per group, token events against time: the flat start is the prefill.
     let Some(category) = categories.iter().max_by_key(|c| {
@@ -292,6 +273,7 @@ fn distribution_charts(page: &mut String, run: &RunData) -> Result<()> {
     }) else {
         return Ok(());
     };
+    let mut most_events = (0, 1);
     let timelines: Vec<Series<Vec<(f64, f64)>>> = run
         .groups()
         .iter()
@@ -305,6 +287,8 @@ fn distribution_charts(page: &mut String, run: &RunData) -> Result<()> {
                 t += *gap as f64 / 1e6;
                 points.push((t, (k + 2) as f64));
             }
+            let (points, stride) = thinning::timeline(&points);
+            most_events = most_events.max((r.itl_us.len() + 1, stride));
             Some(Series {
                 name: format!("{g} (sample {})", r.sample),
                 colour: charts::colour(i),
@@ -323,6 +307,13 @@ fn distribution_charts(page: &mut String, run: &RunData) -> Result<()> {
             &timelines,
             true,
         )?);
+        if let (events, stride @ 2..) = most_events {
+            writeln!(
+                page,
+                "<p class=\"small\">Drawn at screen resolution: every {stride}th of up to {events} token events, and \
+                 the last; every gap is in generations.jsonl.</p>"
+            )?;
+        }
     }
     Ok(())
 }
@@ -717,8 +708,15 @@ fn failures(page: &mut String, run: &RunData) -> Result<()> {
         return Ok(());
     }
     writeln!(page, "<h2>Failed generations ({})</h2>", failed.len())?;
+    if failed.len() > FAILURES_LISTED {
+        writeln!(
+            page,
+            "<p class=\"small\">The first {FAILURES_LISTED}; every failure is in generations.csv (column <code>ok</code>).</p>"
+        )?;
+    }
     let rows: Vec<Vec<String>> = failed
         .iter()
+        .take(FAILURES_LISTED)
         .map(|r| {
             let kind = if r.warmup { "warm-up" } else { "sample" };
             vec![
@@ -733,6 +731,9 @@ fn failures(page: &mut String, run: &RunData) -> Result<()> {
     table(page, &["group", "category", "generation", "HTTP", "reason"], &rows);
     Ok(())
 }
+
+/// Failed generations listed on the page; a long run may have thousands.
+const FAILURES_LISTED: usize = 100;
 
 /// The answer of each group's typical generation, so a reader sees what was measured.
 fn examples(page: &mut String, run: &RunData) -> Result<()> {

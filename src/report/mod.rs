@@ -7,6 +7,7 @@ mod answer;
 pub mod charts;
 pub mod console;
 mod csv;
+mod gap_cdf;
 pub mod history;
 mod html;
 mod load;
@@ -16,8 +17,10 @@ mod markup;
 mod quant;
 pub mod sanitize;
 mod session;
+mod thinning;
 
 use crate::compare::ComparisonReport;
+use crate::gap_distribution::GapDistribution;
 use crate::metadata::RecordedMetadata;
 use crate::paired::PairedComparison;
 use crate::record::{GenerationRecord, PairTag};
@@ -25,6 +28,7 @@ use crate::stats::Interval;
 use crate::store::RunDir;
 use crate::summary::{BenchmarkNote, BenchmarkSummary, Summary};
 use anyhow::{Context, Result};
+use indexmap::IndexMap;
 use std::path::{Path, PathBuf};
 
 /// One output format of a run report.
@@ -39,11 +43,18 @@ pub fn exporters() -> [&'static dyn Exporter; 3] {
     [&html::Html, &markdown::Markdown, &csv::Csv]
 }
 
-/// Everything a report shows, as read from a run directory.
+/// Everything a report shows, as read from a run directory. `generations.jsonl` is read as a
+/// stream and kept only as the figures need it, so a long run's report needs a fraction of its
+/// records file in memory.
 pub struct RunData {
     pub dir: PathBuf,
     pub run: String,
+    /// Every record, without its bulk (answer text and gaps: see `GenerationRecord::without_bulk`).
     pub records: Vec<GenerationRecord>,
+    /// Per group, in first-seen order, the inter-token gaps of its measured samples, exactly.
+    pub gaps: IndexMap<String, GapDistribution>,
+    /// The whole record of each benchmark's typical generation (see [`representative`]).
+    examples: Vec<GenerationRecord>,
     pub summary: Summary,
     /// `metadata.json` as written by the run, for the page's full listing of it.
     pub metadata: serde_json::Value,
@@ -65,7 +76,18 @@ impl RunData {
     /// summary was written gets one computed from its records.
     pub fn load(dir: &Path) -> Result<RunData> {
         let files = RunDir::new(dir);
-        let records = crate::store::read_records(&files.generations())?;
+        let (mut records, mut lines, mut gaps) = (Vec::new(), Vec::new(), IndexMap::<String, GapDistribution>::new());
+        crate::record_stream::for_each(&files.generations(), |line, r| {
+            if is_sample(&r) {
+                match gaps.get_mut(&r.group) {
+                    Some(d) => d.add(&r.itl_us),
+                    None => gaps.entry(r.group.clone()).or_default().add(&r.itl_us),
+                }
+            }
+            records.push(r.without_bulk());
+            lines.push(line);
+            Ok(())
+        })?;
         let metadata_path = files.metadata();
         let metadata = read_json::<serde_json::Value>(&metadata_path)?.unwrap_or(serde_json::Value::Null);
         let info =
@@ -83,10 +105,22 @@ impl RunData {
             Some(report) => Some(report),
             None => crate::session::analysis::report(&run, &records, &[]),
         };
+        let typical: Vec<usize> = summary
+            .benchmarks
+            .iter()
+            .filter_map(|b| typical(&records, b))
+            .map(|i| lines[i])
+            .collect();
+        let examples = crate::record_stream::read_lines(&files.generations(), &typical)?
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect();
         Ok(RunData {
             dir: dir.to_owned(),
             run,
             records,
+            gaps,
+            examples,
             summary,
             metadata,
             info,
@@ -122,15 +156,20 @@ impl RunData {
         group: &'a str,
         category: Option<&'a str>,
     ) -> impl Iterator<Item = &'a GenerationRecord> + 'a {
-        self.records.iter().filter(move |r| {
-            r.ok && !r.warmup && r.is_ordinary() && r.group == group && category.is_none_or(|c| r.category == c)
-        })
+        self.records
+            .iter()
+            .filter(move |r| is_sample(r) && r.group == group && category.is_none_or(|c| r.category == c))
     }
 
     /// A group's model file size in bytes, when known.
     pub fn model_bytes(&self, group: &str) -> Option<u64> {
         self.info.group_run(group)?.model_file_bytes
     }
+}
+
+/// A successful measured sample of an ordinary benchmark: what the figures are made of.
+fn is_sample(r: &GenerationRecord) -> bool {
+    r.ok && !r.warmup && r.is_ordinary()
 }
 
 /// The distinct values, in first-seen order.
@@ -168,8 +207,13 @@ pub fn write(dir: &Path) -> Result<Vec<PathBuf>> {
         crate::util::write_atomic(&path, text.as_bytes())?;
         written.push(path);
     }
+    // A bare run id names a directory of the current one.
     if let Some(root) = dir.parent() {
-        written.push(history::write(root)?);
+        written.push(history::write(if root.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            root
+        })?);
     }
     Ok(written)
 }
@@ -375,24 +419,22 @@ pub fn provenance_notes(b: &BenchmarkSummary) -> Vec<(Severity, String)> {
     notes
 }
 
-/// The generation shown as a group's example: in `category`, the successful sample whose decode
-/// rate is closest to the median (a typical one, not the best).
-pub fn representative<'a>(run: &'a RunData, group: &'a str, category: &'a str) -> Option<&'a GenerationRecord> {
-    let samples: Vec<&GenerationRecord> = run
-        .samples(group, Some(category))
-        .filter(|r| r.metrics.decode_rate.is_some())
-        .collect();
-    let median = run
-        .benchmark(group, category)?
-        .metrics
-        .get("decode_rate")?
-        .median
-        .as_ref()?
-        .point;
-    samples.into_iter().min_by(|a, b| {
-        let distance = |r: &GenerationRecord| (r.metrics.decode_rate.unwrap_or(f64::NAN) - median).abs();
-        distance(a).total_cmp(&distance(b))
-    })
+/// The generation shown as a group's example, whole: in `category`, the successful sample whose
+/// decode rate is closest to the median (a typical one, not the best).
+pub fn representative<'a>(run: &'a RunData, group: &str, category: &str) -> Option<&'a GenerationRecord> {
+    run.examples.iter().find(|r| r.group == group && r.category == category)
+}
+
+/// The index in `records` of benchmark `b`'s typical generation (see [`representative`]).
+fn typical(records: &[GenerationRecord], b: &BenchmarkSummary) -> Option<usize> {
+    let median = b.metrics.get("decode_rate")?.median.as_ref()?.point;
+    let distance = |r: &GenerationRecord| (r.metrics.decode_rate.unwrap_or(f64::NAN) - median).abs();
+    let samples = records.iter().enumerate().filter(|(_, r)| {
+        is_sample(r) && r.group == b.group && r.category == b.category && r.metrics.decode_rate.is_some()
+    });
+    samples
+        .min_by(|(_, x), (_, y)| distance(x).total_cmp(&distance(y)))
+        .map(|(i, _)| i)
 }
 
 /// "pair name #i (a)" for paired generations, for tables that list them.

@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 pub struct Journal {
     pub store: RunStore,
     pub metadata: Metadata,
+    /// Every record so far, without its bulk (`GenerationRecord::without_bulk`).
     pub records: Vec<GenerationRecord>,
     pub notes: Vec<BenchmarkNote>,
     /// Groups stopped as a whole: one note each, their benchmarks pointing to it.
@@ -35,10 +36,11 @@ pub fn lock(journal: &Mutex<Journal>) -> MutexGuard<'_, Journal> {
 }
 
 impl Journal {
-    /// Appends a record to `generations.jsonl` and keeps it for the summary.
+    /// Appends a record to `generations.jsonl` and keeps it, without its bulk, for the summary
+    /// and the verdicts: a long run's memory grows by a fraction of its records file.
     pub fn record(&mut self, record: GenerationRecord) -> Result<()> {
         self.store.append(&record)?;
-        self.records.push(record);
+        self.records.push(record.without_bulk());
         Ok(())
     }
 

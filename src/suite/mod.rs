@@ -220,7 +220,9 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
                 lock.display()
             )
         };
-        let saved = crate::baseline::save(&opts.reports_root, name, &journal.records, &journal.fidelity, &waiting)?;
+        // A baseline keeps whole records: read back from the file (the journal keeps them slim).
+        let records = store::read_records(&journal.store.dir.generations())?;
+        let saved = crate::baseline::save(&opts.reports_root, name, &records, &journal.fidelity, &waiting)?;
         let waited = if saved.waited_for_lock {
             " after waiting for another run saving it"
         } else {
