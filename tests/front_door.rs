@@ -30,26 +30,7 @@ fn lmstudio(models: &'static [&'static str]) -> ScriptedServer {
             )),
             _ => None,
         },
-        |_| {
-            let event = |name: &str, data: Value| format!("event: {name}\ndata: {data}\n\n").into_bytes();
-            let mut steps: Vec<Step> = (0..4)
-                .map(|i| {
-                    step(
-                        ms(2 + i),
-                        event(
-                            "message.delta",
-                            json!({"type": "message.delta", "content": format!("t{i} ")}),
-                        ),
-                    )
-                })
-                .collect();
-            let stats = json!({"input_tokens": 9, "total_output_tokens": 4, "tokens_per_second": 1000.0, "time_to_first_token_seconds": 0.002});
-            steps.push(step(
-                ms(5),
-                event("chat.end", json!({"type": "chat.end", "result": {"stats": stats}})),
-            ));
-            Script::ok(steps)
-        },
+        |_| lmstudio_chat(),
     )
 }
 

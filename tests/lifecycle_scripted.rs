@@ -33,28 +33,6 @@ fn run_group(url: &str, kind: &str, quant: &str) -> Value {
     meta["groups"][0].clone()
 }
 
-/// LM Studio's `/api/v1/chat` stream: 4 message deltas 1 ms apart, then `chat.end` with stats.
-fn lmstudio_chat() -> Script {
-    let event = |name: &str, data: Value| format!("event: {name}\ndata: {data}\n\n").into_bytes();
-    let mut steps: Vec<Step> = (0..4)
-        .map(|i| {
-            step(
-                ms(2 + i),
-                event(
-                    "message.delta",
-                    json!({"type": "message.delta", "content": format!("t{i} ")}),
-                ),
-            )
-        })
-        .collect();
-    let stats = json!({"input_tokens": 9, "total_output_tokens": 4, "tokens_per_second": 1000.0, "time_to_first_token_seconds": 0.002});
-    steps.push(step(
-        ms(5),
-        event("chat.end", json!({"type": "chat.end", "result": {"stats": stats}})),
-    ));
-    Script::ok(steps)
-}
-
 /// Ollama's `/api/chat` stream: 4 lines 1 ms apart, then the final statistics.
 fn ollama_chat() -> Script {
     let line = |v: Value| format!("{v}\n").into_bytes();

@@ -145,6 +145,14 @@ fn legend<'a, T>(series: &[&'a Series<T>]) -> Vec<(&'a str, RGBColor)> {
     series.iter().map(|s| (s.name.as_str(), s.colour)).collect()
 }
 
+/// The value axis' top for values with intervals: 10 % above the highest upper bound.
+fn interval_top(series: &[&Series<Vec<Option<Point>>>]) -> f64 {
+    let uppers = series
+        .iter()
+        .flat_map(|s| s.values.iter().flatten().map(|p| p.upper.max(p.value)));
+    finite_max(uppers).unwrap_or(1.0).max(f64::MIN_POSITIVE) * 1.1
+}
+
 fn finite_max(values: impl Iterator<Item = f64>) -> Option<f64> {
     values
         .filter(|v| v.is_finite())
@@ -155,14 +163,7 @@ fn finite_max(values: impl Iterator<Item = f64>) -> Option<f64> {
 /// bar per series (e.g. a group) in each slot; a missing value leaves a gap.
 pub fn grouped_bars(axes: &Axes<'_>, slots: &[String], series: &[Series<Vec<Option<Point>>>]) -> Result<String> {
     let series = with_data(series, |v| v.iter().any(Option::is_some));
-    let top = finite_max(
-        series
-            .iter()
-            .flat_map(|s| s.values.iter().flatten().map(|p| p.upper.max(p.value))),
-    )
-    .unwrap_or(1.0)
-    .max(f64::MIN_POSITIVE)
-        * 1.1;
+    let top = interval_top(&series);
     let legend = legend(&series);
     svg(HEIGHT, &legend, |area| {
         let mut chart = frame(area, axes, slot_axis(slots.len()), 0.0..top, 60)?;
@@ -328,14 +329,7 @@ pub fn lines_marked(
 /// per series: the "did the upgrade hurt" view.
 pub fn trend(axes: &Axes<'_>, steps: &[String], series: &[Series<Vec<Option<Point>>>]) -> Result<String> {
     let series = with_data(series, |v| v.iter().any(Option::is_some));
-    let top = finite_max(
-        series
-            .iter()
-            .flat_map(|s| s.values.iter().flatten().map(|p| p.upper.max(p.value))),
-    )
-    .unwrap_or(1.0)
-    .max(f64::MIN_POSITIVE)
-        * 1.1;
+    let top = interval_top(&series);
     let legend = legend(&series);
     svg(HEIGHT, &legend, |area| {
         let mut chart = frame(area, axes, slot_axis(steps.len()), 0.0..top, 60)?;

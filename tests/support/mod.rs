@@ -435,6 +435,31 @@ pub fn answer(
 
 // --- Running the suite in a test -------------------------------------------------------------
 
+/// LM Studio's `/api/v1/chat` stream: 4 message deltas 1 ms apart, then `chat.end` with stats.
+pub fn lmstudio_chat() -> Script {
+    let event = |name: &str, data: serde_json::Value| format!("event: {name}\ndata: {data}\n\n").into_bytes();
+    let mut steps: Vec<Step> = (0..4)
+        .map(|i| {
+            step(
+                ms(2 + i),
+                event(
+                    "message.delta",
+                    serde_json::json!({"type": "message.delta", "content": format!("t{i} ")}),
+                ),
+            )
+        })
+        .collect();
+    let stats = serde_json::json!({"input_tokens": 9, "total_output_tokens": 4, "tokens_per_second": 1000.0, "time_to_first_token_seconds": 0.002});
+    steps.push(step(
+        ms(5),
+        event(
+            "chat.end",
+            serde_json::json!({"type": "chat.end", "result": {"stats": stats}}),
+        ),
+    ));
+    Script::ok(steps)
+}
+
 /// Writes `body` as `quantbench.toml` in `dir`, with the shipped prompts, and loads it.
 pub fn config(dir: &std::path::Path, body: &str) -> quantbench::config::Config {
     let prompts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("prompts");
