@@ -57,6 +57,9 @@ pub fn load(root: &Path, name: &str) -> Result<Vec<GenerationRecord>> {
         bail!("baseline {name:?} not found ({} does not exist); save one first with `cargo bench --bench llm -- <filter> --save-baseline {name}`", path.display());
     }
     let numbered = read_numbered_records(&path)?;
+    if numbered.is_empty() && dir.fidelity().is_file() {
+        return Ok(Vec::new()); // a baseline of fidelity passes only: their results are in fidelity.json
+    }
     let advice = || {
         format!(
             "baseline {name:?} cannot be used; remove {} and save it again with --save-baseline {name}",
@@ -191,8 +194,14 @@ pub struct Saved {
 /// The benchmarks (group/category) of `planned` that `baseline` has too; an error naming both
 /// sides when there are none, so that a comparison that cannot happen stops the run before it
 /// measures (instead of an empty verdict table that passes the gate).
-pub fn check_in_common(name: &str, baseline: &[GenerationRecord], planned: &[(String, String)]) -> Result<()> {
-    let saved = crate::record::benchmarks(baseline);
+pub fn check_in_common(
+    name: &str,
+    baseline: &[GenerationRecord],
+    also_saved: &[(String, String)],
+    planned: &[(String, String)],
+) -> Result<()> {
+    let mut saved = crate::record::benchmarks(baseline);
+    saved.extend(also_saved.iter().cloned());
     if planned.is_empty() || planned.iter().any(|p| saved.contains(p)) {
         return Ok(());
     }
@@ -315,12 +324,18 @@ mod tests {
         let planned = vec![("other/q".to_owned(), "code".to_owned())];
         let e = format!(
             "{:#}",
-            check_in_common("b", std::slice::from_ref(&r), &planned).unwrap_err()
+            check_in_common("b", std::slice::from_ref(&r), &[], &planned).unwrap_err()
         );
         assert!(
             e.starts_with("baseline \"b\" has no benchmark in common with this run: it holds "),
             "{e}"
         );
-        assert!(check_in_common("b", std::slice::from_ref(&r), &[(r.group.clone(), r.category.clone())]).is_ok());
+        assert!(check_in_common(
+            "b",
+            std::slice::from_ref(&r),
+            &[],
+            &[(r.group.clone(), r.category.clone())]
+        )
+        .is_ok());
     }
 }

@@ -59,7 +59,8 @@ pub fn assess(
             counts.samples_attempted += p.samples.saturating_sub(ran.map_or(0, |b| b.attempted));
         }
     }
-    let status = if measured == 0 {
+    // A fidelity pass (or another workload outside the summary) that ran measured something.
+    let status = if measured == 0 && ran_elsewhere.is_empty() {
         RunStatus::Failed
     } else if counts.benchmarks_not_run > 0 || counts.groups_not_started > 0 {
         RunStatus::Partial
@@ -130,6 +131,13 @@ mod tests {
             "1 of 2 groups did not start; 3 of 3 benchmarks did not run"
         );
         assert_eq!(assess(&plan, &summary, &[], 5).0, RunStatus::Partial);
+        // A fidelity pass alone has no records in the summary, yet it measured: not `failed`.
+        let fidelity_only = [planned("a/q", "fidelity")];
+        let ran = [("a/q".to_owned(), "fidelity".to_owned())];
+        assert_eq!(
+            assess(&fidelity_only, &summarize("r", &[], &[]), &ran, 0).0,
+            RunStatus::Complete
+        );
         assert_eq!(
             RunCounts {
                 benchmarks_planned: 4,

@@ -264,8 +264,10 @@ fn baseline_to_compare(
     if let Some(b) = &opts.cli.baseline {
         let missing = !store::baseline_dir(&opts.reports_root, &b.name).has_records();
         return match crate::baseline::load(&opts.reports_root, &b.name) {
-            Ok(records) => crate::baseline::check_in_common(&b.name, &records, benchmarks)
-                .map(|()| Some((b.name.clone(), records))),
+            Ok(records) => {
+                crate::baseline::check_in_common(&b.name, &records, &fidelity_saved(opts, &b.name)?, benchmarks)
+                    .map(|()| Some((b.name.clone(), records)))
+            }
             Err(e) if b.lenient && missing => {
                 eprintln!(
                     "quantbench: {}; continuing without a comparison (--baseline-lenient)",
@@ -283,9 +285,20 @@ fn baseline_to_compare(
         .filter(|name| store::baseline_dir(&opts.reports_root, name).has_records());
     let Some(name) = previous else { return Ok(None) };
     let records = crate::baseline::load(&opts.reports_root, name)?;
-    Ok(crate::baseline::check_in_common(name, &records, benchmarks)
-        .is_ok()
-        .then(|| (name.clone(), records)))
+    Ok(
+        crate::baseline::check_in_common(name, &records, &fidelity_saved(opts, name)?, benchmarks)
+            .is_ok()
+            .then(|| (name.clone(), records)),
+    )
+}
+
+/// The fidelity passes baseline NAME holds, as (group, benchmark) pairs.
+fn fidelity_saved(opts: &SuiteOptions, name: &str) -> Result<Vec<(String, String)>> {
+    let saved = crate::fidelity::load_baseline(&opts.reports_root, name)?;
+    Ok(saved
+        .into_iter()
+        .map(|g| (g.group, crate::fidelity::BENCHMARK.to_owned()))
+        .collect())
 }
 
 /// Compares this run with a baseline (speed and fidelity, one Holm family) and writes
