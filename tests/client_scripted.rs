@@ -3,7 +3,6 @@
 mod support;
 
 use quantbench::client::Limits;
-use quantbench::record::build::{self, SampleContext};
 use quantbench::record::{CountSource, Flag, GenerationRecord};
 use std::time::Duration;
 use support::*;
@@ -14,19 +13,7 @@ fn run_one(server: &ScriptedServer, max_tokens: u32) -> GenerationRecord {
 
 fn run_with(server: &ScriptedServer, max_tokens: u32, limits: &Limits) -> GenerationRecord {
     let (obs, ep) = generate_once(&server.url, max_tokens, limits);
-    let ctx = SampleContext {
-        run: "test",
-        model: "m",
-        quant: "q",
-        category: "c",
-        prompt_id: "p",
-        sample: 0,
-        warmup: false,
-        started_at: String::new(),
-        max_tokens,
-        pair: None,
-    };
-    build::to_record(&ctx, obs, ep.dialect.as_ref())
+    record_of(obs, ep.dialect.as_ref(), max_tokens)
 }
 
 fn secs(ns: Option<u64>) -> f64 {
@@ -220,19 +207,7 @@ fn a_reported_rate_its_own_timings_do_not_give_is_flagged() {
         dialect: dialect::for_kind(ServerKind::LlamaServer, DialectOptions::default()),
     };
     let (obs, _) = generate_once(&server.url, 21, &Limits::default());
-    let ctx = SampleContext {
-        run: "t",
-        model: "m",
-        quant: "q",
-        category: "c",
-        prompt_id: "p",
-        sample: 0,
-        warmup: false,
-        started_at: String::new(),
-        max_tokens: 21,
-        pair: None,
-    };
-    let r = build::to_record(&ctx, obs, endpoint.dialect.as_ref());
+    let r = record_of(obs, endpoint.dialect.as_ref(), 21);
     assert!(r.ok, "{:?}", r.error);
     let report = r.server.as_ref().unwrap();
     assert_eq!(report.decode_rate, Some(130.0), "the reported number is kept");

@@ -7,7 +7,6 @@ mod support;
 use quantbench::client::{self, Endpoint, GenerationRequest, Limits, Sampling};
 use quantbench::dialect::{self, DialectOptions, ServerKind};
 use quantbench::prompts::Message;
-use quantbench::record::build::{self, SampleContext};
 use quantbench::record::{CountSource, Flag};
 use serde_json::json;
 use support::*;
@@ -67,19 +66,7 @@ fn ollama_native_chat_is_timed_and_cross_checked() {
         &request,
         &Limits::default(),
     ));
-    let ctx = SampleContext {
-        run: "t",
-        model: "m",
-        quant: "q",
-        category: "c",
-        prompt_id: "p",
-        sample: 0,
-        warmup: false,
-        started_at: String::new(),
-        max_tokens: 64,
-        pair: None,
-    };
-    let r = build::to_record(&ctx, obs, endpoint.dialect.as_ref());
+    let r = record_of(obs, endpoint.dialect.as_ref(), 64);
     assert!(r.ok, "{:?}", r.error);
 
     let served = &server.served()[0];

@@ -460,6 +460,28 @@ pub fn lmstudio_chat() -> Script {
     Script::ok(steps)
 }
 
+/// The record of one observed generation, as the suite builds it (run "t", group m/q, category
+/// c, prompt p, sample 0).
+pub fn record_of(
+    obs: quantbench::client::Observation,
+    dialect: &dyn quantbench::dialect::Dialect,
+    max_tokens: u32,
+) -> quantbench::record::GenerationRecord {
+    let ctx = quantbench::record::build::SampleContext {
+        run: "t",
+        model: "m",
+        quant: "q",
+        category: "c",
+        prompt_id: "p",
+        sample: 0,
+        warmup: false,
+        started_at: String::new(),
+        max_tokens,
+        pair: None,
+    };
+    quantbench::record::build::to_record(&ctx, obs, dialect)
+}
+
 /// Writes `body` as `quantbench.toml` in `dir`, with the shipped prompts, and loads it.
 pub fn config(dir: &std::path::Path, body: &str) -> quantbench::config::Config {
     let prompts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("prompts");
