@@ -1,0 +1,165 @@
+//! What a level measured, and the Markdown tables that show it.
+
+/// Quantiles of one measure (ms unless its name says otherwise).
+#[derive(Debug, Default, serde::Serialize)]
+pub struct Spread {
+    pub n: usize,
+    pub p50: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+pub fn spread(mut v: Vec<f64>) -> Spread {
+    if v.is_empty() {
+        return Spread::default();
+    }
+    v.sort_by(f64::total_cmp);
+    let q = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
+    Spread {
+        n: v.len(),
+        p50: q(0.5),
+        p99: q(0.99),
+        max: v[v.len() - 1],
+    }
+}
+
+/// One level (streams) with one client thread count, quantbench's load engine as the client.
+#[derive(Debug, serde::Serialize)]
+pub struct LevelResult {
+    pub streams: u32,
+    pub client_threads: usize,
+    pub requests: usize,
+    pub failed: usize,
+    /// Our TTFT (first token − sent) − the server's (first token's before-write − received).
+    pub ttft_error_first_wave_ms: Spread,
+    pub ttft_error_later_ms: Spread,
+    /// Every token: our arrival stamp − the server's before-write stamp.
+    pub token_delay_ms: Spread,
+    /// Tokens we stamped before the server began writing them: 0 unless the clocks disagree.
+    pub tokens_before_write: usize,
+    /// |our gap − the server's gap| between consecutive tokens (before-write stamps).
+    pub gap_error_ms: Spread,
+    pub send_lag_ms: Spread,
+    /// Send lag less the request's connect: the client's own delay.
+    pub send_lag_less_connect_ms: Spread,
+    pub connect_ms: Spread,
+    /// Request sent (our stamp) → received whole by the server: transit, and a server too busy
+    /// to read it.
+    pub sent_to_received_ms: Spread,
+    /// |our decode rate − the rate of the server's before-write stamps| / the latter.
+    pub decode_rel_error_pct: Spread,
+    /// Decode rates, tokens/s: of the server's write stamps, and ours.
+    pub server_decode: Spread,
+    pub our_decode: Spread,
+    pub server_ttft_ms: Spread,
+    pub our_ttft_ms: Spread,
+    /// The server's before-write stamp − when the token was due: it kept its schedule when small.
+    pub server_lag_ms: Spread,
+    /// The server's after-write − before-write stamps, µs: how long each token's write took.
+    pub write_us: Spread,
+    /// The server's writes the kernel did not take whole (a client not reading).
+    pub blocked_writes: u32,
+    pub client_cpu_us_per_token: f64,
+}
+
+/// One level with the plain Python asyncio client, against the same server.
+#[derive(Debug, serde::Serialize)]
+pub struct PythonResult {
+    pub streams: u32,
+    pub requests: usize,
+    pub failed: usize,
+    pub server_ttft_ms: Spread,
+    pub ttft_ms: Spread,
+    pub server_decode: Spread,
+    pub decode: Spread,
+}
+
+fn pair(s: &Spread) -> String {
+    format!("{:.3} / {:.3}", s.p50, s.p99)
+}
+
+/// The client's errors, whether the server kept its schedule, and the table.
+pub fn print_tables(results: &[LevelResult], python: &[PythonResult]) {
+    println!("\n### The client's errors (ms, p50 / p99)\n");
+    println!(
+        "| streams | client threads | TTFT error, first wave | TTFT error, later | token delay | gap error | send lag | send lag − connect | connect | send → received | decode error % | client CPU µs/token | failed |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for r in results {
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} | {} |",
+            r.streams,
+            r.client_threads,
+            pair(&r.ttft_error_first_wave_ms),
+            pair(&r.ttft_error_later_ms),
+            pair(&r.token_delay_ms),
+            pair(&r.gap_error_ms),
+            pair(&r.send_lag_ms),
+            pair(&r.send_lag_less_connect_ms),
+            pair(&r.connect_ms),
+            pair(&r.sent_to_received_ms),
+            pair(&r.decode_rel_error_pct),
+            r.client_cpu_us_per_token,
+            r.failed
+        );
+    }
+    println!("\n### Did the server keep its schedule? (during the runs above)\n");
+    println!(
+        "| streams | client threads | server lag ms, p50 / p99 / max | write µs, p50 / p99 / max | writes not taken whole | tokens stamped before their write |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for r in results {
+        let (lag, write) = (&r.server_lag_ms, &r.write_us);
+        println!(
+            "| {} | {} | {:.3} / {:.3} / {:.3} | {:.1} / {:.1} / {:.1} | {} | {} |",
+            r.streams,
+            r.client_threads,
+            lag.p50,
+            lag.p99,
+            lag.max,
+            write.p50,
+            write.p99,
+            write.max,
+            r.blocked_writes,
+            r.tokens_before_write
+        );
+    }
+    println!("\n### As the issue's table (TTFT ms p50 / p99; decode p50, tokens/s)\n");
+    println!(
+        "| streams | client threads | server's TTFT | quantbench TTFT | Python client TTFT | decode: server / quantbench / Python |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for r in results {
+        let py = python.iter().find(|p| p.streams == r.streams);
+        let py_ttft = py.map_or("–".into(), |p| pair(&p.ttft_ms));
+        let py_decode = py.map_or("–".into(), |p| format!("{:.1}", p.decode.p50));
+        println!(
+            "| {} | {} | {} | {} | {} | {:.1} / {:.1} / {} |",
+            r.streams,
+            r.client_threads,
+            pair(&r.server_ttft_ms),
+            pair(&r.our_ttft_ms),
+            py_ttft,
+            r.server_decode.p50,
+            r.our_decode.p50,
+            py_decode
+        );
+    }
+    if !python.is_empty() {
+        println!("\n### The Python client's own runs (the server's TTFT and decode during them)\n");
+        println!("| streams | requests | failed | server's TTFT | Python TTFT | decode p50: server / Python |");
+        println!("|---|---|---|---|---|---|");
+        for p in python {
+            println!(
+                "| {} | {} | {} | {} | {} | {:.1} / {:.1} |",
+                p.streams,
+                p.requests,
+                p.failed,
+                pair(&p.server_ttft_ms),
+                pair(&p.ttft_ms),
+                p.server_decode.p50,
+                p.decode.p50
+            );
+        }
+    }
+}
