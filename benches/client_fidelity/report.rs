@@ -78,88 +78,131 @@ fn pair(s: &Spread) -> String {
     format!("{:.3} / {:.3}", s.p50, s.p99)
 }
 
+/// Prints a Markdown table under a heading.
+fn table(title: &str, header: &[&str], rows: impl Iterator<Item = Vec<String>>) {
+    println!(
+        "\n### {title}\n\n| {} |\n|{}",
+        header.join(" | "),
+        "---|".repeat(header.len())
+    );
+    for row in rows {
+        println!("| {} |", row.join(" | "));
+    }
+}
+
 /// The client's errors, whether the server kept its schedule, and the issue's table.
 pub fn print_tables(results: &[LevelResult], python: &[PythonResult]) {
-    println!("\n### The client's errors (ms, p50 / p99)\n");
-    println!(
-        "| streams | client threads | TTFT error, first wave | TTFT error, later | token delay | gap error | send lag | send lag − connect | connect | send → received | decode error % | client CPU µs/token | failed |"
-    );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
-    for r in results {
-        println!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} | {} |",
-            r.streams,
-            r.client_threads,
-            pair(&r.ttft_error_first_wave_ms),
-            pair(&r.ttft_error_later_ms),
-            pair(&r.token_delay_ms),
-            pair(&r.gap_error_ms),
-            pair(&r.send_lag_ms),
-            pair(&r.send_lag_less_connect_ms),
-            pair(&r.connect_ms),
-            pair(&r.sent_to_received_ms),
-            pair(&r.decode_rel_error_pct),
-            r.client_cpu_us_per_token,
-            r.failed
-        );
-    }
-    println!("\n### Did the server keep its schedule? (during the runs above)\n");
-    println!(
-        "| streams | client threads | server lag ms, p50 / p99 / max | write µs, p50 / p99 / max | writes not taken whole | tokens stamped before their write |"
-    );
-    println!("|---|---|---|---|---|---|");
-    for r in results {
-        let (lag, write) = (&r.server_lag_ms, &r.write_us);
-        println!(
-            "| {} | {} | {:.3} / {:.3} / {:.3} | {:.1} / {:.1} / {:.1} | {} | {} |",
-            r.streams,
-            r.client_threads,
-            lag.p50,
-            lag.p99,
-            lag.max,
-            write.p50,
-            write.p99,
-            write.max,
-            r.blocked_writes,
-            r.tokens_before_write
-        );
-    }
-    println!("\n### As the issue's table (TTFT ms p50 / p99; decode p50, tokens/s)\n");
-    println!(
-        "| streams | client threads | server's TTFT | quantbench TTFT | Python client TTFT | decode: server / quantbench / Python |"
-    );
-    println!("|---|---|---|---|---|---|");
-    for r in results {
-        let py = python.iter().find(|p| p.streams == r.streams);
-        let py_ttft = py.map_or("–".into(), |p| pair(&p.ttft_ms));
-        let py_decode = py.map_or("–".into(), |p| format!("{:.1}", p.decode.p50));
-        println!(
-            "| {} | {} | {} | {} | {} | {:.1} / {:.1} / {} |",
-            r.streams,
-            r.client_threads,
-            pair(&r.server_ttft_ms),
-            pair(&r.our_ttft_ms),
-            py_ttft,
-            r.server_decode.p50,
-            r.our_decode.p50,
-            py_decode
-        );
-    }
-    if !python.is_empty() {
-        println!("\n### The Python client's own runs (the server's TTFT and decode during them)\n");
-        println!("| streams | requests | failed | server's TTFT | Python TTFT | decode p50: server / Python |");
-        println!("|---|---|---|---|---|---|");
-        for p in python {
-            println!(
-                "| {} | {} | {} | {} | {} | {:.1} / {:.1} |",
-                p.streams,
-                p.requests,
-                p.failed,
-                pair(&p.server_ttft_ms),
-                pair(&p.ttft_ms),
-                p.server_decode.p50,
-                p.decode.p50
+    let errors = [
+        "streams",
+        "client threads",
+        "TTFT error, first wave",
+        "TTFT error, later",
+        "token delay",
+        "gap error",
+        "send lag",
+        "send lag − connect",
+        "connect",
+        "send → received",
+        "decode error %",
+        "client CPU µs/token",
+        "failed",
+    ];
+    table(
+        "The client's errors (ms, p50 / p99)",
+        &errors,
+        results.iter().map(|r| {
+            let mut row = vec![r.streams.to_string(), r.client_threads.to_string()];
+            row.extend(
+                [
+                    &r.ttft_error_first_wave_ms,
+                    &r.ttft_error_later_ms,
+                    &r.token_delay_ms,
+                    &r.gap_error_ms,
+                    &r.send_lag_ms,
+                    &r.send_lag_less_connect_ms,
+                    &r.connect_ms,
+                    &r.sent_to_received_ms,
+                    &r.decode_rel_error_pct,
+                ]
+                .map(pair),
             );
-        }
+            row.extend([format!("{:.2}", r.client_cpu_us_per_token), r.failed.to_string()]);
+            row
+        }),
+    );
+    let schedule = [
+        "streams",
+        "client threads",
+        "server lag ms, p50 / p99 / max",
+        "write µs, p50 / p99 / max",
+        "writes not taken whole",
+        "tokens stamped before their write",
+    ];
+    table(
+        "Did the server keep its schedule? (during the runs above)",
+        &schedule,
+        results.iter().map(|r| {
+            let (lag, write) = (&r.server_lag_ms, &r.write_us);
+            vec![
+                r.streams.to_string(),
+                r.client_threads.to_string(),
+                format!("{:.3} / {:.3} / {:.3}", lag.p50, lag.p99, lag.max),
+                format!("{:.1} / {:.1} / {:.1}", write.p50, write.p99, write.max),
+                r.blocked_writes.to_string(),
+                r.tokens_before_write.to_string(),
+            ]
+        }),
+    );
+    let issue = [
+        "streams",
+        "client threads",
+        "server's TTFT",
+        "quantbench TTFT",
+        "Python client TTFT",
+        "decode: server / quantbench / Python",
+    ];
+    table(
+        "As the issue's table (TTFT ms p50 / p99; decode p50, tokens/s)",
+        &issue,
+        results.iter().map(|r| {
+            let py = python.iter().find(|p| p.streams == r.streams);
+            vec![
+                r.streams.to_string(),
+                r.client_threads.to_string(),
+                pair(&r.server_ttft_ms),
+                pair(&r.our_ttft_ms),
+                py.map_or("–".into(), |p| pair(&p.ttft_ms)),
+                format!(
+                    "{:.1} / {:.1} / {}",
+                    r.server_decode.p50,
+                    r.our_decode.p50,
+                    py.map_or("–".into(), |p| format!("{:.1}", p.decode.p50))
+                ),
+            ]
+        }),
+    );
+    if !python.is_empty() {
+        let own = [
+            "streams",
+            "requests",
+            "failed",
+            "server's TTFT",
+            "Python TTFT",
+            "decode p50: server / Python",
+        ];
+        table(
+            "The Python client's own runs (the server's TTFT and decode during them)",
+            &own,
+            python.iter().map(|p| {
+                vec![
+                    p.streams.to_string(),
+                    p.requests.to_string(),
+                    p.failed.to_string(),
+                    pair(&p.server_ttft_ms),
+                    pair(&p.ttft_ms),
+                    format!("{:.1} / {:.1}", p.server_decode.p50, p.decode.p50),
+                ]
+            }),
+        );
     }
 }
