@@ -193,7 +193,7 @@ fn check_streams(streams: u32) {
     // stamped before the server's next write (≥ 4 ms later): a client that stamped after parsing a
     // batch, or served streams in turn, would be whole gaps late. An order, not a precision claim
     // ("Timing in these tests", tests/support/mod.rs); the client's real lag (~0.1 ms at 64
-    // streams) and the first wave's against later requests are measured by benches/client_fidelity.rs.
+    // streams) and the first wave's against later requests are measured by benches/client_fidelity/.
     let lags = lags(&server, &finished);
     for (what, e) in [
         ("timestamp", &lags.stamps),

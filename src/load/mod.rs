@@ -105,7 +105,7 @@ pub const CLIENT_THREADS_ENV: &str = "QUANTBENCH_CLIENT_THREADS";
 /// Worker threads of the client's runtime: `$QUANTBENCH_CLIENT_THREADS`, else a quarter of the
 /// logical cores, at least 1 and at most 4. At 256 streams the client needs well under one core
 /// of CPU (about 2 µs per token), but one thread must take every wake-up of a burst in turn; a
-/// few threads cut that queueing (`benches/client_fidelity.rs` measures it per thread count)
+/// few threads cut that queueing (`benches/client_fidelity/` measures it per thread count)
 /// while leaving most cores to a model server on the same machine.
 pub fn client_threads() -> anyhow::Result<usize> {
     match std::env::var(CLIENT_THREADS_ENV) {

@@ -8,7 +8,7 @@
 //! token is stamped before the server's next write, a span is off by less than one scripted gap.
 //! A client that stamped per batch, or counted a keep-alive as a token, breaks them; a loaded CI
 //! machine does not. How close the client really is (~0.1 ms) is measured, with statistics, by
-//! `benches/client_overhead.rs` and `benches/client_fidelity.rs`.
+//! `benches/client_overhead.rs` and `benches/client_fidelity/`.
 
 #![allow(dead_code)] // each test binary uses a different part of the helpers
 
