@@ -387,8 +387,11 @@ fn main() {
         for &streams in &o.levels {
             let r = measure(&o, &mut server, threads, streams);
             eprintln!(
-                "{streams} streams, {threads} client threads: TTFT error later p99 {:.3} ms, send lag p99 {:.3} ms, decode error p99 {:.3} %, server lag p99 {:.3} ms",
-                r.ttft_error_later_ms.p99, r.send_lag_ms.p99, r.decode_rel_error_pct.p99, r.server_lag_ms.p99
+                "{streams} streams, {threads} client threads: TTFT error later {}, send lag {}, decode error % {}, server lag {} (p50 / p99)",
+                report::pair(&r.ttft_error_later_ms),
+                report::pair(&r.send_lag_ms),
+                report::pair(&r.decode_rel_error_pct),
+                report::pair(&r.server_lag_ms)
             );
             results.push(r);
         }

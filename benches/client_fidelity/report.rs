@@ -74,8 +74,28 @@ pub struct PythonResult {
     pub decode: Spread,
 }
 
-fn pair(s: &Spread) -> String {
+/// "p50 / p99", or "–" for a measure with no values (no later requests with `--requests 1`).
+pub fn pair(s: &Spread) -> String {
+    if s.n == 0 {
+        return "–".into();
+    }
     format!("{:.3} / {:.3}", s.p50, s.p99)
+}
+
+/// A decode rate's p50, tokens/s, or "–".
+fn median(s: &Spread) -> String {
+    if s.n == 0 {
+        return "–".into();
+    }
+    format!("{:.1}", s.p50)
+}
+
+/// "p50 / p99 / max" with `decimals`, or "–".
+fn triple(s: &Spread, decimals: usize) -> String {
+    if s.n == 0 {
+        return "–".into();
+    }
+    format!("{:.decimals$} / {:.decimals$} / {:.decimals$}", s.p50, s.p99, s.max)
 }
 
 /// Prints a Markdown table under a heading.
@@ -142,12 +162,11 @@ pub fn print_tables(results: &[LevelResult], python: &[PythonResult]) {
         "Did the server keep its schedule? (during the runs above)",
         &schedule,
         results.iter().map(|r| {
-            let (lag, write) = (&r.server_lag_ms, &r.write_us);
             vec![
                 r.streams.to_string(),
                 r.client_threads.to_string(),
-                format!("{:.3} / {:.3} / {:.3}", lag.p50, lag.p99, lag.max),
-                format!("{:.1} / {:.1} / {:.1}", write.p50, write.p99, write.max),
+                triple(&r.server_lag_ms, 3),
+                triple(&r.write_us, 1),
                 r.blocked_writes.to_string(),
                 r.tokens_before_write.to_string(),
             ]
@@ -173,10 +192,10 @@ pub fn print_tables(results: &[LevelResult], python: &[PythonResult]) {
                 pair(&r.our_ttft_ms),
                 py.map_or("–".into(), |p| pair(&p.ttft_ms)),
                 format!(
-                    "{:.1} / {:.1} / {}",
-                    r.server_decode.p50,
-                    r.our_decode.p50,
-                    py.map_or("–".into(), |p| format!("{:.1}", p.decode.p50))
+                    "{} / {} / {}",
+                    median(&r.server_decode),
+                    median(&r.our_decode),
+                    py.map_or("–".into(), |p| median(&p.decode))
                 ),
             ]
         }),
@@ -200,7 +219,7 @@ pub fn print_tables(results: &[LevelResult], python: &[PythonResult]) {
                     p.failed.to_string(),
                     pair(&p.server_ttft_ms),
                     pair(&p.ttft_ms),
-                    format!("{:.1} / {:.1}", p.server_decode.p50, p.decode.p50),
+                    format!("{} / {}", median(&p.server_decode), median(&p.decode)),
                 ]
             }),
         );
