@@ -2,8 +2,10 @@
 //! server (a simulated endpoint in this process) at 1, 64 and 256 concurrent streams.
 //!
 //! - criterion times the client's CPU (not wall) time per level run, with the streamed tokens as
-//!   throughput: the client runs on a current-thread runtime on this thread, so this thread's CPU
-//!   time is all the client's work (HTTP, SSE parsing, timestamps), and the server's is not in it.
+//!   throughput: the process's CPU less that of its lasting threads other than this one (the
+//!   in-process server's), i.e. this thread's and that of the level's own threads, which have
+//!   ended when `run_level` returns: all the client's work (HTTP, SSE parsing, timestamps), none
+//!   of the server's. Linux (`/proc/self/task`).
 //! - Then, per stream count, it prints: client CPU per streamed token (target ≤ 5 µs), events
 //!   ingested per second of wall time, and timestamp error — the client's arrival stamp of each
 //!   token minus the moment the server finished writing it (same process, same monotonic clock)
@@ -21,6 +23,7 @@ use quantbench::dialect::{self, DialectOptions, ServerKind};
 use quantbench::load::schedule::Job;
 use quantbench::load::{run_level, Finished, LevelContext, LoadKind, Shape};
 use quantbench::prompts::{Message, Prompt};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use support::{content, done, finish, ms, role, step, usage, Script, ScriptedServer};
 
@@ -48,16 +51,40 @@ struct LevelRun {
     wall: Duration,
 }
 
-/// CPU time of the calling thread.
-fn thread_cpu() -> Duration {
+/// The time of a CPU clock; None when it cannot be read (a thread that has ended).
+fn cpu_clock(clock: libc::clockid_t) -> Option<Duration> {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: `ts` is a valid timespec to write to; CLOCK_THREAD_CPUTIME_ID is always supported on Linux.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+    // SAFETY: `ts` is a valid timespec to write to; an unknown clock is an error return.
+    (unsafe { libc::clock_gettime(clock, &mut ts) } == 0).then(|| Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
+}
+
+/// The CPU time of every thread of this process but the calling one, by thread id. A thread's
+/// CPU clock is Linux's encoding of its id (what `pthread_getcpuclockid` returns).
+fn other_threads_cpu() -> HashMap<i32, Duration> {
+    // SAFETY: gettid has no preconditions.
+    let me = unsafe { libc::gettid() };
+    std::fs::read_dir("/proc/self/task")
+        .expect("reading /proc/self/task")
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&tid| tid != me)
+        .filter_map(|tid| Some((tid, cpu_clock(((!tid) << 3) | 6)?)))
+        .collect()
+}
+
+/// The client's CPU time over `run`: the process's less that of the other threads alive at
+/// its end (the server's), so this thread's and that of the threads that ran the level.
+fn client_cpu<T>(run: impl FnOnce() -> T) -> (T, Duration) {
+    let (process0, others0) = (cpu_clock(libc::CLOCK_PROCESS_CPUTIME_ID).unwrap(), other_threads_cpu());
+    let done = run();
+    let process = cpu_clock(libc::CLOCK_PROCESS_CPUTIME_ID).unwrap() - process0;
+    let others: Duration = other_threads_cpu()
+        .into_iter()
+        .map(|(tid, cpu)| cpu.saturating_sub(others0.get(&tid).copied().unwrap_or_default()))
+        .sum();
+    (done, process.saturating_sub(others))
 }
 
 struct Client {
-    rt: tokio::runtime::Runtime,
     http: reqwest::Client,
     endpoint: Endpoint,
     prompt: Prompt,
@@ -66,10 +93,6 @@ struct Client {
 impl Client {
     fn new(server: &ScriptedServer) -> Client {
         Client {
-            rt: tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap(),
             http: http_client().unwrap(),
             endpoint: Endpoint {
                 base_url: server.url.clone(),
@@ -98,6 +121,7 @@ impl Client {
             endpoint: &self.endpoint,
             sampling: &sampling,
             limits: &limits,
+            threads: 1,
         };
         let jobs: Vec<Job> = (0..streams)
             .map(|_| Job {
@@ -105,11 +129,9 @@ impl Client {
                 max_tokens: TOKENS,
             })
             .collect();
-        let (cpu0, wall0) = (thread_cpu(), Instant::now());
-        let finished = self
-            .rt
-            .block_on(run_level(&cx, LoadKind::Concurrency, &Shape::Closed { streams }, &jobs));
-        let (cpu, wall) = (thread_cpu() - cpu0, wall0.elapsed());
+        let wall0 = Instant::now();
+        let (finished, cpu) = client_cpu(|| run_level(&cx, LoadKind::Concurrency, &Shape::Closed { streams }, &jobs));
+        let wall = wall0.elapsed();
         for f in &finished {
             assert!(f.observation.error.is_none(), "{:?}", f.observation.error);
             assert_eq!(f.observation.token_times.len(), TOKENS as usize);

@@ -117,7 +117,7 @@ pub struct Metadata {
     pub memory_bandwidth: Option<crate::roofline::Bandwidth>,
     /// The pre-flight check and the state at the end (each benchmark's is in the summary).
     pub machine_state: crate::machine_state::RunStates,
-    /// Worker threads of the client's runtime (`load::client_threads`).
+    /// Threads of a load level, also the worker threads of the suite's runtime (`load::client_threads`).
     pub client_threads: usize,
     pub reference: Option<Manifest>,
     /// The MLX reference install, when an MLX reference group ran.

@@ -53,6 +53,7 @@ fn four_slots_serve_four_streams_with_complete_records() {
         endpoint: &endpoint,
         sampling: &sampling,
         limits: &limits,
+        threads: 1,
     };
     let jobs: Vec<Job> = (0..8)
         .map(|_| Job {
@@ -61,16 +62,10 @@ fn four_slots_serve_four_streams_with_complete_records() {
         })
         .collect();
     // The first generation after start-up warms caches.
-    rt.block_on(run_level(
-        &cx,
-        LoadKind::Concurrency,
-        &Shape::Closed { streams: 1 },
-        &jobs[..1],
-    ));
+    run_level(&cx, LoadKind::Concurrency, &Shape::Closed { streams: 1 }, &jobs[..1]);
     let mut records = Vec::new();
     for streams in [1, 4] {
-        for (i, f) in rt
-            .block_on(run_level(&cx, LoadKind::Concurrency, &Shape::Closed { streams }, &jobs))
+        for (i, f) in run_level(&cx, LoadKind::Concurrency, &Shape::Closed { streams }, &jobs)
             .into_iter()
             .enumerate()
         {

@@ -34,14 +34,18 @@ fn prompt() -> Prompt {
     }
 }
 
-/// Runs one level on a runtime like the suite's (`load::client_threads` worker threads).
+/// Runs one level on the suite's number of threads (`load::client_threads`).
 fn level(server: &ScriptedServer, kind: LoadKind, shape: Shape, requests: usize) -> Vec<Finished> {
-    let threads = quantbench::load::client_threads().unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
-        .enable_all()
-        .build()
-        .unwrap();
+    level_on(
+        server,
+        kind,
+        shape,
+        requests,
+        quantbench::load::client_threads().unwrap(),
+    )
+}
+
+fn level_on(server: &ScriptedServer, kind: LoadKind, shape: Shape, requests: usize, threads: usize) -> Vec<Finished> {
     let (endpoint, http, sampling, limits) = (
         endpoint(server),
         quantbench::client::http_client().unwrap(),
@@ -60,8 +64,9 @@ fn level(server: &ScriptedServer, kind: LoadKind, shape: Shape, requests: usize)
         endpoint: &endpoint,
         sampling: &sampling,
         limits: &limits,
+        threads,
     };
-    rt.block_on(run_level(&cx, kind, &shape, &jobs))
+    run_level(&cx, kind, &shape, &jobs)
 }
 
 fn records(finished: Vec<Finished>) -> Vec<quantbench::record::GenerationRecord> {
@@ -296,6 +301,55 @@ fn closed_loop_levels_scale_and_are_fair_on_a_server_with_room_for_all() {
         table.contains("4 streams") && table.contains("class max_tokens=16"),
         "{table}"
     );
+}
+
+#[test]
+fn a_level_spread_over_threads_keeps_every_request_in_job_and_stream_order() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let server = ScriptedServer::start(uniform);
+    // 7 streams on 3 threads (3, 2 and 2 streams each), 20 requests: job i on stream i mod 7.
+    let closed = level_on(&server, LoadKind::Concurrency, Shape::Closed { streams: 7 }, 20, 3);
+    assert_eq!(closed.len(), 20);
+    for (i, f) in closed.iter().enumerate() {
+        assert!(f.observation.error.is_none(), "{:?}", f.observation.error);
+        assert_eq!(
+            (f.tag.request, f.tag.stream, f.tag.level),
+            (i as u32, i as u32 % 7, Some(7))
+        );
+        if i < 7 {
+            assert_eq!(f.tag.scheduled_ns, 0, "the first wave is due at the level's start");
+        } else {
+            // A stream's next request is due once its previous one has ended.
+            let previous = &closed[i - 7];
+            let ended = previous.tag.sent_ns + quantbench::util::nanos(previous.observation.end.unwrap());
+            assert!(
+                f.tag.scheduled_ns >= ended,
+                "request {i} was due before request {} ended",
+                i - 7
+            );
+        }
+    }
+    let open = level_on(
+        &server,
+        LoadKind::OpenLoop,
+        Shape::Open {
+            rate_per_s: 100.0,
+            arrivals: Arrivals::Constant,
+            seed: 1,
+        },
+        9,
+        3,
+    );
+    assert_eq!(open.len(), 9);
+    for (i, f) in open.iter().enumerate() {
+        assert!(f.observation.error.is_none(), "{:?}", f.observation.error);
+        assert_eq!((f.tag.request, f.tag.scheduled_ns), (i as u32, i as u64 * 10_000_000));
+        assert!(
+            f.tag.sent_ns >= f.tag.scheduled_ns,
+            "request {i} sent before it was due"
+        );
+    }
+    assert_eq!(server.served().len(), 29, "every request reached the server once");
 }
 
 #[test]

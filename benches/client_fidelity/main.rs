@@ -155,11 +155,6 @@ fn server_truth(s: &Served) -> (f64, f64) {
 }
 
 fn measure(o: &Options, server: &mut ServerGroup, threads: usize, streams: u32) -> LevelResult {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
-        .enable_all()
-        .build()
-        .unwrap();
     let endpoint = Endpoint {
         base_url: format!("http://127.0.0.1:{}/v1", server.port),
         model_id: "scripted".into(),
@@ -193,6 +188,7 @@ fn measure(o: &Options, server: &mut ServerGroup, threads: usize, streams: u32) 
         endpoint: &endpoint,
         sampling: &sampling,
         limits: &limits,
+        threads,
     };
     // std and tokio Instants are CLOCK_MONOTONIC: one pair maps one onto the other.
     let (anchor, anchor_ns) = (tokio::time::Instant::now(), mono_ns());
@@ -200,7 +196,7 @@ fn measure(o: &Options, server: &mut ServerGroup, threads: usize, streams: u32) 
         anchor_ns as i128 + i.duration_since(anchor).as_nanos() as i128 - anchor.duration_since(i).as_nanos() as i128
     };
     let cpu0 = process_cpu();
-    let finished: Vec<Finished> = rt.block_on(run_level(&cx, LoadKind::Concurrency, &Shape::Closed { streams }, &jobs));
+    let finished: Vec<Finished> = run_level(&cx, LoadKind::Concurrency, &Shape::Closed { streams }, &jobs);
     let cpu = process_cpu() - cpu0;
     let served = server.served();
     let ms = |ns: i128| ns as f64 / 1e6;

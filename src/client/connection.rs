@@ -8,7 +8,7 @@
 //! keep-alive, so a reused one can fail before the server sees the request.
 //!
 //! Where the connection's I/O runs depends on the caller ([`Connection::drive`]): inside a task
-//! (a load level's stream, on a worker thread) the requesting task drives it itself, so bytes are
+//! (a load level's stream, on its level thread's runtime) the requesting task drives it itself, so bytes are
 //! read and stamped with no hand-over between tasks — on 16 cores a task of its own put 5–47 ms
 //! (p50) into TTFT at 64–256 streams (docs/client.md). Outside a task (a single generation under
 //! `block_on` on the suite's own thread) it runs as a task of its own on the worker threads, as

@@ -10,9 +10,11 @@
 //! full `GenerationRecord`, tagged with a [`LoadTag`]; `analysis` turns a level's records
 //! into throughput, latency percentiles, fairness and per-class results (`concurrency.json`).
 //!
-//! Each stream of a level is a task on the suite's runtime, whose worker threads
-//! (`client_threads`) share them: no thread per stream, and timestamps are still taken by the
-//! client the moment each read returns. Connect times are kept apart from TTFT (`client::connection`).
+//! A level runs on `client_threads` threads of its own, each with a current-thread runtime that
+//! takes its share of the streams (stream i on thread i mod K) and opens their connections: a
+//! stream's reads, parsing and timestamps stay on one thread, with no wake-ups handed between
+//! threads. Timestamps are taken the moment each read returns. Connect times are kept apart from
+//! TTFT (`client::connection`).
 
 pub mod analysis;
 pub mod schedule;
@@ -23,7 +25,7 @@ use crate::util::nanos;
 use futures_util::future::join_all;
 use schedule::{Arrivals, Job};
 use serde::Serialize;
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -93,20 +95,26 @@ pub struct Finished {
 
 /// What every request of a level shares.
 pub struct LevelContext<'a> {
+    /// For metrics scrapes, from every thread of the level: it must keep no idle connections
+    /// (`client::http_client` keeps none), since a connection belongs to the runtime it was
+    /// opened on and each thread's runtime ends with the level.
     pub http: &'a reqwest::Client,
     pub endpoint: &'a Endpoint,
     pub sampling: &'a Sampling,
     pub limits: &'a Limits,
+    /// Threads the level's streams (or open-loop requests) are spread over ([`client_threads`]).
+    pub threads: usize,
 }
 
-/// Overrides the default number of the client runtime's worker threads.
+/// Overrides the default number of client threads.
 pub const CLIENT_THREADS_ENV: &str = "QUANTBENCH_CLIENT_THREADS";
 
-/// Worker threads of the client's runtime: `$QUANTBENCH_CLIENT_THREADS`, else a quarter of the
-/// logical cores, at least 1 and at most 4. At 256 streams the client needs well under one core
-/// of CPU (about 2 µs per token), but one thread must take every wake-up of a burst in turn; a
-/// few threads cut that queueing (`benches/client_fidelity/` measures it per thread count)
-/// while leaving most cores to a model server on the same machine.
+/// Threads of a load level ([`run_level`]): `$QUANTBENCH_CLIENT_THREADS`, else a quarter of the
+/// logical cores, at least 1 and at most 4. One thread costs the least CPU per token (about 6 µs
+/// at 256 streams on the 16-core machine, `benches/client_fidelity/`) but must take every
+/// wake-up of a burst in turn, and one core is not enough at 256 streams × 667 tokens/s; a few
+/// threads, each with its own streams, share that work while leaving most cores to a model
+/// server on the same machine.
 pub fn client_threads() -> anyhow::Result<usize> {
     match std::env::var(CLIENT_THREADS_ENV) {
         Ok(text) => match text.trim().parse::<usize>() {
@@ -130,49 +138,43 @@ pub fn default_client_threads(cores: usize) -> usize {
 pub const CONNECT_AHEAD: Duration = Duration::from_millis(50);
 
 /// Runs one level: all `jobs`, closed loop over `streams` (job i on stream i mod N, each stream
-/// in order) or open loop on the arrival schedule. Returns the requests in job order.
+/// in order) or open loop on the arrival schedule. Returns the requests in job order. Blocks
+/// until the level ends: call it outside any runtime (the suite's main thread).
 ///
 /// Before the level's clock starts, every request body is serialized and (closed loop) the N
 /// first connections are opened, so that a level's first wave does not time N connects at once.
-/// Each stream (closed loop) or request (open loop) is a task of its own, so a runtime with
-/// several worker threads spreads the level's streams over them.
-pub async fn run_level(cx: &LevelContext<'_>, kind: LoadKind, shape: &Shape, jobs: &[Job<'_>]) -> Vec<Finished> {
-    let prepared: Vec<Result<Prepared, String>> = jobs
-        .iter()
-        .map(|job| {
-            Prepared::new(
-                cx.endpoint,
-                &GenerationRequest {
-                    messages: &job.prompt.messages,
-                    max_tokens: job.max_tokens,
-                    sampling: cx.sampling,
-                    tools: None,
-                },
-            )
-        })
-        .collect();
-    let shared = Arc::new((cx.http.clone(), cx.limits.clone()));
-    let (start, runs): (Instant, Vec<JoinHandle<Vec<Sent>>>) = match *shape {
+/// The streams (closed loop) or requests (open loop) are spread over `cx.threads` threads, each
+/// running a current-thread runtime with its share as tasks that open and drive their own
+/// connections: on the multi-thread runtime used before, wake-ups handed between worker threads
+/// cost about 10 µs more per token at 256 streams on 16 cores (docs/client.md).
+pub fn run_level(cx: &LevelContext<'_>, kind: LoadKind, shape: &Shape, jobs: &[Job<'_>]) -> Vec<Finished> {
+    let prepared = jobs.iter().map(|job| {
+        Prepared::new(
+            cx.endpoint,
+            &GenerationRequest {
+                messages: &job.prompt.messages,
+                max_tokens: job.max_tokens,
+                sampling: cx.sampling,
+                tools: None,
+            },
+        )
+    });
+    let (shares, lead) = match *shape {
         Shape::Closed { streams } => {
             let streams = streams.max(1) as usize;
             let mut lists: Vec<Vec<(usize, Result<Prepared, String>)>> = (0..streams).map(|_| Vec::new()).collect();
-            for (i, p) in prepared.into_iter().enumerate() {
+            for (i, p) in prepared.enumerate() {
                 lists[i % streams].push((i, p));
             }
-            let first = join_all(lists.iter().map(|list| async move {
-                match list.first() {
-                    Some((_, Ok(p))) => Some(connection::open(&p.authority).await),
-                    _ => None,
-                }
-            }))
-            .await;
-            let start = Instant::now();
-            let runs = lists
-                .into_iter()
-                .zip(first)
-                .map(|(list, first)| tokio::spawn(closed_stream(shared.clone(), list, first, start)))
-                .collect();
-            (start, runs)
+            let threads = cx.threads.clamp(1, streams);
+            let mut shares: Vec<Vec<_>> = (0..threads).map(|_| Vec::new()).collect();
+            for (s, list) in lists.into_iter().enumerate() {
+                shares[s % threads].push(list);
+            }
+            (
+                shares.into_iter().map(Share::Streams).collect::<Vec<_>>(),
+                Duration::ZERO,
+            )
         }
         Shape::Open {
             rate_per_s,
@@ -180,24 +182,15 @@ pub async fn run_level(cx: &LevelContext<'_>, kind: LoadKind, shape: &Shape, job
             seed,
         } => {
             let schedule = schedule::arrivals(arrivals, rate_per_s, jobs.len() as u32, seed);
-            let start = Instant::now() + CONNECT_AHEAD;
-            let runs = prepared
-                .into_iter()
-                .zip(schedule)
-                .enumerate()
-                .map(|(i, (p, at))| tokio::spawn(open_request(shared.clone(), i, p, start + at)))
-                .collect();
-            (start, runs)
+            let threads = cx.threads.clamp(1, jobs.len().max(1));
+            let mut shares: Vec<Vec<_>> = (0..threads).map(|_| Vec::new()).collect();
+            for (i, (p, at)) in prepared.zip(schedule).enumerate() {
+                shares[i % threads].push((i, p, at));
+            }
+            (shares.into_iter().map(Share::Requests).collect(), CONNECT_AHEAD)
         }
     };
-    let mut sent: Vec<Sent> = Vec::with_capacity(jobs.len());
-    for run in join_all(runs).await {
-        match run {
-            Ok(done) => sent.extend(done),
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(e) => panic!("a load stream was cancelled: {e}"),
-        }
-    }
+    let (start, mut sent) = run_shares(shares, cx, lead);
     sent.sort_by_key(|s| s.index);
     let offset = |at: Instant| nanos(at.saturating_duration_since(start));
     let streams = match shape {
@@ -236,6 +229,95 @@ pub async fn run_level(cx: &LevelContext<'_>, kind: LoadKind, shape: &Shape, job
             },
         )
         .collect()
+}
+
+/// One thread's part of a level.
+enum Share {
+    /// Closed-loop streams, each its requests (index in the level, request) in order.
+    Streams(Vec<Vec<(usize, Result<Prepared, String>)>>),
+    /// Open-loop requests, each with when it is due after the level's start.
+    Requests(Vec<(usize, Result<Prepared, String>, Duration)>),
+}
+
+/// Runs each share on a thread of its own. The level's clock starts when every thread is ready
+/// (its first connections open), `lead` later; returns that start and every request as sent. A
+/// thread's panic is the caller's once all threads have ended.
+fn run_shares(shares: Vec<Share>, cx: &LevelContext<'_>, lead: Duration) -> (Instant, Vec<Sent>) {
+    let (ready, all_ready) = mpsc::channel::<()>();
+    std::thread::scope(|scope| {
+        let mut threads = Vec::with_capacity(shares.len());
+        for (k, share) in shares.into_iter().enumerate() {
+            let (go, started) = mpsc::channel::<Instant>();
+            let shared: Shared = Arc::new((cx.http.clone(), cx.limits.clone()));
+            let ready = ready.clone();
+            let thread = std::thread::Builder::new()
+                .name(format!("quantbench-load-{k}"))
+                .spawn_scoped(scope, move || run_share(share, shared, ready, started))
+                .expect("starting a load thread");
+            threads.push((thread, go));
+        }
+        drop(ready);
+        // Ends when every thread has said it is ready and dropped its sender (or has died).
+        while all_ready.recv().is_ok() {}
+        let start = Instant::now() + lead;
+        let mut sent = Vec::new();
+        for (_, go) in &threads {
+            let _ = go.send(start); // a thread that died is joined below
+        }
+        for (thread, _) in threads {
+            match thread.join() {
+                Ok(done) => sent.extend(done),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        (start, sent)
+    })
+}
+
+/// One thread of a level: its own current-thread runtime, on which its closed-loop streams open
+/// their first connections before it reports `ready`; then, from the level's start, every stream
+/// or request as a task (a task drives its own connection, `client::connection`).
+fn run_share(share: Share, shared: Shared, ready: mpsc::Sender<()>, started: mpsc::Receiver<Instant>) -> Vec<Sent> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("building a load thread's runtime");
+    let first: Vec<Option<Opened>> = match &share {
+        Share::Streams(lists) => rt.block_on(join_all(lists.iter().map(|list| async move {
+            match list.first() {
+                Some((_, Ok(p))) => Some(connection::open(&p.authority).await),
+                _ => None,
+            }
+        }))),
+        Share::Requests(_) => Vec::new(),
+    };
+    let _ = ready.send(());
+    drop(ready);
+    let Ok(start) = started.recv() else {
+        return Vec::new(); // another thread died before the level's start: its panic is the caller's
+    };
+    rt.block_on(async move {
+        let runs: Vec<JoinHandle<Vec<Sent>>> = match share {
+            Share::Streams(lists) => lists
+                .into_iter()
+                .zip(first)
+                .map(|(list, first)| tokio::spawn(closed_stream(shared.clone(), list, first, start)))
+                .collect(),
+            Share::Requests(requests) => requests
+                .into_iter()
+                .map(|(i, p, at)| tokio::spawn(open_request(shared.clone(), i, p, start + at)))
+                .collect(),
+        };
+        let mut sent = Vec::new();
+        for run in join_all(runs).await {
+            match run {
+                Ok(done) => sent.extend(done),
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(e) => panic!("a load stream was cancelled: {e}"),
+            }
+        }
+        sent
+    })
 }
 
 /// A request of a level as sent: its index in the level, when it was due, what was observed.

@@ -82,6 +82,8 @@ pub fn gate_enabled() -> bool {
 pub(crate) struct Harness<'a> {
     pub rt: &'a tokio::runtime::Runtime,
     pub http: &'a reqwest::Client,
+    /// Threads of a load level (`load::client_threads`).
+    pub client_threads: usize,
     pub journal: &'a SharedJournal,
     pub progress: &'a RefCell<Progress>,
     pub run_id: &'a str,
@@ -183,7 +185,7 @@ pub fn run(config: &Config, opts: SuiteOptions, criterion: Criterion) -> Result<
     let setup = servers::prepare(config, &opts, &planned, &pairs, &rt, &http, planned_generations)?;
     let journal = setup.journal.clone();
     rt.spawn(journal::stop_on_signal(journal.clone()));
-    let harness = setup.harness(&rt, &http, &opts);
+    let harness = setup.harness(&rt, &http, client_threads, &opts);
 
     let ran = workloads::run_all(&mut workloads, &planned, &harness, &mut criterion);
     harness.progress.borrow().finish();

@@ -147,11 +147,13 @@ impl Setup {
         &'a self,
         rt: &'a tokio::runtime::Runtime,
         http: &'a reqwest::Client,
+        client_threads: usize,
         opts: &SuiteOptions,
     ) -> Harness<'a> {
         Harness {
             rt,
             http,
+            client_threads,
             journal: &self.journal,
             progress: &self.progress,
             run_id: &self.run_id,

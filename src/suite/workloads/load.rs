@@ -67,6 +67,7 @@ impl Workload for Load {
             endpoint: &cx.endpoint,
             sampling: &s.sampling,
             limits: &s.limits,
+            threads: h.client_threads,
         };
         let seed = s.sampling.seed.unwrap_or(0);
         for kind in kinds(cx.planned) {
@@ -112,12 +113,7 @@ impl Workload for Load {
                 warmups.len(),
                 levels.len()
             ));
-            let warm = h.rt.block_on(load::run_level(
-                &lcx,
-                kind,
-                &load::Shape::Closed { streams: 1 },
-                &warmups,
-            ));
+            let warm = load::run_level(&lcx, kind, &load::Shape::Closed { streams: 1 }, &warmups);
             keep_level(cx, kind, true, warm)?;
             for (label, shape, n) in &levels {
                 if let Some(reason) = cx.server.as_mut().and_then(ManagedServer::exited) {
@@ -127,7 +123,7 @@ impl Workload for Load {
                 let jobs = load::schedule::mix_jobs(&cx.planned.load_prompts, &l.load_mix, *n)
                     .expect("the mix found prompts for the warm-ups");
                 h.say(&format!("quantbench: {id}: {label}: {n} requests"));
-                let finished = h.rt.block_on(load::run_level(&lcx, kind, shape, &jobs));
+                let finished = load::run_level(&lcx, kind, shape, &jobs);
                 let failed = keep_level(cx, kind, false, finished)?;
                 if failed > s.max_failures {
                     h.abandon(
