@@ -23,7 +23,12 @@ impl Harness<'_> {
         backend: Backend,
         quant: &str,
         slots: u32,
+        needs_cache: bool,
     ) -> Result<(Endpoint, Option<ManagedServer>, GroupServer)> {
+        // mlx_lm.server and vllm-mlx take their prompt cache as a start-up flag: on when the
+        // group's requests may use it, or when an agent workload (sessions, depth) needs it; the
+        // other benchmarks of such a group then defeat it per request with a salt.
+        let server_cache = g.settings.prefix_cache || needs_cache;
         let port = managed::free_port()?;
         let log_path = lock(self.journal).store.dir.server_log(&g.name);
         let not_installed = || format!("the {} reference is not installed", backend.name());
@@ -63,13 +68,13 @@ impl Harness<'_> {
             Backend::MlxLm => {
                 let manifest = self.mlx_reference.with_context(not_installed)?;
                 ReferenceLaunch {
-                    spec: mlx_reference::launch_spec(manifest, quant, port, g.settings.prefix_cache, log_path.clone())?,
+                    spec: mlx_reference::launch_spec(manifest, quant, port, server_cache, log_path.clone())?,
                     model: manifest
                         .model(quant)
                         .with_context(|| format!("the MLX reference install has no {quant} model"))?,
                     model_id: mlx_reference::SERVED_MODEL_ID.into(),
                     kind: ServerKind::MlxLm,
-                    server_cache_off: !g.settings.prefix_cache,
+                    server_cache_off: !server_cache,
                     detail: format!("MLX {} on the CPU", manifest.mlx),
                     known_info: Some(mlx_reference::server_info(manifest)),
                 }
@@ -91,19 +96,13 @@ impl Harness<'_> {
             Backend::VllmMlx => {
                 let manifest = self.vllm_mlx_reference.with_context(not_installed)?;
                 ReferenceLaunch {
-                    spec: vllm_reference::vllm_mlx_launch_spec(
-                        manifest,
-                        port,
-                        g.settings.prefix_cache,
-                        slots,
-                        log_path.clone(),
-                    )?,
+                    spec: vllm_reference::vllm_mlx_launch_spec(manifest, port, server_cache, slots, log_path.clone())?,
                     model: manifest
                         .model(quant)
                         .with_context(|| format!("the vllm-mlx reference install has no {quant} model"))?,
                     model_id: manifest.model_id().into(),
                     kind: ServerKind::VllmMlx,
-                    server_cache_off: !g.settings.prefix_cache,
+                    server_cache_off: !server_cache,
                     detail: format!(
                         "vllm-mlx {} on MLX's CPU backend, {slots} stream(s)",
                         vllm_reference::VLLM_MLX_VERSION

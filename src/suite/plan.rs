@@ -40,6 +40,12 @@ impl PlannedGroup<'_> {
             .chain(self.agent.iter().copied())
             .collect()
     }
+
+    /// Whether a planned workload reuses the server's prefix cache (sessions, depth, warm prefill
+    /// samples), so a server whose cache is a start-up flag must start with it on.
+    pub fn needs_server_cache(&self) -> bool {
+        !self.agent.is_empty() || self.load.contains(&LoadKind::Prefill)
+    }
 }
 
 /// Benchmark id as criterion shows and filters it: `model/quant/category`.

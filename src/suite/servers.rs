@@ -228,7 +228,7 @@ impl GroupContext<'_> {
         }
         h.stop_memory_sampler(g, self.sampler.take())?;
         self.server = None; // stopped before its successor starts
-        match h.open_endpoint(g, needed) {
+        match h.open_endpoint(g, needed, self.planned.needs_server_cache()) {
             Ok((endpoint, server)) => {
                 (self.endpoint, self.server, self.slots) = (endpoint, server, needed);
                 Ok(true)
@@ -264,7 +264,9 @@ impl Harness<'_> {
         } else {
             1
         };
-        let (endpoint, server) = self.open_endpoint(g, slots).map_err(|e| format!("{e:#}"))?;
+        let (endpoint, server) = self
+            .open_endpoint(g, slots, p.needs_server_cache())
+            .map_err(|e| format!("{e:#}"))?;
         let sampler = self.start_memory_sampler(g, server.as_ref());
         Ok(GroupContext {
             harness: self,
@@ -308,9 +310,10 @@ impl Harness<'_> {
         journal.save_summary()
     }
 
-    /// Sets up a group's endpoint — starting its server, with `slots` concurrent request slots,
-    /// when the suite manages it — and records it in the metadata.
-    pub fn open_endpoint(&self, g: &Group, slots: u32) -> Result<(Endpoint, Option<ManagedServer>)> {
+    /// Sets up a group's endpoint — starting its server, with `slots` concurrent request slots
+    /// and its prefix cache on where `needs_cache` (see `PlannedGroup::needs_server_cache`), when the suite manages
+    /// it — and records it in the metadata.
+    pub fn open_endpoint(&self, g: &Group, slots: u32, needs_cache: bool) -> Result<(Endpoint, Option<ManagedServer>)> {
         let (endpoint, server, run_info) = match &g.target {
             Target::External {
                 url,
@@ -340,7 +343,7 @@ impl Harness<'_> {
                 info.server_info = self.rt.block_on(client::server_info(self.http, &endpoint));
                 (endpoint, None, info)
             }
-            Target::Reference { backend, quant } => self.start_reference(g, *backend, quant, slots)?,
+            Target::Reference { backend, quant } => self.start_reference(g, *backend, quant, slots, needs_cache)?,
         };
         let run_info = self.describe_environment(&endpoint, run_info);
         if g.settings.fixed_length && !endpoint.dialect.forces_length() {

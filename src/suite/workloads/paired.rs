@@ -79,7 +79,7 @@ impl Workload for Paired<'_> {
 fn run_pair(h: &Harness<'_>, p: &PlannedPair<'_>) -> Result<()> {
     let id = format!("paired/{}", p.spec.name);
     let names: Vec<&str> = p.categories.iter().map(|c| c.name).collect();
-    let sides = match (h.open_endpoint(p.a, 1), h.open_endpoint(p.b, 1)) {
+    let sides = match (h.open_endpoint(p.a, 1, false), h.open_endpoint(p.b, 1, false)) {
         (Ok(a), Ok(b)) => [(p.a, a), (p.b, b)],
         (Err(e), _) | (_, Err(e)) => {
             h.release_models(&[&p.a.name, &p.b.name])?;
