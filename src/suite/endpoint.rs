@@ -85,6 +85,7 @@ impl EndpointRun {
                 a: a.clone(),
                 b: b.clone(),
                 pairs: self.samples,
+                workload: None,
             });
         }
         if !self.categories.is_empty() {

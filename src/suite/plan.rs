@@ -2,7 +2,7 @@
 //! and paired comparisons the filter selects — decided before any endpoint is touched.
 
 use crate::cli_args::Filter;
-use crate::config::{Config, Group, Paired};
+use crate::config::{Config, Group, Paired, PairedWorkload};
 use crate::fidelity;
 use crate::load::LoadKind;
 use crate::prompts::session::SessionFile;
@@ -210,17 +210,28 @@ fn selection(g: &Group) -> Selection<'_> {
     }
 }
 
-/// A paired A/B comparison and the categories the filter selected for it.
+/// A paired A/B comparison and what the filter selected for it: categories, or (with
+/// `workload = "session"`) sessions.
 #[derive(Debug)]
 pub struct PlannedPair<'a> {
     pub spec: &'a Paired,
     pub a: &'a Group,
     pub b: &'a Group,
     pub categories: Vec<Category<'a>>,
+    pub sessions: Vec<&'a SessionFile>,
+}
+
+impl PlannedPair<'_> {
+    /// The benchmarks it plans, by name (`paired/<name>/<this>`).
+    pub fn benchmarks(&self) -> Vec<&str> {
+        let session = (!self.sessions.is_empty()).then_some(session::SESSION);
+        self.categories.iter().map(|c| c.name).chain(session).collect()
+    }
 }
 
 /// Paired comparisons run only when a filter names them (`paired/<name>[/<category>]`); they
-/// use side A's prompts, in the categories side B also has.
+/// use side A's prompts, in the categories side B also has, or side A's sessions
+/// (`paired/<name>/session`).
 pub fn plan_paired<'a>(
     config: &'a Config,
     prompts: &'a PromptLibrary,
@@ -235,6 +246,19 @@ pub fn plan_paired<'a>(
             config.group(&spec.a).expect("validated"),
             config.group(&spec.b).expect("validated"),
         );
+        if spec.workload == PairedWorkload::Session {
+            if filter.matches(&format!("paired/{}/{}", spec.name, session::SESSION)) {
+                let sessions = select_sessions(a, prompts)?;
+                planned.push(PlannedPair {
+                    spec,
+                    a,
+                    b,
+                    categories: Vec::new(),
+                    sessions,
+                });
+            }
+            continue;
+        }
         let select = |g: &'a Group| prompts.select(&selection(g));
         let b_names: Vec<&str> = select(b)?.iter().map(|c| c.name).collect();
         let categories: Vec<Category> = select(a)?
@@ -242,7 +266,13 @@ pub fn plan_paired<'a>(
             .filter(|c| b_names.contains(&c.name) && filter.matches(&format!("paired/{}/{}", spec.name, c.name)))
             .collect();
         if !categories.is_empty() {
-            planned.push(PlannedPair { spec, a, b, categories });
+            planned.push(PlannedPair {
+                spec,
+                a,
+                b,
+                categories,
+                sessions: Vec::new(),
+            });
         }
     }
     Ok(planned)
