@@ -267,6 +267,8 @@ pub struct PairedEntry {
     pub pairs: Option<u32>,
     /// `categories` (default) or `session`.
     pub workload: Option<PairedWorkload>,
+    /// With `workload = "session"`: the session ids to pair (default: side A's sessions).
+    pub sessions: Option<Vec<String>>,
 }
 
 /// What a paired comparison interleaves.
@@ -288,6 +290,8 @@ pub struct Paired {
     pub b: String,
     pub pairs: u32,
     pub workload: PairedWorkload,
+    /// Session ids to pair; empty: side A's sessions.
+    pub sessions: Vec<String>,
 }
 
 /// Where a group's generations go.
@@ -603,12 +607,16 @@ fn resolve_paired(entries: &[PairedEntry], groups: &[Group]) -> Result<Vec<Paire
         if pairs < 2 {
             bail!("{at}: pairs = {pairs}: at least 2 pairs are needed for an interval");
         }
+        if e.sessions.is_some() && workload != PairedWorkload::Session {
+            bail!("{at}: `sessions` needs workload = \"session\"");
+        }
         out.push(Paired {
             name: e.name.clone(),
             a: e.a.clone(),
             b: e.b.clone(),
             pairs,
             workload,
+            sessions: e.sessions.clone().unwrap_or_default(),
         });
     }
     Ok(out)

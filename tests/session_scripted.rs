@@ -228,10 +228,10 @@ fn paired_sessions_interleave_identical_passes_and_pair_the_right_samples() {
     let server = cache_model_server(true);
     let tmp = tempfile::tempdir().unwrap();
     let body = format!(
-        "[run]\nwarmup = 1\nsession_repeats = 3\nsessions = [\"fix-failing-test-small-en\"]\n\
+        "[run]\nwarmup = 1\nsession_repeats = 3\n\
          [models.m]\nendpoint = {{ url = {:?}, kind = \"openai\" }}\n\
          [models.m.quants.a]\nmodel_id = \"scripted-a\"\n[models.m.quants.b]\nmodel_id = \"scripted-b\"\n\
-         [[paired]]\nname = \"ab\"\na = \"m/a\"\nb = \"m/b\"\nworkload = \"session\"\n",
+         [[paired]]\nname = \"ab\"\na = \"m/a\"\nb = \"m/b\"\nworkload = \"session\"\nsessions = [\"fix-failing-test-small-en\"]\n",
         server.url
     );
     let config = config(tmp.path(), &body);

@@ -86,6 +86,7 @@ impl EndpointRun {
                 b: b.clone(),
                 pairs: self.samples,
                 workload: None,
+                sessions: None,
             });
         }
         if !self.categories.is_empty() {

@@ -70,7 +70,7 @@ pub fn plan<'a>(config: &'a Config, prompts: &'a PromptLibrary, filter: &Filter)
         let load_prompts = if load.is_empty() { Vec::new() } else { selected };
         let agent = named_workloads(group, filter, &[session::SESSION, session::DEPTH]);
         let sessions = if agent.contains(&session::SESSION) {
-            select_sessions(group, prompts)?
+            select_sessions(group, &group.settings.session.ids, prompts)?
         } else {
             Vec::new()
         };
@@ -172,21 +172,21 @@ fn named_workloads<'n>(group: &Group, filter: &Filter, names: &[&'n str]) -> Vec
         .collect()
 }
 
-/// The sessions a group runs: those its `sessions` setting names, else every session in its
-/// languages.
-fn select_sessions<'a>(g: &Group, prompts: &'a PromptLibrary) -> Result<Vec<&'a SessionFile>> {
+/// The sessions a group runs: those `ids` names (its `sessions` setting, or a paired entry's),
+/// else every session in its languages.
+fn select_sessions<'a>(g: &Group, ids: &[String], prompts: &'a PromptLibrary) -> Result<Vec<&'a SessionFile>> {
     let s = &g.settings;
-    for id in &s.session.ids {
+    for id in ids {
         if !prompts.sessions.iter().any(|f| &f.id == id) {
             let known: Vec<&str> = prompts.sessions.iter().map(|f| f.id.as_str()).collect();
             bail!("{}: session {id:?} not found (available: {})", g.name, known.join(", "));
         }
     }
     let wanted = |f: &&SessionFile| {
-        if s.session.ids.is_empty() {
+        if ids.is_empty() {
             s.languages.is_empty() || s.languages.contains(&f.language)
         } else {
-            s.session.ids.contains(&f.id)
+            ids.contains(&f.id)
         }
     };
     let chosen: Vec<&SessionFile> = prompts.sessions.iter().filter(wanted).collect();
@@ -248,7 +248,12 @@ pub fn plan_paired<'a>(
         );
         if spec.workload == PairedWorkload::Session {
             if filter.matches(&format!("paired/{}/{}", spec.name, session::SESSION)) {
-                let sessions = select_sessions(a, prompts)?;
+                let ids = if spec.sessions.is_empty() {
+                    &a.settings.session.ids
+                } else {
+                    &spec.sessions
+                };
+                let sessions = select_sessions(a, ids, prompts)?;
                 planned.push(PlannedPair {
                     spec,
                     a,
