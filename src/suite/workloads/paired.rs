@@ -156,8 +156,8 @@ fn run_session_pairs(h: &Harness<'_>, p: &PlannedPair<'_>, sides: [(&Group, &End
             p.a.name,
             p.b.name
         ));
-        for (runner, (group, _)) in runners.iter().zip(sides) {
-            runner.warm_up(session, group.settings.warmup)?;
+        for runner in &runners {
+            runner.warm_up(session)?;
         }
         let mut previous = [Previous::default(), Previous::default()];
         for index in 0..p.spec.pairs {

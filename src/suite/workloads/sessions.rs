@@ -289,9 +289,9 @@ impl<'a> Runner<'a> {
         format!("[session {}{pair} repeat {repeat} cache {cache}]", self.h.run_id)
     }
 
-    /// Paired sessions: `count` unmeasured requests of `session`'s first turn (warm-ups, under
-    /// a tag of their own so that they prime no measured pass's cache).
-    pub fn warm_up(&self, session: &SessionFile, count: u32) -> Result<()> {
+    /// Paired sessions: the group's `warmup` unmeasured requests of `session`'s first turn
+    /// (under a tag of their own, so that they prime no measured pass's cache).
+    pub fn warm_up(&self, session: &SessionFile) -> Result<()> {
         let s = &self.g.settings;
         let mut session = session.clone();
         session.system = format!("{}\n{}", self.pass_tag("warm-up", true), session.system);
@@ -305,7 +305,7 @@ impl<'a> Runner<'a> {
             sampling: &s.sampling,
             tools: tools.as_ref(),
         };
-        for i in 0..count {
+        for i in 0..s.warmup {
             let label = Label {
                 category: SESSION,
                 prompt_id: &format!("{}#1", session.id),
