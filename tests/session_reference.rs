@@ -129,15 +129,7 @@ fn paired_sessions_replay_the_same_prompts_on_two_reference_quants() {
     assert_eq!(measured.len(), 2 * 2 * 4, "2 pairs × 2 sides × 4 turns");
     // Both quants share SmolLM2's tokenizer: the same context is the same prompt, token for
     // token, on both sides of a pair, and each side's cache holds its previous turn.
-    let of = |side: &str, index: u32, turn: u32| {
-        measured
-            .iter()
-            .find(|r| {
-                let (p, s) = (r.pair.as_ref().unwrap(), r.session.as_ref().unwrap());
-                p.side == side && p.index == index && s.turn == turn
-            })
-            .unwrap()
-    };
+    let of = |side: &str, index: u32, turn: u32| paired_turn(&measured, side, index, turn);
     for index in 0..2 {
         for turn in 0..4 {
             let (a, b) = (of("a", index, turn), of("b", index, turn));

@@ -292,16 +292,7 @@ fn paired_sessions_interleave_identical_passes_and_pair_the_right_samples() {
         "paired passes are not a group's own session rows"
     );
     // Each ratio is the geometric mean of B / A over the pairs, matched by pair index and turn.
-    let value = |side: &str, index: u32, turn: u32| {
-        measured
-            .iter()
-            .find(|r| {
-                let (p, s) = (r.pair.as_ref().unwrap(), r.session.as_ref().unwrap());
-                p.side == side && p.index == index && s.turn == turn
-            })
-            .map(|r| r.metrics.ttft_s.unwrap())
-            .unwrap()
-    };
+    let value = |side: &str, index: u32, turn: u32| paired_turn(&measured, side, index, turn).metrics.ttft_s.unwrap();
     let per_pass = |side: &str, index: u32, f: &dyn Fn(&quantbench::record::GenerationRecord) -> f64| -> f64 {
         measured
             .iter()
