@@ -262,8 +262,24 @@ pub struct PairedEntry {
     /// Group `model/quant` of side A (the reference side of the ratio B / A).
     pub a: String,
     pub b: String,
-    /// Pairs per category (default 20).
+    /// Pairs per category (default 20); with `workload = "session"`, pairs of passes per
+    /// session (default: side A's `session_repeats`).
     pub pairs: Option<u32>,
+    /// `categories` (default) or `session`.
+    pub workload: Option<PairedWorkload>,
+    /// With `workload = "session"`: the session ids to pair (default: side A's sessions).
+    pub sessions: Option<Vec<String>>,
+}
+
+/// What a paired comparison interleaves.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PairedWorkload {
+    /// The prompt categories both groups have, prompt by prompt (`paired/<name>/<category>`).
+    #[default]
+    Categories,
+    /// Side A's agent sessions, a whole pass at a time (`paired/<name>/session`).
+    Session,
 }
 
 /// A validated paired comparison.
@@ -273,6 +289,9 @@ pub struct Paired {
     pub a: String,
     pub b: String,
     pub pairs: u32,
+    pub workload: PairedWorkload,
+    /// Session ids to pair; empty: side A's sessions.
+    pub sessions: Vec<String>,
 }
 
 /// Where a group's generations go.
@@ -575,15 +594,29 @@ fn resolve_paired(entries: &[PairedEntry], groups: &[Group]) -> Result<Vec<Paire
         if e.a == e.b {
             bail!("{at}: a and b are the same group");
         }
-        let pairs = e.pairs.unwrap_or(20);
+        let workload = e.workload.unwrap_or_default();
+        let side = |name: &str| groups.iter().find(|g| g.name == name).expect("checked above");
+        let (a, b) = (&side(&e.a).settings.session, &side(&e.b).settings.session);
+        let pairs = match workload {
+            PairedWorkload::Categories => e.pairs.unwrap_or(20),
+            PairedWorkload::Session if a.mode != b.mode => {
+                bail!("{at}: a and b replay sessions differently (session_mode); set the same on both")
+            }
+            PairedWorkload::Session => e.pairs.unwrap_or(a.repeats),
+        };
         if pairs < 2 {
             bail!("{at}: pairs = {pairs}: at least 2 pairs are needed for an interval");
+        }
+        if e.sessions.is_some() && workload != PairedWorkload::Session {
+            bail!("{at}: `sessions` needs workload = \"session\"");
         }
         out.push(Paired {
             name: e.name.clone(),
             a: e.a.clone(),
             b: e.b.clone(),
             pairs,
+            workload,
+            sessions: e.sessions.clone().unwrap_or_default(),
         });
     }
     Ok(out)

@@ -16,6 +16,9 @@ pub struct PairedComparison {
     pub b: String,
     pub category: String,
     pub metric: String,
+    /// The session turn (from 0) of a per-turn metric of a paired session; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn: Option<u32>,
     pub better: Better,
     /// Pairs where both sides succeeded and the metric was measurable.
     pub n_pairs: usize,
@@ -28,11 +31,47 @@ pub struct PairedComparison {
     pub wilcoxon_p: Option<f64>,
 }
 
-/// Analyses the records of paired comparison `name` between groups `a` and `b`.
+/// One side-by-side series of a paired comparison: what is compared, and the values of A and B,
+/// pair by pair.
+pub struct PairedValues<'a> {
+    pub name: &'a str,
+    pub a: &'a str,
+    pub b: &'a str,
+    pub category: &'a str,
+    pub metric: &'a str,
+    pub turn: Option<u32>,
+    pub better: Better,
+    pub xa: &'a [f64],
+    pub xb: &'a [f64],
+}
+
+/// The ratio B / A of paired values with its interval and tests; None when too few pairs (or no
+/// spread) give no interval. The one paired-ratio routine: categories and sessions alike.
+pub fn compare(v: &PairedValues<'_>) -> Option<PairedComparison> {
+    let test = stats::paired_log_ratio(v.xa, v.xb, analysis::LEVEL)?;
+    let log_ratios: Vec<f64> = v.xa.iter().zip(v.xb).map(|(va, vb)| (vb / va).ln()).collect();
+    Some(PairedComparison {
+        name: v.name.into(),
+        a: v.a.into(),
+        b: v.b.into(),
+        category: v.category.into(),
+        metric: v.metric.into(),
+        turn: v.turn,
+        better: v.better,
+        n_pairs: v.xa.len(),
+        ratio: test.ratio,
+        interval: test.interval,
+        t_p: test.p_value,
+        wilcoxon_p: stats::wilcoxon_signed_rank(&log_ratios).map(|(_, p)| p),
+    })
+}
+
+/// Analyses the records of paired comparison `name` between groups `a` and `b` over prompt
+/// categories (paired sessions are analysed per session and turn in `session::analysis`).
 pub fn analyze(name: &str, a: &str, b: &str, records: &[GenerationRecord]) -> Vec<PairedComparison> {
     // (category, pair index) → (A record, B record)
     let mut pairs: BTreeMap<(String, u32), [Option<&GenerationRecord>; 2]> = BTreeMap::new();
-    for r in records.iter().filter(|r| r.ok && !r.warmup) {
+    for r in records.iter().filter(|r| r.ok && !r.warmup && r.session.is_none()) {
         let Some(tag) = r.pair.as_ref().filter(|t| t.name == name) else {
             continue;
         };
@@ -57,23 +96,17 @@ pub fn analyze(name: &str, a: &str, b: &str, records: &[GenerationRecord]) -> Ve
                     xb.push(vb);
                 }
             }
-            let Some(test) = stats::paired_log_ratio(&xa, &xb, analysis::LEVEL) else {
-                continue;
-            };
-            let log_ratios: Vec<f64> = xa.iter().zip(&xb).map(|(va, vb)| (vb / va).ln()).collect();
-            out.push(PairedComparison {
-                name: name.into(),
-                a: a.into(),
-                b: b.into(),
-                category: category.clone(),
-                metric: def.name.into(),
+            out.extend(compare(&PairedValues {
+                name,
+                a,
+                b,
+                category: &category,
+                metric: def.name,
+                turn: None,
                 better: def.better,
-                n_pairs: xa.len(),
-                ratio: test.ratio,
-                interval: test.interval,
-                t_p: test.p_value,
-                wilcoxon_p: stats::wilcoxon_signed_rank(&log_ratios).map(|(_, p)| p),
-            });
+                xa: &xa,
+                xb: &xb,
+            }));
         }
     }
     out

@@ -1,11 +1,13 @@
 //! The session workload against a scripted server with a known prefix-cache model: its prompt
 //! "tokens" are 8-byte pieces of the request's messages, it caches exactly the common prefix
 //! with the previous request, and its first token comes after a fixed cost per uncached token;
-//! with tools offered, a tool-call delta follows the first token after a known delay.
+//! with tools offered, a tool-call delta follows the first token after a known delay. Each model
+//! has a cache of its own, as two servers would.
 
 mod support;
 
 use quantbench::session::analysis::SessionReport;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use support::*;
@@ -26,7 +28,7 @@ fn scheduled_ttft(prompt: u64, cached: u64) -> f64 {
 
 /// A server with the cache model above; `report_cache` false leaves `cached_tokens` out.
 fn cache_model_server(report_cache: bool) -> ScriptedServer {
-    let last: Arc<Mutex<Vec<u8>>> = Arc::default();
+    let last: Arc<Mutex<HashMap<String, Vec<u8>>>> = Arc::default();
     ScriptedServer::with_routes(
         move |method, path, body| {
             if method != "POST" || !path.ends_with("/chat/completions") {
@@ -37,7 +39,8 @@ fn cache_model_server(report_cache: bool) -> ScriptedServer {
                 .iter()
                 .flat_map(|m| m.to_string().into_bytes())
                 .collect();
-            let mut previous = last.lock().unwrap();
+            let mut caches = last.lock().unwrap();
+            let previous = caches.entry(body["model"].as_str()?.to_owned()).or_default();
             let common = prompt.iter().zip(previous.iter()).take_while(|(a, b)| a == b).count() as u64;
             *previous = prompt.clone();
             let (tokens, cached) = (prompt.len() as u64 / BYTES_PER_TOKEN, common / BYTES_PER_TOKEN);
@@ -205,4 +208,130 @@ fn a_server_without_cache_figures_gives_not_reported_never_zero() {
         .all(|t| t.cached_tokens.is_none() && t.cached_reported == 0));
     assert_eq!(report.sessions[0].cache_efficiency, None);
     assert!(quantbench::report::console::sessions(&report).contains("not reported"));
+}
+
+/// The chat requests the server received: (model, messages, tools), in order.
+fn chats(server: &ScriptedServer) -> Vec<(String, String, String)> {
+    let routed = server.routed.lock().unwrap();
+    routed
+        .iter()
+        .filter(|r| r.path.ends_with("/chat/completions"))
+        .map(|r| {
+            let model = r.body["model"].as_str().unwrap().to_owned();
+            (model, r.body["messages"].to_string(), r.body["tools"].to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn paired_sessions_interleave_identical_passes_and_pair_the_right_samples() {
+    let server = cache_model_server(true);
+    let tmp = tempfile::tempdir().unwrap();
+    let body = format!(
+        "[run]\nwarmup = 1\nsession_repeats = 3\n\
+         [models.m]\nendpoint = {{ url = {:?}, kind = \"openai\" }}\n\
+         [models.m.quants.a]\nmodel_id = \"scripted-a\"\n[models.m.quants.b]\nmodel_id = \"scripted-b\"\n\
+         [[paired]]\nname = \"ab\"\na = \"m/a\"\nb = \"m/b\"\nworkload = \"session\"\nsessions = [\"fix-failing-test-small-en\"]\n",
+        server.url
+    );
+    let config = config(tmp.path(), &body);
+    assert_eq!(config.paired[0].pairs, 3, "pairs default to side A's session_repeats");
+    let outcome = run_suite(tmp.path(), &config, "^paired/ab/session$").unwrap();
+    let (status, counts) = outcome.status.clone().unwrap();
+    assert_eq!(
+        (status, counts.benchmarks_planned, counts.benchmarks_not_run),
+        (quantbench::metadata::RunStatus::Complete, 1, 0),
+        "{counts:?}"
+    );
+
+    // Order: one warm-up per side, then pairs of whole passes A B, B A, A B.
+    let chats = chats(&server);
+    let models: Vec<&str> = chats.iter().map(|(m, _, _)| m.as_str()).collect();
+    let pass = |m: &'static str| [m; 5];
+    let expected: Vec<&str> = [["scripted-a"], ["scripted-b"]]
+        .concat()
+        .into_iter()
+        .chain(pass("scripted-a"))
+        .chain(pass("scripted-b"))
+        .chain(pass("scripted-b"))
+        .chain(pass("scripted-a"))
+        .chain(pass("scripted-a"))
+        .chain(pass("scripted-b"))
+        .collect();
+    assert_eq!(models, expected);
+    // Both sides of a pair replay byte-identical contexts and tools, turn by turn; passes differ.
+    let measured = &chats[2..];
+    for pair in 0..3 {
+        let (first, second) = (
+            &measured[pair * 10..pair * 10 + 5],
+            &measured[pair * 10 + 5..pair * 10 + 10],
+        );
+        for (k, (x, y)) in first.iter().zip(second).enumerate() {
+            assert_eq!((&x.1, &x.2), (&y.1, &y.2), "pair {pair} turn {}", k + 1);
+        }
+    }
+    assert_ne!(measured[0].1, measured[10].1, "each pair has its own tag");
+    assert_ne!(chats[0].1, measured[0].1, "warm-ups prime no measured pass");
+
+    let dir = outcome.run_dir.unwrap();
+    let records = quantbench::store::read_records(&dir.join("generations.jsonl")).unwrap();
+    assert_eq!(records.iter().filter(|r| r.warmup).count(), 2);
+    let measured: Vec<_> = records.iter().filter(|r| !r.warmup).collect();
+    assert_eq!(measured.len(), 30);
+    for r in &measured {
+        let (pair, session) = (r.pair.as_ref().unwrap(), r.session.as_ref().unwrap());
+        assert!(r.ok, "{:?}", r.error);
+        assert_eq!(pair.name, "ab");
+        assert_eq!(r.group, format!("m/{}", pair.side));
+        assert_eq!(session.repeat, pair.index);
+    }
+    let report: SessionReport =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("sessions.json")).unwrap()).unwrap();
+    assert!(
+        report.sessions.is_empty(),
+        "paired passes are not a group's own session rows"
+    );
+    // Each ratio is the geometric mean of B / A over the pairs, matched by pair index and turn.
+    let value = |side: &str, index: u32, turn: u32| paired_turn(&measured, side, index, turn).metrics.ttft_s.unwrap();
+    let per_pass = |side: &str, index: u32, f: &dyn Fn(&quantbench::record::GenerationRecord) -> f64| -> f64 {
+        measured
+            .iter()
+            .filter(|r| r.pair.as_ref().is_some_and(|p| p.side == side && p.index == index))
+            .map(|r| f(r))
+            .sum()
+    };
+    let geometric = |ratios: Vec<f64>| (ratios.iter().map(|r| r.ln()).sum::<f64>() / ratios.len() as f64).exp();
+    let find = |metric: &str, turn: Option<u32>| {
+        report
+            .paired_ab
+            .iter()
+            .find(|p| p.metric == metric && p.turn == turn)
+            .unwrap_or_else(|| panic!("no {metric} {turn:?} in {:?}", report.paired_ab))
+    };
+    for k in 0..5 {
+        let row = find("ttft_s", Some(k));
+        assert_eq!((row.a.as_str(), row.b.as_str(), row.n_pairs), ("m/a", "m/b", 3));
+        let expected = geometric((0..3).map(|i| value("b", i, k) / value("a", i, k)).collect());
+        assert!(
+            (row.ratio - expected).abs() < 1e-9,
+            "turn {k}: {} vs {expected}",
+            row.ratio
+        );
+        assert!(row.interval.lower <= row.ratio && row.ratio <= row.interval.upper);
+    }
+    let e2e = |r: &quantbench::record::GenerationRecord| r.metrics.e2e_s.unwrap();
+    let wall = geometric(
+        (0..3)
+            .map(|i| per_pass("b", i, &e2e) / per_pass("a", i, &e2e))
+            .collect(),
+    );
+    assert!((find("wall_s", None).ratio - wall).abs() < 1e-9);
+    let out = |r: &quantbench::record::GenerationRecord| r.tokens.completion.unwrap() as f64;
+    let effective = |side: &str, i: u32| per_pass(side, i, &out) / per_pass(side, i, &e2e);
+    let effective = geometric((0..3).map(|i| effective("b", i) / effective("a", i)).collect());
+    assert!((find("effective_tok_s", None).ratio - effective).abs() < 1e-9);
+    for file in ["summary.md", "index.html"] {
+        let text = std::fs::read_to_string(dir.join(file)).unwrap();
+        assert!(text.contains("Paired sessions"), "{file}");
+    }
 }

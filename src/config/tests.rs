@@ -270,3 +270,43 @@ fn load_settings_have_defaults_and_are_checked() {
         assert!(err.contains(expected), "expected {expected:?} in: {err}");
     }
 }
+
+#[test]
+fn paired_sessions_take_side_a_repeats_and_need_one_session_mode() {
+    let models = "[models.m]\nreference = \"llama-server\"\n[models.m.quants.q4_1]\n[models.m.quants.q8_0]\nrun = { session_repeats = 7 }\n";
+    let pair = "[[paired]]\nname = \"p\"\na = \"m/q4_1\"\nb = \"m/q8_0\"\n";
+    let cfg = parse(&format!(
+        "{models}{pair}workload = \"session\"\nsessions = [\"doc-qa-small-en\"]\n"
+    ))
+    .unwrap();
+    let p = &cfg.paired[0];
+    assert_eq!(
+        (p.workload, p.pairs),
+        (PairedWorkload::Session, 5),
+        "side A's session_repeats"
+    );
+    assert_eq!(p.sessions, ["doc-qa-small-en"]);
+    assert_eq!(parse(&format!("{models}{pair}")).unwrap().paired[0].pairs, 20);
+    let live = models.replace(
+        "[models.m.quants.q8_0]\n",
+        "[models.m.quants.q8_0]\nrun = { session_mode = \"live\" }\n",
+    );
+    let live = live.replace("run = { session_repeats = 7 }\n", "");
+    for (text, expected) in [
+        (
+            format!("{live}{pair}workload = \"session\"\n"),
+            "replay sessions differently",
+        ),
+        (
+            format!("{models}{pair}sessions = [\"x\"]\n"),
+            "`sessions` needs workload = \"session\"",
+        ),
+        (
+            format!("{models}{pair}workload = \"depth\"\n"),
+            "unknown variant `depth`",
+        ),
+    ] {
+        let err = error(&text);
+        assert!(err.contains(expected), "expected {expected:?} in: {err}");
+    }
+}

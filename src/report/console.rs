@@ -328,15 +328,16 @@ pub fn verdicts(rows: &[Comparison]) -> String {
 /// A plain-text table of paired results.
 pub fn paired(rows: &[PairedComparison]) -> String {
     let mut out = format!(
-        "{:<28} {:<14} {:<12} {:>26} {:>8} {:>10} {:>6}\n",
+        "{:<28} {:<14} {:<18} {:>26} {:>8} {:>10} {:>6}\n",
         "paired (B / A)", "category", "metric", "ratio [95 % CI]", "t p", "Wilcoxon p", "pairs"
     );
     for r in rows {
         out.push_str(&format!(
-            "{:<28} {:<14} {:<12} {:>26} {:>8.4} {:>10} {:>6}\n",
+            "{:<28} {:<14} {:<18} {:>26} {:>8.4} {:>10} {:>6}\n",
             format!("{} / {}", r.b, r.a),
             r.category,
-            r.metric,
+            r.turn
+                .map_or(r.metric.clone(), |k| format!("{} turn {}", r.metric, k + 1)),
             format!("{:.3} [{:.3}, {:.3}]", r.ratio, r.interval.lower, r.interval.upper),
             r.t_p,
             r.wilcoxon_p.map_or("–".into(), |p| format!("{p:.4}")),
@@ -396,6 +397,10 @@ pub fn sessions(report: &SessionReport) -> String {
                 estimate_text(d.decode_rate.as_ref(), 1.0, 1),
             ));
         }
+    }
+    if !report.paired_ab.is_empty() {
+        out.push('\n');
+        out.push_str(&paired(&report.paired_ab));
     }
     for c in &report.cuts {
         let at = c.turn.map_or(String::new(), |t| format!(" before turn {}", t + 1));

@@ -1,11 +1,12 @@
 //! The "Agent sessions" section of the run page and of `summary.md`, from `sessions.json`:
 //! effective tok/s per group (the headline for agent users), TTFT and decode per turn against
 //! context length, the cache table (ideal vs reported cached tokens, mismatches highlighted),
-//! the cache-off pairs and the depth chart.
+//! the cache-off pairs, the paired sessions (quant A against B) and the depth chart.
 
 use super::charts::{self, Axes, Point, Series};
 use super::markup::{escape, table, td, td_num};
 use super::RunData;
+use crate::paired::PairedComparison;
 use crate::prompts::session::Mode;
 use crate::session::analysis::{estimate_text, SessionReport, TurnRow};
 use crate::stats::Estimate;
@@ -57,6 +58,9 @@ pub fn html(page: &mut String, run: &RunData) -> Result<()> {
     page.push_str("<h2>Agent sessions</h2>\n<p class=\"small\">Recorded agent sessions replayed turn by turn with the prefix cache on. Effective tok/s is famstack's definition: Σ output tokens / Σ (TTFT + generation time) over a session's turns; geometric means with 95 % t-intervals on the logs over the repeats. Cached tokens are what the server reported; the ideal is the prefix the turn's prompt shares with the previous request, from the server's tokenizer unless marked estimated.</p>\n");
     if report.sessions.iter().any(|s| s.mode == Mode::Live) {
         page.push_str("<p class=\"small\">Live mode: each group's own answers were appended, so contexts differ between groups after turn 1.</p>\n");
+    }
+    if report.sessions.is_empty() {
+        return pairs_depth_and_cuts_html(page, report);
     }
     let rows: Vec<Vec<String>> = report
         .sessions
@@ -210,6 +214,12 @@ pub fn html(page: &mut String, run: &RunData) -> Result<()> {
             &rows,
         );
     }
+    pairs_depth_and_cuts_html(page, report)
+}
+
+/// The paired sessions, the depth chart and what was cut.
+fn pairs_depth_and_cuts_html(page: &mut String, report: &SessionReport) -> Result<()> {
+    pairs_html(page, &report.paired_ab)?;
     depth_html(page, report)?;
     for c in &report.cuts {
         let at = c.turn.map_or(String::new(), |t| format!(" before turn {}", t + 1));
@@ -223,6 +233,67 @@ pub fn html(page: &mut String, run: &RunData) -> Result<()> {
             escape(&c.reason)
         )?;
     }
+    Ok(())
+}
+
+/// A paired session's metric as the tables show it: `effective tok/s`, `Σ E2E s`, `TTFT turn k`.
+fn pair_metric(p: &PairedComparison) -> String {
+    match (p.metric.as_str(), p.turn) {
+        ("effective_tok_s", _) => "effective tok/s".into(),
+        ("wall_s", _) => "Σ E2E s".into(),
+        ("ttft_s", Some(k)) => format!("TTFT turn {}", k + 1),
+        (other, _) => other.into(),
+    }
+}
+
+/// The cells of a paired session's row: pair, A, B, session, metric, pairs, ratio, t p, Wilcoxon p.
+fn pair_cells(p: &PairedComparison) -> [String; 9] {
+    let session = p.category.strip_prefix("session/").unwrap_or(&p.category);
+    [
+        p.name.clone(),
+        p.a.clone(),
+        p.b.clone(),
+        session.to_owned(),
+        pair_metric(p),
+        p.n_pairs.to_string(),
+        format!("{:.3} [{:.3}, {:.3}]", p.ratio, p.interval.lower, p.interval.upper),
+        format!("{:.3}", p.t_p),
+        p.wilcoxon_p.map_or("–".into(), |w| format!("{w:.3}")),
+    ]
+}
+
+const PAIR_HEADERS: [&str; 9] = [
+    "pair",
+    "A",
+    "B",
+    "session",
+    "metric",
+    "pairs",
+    "B / A [95 %]",
+    "t p",
+    "Wilcoxon p",
+];
+
+const PAIR_NOTE: &str = "Sides A and B replay byte-identical contexts, a whole pass at a time, interleaved A B, B A, …; ratio B / A of geometric means with a paired 95 % t-interval on the log-ratios. Session figures count the pairs whose two passes both ran in full; TTFT per turn the pairs where both measured it.";
+
+fn pairs_html(page: &mut String, rows: &[PairedComparison]) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        page,
+        "<h3>Paired sessions: B against A</h3>\n<p class=\"small\">{}</p>",
+        escape(PAIR_NOTE)
+    )?;
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|p| {
+            let [cells @ .., ratio, t, w] = pair_cells(p);
+            let text = cells.iter().map(|c| td(c));
+            text.chain([ratio, t, w].iter().map(|c| td_num(c))).collect()
+        })
+        .collect();
+    table(page, &PAIR_HEADERS, &rows);
     Ok(())
 }
 
@@ -312,31 +383,48 @@ pub fn markdown(md: &mut String, run: &RunData) -> Result<()> {
     let Some(report) = &run.sessions else { return Ok(()) };
     let cell = super::sanitize::markdown;
     md.push_str("\n## Agent sessions\n\nEffective tok/s = Σ output tokens / Σ (TTFT + generation time) over a session (famstack's definition); geometric means with 95 % t-intervals on the logs over repeats.\n\n");
-    md.push_str("| Group | Session | Cache | Repeats | Turns | Effective tok/s [95 %] | TTFT turn 1 ms | TTFT last turn ms | Time in prefill | Final context | Cache efficiency |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
-    for s in &report.sessions {
-        let rows: Vec<&TurnRow> = report
-            .turns
-            .iter()
-            .filter(|t| t.group == s.group && t.session == s.session && t.prefix_cache == s.prefix_cache && t.ok > 0)
-            .collect();
-        let ttft = |t: Option<&&TurnRow>| estimate_text(t.and_then(|t| t.ttft_s.as_ref()), 1e3, 1);
+    if !report.sessions.is_empty() {
+        md.push_str("| Group | Session | Cache | Repeats | Turns | Effective tok/s [95 %] | TTFT turn 1 ms | TTFT last turn ms | Time in prefill | Final context | Cache efficiency |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
+        for s in &report.sessions {
+            let rows: Vec<&TurnRow> = report
+                .turns
+                .iter()
+                .filter(|t| {
+                    t.group == s.group && t.session == s.session && t.prefix_cache == s.prefix_cache && t.ok > 0
+                })
+                .collect();
+            let ttft = |t: Option<&&TurnRow>| estimate_text(t.and_then(|t| t.ttft_s.as_ref()), 1e3, 1);
+            writeln!(
+                md,
+                "| {} | {} | {} | {}/{} | {} | {} | {} | {} | {} | {} | {} |",
+                cell(&s.group),
+                cell(&s.session),
+                if s.prefix_cache { "on" } else { "off" },
+                s.complete,
+                s.repeats,
+                s.turns,
+                estimate_text(s.effective_tok_s.as_ref(), 1.0, 2),
+                ttft(rows.first()),
+                ttft(rows.last()),
+                s.prefill_share
+                    .map_or("–".into(), |e| format!("{:.0} %", e.point * 100.0)),
+                opt(s.final_context),
+                efficiency_text(s.cache_efficiency),
+            )?;
+        }
+    }
+    if !report.paired_ab.is_empty() {
+        writeln!(md, "\n### Paired sessions: B against A\n\n{PAIR_NOTE}\n")?;
         writeln!(
             md,
-            "| {} | {} | {} | {}/{} | {} | {} | {} | {} | {} | {} | {} |",
-            cell(&s.group),
-            cell(&s.session),
-            if s.prefix_cache { "on" } else { "off" },
-            s.complete,
-            s.repeats,
-            s.turns,
-            estimate_text(s.effective_tok_s.as_ref(), 1.0, 2),
-            ttft(rows.first()),
-            ttft(rows.last()),
-            s.prefill_share
-                .map_or("–".into(), |e| format!("{:.0} %", e.point * 100.0)),
-            opt(s.final_context),
-            efficiency_text(s.cache_efficiency),
+            "| {} |\n|{}",
+            PAIR_HEADERS.join(" | "),
+            "---|".repeat(PAIR_HEADERS.len())
         )?;
+        for p in &report.paired_ab {
+            let cells: Vec<String> = pair_cells(p).iter().map(|c| cell(c)).collect();
+            writeln!(md, "| {} |", cells.join(" | "))?;
+        }
     }
     if !report.depths.is_empty() {
         md.push_str("\n### Context depth\n\n| Group | Depth | OK | Prompt tokens | Cached | TTFT ms [95 %] | Decode tok/s [95 %] |\n|---|---|---|---|---|---|---|\n");

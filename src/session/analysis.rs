@@ -1,16 +1,20 @@
 //! Per-turn, per-session and per-depth figures of the session workloads, as pure functions of
 //! the records (`sessions.json`). Intervals are over the repeats: geometric means with Student-t
-//! intervals on the logs, and paired t-intervals on log-ratios for cache on against off.
+//! intervals on the logs, and paired t-intervals on log-ratios for cache on against off and for
+//! paired sessions (quant A against B, [`pairs`]).
 
 use crate::analysis::{Better, LEVEL};
 use crate::compare::{Comparison, Method, Verdict};
+use crate::paired::PairedComparison;
 use crate::prompts::session::Mode;
 use crate::record::{GenerationRecord, IdealSource, SessionTag};
 use crate::stats::{self, Estimate, RatioTest};
 use serde::{Deserialize, Serialize};
 
-/// Version of the `sessions.json` layout.
-pub const SESSIONS_SCHEMA: u32 = 1;
+mod pairs;
+
+/// Version of the `sessions.json` layout (2: `paired_ab`).
+pub const SESSIONS_SCHEMA: u32 = 2;
 /// Reported cached tokens may differ from the ideal by this many before a turn is flagged: a
 /// server re-reads the prompt's last token (llama-server always evaluates at least one), and a
 /// template may render the turn boundary differently from the tokenizer call.
@@ -38,6 +42,10 @@ pub struct SessionReport {
     pub sessions: Vec<SessionRow>,
     pub turns: Vec<TurnRow>,
     pub paired: Vec<PairedTurn>,
+    /// Paired sessions (`paired/<name>/session`): ratios B / A per session (effective tok/s,
+    /// wall time) and per turn (TTFT), over pairs of passes; see [`pairs`].
+    #[serde(default)]
+    pub paired_ab: Vec<PairedComparison>,
     pub depths: Vec<DepthRow>,
     pub cuts: Vec<Cut>,
 }
@@ -145,10 +153,34 @@ fn secs(ns: Option<u64>) -> Option<f64> {
     ns.map(|n| n as f64 / 1e9)
 }
 
+/// famstack's effective tok/s of one pass through a session: Σ output tokens / Σ (TTFT +
+/// generation time), that is Σ E2E, over its turns.
+pub fn effective_tok_s(pass: &[&GenerationRecord]) -> Option<f64> {
+    Some(
+        pass.iter()
+            .map(|t| t.tokens.completion.map(|n| n as f64))
+            .sum::<Option<f64>>()?
+            / wall_s(pass)?,
+    )
+}
+
+/// Σ E2E over a pass's turns, seconds.
+pub fn wall_s(pass: &[&GenerationRecord]) -> Option<f64> {
+    pass.iter().map(|t| t.metrics.e2e_s).sum()
+}
+
+/// The session turns of a group's own session workload (paired sessions are analysed apart).
+fn group_turns(records: &[GenerationRecord]) -> Vec<(&GenerationRecord, &SessionTag)> {
+    records
+        .iter()
+        .filter(|r| r.pair.is_none())
+        .filter_map(|r| Some((r, r.session.as_ref()?)))
+        .collect()
+}
+
 /// The figures of every session and depth record; None when there are none and nothing was cut.
 pub fn report(run: &str, records: &[GenerationRecord], cuts: &[Cut]) -> Option<SessionReport> {
-    let turns_of: Vec<(&GenerationRecord, &SessionTag)> =
-        records.iter().filter_map(|r| Some((r, r.session.as_ref()?))).collect();
+    let turns_of = group_turns(records);
     let mut keys: Vec<(&str, &str, bool)> = Vec::new();
     for (r, t) in &turns_of {
         if !keys.contains(&(r.group.as_str(), t.session.as_str(), t.prefix_cache)) {
@@ -161,6 +193,7 @@ pub fn report(run: &str, records: &[GenerationRecord], cuts: &[Cut]) -> Option<S
         sessions: Vec::new(),
         turns: Vec::new(),
         paired: Vec::new(),
+        paired_ab: pairs::comparisons(records),
         depths: depth_rows(records),
         cuts: cuts.to_vec(),
     };
@@ -186,19 +219,20 @@ pub fn report(run: &str, records: &[GenerationRecord], cuts: &[Cut]) -> Option<S
                 .extend((0..=last).map(|k| paired_turn(group, session, k, &on, &of)));
         }
     }
-    (!report.sessions.is_empty() || !report.depths.is_empty() || !report.cuts.is_empty()).then_some(report)
+    let any = !report.sessions.is_empty() || !report.paired_ab.is_empty() || !report.depths.is_empty();
+    (any || !report.cuts.is_empty()).then_some(report)
 }
 
-/// A repeat's turns, in turn order.
+/// Each repeat's turns, in turn order (a repeat is one run's: a baseline may hold several runs).
 fn repeats<'a>(of: &[(&'a GenerationRecord, &'a SessionTag)]) -> Vec<Vec<&'a GenerationRecord>> {
-    let mut ids: Vec<u32> = of.iter().map(|(_, t)| t.repeat).collect();
+    let mut ids: Vec<(&str, u32)> = of.iter().map(|(r, t)| (r.run.as_str(), t.repeat)).collect();
     ids.sort_unstable();
     ids.dedup();
     ids.iter()
-        .map(|&rep| {
+        .map(|&(run, rep)| {
             let mut turns: Vec<(&GenerationRecord, u32)> = of
                 .iter()
-                .filter(|(_, t)| t.repeat == rep)
+                .filter(|(r, t)| r.run == run && t.repeat == rep)
                 .map(|(r, t)| (*r, t.turn))
                 .collect();
             turns.sort_by_key(|(_, k)| *k);
@@ -219,12 +253,8 @@ pub fn session_row(group: &str, session: &str, cache: bool, of: &[(&GenerationRe
     let per = |f: &dyn Fn(&[&GenerationRecord]) -> Option<f64>| -> Vec<f64> {
         complete.iter().filter_map(|r| f(r)).collect()
     };
-    let sum = |r: &[&GenerationRecord], m: &dyn Fn(&GenerationRecord) -> Option<f64>| -> Option<f64> {
-        r.iter().map(|t| m(t)).sum()
-    };
-    let e2e = |t: &GenerationRecord| t.metrics.e2e_s;
-    let effective = per(&|r| Some(sum(r, &|t| t.tokens.completion.map(|n| n as f64))? / sum(r, &e2e)?));
-    let share = per(&|r| Some(sum(r, &|t| t.metrics.ttft_s)? / sum(r, &e2e)?));
+    let ttft = |r: &[&GenerationRecord]| r.iter().map(|t| t.metrics.ttft_s).sum::<Option<f64>>();
+    let share = per(&|r| Some(ttft(r)? / wall_s(r)?));
     let context = per(&|r| {
         r.last()
             .and_then(|t| Some((t.tokens.prompt? + t.tokens.completion?) as f64))
@@ -246,8 +276,8 @@ pub fn session_row(group: &str, session: &str, cache: bool, of: &[(&GenerationRe
         repeats: all.len(),
         complete: complete.len(),
         turns,
-        effective_tok_s: estimate(&effective),
-        wall_s: estimate(&per(&|r| sum(r, &e2e))),
+        effective_tok_s: estimate(&per(&effective_tok_s)),
+        wall_s: estimate(&per(&wall_s)),
         prefill_share: estimate(&share),
         final_context: mean(&context),
         cache_efficiency: (ideal > 0.0).then(|| cached / ideal),
@@ -381,31 +411,21 @@ pub fn estimate_text(e: Option<&Estimate>, scale: f64, digits: usize) -> String 
 pub fn verdict_rows(baseline: &[GenerationRecord], candidate: &[GenerationRecord]) -> Vec<Comparison> {
     let mut rows = Vec::new();
     let sessions = |records: &[GenerationRecord], group: &str, session: &str| -> Vec<f64> {
-        let of: Vec<(&GenerationRecord, &SessionTag)> = records
-            .iter()
-            .filter_map(|r| Some((r, r.session.as_ref()?)))
+        let of: Vec<(&GenerationRecord, &SessionTag)> = group_turns(records)
+            .into_iter()
             .filter(|(r, t)| r.group == group && t.session == session && t.prefix_cache)
             .collect();
         let all = repeats(&of);
         let turns = all.iter().map(Vec::len).max().unwrap_or(0);
         all.iter()
             .filter(|r| r.len() == turns && r.iter().all(|t| t.ok))
-            .filter_map(|r| {
-                Some(
-                    r.iter()
-                        .map(|t| t.tokens.completion.map(|n| n as f64))
-                        .sum::<Option<f64>>()?
-                        / r.iter().map(|t| t.metrics.e2e_s).sum::<Option<f64>>()?,
-                )
-            })
+            .filter_map(|r| effective_tok_s(r))
             .collect()
     };
     let mut keys: Vec<(String, String)> = Vec::new();
-    for r in candidate {
-        if let Some(t) = r.session.as_ref().filter(|t| t.prefix_cache) {
-            if !keys.iter().any(|(g, s)| *g == r.group && *s == t.session) {
-                keys.push((r.group.clone(), t.session.clone()));
-            }
+    for (r, t) in group_turns(candidate).into_iter().filter(|(_, t)| t.prefix_cache) {
+        if !keys.iter().any(|(g, s)| *g == r.group && *s == t.session) {
+            keys.push((r.group.clone(), t.session.clone()));
         }
     }
     for (group, session) in &keys {
@@ -430,6 +450,18 @@ pub fn verdict_rows(baseline: &[GenerationRecord], candidate: &[GenerationRecord
             .filter_map(metric)
             .collect()
     };
+    for (name, session) in pairs::keys(candidate) {
+        // The ratio B / A of each pair of passes, baseline runs against candidate.
+        let ratios = |records| pairs::effective_ratios(records, &name, &session);
+        rows.extend(verdict_row(
+            &format!("paired/{name}"),
+            &format!("{}/{session}", super::SESSION),
+            "effective_tok_s_b_over_a",
+            Better::Higher,
+            &ratios(baseline),
+            &ratios(candidate),
+        ));
+    }
     for row in depth_rows(candidate) {
         let category = format!("{}/{}", super::DEPTH, row.depth);
         let (ttft, decode) = (

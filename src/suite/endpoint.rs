@@ -85,6 +85,8 @@ impl EndpointRun {
                 a: a.clone(),
                 b: b.clone(),
                 pairs: self.samples,
+                workload: None,
+                sessions: None,
             });
         }
         if !self.categories.is_empty() {

@@ -7,6 +7,7 @@ use crate::managed;
 use crate::metadata::{GroupServer, Metadata, RunStatus};
 use crate::paired::PairedComparison;
 use crate::record::GenerationRecord;
+use crate::session::analysis::{self as sessions, Cut};
 use crate::store::RunStore;
 use crate::summary::{self, BenchmarkNote, GroupStop, Summary};
 use crate::util::now;
@@ -25,6 +26,8 @@ pub struct Journal {
     pub fidelity: Vec<GroupFidelity>,
     /// Paired A/B results, once every pair has run.
     pub paired: Vec<PairedComparison>,
+    /// Agent sessions and depths cut or skipped (group workloads and paired sessions alike).
+    pub session_cuts: Vec<Cut>,
 }
 
 /// The journal, locked while one record or document is written.
@@ -98,6 +101,14 @@ impl Journal {
     pub fn save_fidelity(&mut self, result: GroupFidelity) -> Result<()> {
         self.fidelity.push(result);
         self.store.write(&self.store.dir.fidelity(), &self.fidelity_report())
+    }
+
+    /// Rewrites `sessions.json` from every session and depth record so far (nothing when none).
+    pub fn save_sessions(&self) -> Result<()> {
+        match sessions::report(&self.metadata.run, &self.records, &self.session_cuts) {
+            Some(report) => self.store.write(&self.store.dir.sessions(), &report),
+            None => Ok(()),
+        }
     }
 
     pub fn fidelity_report(&self) -> FidelityReport {

@@ -4,7 +4,7 @@
 
 use super::plan::{benchmark_id, PlannedGroup};
 use crate::cli_args::Filter;
-use crate::config::Config;
+use crate::config::{Config, PairedWorkload};
 use crate::fidelity;
 use crate::prompts::{PromptLibrary, Selection};
 
@@ -65,8 +65,12 @@ pub fn selectable_by_name(
     for pair in &config.paired {
         let id = format!("paired/{}", pair.name);
         if filter.is_all() {
+            let what = match pair.workload {
+                PairedWorkload::Categories => "<category>",
+                PairedWorkload::Session => crate::session::SESSION,
+            };
             lines.push(format!(
-                "{id}/<category>: paired A/B of {} and {} (runs when a filter names {id})",
+                "{id}/{what}: paired A/B of {} and {} (runs when a filter names {id})",
                 pair.a, pair.b
             ));
         }

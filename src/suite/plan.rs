@@ -2,7 +2,7 @@
 //! and paired comparisons the filter selects — decided before any endpoint is touched.
 
 use crate::cli_args::Filter;
-use crate::config::{Config, Group, Paired};
+use crate::config::{Config, Group, Paired, PairedWorkload};
 use crate::fidelity;
 use crate::load::LoadKind;
 use crate::prompts::session::SessionFile;
@@ -76,7 +76,7 @@ pub fn plan<'a>(config: &'a Config, prompts: &'a PromptLibrary, filter: &Filter)
         let load_prompts = if load.is_empty() { Vec::new() } else { selected };
         let agent = named_workloads(group, filter, &[session::SESSION, session::DEPTH]);
         let sessions = if agent.contains(&session::SESSION) {
-            select_sessions(group, prompts)?
+            select_sessions(group, &group.settings.session.ids, prompts)?
         } else {
             Vec::new()
         };
@@ -178,21 +178,21 @@ fn named_workloads<'n>(group: &Group, filter: &Filter, names: &[&'n str]) -> Vec
         .collect()
 }
 
-/// The sessions a group runs: those its `sessions` setting names, else every session in its
-/// languages.
-fn select_sessions<'a>(g: &Group, prompts: &'a PromptLibrary) -> Result<Vec<&'a SessionFile>> {
+/// The sessions a group runs: those `ids` names (its `sessions` setting, or a paired entry's),
+/// else every session in its languages.
+fn select_sessions<'a>(g: &Group, ids: &[String], prompts: &'a PromptLibrary) -> Result<Vec<&'a SessionFile>> {
     let s = &g.settings;
-    for id in &s.session.ids {
+    for id in ids {
         if !prompts.sessions.iter().any(|f| &f.id == id) {
             let known: Vec<&str> = prompts.sessions.iter().map(|f| f.id.as_str()).collect();
             bail!("{}: session {id:?} not found (available: {})", g.name, known.join(", "));
         }
     }
     let wanted = |f: &&SessionFile| {
-        if s.session.ids.is_empty() {
+        if ids.is_empty() {
             s.languages.is_empty() || s.languages.contains(&f.language)
         } else {
-            s.session.ids.contains(&f.id)
+            ids.contains(&f.id)
         }
     };
     let chosen: Vec<&SessionFile> = prompts.sessions.iter().filter(wanted).collect();
@@ -216,17 +216,28 @@ fn selection(g: &Group) -> Selection<'_> {
     }
 }
 
-/// A paired A/B comparison and the categories the filter selected for it.
+/// A paired A/B comparison and what the filter selected for it: categories, or (with
+/// `workload = "session"`) sessions.
 #[derive(Debug)]
 pub struct PlannedPair<'a> {
     pub spec: &'a Paired,
     pub a: &'a Group,
     pub b: &'a Group,
     pub categories: Vec<Category<'a>>,
+    pub sessions: Vec<&'a SessionFile>,
+}
+
+impl PlannedPair<'_> {
+    /// The benchmarks it plans, by name (`paired/<name>/<this>`).
+    pub fn benchmarks(&self) -> Vec<&str> {
+        let session = (!self.sessions.is_empty()).then_some(session::SESSION);
+        self.categories.iter().map(|c| c.name).chain(session).collect()
+    }
 }
 
 /// Paired comparisons run only when a filter names them (`paired/<name>[/<category>]`); they
-/// use side A's prompts, in the categories side B also has.
+/// use side A's prompts, in the categories side B also has, or side A's sessions
+/// (`paired/<name>/session`).
 pub fn plan_paired<'a>(
     config: &'a Config,
     prompts: &'a PromptLibrary,
@@ -241,6 +252,24 @@ pub fn plan_paired<'a>(
             config.group(&spec.a).expect("validated"),
             config.group(&spec.b).expect("validated"),
         );
+        if spec.workload == PairedWorkload::Session {
+            if filter.matches(&format!("paired/{}/{}", spec.name, session::SESSION)) {
+                let ids = if spec.sessions.is_empty() {
+                    &a.settings.session.ids
+                } else {
+                    &spec.sessions
+                };
+                let sessions = select_sessions(a, ids, prompts)?;
+                planned.push(PlannedPair {
+                    spec,
+                    a,
+                    b,
+                    categories: Vec::new(),
+                    sessions,
+                });
+            }
+            continue;
+        }
         let select = |g: &'a Group| prompts.select(&selection(g));
         let b_names: Vec<&str> = select(b)?.iter().map(|c| c.name).collect();
         let categories: Vec<Category> = select(a)?
@@ -248,7 +277,13 @@ pub fn plan_paired<'a>(
             .filter(|c| b_names.contains(&c.name) && filter.matches(&format!("paired/{}/{}", spec.name, c.name)))
             .collect();
         if !categories.is_empty() {
-            planned.push(PlannedPair { spec, a, b, categories });
+            planned.push(PlannedPair {
+                spec,
+                a,
+                b,
+                categories,
+                sessions: Vec::new(),
+            });
         }
     }
     Ok(planned)

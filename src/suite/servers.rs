@@ -123,6 +123,7 @@ pub fn prepare(
         group_stops: Vec::new(),
         fidelity: Vec::new(),
         paired: Vec::new(),
+        session_cuts: Vec::new(),
     };
     let journal = Arc::new(Mutex::new(journal));
     lock(&journal).save_metadata()?;
@@ -169,6 +170,20 @@ impl Setup {
     }
 }
 
+/// Group `g`'s endpoint `e` with other request options (prefix cache, fixed length).
+pub fn endpoint_with(g: &Group, e: &Endpoint, options: DialectOptions) -> Endpoint {
+    let kind = match &g.target {
+        Target::External { kind, .. } => *kind,
+        Target::Reference { backend, .. } => backend.server_kind(),
+    };
+    Endpoint {
+        base_url: e.base_url.clone(),
+        model_id: e.model_id.clone(),
+        api_key: e.api_key.clone(),
+        dialect: dialect::for_kind(kind, options),
+    }
+}
+
 /// A group's server while the workloads run on it.
 pub struct GroupContext<'a> {
     pub harness: &'a Harness<'a>,
@@ -188,18 +203,7 @@ pub struct GroupContext<'a> {
 impl GroupContext<'_> {
     /// The group's endpoint with other request options (prefix cache, fixed length).
     pub fn endpoint_with(&self, options: DialectOptions) -> Endpoint {
-        let g = self.planned.group;
-        let kind = match &g.target {
-            Target::External { kind, .. } => *kind,
-            Target::Reference { backend, .. } => backend.server_kind(),
-        };
-        let e = &self.endpoint;
-        Endpoint {
-            base_url: e.base_url.clone(),
-            model_id: e.model_id.clone(),
-            api_key: e.api_key.clone(),
-            dialect: dialect::for_kind(kind, options),
-        }
+        endpoint_with(self.planned.group, &self.endpoint, options)
     }
 
     pub fn lost(&self) -> bool {

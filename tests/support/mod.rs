@@ -710,3 +710,19 @@ pub fn fake_reference_install(dir: &std::path::Path, crash_always: &[&str]) {
     std::fs::create_dir_all(&install).unwrap();
     std::fs::write(install.join("manifest.json"), serde_json::to_string(&manifest).unwrap()).unwrap();
 }
+
+/// The measured record of a paired session's `side` (`a`/`b`), pair `index` and `turn`.
+pub fn paired_turn<'a>(
+    records: &[&'a quantbench::record::GenerationRecord],
+    side: &str,
+    index: u32,
+    turn: u32,
+) -> &'a quantbench::record::GenerationRecord {
+    records
+        .iter()
+        .find(|r| {
+            let (p, s) = (r.pair.as_ref().unwrap(), r.session.as_ref().unwrap());
+            p.side == side && p.index == index && s.turn == turn
+        })
+        .unwrap_or_else(|| panic!("no record of side {side}, pair {index}, turn {turn}"))
+}

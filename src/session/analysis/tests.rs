@@ -115,3 +115,79 @@ fn cached_counts_far_from_the_ideal_are_flagged_and_missing_ones_are_not_zero() 
     );
     assert_eq!(estimate(&[]), None);
 }
+
+/// A turn of paired session `p`, pair `index`, on `side` (group `m/<side>`), in run `run`.
+fn paired_turn(run: &str, side: &str, index: u32, k: u32, ttft: f64, e2e: f64) -> GenerationRecord {
+    let mut r = turn(index, k, 10, ttft, e2e, None, None);
+    (r.run, r.group) = (run.into(), format!("m/{side}"));
+    r.pair = Some(crate::record::PairTag {
+        name: "p".into(),
+        index,
+        side: side.into(),
+    });
+    r
+}
+
+#[test]
+fn paired_sessions_ratio_b_over_a_per_pair_and_leave_cut_passes_out_of_session_figures() {
+    // B twice as slow in pairs 0 and 2, three times in pair 1; pair 2's B pass fails turn 2.
+    let slow = [2.0, 3.0, 2.0];
+    let mut records = Vec::new();
+    for (i, &f) in slow.iter().enumerate() {
+        for k in 0..2 {
+            records.push(paired_turn("r", "a", i as u32, k, 0.1, 1.0));
+            records.push(paired_turn("r", "b", i as u32, k, 0.1 * f, f));
+        }
+    }
+    records.last_mut().unwrap().ok = false;
+    let report = report("r", &records, &[]).unwrap();
+    assert!(
+        report.sessions.is_empty() && report.turns.is_empty(),
+        "not a group's own session"
+    );
+    let find = |metric: &str, turn: Option<u32>| {
+        report
+            .paired_ab
+            .iter()
+            .find(|p| p.metric == metric && p.turn == turn)
+            .unwrap()
+    };
+    let wall = find("wall_s", None);
+    assert_eq!(
+        (wall.a.as_str(), wall.b.as_str(), wall.category.as_str()),
+        ("m/a", "m/b", "session/s")
+    );
+    assert_eq!(wall.n_pairs, 2, "pair 2 ran B's pass only in part");
+    assert!((wall.ratio - 6f64.sqrt()).abs() < 1e-9, "{wall:?}");
+    assert!((find("effective_tok_s", None).ratio - 1.0 / 6f64.sqrt()).abs() < 1e-9);
+    let (first, second) = (find("ttft_s", Some(0)), find("ttft_s", Some(1)));
+    assert_eq!((first.n_pairs, second.n_pairs), (3, 2));
+    assert!((first.ratio - 12f64.cbrt()).abs() < 1e-9, "{first:?}");
+}
+
+#[test]
+fn paired_session_verdicts_compare_the_ratios_between_runs() {
+    let run = |id: &str, slow: [f64; 3]| -> Vec<GenerationRecord> {
+        (0..3)
+            .flat_map(|i| {
+                [
+                    paired_turn(id, "a", i, 0, 0.1, 1.0),
+                    paired_turn(id, "b", i, 0, 0.1, slow[i as usize]),
+                ]
+            })
+            .collect()
+    };
+    let (baseline, candidate) = (run("r1", [1.0, 1.1, 0.9]), run("r2", [2.0, 2.2, 1.8]));
+    let rows = verdict_rows(&baseline, &candidate);
+    assert_eq!(
+        rows.len(),
+        1,
+        "paired passes are not the groups' own session verdicts: {rows:?}"
+    );
+    let row = &rows[0];
+    assert_eq!(
+        (row.group.as_str(), row.category.as_str(), row.metric.as_str()),
+        ("paired/p", "session/s", "effective_tok_s_b_over_a")
+    );
+    assert!((row.ratio - 0.5).abs() < 0.01, "{row:?}");
+}

@@ -55,7 +55,7 @@ pub fn all<'a>(pairs: &'a [PlannedPair<'a>]) -> Vec<Box<dyn Workload + 'a>> {
     vec![
         Box::new(categories::Categories),
         Box::new(fidelity::Fidelity::default()),
-        Box::new(sessions::Sessions::default()),
+        Box::new(sessions::Sessions),
         Box::new(load::Load),
         Box::new(prefill::Prefill::default()),
         Box::new(paired::Paired { pairs }),

@@ -1,11 +1,14 @@
 //! Paired A/B comparisons (`paired/<name>/<category>`), outside criterion (whose benchmarks time
 //! one function each): warm-ups on both sides, then pairs in the order A B, B A, A B, … on the
-//! same prompts; analysed as pairs into `paired.json` once all have run.
+//! same prompts; analysed as pairs into `paired.json` once all have run. Paired sessions
+//! (`paired/<name>/session`, `workload = "session"`) interleave whole passes of each session the
+//! same way, through the session workload's runner, and are analysed into `sessions.json`.
 
 use super::super::journal::{lock, Journal};
 use super::super::plan::{PlannedGroup, PlannedPair};
 use super::super::recorder::Generation;
 use super::super::Harness;
+use super::sessions::{PairSide, Previous, Runner};
 use super::Workload;
 use crate::client::Endpoint;
 use crate::config::Group;
@@ -24,7 +27,11 @@ impl Workload for Paired<'_> {
         self.pairs
             .iter()
             .map(|p| {
-                p.categories.len() as u64 * u64::from(p.a.settings.warmup + p.b.settings.warmup + 2 * p.spec.pairs)
+                let per_pass = u64::from(p.a.settings.warmup + p.b.settings.warmup + 2 * p.spec.pairs);
+                let turns: u64 = p.sessions.iter().map(|s| s.turns.len() as u64).sum();
+                p.categories.len() as u64 * per_pass
+                    + turns * u64::from(2 * p.spec.pairs)
+                    + p.sessions.len() as u64 * u64::from(p.a.settings.warmup + p.b.settings.warmup)
             })
             .sum()
     }
@@ -33,9 +40,9 @@ impl Workload for Paired<'_> {
         self.pairs
             .iter()
             .flat_map(|p| {
-                p.categories
-                    .iter()
-                    .map(move |c| super::planned(&format!("paired/{}", p.spec.name), c.name))
+                p.benchmarks()
+                    .into_iter()
+                    .map(move |b| super::planned(&format!("paired/{}", p.spec.name), b))
             })
             .collect()
     }
@@ -50,11 +57,8 @@ impl Workload for Paired<'_> {
 
     fn list_after_groups(&self) {
         for p in self.pairs {
-            for c in &p.categories {
-                println!(
-                    "paired/{}/{}: paired A/B ({} vs {})",
-                    p.spec.name, c.name, p.a.name, p.b.name
-                );
+            for b in p.benchmarks() {
+                println!("paired/{}/{b}: paired A/B ({} vs {})", p.spec.name, p.a.name, p.b.name);
             }
         }
     }
@@ -78,14 +82,20 @@ impl Workload for Paired<'_> {
 
 fn run_pair(h: &Harness<'_>, p: &PlannedPair<'_>) -> Result<()> {
     let id = format!("paired/{}", p.spec.name);
-    let names: Vec<&str> = p.categories.iter().map(|c| c.name).collect();
-    let sides = match (h.open_endpoint(p.a, 1, false), h.open_endpoint(p.b, 1, false)) {
+    let names = p.benchmarks();
+    // Paired sessions reuse each side's prefix cache.
+    let cache = !p.sessions.is_empty();
+    let sides = match (h.open_endpoint(p.a, 1, cache), h.open_endpoint(p.b, 1, cache)) {
         (Ok(a), Ok(b)) => [(p.a, a), (p.b, b)],
         (Err(e), _) | (_, Err(e)) => {
             h.release_models(&[&p.a.name, &p.b.name])?;
             return h.abandon_group(&id, false, &names, &format!("{e:#}"));
         }
     };
+    if !p.sessions.is_empty() {
+        let sides = sides.each_ref().map(|(g, (endpoint, _))| (*g, endpoint));
+        run_session_pairs(h, p, sides)?;
+    }
     for category in &p.categories {
         let mut failures = 0;
         let mut run = |group: &Group, endpoint: &Endpoint, index: u32, warmup: bool, side: &str| -> Result<bool> {
@@ -123,4 +133,45 @@ fn run_pair(h: &Harness<'_>, p: &PlannedPair<'_>) -> Result<()> {
         }
     }
     h.release_models(&[&p.a.name, &p.b.name])
+}
+
+/// Paired sessions: per session, warm-ups on both sides, then `pairs` pairs of passes in the
+/// order A B, B A, A B, …, both sides replaying byte-identical contexts (the pass's tag names
+/// the pair, not the side). A pass cut on one side leaves its pair out of the session figures.
+fn run_session_pairs(h: &Harness<'_>, p: &PlannedPair<'_>, sides: [(&Group, &Endpoint); 2]) -> Result<()> {
+    let runners = [(sides[0], "a"), (sides[1], "b")].map(|((group, endpoint), side)| {
+        let pair = PairSide {
+            name: &p.spec.name,
+            side,
+            pairs: p.spec.pairs,
+        };
+        Runner::new(h, group, endpoint, Some(pair))
+    });
+    let mut cuts = Vec::new();
+    for session in &p.sessions {
+        h.say(&format!(
+            "quantbench: paired/{}/session: {} ({} turns) × {} pairs ({} vs {})",
+            p.spec.name,
+            session.id,
+            session.turns.len(),
+            p.spec.pairs,
+            p.a.name,
+            p.b.name
+        ));
+        for runner in &runners {
+            runner.warm_up(session)?;
+        }
+        let mut previous = [Previous::default(), Previous::default()];
+        for index in 0..p.spec.pairs {
+            let order = if index % 2 == 0 { [0, 1] } else { [1, 0] };
+            for side in order {
+                if let Some(cut) = runners[side].run_session(session, index, true, &mut previous[side])? {
+                    runners[side].note_cut(&mut cuts, cut);
+                }
+            }
+        }
+    }
+    let mut journal = lock(h.journal);
+    journal.session_cuts.extend(cuts);
+    journal.save_sessions()
 }

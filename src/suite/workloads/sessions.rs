@@ -1,7 +1,8 @@
 //! Agent sessions and context depth (`model/quant/session`, `…/depth`; see `crate::session`),
 //! opt-in by filter like the load benchmarks, one request at a time through the shared client.
 //! Tokenizing a turn's prompt (for its ideal reusable prefix and the context-window cut) happens
-//! before the request is sent, off the timed path. What was cut is kept here for `sessions.json`.
+//! before the request is sent, off the timed path. What was cut is kept in the journal for
+//! `sessions.json`. The [`Runner`] also drives the paired sessions (`paired/<name>/session`).
 
 use super::super::journal::{lock, Journal};
 use super::super::plan::{benchmark_id, PlannedGroup};
@@ -15,9 +16,9 @@ use crate::dialect::DialectOptions;
 use crate::prefill::{self, Calibration};
 use crate::prompts::session::{Mode, SessionFile};
 use crate::prompts::Message;
-use crate::record::{DepthTag, GenerationRecord, IdealSource, SessionTag};
+use crate::record::{DepthTag, GenerationRecord, IdealSource, PairTag, SessionTag};
 use crate::run_status::Planned;
-use crate::session::analysis::{self, Cut};
+use crate::session::analysis::Cut;
 use crate::session::{DEPTH, SESSION};
 use anyhow::Result;
 use criterion::Criterion;
@@ -25,11 +26,7 @@ use criterion::Criterion;
 /// The prompt of the follow-up request at each depth (after the filler the depth is made of).
 pub const FOLLOW_UP: &str = "Now continue the story from where the text stops, in the same style.";
 
-#[derive(Default)]
-pub struct Sessions {
-    /// Sessions and depths cut or skipped, for `sessions.json`.
-    cuts: Vec<Cut>,
-}
+pub struct Sessions;
 
 impl Workload for Sessions {
     fn planned_generations(&self, planned: &[PlannedGroup<'_>], _sample_size: Option<u32>) -> u64 {
@@ -45,6 +42,10 @@ impl Workload for Sessions {
 
     fn ran_outside_summary(&self, journal: &Journal) -> Vec<(String, String)> {
         let key = |r: &GenerationRecord| {
+            // Paired sessions count as `paired/<name>/session` (see `paired`).
+            if r.pair.is_some() {
+                return None;
+            }
             let name = if r.session.is_some() {
                 SESSION
             } else {
@@ -67,37 +68,17 @@ impl Workload for Sessions {
         if p.agent.is_empty() {
             return Ok(());
         }
-        let (g, h) = (p.group, cx.harness);
-        let options = g.settings.dialect_options();
-        let runner = Runner {
-            h,
-            g,
-            cached: cx.endpoint_with(DialectOptions {
-                prefix_cache: true,
-                ..options.clone()
-            }),
-            uncached: cx.endpoint_with(DialectOptions {
-                prefix_cache: false,
-                ..options.clone()
-            }),
-            fixed_length: cx.endpoint_with(DialectOptions {
-                prefix_cache: true,
-                fixed_length: true,
-                ..options
-            }),
-            n_ctx: h.rt.block_on(prefill::context_window(h.http, &cx.endpoint.base_url)),
-        };
+        let h = cx.harness;
+        let runner = Runner::new(h, p.group, &cx.endpoint, None);
         for &name in &p.agent {
             let cuts = if name == SESSION {
                 runner.sessions(&p.sessions)?
             } else {
                 runner.depth()?
             };
-            self.cuts.extend(cuts);
-            let journal = lock(h.journal);
-            if let Some(report) = analysis::report(&journal.metadata.run, &journal.records, &self.cuts) {
-                journal.store.write(&journal.store.dir.sessions(), &report)?;
-            }
+            let mut journal = lock(h.journal);
+            journal.session_cuts.extend(cuts);
+            journal.save_sessions()?;
         }
         Ok(())
     }
@@ -121,14 +102,23 @@ fn agent_generations(p: &PlannedGroup<'_>) -> u64 {
 }
 
 /// One group's agent workloads: its server with the prefix cache on, off, and asked for exactly
-/// `max_tokens` (depth decode), and its context window when the server says.
-struct Runner<'a> {
+/// `max_tokens` (depth decode), and its context window when the server says; and, for a side of
+/// a paired session comparison, which pair and side.
+pub struct Runner<'a> {
     h: &'a Harness<'a>,
     g: &'a Group,
     cached: Endpoint,
     uncached: Endpoint,
     fixed_length: Endpoint,
     n_ctx: Option<u64>,
+    pair: Option<PairSide<'a>>,
+}
+
+/// A side of a paired session comparison: its name, `a` or `b`, and the pairs of passes planned.
+pub struct PairSide<'a> {
+    pub name: &'a str,
+    pub side: &'static str,
+    pub pairs: u32,
 }
 
 /// How a generation is recorded: its benchmark, prompt id and index, whether it is set-up
@@ -144,14 +134,59 @@ struct Label<'a> {
 
 /// The last request sent to the server, as the prefix cache sees it.
 #[derive(Default)]
-struct Previous {
+pub struct Previous {
     tokens: Option<Vec<u32>>,
     reported_prompt: Option<u64>,
 }
 
-impl Runner<'_> {
+impl<'a> Runner<'a> {
+    /// The runner of group `g` on its `endpoint` (asking the server its context window).
+    pub fn new(h: &'a Harness<'a>, g: &'a Group, endpoint: &Endpoint, pair: Option<PairSide<'a>>) -> Self {
+        let options = g.settings.dialect_options();
+        let with = |prefix_cache, fixed_length| {
+            let options = DialectOptions {
+                prefix_cache,
+                fixed_length,
+                ..options.clone()
+            };
+            super::super::servers::endpoint_with(g, endpoint, options)
+        };
+        Runner {
+            h,
+            g,
+            cached: with(true, false),
+            uncached: with(false, false),
+            fixed_length: with(true, true),
+            n_ctx: h.rt.block_on(prefill::context_window(h.http, &endpoint.base_url)),
+            pair,
+        }
+    }
+
     fn group(&self) -> String {
         format!("{}/{}", self.g.model, self.g.quant)
+    }
+
+    /// The workload's name in ids, lines and cuts: `session`, or `paired/<name>/session`.
+    fn workload(&self) -> String {
+        match &self.pair {
+            Some(p) => format!("paired/{}/{SESSION}", p.name),
+            None => SESSION.into(),
+        }
+    }
+
+    /// Keeps `cut` in `cuts` and says so, once per session and turn.
+    pub fn note_cut(&self, cuts: &mut Vec<Cut>, cut: Cut) {
+        if !cuts
+            .iter()
+            .any(|c| c.what == cut.what && c.turn == cut.turn && c.group == cut.group)
+        {
+            let before = cut.turn.map_or(0, |t| t + 1);
+            self.h.say(&format!(
+                "quantbench: {}/{}: {} cut before turn {before}: {}",
+                cut.group, cut.workload, cut.what, cut.reason
+            ));
+            cuts.push(cut);
+        }
     }
 
     /// One streamed generation, recorded under `label` and kept.
@@ -162,20 +197,23 @@ impl Runner<'_> {
         request: &GenerationRequest<'_>,
     ) -> Result<GenerationRecord> {
         let (h, g, s) = (self.h, self.g, &self.g.settings);
-        let mut generation = Generation::new(
-            h.run_id,
-            g,
-            label.category,
-            label.prompt_id,
-            benchmark_id(g, label.category),
-        );
+        let id = match &self.pair {
+            Some(p) => format!("{} ({} {})", self.workload(), p.side, g.name),
+            None => benchmark_id(g, label.category),
+        };
+        let mut generation = Generation::new(h.run_id, g, label.category, label.prompt_id, id);
         generation.ctx.sample = label.sample;
         generation.ctx.warmup = label.warmup;
         generation.ctx.max_tokens = request.max_tokens;
-        generation.of = if label.category == DEPTH {
-            s.session.depth_repeats
-        } else {
-            s.session.repeats
+        generation.ctx.pair = self.pair.as_ref().map(|p| PairTag {
+            name: p.name.into(),
+            index: label.sample,
+            side: p.side.into(),
+        });
+        generation.of = match (&self.pair, label.category) {
+            (Some(p), _) => p.pairs,
+            (None, DEPTH) => s.session.depth_repeats,
+            (None, _) => s.session.repeats,
         };
         (generation.session, generation.depth) = (label.session, label.depth);
         let observation = h.rt.block_on(client::generate(h.http, endpoint, request, &s.limits));
@@ -231,14 +269,7 @@ impl Runner<'_> {
                 for i in 0..runs_per_repeat {
                     let cache = runs_per_repeat == 1 || (repeat + i) % 2 == 0;
                     if let Some(cut) = self.run_session(session, repeat, cache, &mut previous)? {
-                        if !cuts.iter().any(|c: &Cut| c.what == cut.what && c.turn == cut.turn) {
-                            let before = cut.turn.map_or(0, |t| t + 1);
-                            self.h.say(&format!(
-                                "quantbench: {group}/{SESSION}: {} cut before turn {before}: {}",
-                                cut.what, cut.reason
-                            ));
-                            cuts.push(cut);
-                        }
+                        self.note_cut(&mut cuts, cut);
                     }
                 }
             }
@@ -246,10 +277,50 @@ impl Runner<'_> {
         Ok(cuts)
     }
 
-    /// One pass through a session. The system prompt starts with a tag unique to the run, repeat
-    /// and cache state, so no earlier request's prefix matches turn 1 while both groups of a run
-    /// still see byte-identical contexts.
-    fn run_session(
+    /// The tag that starts a pass's system prompt: unique to the run, the pair (if any), the
+    /// repeat and the cache state, so no earlier request's prefix matches turn 1 while both
+    /// groups of a run (and both sides of a pair) still see byte-identical contexts.
+    fn pass_tag(&self, repeat: &str, cache: bool) -> String {
+        let pair = self
+            .pair
+            .as_ref()
+            .map_or(String::new(), |p| format!(" pair {}", p.name));
+        let cache = if cache { "on" } else { "off" };
+        format!("[session {}{pair} repeat {repeat} cache {cache}]", self.h.run_id)
+    }
+
+    /// Paired sessions: the group's `warmup` unmeasured requests of `session`'s first turn
+    /// (under a tag of their own, so that they prime no measured pass's cache).
+    pub fn warm_up(&self, session: &SessionFile) -> Result<()> {
+        let s = &self.g.settings;
+        let mut session = session.clone();
+        session.system = format!("{}\n{}", self.pass_tag("warm-up", true), session.system);
+        let (Some(turn), tools) = (session.turns.first(), session.tools_value()) else {
+            return Ok(());
+        };
+        let messages = session.context(0, &[]);
+        let request = GenerationRequest {
+            messages: &messages,
+            max_tokens: s.max_tokens_cap.map_or(turn.max_tokens, |cap| turn.max_tokens.min(cap)),
+            sampling: &s.sampling,
+            tools: tools.as_ref(),
+        };
+        for i in 0..s.warmup {
+            let label = Label {
+                category: SESSION,
+                prompt_id: &format!("{}#1", session.id),
+                sample: i,
+                warmup: true,
+                session: None,
+                depth: None,
+            };
+            self.generate(&self.cached, label, &request)?;
+        }
+        Ok(())
+    }
+
+    /// One pass through a session (see [`Self::pass_tag`]); what was cut, if anything.
+    pub fn run_session(
         &self,
         session: &SessionFile,
         repeat: u32,
@@ -258,12 +329,7 @@ impl Runner<'_> {
     ) -> Result<Option<Cut>> {
         let s = &self.g.settings;
         let mut session = session.clone();
-        session.system = format!(
-            "[session {} repeat {repeat} cache {}]\n{}",
-            self.h.run_id,
-            if cache { "on" } else { "off" },
-            session.system
-        );
+        session.system = format!("{}\n{}", self.pass_tag(&repeat.to_string(), cache), session.system);
         let endpoint = if cache { &self.cached } else { &self.uncached };
         let tools = session.tools_value();
         let mut live: Vec<Option<String>> = Vec::new();
@@ -271,7 +337,7 @@ impl Runner<'_> {
         previous.reported_prompt = None;
         let cut = |turn: usize, reason: String| Cut {
             group: self.group(),
-            workload: SESSION.into(),
+            workload: self.workload(),
             what: session.id.clone(),
             turn: Some(turn as u32),
             reason,
