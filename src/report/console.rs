@@ -350,8 +350,24 @@ pub fn paired(rows: &[PairedComparison]) -> String {
 /// Plain-text tables for the terminal: per session, then per depth.
 pub fn sessions(report: &SessionReport) -> String {
     let opt = |v: Option<f64>, digits: usize| v.map_or("–".into(), |v| format!("{v:.digits$}"));
+    // Columns as wide as the longest group and session id (ids such as
+    // `refactor-multi-file-small-en` are longer than a fixed width).
+    let gw = report
+        .sessions
+        .iter()
+        .map(|s| s.group.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(16);
+    let sw = report
+        .sessions
+        .iter()
+        .map(|s| s.session.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(24);
     let mut out = format!(
-        "{:<16} {:<24} {:>5} {:>7} {:>6} {:>26} {:>22} {:>8} {:>8} {:>10}\n",
+        "{:<gw$} {:<sw$} {:>5} {:>7} {:>6} {:>26} {:>22} {:>8} {:>8} {:>10}\n",
         "group",
         "session",
         "cache",
@@ -365,7 +381,7 @@ pub fn sessions(report: &SessionReport) -> String {
     );
     for s in &report.sessions {
         out.push_str(&format!(
-            "{:<16} {:<24} {:>5} {:>7} {:>6} {:>26} {:>22} {:>8} {:>8} {:>10}\n",
+            "{:<gw$} {:<sw$} {:>5} {:>7} {:>6} {:>26} {:>22} {:>8} {:>8} {:>10}\n",
             s.group,
             s.session,
             if s.prefix_cache { "on" } else { "off" },

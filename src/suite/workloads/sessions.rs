@@ -278,15 +278,21 @@ impl<'a> Runner<'a> {
     }
 
     /// The tag that starts a pass's system prompt: unique to the run, the pair (if any), the
-    /// repeat and the cache state, so no earlier request's prefix matches turn 1 while both
-    /// groups of a run (and both sides of a pair) still see byte-identical contexts.
-    fn pass_tag(&self, repeat: &str, cache: bool) -> String {
+    /// session, the repeat and the cache state, so no earlier request's prefix matches turn 1
+    /// while both groups of a run (and both sides of a pair) still see byte-identical contexts.
+    /// The session comes before the repeat: a server that keeps several prompts (llama-server's
+    /// RAM prompt cache) could otherwise restore another session's pass of the same repeat,
+    /// whose system prompt may begin alike, and report more cached tokens than the ideal.
+    fn pass_tag(&self, session: &str, repeat: &str, cache: bool) -> String {
         let pair = self
             .pair
             .as_ref()
             .map_or(String::new(), |p| format!(" pair {}", p.name));
         let cache = if cache { "on" } else { "off" };
-        format!("[session {}{pair} repeat {repeat} cache {cache}]", self.h.run_id)
+        format!(
+            "[session {}{pair} {session} repeat {repeat} cache {cache}]",
+            self.h.run_id
+        )
     }
 
     /// Paired sessions: the group's `warmup` unmeasured requests of `session`'s first turn
@@ -294,7 +300,7 @@ impl<'a> Runner<'a> {
     pub fn warm_up(&self, session: &SessionFile) -> Result<()> {
         let s = &self.g.settings;
         let mut session = session.clone();
-        session.system = format!("{}\n{}", self.pass_tag("warm-up", true), session.system);
+        session.system = format!("{}\n{}", self.pass_tag(&session.id, "warm-up", true), session.system);
         let (Some(turn), tools) = (session.turns.first(), session.tools_value()) else {
             return Ok(());
         };
@@ -329,7 +335,11 @@ impl<'a> Runner<'a> {
     ) -> Result<Option<Cut>> {
         let s = &self.g.settings;
         let mut session = session.clone();
-        session.system = format!("{}\n{}", self.pass_tag(&repeat.to_string(), cache), session.system);
+        session.system = format!(
+            "{}\n{}",
+            self.pass_tag(&session.id, &repeat.to_string(), cache),
+            session.system
+        );
         let endpoint = if cache { &self.cached } else { &self.uncached };
         let tools = session.tools_value();
         let mut live: Vec<Option<String>> = Vec::new();
