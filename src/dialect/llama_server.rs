@@ -1,8 +1,7 @@
 //! llama.cpp's `llama-server`: `cache_prompt` and `ignore_eos` in the request, its per-request
 //! `timings`, and `/props` (build, model path) for the metadata.
 
-use super::Step;
-use super::{text_at, Dialect, DialectOptions, JsonCall, TokenScoring};
+use super::{text_at, Dialect, DialectOptions, JsonCall, Rendered, Step, TokenScoring};
 use crate::client::types::Observation;
 use crate::client::types::ServerReport;
 use crate::environment::ServerDescription;
@@ -97,8 +96,9 @@ impl TokenScoring for LlamaServer {
         }
     }
 
-    fn parse_render(&self, response: &Value) -> Result<String> {
-        text_at(response, "/prompt").context("no `prompt` text in the /apply-template response")
+    fn parse_render(&self, response: &Value) -> Result<Rendered> {
+        let text = text_at(response, "/prompt").context("no `prompt` text in the /apply-template response")?;
+        Ok(Rendered::Text(text))
     }
 
     fn tokenize_request(&self, _model_id: &str, text: &str) -> JsonCall {
