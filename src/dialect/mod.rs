@@ -336,6 +336,23 @@ fn text_at(v: &Value, pointer: &str) -> Option<String> {
     v.pointer(pointer)?.as_str().map(str::to_owned)
 }
 
+/// The `tokens` array of a `/tokenize` answer (llama-server's and vLLM's have this shape).
+fn tokenize_ids(response: &Value) -> anyhow::Result<Vec<u32>> {
+    use anyhow::Context;
+    let tokens = response
+        .get("tokens")
+        .and_then(Value::as_array)
+        .context("no `tokens` array in the /tokenize response")?;
+    tokens
+        .iter()
+        .map(|t| {
+            t.as_u64()
+                .and_then(|id| u32::try_from(id).ok())
+                .context("a token in the /tokenize response is not a token id")
+        })
+        .collect()
+}
+
 /// A count field of a JSON object.
 fn count(v: &Value, key: &str) -> Option<u64> {
     v.get(key)?.as_u64()

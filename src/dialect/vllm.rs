@@ -9,7 +9,7 @@
 //! token-level access for the fidelity pass (below).
 
 use super::prometheus::delta;
-use super::{text_at, Dialect, DialectOptions, JsonCall, Rendered, Step, TokenScoring};
+use super::{text_at, tokenize_ids, Dialect, DialectOptions, JsonCall, Rendered, Step, TokenScoring};
 use crate::client::types::Observation;
 use crate::client::types::ServerReport;
 use crate::environment::ServerDescription;
@@ -122,18 +122,7 @@ impl TokenScoring for Vllm {
     }
 
     fn parse_tokens(&self, response: &Value) -> Result<Vec<u32>> {
-        let tokens = response
-            .get("tokens")
-            .and_then(Value::as_array)
-            .context("no `tokens` array in the /tokenize response")?;
-        tokens
-            .iter()
-            .map(|t| {
-                t.as_u64()
-                    .and_then(|id| u32::try_from(id).ok())
-                    .context("a token in the /tokenize response is not a token id")
-            })
-            .collect()
+        tokenize_ids(response)
     }
 
     fn continue_request(&self, model_id: &str, tokens: &[u32], steps: u32, top_k: u32, to_the_end: bool) -> JsonCall {
