@@ -5,11 +5,15 @@
 //! does the same). Generations are a few tokens: vLLM on a busy 2-core machine is slow.
 
 use quantbench::client::{self, Endpoint, GenerationRequest, Limits, Observation, Sampling};
+use quantbench::config::Config;
 use quantbench::dialect::{self, DialectOptions, ServerKind};
+use quantbench::fidelity::{self, pass, pass::PassSettings};
 use quantbench::managed::{self, ManagedServer};
-use quantbench::prompts::Message;
+use quantbench::prompts::{Message, Prompt, PromptLibrary, Selection};
 use quantbench::reference::vllm::{self, Server, VllmManifest};
 use quantbench::reference::{self, Backend};
+use std::path::Path;
+use std::time::Duration;
 
 /// The reference install of `server`, or `None` (and a line saying the test was skipped).
 fn installed_or_skip(server: Server, test: &str) -> Option<VllmManifest> {
@@ -70,6 +74,26 @@ impl Running {
             api_key: None,
             dialect: dialect::for_kind(self.kind, options),
         }
+    }
+
+    /// llama-server on the reference's f16 GGUF (the weights vLLM's checkpoint was made from), for
+    /// as long as the returned server and directory live.
+    fn llama_server_f16(&self) -> (ManagedServer, Endpoint, tempfile::TempDir) {
+        let llama = reference::ensure_installed(&|m| eprintln!("{m}")).expect("reference install");
+        let tmp = tempfile::tempdir().unwrap();
+        let port = managed::free_port().unwrap();
+        let spec = reference::launch_spec(&llama, "f16", port, 2, tmp.path().join("llama.log")).unwrap();
+        let server = self
+            .rt
+            .block_on(ManagedServer::start(&spec, &self.http))
+            .expect("llama-server starts");
+        let endpoint = Endpoint {
+            base_url: server.base_url.clone(),
+            model_id: "smollm2".into(),
+            api_key: None,
+            dialect: dialect::for_kind(Backend::LlamaServer.server_kind(), DialectOptions::default()),
+        };
+        (server, endpoint, tmp)
     }
 
     fn greedy(&self, endpoint: &Endpoint, prompt: &str, max_tokens: u32) -> Observation {
@@ -184,21 +208,8 @@ fn vllm_greedy_output_equals_llama_servers_f16_for_the_first_16_tokens() {
     ) else {
         return;
     };
-    let llama = reference::ensure_installed(&|m| eprintln!("{m}")).expect("reference install");
     let running = Running::start(&manifest);
-    let tmp = tempfile::tempdir().unwrap();
-    let port = managed::free_port().unwrap();
-    let spec = reference::launch_spec(&llama, "f16", port, 2, tmp.path().join("llama.log")).unwrap();
-    let llama_server = running
-        .rt
-        .block_on(ManagedServer::start(&spec, &running.http))
-        .expect("llama-server starts");
-    let llama_endpoint = Endpoint {
-        base_url: llama_server.base_url.clone(),
-        model_id: "smollm2".into(),
-        api_key: None,
-        dialect: dialect::for_kind(Backend::LlamaServer.server_kind(), DialectOptions::default()),
-    };
+    let (_llama_server, llama_endpoint, _tmp) = running.llama_server_f16();
     let vllm_endpoint = running.endpoint(DialectOptions::default());
     for prompt in [
         "Explain quantum computing in one sentence.",
@@ -222,6 +233,102 @@ fn vllm_greedy_output_equals_llama_servers_f16_for_the_first_16_tokens() {
         println!("{prompt:?}: {:?}", ours.output.content);
     }
 }
+
+/// The fidelity pass as `cargo bench -- smollm2/vllm-f16/fidelity` runs it, on every English
+/// prompt of the reference's sets: llama-server's f16 gives the greedy answers, vLLM's checkpoint
+/// of the same weights is teacher-forced along them. Same weights, other kernels (llama.cpp
+/// rounds activations to f16 for its f16 dot products, vLLM computes in float32): the figures
+/// are the two servers' numerical distance, which must be near zero, not zero.
+#[test]
+fn vllm_fidelity_pass_against_llama_servers_f16() {
+    let Some(manifest) = installed_or_skip(Server::Vllm, "vllm_fidelity_pass_against_llama_servers_f16") else {
+        return;
+    };
+    let config = Config::load(Path::new("quantbench.toml")).expect("the shipped config");
+    let library = PromptLibrary::load(&config.prompts_dir).unwrap();
+    let reference_group = config.group("smollm2/f16").expect("smollm2/f16");
+    let selection = Selection {
+        sets: &reference_group.settings.prompt_sets,
+        languages: &reference_group.settings.languages,
+        categories: &reference_group.settings.categories,
+    };
+    let categories = library.select(&selection).unwrap();
+    let prompts: Vec<&Prompt> = categories.iter().flat_map(|c| c.prompts.iter().copied()).collect();
+    let settings = PassSettings {
+        tokens: reference_group.settings.fidelity_tokens,
+        top_k: reference_group.settings.fidelity_top_k,
+        timeout: Duration::from_secs(600),
+    };
+    let running = Running::start(&manifest);
+    let (_llama_server, llama_endpoint, _tmp) = running.llama_server_f16();
+    let vllm_endpoint = running.endpoint(DialectOptions::default());
+    let (answers, floor) = running.rt.block_on(pass::reference(
+        &running.http,
+        &llama_endpoint,
+        "smollm2/f16",
+        &prompts,
+        settings,
+    ));
+    let ours = running.rt.block_on(pass::compare(
+        &running.http,
+        &vllm_endpoint,
+        "smollm2/vllm-f16",
+        &prompts,
+        &answers,
+        settings,
+    ));
+    println!(
+        "{} prompts, {} tokens, top-{}: llama-server f16 forced along its own answers (noise floor): {:?}",
+        prompts.len(),
+        settings.tokens,
+        settings.top_k,
+        floor.summary.as_ref().map(|s| (s.top1_agreement.point, s.kl.point))
+    );
+    for p in &ours.prompts {
+        println!(
+            "{}: {} prompt tokens, {} positions, first divergence {:?}, top-1 agreement {:?}, KL {:.2e} nats, {} bounded, {} requests{}",
+            p.prompt,
+            p.prompt_tokens.unwrap_or(0),
+            p.positions,
+            p.first_divergence,
+            p.top1_agreement,
+            p.kl_mean.unwrap_or(f64::NAN),
+            p.bounded_positions,
+            p.requests,
+            p.error.as_deref().map(|e| format!(", error: {e}")).unwrap_or_default()
+        );
+    }
+    let summary = ours.summary.as_ref().expect("a summary");
+    println!(
+        "vLLM f16 vs llama-server f16: greedy match {}/{}, mean first divergence {:.1}, top-1 agreement {}, KL {:.2e} nats {:?}",
+        summary.greedy_matches,
+        summary.prompts,
+        summary.mean_first_divergence,
+        fidelity::estimate_text(&summary.top1_agreement, 3),
+        summary.kl.point,
+        summary.kl.interval
+    );
+    assert!(ours.unavailable.is_none(), "{:?}", ours.unavailable);
+    for p in &ours.prompts {
+        // Measured at all: vLLM rendered and tokenized the prompt to llama-server's very ids.
+        assert!(p.error.is_none(), "{}: {:?}", p.prompt, p.error);
+        assert!(
+            p.first_divergence.is_none_or(|at| at >= AGREED_POSITIONS),
+            "{}: greedy tokens differ at position {:?}",
+            p.prompt,
+            p.first_divergence
+        );
+        assert!(
+            p.kl_mean.is_some_and(|kl| kl.is_finite() && kl >= 0.0),
+            "{}: {:?}",
+            p.prompt,
+            p.kl_mean
+        );
+    }
+}
+
+/// Positions at the start of every greedy answer where the two servers must agree.
+const AGREED_POSITIONS: u32 = 4;
 
 #[test]
 fn vllm_mlx_usage_matches_its_metrics() {

@@ -1,8 +1,7 @@
 //! llama.cpp's `llama-server`: `cache_prompt` and `ignore_eos` in the request, its per-request
 //! `timings`, and `/props` (build, model path) for the metadata.
 
-use super::Step;
-use super::{text_at, Dialect, DialectOptions, JsonCall, TokenScoring};
+use super::{text_at, tokenize_ids, Dialect, DialectOptions, JsonCall, Rendered, Step, TokenScoring};
 use crate::client::types::Observation;
 use crate::client::types::ServerReport;
 use crate::environment::ServerDescription;
@@ -97,8 +96,9 @@ impl TokenScoring for LlamaServer {
         }
     }
 
-    fn parse_render(&self, response: &Value) -> Result<String> {
-        text_at(response, "/prompt").context("no `prompt` text in the /apply-template response")
+    fn parse_render(&self, response: &Value) -> Result<Rendered> {
+        let text = text_at(response, "/prompt").context("no `prompt` text in the /apply-template response")?;
+        Ok(Rendered::Text(text))
     }
 
     fn tokenize_request(&self, _model_id: &str, text: &str) -> JsonCall {
@@ -109,14 +109,7 @@ impl TokenScoring for LlamaServer {
     }
 
     fn parse_tokens(&self, response: &Value) -> Result<Vec<u32>> {
-        let tokens = response
-            .get("tokens")
-            .and_then(Value::as_array)
-            .context("no `tokens` array in the /tokenize response")?;
-        tokens
-            .iter()
-            .map(|t| token_id(t).context("a token in the /tokenize response is not a token id"))
-            .collect()
+        tokenize_ids(response)
     }
 
     fn continue_request(&self, _model_id: &str, tokens: &[u32], steps: u32, top_k: u32, to_the_end: bool) -> JsonCall {

@@ -214,10 +214,12 @@ pub trait Dialect: Send + Sync {
 /// two models can be compared on the same tokens (teacher forcing).
 pub trait TokenScoring: Send + Sync {
     /// The request that renders `messages` (and the `tools` offered, if any) with the model's
-    /// chat template into prompt text.
+    /// chat template: into prompt text, or straight into its token ids on a server that does both
+    /// in one call.
     fn render_request(&self, model_id: &str, messages: &[Message], tools: Option<&Value>) -> JsonCall;
-    fn parse_render(&self, response: &Value) -> anyhow::Result<String>;
-    /// The request that turns rendered prompt text into token ids, special tokens included.
+    fn parse_render(&self, response: &Value) -> anyhow::Result<Rendered>;
+    /// The request that turns rendered prompt text into token ids, special tokens included
+    /// (needed only after a render that gave text).
     fn tokenize_request(&self, model_id: &str, text: &str) -> JsonCall;
     fn parse_tokens(&self, response: &Value) -> anyhow::Result<Vec<u32>>;
     /// A greedy continuation of `tokens` by up to `steps` tokens, with `top_k` log-probabilities
@@ -225,6 +227,14 @@ pub trait TokenScoring: Send + Sync {
     /// still counts in the distribution).
     fn continue_request(&self, model_id: &str, tokens: &[u32], steps: u32, top_k: u32, to_the_end: bool) -> JsonCall;
     fn parse_continuation(&self, response: &Value) -> anyhow::Result<Vec<Step>>;
+}
+
+/// What a render request gave: the prompt as text, still to be tokenized (llama-server's
+/// `/apply-template`), or already as token ids (vLLM's `/tokenize` with `messages`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Rendered {
+    Text(String),
+    Tokens(Vec<u32>),
 }
 
 /// One generated token and the top-k (token id, natural-log probability) of the distribution it
@@ -324,6 +334,23 @@ fn number(v: &Value, key: &str) -> Option<f64> {
 /// A string at a JSON pointer.
 fn text_at(v: &Value, pointer: &str) -> Option<String> {
     v.pointer(pointer)?.as_str().map(str::to_owned)
+}
+
+/// The `tokens` array of a `/tokenize` answer (llama-server's and vLLM's have this shape).
+fn tokenize_ids(response: &Value) -> anyhow::Result<Vec<u32>> {
+    use anyhow::Context;
+    let tokens = response
+        .get("tokens")
+        .and_then(Value::as_array)
+        .context("no `tokens` array in the /tokenize response")?;
+    tokens
+        .iter()
+        .map(|t| {
+            t.as_u64()
+                .and_then(|id| u32::try_from(id).ok())
+                .context("a token in the /tokenize response is not a token id")
+        })
+        .collect()
 }
 
 /// A count field of a JSON object.

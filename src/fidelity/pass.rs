@@ -5,7 +5,7 @@
 use super::{summarize, Forcing, GroupFidelity, PromptFidelity};
 use crate::client::{self, Endpoint};
 use crate::dialect::Step;
-use crate::dialect::{JsonCall, TokenScoring};
+use crate::dialect::{JsonCall, Rendered, TokenScoring};
 use crate::prompts::Prompt;
 use anyhow::{bail, Context, Result};
 use std::time::Duration;
@@ -166,15 +166,13 @@ async fn prompt_tokens(
         settings,
     )
     .await?;
-    let text = scoring.parse_render(&rendered)?;
-    let tokens = call(
-        http,
-        endpoint,
-        &scoring.tokenize_request(&endpoint.model_id, &text),
-        settings,
-    )
-    .await?;
-    let tokens = scoring.parse_tokens(&tokens)?;
+    let tokens = match scoring.parse_render(&rendered)? {
+        Rendered::Tokens(tokens) => tokens,
+        Rendered::Text(text) => {
+            let request = scoring.tokenize_request(&endpoint.model_id, &text);
+            scoring.parse_tokens(&call(http, endpoint, &request, settings).await?)?
+        }
+    };
     if tokens.is_empty() {
         bail!("the prompt tokenized to nothing");
     }

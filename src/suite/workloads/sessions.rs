@@ -12,7 +12,7 @@ use super::super::Harness;
 use super::Workload;
 use crate::client::{self, Endpoint, GenerationRequest};
 use crate::config::Group;
-use crate::dialect::DialectOptions;
+use crate::dialect::{DialectOptions, Rendered};
 use crate::prefill::{self, Calibration};
 use crate::prompts::session::{Mode, SessionFile};
 use crate::prompts::Message;
@@ -245,9 +245,13 @@ impl<'a> Runner<'a> {
             h.rt.block_on(future).ok()
         };
         let rendered = call(scoring.render_request(&endpoint.model_id, messages, tools))?;
-        let text = scoring.parse_render(&rendered).ok()?;
-        let tokens = call(scoring.tokenize_request(&endpoint.model_id, &text))?;
-        scoring.parse_tokens(&tokens).ok()
+        match scoring.parse_render(&rendered).ok()? {
+            Rendered::Tokens(tokens) => Some(tokens),
+            Rendered::Text(text) => {
+                let tokens = call(scoring.tokenize_request(&endpoint.model_id, &text))?;
+                scoring.parse_tokens(&tokens).ok()
+            }
+        }
     }
 
     /// Runs every session `repeats` times (and, with `cache_off_pairs`, each repeat once more with
