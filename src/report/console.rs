@@ -347,25 +347,18 @@ pub fn paired(rows: &[PairedComparison]) -> String {
     out
 }
 
+/// The width of a column holding `ids`: the longest, at least `min` characters.
+fn column_width<'a>(ids: impl Iterator<Item = &'a str>, min: usize) -> usize {
+    ids.map(|id| id.chars().count()).max().unwrap_or(0).max(min)
+}
+
 /// Plain-text tables for the terminal: per session, then per depth.
 pub fn sessions(report: &SessionReport) -> String {
     let opt = |v: Option<f64>, digits: usize| v.map_or("–".into(), |v| format!("{v:.digits$}"));
     // Columns as wide as the longest group and session id (ids such as
     // `refactor-multi-file-small-en` are longer than a fixed width).
-    let gw = report
-        .sessions
-        .iter()
-        .map(|s| s.group.chars().count())
-        .max()
-        .unwrap_or(0)
-        .max(16);
-    let sw = report
-        .sessions
-        .iter()
-        .map(|s| s.session.chars().count())
-        .max()
-        .unwrap_or(0)
-        .max(24);
+    let gw = column_width(report.sessions.iter().map(|s| s.group.as_str()), 16);
+    let sw = column_width(report.sessions.iter().map(|s| s.session.as_str()), 24);
     let mut out = format!(
         "{:<gw$} {:<sw$} {:>5} {:>7} {:>6} {:>26} {:>22} {:>8} {:>8} {:>10}\n",
         "group",
