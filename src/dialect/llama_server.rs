@@ -1,7 +1,7 @@
 //! llama.cpp's `llama-server`: `cache_prompt` and `ignore_eos` in the request, its per-request
 //! `timings`, and `/props` (build, model path) for the metadata.
 
-use super::{text_at, tokenize_ids, Dialect, DialectOptions, JsonCall, Rendered, Step, TokenScoring};
+use super::{text_at, Dialect, DialectOptions, JsonCall, Rendered, Step, TokenScoring};
 use crate::client::types::Observation;
 use crate::client::types::ServerReport;
 use crate::environment::ServerDescription;
@@ -106,10 +106,6 @@ impl TokenScoring for LlamaServer {
             path: "/tokenize".into(),
             body: json!({ "content": text, "add_special": true, "parse_special": true }),
         }
-    }
-
-    fn parse_tokens(&self, response: &Value) -> Result<Vec<u32>> {
-        tokenize_ids(response)
     }
 
     fn continue_request(&self, _model_id: &str, tokens: &[u32], steps: u32, top_k: u32, to_the_end: bool) -> JsonCall {

@@ -221,7 +221,11 @@ pub trait TokenScoring: Send + Sync {
     /// The request that turns rendered prompt text into token ids, special tokens included
     /// (needed only after a render that gave text).
     fn tokenize_request(&self, model_id: &str, text: &str) -> JsonCall;
-    fn parse_tokens(&self, response: &Value) -> anyhow::Result<Vec<u32>>;
+    /// The token ids of a `/tokenize` answer: its `tokens` array, the shape llama-server and vLLM
+    /// both answer with.
+    fn parse_tokens(&self, response: &Value) -> anyhow::Result<Vec<u32>> {
+        tokenize_ids(response)
+    }
     /// A greedy continuation of `tokens` by up to `steps` tokens, with `top_k` log-probabilities
     /// per step; `to_the_end` keeps going past end-of-generation tokens (their probability
     /// still counts in the distribution).
@@ -336,7 +340,7 @@ fn text_at(v: &Value, pointer: &str) -> Option<String> {
     v.pointer(pointer)?.as_str().map(str::to_owned)
 }
 
-/// The `tokens` array of a `/tokenize` answer (llama-server's and vLLM's have this shape).
+/// The `tokens` array of a `/tokenize` answer (see [`TokenScoring::parse_tokens`]).
 fn tokenize_ids(response: &Value) -> anyhow::Result<Vec<u32>> {
     use anyhow::Context;
     let tokens = response

@@ -9,7 +9,7 @@
 //! token-level access for the fidelity pass (below).
 
 use super::prometheus::delta;
-use super::{text_at, tokenize_ids, Dialect, DialectOptions, JsonCall, Rendered, Step, TokenScoring};
+use super::{text_at, Dialect, DialectOptions, JsonCall, Rendered, Step, TokenScoring};
 use crate::client::types::Observation;
 use crate::client::types::ServerReport;
 use crate::environment::ServerDescription;
@@ -119,10 +119,6 @@ impl TokenScoring for Vllm {
             path: "/tokenize".into(),
             body: json!({ "model": model_id, "prompt": text, "add_special_tokens": false }),
         }
-    }
-
-    fn parse_tokens(&self, response: &Value) -> Result<Vec<u32>> {
-        tokenize_ids(response)
     }
 
     fn continue_request(&self, model_id: &str, tokens: &[u32], steps: u32, top_k: u32, to_the_end: bool) -> JsonCall {
