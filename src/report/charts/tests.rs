@@ -10,6 +10,16 @@ fn p(v: f64) -> Option<Point> {
     })
 }
 
+/// A decode-rate bar chart of `series` over the category `slots`.
+fn decode_bars(slots: &[String], series: &[Series<Vec<Option<Point>>>]) -> String {
+    let axes = Axes {
+        title: "Decode rate",
+        x: "category",
+        y: "tok/s",
+    };
+    grouped_bars(&axes, slots, series).unwrap()
+}
+
 #[test]
 fn bars_draw_one_svg_with_every_label_and_legend_entry() {
     let slots: Vec<String> = ["short", "code", "long"].map(String::from).to_vec();
@@ -20,16 +30,7 @@ fn bars_draw_one_svg_with_every_label_and_legend_entry() {
             values: vec![p(10.0 + i as f64), None, p(30.0)],
         })
         .collect();
-    let svg = grouped_bars(
-        &Axes {
-            title: "Decode rate",
-            x: "category",
-            y: "tok/s",
-        },
-        &slots,
-        &series,
-    )
-    .unwrap();
+    let svg = decode_bars(&slots, &series);
     assert_eq!(svg.matches("<svg").count(), 1);
     for label in [
         "short",
@@ -109,16 +110,7 @@ fn a_group_without_data_has_no_bar_slot_and_no_legend_entry() {
             values: vec![p(90.0)],
         },
     ];
-    let svg = grouped_bars(
-        &Axes {
-            title: "Decode rate",
-            x: "category",
-            y: "tok/s",
-        },
-        &slots,
-        &series,
-    )
-    .unwrap();
+    let svg = decode_bars(&slots, &series);
     assert!(
         svg.contains("smollm2/q4_1") && svg.contains("smollm2/q8_0") && !svg.contains("smollm2/failed"),
         "{svg}"
